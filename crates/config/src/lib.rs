@@ -1,0 +1,30 @@
+//! Layered, typed configuration shared by every service.
+//!
+//! Layers, lowest precedence first:
+//! 1. compiled defaults (the service config type's `Default`),
+//! 2. one YAML file: `--config FILE` if given (it must exist), otherwise
+//!    `configs/<service>.yaml` when present,
+//! 3. environment variables `<PREFIX>__SECTION__KEY` (for example `AUTHZ__HTTP__PORT=8081`).
+//!
+//! Any key may instead be given as `<key>_file` naming a file whose contents (without a
+//! trailing newline) become the value; it is meant for secrets mounted by an orchestrator
+//! (`database.url_file: /run/secrets/authz_db_url`). A `_file` key overrides the plain key.
+//!
+//! Every problem (unknown key, wrong type, invalid value, unreadable file) is reported as one
+//! [`ConfigError`] naming the dotted key, so a start fails with one clear line.
+
+mod error;
+mod loader;
+mod secret;
+
+pub use error::ConfigError;
+pub use loader::{ConfigSource, load};
+pub use secret::Secret;
+
+/// Checks of a configuration value that types alone cannot express (ranges, URL schemes,
+/// consistency between keys). Called by [`load`] after deserialisation.
+pub trait Validate {
+    /// Returns the first problem found, naming its key relative to this value; callers nest
+    /// keys with [`ConfigError::within`].
+    fn validate(&self) -> Result<(), ConfigError>;
+}

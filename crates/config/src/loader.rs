@@ -1,0 +1,307 @@
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Yaml};
+use figment::value::{Dict, Value};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{ConfigError, Validate};
+
+/// Where the YAML layer comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// `--config FILE`: the file must exist and parse.
+    File(PathBuf),
+    /// No `--config`: `configs/<service>.yaml` relative to the working directory, used
+    /// only when it exists.
+    DefaultLocation,
+    /// Compiled defaults and environment only.
+    None,
+}
+
+/// Loads the configuration of `service` (`authz`, `idp`, `rs`): compiled defaults, then the
+/// YAML file, then the process environment under the `<SERVICE>__` prefix, then resolves
+/// `<key>_file` indirections, deserialises into `T` (unknown keys are errors when `T` uses
+/// `deny_unknown_fields`) and validates.
+pub fn load<T>(service: &str, source: &ConfigSource) -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned + Validate,
+{
+    load_with_env(service, source, std::env::vars())
+}
+
+/// [`load`] with an explicit environment, so tests need not touch the process environment.
+pub fn load_with_env<T, I>(service: &str, source: &ConfigSource, env: I) -> Result<T, ConfigError>
+where
+    T: Default + Serialize + DeserializeOwned + Validate,
+    I: IntoIterator<Item = (String, String)>,
+{
+    let mut figment = Figment::from(Serialized::defaults(T::default()));
+    match source {
+        ConfigSource::File(path) => {
+            if !path.is_file() {
+                return Err(ConfigError::new(
+                    "--config",
+                    format!("{}: no such file", path.display()),
+                ));
+            }
+            figment = figment.merge(Yaml::file_exact(path));
+        }
+        ConfigSource::DefaultLocation => {
+            let path = Path::new("configs").join(format!("{service}.yaml"));
+            if path.is_file() {
+                figment = figment.merge(Yaml::file_exact(path));
+            }
+        }
+        ConfigSource::None => {}
+    }
+    let prefix = format!("{}__", service.to_ascii_uppercase());
+    for (name, raw) in env {
+        let Some(rest) = name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let key = rest
+            .split("__")
+            .map(str::to_ascii_lowercase)
+            .collect::<Vec<_>>()
+            .join(".");
+        if key.is_empty() || key.split('.').any(str::is_empty) {
+            return Err(ConfigError::new(name, "malformed variable name"));
+        }
+        let value: Value = raw
+            .parse()
+            .unwrap_or_else(|_| Value::from(raw.clone()));
+        figment = figment.merge(Serialized::default(&key, value));
+    }
+
+    let merged: Value = figment.extract().map_err(ConfigError::from_figment)?;
+    let resolved = resolve_file_keys(merged, "")?;
+    let config: T = Figment::from(Serialized::defaults(resolved))
+        .extract()
+        .map_err(ConfigError::from_figment)?;
+    config.validate()?;
+    Ok(config)
+}
+
+/// Replaces every `<key>_file: PATH` entry by `<key>: <contents of PATH>`.
+fn resolve_file_keys(value: Value, path: &str) -> Result<Value, ConfigError> {
+    let Value::Dict(tag, dict) = value else {
+        return Ok(value);
+    };
+    let mut out = Dict::new();
+    let mut from_files = Vec::new();
+    for (key, child) in dict {
+        let child_path = if path.is_empty() {
+            key.clone()
+        } else {
+            format!("{path}.{key}")
+        };
+        match key.strip_suffix("_file") {
+            Some(target) if !target.is_empty() => {
+                let Some(file) = child.as_str() else {
+                    return Err(ConfigError::new(child_path, "expected a file path"));
+                };
+                let contents = std::fs::read_to_string(file).map_err(|e| {
+                    ConfigError::new(child_path.clone(), format!("cannot read {file}: {e}"))
+                })?;
+                let contents = contents.strip_suffix('\n').unwrap_or(&contents);
+                let contents = contents.strip_suffix('\r').unwrap_or(contents);
+                from_files.push((target.to_owned(), Value::from(contents.to_owned())));
+            }
+            _ => {
+                out.insert(key, resolve_file_keys(child, &child_path)?);
+            }
+        }
+    }
+    // File contents win over plain values, whatever the iteration order.
+    for (key, value) in from_files {
+        out.insert(key, value);
+    }
+    Ok(Value::Dict(tag, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde::Deserialize;
+
+    use super::*;
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Http {
+        port: u16,
+        host: std::net::IpAddr,
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Db {
+        url: crate::Secret<String>,
+    }
+
+    #[derive(Debug, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields)]
+    struct Cfg {
+        http: Http,
+        database: Db,
+        issuer: url::Url,
+        #[serde(with = "humantime_serde")]
+        grace: std::time::Duration,
+    }
+
+    impl Default for Cfg {
+        fn default() -> Self {
+            Self {
+                http: Http {
+                    port: 8080,
+                    host: [127, 0, 0, 1].into(),
+                },
+                database: Db {
+                    url: crate::Secret::new("sqlite://data/x.db".into()),
+                },
+                issuer: "http://localhost:8080".parse().unwrap_or_else(|_| unreachable!()),
+                grace: std::time::Duration::from_secs(10),
+            }
+        }
+    }
+
+    impl Validate for Cfg {
+        fn validate(&self) -> Result<(), ConfigError> {
+            if self.issuer.scheme() != "http" && self.issuer.scheme() != "https" {
+                return Err(ConfigError::new("issuer", "must be an http or https URL"));
+            }
+            Ok(())
+        }
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    fn yaml(text: &str) -> (tempfile::TempDir, ConfigSource) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.yaml");
+        std::fs::write(&path, text).unwrap();
+        (dir, ConfigSource::File(path))
+    }
+
+    fn err(source: &ConfigSource, vars: &[(&str, &str)]) -> String {
+        load_with_env::<Cfg, _>("svc", source, env(vars))
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn defaults_then_file_then_env() {
+        let (_d, src) = yaml("http:\n  port: 9000\n  host: 0.0.0.0\n");
+        let cfg: Cfg = load_with_env("svc", &src, env(&[("SVC__HTTP__PORT", "9100")])).unwrap();
+        assert_eq!(cfg.http.port, 9100);
+        assert_eq!(cfg.http.host.to_string(), "0.0.0.0");
+        assert_eq!(cfg.grace.as_secs(), 10);
+        assert_eq!(cfg.database.url.expose(), "sqlite://data/x.db");
+    }
+
+    #[test]
+    fn env_of_other_services_is_ignored() {
+        let cfg: Cfg =
+            load_with_env("svc", &ConfigSource::None, env(&[("OTHER__HTTP__PORT", "x")])).unwrap();
+        assert_eq!(cfg.http.port, 8080);
+    }
+
+    #[test]
+    fn non_numeric_port_names_the_key() {
+        let e = err(&ConfigSource::None, &[("SVC__HTTP__PORT", "abc")]);
+        assert!(e.starts_with("http.port: "), "{e}");
+        assert!(e.contains("abc"), "{e}");
+    }
+
+    #[test]
+    fn port_out_of_range_names_the_key() {
+        let e = err(&ConfigSource::None, &[("SVC__HTTP__PORT", "70000")]);
+        assert!(e.starts_with("http.port: "), "{e}");
+        assert!(e.contains("70000"), "{e}");
+    }
+
+    #[test]
+    fn unknown_key_is_refused() {
+        let (_d, src) = yaml("http:\n  prot: 1\n");
+        let e = err(&src, &[]);
+        assert!(e.starts_with("http.prot: unknown key"), "{e}");
+        assert!(e.contains("port"), "{e}");
+    }
+
+    #[test]
+    fn unknown_section_is_refused() {
+        let e = err(&ConfigSource::None, &[("SVC__NOPE", "1")]);
+        assert!(e.starts_with("nope: unknown key"), "{e}");
+    }
+
+    #[test]
+    fn unparsable_url_names_the_key() {
+        let e = err(&ConfigSource::None, &[("SVC__ISSUER", "not a url")]);
+        assert!(e.starts_with("issuer: "), "{e}");
+    }
+
+    #[test]
+    fn validation_errors_name_the_key() {
+        let e = err(&ConfigSource::None, &[("SVC__ISSUER", "ftp://x")]);
+        assert_eq!(e, "issuer: must be an http or https URL");
+    }
+
+    #[test]
+    fn bad_duration_names_the_key() {
+        let e = err(&ConfigSource::None, &[("SVC__GRACE", "ten seconds")]);
+        assert!(e.starts_with("grace: "), "{e}");
+    }
+
+    #[test]
+    fn bad_ip_names_the_key() {
+        let (_d, src) = yaml("http:\n  host: localhost.example\n");
+        let e = err(&src, &[]);
+        assert!(e.starts_with("http.host: "), "{e}");
+    }
+
+    #[test]
+    fn missing_explicit_file_is_an_error() {
+        let e = err(&ConfigSource::File("missing.yaml".into()), &[]);
+        assert_eq!(e, "--config: missing.yaml: no such file");
+    }
+
+    #[test]
+    fn malformed_yaml_is_reported_on_one_line() {
+        let (_d, src) = yaml("http: [unclosed\n");
+        let e = err(&src, &[]);
+        assert!(!e.contains('\n'), "{e}");
+    }
+
+    #[test]
+    fn secrets_can_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("db_url");
+        std::fs::write(&secret, "postgres://u:p@h/db\n").unwrap();
+        let cfg: Cfg = load_with_env(
+            "svc",
+            &ConfigSource::None,
+            env(&[("SVC__DATABASE__URL_FILE", secret.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(cfg.database.url.expose(), "postgres://u:p@h/db");
+        assert_eq!(format!("{:?}", cfg.database.url), "[redacted]");
+    }
+
+    #[test]
+    fn unreadable_secret_file_names_the_key() {
+        let e = err(
+            &ConfigSource::None,
+            &[("SVC__DATABASE__URL_FILE", "/nonexistent/secret")],
+        );
+        assert!(
+            e.starts_with("database.url_file: cannot read /nonexistent/secret"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,118 @@
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use telemetry::PrometheusHandle;
+
+use crate::{RuntimeError, Shutdown};
+
+/// The admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
+pub type AdminServer = actix_web::dev::Server;
+
+/// What `/readyz` asks before answering 200: typically "the database answers and every
+/// embedded migration is applied".
+pub trait Readiness: Send + Sync + 'static {
+    /// `Ok` when the service can take traffic, otherwise a short reason that is safe to show
+    /// on the admin port (no secrets, no connection strings).
+    fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
+}
+
+/// Always ready: for services without dependencies to check.
+impl Readiness for () {
+    fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[derive(Clone)]
+struct AdminState {
+    readiness: Arc<dyn Readiness>,
+    metrics: PrometheusHandle,
+    shutdown: Shutdown,
+}
+
+/// Builds the admin server on an already bound listener:
+///
+/// - `GET /healthz`: 200 while the process serves requests at all (liveness).
+/// - `GET /readyz`: 200 when `readiness` passes, 503 with the reason otherwise, and 503
+///   once shutdown has begun so load balancers stop sending traffic while it drains.
+/// - `GET /metrics`: the Prometheus text exposition of every metric of the process.
+///
+/// Also runs the recorder's periodic upkeep (histogram draining) until shutdown.
+pub fn admin_server(
+    listener: std::net::TcpListener,
+    readiness: Arc<dyn Readiness>,
+    metrics: PrometheusHandle,
+    shutdown: Shutdown,
+    grace: Duration,
+) -> Result<AdminServer, RuntimeError> {
+    let addr = listener
+        .local_addr()
+        .map_err(|source| RuntimeError::Http {
+            name: "admin",
+            source,
+        })?;
+    let upkeep = metrics.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => upkeep.run_upkeep(),
+                () = stop.wait() => break,
+            }
+        }
+    });
+    let state = AdminState {
+        readiness,
+        metrics,
+        shutdown,
+    };
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(web::Data::new(state.clone()))
+            .route("/healthz", web::get().to(healthz))
+            .route("/readyz", web::get().to(readyz))
+            .route("/metrics", web::get().to(metrics_endpoint))
+    })
+    .workers(1)
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs().max(1))
+    .listen(listener)
+    .map_err(|source| RuntimeError::Bind {
+        section: "admin",
+        addr,
+        source,
+    })?
+    .run();
+    Ok(server)
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(serde_json::json!({ "status": "ok" }))
+}
+
+async fn readyz(state: web::Data<AdminState>) -> HttpResponse {
+    let verdict = if state.shutdown.is_triggered() {
+        Err("shutting down".to_owned())
+    } else {
+        state.readiness.check().await
+    };
+    match verdict {
+        Ok(()) => HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "status": "ready" })),
+        Err(reason) => HttpResponse::ServiceUnavailable()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(serde_json::json!({ "status": "not ready", "reason": reason })),
+    }
+}
+
+async fn metrics_endpoint(state: web::Data<AdminState>) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4; charset=utf-8")
+        .body(state.metrics.render())
+}

@@ -1,0 +1,53 @@
+//! What every service process shares: listener configuration, the admin endpoints
+//! (`/metrics`, `/healthz`, `/readyz`), per-route HTTP metrics, the gRPC server with
+//! `grpc.health.v1`, and one graceful shutdown for all of them.
+//!
+//! A service binds its listeners first (port 0 works: the bound address is read back),
+//! announces the addresses on stdout with [`announce`], then hands its servers to
+//! [`Supervisor`], which runs them until SIGTERM/ctrl-c (or [`Shutdown::trigger`]) and drains
+//! in-flight requests for at most the configured grace period.
+
+mod admin;
+mod announce;
+mod grpc;
+mod http_metrics;
+mod listen;
+mod shutdown;
+mod supervisor;
+
+pub use admin::{AdminServer, Readiness, admin_server};
+pub use announce::announce;
+pub use grpc::{GrpcServer, grpc_health};
+pub use http_metrics::request_metrics;
+pub use listen::{ListenConfig, bind};
+pub use shutdown::{Shutdown, ShutdownConfig};
+pub use supervisor::Supervisor;
+
+/// Errors while starting or running the servers.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// A listener could not be bound (`section` names the config section).
+    #[error("{section}: cannot listen on {addr}: {source}")]
+    Bind {
+        /// Config section of the listener (`http`, `grpc`, `admin`).
+        section: &'static str,
+        /// The address that was asked for.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// An HTTP server failed while running.
+    #[error("{name} server failed: {source}")]
+    Http {
+        /// Which listener.
+        name: &'static str,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The gRPC server failed while running.
+    #[error("gRPC server failed: {0}")]
+    Grpc(#[from] tonic::transport::Error),
+    /// A server task panicked or was aborted.
+    #[error("{0} server task ended abnormally")]
+    Task(&'static str),
+}

@@ -1,0 +1,61 @@
+use std::net::{IpAddr, SocketAddr, TcpListener};
+
+use config::{ConfigError, Validate};
+use serde::{Deserialize, Serialize};
+
+use crate::RuntimeError;
+
+/// A listener section (`http`, `grpc`, `admin`): the address and port to bind.
+///
+/// Port 0 asks the OS for a free port; the bound address is announced on stdout at start
+/// (see [`crate::announce`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenConfig {
+    /// IP address to bind (`127.0.0.1`, `0.0.0.0`, `::`).
+    pub host: IpAddr,
+    /// TCP port, 0 for any free port.
+    pub port: u16,
+}
+
+impl ListenConfig {
+    /// Loopback on `port`: the safe default for every listener.
+    pub const fn loopback(port: u16) -> Self {
+        Self {
+            host: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            port,
+        }
+    }
+
+    /// The socket address to bind.
+    pub fn addr(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+impl Validate for ListenConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.host.is_multicast() {
+            return Err(ConfigError::new("host", "a multicast address cannot be bound"));
+        }
+        Ok(())
+    }
+}
+
+/// Binds a non-blocking listener for `section`, with `SO_REUSEADDR` as std sets it.
+pub fn bind(section: &'static str, config: &ListenConfig) -> Result<TcpListener, RuntimeError> {
+    let addr = config.addr();
+    let listener = TcpListener::bind(addr).map_err(|source| RuntimeError::Bind {
+        section,
+        addr,
+        source,
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|source| RuntimeError::Bind {
+            section,
+            addr,
+            source,
+        })?;
+    Ok(listener)
+}

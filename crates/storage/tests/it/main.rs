@@ -1,0 +1,180 @@
+//! Storage integration tests, each run on SQLite and (with `TEST_POSTGRES_URL`) PostgreSQL.
+
+use diesel::prelude::*;
+use diesel_async::{AsyncConnection, RunQueryDsl};
+use storage::testing::TestDatabase;
+use storage::{Backend, Database, DatabaseConfig, StorageError, with_conn};
+
+static MIGRATIONS: storage::EmbeddedMigrations =
+    diesel_migrations::embed_migrations!("tests/migrations");
+
+#[allow(missing_docs)]
+mod schema {
+    diesel::table! {
+        notes (id) {
+            id -> Text,
+            body -> Text,
+            created_at -> BigInt,
+            pinned -> Bool,
+        }
+    }
+}
+use schema::notes;
+
+#[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = notes)]
+struct Note {
+    id: String,
+    body: String,
+    created_at: i64,
+    pinned: bool,
+}
+
+fn note(id: &str, at: i64) -> Note {
+    Note {
+        id: id.into(),
+        body: format!("body of {id}"),
+        created_at: at,
+        pinned: false,
+    }
+}
+
+/// The repository shape every service uses: one function, both backends.
+async fn insert(db: &Database, n: &Note) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| diesel::insert_into(notes::table)
+        .values(n)
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+async fn list(db: &Database) -> Result<Vec<Note>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| notes::table
+        .order(notes::created_at.asc())
+        .select(Note::as_select())
+        .load(c)
+        .await)?)
+}
+
+async fn round_trip(t: TestDatabase) {
+    let db = t.connect(&MIGRATIONS).await.unwrap();
+    assert!(db.pending_migrations().await.unwrap().is_empty());
+    db.check_ready().await.unwrap();
+    insert(&db, &note("b", 2)).await.unwrap();
+    insert(&db, &note("a", 1)).await.unwrap();
+    let all = list(&db).await.unwrap();
+    assert_eq!(all, vec![note("a", 1), note("b", 2)]);
+
+    let mut conn = db.get().await.unwrap();
+    let pinned = with_conn!(&mut conn, |c| diesel::update(notes::table.find("a"))
+        .set(notes::pinned.eq(true))
+        .execute(c)
+        .await)
+    .unwrap();
+    assert_eq!(pinned, 1);
+    let found: Note = with_conn!(&mut conn, |c| notes::table
+        .find("a")
+        .select(Note::as_select())
+        .first(c)
+        .await)
+    .unwrap();
+    assert!(found.pinned);
+    let missing = with_conn!(&mut conn, |c| notes::table
+        .find("zzz")
+        .select(Note::as_select())
+        .first(c)
+        .await)
+    .map_err(StorageError::from)
+    .unwrap_err();
+    assert!(missing.is_not_found());
+}
+
+async fn duplicate_key_is_reported(t: TestDatabase) {
+    let db = t.connect(&MIGRATIONS).await.unwrap();
+    insert(&db, &note("a", 1)).await.unwrap();
+    let err = insert(&db, &note("a", 2)).await.unwrap_err();
+    assert!(err.is_unique_violation(), "{err}");
+    assert_eq!(list(&db).await.unwrap(), vec![note("a", 1)]);
+}
+
+async fn failed_transaction_leaves_nothing(t: TestDatabase) {
+    let db = t.connect(&MIGRATIONS).await.unwrap();
+    insert(&db, &note("x", 1)).await.unwrap();
+    let mut conn = db.get().await.unwrap();
+    let result: Result<(), diesel::result::Error> = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::insert_into(notes::table)
+                .values(&note("y", 2))
+                .execute(tx)
+                .await?;
+            // Second insert collides: the whole transaction must roll back.
+            diesel::insert_into(notes::table)
+                .values(&note("x", 3))
+                .execute(tx)
+                .await?;
+            Ok(())
+        })
+        .await);
+    assert!(result.is_err());
+    drop(conn);
+    assert_eq!(list(&db).await.unwrap(), vec![note("x", 1)]);
+}
+
+async fn pool_exhaustion_is_unavailable(t: TestDatabase) {
+    let mut config: DatabaseConfig = t.config().clone();
+    config.max_connections = 1;
+    config.acquire_timeout = std::time::Duration::from_millis(200);
+    let db = Database::connect(&config, &MIGRATIONS).await.unwrap();
+    let held = db.get().await.unwrap();
+    let err = db.get().await.err().unwrap();
+    assert!(matches!(err, StorageError::Unavailable(_)), "{err}");
+    assert_eq!(db.pool_status(), (1, 0));
+    drop(held);
+    db.get().await.unwrap();
+}
+
+async fn backend_matches_url(t: TestDatabase) {
+    let db = t.connect(&MIGRATIONS).await.unwrap();
+    let expected = if t.config().url.expose().starts_with("sqlite://") {
+        Backend::Sqlite
+    } else {
+        Backend::Postgres
+    };
+    assert_eq!(db.backend(), expected);
+}
+
+storage::backend_tests!(
+    crate::MIGRATIONS;
+    round_trip,
+    duplicate_key_is_reported,
+    failed_transaction_leaves_nothing,
+    pool_exhaustion_is_unavailable,
+    backend_matches_url,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fresh_database_reports_pending_migrations_until_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = DatabaseConfig::with_url(format!("sqlite://{}/sub/fresh.db", dir.path().display()));
+    let db = Database::connect(&config, &MIGRATIONS).await.unwrap();
+    assert_eq!(db.pending_migrations().await.unwrap().len(), 1);
+    assert_eq!(
+        db.check_ready().await.unwrap_err(),
+        "1 migration(s) pending"
+    );
+    let applied = db.migrate().await.unwrap();
+    assert_eq!(applied.len(), 1);
+    assert!(db.migrate().await.unwrap().is_empty(), "second run applies nothing");
+    db.check_ready().await.unwrap();
+}
+
+#[tokio::test]
+async fn unreachable_postgres_fails_fast_without_leaking_the_password() {
+    let mut config = DatabaseConfig::with_url("postgres://user:hunter2@127.0.0.1:1/db");
+    config.connect_timeout = std::time::Duration::from_secs(2);
+    let err = Database::connect(&config, &MIGRATIONS).await.err().unwrap();
+    assert!(matches!(err, StorageError::Connect(_)), "{err}");
+    assert!(!err.to_string().contains("hunter2"), "{err}");
+}
