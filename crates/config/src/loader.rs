@@ -69,9 +69,7 @@ where
         if key.is_empty() || key.split('.').any(str::is_empty) {
             return Err(ConfigError::new(name, "malformed variable name"));
         }
-        let value: Value = raw
-            .parse()
-            .unwrap_or_else(|_| Value::from(raw.clone()));
+        let value: Value = raw.parse().unwrap_or_else(|_| Value::from(raw.clone()));
         figment = figment.merge(Serialized::default(&key, value));
     }
 
@@ -160,7 +158,9 @@ mod tests {
                 database: Db {
                     url: crate::Secret::new("sqlite://data/x.db".into()),
                 },
-                issuer: "http://localhost:8080".parse().unwrap_or_else(|_| unreachable!()),
+                issuer: "http://localhost:8080"
+                    .parse()
+                    .unwrap_or_else(|_| unreachable!()),
                 grace: std::time::Duration::from_secs(10),
             }
         }
@@ -207,8 +207,12 @@ mod tests {
 
     #[test]
     fn env_of_other_services_is_ignored() {
-        let cfg: Cfg =
-            load_with_env("svc", &ConfigSource::None, env(&[("OTHER__HTTP__PORT", "x")])).unwrap();
+        let cfg: Cfg = load_with_env(
+            "svc",
+            &ConfigSource::None,
+            env(&[("OTHER__HTTP__PORT", "x")]),
+        )
+        .unwrap();
         assert_eq!(cfg.http.port, 8080);
     }
 

@@ -18,6 +18,26 @@ pub trait Readiness: Send + Sync + 'static {
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>>;
 }
 
+/// A readiness check from an async closure: `runtime::readiness(move || { let db =
+/// db.clone(); async move { db.check_ready().await } })`.
+pub fn readiness<F, Fut>(check: F) -> Arc<dyn Readiness>
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    struct FnReadiness<F>(F);
+    impl<F, Fut> Readiness for FnReadiness<F>
+    where
+        F: Fn() -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<(), String>> + Send + 'static,
+    {
+        fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
+            Box::pin((self.0)())
+        }
+    }
+    Arc::new(FnReadiness(check))
+}
+
 /// Always ready: for services without dependencies to check.
 impl Readiness for () {
     fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
@@ -47,12 +67,6 @@ pub fn admin_server(
     shutdown: Shutdown,
     grace: Duration,
 ) -> Result<AdminServer, RuntimeError> {
-    let addr = listener
-        .local_addr()
-        .map_err(|source| RuntimeError::Http {
-            name: "admin",
-            source,
-        })?;
     let upkeep = metrics.clone();
     let stop = shutdown.clone();
     tokio::spawn(async move {
@@ -69,23 +83,19 @@ pub fn admin_server(
         metrics,
         shutdown,
     };
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(web::Data::new(state.clone()))
-            .route("/healthz", web::get().to(healthz))
-            .route("/readyz", web::get().to(readyz))
-            .route("/metrics", web::get().to(metrics_endpoint))
-    })
-    .workers(1)
-    .disable_signals()
-    .shutdown_timeout(grace.as_secs().max(1))
-    .listen(listener)
-    .map_err(|source| RuntimeError::Bind {
-        section: "admin",
-        addr,
-        source,
-    })?
-    .run();
+    let server = crate::http_server(
+        "admin",
+        listener,
+        move || {
+            actix_web::App::new()
+                .app_data(web::Data::new(state.clone()))
+                .route("/healthz", web::get().to(healthz))
+                .route("/readyz", web::get().to(readyz))
+                .route("/metrics", web::get().to(metrics_endpoint))
+        },
+        1,
+        grace,
+    )?;
     Ok(server)
 }
 

@@ -1,7 +1,9 @@
 use std::pin::Pin;
 
 use tonic::transport::server::{Router, TcpIncoming};
-pub use tonic_health::server::health_reporter as grpc_health;
+use tonic_health::ServingStatus;
+use tonic_health::pb::health_server::{Health, HealthServer};
+use tonic_health::server::HealthReporter;
 
 use crate::{RuntimeError, Shutdown};
 
@@ -19,12 +21,10 @@ impl GrpcServer {
         listener: std::net::TcpListener,
         shutdown: &Shutdown,
     ) -> Result<Self, RuntimeError> {
-        let addr = listener
-            .local_addr()
-            .map_err(|source| RuntimeError::Http {
-                name: "grpc",
-                source,
-            })?;
+        let addr = listener.local_addr().map_err(|source| RuntimeError::Http {
+            name: "grpc",
+            source,
+        })?;
         let listener =
             tokio::net::TcpListener::from_std(listener).map_err(|source| RuntimeError::Bind {
                 section: "grpc",
@@ -37,4 +37,20 @@ impl GrpcServer {
             serve: Box::pin(serve),
         })
     }
+}
+
+/// The `grpc.health.v1.Health` service with the overall status (`""`) SERVING, switched to
+/// NOT_SERVING as soon as `shutdown` triggers so clients stop picking this instance while it
+/// drains. The reporter sets per-service statuses.
+pub fn grpc_health(shutdown: &Shutdown) -> (HealthReporter, HealthServer<impl Health>) {
+    let (reporter, service) = tonic_health::server::health_reporter();
+    let on_stop = reporter.clone();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
+        stop.wait().await;
+        on_stop
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+    });
+    (reporter, service)
 }

@@ -9,19 +9,26 @@
 
 mod admin;
 mod announce;
+pub mod cli;
 mod grpc;
 mod http_metrics;
+mod http_server;
+mod launch;
 mod listen;
 mod shutdown;
 mod supervisor;
+mod workers;
 
-pub use admin::{AdminServer, Readiness, admin_server};
+pub use admin::{AdminServer, Readiness, admin_server, readiness};
 pub use announce::announce;
 pub use grpc::{GrpcServer, grpc_health};
 pub use http_metrics::request_metrics;
+pub use http_server::http_server;
+pub use launch::{Addresses, Launch, Launched};
 pub use listen::{ListenConfig, bind};
 pub use shutdown::{Shutdown, ShutdownConfig};
 pub use supervisor::Supervisor;
+pub use workers::RuntimeConfig;
 
 /// Errors while starting or running the servers.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +54,9 @@ pub enum RuntimeError {
     /// The gRPC server failed while running.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    /// The metrics recorder is unavailable.
+    #[error("metrics recorder: {0}")]
+    Metrics(String),
     /// A server task panicked or was aborted.
     #[error("{0} server task ended abnormally")]
     Task(&'static str),

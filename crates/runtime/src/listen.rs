@@ -36,14 +36,21 @@ impl ListenConfig {
 impl Validate for ListenConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.host.is_multicast() {
-            return Err(ConfigError::new("host", "a multicast address cannot be bound"));
+            return Err(ConfigError::new(
+                "host",
+                "a multicast address cannot be bound",
+            ));
         }
         Ok(())
     }
 }
 
-/// Binds a non-blocking listener for `section`, with `SO_REUSEADDR` as std sets it.
-pub fn bind(section: &'static str, config: &ListenConfig) -> Result<TcpListener, RuntimeError> {
+/// Binds a non-blocking listener for `section` and returns it with the address actually
+/// bound (the real port when the configuration asked for port 0).
+pub fn bind(
+    section: &'static str,
+    config: &ListenConfig,
+) -> Result<(TcpListener, SocketAddr), RuntimeError> {
     let addr = config.addr();
     let listener = TcpListener::bind(addr).map_err(|source| RuntimeError::Bind {
         section,
@@ -57,5 +64,10 @@ pub fn bind(section: &'static str, config: &ListenConfig) -> Result<TcpListener,
             addr,
             source,
         })?;
-    Ok(listener)
+    let bound = listener.local_addr().map_err(|source| RuntimeError::Bind {
+        section,
+        addr,
+        source,
+    })?;
+    Ok((listener, bound))
 }

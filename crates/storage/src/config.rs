@@ -85,7 +85,9 @@ impl DatabaseUrl {
     pub fn parse(raw: &str) -> Result<Self, String> {
         if let Some(path) = raw.strip_prefix("sqlite://") {
             if path.is_empty() || path.starts_with(':') {
-                return Err("sqlite:// needs a file path (in-memory databases are not supported)".into());
+                return Err(
+                    "sqlite:// needs a file path (in-memory databases are not supported)".into(),
+                );
             }
             return Ok(Self::Sqlite(PathBuf::from(path)));
         }

@@ -230,9 +230,14 @@ impl Database {
     /// migrations were seen applied only the round trip is checked.
     pub async fn check_ready(&self) -> Result<(), String> {
         if AtomicBool::load(&self.inner.migrated, Ordering::Acquire) {
-            let mut conn = self.get().await.map_err(|_| "database unavailable".to_owned())?;
-            with_conn!(&mut conn, |c| diesel::sql_query("SELECT 1").execute(c).await)
+            let mut conn = self
+                .get()
+                .await
                 .map_err(|_| "database unavailable".to_owned())?;
+            with_conn!(&mut conn, |c| diesel::sql_query("SELECT 1")
+                .execute(c)
+                .await)
+            .map_err(|_| "database unavailable".to_owned())?;
             return Ok(());
         }
         let pending = self
@@ -262,7 +267,9 @@ fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
 struct Embedded(&'static EmbeddedMigrations);
 
 impl<DB: diesel::backend::Backend> MigrationSource<DB> for Embedded {
-    fn migrations(&self) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
+    fn migrations(
+        &self,
+    ) -> diesel::migration::Result<Vec<Box<dyn diesel::migration::Migration<DB>>>> {
         MigrationSource::<DB>::migrations(self.0)
     }
 }

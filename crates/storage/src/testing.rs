@@ -43,7 +43,10 @@ impl TestDatabase {
         let dir = tempfile::tempdir().map_err(|e| StorageError::Connect(e.to_string()))?;
         let path = dir.path().join("test.db");
         let config = DatabaseConfig::with_url(format!("sqlite://{}", path.display()));
-        Database::connect(&config, migrations).await?.migrate().await?;
+        Database::connect(&config, migrations)
+            .await?
+            .migrate()
+            .await?;
         Ok(Self {
             config,
             _dir: Some(dir),
@@ -79,7 +82,8 @@ impl TestDatabase {
         admin
             .batch_execute(&format!("SELECT pg_advisory_lock({TEMPLATE_LOCK})"))
             .await?;
-        let created = create_from_template(&mut admin, &admin_url, &template, &name, migrations).await;
+        let created =
+            create_from_template(&mut admin, &admin_url, &template, &name, migrations).await;
         admin
             .batch_execute(&format!("SELECT pg_advisory_unlock({TEMPLATE_LOCK})"))
             .await?;
@@ -121,12 +125,11 @@ async fn create_from_template(
     name: &str,
     migrations: &'static EmbeddedMigrations,
 ) -> Result<(), StorageError> {
-    let found: Exists = diesel::sql_query(
-        "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists",
-    )
-    .bind::<diesel::sql_types::Text, _>(template)
-    .get_result(admin)
-    .await?;
+    let found: Exists =
+        diesel::sql_query("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS exists")
+            .bind::<diesel::sql_types::Text, _>(template)
+            .get_result(admin)
+            .await?;
     if !found.exists {
         admin
             .batch_execute(&format!("CREATE DATABASE {template}"))

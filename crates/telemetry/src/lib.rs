@@ -62,10 +62,11 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
     }
     .unwrap_or_else(|_| EnvFilter::new("info"));
 
+    let terminal = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let json = match config.log_format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
-        LogFormat::Auto => !std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        LogFormat::Auto => !terminal,
     };
     let fmt_layer = if json {
         tracing_subscriber::fmt::layer()
@@ -76,12 +77,17 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
             .boxed()
     } else {
         tracing_subscriber::fmt::layer()
+            .with_ansi(terminal)
             .with_writer(std::io::stderr)
             .boxed()
     };
 
     let provider = match &config.otlp_endpoint {
-        Some(endpoint) => Some(tracer_provider(service, endpoint.as_str(), config.trace_sample_ratio)?),
+        Some(endpoint) => Some(tracer_provider(
+            service,
+            endpoint.as_str(),
+            config.trace_sample_ratio,
+        )?),
         None => None,
     };
     let otel_layer = provider.as_ref().map(|p| {
@@ -108,7 +114,9 @@ fn tracer_provider(
     ratio: f64,
 ) -> Result<SdkTracerProvider, TelemetryError> {
     use opentelemetry_otlp::WithExportConfig;
-    use opentelemetry_sdk::trace::{Sampler, span_processor_with_async_runtime::BatchSpanProcessor};
+    use opentelemetry_sdk::trace::{
+        Sampler, span_processor_with_async_runtime::BatchSpanProcessor,
+    };
 
     let exporter = opentelemetry_otlp::SpanExporter::builder()
         .with_tonic()
@@ -116,10 +124,13 @@ fn tracer_provider(
         .with_timeout(std::time::Duration::from_secs(3))
         .build()
         .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-    let processor = BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
+    let processor =
+        BatchSpanProcessor::builder(exporter, opentelemetry_sdk::runtime::Tokio).build();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(processor)
-        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(ratio))))
+        .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
+            ratio,
+        ))))
         .with_resource(
             opentelemetry_sdk::Resource::builder()
                 .with_service_name(service)

@@ -8,8 +8,8 @@ use crate::TelemetryError;
 /// Latency buckets (seconds) for every `*_duration_seconds` histogram: fine-grained below
 /// a millisecond, where the hot endpoints live, up to ten seconds.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
-    2.5, 5.0, 10.0,
+    0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0,
 ];
 
 static RECORDER: OnceLock<Result<PrometheusHandle, String>> = OnceLock::new();

@@ -157,7 +157,8 @@ storage::backend_tests!(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fresh_database_reports_pending_migrations_until_migrated() {
     let dir = tempfile::tempdir().unwrap();
-    let config = DatabaseConfig::with_url(format!("sqlite://{}/sub/fresh.db", dir.path().display()));
+    let config =
+        DatabaseConfig::with_url(format!("sqlite://{}/sub/fresh.db", dir.path().display()));
     let db = Database::connect(&config, &MIGRATIONS).await.unwrap();
     assert_eq!(db.pending_migrations().await.unwrap().len(), 1);
     assert_eq!(
@@ -166,7 +167,10 @@ async fn fresh_database_reports_pending_migrations_until_migrated() {
     );
     let applied = db.migrate().await.unwrap();
     assert_eq!(applied.len(), 1);
-    assert!(db.migrate().await.unwrap().is_empty(), "second run applies nothing");
+    assert!(
+        db.migrate().await.unwrap().is_empty(),
+        "second run applies nothing"
+    );
     db.check_ready().await.unwrap();
 }
 

@@ -1,0 +1,22 @@
+//! Compiles ../../proto with protox (pure Rust, no system protoc) and generates the tonic
+//! clients and servers.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
+    let files = [
+        "authz/v1/login_flow.proto",
+        "authz/v1/introspection.proto",
+        "idp/v1/sessions.proto",
+    ];
+    for file in &files {
+        println!("cargo:rerun-if-changed={}", root.join(file).display());
+    }
+    let fds = protox::compile(files, [&root])?;
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

@@ -1,0 +1,110 @@
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_http::{Request, Response};
+use actix_service::IntoServiceFactory;
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, Service, ServiceFactory};
+use tonic::transport::server::Router;
+
+use crate::{GrpcServer, ListenConfig, Readiness, RuntimeError, Shutdown, Supervisor};
+
+/// Where a started service listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Addresses {
+    /// Public HTTP.
+    pub http: SocketAddr,
+    /// gRPC, for services that offer one.
+    pub grpc: Option<SocketAddr>,
+    /// Admin HTTP (`/metrics`, `/healthz`, `/readyz`).
+    pub admin: SocketAddr,
+}
+
+/// The listeners and limits of one service process.
+#[derive(Debug, Clone)]
+pub struct Launch {
+    /// Service name, as announced (`authz`).
+    pub service: &'static str,
+    /// Public HTTP listener.
+    pub http: ListenConfig,
+    /// gRPC listener, if the service has one.
+    pub grpc: Option<ListenConfig>,
+    /// Admin listener.
+    pub admin: ListenConfig,
+    /// HTTP workers.
+    pub workers: usize,
+    /// Drain bound on stop.
+    pub grace: Duration,
+}
+
+/// A bound service: listeners open, addresses announced, nothing served yet.
+pub struct Launched {
+    /// The bound addresses.
+    pub addresses: Addresses,
+    /// Runs everything until shutdown.
+    pub supervisor: Supervisor,
+}
+
+impl Launch {
+    /// Binds every listener, builds the public HTTP server from `app`, the gRPC server from
+    /// `grpc` (which must be `Some` exactly when a gRPC listener is configured), and the admin
+    /// server around `readiness`, then prints the `<service> listening …` line.
+    pub fn bind<F, I, S, B>(
+        self,
+        shutdown: &Shutdown,
+        app: F,
+        grpc: Option<Router>,
+        readiness: Arc<dyn Readiness>,
+    ) -> Result<Launched, RuntimeError>
+    where
+        F: Fn() -> I + Send + Clone + 'static,
+        I: IntoServiceFactory<S, Request>,
+        S: ServiceFactory<Request, Config = AppConfig> + 'static,
+        S::Error: Into<actix_web::Error> + 'static,
+        S::InitError: std::fmt::Debug,
+        S::Response: Into<Response<B>> + 'static,
+        <S::Service as Service<Request>>::Future: 'static,
+        S::Service: 'static,
+        B: MessageBody + 'static,
+    {
+        let metrics = telemetry::prometheus().map_err(|e| RuntimeError::Metrics(e.to_string()))?;
+        let (http_listener, http_addr) = crate::bind("http", &self.http)?;
+        let grpc_bound = match (&self.grpc, grpc) {
+            (Some(config), Some(router)) => {
+                let (listener, addr) = crate::bind("grpc", config)?;
+                Some((GrpcServer::new(router, listener, shutdown)?, addr))
+            }
+            _ => None,
+        };
+        let (admin_listener, admin_addr) = crate::bind("admin", &self.admin)?;
+        let http = crate::http_server("http", http_listener, app, self.workers, self.grace)?;
+        let admin = crate::admin_server(
+            admin_listener,
+            readiness,
+            metrics,
+            shutdown.clone(),
+            self.grace,
+        )?;
+        let addresses = Addresses {
+            http: http_addr,
+            grpc: grpc_bound.as_ref().map(|(_, addr)| *addr),
+            admin: admin_addr,
+        };
+        let mut listeners = vec![("http", http_addr)];
+        listeners.extend(addresses.grpc.map(|a| ("grpc", a)));
+        listeners.push(("admin", admin_addr));
+        crate::announce(self.service, &listeners);
+
+        let mut supervisor = Supervisor::new(shutdown.clone(), self.grace)
+            .http("http", http)
+            .http("admin", admin);
+        if let Some((server, _)) = grpc_bound {
+            supervisor = supervisor.grpc(server);
+        }
+        Ok(Launched {
+            addresses,
+            supervisor,
+        })
+    }
+}

@@ -1,0 +1,50 @@
+//! The `authz` binary: parses the command line, loads the configuration and hands over to
+//! the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use authz::AuthzConfig;
+use clap::{Parser, Subcommand};
+
+/// OAuth 2.1 authorization server and OpenID Connect provider.
+#[derive(Debug, Parser)]
+#[command(name = "authz", version, about)]
+struct Cli {
+    /// Configuration file (default: configs/authz.yaml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the public HTTP, gRPC and admin listeners until SIGTERM or ctrl-c.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load and validate the configuration, then exit (2 on any problem).
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config: AuthzConfig = match runtime::cli::load_config("authz", cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let (rt, telemetry) = (config.runtime, config.telemetry.clone());
+    match cli.command {
+        Command::CheckConfig => {
+            println!("authz: configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Command::Serve => runtime::cli::run("authz", &rt, &telemetry, || authz::serve(config)),
+        Command::Migrate => runtime::cli::run("authz", &rt, &telemetry, || async move {
+            let applied = authz::migrate(&config).await?;
+            println!("authz: {} migration(s) applied", applied.len());
+            Ok::<_, authz::AuthzError>(())
+        }),
+    }
+}

@@ -1,0 +1,66 @@
+//! The idp configuration (`configs/idp.yaml`, `IDP__…` environment variables).
+
+use config::{ConfigError, Validate};
+use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
+use serde::{Deserialize, Serialize};
+use storage::DatabaseConfig;
+use telemetry::TelemetryConfig;
+use url::Url;
+
+/// Everything idp reads at start. Unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdpConfig {
+    /// The URL browsers use to reach idp's pages; cookies are `Secure` when it is https.
+    pub public_url: Url,
+    /// Public HTTP listener (login, consent, logout pages).
+    pub http: ListenConfig,
+    /// gRPC listener (`Sessions`, `grpc.health.v1`).
+    pub grpc: ListenConfig,
+    /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin: ListenConfig,
+    /// The idp database.
+    pub database: DatabaseConfig,
+    /// Logs, traces, metrics.
+    pub telemetry: TelemetryConfig,
+    /// Draining on stop.
+    pub shutdown: ShutdownConfig,
+    /// Worker threads.
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for IdpConfig {
+    fn default() -> Self {
+        Self {
+            public_url: Url::parse("http://localhost:8081").unwrap_or_else(|_| unreachable!()),
+            http: ListenConfig::loopback(8081),
+            grpc: ListenConfig::loopback(50052),
+            admin: ListenConfig::loopback(9081),
+            database: DatabaseConfig::with_url("sqlite://data/idp.db"),
+            telemetry: TelemetryConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+impl Validate for IdpConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.public_url.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                "public_url",
+                "must be an http or https URL",
+            ));
+        }
+        self.http.validate().map_err(|e| e.within("http"))?;
+        self.grpc.validate().map_err(|e| e.within("grpc"))?;
+        self.admin.validate().map_err(|e| e.within("admin"))?;
+        self.database.validate().map_err(|e| e.within("database"))?;
+        self.telemetry
+            .validate()
+            .map_err(|e| e.within("telemetry"))?;
+        self.shutdown.validate().map_err(|e| e.within("shutdown"))?;
+        self.runtime.validate().map_err(|e| e.within("runtime"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,50 @@
+//! The `idp` binary: parses the command line, loads the configuration and hands over to
+//! the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use idp::IdpConfig;
+
+/// Identity provider: users, login and consent pages, browser sessions.
+#[derive(Debug, Parser)]
+#[command(name = "idp", version, about)]
+struct Cli {
+    /// Configuration file (default: configs/idp.yaml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve the public HTTP, gRPC and admin listeners until SIGTERM or ctrl-c.
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Load and validate the configuration, then exit (2 on any problem).
+    CheckConfig,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config: IdpConfig = match runtime::cli::load_config("idp", cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(code) => return code,
+    };
+    let (rt, telemetry) = (config.runtime, config.telemetry.clone());
+    match cli.command {
+        Command::CheckConfig => {
+            println!("idp: configuration is valid");
+            ExitCode::SUCCESS
+        }
+        Command::Serve => runtime::cli::run("idp", &rt, &telemetry, || idp::serve(config)),
+        Command::Migrate => runtime::cli::run("idp", &rt, &telemetry, || async move {
+            let applied = idp::migrate(&config).await?;
+            println!("idp: {} migration(s) applied", applied.len());
+            Ok::<_, idp::IdpError>(())
+        }),
+    }
+}

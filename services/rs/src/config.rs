@@ -1,0 +1,47 @@
+//! The rs configuration (`configs/rs.yaml`, `RS__…` environment variables).
+
+use config::{ConfigError, Validate};
+use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
+use serde::{Deserialize, Serialize};
+use telemetry::TelemetryConfig;
+
+/// Everything rs reads at start. Unknown keys are refused.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RsConfig {
+    /// Public API listener.
+    pub http: ListenConfig,
+    /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
+    pub admin: ListenConfig,
+    /// Logs, traces, metrics.
+    pub telemetry: TelemetryConfig,
+    /// Draining on stop.
+    pub shutdown: ShutdownConfig,
+    /// Worker threads.
+    pub runtime: RuntimeConfig,
+}
+
+impl Default for RsConfig {
+    fn default() -> Self {
+        Self {
+            http: ListenConfig::loopback(8082),
+            admin: ListenConfig::loopback(9082),
+            telemetry: TelemetryConfig::default(),
+            shutdown: ShutdownConfig::default(),
+            runtime: RuntimeConfig::default(),
+        }
+    }
+}
+
+impl Validate for RsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.http.validate().map_err(|e| e.within("http"))?;
+        self.admin.validate().map_err(|e| e.within("admin"))?;
+        self.telemetry
+            .validate()
+            .map_err(|e| e.within("telemetry"))?;
+        self.shutdown.validate().map_err(|e| e.within("shutdown"))?;
+        self.runtime.validate().map_err(|e| e.within("runtime"))?;
+        Ok(())
+    }
+}
