@@ -39,7 +39,10 @@ impl ConfigError {
         let mut path = err.path.clone();
         let message = match &err.kind {
             Kind::UnknownField(field, expected) => {
-                path.push(field.clone());
+                // figment sometimes has the field in the path already.
+                if path.last() != Some(field) {
+                    path.push(field.clone());
+                }
                 if expected.is_empty() {
                     "unknown key".to_owned()
                 } else {
@@ -47,7 +50,9 @@ impl ConfigError {
                 }
             }
             Kind::MissingField(field) => {
-                path.push(field.to_string());
+                if path.last().map(String::as_str) != Some(field.as_ref()) {
+                    path.push(field.to_string());
+                }
                 "missing key".to_owned()
             }
             Kind::Message(msg) => one_line(msg),

@@ -18,7 +18,7 @@ mod loader;
 mod secret;
 
 pub use error::ConfigError;
-pub use loader::{ConfigSource, load};
+pub use loader::{ConfigSource, load, load_with_env};
 pub use secret::Secret;
 
 /// Checks of a configuration value that types alone cannot express (ranges, URL schemes,

@@ -118,4 +118,16 @@ mod tests {
     fn defaults_are_valid() {
         assert!(AuthzConfig::default().validate().is_ok());
     }
+
+    #[test]
+    fn documented_file_matches_the_compiled_defaults() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/authz.yaml");
+        let loaded: AuthzConfig = config::load_with_env(
+            "authz",
+            &config::ConfigSource::File(file.into()),
+            Vec::new(),
+        )
+        .unwrap();
+        assert_eq!(loaded, AuthzConfig::default());
+    }
 }

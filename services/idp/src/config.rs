@@ -64,3 +64,17 @@ impl Validate for IdpConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_file_matches_the_compiled_defaults() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/idp.yaml");
+        let loaded: IdpConfig =
+            config::load_with_env("idp", &config::ConfigSource::File(file.into()), Vec::new())
+                .unwrap();
+        assert_eq!(loaded, IdpConfig::default());
+    }
+}

@@ -45,3 +45,17 @@ impl Validate for RsConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_file_matches_the_compiled_defaults() {
+        let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/rs.yaml");
+        let loaded: RsConfig =
+            config::load_with_env("rs", &config::ConfigSource::File(file.into()), Vec::new())
+                .unwrap();
+        assert_eq!(loaded, RsConfig::default());
+    }
+}

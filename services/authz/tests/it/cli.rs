@@ -1,0 +1,180 @@
+//! `authz check-config` and friends, run as the real binary.
+
+use std::process::{Command, Output};
+
+fn authz(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_authz"));
+    // A directory without configs/, so only defaults, --config and env apply.
+    cmd.current_dir(dir.path()).args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.env_remove("RUST_LOG");
+    cmd.output().unwrap()
+}
+
+/// Exit code 2 and exactly one stderr line, starting with `config error: <key>:`.
+fn assert_config_error(out: &Output, key: &str) {
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "stderr: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "expected one line, got: {stderr}");
+    let prefix = format!("config error: {key}: ");
+    assert!(
+        lines[0].starts_with(&prefix),
+        "expected {prefix}…, got: {}",
+        lines[0]
+    );
+}
+
+fn yaml(text: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("authz.yaml");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap().to_owned();
+    (dir, path)
+}
+
+#[test]
+fn valid_defaults_pass() {
+    let out = authz(&["check-config"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "authz: configuration is valid"
+    );
+}
+
+#[test]
+fn documented_config_file_passes() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/authz.yaml");
+    let out = authz(&["check-config", "--config", file], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn missing_config_file() {
+    let out = authz(&["check-config", "--config", "missing.yaml"], &[]);
+    assert_config_error(&out, "--config");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing.yaml"));
+}
+
+#[test]
+fn non_numeric_port_from_env() {
+    let out = authz(&["check-config"], &[("AUTHZ__HTTP__PORT", "abc")]);
+    assert_config_error(&out, "http.port");
+}
+
+#[test]
+fn port_out_of_range() {
+    let out = authz(&["check-config"], &[("AUTHZ__ADMIN__PORT", "65536")]);
+    assert_config_error(&out, "admin.port");
+}
+
+#[test]
+fn unknown_key_in_file() {
+    let (_d, file) = yaml("http:\n  port: 8080\n  hots: 0.0.0.0\n");
+    let out = authz(&["check-config", "--config", &file], &[]);
+    assert_config_error(&out, "http.hots");
+}
+
+#[test]
+fn issuer_that_does_not_parse() {
+    let out = authz(&["check-config"], &[("AUTHZ__ISSUER", "not a url")]);
+    assert_config_error(&out, "issuer");
+}
+
+#[test]
+fn plain_http_issuer_on_a_public_host() {
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__ISSUER", "http://id.example.com")],
+    );
+    assert_config_error(&out, "issuer");
+}
+
+#[test]
+fn unsupported_database_scheme() {
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__DATABASE__URL", "mysql://db/authz")],
+    );
+    assert_config_error(&out, "database.url");
+}
+
+#[test]
+fn unreadable_secret_file() {
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__DATABASE__URL_FILE", "/nonexistent/authz-db-url")],
+    );
+    assert_config_error(&out, "database.url_file");
+}
+
+#[test]
+fn malformed_duration() {
+    let (_d, file) = yaml("shutdown:\n  grace_period: soon\n");
+    let out = authz(&["check-config", "--config", &file], &[]);
+    assert_config_error(&out, "shutdown.grace_period");
+}
+
+#[test]
+fn invalid_log_filter() {
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__TELEMETRY__LOG_FILTER", "info,[")],
+    );
+    assert_config_error(&out, "telemetry.log_filter");
+}
+
+#[test]
+fn secret_from_file_is_used_and_not_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("db_url");
+    std::fs::write(&secret, "postgres://authz:s3cr3t-pw@db.internal/authz\n").unwrap();
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__DATABASE__URL_FILE", secret.to_str().unwrap())],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!all.contains("s3cr3t-pw"));
+}
+
+#[test]
+fn migrate_applies_then_reports_nothing_pending() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/authz.db", dir.path().display());
+    let first = authz(&["migrate"], &[("AUTHZ__DATABASE__URL", &url)]);
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout).trim(),
+        "authz: 1 migration(s) applied"
+    );
+    let second = authz(&["migrate"], &[("AUTHZ__DATABASE__URL", &url)]);
+    assert_eq!(
+        String::from_utf8_lossy(&second.stdout).trim(),
+        "authz: 0 migration(s) applied"
+    );
+}
+
+#[test]
+fn unknown_subcommand_is_a_usage_error() {
+    let out = authz(&["frobnicate"], &[]);
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -1,0 +1,58 @@
+//! `idp check-config` and `idp migrate`, run as the real binary.
+
+use std::process::{Command, Output};
+
+fn idp(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let dir = tempfile::tempdir().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir.path())
+        .args(args)
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn documented_config_file_passes() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/idp.yaml");
+    let out = idp(&["check-config", "--config", file], &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "idp: configuration is valid"
+    );
+}
+
+#[test]
+fn bad_public_url_is_one_line_exit_2() {
+    let out = idp(&["check-config"], &[("IDP__PUBLIC_URL", "ldap://x")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "config error: public_url: must be an http or https URL\n"
+    );
+}
+
+#[test]
+fn migrate_creates_the_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/idp.db", dir.path().display());
+    let out = idp(&["migrate"], &[("IDP__DATABASE__URL", &url)]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "idp: 1 migration(s) applied"
+    );
+    assert!(dir.path().join("idp.db").exists());
+}

@@ -1,0 +1,3 @@
+//! idp integration tests: the binary's command line.
+
+mod cli;

@@ -1,0 +1,3 @@
+//! rs integration tests: the binary's command line.
+
+mod cli;
