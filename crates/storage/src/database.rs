@@ -37,6 +37,8 @@ enum DbPool {
 
 /// A connection checked out of the pool; returned to it on drop. Use [`with_conn!`] to run
 /// queries on it.
+// Short-lived and rarely moved; boxing would cost an allocation per checkout.
+#[allow(clippy::large_enum_variant)]
 pub enum DbConn {
     /// SQLite connection.
     Sqlite(Object<SqliteConn>),
@@ -254,7 +256,7 @@ impl Database {
 }
 
 /// Key of the PostgreSQL advisory lock held while migrating ("migrate" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6d69_6772_6174_65;
+const MIGRATION_LOCK: i64 = 0x006d_6967_7261_7465;
 
 fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
     format!(

@@ -1,1 +1,7 @@
-//! placeholder
+//! End-to-end tests: the real authz, idp and rs processes, started with `cargo run`, driven
+//! over HTTP and gRPC like a deployment.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod foundation;
+mod harness;

@@ -1,5 +1,7 @@
 //! Storage integration tests, each run on SQLite and (with `TEST_POSTGRES_URL`) PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::testing::TestDatabase;

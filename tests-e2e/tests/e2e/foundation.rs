@@ -1,0 +1,74 @@
+//! The three services start, report health and readiness, expose per-route metrics, answer
+//! gRPC health checks, and stop cleanly on SIGTERM.
+
+use std::time::Duration;
+
+use tonic_health::pb::HealthCheckRequest;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::harness::Service;
+
+async fn grpc_status(service: &Service) -> ServingStatus {
+    let channel = tonic::transport::Endpoint::from_shared(service.url("grpc"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut client = HealthClient::new(channel);
+    let reply = client
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    ServingStatus::try_from(reply.status).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_three_start_serve_and_stop_on_sigterm() {
+    let data = tempfile::tempdir().unwrap();
+    let authz = Service::start("authz", data.path(), &[]).await;
+    let idp = Service::start("idp", data.path(), &[]).await;
+    let rs = Service::start("rs", data.path(), &[]).await;
+    let client = reqwest::Client::new();
+
+    for service in [&authz, &idp, &rs] {
+        for path in ["/healthz", "/readyz"] {
+            let res = client
+                .get(format!("{}{path}", service.url("admin")))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{path}");
+        }
+        // A request on the public listener shows up in the metrics with its route label.
+        let res = client
+            .get(format!("{}/e2e-probe", service.url("http")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 404);
+        let metrics = client
+            .get(format!("{}/metrics", service.url("admin")))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            metrics.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+            "{metrics}"
+        );
+        assert!(metrics.contains("http_request_duration_seconds_bucket{"), "{metrics}");
+    }
+
+    assert_eq!(grpc_status(&authz).await, ServingStatus::Serving);
+    assert_eq!(grpc_status(&idp).await, ServingStatus::Serving);
+
+    for service in [authz, idp, rs] {
+        assert_eq!(service.terminate(Duration::from_secs(5)).await, Some(0));
+    }
+}

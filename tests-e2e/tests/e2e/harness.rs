@@ -1,0 +1,200 @@
+//! Starts the real service binaries with `cargo run -p <service> -- serve`, the way a
+//! developer does, on port 0 everywhere.
+//!
+//! - The binaries are built once per test process (`cargo build -p authz -p idp -p rs`);
+//!   every `cargo run` after that only checks freshness and execs the binary, so the child
+//!   process is the service itself (cargo replaces itself on Unix).
+//! - The bound addresses come from the service's `<name> listening …` line on stdout: no
+//!   port probing.
+//! - Readiness is `/readyz` answering 200.
+//! - Each service runs in its own process group, killed when the handle drops; its logs go
+//!   to a file that is printed if the test fails.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// How long a service may take from `cargo run` to its listening line (a stale build may
+/// need compiling first).
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long after listening `/readyz` may take to answer 200.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests-e2e lives in the workspace")
+        .to_path_buf()
+}
+
+fn cargo() -> String {
+    std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
+}
+
+/// Builds the three service binaries once per test process.
+pub fn build_once() {
+    static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
+    let built = BUILT.get_or_init(|| {
+        let status = std::process::Command::new(cargo())
+            .current_dir(workspace())
+            .args(["build", "--quiet", "-p", "authz", "-p", "idp", "-p", "rs"])
+            .status()
+            .map_err(|e| format!("cannot run cargo: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("cargo build failed: {status}"))
+        }
+    });
+    if let Err(e) = built {
+        panic!("{e}");
+    }
+}
+
+/// A running service process.
+pub struct Service {
+    name: &'static str,
+    child: Child,
+    addrs: HashMap<String, SocketAddr>,
+    log: PathBuf,
+}
+
+impl Service {
+    /// Starts `name` with `cargo run -p name -- serve`, every listener on port 0 and
+    /// `env` on top, then waits for the listening line and `/readyz`.
+    pub async fn start(name: &'static str, data: &Path, env: &[(String, String)]) -> Self {
+        build_once();
+        let prefix = name.to_ascii_uppercase();
+        let log = data.join(format!("{name}.log"));
+        let log_file = std::fs::File::create(&log).expect("create log file");
+        let mut cmd = Command::new(cargo());
+        cmd.current_dir(workspace())
+            .args(["run", "--quiet", "-p", name, "--", "serve"])
+            .env(format!("{prefix}__HTTP__PORT"), "0")
+            .env(format!("{prefix}__ADMIN__PORT"), "0")
+            .env(format!("{prefix}__TELEMETRY__LOG_FORMAT"), "json")
+            .env(format!("{prefix}__SHUTDOWN__GRACE_PERIOD"), "3s")
+            .env(format!("{prefix}__RUNTIME__WORKER_THREADS"), "2")
+            .env("RUST_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(log_file))
+            .process_group(0)
+            .kill_on_drop(true);
+        if name != "rs" {
+            cmd.env(format!("{prefix}__GRPC__PORT"), "0").env(
+                format!("{prefix}__DATABASE__URL"),
+                format!("sqlite://{}/{name}.db", data.display()),
+            );
+        }
+        cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        let mut child = cmd.spawn().expect("spawn cargo run");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let marker = format!("{name} listening ");
+        let line = tokio::time::timeout(START_TIMEOUT, async {
+            while let Some(line) = lines.next_line().await.expect("read stdout") {
+                if let Some(rest) = line.strip_prefix(&marker) {
+                    return Some(rest.to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{name} did not announce its listeners in time"))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name} exited before listening; log:\n{}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+        // Keep draining stdout so the service can never block on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let addrs = line
+            .split_whitespace()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.parse().expect("socket address")))
+            .collect();
+        let service = Self {
+            name,
+            child,
+            addrs,
+            log,
+        };
+        service.wait_ready().await;
+        service
+    }
+
+    /// The address of listener `which` (`http`, `grpc`, `admin`).
+    pub fn addr(&self, which: &str) -> SocketAddr {
+        *self
+            .addrs
+            .get(which)
+            .unwrap_or_else(|| panic!("{} has no {which} listener", self.name))
+    }
+
+    /// `http://<addr>` of listener `which`.
+    pub fn url(&self, which: &str) -> String {
+        format!("http://{}", self.addr(which))
+    }
+
+    async fn wait_ready(&self) {
+        let client = reqwest::Client::new();
+        let url = format!("{}/readyz", self.url("admin"));
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Ok(res) = client.get(&url).send().await
+                && res.status() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not ready in time; log:\n{}",
+                self.name,
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Everything the service logged so far.
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and waits (at most `within`) for the exit status code.
+    pub async fn terminate(mut self, within: Duration) -> Option<i32> {
+        let pid = self.child.id().expect("child still running");
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success());
+        let status = tokio::time::timeout(within, self.child.wait())
+            .await
+            .unwrap_or_else(|_| panic!("{} did not exit within {within:?}", self.name))
+            .expect("wait for child");
+        status.code()
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
+        if std::thread::panicking() {
+            eprintln!("----- {} log -----\n{}", self.name, self.logs());
+        }
+    }
+}
