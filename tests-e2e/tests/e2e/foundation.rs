@@ -59,10 +59,14 @@ async fn all_three_start_serve_and_stop_on_sigterm() {
             .await
             .unwrap();
         assert!(
-            metrics.contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
+            metrics
+                .contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
             "{metrics}"
         );
-        assert!(metrics.contains("http_request_duration_seconds_bucket{"), "{metrics}");
+        assert!(
+            metrics.contains("http_request_duration_seconds_bucket{"),
+            "{metrics}"
+        );
     }
 
     assert_eq!(grpc_status(&authz).await, ServingStatus::Serving);
