@@ -8,6 +8,13 @@ cd "$(dirname "$0")/.."
 cargo build --quiet -p authz -p idp -p rs
 mkdir -p data
 bin=target/debug
+# Demo only: authz needs a key-encryption key for its signing keys; create one for the
+# demo data directory (a real deployment mounts its own as keys.encryption_key_file).
+if [ ! -s data/authz.kek ]; then
+    (umask 077 && "$bin/authz" keys new-kek > data/authz.kek)
+    echo "demo: created data/authz.kek (key-encryption key of the demo's signing keys)"
+fi
+export AUTHZ__KEYS__ENCRYPTION_KEY_FILE=data/authz.kek
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -40,8 +47,9 @@ cat <<MSG
   idp    http://localhost:8081   gRPC localhost:50052   admin http://localhost:9081
   rs     http://localhost:8082                          admin http://localhost:9082
 
-  Try:  curl -s http://localhost:9080/readyz
-        curl -s http://localhost:9080/metrics | head
+  Try:  curl -s http://localhost:8080/.well-known/openid-configuration
+        curl -s http://localhost:8080/.well-known/jwks.json
+        curl -s http://localhost:9080/metrics | grep http_requests_total
 
   Ctrl-C stops all three.
 MSG

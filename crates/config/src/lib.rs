@@ -28,3 +28,12 @@ pub trait Validate {
     /// keys with [`ConfigError::within`].
     fn validate(&self) -> Result<(), ConfigError>;
 }
+
+/// Validates each `(key, section)` in order, naming the failing key with its section
+/// (`port` in `http` → `http.port`).
+pub fn validate_sections(sections: &[(&str, &dyn Validate)]) -> Result<(), ConfigError> {
+    for (key, section) in sections {
+        section.validate().map_err(|e| e.within(key))?;
+    }
+    Ok(())
+}

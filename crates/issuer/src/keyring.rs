@@ -33,6 +33,16 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
+    /// A ring without keys (signs nothing, publishes `{"keys":[]}`).
+    pub fn empty() -> Self {
+        Self {
+            slots: Vec::new(),
+            verifiers: Verifiers::new(),
+            jwks: Arc::from(&br#"{"keys":[]}"#[..]),
+            kids: Vec::new(),
+        }
+    }
+
     /// Opens every stored key with `kek` and builds the snapshot as of `now`: keys past
     /// `remove_after` are left out. Fails, yielding no keys at all, if any private key does
     /// not decrypt (wrong KEK or tampered row) or does not match its public half.

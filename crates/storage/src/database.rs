@@ -1,13 +1,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use deadpool::Runtime;
 use diesel::migration::MigrationSource;
 use diesel::{Connection, SqliteConnection};
 use diesel_async::async_connection_wrapper::AsyncConnectionWrapper;
 use diesel_async::pooled_connection::deadpool::{Object, Pool};
-use diesel_async::pooled_connection::{AsyncDieselConnectionManager, ManagerConfig};
+use diesel_async::pooled_connection::{
+    AsyncDieselConnectionManager, ManagerConfig, RecyclingMethod,
+};
 use diesel_async::sync_connection_wrapper::SyncConnectionWrapper;
 use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncConnection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
@@ -58,6 +60,7 @@ struct Inner {
     migrations: &'static EmbeddedMigrations,
     expected: BTreeSet<String>,
     migrated: AtomicBool,
+    queries: Arc<AtomicU64>,
 }
 
 #[derive(diesel::QueryableByName)]
@@ -74,6 +77,7 @@ impl Database {
         migrations: &'static EmbeddedMigrations,
     ) -> Result<Self, StorageError> {
         let url = DatabaseUrl::parse(config.url.expose()).map_err(StorageError::Url)?;
+        let queries = Arc::new(AtomicU64::new(0));
         let pool = match &url {
             DatabaseUrl::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -81,44 +85,26 @@ impl Database {
                         StorageError::Connect(format!("cannot create {}: {e}", dir.display()))
                     })?;
                 }
-                let busy_ms = config.sqlite_busy_timeout.as_millis();
-                let mut manager = ManagerConfig::<SqliteConn>::default();
-                manager.custom_setup = Box::new(move |path| {
-                    let path = path.to_owned();
-                    async move {
-                        let mut conn = SqliteConn::establish(&path).await?;
-                        conn.batch_execute(&sqlite_pragmas(busy_ms))
-                            .await
-                            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
-                        Ok(conn)
-                    }
-                    .boxed()
-                });
-                let manager = AsyncDieselConnectionManager::<SqliteConn>::new_with_config(
-                    path.to_string_lossy(),
-                    manager,
-                );
-                DbPool::Sqlite(
-                    Pool::builder(manager)
-                        .max_size(config.max_connections)
-                        .runtime(Runtime::Tokio1)
-                        .create_timeout(Some(config.connect_timeout))
-                        .wait_timeout(Some(config.acquire_timeout))
-                        .build()
-                        .map_err(|e| StorageError::Connect(e.to_string()))?,
-                )
+                let pragmas = sqlite_pragmas(config.sqlite_busy_timeout.as_millis());
+                DbPool::Sqlite(pool::<SqliteConn, _>(
+                    &path.to_string_lossy(),
+                    config,
+                    &queries,
+                    move |conn| {
+                        let pragmas = pragmas.clone();
+                        async move {
+                            conn.batch_execute(&pragmas)
+                                .await
+                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+                        }
+                        .boxed()
+                    },
+                )?)
             }
             DatabaseUrl::Postgres(raw) => {
-                let manager = AsyncDieselConnectionManager::<PgConn>::new(raw.as_str());
-                DbPool::Postgres(
-                    Pool::builder(manager)
-                        .max_size(config.max_connections)
-                        .runtime(Runtime::Tokio1)
-                        .create_timeout(Some(config.connect_timeout))
-                        .wait_timeout(Some(config.acquire_timeout))
-                        .build()
-                        .map_err(|e| StorageError::Connect(e.to_string()))?,
-                )
+                DbPool::Postgres(pool::<PgConn, _>(raw, config, &queries, |_| {
+                    async { Ok(()) }.boxed()
+                })?)
             }
         };
         let expected = MigrationSource::<diesel::sqlite::Sqlite>::migrations(migrations)
@@ -133,6 +119,7 @@ impl Database {
                 migrations,
                 expected,
                 migrated: AtomicBool::new(false),
+                queries,
             }),
         };
         db.get().await.map_err(|e| match e {
@@ -159,6 +146,12 @@ impl Database {
             DbPool::Sqlite(pool) => DbConn::Sqlite(pool.get().await.map_err(unavailable)?),
             DbPool::Postgres(pool) => DbConn::Postgres(pool.get().await.map_err(unavailable)?),
         })
+    }
+
+    /// How many SQL statements this pool's connections have started since it was built
+    /// (also exported as `db_queries_total`). Lets tests prove a path does no database work.
+    pub fn queries_started(&self) -> u64 {
+        AtomicU64::load(&self.inner.queries, Ordering::Relaxed)
     }
 
     /// `(size, available)` of the pool, for the pool-state gauges.
@@ -255,8 +248,61 @@ impl Database {
     }
 }
 
+/// One pool builder for both backends: connections are set up by `setup`, count their
+/// queries, skip the per-checkout test query, and obey the configured size and timeouts.
+fn pool<C, F>(
+    url: &str,
+    config: &DatabaseConfig,
+    queries: &Arc<AtomicU64>,
+    setup: F,
+) -> Result<Pool<C>, StorageError>
+where
+    C: diesel_async::pooled_connection::PoolableConnection + Send + 'static,
+    F: for<'c> Fn(&'c mut C) -> futures_util::future::BoxFuture<'c, diesel::ConnectionResult<()>>
+        + Send
+        + Sync
+        + 'static,
+    AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
+{
+    let counter = Arc::clone(queries);
+    let setup = Arc::new(setup);
+    let mut manager = ManagerConfig::<C>::default();
+    // No test query on every checkout: broken connections are detected when used.
+    manager.recycling_method = RecyclingMethod::Fast;
+    manager.custom_setup = Box::new(move |url| {
+        let url = url.to_owned();
+        let counter = Arc::clone(&counter);
+        let setup = Arc::clone(&setup);
+        async move {
+            let mut conn = C::establish(&url).await?;
+            setup(&mut conn).await?;
+            conn.set_instrumentation(count_queries(counter));
+            Ok(conn)
+        }
+        .boxed()
+    });
+    Pool::builder(AsyncDieselConnectionManager::<C>::new_with_config(
+        url, manager,
+    ))
+    .max_size(config.max_connections)
+    .runtime(Runtime::Tokio1)
+    .create_timeout(Some(config.connect_timeout))
+    .wait_timeout(Some(config.acquire_timeout))
+    .build()
+    .map_err(|e| StorageError::Connect(e.to_string()))
+}
+
 /// Key of the PostgreSQL advisory lock held while migrating ("migrate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006d_6967_7261_7465;
+
+fn count_queries(counter: Arc<AtomicU64>) -> impl diesel::connection::Instrumentation {
+    move |event: diesel::connection::InstrumentationEvent<'_>| {
+        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+            counter.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("db_queries_total").increment(1);
+        }
+    }
+}
 
 fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
     format!(

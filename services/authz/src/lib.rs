@@ -5,16 +5,22 @@
 //! [`Application::run`] serves until the [`runtime::Shutdown`] triggers. Tests boot exactly
 //! this code with port 0 everywhere.
 
+pub mod cli;
 pub mod config;
 mod error;
 mod grpc;
 mod http;
+pub mod keys;
+mod schema;
 
 use std::sync::Arc;
 
+use issuer::{Clock, SystemClock};
 pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
+
+use crate::keys::KeyStore;
 
 pub use crate::config::AuthzConfig;
 pub use crate::error::AuthzError;
@@ -29,21 +35,49 @@ pub(crate) struct AppState {
     pub(crate) config: Arc<AuthzConfig>,
     #[allow(dead_code)]
     pub(crate) db: Database,
+    pub(crate) keys: Arc<KeyStore>,
+    /// The discovery document, serialised at start.
+    pub(crate) discovery: actix_web::web::Bytes,
+    /// `public, max-age=<keys.jwks_max_age>`.
+    pub(crate) jwks_cache_control: String,
 }
 
 /// A bound, ready-to-run authz.
 pub struct Application {
     launched: Launched,
+    db: Database,
+    keys: Arc<KeyStore>,
 }
 
 impl Application {
     /// Connects the database (migrating it when configured), binds the listeners and
     /// prints the `authz listening …` line. Nothing is served until [`Application::run`].
     pub async fn build(config: AuthzConfig, shutdown: Shutdown) -> Result<Self, AuthzError> {
+        Self::build_with_clock(config, shutdown, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with an injected clock (tests move time to walk key
+    /// lifecycles).
+    pub async fn build_with_clock(
+        config: AuthzConfig,
+        shutdown: Shutdown,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, AuthzError> {
         let db = Database::connect(&config.database, &MIGRATIONS).await?;
         if config.database.migrate_on_start {
             db.migrate().await?;
+        } else {
+            let pending = db.pending_migrations().await?;
+            if !pending.is_empty() {
+                return Err(storage::StorageError::Migration(format!(
+                    "{} pending and database.migrate_on_start is false: run `authz migrate` first",
+                    pending.len()
+                ))
+                .into());
+            }
         }
+        let keys = KeyStore::open(db.clone(), &config.keys, config.keys.kek()?, clock).await?;
+        keys.spawn_maintenance(config.keys.check_interval, shutdown.clone());
         let launch = Launch {
             service: "authz",
             http: config.http,
@@ -53,24 +87,40 @@ impl Application {
             grace: config.shutdown.grace_period,
         };
         let state = AppState {
+            discovery: http::discovery_document(&config),
+            jwks_cache_control: format!("public, max-age={}", config.keys.jwks_max_age.as_secs()),
             config: Arc::new(config),
             db: db.clone(),
+            keys: Arc::clone(&keys),
         };
         let launched = launch.bind(
             &shutdown,
             move || http::app(state.clone()),
             Some(grpc::router(&shutdown)),
-            runtime::readiness(move || {
+            runtime::readiness({
                 let db = db.clone();
-                async move { db.check_ready().await }
+                move || {
+                    let db = db.clone();
+                    async move { db.check_ready().await }
+                }
             }),
         )?;
-        Ok(Self { launched })
+        Ok(Self { launched, db, keys })
     }
 
     /// The bound addresses.
     pub fn addresses(&self) -> Addresses {
         self.launched.addresses
+    }
+
+    /// The database pool (its query counter shows which paths touch the database).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    /// The signing keys.
+    pub fn keys(&self) -> &Arc<KeyStore> {
+        &self.keys
     }
 
     /// Serves until shutdown, then drains within the grace period.

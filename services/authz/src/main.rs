@@ -26,15 +26,40 @@ enum Command {
     Migrate,
     /// Load and validate the configuration, then exit (2 on any problem).
     CheckConfig,
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: authz::cli::KeysCommand,
+    },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no configuration: it makes the key-encryption key the configuration requires.
+    if let Command::Keys {
+        command: authz::cli::KeysCommand::NewKek,
+    } = cli.command
+    {
+        return match issuer::Kek::generate_base64() {
+            Ok(kek) => {
+                println!("{kek}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let config: AuthzConfig = match runtime::cli::load_config("authz", cli.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let (rt, telemetry) = (config.runtime, config.telemetry.clone());
+    let (rt, mut telemetry) = (config.runtime, config.telemetry.clone());
+    if !matches!(cli.command, Command::Serve) {
+        // One-shot commands print their result; keep the log to warnings.
+        telemetry.log_filter = "warn".to_owned();
+    }
     match cli.command {
         Command::CheckConfig => {
             println!("authz: configuration is valid");
@@ -45,6 +70,9 @@ fn main() -> ExitCode {
             let applied = authz::migrate(&config).await?;
             println!("authz: {} migration(s) applied", applied.len());
             Ok::<_, authz::AuthzError>(())
+        }),
+        Command::Keys { command } => runtime::cli::run("authz", &rt, &telemetry, || async move {
+            authz::cli::keys(&config, command).await
         }),
     }
 }

@@ -52,16 +52,15 @@ impl Validate for IdpConfig {
                 "must be an http or https URL",
             ));
         }
-        self.http.validate().map_err(|e| e.within("http"))?;
-        self.grpc.validate().map_err(|e| e.within("grpc"))?;
-        self.admin.validate().map_err(|e| e.within("admin"))?;
-        self.database.validate().map_err(|e| e.within("database"))?;
-        self.telemetry
-            .validate()
-            .map_err(|e| e.within("telemetry"))?;
-        self.shutdown.validate().map_err(|e| e.within("shutdown"))?;
-        self.runtime.validate().map_err(|e| e.within("runtime"))?;
-        Ok(())
+        config::validate_sections(&[
+            ("http", &self.http),
+            ("grpc", &self.grpc),
+            ("admin", &self.admin),
+            ("database", &self.database),
+            ("telemetry", &self.telemetry),
+            ("shutdown", &self.shutdown),
+            ("runtime", &self.runtime),
+        ])
     }
 }
 

@@ -35,14 +35,13 @@ impl Default for RsConfig {
 
 impl Validate for RsConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        self.http.validate().map_err(|e| e.within("http"))?;
-        self.admin.validate().map_err(|e| e.within("admin"))?;
-        self.telemetry
-            .validate()
-            .map_err(|e| e.within("telemetry"))?;
-        self.shutdown.validate().map_err(|e| e.within("shutdown"))?;
-        self.runtime.validate().map_err(|e| e.within("runtime"))?;
-        Ok(())
+        config::validate_sections(&[
+            ("http", &self.http),
+            ("admin", &self.admin),
+            ("telemetry", &self.telemetry),
+            ("shutdown", &self.shutdown),
+            ("runtime", &self.runtime),
+        ])
     }
 }
 

@@ -26,6 +26,12 @@ async fn grpc_status(service: &Service) -> ServingStatus {
     ServingStatus::try_from(reply.status).unwrap()
 }
 
+async fn get_text(client: &reqwest::Client, url: &str) -> String {
+    let res = client.get(url).send().await.unwrap();
+    assert!(res.status().is_success(), "{url}: {}", res.status());
+    res.text().await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_three_start_serve_and_stop_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
@@ -50,14 +56,7 @@ async fn all_three_start_serve_and_stop_on_sigterm() {
             .await
             .unwrap();
         assert_eq!(res.status(), 404);
-        let metrics = client
-            .get(format!("{}/metrics", service.url("admin")))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let metrics = get_text(&client, &format!("{}/metrics", service.url("admin"))).await;
         assert!(
             metrics
                 .contains(r#"http_requests_total{method="GET",route="unmatched",status="404"} 1"#),
@@ -68,6 +67,24 @@ async fn all_three_start_serve_and_stop_on_sigterm() {
             "{metrics}"
         );
     }
+
+    // authz publishes its signing keys; the matched route appears as its pattern.
+    let jwks: serde_json::Value = serde_json::from_str(
+        &get_text(
+            &client,
+            &format!("{}/.well-known/jwks.json", authz.url("http")),
+        )
+        .await,
+    )
+    .unwrap();
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 4);
+    let metrics = get_text(&client, &format!("{}/metrics", authz.url("admin"))).await;
+    assert!(
+        metrics.contains(
+            r#"http_requests_total{method="GET",route="/.well-known/jwks.json",status="200"} 1"#
+        ),
+        "{metrics}"
+    );
 
     assert_eq!(grpc_status(&authz).await, ServingStatus::Serving);
     assert_eq!(grpc_status(&idp).await, ServingStatus::Serving);

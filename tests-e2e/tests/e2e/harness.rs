@@ -26,6 +26,9 @@ const START_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long after listening `/readyz` may take to answer 200.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// The key-encryption key the harness gives authz (tests may override it).
+pub const TEST_KEK: &str = "ZTJlLXRlc3Qta2V5LWVuY3J5cHRpb24ta2V5LTMyYiE=";
+
 /// The workspace root.
 pub fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -88,6 +91,9 @@ impl Service {
             .stderr(Stdio::from(log_file))
             .process_group(0)
             .kill_on_drop(true);
+        if name == "authz" {
+            cmd.env("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK);
+        }
         if name != "rs" {
             cmd.env(format!("{prefix}__GRPC__PORT"), "0").env(
                 format!("{prefix}__DATABASE__URL"),

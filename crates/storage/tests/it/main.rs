@@ -184,3 +184,13 @@ async fn unreachable_postgres_fails_fast_without_leaking_the_password() {
     assert!(matches!(err, StorageError::Connect(_)), "{err}");
     assert!(!err.to_string().contains("hunter2"), "{err}");
 }
+
+async fn queries_are_counted(t: TestDatabase) {
+    let db = t.connect(&MIGRATIONS).await.unwrap();
+    let before = db.queries_started();
+    list(&db).await.unwrap();
+    list(&db).await.unwrap();
+    assert_eq!(db.queries_started(), before + 2);
+}
+
+storage::backend_tests!(crate::MIGRATIONS; queries_are_counted);

@@ -7,6 +7,10 @@ use actix_web::{App, Error, HttpResponse, web};
 
 use crate::AppState;
 
+mod well_known;
+
+pub(crate) use well_known::discovery::document as discovery_document;
+
 /// The application served on the public listener.
 pub(crate) fn app(
     state: AppState,
@@ -22,6 +26,15 @@ pub(crate) fn app(
     App::new()
         .app_data(web::Data::new(state))
         .wrap(from_fn(runtime::request_metrics))
+        .route(
+            "/.well-known/openid-configuration",
+            web::get().to(well_known::discovery::get),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            web::get().to(well_known::discovery::get),
+        )
+        .route(well_known::jwks::PATH, web::get().to(well_known::jwks::get))
         .default_service(web::to(not_found))
 }
 

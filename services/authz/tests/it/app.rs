@@ -5,13 +5,15 @@ use runtime::{ListenConfig, Shutdown};
 use storage::testing::TestDatabase;
 
 fn config(db: &TestDatabase) -> AuthzConfig {
-    AuthzConfig {
+    let mut c = AuthzConfig {
         http: ListenConfig::loopback(0),
         grpc: ListenConfig::loopback(0),
         admin: ListenConfig::loopback(0),
         database: db.config().clone(),
         ..AuthzConfig::default()
-    }
+    };
+    c.keys.encryption_key = Some(config::Secret::new(crate::cli::TEST_KEK.to_owned()));
+    c
 }
 
 async fn admin_endpoints_and_graceful_stop(db: TestDatabase) {
@@ -63,25 +65,25 @@ async fn admin_endpoints_and_graceful_stop(db: TestDatabase) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn readiness_waits_for_migrations() {
-    // A database file that was never migrated, with migrate_on_start off.
+async fn unmigrated_database_stops_the_start_unless_migrating_on_start() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(&TestDatabase::sqlite(&MIGRATIONS).await.unwrap());
     cfg.database =
         storage::DatabaseConfig::with_url(format!("sqlite://{}/fresh.db", dir.path().display()));
     cfg.database.migrate_on_start = false;
-    let shutdown = Shutdown::new();
-    let app = Application::build(cfg.clone(), shutdown.clone())
+    let err = Application::build(cfg.clone(), Shutdown::new())
         .await
+        .err()
         .unwrap();
+    assert_eq!(
+        err.to_string(),
+        "migrations: 1 pending and database.migrate_on_start is false: run `authz migrate` first"
+    );
+    authz::migrate(&cfg).await.unwrap();
+    let shutdown = Shutdown::new();
+    let app = Application::build(cfg, shutdown.clone()).await.unwrap();
     let admin = format!("http://{}", app.addresses().admin);
     let running = tokio::spawn(app.run());
-    let ready = reqwest::get(format!("{admin}/readyz")).await.unwrap();
-    assert_eq!(ready.status(), 503);
-    let body: serde_json::Value = ready.json().await.unwrap();
-    assert_eq!(body["reason"], "1 migration(s) pending");
-
-    authz::migrate(&cfg).await.unwrap();
     let ready = reqwest::get(format!("{admin}/readyz")).await.unwrap();
     assert_eq!(ready.status(), 200);
     shutdown.trigger();

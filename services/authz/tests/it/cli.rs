@@ -2,11 +2,20 @@
 
 use std::process::{Command, Output};
 
+/// A fixed, valid key-encryption key for tests that are about something else.
+pub(crate) const TEST_KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
 fn authz(args: &[&str], env: &[(&str, &str)]) -> Output {
     let dir = tempfile::tempdir().unwrap();
+    authz_in(dir.path(), args, env)
+}
+
+/// Runs the binary in `dir` (a directory without configs/, so only defaults, --config and
+/// the environment apply), with `TEST_KEK` unless `env` sets a key-encryption key.
+pub(crate) fn authz_in(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_authz"));
-    // A directory without configs/, so only defaults, --config and env apply.
-    cmd.current_dir(dir.path()).args(args);
+    cmd.current_dir(dir).args(args);
+    cmd.env("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -177,4 +186,60 @@ fn migrate_applies_then_reports_nothing_pending() {
 fn unknown_subcommand_is_a_usage_error() {
     let out = authz(&["frobnicate"], &[]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn missing_kek_names_the_key_file_setting() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authz"))
+        .current_dir(dir.path())
+        .arg("check-config")
+        .env_remove("AUTHZ__KEYS__ENCRYPTION_KEY")
+        .output()
+        .unwrap();
+    assert_config_error(&out, "keys.encryption_key");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("keys.encryption_key_file"));
+}
+
+#[test]
+fn malformed_kek_is_refused() {
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__KEYS__ENCRYPTION_KEY", "c2hvcnQ=")],
+    );
+    assert_config_error(&out, "keys.encryption_key");
+}
+
+#[test]
+fn kek_from_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("kek");
+    let made = authz(&["keys", "new-kek"], &[]);
+    assert_eq!(made.status.code(), Some(0));
+    std::fs::write(&file, &made.stdout).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_authz"))
+        .current_dir(dir.path())
+        .arg("check-config")
+        .env_remove("AUTHZ__KEYS__ENCRYPTION_KEY")
+        .env("AUTHZ__KEYS__ENCRYPTION_KEY_FILE", &file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn schedule_that_would_break_caches_is_refused() {
+    let out = authz(
+        &["check-config"],
+        &[
+            ("AUTHZ__KEYS__PUBLISH_AHEAD", "5m"),
+            ("AUTHZ__KEYS__JWKS_MAX_AGE", "10m"),
+        ],
+    );
+    assert_config_error(&out, "keys.publish_ahead");
 }

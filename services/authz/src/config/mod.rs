@@ -1,5 +1,9 @@
 //! The authz configuration (`configs/authz.yaml`, `AUTHZ__…` environment variables).
 
+mod keys;
+
+pub use keys::KeysConfig;
+
 use config::{ConfigError, Validate};
 use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
@@ -13,8 +17,9 @@ use url::Url;
 pub struct AuthzConfig {
     /// The issuer identifier (RFC 8414 §2): an `https` URL without query or fragment
     /// (`http` only for loopback hosts, for development). Published verbatim in discovery
-    /// and used as `iss` in every token.
-    pub issuer: Url,
+    /// and used as `iss` in every token. Kept as written (no URL normalisation), so `iss`
+    /// compares equal to what relying parties configured.
+    pub issuer: String,
     /// Public OAuth/OIDC HTTP listener.
     pub http: ListenConfig,
     /// gRPC listener (`LoginFlow`, `Introspection`, `grpc.health.v1`).
@@ -23,6 +28,8 @@ pub struct AuthzConfig {
     pub admin: ListenConfig,
     /// The authz database.
     pub database: DatabaseConfig,
+    /// Signing keys.
+    pub keys: KeysConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -34,11 +41,12 @@ pub struct AuthzConfig {
 impl Default for AuthzConfig {
     fn default() -> Self {
         Self {
-            issuer: Url::parse("http://localhost:8080").unwrap_or_else(|_| unreachable!()),
+            issuer: "http://localhost:8080".to_owned(),
             http: ListenConfig::loopback(8080),
             grpc: ListenConfig::loopback(50051),
             admin: ListenConfig::loopback(9080),
             database: DatabaseConfig::with_url("sqlite://data/authz.db"),
+            keys: KeysConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -46,25 +54,34 @@ impl Default for AuthzConfig {
     }
 }
 
+impl AuthzConfig {
+    /// An endpoint URL under the issuer (`/.well-known/jwks.json` →
+    /// `https://id.example.com/.well-known/jwks.json`).
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
+}
+
 impl Validate for AuthzConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         validate_issuer(&self.issuer).map_err(|e| e.within("issuer"))?;
-        self.http.validate().map_err(|e| e.within("http"))?;
-        self.grpc.validate().map_err(|e| e.within("grpc"))?;
-        self.admin.validate().map_err(|e| e.within("admin"))?;
-        self.database.validate().map_err(|e| e.within("database"))?;
-        self.telemetry
-            .validate()
-            .map_err(|e| e.within("telemetry"))?;
-        self.shutdown.validate().map_err(|e| e.within("shutdown"))?;
-        self.runtime.validate().map_err(|e| e.within("runtime"))?;
-        Ok(())
+        config::validate_sections(&[
+            ("http", &self.http),
+            ("grpc", &self.grpc),
+            ("admin", &self.admin),
+            ("database", &self.database),
+            ("keys", &self.keys),
+            ("telemetry", &self.telemetry),
+            ("shutdown", &self.shutdown),
+            ("runtime", &self.runtime),
+        ])
     }
 }
 
 /// RFC 8414 §2 / OpenID Connect Discovery §3: `https`, no query, no fragment. Plain `http`
 /// is accepted for loopback hosts only, as OAuth 2.1 §1.5 allows for development.
-fn validate_issuer(issuer: &Url) -> Result<(), ConfigError> {
+fn validate_issuer(raw: &str) -> Result<(), ConfigError> {
+    let issuer = Url::parse(raw).map_err(|e| ConfigError::new("", e.to_string()))?;
     let loopback = matches!(issuer.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"));
     match issuer.scheme() {
         "https" => {}
@@ -77,7 +94,7 @@ fn validate_issuer(issuer: &Url) -> Result<(), ConfigError> {
         }
         _ => return Err(ConfigError::new("", "must be an https URL")),
     }
-    if issuer.query().is_some() || issuer.fragment().is_some() {
+    if issuer.query().is_some() || issuer.fragment().is_some() || raw.contains(['?', '#']) {
         return Err(ConfigError::new("", "must not have a query or fragment"));
     }
     Ok(())
@@ -89,8 +106,8 @@ mod tests {
 
     fn issuer_error(raw: &str) -> Option<String> {
         let c = AuthzConfig {
-            issuer: Url::parse(raw).unwrap(),
-            ..AuthzConfig::default()
+            issuer: raw.to_owned(),
+            ..with_kek()
         };
         c.validate().err().map(|e| e.to_string())
     }
@@ -98,6 +115,7 @@ mod tests {
     #[test]
     fn issuer_rules() {
         assert_eq!(issuer_error("https://id.example.com"), None);
+        assert!(issuer_error("not a url").unwrap().starts_with("issuer: "));
         assert_eq!(issuer_error("http://localhost:8080"), None);
         assert_eq!(issuer_error("http://127.0.0.1:8080/tenant"), None);
         assert_eq!(
@@ -114,20 +132,75 @@ mod tests {
         );
     }
 
+    fn with_kek() -> AuthzConfig {
+        let mut c = AuthzConfig::default();
+        c.keys.encryption_key = Some(config::Secret::new(issuer::Kek::generate_base64().unwrap()));
+        c
+    }
+
     #[test]
-    fn defaults_are_valid() {
-        assert!(AuthzConfig::default().validate().is_ok());
+    fn defaults_plus_a_kek_are_valid() {
+        assert!(with_kek().validate().is_ok());
+        assert_eq!(
+            AuthzConfig::default().validate().unwrap_err().key,
+            "keys.encryption_key"
+        );
+    }
+
+    #[test]
+    fn key_schedule_rules() {
+        let check = |f: &dyn Fn(&mut AuthzConfig)| {
+            let mut c = with_kek();
+            f(&mut c);
+            c.validate().err().map(|e| e.key)
+        };
+        assert_eq!(
+            check(&|c| c.keys.encryption_key = Some(config::Secret::new("c2hvcnQ=".into())))
+                .as_deref(),
+            Some("keys.encryption_key")
+        );
+        assert_eq!(
+            check(&|c| c.keys.algorithms.clear()).as_deref(),
+            Some("keys.algorithms")
+        );
+        assert_eq!(
+            check(&|c| c.keys.algorithms = vec![issuer::Algorithm::ES256]).as_deref(),
+            Some("keys.default_alg")
+        );
+        assert_eq!(
+            check(&|c| c.keys.rsa_bits = 1024).as_deref(),
+            Some("keys.rsa_bits")
+        );
+        assert_eq!(
+            check(&|c| c.keys.publish_ahead = c.keys.jwks_max_age).as_deref(),
+            Some("keys.publish_ahead")
+        );
+        assert_eq!(
+            check(&|c| c.keys.rotation_period = c.keys.publish_ahead).as_deref(),
+            Some("keys.rotation_period")
+        );
+        assert_eq!(
+            check(&|c| c.keys.rotation_period = std::time::Duration::ZERO),
+            None
+        );
+        assert_eq!(
+            check(&|c| c.keys.check_interval = c.keys.publish_ahead).as_deref(),
+            Some("keys.check_interval")
+        );
     }
 
     #[test]
     fn documented_file_matches_the_compiled_defaults() {
         let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/authz.yaml");
+        let kek = issuer::Kek::generate_base64().unwrap();
         let loaded: AuthzConfig = config::load_with_env(
             "authz",
             &config::ConfigSource::File(file.into()),
-            Vec::new(),
+            vec![("AUTHZ__KEYS__ENCRYPTION_KEY".to_owned(), kek.clone())],
         )
         .unwrap();
-        assert_eq!(loaded, AuthzConfig::default());
+        let mut expected = AuthzConfig::default();
+        expected.keys.encryption_key = Some(config::Secret::new(kek));
+        assert_eq!(loaded, expected);
     }
 }

@@ -1,0 +1,201 @@
+//! `authz keys …`: operating the signing keys from the command line.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Subcommand;
+use issuer::{Algorithm, KeyRecord, PrivateKey, SystemClock};
+use storage::Database;
+
+use crate::keys::KeyStore;
+use crate::{AuthzConfig, AuthzError, MIGRATIONS};
+
+/// `authz keys` subcommands. Keys added here reach running replicas within
+/// `keys.check_interval`; without `--now` they sign only after `keys.publish_ahead`.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List stored keys (never private material).
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Generate a new key for an algorithm.
+    Generate {
+        /// RS256, PS256, ES256 or EdDSA.
+        #[arg(long, value_parser = parse_alg)]
+        alg: Algorithm,
+        /// Start signing at once instead of after keys.publish_ahead.
+        #[arg(long)]
+        now: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Start a rotation: a new key for each configured algorithm (or --alg).
+    Rotate {
+        /// Only this algorithm.
+        #[arg(long, value_parser = parse_alg)]
+        alg: Option<Algorithm>,
+        /// Start signing at once instead of after keys.publish_ahead.
+        #[arg(long)]
+        now: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop a key signing now; it stays published for keys.retired_retention.
+    Retire {
+        /// The key id.
+        kid: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Import a private key: PKCS#8 PEM or a private JWK.
+    Import {
+        /// The file holding the key.
+        file: PathBuf,
+        /// Algorithm (default: from the JWK's alg, else by key type: EC→ES256,
+        /// Ed25519→EdDSA, RSA→RS256).
+        #[arg(long, value_parser = parse_alg)]
+        alg: Option<Algorithm>,
+        /// Start signing at once instead of after keys.publish_ahead.
+        #[arg(long)]
+        now: bool,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a fresh key-encryption key (32 random bytes, base64) for keys.encryption_key_file.
+    NewKek,
+}
+
+fn parse_alg(s: &str) -> Result<Algorithm, String> {
+    s.parse()
+}
+
+/// Runs one `authz keys` command against the configured database.
+pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), AuthzError> {
+    let db = Database::connect(&config.database, &MIGRATIONS).await?;
+    db.migrate().await?;
+    let store = KeyStore::open(db, &config.keys, config.keys.kek()?, Arc::new(SystemClock)).await?;
+    let now = store.now();
+    match command {
+        KeysCommand::NewKek => println!("{}", issuer::Kek::generate_base64()?),
+        KeysCommand::List { json } => print(&store.list().await?, now, json),
+        KeysCommand::Generate {
+            alg,
+            now: activate,
+            json,
+        } => {
+            let record = store.generate(alg, activate).await?;
+            print(&[record], now, json);
+        }
+        KeysCommand::Rotate {
+            alg,
+            now: activate,
+            json,
+        } => {
+            let algs = alg.map_or_else(|| config.keys.algorithms.clone(), |a| vec![a]);
+            let mut created = Vec::new();
+            for alg in algs {
+                created.push(store.generate(alg, activate).await?);
+            }
+            print(&created, now, json);
+        }
+        KeysCommand::Retire { kid, json } => {
+            let record = store.retire(&kid).await?;
+            print(&[record], now, json);
+        }
+        KeysCommand::Import {
+            file,
+            alg,
+            now: activate,
+            json,
+        } => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| AuthzError::NotFound(format!("{}: {e}", file.display())))?;
+            let key = if text.trim_start().starts_with('{') {
+                PrivateKey::from_jwk(&text, alg)?
+            } else {
+                PrivateKey::from_pem(&text, alg)?
+            };
+            let record = store.add(key, activate).await?;
+            print(&[record], now, json);
+        }
+    }
+    Ok(())
+}
+
+fn print(records: &[KeyRecord], now: i64, json: bool) {
+    if json {
+        let rows: Vec<serde_json::Value> = records
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "kid": r.kid,
+                    "alg": r.alg.as_str(),
+                    "state": r.state.as_str(),
+                    "generation": r.generation,
+                    "created_at": r.created_at,
+                    "activates_at": r.activates_at,
+                    "retired_at": r.retired_at,
+                    "remove_after": r.remove_after,
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(rows));
+        return;
+    }
+    println!(
+        "{:<44} {:<6} {:<8} {:>4}  {:<20} {:<20} {:<20} {:<20}",
+        "KID", "ALG", "STATE", "GEN", "CREATED", "ACTIVATES", "RETIRES", "REMOVED AFTER"
+    );
+    for r in records {
+        println!(
+            "{:<44} {:<6} {:<8} {:>4}  {:<20} {:<20} {:<20} {:<20}",
+            r.kid,
+            r.alg.as_str(),
+            r.state.as_str(),
+            r.generation,
+            time(Some(r.created_at), now),
+            time(Some(r.activates_at), now),
+            time(r.retired_at, now),
+            time(r.remove_after, now),
+        );
+    }
+}
+
+/// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).
+fn time(t: Option<i64>, _now: i64) -> String {
+    let Some(t) = t else { return "-".into() };
+    let days = t.div_euclid(86_400);
+    let secs = t.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn formats_utc_times() {
+        assert_eq!(super::time(Some(0), 0), "1970-01-01T00:00:00Z");
+        assert_eq!(super::time(Some(1_795_564_800), 0), "2026-11-25T00:00:00Z");
+        assert_eq!(super::time(Some(951_782_400), 0), "2000-02-29T00:00:00Z");
+        assert_eq!(super::time(None, 0), "-");
+    }
+}

@@ -1,0 +1,110 @@
+//! Signing keys across real authz processes: JWKS served by the binary, and two replicas on
+//! one PostgreSQL database rotating exactly once per period.
+
+use std::time::{Duration, Instant};
+
+use storage::testing::TestDatabase;
+
+use crate::harness::Service;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Two authz processes share one PostgreSQL database (the scale-out store).
+mod two_processes_rotate_once_per_period {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        let Some(db) = TestDatabase::postgres(&authz::MIGRATIONS).await.unwrap() else {
+            eprintln!(
+                "skipped: {} is not set",
+                storage::testing::TEST_POSTGRES_URL
+            );
+            return;
+        };
+        let data = tempfile::tempdir().unwrap();
+        // A 4 s period, keys published 2 s ahead, checked every 200 ms.
+        let settings = env(&[
+            ("AUTHZ__DATABASE__URL", db.config().url.expose()),
+            ("AUTHZ__KEYS__ALGORITHMS", "[ES256]"),
+            ("AUTHZ__KEYS__DEFAULT_ALG", "ES256"),
+            ("AUTHZ__KEYS__ROTATION_PERIOD", "4s"),
+            ("AUTHZ__KEYS__PUBLISH_AHEAD", "2s"),
+            ("AUTHZ__KEYS__JWKS_MAX_AGE", "1s"),
+            ("AUTHZ__KEYS__RETIRED_RETENTION", "60s"),
+            ("AUTHZ__KEYS__CHECK_INTERVAL", "200ms"),
+        ]);
+        let a = Service::start("authz", data.path(), &settings).await;
+        let b_dir = tempfile::tempdir().unwrap();
+        let b = Service::start("authz", b_dir.path(), &settings).await;
+        let started = Instant::now();
+        tokio::time::sleep(Duration::from_millis(9_500)).await;
+
+        // What both replicas publish: the same keys.
+        let jwks = |s: &Service| {
+            let url = format!("{}/.well-known/jwks.json", s.url("http"));
+            async move {
+                let body: serde_json::Value =
+                    reqwest::get(url).await.unwrap().json().await.unwrap();
+                let mut kids: Vec<String> = body["keys"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|k| k["kid"].as_str().unwrap().to_owned())
+                    .collect();
+                kids.sort();
+                kids
+            }
+        };
+        let (ka, kb) = (jwks(&a).await, jwks(&b).await);
+        assert_eq!(ka, kb, "replicas disagree on the published keys");
+
+        let listed =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(crate::harness::workspace())
+                .args([
+                    "run", "--quiet", "-p", "authz", "--", "keys", "list", "--json",
+                ])
+                .envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+                .env("AUTHZ__KEYS__ENCRYPTION_KEY", crate::harness::TEST_KEK)
+                .output()
+                .unwrap();
+        assert!(
+            listed.status.success(),
+            "{}",
+            String::from_utf8_lossy(&listed.stderr)
+        );
+        let mut keys: Vec<serde_json::Value> = serde_json::from_slice(&listed.stdout).unwrap();
+        keys.sort_by_key(|k| k["generation"].as_i64().unwrap());
+        let elapsed = started.elapsed().as_secs_f64();
+        let generations: Vec<i64> = keys
+            .iter()
+            .map(|k| k["generation"].as_i64().unwrap())
+            .collect();
+        let activations: Vec<i64> = keys
+            .iter()
+            .map(|k| k["activates_at"].as_i64().unwrap())
+            .collect();
+        // ~9.5 s of a 4 s period with the successor created 2 s ahead: generations 1..=3 (or 4
+        // if the third rotation's successor was already created), never a duplicate.
+        assert!(
+            generations.windows(2).all(|w| w[1] == w[0] + 1),
+            "{generations:?}"
+        );
+        assert!(
+            (3..=4).contains(generations.last().unwrap()),
+            "{generations:?} after {elapsed:.1}s"
+        );
+        assert!(
+            activations.windows(2).all(|w| w[1] - w[0] == 4),
+            "activations {activations:?} not one period apart"
+        );
+        assert_eq!(ka.len(), keys.len(), "every stored key is published");
+        drop((a, b));
+    }
+}
