@@ -1,5 +1,5 @@
 //! What every service process shares: listener configuration, the admin endpoints
-//! (`/metrics`, `/healthz`, `/readyz`), per-route HTTP metrics, the gRPC server with
+//! (`/metrics`, `/healthz`, `/readyz`), per-route HTTP metrics and trace spans, the gRPC server with
 //! `grpc.health.v1`, and one graceful shutdown for all of them.
 //!
 //! A service binds its listeners first (port 0 works: the bound address is read back),
@@ -11,7 +11,7 @@ mod admin;
 mod announce;
 pub mod cli;
 mod grpc;
-mod http_metrics;
+mod http_observe;
 mod http_server;
 mod launch;
 mod listen;
@@ -22,7 +22,7 @@ mod workers;
 pub use admin::{AdminServer, Readiness, admin_server, readiness};
 pub use announce::announce;
 pub use grpc::{GrpcServer, grpc_health};
-pub use http_metrics::request_metrics;
+pub use http_observe::observe_requests;
 pub use http_server::http_server;
 pub use launch::{Addresses, Launch, Launched};
 pub use listen::{ListenConfig, bind};

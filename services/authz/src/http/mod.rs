@@ -25,7 +25,7 @@ pub(crate) fn app(
 > {
     App::new()
         .app_data(web::Data::new(state))
-        .wrap(from_fn(runtime::request_metrics))
+        .wrap(from_fn(runtime::observe_requests))
         .route(
             "/.well-known/openid-configuration",
             web::get().to(well_known::discovery::get),

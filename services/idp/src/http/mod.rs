@@ -21,7 +21,7 @@ pub(crate) fn app(
 > {
     App::new()
         .app_data(web::Data::new(state))
-        .wrap(from_fn(runtime::request_metrics))
+        .wrap(from_fn(runtime::observe_requests))
         .default_service(web::to(not_found))
 }
 

@@ -16,7 +16,7 @@ pub(crate) fn app() -> App<
     >,
 > {
     App::new()
-        .wrap(from_fn(runtime::request_metrics))
+        .wrap(from_fn(runtime::observe_requests))
         .default_service(web::to(not_found))
 }
 
