@@ -12,7 +12,7 @@ PG_FILTER :=
 PG_NOTE := echo "PostgreSQL tests enabled (TEST_POSTGRES_URL is set)."
 endif
 
-.PHONY: help demo build test e2e lint fmt clean-data
+.PHONY: help demo build test e2e bench lint fmt clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -30,6 +30,9 @@ test: ## unit, integration and e2e tests (PostgreSQL ones when TEST_POSTGRES_URL
 
 e2e: ## only the end-to-end tests (real processes via cargo run)
 	$(CARGO) nextest run -p tests-e2e
+
+bench: ## load-test authz's hot endpoints (release build, pinned cores) and print a table
+	@python3 crates/loadgen/bench.py
 
 lint: ## clippy with -D warnings, and rustfmt check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

@@ -31,10 +31,6 @@ pub static MIGRATIONS: EmbeddedMigrations = diesel_migrations::embed_migrations!
 /// Shared state of the HTTP and gRPC handlers.
 #[derive(Clone)]
 pub(crate) struct AppState {
-    #[allow(dead_code)]
-    pub(crate) config: Arc<AuthzConfig>,
-    #[allow(dead_code)]
-    pub(crate) db: Database,
     pub(crate) keys: Arc<KeyStore>,
     /// The discovery document, serialised at start.
     pub(crate) discovery: actix_web::web::Bytes,
@@ -89,8 +85,6 @@ impl Application {
         let state = AppState {
             discovery: http::discovery_document(&config),
             jwks_cache_control: format!("public, max-age={}", config.keys.jwks_max_age.as_secs()),
-            config: Arc::new(config),
-            db: db.clone(),
             keys: Arc::clone(&keys),
         };
         let launched = launch.bind(

@@ -11,8 +11,6 @@ mod error;
 mod grpc;
 mod http;
 
-use std::sync::Arc;
-
 pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
@@ -22,15 +20,6 @@ pub use crate::error::IdpError;
 
 /// The idp schema, applied by `idp migrate` or at start (`database.migrate_on_start`).
 pub static MIGRATIONS: EmbeddedMigrations = diesel_migrations::embed_migrations!();
-
-/// Shared state of the HTTP and gRPC handlers.
-#[derive(Clone)]
-pub(crate) struct AppState {
-    #[allow(dead_code)]
-    pub(crate) config: Arc<IdpConfig>,
-    #[allow(dead_code)]
-    pub(crate) db: Database,
-}
 
 /// A bound, ready-to-run idp.
 pub struct Application {
@@ -53,13 +42,9 @@ impl Application {
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
         };
-        let state = AppState {
-            config: Arc::new(config),
-            db: db.clone(),
-        };
         let launched = launch.bind(
             &shutdown,
-            move || http::app(state.clone()),
+            http::app,
             Some(grpc::router(&shutdown)),
             runtime::readiness(move || {
                 let db = db.clone();

@@ -5,12 +5,8 @@ use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
 use actix_web::middleware::from_fn;
 use actix_web::{App, Error, HttpResponse, web};
 
-use crate::AppState;
-
 /// The application served on the public listener.
-pub(crate) fn app(
-    state: AppState,
-) -> App<
+pub(crate) fn app() -> App<
     impl ServiceFactory<
         ServiceRequest,
         Config = (),
@@ -20,7 +16,6 @@ pub(crate) fn app(
     >,
 > {
     App::new()
-        .app_data(web::Data::new(state))
         .wrap(from_fn(runtime::observe_requests))
         .default_service(web::to(not_found))
 }

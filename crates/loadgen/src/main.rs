@@ -1,0 +1,318 @@
+//! `loadgen`: a bounded, closed-loop HTTP/1.1 load generator for `make bench`.
+//!
+//! Opens `--connections` keep-alive connections to one loopback target, each sending the
+//! same request back to back for `--warmup` (discarded) then `--duration`, checks every
+//! response (status 2xx and, with `--expect`, a body marker), and prints one JSON line with
+//! req/s, p50/p99 latency and error counts. With `--metrics URL --route PATTERN` it also
+//! reads the server's own `http_request_duration_seconds` histogram before and after, and
+//! reports the mean server-side time per request.
+//!
+//! It refuses non-loopback targets: load is only ever sent to this machine.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use clap::Parser;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper_util::rt::TokioIo;
+
+/// Command line.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", about)]
+struct Args {
+    /// Target URL, e.g. http://127.0.0.1:8080/.well-known/jwks.json (loopback only).
+    url: String,
+    /// HTTP method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// Form body (sent as application/x-www-form-urlencoded).
+    #[arg(long)]
+    form: Option<String>,
+    /// HTTP Basic credentials, `id:secret`.
+    #[arg(long)]
+    basic: Option<String>,
+    /// Extra header, `Name: value` (repeatable).
+    #[arg(long = "header")]
+    headers: Vec<String>,
+    /// Concurrent keep-alive connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Measured duration.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Warm-up before measuring (not counted).
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    /// Substring every response body must contain.
+    #[arg(long)]
+    expect: Option<String>,
+    /// The server's Prometheus endpoint, to read server-side time per request.
+    #[arg(long)]
+    metrics: Option<String>,
+    /// Route label of the measured endpoint in the server's metrics.
+    #[arg(long)]
+    route: Option<String>,
+    /// Label printed with the result.
+    #[arg(long, default_value = "")]
+    label: String,
+}
+
+struct Target {
+    addr: SocketAddr,
+    path_and_query: String,
+    host: String,
+}
+
+fn parse_target(url: &str) -> Result<Target, String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or("only http:// targets are supported")?;
+    let (authority, path) = rest
+        .split_once('/')
+        .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
+    let addr: SocketAddr = authority
+        .parse()
+        .map_err(|_| format!("{authority}: give an IP:port"))?;
+    if !addr.ip().is_loopback() {
+        return Err(format!(
+            "{addr} is not a loopback address: loadgen only targets this machine"
+        ));
+    }
+    Ok(Target {
+        addr,
+        path_and_query: path,
+        host: authority.to_owned(),
+    })
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u32>,
+    ok: u64,
+    bad_status: u64,
+    bad_body: u64,
+    socket_errors: u64,
+}
+
+fn request(args: &Args, target: &Target) -> Result<hyper::Request<Full<Bytes>>, String> {
+    let mut builder = hyper::Request::builder()
+        .method(args.method.as_str())
+        .uri(&target.path_and_query)
+        .header("host", &target.host);
+    if let Some(basic) = &args.basic {
+        let encoded = base64::engine::general_purpose::STANDARD.encode(basic);
+        builder = builder.header("authorization", format!("Basic {encoded}"));
+    }
+    for h in &args.headers {
+        let (name, value) = h
+            .split_once(':')
+            .ok_or_else(|| format!("bad header {h:?}"))?;
+        builder = builder.header(name.trim(), value.trim());
+    }
+    let body = match &args.form {
+        Some(form) => {
+            builder = builder.header("content-type", "application/x-www-form-urlencoded");
+            Bytes::from(form.clone())
+        }
+        None => Bytes::new(),
+    };
+    builder.body(Full::new(body)).map_err(|e| e.to_string())
+}
+
+async fn connection(args: &Args, target: &Target, warm_until: Instant, stop_at: Instant) -> Tally {
+    let mut tally = Tally::default();
+    'reconnect: while Instant::now() < stop_at {
+        let stream = match tokio::net::TcpStream::connect(target.addr).await {
+            Ok(s) => s,
+            Err(_) => {
+                tally.socket_errors += 1;
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let Ok((mut sender, conn)) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
+        else {
+            tally.socket_errors += 1;
+            continue;
+        };
+        tokio::spawn(conn);
+        while Instant::now() < stop_at {
+            let Ok(req) = request(args, target) else {
+                return tally;
+            };
+            let started = Instant::now();
+            let outcome = async {
+                let res = sender.send_request(req).await?;
+                let status = res.status();
+                let body = res.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>((status, body))
+            }
+            .await;
+            let measured = started >= warm_until;
+            match outcome {
+                Ok((status, body)) => {
+                    if !measured {
+                        continue;
+                    }
+                    let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+                    tally.latencies_us.push(micros);
+                    if !status.is_success() {
+                        tally.bad_status += 1;
+                    } else if args
+                        .expect
+                        .as_ref()
+                        .is_some_and(|m| !body.windows(m.len()).any(|w| w == m.as_bytes()))
+                    {
+                        tally.bad_body += 1;
+                    } else {
+                        tally.ok += 1;
+                    }
+                }
+                Err(_) => {
+                    if measured {
+                        tally.socket_errors += 1;
+                    }
+                    continue 'reconnect;
+                }
+            }
+        }
+    }
+    tally
+}
+
+/// `(sum, count)` of the server's latency histogram for `route`.
+async fn server_histogram(metrics_url: &str, route: &str) -> Option<(f64, f64)> {
+    let target = parse_target(metrics_url).ok()?;
+    let stream = tokio::net::TcpStream::connect(target.addr).await.ok()?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    let req = hyper::Request::get(&target.path_and_query)
+        .header("host", &target.host)
+        .body(Full::new(Bytes::new()))
+        .ok()?;
+    let body = sender
+        .send_request(req)
+        .await
+        .ok()?
+        .into_body()
+        .collect()
+        .await
+        .ok()?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body);
+    let needle = format!("route=\"{route}\"");
+    let (mut sum, mut count) = (0.0, 0.0);
+    for line in text.lines().filter(|l| l.contains(&needle)) {
+        let value: f64 = line.rsplit(' ').next()?.parse().ok()?;
+        if line.starts_with("http_request_duration_seconds_sum") {
+            sum += value;
+        } else if line.starts_with("http_request_duration_seconds_count") {
+            count += value;
+        }
+    }
+    Some((sum, count))
+}
+
+fn percentile(sorted: &[u32], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * (sorted.len() as f64 - 1.0)).round() as usize;
+    f64::from(sorted[rank.min(sorted.len() - 1)]) / 1000.0
+}
+
+fn main() -> std::process::ExitCode {
+    let args = Args::parse();
+    let target = match parse_target(&args.url) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    rt.block_on(async {
+        let before = match (&args.metrics, &args.route) {
+            (Some(m), Some(r)) => server_histogram(m, r).await,
+            _ => None,
+        };
+        let start = Instant::now();
+        let warm_until = start + args.warmup;
+        let stop_at = warm_until + args.duration;
+        let local = tokio::task::LocalSet::new();
+        let args_ref: &'static Args = Box::leak(Box::new(args));
+        let target_ref: &'static Target = Box::leak(Box::new(target));
+        let tallies = local
+            .run_until(async {
+                let handles: Vec<_> = (0..args_ref.connections)
+                    .map(|_| {
+                        tokio::task::spawn_local(connection(
+                            args_ref, target_ref, warm_until, stop_at,
+                        ))
+                    })
+                    .collect();
+                let mut out = Vec::new();
+                for h in handles {
+                    if let Ok(t) = h.await {
+                        out.push(t);
+                    }
+                }
+                out
+            })
+            .await;
+        let mut all = Tally::default();
+        for t in tallies {
+            all.latencies_us.extend(t.latencies_us);
+            all.ok += t.ok;
+            all.bad_status += t.bad_status;
+            all.bad_body += t.bad_body;
+            all.socket_errors += t.socket_errors;
+        }
+        all.latencies_us.sort_unstable();
+        let secs = args_ref.duration.as_secs_f64();
+        let after = match (&args_ref.metrics, &args_ref.route) {
+            (Some(m), Some(r)) => server_histogram(m, r).await,
+            _ => None,
+        };
+        let server_us = match (before, after) {
+            (Some((s0, c0)), Some((s1, c1))) if c1 > c0 => Some((s1 - s0) / (c1 - c0) * 1e6),
+            _ => None,
+        };
+        let result = serde_json::json!({
+            "label": args_ref.label,
+            "url": args_ref.url,
+            "connections": args_ref.connections,
+            "seconds": secs,
+            "requests": all.latencies_us.len(),
+            "rps": (all.latencies_us.len() as f64 / secs).round(),
+            "p50_ms": percentile(&all.latencies_us, 50.0),
+            "p99_ms": percentile(&all.latencies_us, 99.0),
+            "ok": all.ok,
+            "bad_status": all.bad_status,
+            "bad_body": all.bad_body,
+            "socket_errors": all.socket_errors,
+            "server_us_per_request": server_us.map(|v| (v * 10.0).round() / 10.0),
+        });
+        println!("{result}");
+        if all.bad_status + all.bad_body + all.socket_errors > 0 || all.ok == 0 {
+            eprintln!("loadgen: INVALID RUN (failed responses)");
+            return std::process::ExitCode::from(3);
+        }
+        std::process::ExitCode::SUCCESS
+    })
+}
