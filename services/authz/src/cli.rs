@@ -14,7 +14,7 @@ use crate::{AuthzConfig, AuthzError, MIGRATIONS};
 /// `keys.check_interval`; without `--now` they sign only after `keys.publish_ahead`.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// List stored keys (never private material).
+    /// List stored keys (read-only; never private material, needs no KEK).
     List {
         /// Machine-readable output.
         #[arg(long)]
@@ -79,6 +79,12 @@ fn parse_alg(s: &str) -> Result<Algorithm, String> {
 pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), AuthzError> {
     let db = Database::connect(&config.database, &MIGRATIONS).await?;
     db.migrate().await?;
+    if let KeysCommand::List { json } = command {
+        // Read-only: no private key is opened and no lifecycle step is applied.
+        let now = issuer::Clock::now(&SystemClock);
+        print(&crate::keys::stored(&db).await?, now, json);
+        return Ok(());
+    }
     let store = KeyStore::open(db, &config.keys, config.keys.kek()?, Arc::new(SystemClock)).await?;
     let now = store.now();
     match command {

@@ -21,6 +21,9 @@ pub enum AuthzError {
     /// The operation conflicts with the stored state.
     #[error("{0}")]
     Conflict(String),
+    /// A request or command argument is invalid.
+    #[error("{0}")]
+    Invalid(String),
     /// A background task failed.
     #[error("task failed: {0}")]
     Task(String),

@@ -6,12 +6,15 @@
 //! this code with port 0 everywhere.
 
 pub mod cli;
+pub mod cli_clients;
+pub mod clients;
 pub mod config;
 mod error;
 mod grpc;
 mod http;
 pub mod keys;
 mod schema;
+pub mod tokens;
 
 use std::sync::Arc;
 
@@ -20,7 +23,9 @@ pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
 
+use crate::clients::Clients;
 use crate::keys::KeyStore;
+use crate::tokens::Tokens;
 
 pub use crate::config::AuthzConfig;
 pub use crate::error::AuthzError;
@@ -32,6 +37,10 @@ pub static MIGRATIONS: EmbeddedMigrations = diesel_migrations::embed_migrations!
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub(crate) keys: Arc<KeyStore>,
+    pub(crate) clients: Arc<Clients>,
+    pub(crate) tokens: Arc<Tokens>,
+    /// The issuer identifier, as configured.
+    pub(crate) issuer: String,
     /// The discovery document, serialised at start.
     pub(crate) discovery: actix_web::web::Bytes,
     /// `public, max-age=<keys.jwks_max_age>`.
@@ -72,8 +81,27 @@ impl Application {
                 .into());
             }
         }
-        let keys = KeyStore::open(db.clone(), &config.keys, config.keys.kek()?, clock).await?;
+        let keys = KeyStore::open(
+            db.clone(),
+            &config.keys,
+            config.keys.kek()?,
+            Arc::clone(&clock),
+        )
+        .await?;
         keys.spawn_maintenance(config.keys.check_interval, shutdown.clone());
+        let clients = Arc::new(Clients::new(
+            db.clone(),
+            Arc::clone(&clock),
+            config.clients.cache_ttl,
+        ));
+        let tokens = Arc::new(Tokens::new(
+            db.clone(),
+            Arc::clone(&keys),
+            clock,
+            config.issuer.clone(),
+            config.keys.default_alg,
+        ));
+        spawn_purge(Arc::clone(&tokens), shutdown.clone());
         let launch = Launch {
             service: "authz",
             http: config.http,
@@ -86,6 +114,9 @@ impl Application {
             discovery: http::discovery_document(&config),
             jwks_cache_control: format!("public, max-age={}", config.keys.jwks_max_age.as_secs()),
             keys: Arc::clone(&keys),
+            clients,
+            tokens,
+            issuer: config.issuer.clone(),
         };
         let launched = launch.bind(
             &shutdown,
@@ -121,6 +152,23 @@ impl Application {
     pub async fn run(self) -> Result<(), AuthzError> {
         Ok(self.launched.supervisor.run().await?)
     }
+}
+
+/// Deletes expired opaque tokens and denylist entries every ten minutes until shutdown.
+fn spawn_purge(tokens: Arc<Tokens>, shutdown: Shutdown) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => match tokens.purge_expired().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(rows = n, "expired token rows purged"),
+                    Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
+                },
+                () = shutdown.wait() => break,
+            }
+        }
+    });
 }
 
 /// `authz serve`: runs until SIGTERM/ctrl-c.

@@ -18,6 +18,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the public HTTP, gRPC and admin listeners until SIGTERM or ctrl-c.
@@ -26,6 +28,11 @@ enum Command {
     Migrate,
     /// Load and validate the configuration, then exit (2 on any problem).
     CheckConfig,
+    /// Manage registered clients.
+    Clients {
+        #[command(subcommand)]
+        command: authz::cli_clients::ClientsCommand,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -71,6 +78,11 @@ fn main() -> ExitCode {
             println!("authz: {} migration(s) applied", applied.len());
             Ok::<_, authz::AuthzError>(())
         }),
+        Command::Clients { command } => {
+            runtime::cli::run("authz", &rt, &telemetry, || async move {
+                authz::cli_clients::clients(&config, command).await
+            })
+        }
         Command::Keys { command } => runtime::cli::run("authz", &rt, &telemetry, || async move {
             authz::cli::keys(&config, command).await
         }),

@@ -4,6 +4,33 @@ mod keys;
 
 pub use keys::KeysConfig;
 
+/// The `clients` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientsConfig {
+    /// How long a replica caches a client (and its secret digests) between database reads;
+    /// changes made on another replica take effect within this time. `0s` disables it.
+    #[serde(with = "humantime_serde")]
+    pub cache_ttl: std::time::Duration,
+}
+
+impl Default for ClientsConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl: std::time::Duration::from_secs(5),
+        }
+    }
+}
+
+impl Validate for ClientsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.cache_ttl > std::time::Duration::from_secs(300) {
+            return Err(ConfigError::new("cache_ttl", "must be at most 5m"));
+        }
+        Ok(())
+    }
+}
+
 use config::{ConfigError, Validate};
 use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
@@ -30,6 +57,8 @@ pub struct AuthzConfig {
     pub database: DatabaseConfig,
     /// Signing keys.
     pub keys: KeysConfig,
+    /// Client registry.
+    pub clients: ClientsConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -47,6 +76,7 @@ impl Default for AuthzConfig {
             admin: ListenConfig::loopback(9080),
             database: DatabaseConfig::with_url("sqlite://data/authz.db"),
             keys: KeysConfig::default(),
+            clients: ClientsConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -71,6 +101,7 @@ impl Validate for AuthzConfig {
             ("admin", &self.admin),
             ("database", &self.database),
             ("keys", &self.keys),
+            ("clients", &self.clients),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

@@ -7,7 +7,21 @@ use actix_web::{App, Error, HttpResponse, web};
 
 use crate::AppState;
 
+mod introspect;
+mod oauth;
+mod revoke;
+mod token;
 mod well_known;
+
+/// The token endpoint.
+pub(crate) const TOKEN_PATH: &str = "/token";
+/// The introspection endpoint.
+pub(crate) const INTROSPECT_PATH: &str = "/introspect";
+/// The revocation endpoint.
+pub(crate) const REVOKE_PATH: &str = "/revoke";
+
+/// Largest accepted form body on the OAuth endpoints.
+const FORM_LIMIT: usize = 16 * 1024;
 
 pub(crate) use well_known::discovery::document as discovery_document;
 
@@ -35,6 +49,22 @@ pub(crate) fn app(
             web::get().to(well_known::discovery::get),
         )
         .route(well_known::jwks::PATH, web::get().to(well_known::jwks::get))
+        .app_data(web::PayloadConfig::new(FORM_LIMIT))
+        .service(
+            web::resource(TOKEN_PATH)
+                .route(web::post().to(token::post))
+                .default_service(web::to(oauth::post_only)),
+        )
+        .service(
+            web::resource(INTROSPECT_PATH)
+                .route(web::post().to(introspect::post))
+                .default_service(web::to(oauth::post_only)),
+        )
+        .service(
+            web::resource(REVOKE_PATH)
+                .route(web::post().to(revoke::post))
+                .default_service(web::to(oauth::post_only)),
+        )
         .default_service(web::to(not_found))
 }
 

@@ -5,3 +5,8 @@ mod repo;
 mod store;
 
 pub use store::KeyStore;
+
+/// Every stored key as it is in the database (no decryption, no lifecycle step).
+pub async fn stored(db: &storage::Database) -> Result<Vec<issuer::KeyRecord>, crate::AuthzError> {
+    Ok(repo::all(db).await?)
+}

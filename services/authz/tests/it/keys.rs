@@ -31,11 +31,17 @@ fn keys_cli_lists_generates_imports_and_retires() {
     let env = [("AUTHZ__DATABASE__URL", url.as_str())];
     let run = |args: &[&str]| authz_in(dir.path(), args, &env);
 
-    // First use creates one current key per configured algorithm.
+    // Listing an empty database is read-only; the first command that opens the keys
+    // creates one current key per configured algorithm.
+    assert_eq!(
+        json(&run(&["keys", "list", "--json"])),
+        serde_json::json!([])
+    );
+    json(&run(&["keys", "rotate", "--alg", "RS256", "--json"]));
     let listed = json(&run(&["keys", "list", "--json"]));
     let listed = listed.as_array().unwrap();
-    assert_eq!(listed.len(), 4);
-    assert!(listed.iter().all(|k| k["state"] == "current"));
+    assert_eq!(listed.len(), 5, "four current keys and the next RS256 one");
+    assert_eq!(listed.iter().filter(|k| k["state"] == "current").count(), 4);
     let text = String::from_utf8_lossy(&run(&["keys", "list"]).stdout).into_owned();
     assert!(text.starts_with("KID"), "{text}");
     assert!(!text.contains("private"), "{text}");
@@ -78,7 +84,7 @@ fn keys_cli_lists_generates_imports_and_retires() {
     // Opening the database with another key-encryption key fails and yields nothing.
     let other = authz_in(
         dir.path(),
-        &["keys", "list"],
+        &["keys", "rotate"],
         &[
             ("AUTHZ__DATABASE__URL", url.as_str()),
             (

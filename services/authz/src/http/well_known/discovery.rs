@@ -11,10 +11,21 @@ use crate::config::AuthzConfig;
 
 /// The metadata document, serialised once.
 pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
+    let client_auth = ["client_secret_basic", "client_secret_post"];
     let metadata = json!({
         // Exactly as configured (OIDC Discovery §3, RFC 8414 §2).
         "issuer": config.issuer,
         "jwks_uri": config.endpoint(super::jwks::PATH),
+        "token_endpoint": config.endpoint(crate::http::TOKEN_PATH),
+        "token_endpoint_auth_methods_supported": client_auth,
+        "grant_types_supported": ["client_credentials"],
+        // RFC 7662 (introspection) and RFC 7009 (revocation), per RFC 8414 §2.
+        "introspection_endpoint": config.endpoint(crate::http::INTROSPECT_PATH),
+        "introspection_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint": config.endpoint(crate::http::REVOKE_PATH),
+        "revocation_endpoint_auth_methods_supported": client_auth,
+        // Signing algorithms of RFC 9068 access tokens.
+        "access_token_signing_alg_values_supported": config.keys.algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
     });
     web::Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default())
 }

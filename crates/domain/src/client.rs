@@ -1,0 +1,137 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A client identifier (RFC 6749 §2.2): 1 to 128 visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Parses a client id.
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| (0x21..=0x7E).contains(&b)) {
+            return Err("client_id must be 1 to 128 visible ASCII characters".into());
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for ClientId {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<ClientId> for String {
+    fn from(c: ClientId) -> Self {
+        c.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $($(#[$vm])* #[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            /// Every value.
+            pub const ALL: &'static [Self] = &[$(Self::$variant),+];
+
+            /// The wire value.
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $wire),+ }
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($wire => Ok(Self::$variant),)+
+                    other => Err(format!(
+                        "unknown value {other:?} (expected one of: {})",
+                        [$($wire),+].join(", ")
+                    )),
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum!(
+    /// OAuth grant types (RFC 6749 §4, §6).
+    GrantType {
+        /// Authorization code (with PKCE).
+        AuthorizationCode = "authorization_code",
+        /// Client credentials (RFC 6749 §4.4).
+        ClientCredentials = "client_credentials",
+        /// Refresh token (RFC 6749 §6).
+        RefreshToken = "refresh_token",
+    }
+);
+
+wire_enum!(
+    /// How a client authenticates at the token endpoint (RFC 7591 §2,
+    /// `token_endpoint_auth_method`).
+    TokenEndpointAuthMethod {
+        /// HTTP Basic (RFC 6749 §2.3.1).
+        ClientSecretBasic = "client_secret_basic",
+        /// `client_id` and `client_secret` in the form body.
+        ClientSecretPost = "client_secret_post",
+        /// Public client: no secret (PKCE protects its codes).
+        None = "none",
+    }
+);
+
+wire_enum!(
+    /// How a client's access tokens are issued.
+    AccessTokenFormat {
+        /// RFC 9068 JWT, verifiable locally by resource servers.
+        Jwt = "jwt",
+        /// Random reference token, stored hashed, checked by introspection.
+        Opaque = "opaque",
+    }
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_values_round_trip() {
+        for g in GrantType::ALL {
+            assert_eq!(g.as_str().parse::<GrantType>().unwrap(), *g);
+        }
+        assert!("password".parse::<GrantType>().is_err());
+        assert_eq!(
+            "none".parse::<TokenEndpointAuthMethod>().unwrap(),
+            TokenEndpointAuthMethod::None
+        );
+        assert!(ClientId::parse("").is_err());
+        assert!(ClientId::parse("has space").is_err());
+        assert!(ClientId::parse("demo-client").is_ok());
+    }
+}

@@ -1,0 +1,112 @@
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use domain::{AccessTokenFormat, ClientId, GrantType, ScopeSet, TokenEndpointAuthMethod};
+use issuer::Algorithm;
+use ring::rand::{SecureRandom, SystemRandom};
+
+/// A registered client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Client {
+    /// `client_id`.
+    pub id: ClientId,
+    /// Display name (shown on consent pages).
+    pub name: String,
+    /// Token endpoint authentication method.
+    pub auth_method: TokenEndpointAuthMethod,
+    /// Exact redirect URIs (no patterns).
+    pub redirect_uris: Vec<String>,
+    /// Exact post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Grant types the client may use.
+    pub grant_types: Vec<GrantType>,
+    /// Scopes the client may request.
+    pub scopes: ScopeSet,
+    /// Resource indicators (RFC 8707) the client may ask tokens for; the first is the
+    /// default audience. Empty: only the default audience (the issuer).
+    pub audiences: Vec<String>,
+    /// JWT (RFC 9068) or opaque access tokens.
+    pub access_token_format: AccessTokenFormat,
+    /// Access token lifetime, seconds.
+    pub access_token_ttl: i64,
+    /// Refresh token lifetime, seconds.
+    pub refresh_token_ttl: i64,
+    /// ID token lifetime, seconds.
+    pub id_token_ttl: i64,
+    /// Signing algorithm of this client's tokens; `None` for `keys.default_alg`.
+    pub signing_alg: Option<Algorithm>,
+    /// First-party clients may skip consent.
+    pub first_party: bool,
+    /// May call the introspection endpoints.
+    pub can_introspect: bool,
+    /// Creation time.
+    pub created_at: i64,
+    /// Last change.
+    pub updated_at: i64,
+}
+
+/// A stored secret: its digest and when it stops working.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Secret {
+    /// Row id.
+    pub id: String,
+    /// SHA-256 of the secret.
+    pub digest: [u8; 32],
+    /// When it was created.
+    pub created_at: i64,
+    /// When it stops being accepted; `None`: until rotated.
+    pub expires_at: Option<i64>,
+}
+
+impl Secret {
+    /// Whether it is accepted at `now`.
+    pub fn is_valid_at(&self, now: i64) -> bool {
+        self.expires_at.is_none_or(|t| t > now)
+    }
+}
+
+/// What `clients create` stores.
+#[derive(Debug, Clone)]
+pub struct NewClient {
+    /// The client.
+    pub client: Client,
+    /// A secret to use instead of a generated one (confidential clients only).
+    pub secret: Option<String>,
+}
+
+/// SHA-256 of a presented or generated secret.
+pub(crate) fn digest(secret: &str) -> [u8; 32] {
+    let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
+    let mut out = [0u8; 32];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
+/// A fresh secret: 32 random bytes (256 bits), base64url without padding.
+pub(crate) fn generate_secret() -> Result<String, ring::error::Unspecified> {
+    let mut bytes = [0u8; 32];
+    SystemRandom::new().fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// A random row id (128 bits, base64url).
+pub(crate) fn random_id() -> Result<String, ring::error::Unspecified> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new().fill(&mut bytes)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub(crate) fn unhex(s: &str) -> Option<[u8; 32]> {
+    if s.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
+        let pair = std::str::from_utf8(chunk).ok()?;
+        out[i] = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(out)
+}

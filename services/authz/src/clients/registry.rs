@@ -1,0 +1,274 @@
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use domain::{TokenEndpointAuthMethod, constant_time_eq};
+use issuer::Clock;
+use storage::{Database, StorageError};
+use tracing::instrument;
+
+use super::model::{Client, NewClient, Secret, digest, generate_secret, random_id};
+use super::repo;
+use crate::AuthzError;
+
+/// How a client presented itself (RFC 6749 §2.3).
+#[derive(Clone)]
+pub enum Credentials {
+    /// HTTP Basic, id and secret already form-urlencoding-decoded (RFC 6749 §2.3.1).
+    Basic {
+        /// `client_id`.
+        id: String,
+        /// `client_secret`.
+        secret: String,
+    },
+    /// `client_id` and `client_secret` form parameters.
+    Post {
+        /// `client_id`.
+        id: String,
+        /// `client_secret`.
+        secret: String,
+    },
+    /// Only `client_id` (public clients).
+    PublicId {
+        /// `client_id`.
+        id: String,
+    },
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("client_id", &self.client_id())
+            .field("method", &self.method())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Credentials {
+    /// The claimed `client_id`.
+    pub fn client_id(&self) -> &str {
+        match self {
+            Self::Basic { id, .. } | Self::Post { id, .. } | Self::PublicId { id } => id,
+        }
+    }
+
+    /// The method this presentation corresponds to.
+    pub fn method(&self) -> TokenEndpointAuthMethod {
+        match self {
+            Self::Basic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
+            Self::Post { .. } => TokenEndpointAuthMethod::ClientSecretPost,
+            Self::PublicId { .. } => TokenEndpointAuthMethod::None,
+        }
+    }
+
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Self::Basic { secret, .. } | Self::Post { secret, .. } => Some(secret),
+            Self::PublicId { .. } => None,
+        }
+    }
+}
+
+/// Why client authentication failed; every variant is `invalid_client` on the wire and
+/// none says whether the client exists.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientAuthError {
+    /// Unknown client, wrong secret, expired secret, or a method the client is not
+    /// registered for.
+    #[error("client authentication failed")]
+    Invalid,
+    /// The registry could not be read.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+struct Entry {
+    client: Arc<Client>,
+    secrets: Vec<Secret>,
+}
+
+const CACHE_LIMIT: usize = 10_000;
+
+/// Cached look-ups by client id: when read, and what was found (`None`: no such client).
+type Cache = HashMap<String, (Instant, Option<Arc<Entry>>)>;
+
+/// The client registry with a short read-through cache, so the token and introspection
+/// hot paths do not read the database on every request. Changes made through this
+/// registry take effect at once here and within `clients.cache_ttl` on other replicas.
+pub struct Clients {
+    db: Database,
+    clock: Arc<dyn Clock>,
+    ttl: Duration,
+    cache: RwLock<Cache>,
+}
+
+impl Clients {
+    /// A registry over `db`, caching entries for `cache_ttl` (zero disables the cache).
+    pub fn new(db: Database, clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
+        Self {
+            db,
+            clock,
+            ttl: cache_ttl,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    async fn entry(&self, id: &str) -> Result<Option<Arc<Entry>>, StorageError> {
+        if !self.ttl.is_zero()
+            && let Ok(cache) = self.cache.read()
+            && let Some((at, entry)) = cache.get(id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(entry.clone());
+        }
+        let entry = repo::get(&self.db, id).await?.map(|(client, secrets)| {
+            Arc::new(Entry {
+                client: Arc::new(client),
+                secrets,
+            })
+        });
+        if !self.ttl.is_zero()
+            && let Ok(mut cache) = self.cache.write()
+        {
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            cache.insert(id.to_owned(), (Instant::now(), entry.clone()));
+        }
+        Ok(entry)
+    }
+
+    fn forget(&self, id: &str) {
+        if let Ok(mut cache) = self.cache.write() {
+            cache.remove(id);
+        }
+    }
+
+    /// Authenticates a client (RFC 6749 §2.3): the method must be the one it is registered
+    /// with, and the secret must match one of its unexpired secrets (compared in constant
+    /// time). Unknown clients take the same path, so timing does not tell them apart.
+    #[instrument(skip_all, fields(client_id = %credentials.client_id()))]
+    pub async fn authenticate(
+        &self,
+        credentials: &Credentials,
+    ) -> Result<Arc<Client>, ClientAuthError> {
+        let entry = self.entry(credentials.client_id()).await?;
+        let presented = credentials.secret().map(digest);
+        let now = self.clock.now();
+        let Some(entry) = entry else {
+            if let Some(p) = presented {
+                let _ = constant_time_eq(&p, &[0u8; 32]);
+            }
+            return Err(ClientAuthError::Invalid);
+        };
+        if entry.client.auth_method != credentials.method() {
+            return Err(ClientAuthError::Invalid);
+        }
+        match presented {
+            None => Ok(Arc::clone(&entry.client)),
+            Some(p) => {
+                let mut ok = false;
+                for s in &entry.secrets {
+                    ok |= constant_time_eq(&p, &s.digest) & s.is_valid_at(now);
+                }
+                if ok {
+                    Ok(Arc::clone(&entry.client))
+                } else {
+                    Err(ClientAuthError::Invalid)
+                }
+            }
+        }
+    }
+
+    /// Registers a client. Confidential clients get a generated 256-bit secret unless one
+    /// is given; it is returned once and only its digest is stored.
+    pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), AuthzError> {
+        let mut client = new.client;
+        let now = self.clock.now();
+        client.created_at = now;
+        client.updated_at = now;
+        let secret = match client.auth_method {
+            TokenEndpointAuthMethod::None => {
+                if new.secret.is_some() {
+                    return Err(AuthzError::Invalid(
+                        "a public client (auth method none) has no secret".into(),
+                    ));
+                }
+                None
+            }
+            _ => Some(match new.secret {
+                Some(given) => given,
+                None => generate_secret()
+                    .map_err(|_| AuthzError::Task("no randomness available".into()))?,
+            }),
+        };
+        let secret_id =
+            random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
+        repo::insert(
+            &self.db,
+            &client,
+            secret.as_deref().map(|s| (secret_id.as_str(), digest(s))),
+        )
+        .await
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                AuthzError::Conflict(format!("client {} already exists", client.id))
+            } else {
+                e.into()
+            }
+        })?;
+        self.forget(client.id.as_str());
+        Ok((client, secret))
+    }
+
+    /// A client and its secrets.
+    pub async fn get(&self, id: &str) -> Result<Option<(Client, Vec<Secret>)>, AuthzError> {
+        Ok(repo::get(&self.db, id).await?)
+    }
+
+    /// Every client.
+    pub async fn list(&self) -> Result<Vec<Client>, AuthzError> {
+        Ok(repo::list(&self.db).await?)
+    }
+
+    /// Replaces a client's settings.
+    pub async fn update(&self, mut client: Client) -> Result<Client, AuthzError> {
+        client.updated_at = self.clock.now();
+        if !repo::update(&self.db, &client).await? {
+            return Err(AuthzError::NotFound(format!("no client {}", client.id)));
+        }
+        self.forget(client.id.as_str());
+        Ok(client)
+    }
+
+    /// Deletes a client with its secrets and opaque tokens.
+    pub async fn delete(&self, id: &str) -> Result<(), AuthzError> {
+        if !repo::delete(&self.db, id).await? {
+            return Err(AuthzError::NotFound(format!("no client {id}")));
+        }
+        self.forget(id);
+        Ok(())
+    }
+
+    /// Issues a new generated secret; the previous ones keep working for `grace`, then
+    /// stop. Returns the new secret (shown once).
+    pub async fn rotate_secret(&self, id: &str, grace: Duration) -> Result<String, AuthzError> {
+        let Some((client, _)) = repo::get(&self.db, id).await? else {
+            return Err(AuthzError::NotFound(format!("no client {id}")));
+        };
+        if client.auth_method == TokenEndpointAuthMethod::None {
+            return Err(AuthzError::Invalid(
+                "a public client has no secret to rotate".into(),
+            ));
+        }
+        let secret =
+            generate_secret().map_err(|_| AuthzError::Task("no randomness available".into()))?;
+        let secret_id =
+            random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
+        let now = self.clock.now();
+        let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX / 2);
+        repo::rotate_secret(&self.db, id, &secret_id, digest(&secret), now, now + grace).await?;
+        self.forget(id);
+        Ok(secret)
+    }
+}

@@ -1,0 +1,297 @@
+//! Clients and their secrets in the authz database (one query path for both backends).
+
+use diesel::prelude::*;
+use domain::{ClientId, GrantType, ScopeSet};
+use storage::diesel_async::{AsyncConnection, RunQueryDsl};
+use storage::{Database, StorageError, with_conn};
+
+use super::model::{Client, Secret, hex, unhex};
+use crate::schema::{client_secrets, clients};
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = clients)]
+#[diesel(treat_none_as_null = true)]
+struct ClientRow {
+    id: String,
+    name: String,
+    auth_method: String,
+    redirect_uris: String,
+    post_logout_redirect_uris: String,
+    grant_types: String,
+    scopes: String,
+    audiences: String,
+    access_token_format: String,
+    /// `{"access_token":S,"refresh_token":S,"id_token":S}`.
+    token_lifetimes: String,
+    signing_alg: Option<String>,
+    first_party: bool,
+    can_introspect: bool,
+    created_at: i64,
+    updated_at: i64,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = client_secrets)]
+struct SecretRow {
+    id: String,
+    client_id: String,
+    secret_hash: String,
+    created_at: i64,
+    expires_at: Option<i64>,
+}
+
+fn corrupt(what: impl Into<String>) -> StorageError {
+    StorageError::Query(diesel::result::Error::DeserializationError(
+        what.into().into(),
+    ))
+}
+
+fn json_list(v: &[String]) -> String {
+    serde_json::to_string(v).unwrap_or_else(|_| "[]".to_owned())
+}
+
+impl ClientRow {
+    fn from_client(c: &Client) -> Self {
+        Self {
+            id: c.id.as_str().to_owned(),
+            name: c.name.clone(),
+            auth_method: c.auth_method.as_str().to_owned(),
+            redirect_uris: json_list(&c.redirect_uris),
+            post_logout_redirect_uris: json_list(&c.post_logout_redirect_uris),
+            grant_types: c
+                .grant_types
+                .iter()
+                .map(|g| g.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
+            scopes: c.scopes.to_string(),
+            audiences: json_list(&c.audiences),
+            access_token_format: c.access_token_format.as_str().to_owned(),
+            token_lifetimes: serde_json::json!({
+                "access_token": c.access_token_ttl,
+                "refresh_token": c.refresh_token_ttl,
+                "id_token": c.id_token_ttl,
+            })
+            .to_string(),
+            signing_alg: c.signing_alg.map(|a| a.as_str().to_owned()),
+            first_party: c.first_party,
+            can_introspect: c.can_introspect,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+
+    fn into_client(self) -> Result<Client, StorageError> {
+        let list =
+            |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| corrupt(e.to_string()));
+        let lifetimes: serde_json::Value =
+            serde_json::from_str(&self.token_lifetimes).map_err(|e| corrupt(e.to_string()))?;
+        let lifetime = |k: &str| {
+            lifetimes[k]
+                .as_i64()
+                .ok_or_else(|| corrupt(format!("no {k} lifetime")))
+        };
+        Ok(Client {
+            id: ClientId::parse(&self.id).map_err(corrupt)?,
+            name: self.name,
+            auth_method: self.auth_method.parse().map_err(corrupt)?,
+            redirect_uris: list(&self.redirect_uris)?,
+            post_logout_redirect_uris: list(&self.post_logout_redirect_uris)?,
+            grant_types: self
+                .grant_types
+                .split_whitespace()
+                .map(str::parse::<GrantType>)
+                .collect::<Result<_, _>>()
+                .map_err(corrupt)?,
+            scopes: ScopeSet::parse(&self.scopes).map_err(|e| corrupt(e.to_string()))?,
+            audiences: list(&self.audiences)?,
+            access_token_format: self.access_token_format.parse().map_err(corrupt)?,
+            access_token_ttl: lifetime("access_token")?,
+            refresh_token_ttl: lifetime("refresh_token")?,
+            id_token_ttl: lifetime("id_token")?,
+            signing_alg: self
+                .signing_alg
+                .map(|a| a.parse())
+                .transpose()
+                .map_err(corrupt)?,
+            first_party: self.first_party,
+            can_introspect: self.can_introspect,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+impl SecretRow {
+    fn into_secret(self) -> Result<Secret, StorageError> {
+        Ok(Secret {
+            digest: unhex(&self.secret_hash).ok_or_else(|| corrupt("bad secret digest"))?,
+            id: self.id,
+            created_at: self.created_at,
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+/// Inserts a client and (for confidential clients) its first secret, in one transaction.
+pub(crate) async fn insert(
+    db: &Database,
+    client: &Client,
+    secret: Option<(&str, [u8; 32])>,
+) -> Result<(), StorageError> {
+    let row = ClientRow::from_client(client);
+    let secret = secret.map(|(id, digest)| SecretRow {
+        id: id.to_owned(),
+        client_id: row.id.clone(),
+        secret_hash: hex(&digest),
+        created_at: client.created_at,
+        expires_at: None,
+    });
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::insert_into(clients::table)
+                .values(&row)
+                .execute(tx)
+                .await?;
+            if let Some(secret) = &secret {
+                diesel::insert_into(client_secrets::table)
+                    .values(secret)
+                    .execute(tx)
+                    .await?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await)?;
+    Ok(())
+}
+
+/// A client with its secrets, or `None`.
+pub(crate) async fn get(
+    db: &Database,
+    id: &str,
+) -> Result<Option<(Client, Vec<Secret>)>, StorageError> {
+    let mut conn = db.get().await?;
+    let found: Option<(ClientRow, Vec<SecretRow>)> = with_conn!(&mut conn, |c| {
+        let row: Option<ClientRow> = clients::table
+            .find(id)
+            .select(ClientRow::as_select())
+            .first(c)
+            .await
+            .optional()?;
+        match row {
+            Some(row) => {
+                let secrets: Vec<SecretRow> = client_secrets::table
+                    .filter(client_secrets::client_id.eq(id))
+                    .select(SecretRow::as_select())
+                    .load(c)
+                    .await?;
+                Ok::<_, diesel::result::Error>(Some((row, secrets)))
+            }
+            None => Ok(None),
+        }
+    })?;
+    found
+        .map(|(row, secrets)| {
+            Ok((
+                row.into_client()?,
+                secrets
+                    .into_iter()
+                    .map(SecretRow::into_secret)
+                    .collect::<Result<_, _>>()?,
+            ))
+        })
+        .transpose()
+}
+
+/// Every client, by id.
+pub(crate) async fn list(db: &Database) -> Result<Vec<Client>, StorageError> {
+    let mut conn = db.get().await?;
+    let rows: Vec<ClientRow> = with_conn!(&mut conn, |c| clients::table
+        .order(clients::id.asc())
+        .select(ClientRow::as_select())
+        .load(c)
+        .await)?;
+    rows.into_iter().map(ClientRow::into_client).collect()
+}
+
+/// Replaces a client's settings (not its secrets). `Ok(false)` if it does not exist.
+pub(crate) async fn update(db: &Database, client: &Client) -> Result<bool, StorageError> {
+    let row = ClientRow::from_client(client);
+    let mut conn = db.get().await?;
+    let n = with_conn!(&mut conn, |c| diesel::update(clients::table.find(&row.id))
+        .set(&row)
+        .execute(c)
+        .await)?;
+    Ok(n == 1)
+}
+
+/// Deletes a client; its secrets and opaque tokens go with it (cascade).
+pub(crate) async fn delete(db: &Database, id: &str) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let n = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::delete(client_secrets::table.filter(client_secrets::client_id.eq(id)))
+                .execute(tx)
+                .await?;
+            diesel::delete(
+                crate::schema::opaque_tokens::table
+                    .filter(crate::schema::opaque_tokens::client_id.eq(id)),
+            )
+            .execute(tx)
+            .await?;
+            diesel::delete(clients::table.find(id)).execute(tx).await
+        })
+        .await)?;
+    Ok(n == 1)
+}
+
+/// Adds a new secret and makes every other still-valid secret expire at `old_expires_at`
+/// (the grace period), in one transaction.
+pub(crate) async fn rotate_secret(
+    db: &Database,
+    client_id: &str,
+    new_id: &str,
+    digest: [u8; 32],
+    now: i64,
+    old_expires_at: i64,
+) -> Result<(), StorageError> {
+    let row = SecretRow {
+        id: new_id.to_owned(),
+        client_id: client_id.to_owned(),
+        secret_hash: hex(&digest),
+        created_at: now,
+        expires_at: None,
+    };
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::update(
+                client_secrets::table
+                    .filter(client_secrets::client_id.eq(client_id))
+                    .filter(
+                        client_secrets::expires_at
+                            .is_null()
+                            .or(client_secrets::expires_at.gt(old_expires_at)),
+                    ),
+            )
+            .set(client_secrets::expires_at.eq(Some(old_expires_at)))
+            .execute(tx)
+            .await?;
+            // Secrets already past their expiry are dead weight: drop them.
+            diesel::delete(
+                client_secrets::table
+                    .filter(client_secrets::client_id.eq(client_id))
+                    .filter(client_secrets::expires_at.le(now)),
+            )
+            .execute(tx)
+            .await?;
+            diesel::insert_into(client_secrets::table)
+                .values(&row)
+                .execute(tx)
+                .await?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await)?;
+    Ok(())
+}

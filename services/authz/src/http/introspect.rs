@@ -1,0 +1,50 @@
+//! Token introspection, RFC 7662, for clients allowed to introspect.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::ErrorCode;
+
+use super::oauth::{Form, OAuthFailure, credentials};
+use crate::AppState;
+use crate::clients::Credentials;
+
+/// `POST /introspect` (RFC 7662 §2.1): `token` (and an optional `token_type_hint`, which
+/// is not needed to find the token) → §2.2 response. The caller must authenticate as a
+/// client with the introspection permission: 401 otherwise, 403 when authenticated but not
+/// allowed.
+pub(crate) async fn post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthFailure> {
+    let form = Form::parse(&req, &body)?;
+    let credentials = credentials(&req, &form)?.ok_or_else(|| {
+        OAuthFailure::bad(ErrorCode::InvalidClient, "client authentication required")
+    })?;
+    let basic = matches!(credentials, Credentials::Basic { .. });
+    let caller = state
+        .clients
+        .authenticate(&credentials)
+        .await
+        .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
+    if !caller.can_introspect {
+        let mut f = OAuthFailure::bad(
+            ErrorCode::UnauthorizedClient,
+            "this client may not introspect tokens",
+        );
+        f.status = StatusCode::FORBIDDEN;
+        return Err(f);
+    }
+    let token = form.required("token")?;
+    form.one("token_type_hint")?;
+    let result = state.tokens.introspect(token).await?;
+    metrics::counter!(
+        "introspections_total",
+        "transport" => "http",
+        "result" => if result.active { "active" } else { "inactive" }
+    )
+    .increment(1);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(result))
+}

@@ -1,0 +1,251 @@
+//! What the OAuth endpoints share: strict form parsing (RFC 6749 §3.2), client
+//! authentication parameters (§2.3) and the error response (§5.2).
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use base64::Engine;
+use domain::{ErrorCode, OAuthError};
+
+use crate::clients::{ClientAuthError, Credentials};
+
+/// An OAuth error response: `{"error","error_description"}`, never cached, with
+/// `WWW-Authenticate: Basic` when the client tried HTTP Basic and failed (RFC 6749 §5.2).
+#[derive(Debug)]
+pub(crate) struct OAuthFailure {
+    pub(crate) error: OAuthError,
+    pub(crate) status: StatusCode,
+    pub(crate) basic_challenge: bool,
+}
+
+impl std::fmt::Display for OAuthFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.error.fmt(f)
+    }
+}
+
+impl OAuthFailure {
+    /// A 400 with `code`.
+    pub(crate) fn bad(code: ErrorCode, description: impl Into<String>) -> Self {
+        let status = match code {
+            ErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        Self {
+            error: OAuthError::new(code, description),
+            status,
+            basic_challenge: false,
+        }
+    }
+
+    /// `invalid_request`.
+    pub(crate) fn invalid_request(description: impl Into<String>) -> Self {
+        Self::bad(ErrorCode::InvalidRequest, description)
+    }
+
+    /// `invalid_client` (401), challenging for Basic when Basic was used.
+    pub(crate) fn invalid_client(basic: bool) -> Self {
+        let mut f = Self::bad(ErrorCode::InvalidClient, "client authentication failed");
+        f.basic_challenge = basic;
+        f
+    }
+
+    /// Maps a client authentication failure.
+    pub(crate) fn from_client_auth(e: ClientAuthError, basic: bool) -> Self {
+        match e {
+            ClientAuthError::Invalid => Self::invalid_client(basic),
+            ClientAuthError::Storage(e) => Self::from(crate::AuthzError::from(e)),
+        }
+    }
+}
+
+impl From<OAuthError> for OAuthFailure {
+    fn from(error: OAuthError) -> Self {
+        let code = error.code;
+        let mut f = Self::bad(code, String::new());
+        f.error = error;
+        f
+    }
+}
+
+impl From<crate::AuthzError> for OAuthFailure {
+    fn from(e: crate::AuthzError) -> Self {
+        if let crate::AuthzError::Storage(storage::StorageError::Unavailable(_)) = e {
+            tracing::warn!(error = %e, "database busy");
+            return Self::bad(ErrorCode::TemporarilyUnavailable, "try again later");
+        }
+        tracing::error!(error = %e, "request failed");
+        Self::bad(ErrorCode::ServerError, "internal error")
+    }
+}
+
+impl ResponseError for OAuthFailure {
+    fn status_code(&self) -> StatusCode {
+        self.status
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        metrics::counter!("oauth_errors_total", "error" => self.error.code.as_str()).increment(1);
+        let mut res = HttpResponse::build(self.status);
+        res.insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        if self.basic_challenge {
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                r#"Basic realm="authz", charset="UTF-8""#,
+            ));
+        }
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            res.insert_header((header::RETRY_AFTER, "1"));
+        }
+        let mut body = serde_json::json!({ "error": self.error.code.as_str() });
+        if !self.error.description.is_empty() {
+            body["error_description"] = self.error.description.clone().into();
+        }
+        res.json(body)
+    }
+}
+
+/// A parsed `application/x-www-form-urlencoded` body.
+pub(crate) struct Form(Vec<(String, String)>);
+
+impl Form {
+    /// Parses the body of a POST; other content types are `invalid_request`.
+    pub(crate) fn parse(req: &HttpRequest, body: &[u8]) -> Result<Self, OAuthFailure> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let media = content_type.split(';').next().unwrap_or_default().trim();
+        if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err(OAuthFailure::invalid_request(
+                "the request body must be application/x-www-form-urlencoded",
+            ));
+        }
+        Ok(Self(
+            url::form_urlencoded::parse(body).into_owned().collect(),
+        ))
+    }
+
+    /// The one value of `name`; a parameter sent without a value counts as omitted
+    /// (RFC 6749 §3.1) and a repeated one is `invalid_request`.
+    pub(crate) fn one(&self, name: &str) -> Result<Option<&str>, OAuthFailure> {
+        let mut values = self
+            .0
+            .iter()
+            .filter(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str());
+        let first = values.next();
+        if values.next().is_some() {
+            return Err(OAuthFailure::invalid_request(format!(
+                "parameter {name} is repeated"
+            )));
+        }
+        Ok(first.filter(|v| !v.is_empty()))
+    }
+
+    /// `one`, but required.
+    pub(crate) fn required(&self, name: &str) -> Result<&str, OAuthFailure> {
+        self.one(name)?
+            .ok_or_else(|| OAuthFailure::invalid_request(format!("parameter {name} is required")))
+    }
+
+    /// Every non-empty value of a parameter that may repeat (`resource`, RFC 8707 §2).
+    pub(crate) fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+            .collect()
+    }
+}
+
+/// The client credentials of a request (RFC 6749 §2.3): HTTP Basic (id and secret
+/// form-urlencoded, §2.3.1) or body parameters, never both. `Ok(None)`: none presented.
+pub(crate) fn credentials(
+    req: &HttpRequest,
+    form: &Form,
+) -> Result<Option<Credentials>, OAuthFailure> {
+    let body_id = form.one("client_id")?;
+    let body_secret = form.one("client_secret")?;
+    let authorization = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if let Some(auth) = authorization
+        && auth.len() > 6
+        && auth[..6].eq_ignore_ascii_case("basic ")
+    {
+        if body_secret.is_some() {
+            return Err(OAuthFailure::invalid_request(
+                "use one client authentication method, not Basic and client_secret together",
+            ));
+        }
+        let (id, secret) =
+            parse_basic(auth[6..].trim()).ok_or_else(|| OAuthFailure::invalid_client(true))?;
+        if body_id.is_some_and(|b| b != id) {
+            return Err(OAuthFailure::invalid_request(
+                "client_id does not match the Basic credentials",
+            ));
+        }
+        return Ok(Some(Credentials::Basic { id, secret }));
+    }
+    Ok(match (body_id, body_secret) {
+        (Some(id), Some(secret)) => Some(Credentials::Post {
+            id: id.to_owned(),
+            secret: secret.to_owned(),
+        }),
+        (None, Some(_)) => {
+            return Err(OAuthFailure::invalid_request(
+                "client_secret without client_id",
+            ));
+        }
+        (Some(id), None) => Some(Credentials::PublicId { id: id.to_owned() }),
+        (None, None) => None,
+    })
+}
+
+/// `base64(urlencode(id) ":" urlencode(secret))` → (id, secret) (RFC 6749 §2.3.1).
+pub(crate) fn parse_basic(encoded: &str) -> Option<(String, String)> {
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
+    let raw = String::from_utf8(raw).ok()?;
+    let (id, secret) = raw.split_once(':')?;
+    let decode = |s: &str| -> Option<String> {
+        url::form_urlencoded::parse(format!("v={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    };
+    let (id, secret) = (decode(id)?, decode(secret)?);
+    (!id.is_empty()).then_some((id, secret))
+}
+
+/// `405 Method Not Allowed` with `Allow: POST`, for every other method on a POST endpoint.
+pub(crate) async fn post_only() -> HttpResponse {
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST"))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "error": "invalid_request", "error_description": "use POST" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_basic;
+    use base64::Engine;
+
+    #[test]
+    fn basic_credentials_are_form_urlencoded() {
+        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        assert_eq!(
+            parse_basic(&enc("cli%3Aent:s%2Bec+ret%25")),
+            Some(("cli:ent".into(), "s+ec ret%".into()))
+        );
+        assert_eq!(parse_basic(&enc("id:")), Some(("id".into(), String::new())));
+        assert_eq!(parse_basic(&enc(":secret")), None);
+        assert_eq!(parse_basic(&enc("no-colon")), None);
+        assert_eq!(parse_basic("%%%"), None);
+    }
+}

@@ -1,0 +1,140 @@
+//! The token endpoint (RFC 6749 §3.2) with the `client_credentials` grant (§4.4), RFC 8707
+//! resource indicators and RFC 9068 access tokens.
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use domain::{ErrorCode, GrantType, ScopeSet, TokenEndpointAuthMethod};
+
+use super::oauth::{Form, OAuthFailure, credentials};
+use crate::AppState;
+use crate::clients::{Client, Credentials};
+
+/// `POST /token`.
+pub(crate) async fn post(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, OAuthFailure> {
+    let form = Form::parse(&req, &body)?;
+    let credentials = credentials(&req, &form)?.ok_or_else(|| {
+        OAuthFailure::bad(ErrorCode::InvalidClient, "client authentication required")
+    })?;
+    let basic = matches!(credentials, Credentials::Basic { .. });
+    let client = state
+        .clients
+        .authenticate(&credentials)
+        .await
+        .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
+    let grant = form.required("grant_type")?;
+    let grant: GrantType = grant.parse().map_err(|_| {
+        OAuthFailure::bad(
+            ErrorCode::UnsupportedGrantType,
+            format!("grant type {grant:?} is not supported"),
+        )
+    })?;
+    if !client.grant_types.contains(&grant) {
+        return Err(OAuthFailure::bad(
+            ErrorCode::UnauthorizedClient,
+            format!("this client may not use {grant}"),
+        ));
+    }
+    let response = match grant {
+        GrantType::ClientCredentials => client_credentials(&state, &client, &form).await?,
+        GrantType::AuthorizationCode | GrantType::RefreshToken => {
+            return Err(OAuthFailure::bad(
+                ErrorCode::UnsupportedGrantType,
+                format!("grant type {grant} is not supported"),
+            ));
+        }
+    };
+    metrics::counter!("tokens_issued_total", "grant_type" => grant.as_str()).increment(1);
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(response))
+}
+
+/// RFC 6749 §4.4: the client acts on its own behalf (`sub` = `client_id`); only
+/// confidential clients may.
+async fn client_credentials(
+    state: &AppState,
+    client: &Client,
+    form: &Form,
+) -> Result<serde_json::Value, OAuthFailure> {
+    if client.auth_method == TokenEndpointAuthMethod::None {
+        return Err(OAuthFailure::bad(
+            ErrorCode::UnauthorizedClient,
+            "public clients cannot use client_credentials",
+        ));
+    }
+    let scope = requested_scope(client, form)?;
+    let aud = audiences(state, client, form)?;
+    let issued = state
+        .tokens
+        .issue(client, client.id.as_str(), scope, aud)
+        .await?;
+    let mut body = serde_json::json!({
+        "access_token": issued.access_token,
+        "token_type": "Bearer",
+        "expires_in": issued.expires_in,
+    });
+    if !issued.scope.is_empty() {
+        body["scope"] = issued.scope.to_string().into();
+    }
+    Ok(body)
+}
+
+/// RFC 6749 §3.3: the requested scopes, which must all be allowed; without `scope`, all
+/// the client may have.
+fn requested_scope(client: &Client, form: &Form) -> Result<ScopeSet, OAuthFailure> {
+    let Some(raw) = form.one("scope")? else {
+        return Ok(client.scopes.clone());
+    };
+    let asked = ScopeSet::parse(raw)
+        .map_err(|e| OAuthFailure::bad(ErrorCode::InvalidScope, e.to_string()))?;
+    if !asked.is_subset(&client.scopes) {
+        return Err(OAuthFailure::bad(
+            ErrorCode::InvalidScope,
+            format!(
+                "not allowed for this client: {}",
+                asked.difference(&client.scopes)
+            ),
+        ));
+    }
+    Ok(asked)
+}
+
+/// RFC 8707 §2: each `resource` must be an absolute URI without fragment that the client
+/// may target; none given means the client's default audience (or the issuer).
+fn audiences(state: &AppState, client: &Client, form: &Form) -> Result<Vec<String>, OAuthFailure> {
+    let resources = form.all("resource");
+    if resources.is_empty() {
+        return Ok(vec![
+            client
+                .audiences
+                .first()
+                .cloned()
+                .unwrap_or_else(|| state.issuer.clone()),
+        ]);
+    }
+    let mut out = Vec::with_capacity(resources.len());
+    for r in resources {
+        let valid = url::Url::parse(r).is_ok_and(|u| u.fragment().is_none());
+        if !valid {
+            return Err(OAuthFailure::bad(
+                ErrorCode::InvalidTarget,
+                "resource must be an absolute URI without a fragment",
+            ));
+        }
+        if !client.audiences.iter().any(|a| a == r) {
+            return Err(OAuthFailure::bad(
+                ErrorCode::InvalidTarget,
+                format!("resource {r} is not allowed for this client"),
+            ));
+        }
+        if !out.iter().any(|o| o == r) {
+            out.push(r.to_owned());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,110 @@
+//! Opaque tokens and the JWT denylist in the authz database.
+
+use diesel::prelude::*;
+use storage::diesel_async::RunQueryDsl;
+use storage::{Database, StorageError, with_conn};
+
+use crate::schema::{opaque_tokens, revoked_jtis};
+
+/// A stored opaque token (by digest).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = opaque_tokens)]
+pub(crate) struct OpaqueRow {
+    pub(crate) token_hash: String,
+    pub(crate) jti: String,
+    pub(crate) client_id: String,
+    pub(crate) subject: String,
+    pub(crate) scope: String,
+    /// JSON array.
+    pub(crate) audience: String,
+    pub(crate) issued_at: i64,
+    pub(crate) expires_at: i64,
+}
+
+pub(crate) async fn insert_opaque(db: &Database, row: &OpaqueRow) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| diesel::insert_into(opaque_tokens::table)
+        .values(row)
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+pub(crate) async fn find_opaque(
+    db: &Database,
+    hash: &str,
+) -> Result<Option<OpaqueRow>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| opaque_tokens::table
+        .find(hash)
+        .select(OpaqueRow::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// Deletes an opaque token if it belongs to `client_id`.
+pub(crate) async fn delete_opaque(
+    db: &Database,
+    hash: &str,
+    client_id: &str,
+) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| diesel::delete(
+        opaque_tokens::table
+            .filter(opaque_tokens::token_hash.eq(hash))
+            .filter(opaque_tokens::client_id.eq(client_id))
+    )
+    .execute(c)
+    .await)?)
+}
+
+/// Puts a JWT's `jti` on the denylist until `expires_at`; already listed is fine.
+pub(crate) async fn revoke_jti(
+    db: &Database,
+    jti: &str,
+    client_id: &str,
+    expires_at: i64,
+) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    let result = with_conn!(&mut conn, |c| diesel::insert_into(revoked_jtis::table)
+        .values((
+            revoked_jtis::jti.eq(jti),
+            revoked_jtis::client_id.eq(client_id),
+            revoked_jtis::expires_at.eq(expires_at),
+        ))
+        .execute(c)
+        .await);
+    match result.map_err(StorageError::from) {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_unique_violation() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) async fn is_revoked(db: &Database, jti: &str) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let found: Option<String> = with_conn!(&mut conn, |c| revoked_jtis::table
+        .find(jti)
+        .select(revoked_jtis::jti)
+        .first(c)
+        .await
+        .optional())?;
+    Ok(found.is_some())
+}
+
+/// Deletes opaque tokens and denylist entries that expired before `now`.
+pub(crate) async fn purge_expired(db: &Database, now: i64) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    let a = with_conn!(&mut conn, |c| diesel::delete(
+        opaque_tokens::table.filter(opaque_tokens::expires_at.le(now))
+    )
+    .execute(c)
+    .await)?;
+    let b = with_conn!(&mut conn, |c| diesel::delete(
+        revoked_jtis::table.filter(revoked_jtis::expires_at.le(now))
+    )
+    .execute(c)
+    .await)?;
+    Ok(a + b)
+}
