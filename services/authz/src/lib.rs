@@ -114,14 +114,18 @@ impl Application {
             discovery: http::discovery_document(&config),
             jwks_cache_control: format!("public, max-age={}", config.keys.jwks_max_age.as_secs()),
             keys: Arc::clone(&keys),
-            clients,
-            tokens,
+            clients: Arc::clone(&clients),
+            tokens: Arc::clone(&tokens),
             issuer: config.issuer.clone(),
         };
         let launched = launch.bind(
             &shutdown,
             move || http::app(state.clone()),
-            Some(grpc::router(&shutdown)),
+            Some(grpc::router(
+                &shutdown,
+                Arc::clone(&clients),
+                Arc::clone(&tokens),
+            )),
             runtime::readiness({
                 let db = db.clone();
                 move || {

@@ -3,10 +3,9 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, ResponseError};
-use base64::Engine;
 use domain::{ErrorCode, OAuthError};
 
-use crate::clients::{ClientAuthError, Credentials};
+use crate::clients::{ClientAuthError, Credentials, parse_basic};
 
 /// An OAuth error response: `{"error","error_description"}`, never cached, with
 /// `WWW-Authenticate: Basic` when the client tried HTTP Basic and failed (RFC 6749 §5.2).
@@ -207,45 +206,10 @@ pub(crate) fn credentials(
     })
 }
 
-/// `base64(urlencode(id) ":" urlencode(secret))` → (id, secret) (RFC 6749 §2.3.1).
-pub(crate) fn parse_basic(encoded: &str) -> Option<(String, String)> {
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (id, secret) = raw.split_once(':')?;
-    let decode = |s: &str| -> Option<String> {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    let (id, secret) = (decode(id)?, decode(secret)?);
-    (!id.is_empty()).then_some((id, secret))
-}
-
 /// `405 Method Not Allowed` with `Allow: POST`, for every other method on a POST endpoint.
 pub(crate) async fn post_only() -> HttpResponse {
     HttpResponse::MethodNotAllowed()
         .insert_header((header::ALLOW, "POST"))
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({ "error": "invalid_request", "error_description": "use POST" }))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_basic;
-    use base64::Engine;
-
-    #[test]
-    fn basic_credentials_are_form_urlencoded() {
-        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(
-            parse_basic(&enc("cli%3Aent:s%2Bec+ret%25")),
-            Some(("cli:ent".into(), "s+ec ret%".into()))
-        );
-        assert_eq!(parse_basic(&enc("id:")), Some(("id".into(), String::new())));
-        assert_eq!(parse_basic(&enc(":secret")), None);
-        assert_eq!(parse_basic(&enc("no-colon")), None);
-        assert_eq!(parse_basic("%%%"), None);
-    }
 }

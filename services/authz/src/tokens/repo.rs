@@ -30,19 +30,6 @@ pub(crate) async fn insert_opaque(db: &Database, row: &OpaqueRow) -> Result<(), 
     Ok(())
 }
 
-pub(crate) async fn find_opaque(
-    db: &Database,
-    hash: &str,
-) -> Result<Option<OpaqueRow>, StorageError> {
-    let mut conn = db.get().await?;
-    Ok(with_conn!(&mut conn, |c| opaque_tokens::table
-        .find(hash)
-        .select(OpaqueRow::as_select())
-        .first(c)
-        .await
-        .optional())?)
-}
-
 /// Deletes an opaque token if it belongs to `client_id`.
 pub(crate) async fn delete_opaque(
     db: &Database,
@@ -82,15 +69,36 @@ pub(crate) async fn revoke_jti(
     }
 }
 
-pub(crate) async fn is_revoked(db: &Database, jti: &str) -> Result<bool, StorageError> {
+/// Which of `jtis` are on the denylist (one query for a whole batch).
+pub(crate) async fn revoked_among(
+    db: &Database,
+    jtis: &[&str],
+) -> Result<Vec<String>, StorageError> {
+    if jtis.is_empty() {
+        return Ok(Vec::new());
+    }
     let mut conn = db.get().await?;
-    let found: Option<String> = with_conn!(&mut conn, |c| revoked_jtis::table
-        .find(jti)
+    Ok(with_conn!(&mut conn, |c| revoked_jtis::table
+        .filter(revoked_jtis::jti.eq_any(jtis))
         .select(revoked_jtis::jti)
-        .first(c)
-        .await
-        .optional())?;
-    Ok(found.is_some())
+        .load(c)
+        .await)?)
+}
+
+/// The stored opaque tokens among `hashes` (one query for a whole batch).
+pub(crate) async fn find_opaque_many(
+    db: &Database,
+    hashes: &[&str],
+) -> Result<Vec<OpaqueRow>, StorageError> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| opaque_tokens::table
+        .filter(opaque_tokens::token_hash.eq_any(hashes))
+        .select(OpaqueRow::as_select())
+        .load(c)
+        .await)?)
 }
 
 /// Deletes opaque tokens and denylist entries that expired before `now`.

@@ -5,3 +5,4 @@
 mod app;
 mod cli;
 mod keys;
+mod oauth;
