@@ -57,6 +57,13 @@ struct Args {
     /// Label printed with the result.
     #[arg(long, default_value = "")]
     label: String,
+    /// Call `authz.v1.Introspection` over gRPC at the URL's host:port instead of HTTP,
+    /// introspecting this token (`--basic` authenticates).
+    #[arg(long)]
+    grpc_introspect: Option<String>,
+    /// With --grpc-introspect: tokens per call (1 = `Introspect`, more = `IntrospectBatch`).
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
 }
 
 struct Target {
@@ -184,6 +191,80 @@ async fn connection(args: &Args, target: &Target, warm_until: Instant, stop_at: 
     tally
 }
 
+async fn grpc_connection(
+    args: &Args,
+    target: &Target,
+    warm_until: Instant,
+    stop_at: Instant,
+) -> Tally {
+    use proto::authz::v1::introspection_client::IntrospectionClient;
+    use proto::authz::v1::{IntrospectBatchRequest, IntrospectRequest};
+    let mut tally = Tally::default();
+    let Some(token) = &args.grpc_introspect else {
+        return tally;
+    };
+    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{}", target.addr))
+    else {
+        return tally;
+    };
+    let Ok(channel) = endpoint.tcp_nodelay(true).connect().await else {
+        tally.socket_errors += 1;
+        return tally;
+    };
+    let mut client = IntrospectionClient::new(channel);
+    let auth = args.basic.as_ref().map(|b| {
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(b)
+        )
+    });
+    let one = IntrospectRequest {
+        token: token.clone(),
+        token_type_hint: String::new(),
+    };
+    while Instant::now() < stop_at {
+        let started = Instant::now();
+        let outcome: Result<Vec<bool>, tonic::Status> = if args.batch <= 1 {
+            let mut req = tonic::Request::new(one.clone());
+            if let Some(a) = &auth
+                && let Ok(v) = a.parse()
+            {
+                req.metadata_mut().insert("authorization", v);
+            }
+            client
+                .introspect(req)
+                .await
+                .map(|r| vec![r.into_inner().active])
+        } else {
+            let mut req = tonic::Request::new(IntrospectBatchRequest {
+                tokens: vec![one.clone(); args.batch],
+            });
+            if let Some(a) = &auth
+                && let Ok(v) = a.parse()
+            {
+                req.metadata_mut().insert("authorization", v);
+            }
+            client
+                .introspect_batch(req)
+                .await
+                .map(|r| r.into_inner().results.iter().map(|x| x.active).collect())
+        };
+        if started < warm_until {
+            continue;
+        }
+        let micros = u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX);
+        tally.latencies_us.push(micros);
+        match outcome {
+            Ok(active) if active.len() == args.batch.max(1) && active.iter().all(|a| *a) => {
+                tally.ok += 1
+            }
+            Ok(_) => tally.bad_body += 1,
+            Err(_) => tally.bad_status += 1,
+        }
+    }
+    tally
+}
+
 /// `(sum, count)` of the server's latency histogram for `route`.
 async fn server_histogram(metrics_url: &str, route: &str) -> Option<(f64, f64)> {
     let target = parse_target(metrics_url).ok()?;
@@ -261,9 +342,13 @@ fn main() -> std::process::ExitCode {
             .run_until(async {
                 let handles: Vec<_> = (0..args_ref.connections)
                     .map(|_| {
-                        tokio::task::spawn_local(connection(
-                            args_ref, target_ref, warm_until, stop_at,
-                        ))
+                        tokio::task::spawn_local(async move {
+                            if args_ref.grpc_introspect.is_some() {
+                                grpc_connection(args_ref, target_ref, warm_until, stop_at).await
+                            } else {
+                                connection(args_ref, target_ref, warm_until, stop_at).await
+                            }
+                        })
                     })
                     .collect();
                 let mut out = Vec::new();
@@ -300,6 +385,7 @@ fn main() -> std::process::ExitCode {
             "seconds": secs,
             "requests": all.latencies_us.len(),
             "rps": (all.latencies_us.len() as f64 / secs).round(),
+            "items_per_s": (all.latencies_us.len() as f64 * args_ref.batch.max(1) as f64 / secs).round(),
             "p50_ms": percentile(&all.latencies_us, 50.0),
             "p99_ms": percentile(&all.latencies_us, 99.0),
             "ok": all.ok,

@@ -6,4 +6,5 @@
 mod foundation;
 mod harness;
 mod keys;
+mod m2m;
 mod telemetry;
