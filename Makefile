@@ -12,7 +12,7 @@ PG_FILTER :=
 PG_NOTE := echo "PostgreSQL tests enabled (TEST_POSTGRES_URL is set)."
 endif
 
-.PHONY: help demo build test e2e bench lint fmt clean-data
+.PHONY: help demo build test e2e bench bench-peer lint fmt clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -33,6 +33,9 @@ e2e: ## only the end-to-end tests (real processes via cargo run)
 
 bench: ## load-test authz's hot endpoints (release build, pinned cores) and print a table
 	@python3 crates/loadgen/bench.py
+
+bench-peer: ## the shared wrk bench against authz and node-oidc-provider in one run (needs wrk, node)
+	@./crates/loadgen/peer.sh
 
 lint: ## clippy with -D warnings, and rustfmt check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

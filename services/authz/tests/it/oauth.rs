@@ -24,6 +24,7 @@ const SECRET: &str = "s3cret+with:odd%chars";
 
 struct Server {
     addrs: Addresses,
+    keys: Arc<authz::keys::KeyStore>,
     clock: ManualClock,
     clients: Clients,
     shutdown: Shutdown,
@@ -81,6 +82,7 @@ async fn start(db: &TestDatabase) -> Server {
         .await
         .unwrap();
     let addrs = app.addresses();
+    let keys = Arc::clone(app.keys());
     let pool = Database::connect(db.config(), &authz::MIGRATIONS)
         .await
         .unwrap();
@@ -100,6 +102,7 @@ async fn start(db: &TestDatabase) -> Server {
         ("rsa", |c: &mut Client| {
             c.signing_alg = Some(issuer::Algorithm::RS256)
         }),
+        ("long", |c: &mut Client| c.access_token_ttl = 30 * 86_400),
     ] {
         let mut c = client(id);
         f(&mut c);
@@ -113,6 +116,7 @@ async fn start(db: &TestDatabase) -> Server {
     }
     Server {
         addrs,
+        keys,
         clock,
         clients,
         shutdown,
@@ -641,6 +645,34 @@ async fn grpc_batch(db: TestDatabase) {
     );
 }
 
+async fn removed_keys_stop_verifying_even_after_introspection(db: TestDatabase) {
+    let s = start(&db).await;
+    // Lives longer than a retired key is kept.
+    let token = s.token("long", &[]).await;
+    assert_eq!(s.introspect_http(&token).await["active"], true);
+    let kid = s
+        .keys
+        .ring()
+        .signer(issuer::Algorithm::ES256, s.clock.now())
+        .unwrap()
+        .kid()
+        .to_owned();
+    s.keys.retire(&kid).await.unwrap();
+    assert_eq!(
+        s.introspect_http(&token).await["active"],
+        true,
+        "retired keys still verify"
+    );
+    s.clock
+        .advance(AuthzConfig::default().keys.retired_retention.as_secs() as i64);
+    s.keys.maintain().await.unwrap();
+    assert_eq!(
+        s.introspect_http(&token).await,
+        serde_json::json!({"active": false}),
+        "a removed key's tokens are inactive, however often they were introspected"
+    );
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     token_endpoint_errors,
@@ -648,4 +680,5 @@ storage::backend_tests!(
     secret_rotation_grace,
     introspection_and_revocation_on_both_transports,
     grpc_batch,
+    removed_keys_stop_verifying_even_after_introspection,
 );
