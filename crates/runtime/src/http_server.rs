@@ -43,3 +43,24 @@ where
         })?
         .run())
 }
+
+/// The base of every public application: request observation (span, metrics) around
+/// everything, and a JSON 404 for unknown paths. Services add their routes to it.
+pub fn base_app() -> actix_web::App<
+    impl ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .wrap(actix_web::middleware::from_fn(crate::observe_requests))
+        .default_service(actix_web::web::to(not_found))
+}
+
+/// Unknown paths: a JSON 404 rather than an empty body.
+async fn not_found() -> actix_web::HttpResponse {
+    actix_web::HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }))
+}

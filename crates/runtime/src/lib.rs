@@ -23,7 +23,7 @@ pub use admin::{AdminServer, Readiness, admin_server, readiness};
 pub use announce::announce;
 pub use grpc::{GrpcServer, grpc_health};
 pub use http_observe::observe_requests;
-pub use http_server::http_server;
+pub use http_server::{base_app, http_server};
 pub use launch::{Addresses, Launch, Launched};
 pub use listen::{ListenConfig, bind};
 pub use shutdown::{Shutdown, ShutdownConfig};

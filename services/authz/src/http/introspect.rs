@@ -4,9 +4,8 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::ErrorCode;
 
-use super::oauth::{Form, OAuthFailure, credentials};
+use super::oauth::{OAuthFailure, authenticated_form};
 use crate::AppState;
-use crate::clients::Credentials;
 
 /// `POST /introspect` (RFC 7662 §2.1): `token` (and an optional `token_type_hint`, which
 /// is not needed to find the token) → §2.2 response. The caller must authenticate as a
@@ -17,16 +16,7 @@ pub(crate) async fn post(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let form = Form::parse(&req, &body)?;
-    let credentials = credentials(&req, &form)?.ok_or_else(|| {
-        OAuthFailure::bad(ErrorCode::InvalidClient, "client authentication required")
-    })?;
-    let basic = matches!(credentials, Credentials::Basic { .. });
-    let caller = state
-        .clients
-        .authenticate(&credentials)
-        .await
-        .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
+    let (form, caller) = authenticated_form(&req, &body, &state.clients).await?;
     if !caller.can_introspect {
         let mut f = OAuthFailure::bad(
             ErrorCode::UnauthorizedClient,

@@ -2,8 +2,7 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
-use actix_web::middleware::from_fn;
-use actix_web::{App, Error, HttpResponse, web};
+use actix_web::{App, Error, web};
 
 use crate::AppState;
 
@@ -37,9 +36,8 @@ pub(crate) fn app(
         InitError = (),
     >,
 > {
-    App::new()
+    runtime::base_app()
         .app_data(web::Data::new(state))
-        .wrap(from_fn(runtime::observe_requests))
         .route(
             "/.well-known/openid-configuration",
             web::get().to(well_known::discovery::get),
@@ -65,10 +63,4 @@ pub(crate) fn app(
                 .route(web::post().to(revoke::post))
                 .default_service(web::to(oauth::post_only)),
         )
-        .default_service(web::to(not_found))
-}
-
-/// Unknown paths: a JSON 404 rather than an empty body.
-async fn not_found() -> HttpResponse {
-    HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }))
 }

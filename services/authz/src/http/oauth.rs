@@ -206,6 +206,25 @@ pub(crate) fn credentials(
     })
 }
 
+/// The common start of every client-authenticated OAuth endpoint: parse the form,
+/// require client credentials, authenticate them (RFC 6749 §2.3).
+pub(crate) async fn authenticated_form(
+    req: &HttpRequest,
+    body: &[u8],
+    clients: &crate::clients::Clients,
+) -> Result<(Form, std::sync::Arc<crate::clients::Client>), OAuthFailure> {
+    let form = Form::parse(req, body)?;
+    let credentials = credentials(req, &form)?.ok_or_else(|| {
+        OAuthFailure::bad(ErrorCode::InvalidClient, "client authentication required")
+    })?;
+    let basic = matches!(credentials, Credentials::Basic { .. });
+    let client = clients
+        .authenticate(&credentials)
+        .await
+        .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
+    Ok((form, client))
+}
+
 /// `405 Method Not Allowed` with `Allow: POST`, for every other method on a POST endpoint.
 pub(crate) async fn post_only() -> HttpResponse {
     HttpResponse::MethodNotAllowed()

@@ -2,11 +2,9 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::ErrorCode;
 
-use super::oauth::{Form, OAuthFailure, credentials};
+use super::oauth::{OAuthFailure, authenticated_form};
 use crate::AppState;
-use crate::clients::Credentials;
 
 /// `POST /revoke` (RFC 7009 §2.1): the authenticated client revokes one of its own tokens.
 /// Unknown tokens and other clients' tokens are answered 200 too (§2.2) and left alone.
@@ -15,16 +13,7 @@ pub(crate) async fn post(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let form = Form::parse(&req, &body)?;
-    let credentials = credentials(&req, &form)?.ok_or_else(|| {
-        OAuthFailure::bad(ErrorCode::InvalidClient, "client authentication required")
-    })?;
-    let basic = matches!(credentials, Credentials::Basic { .. });
-    let client = state
-        .clients
-        .authenticate(&credentials)
-        .await
-        .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
+    let (form, client) = authenticated_form(&req, &body, &state.clients).await?;
     let token = form.required("token")?;
     form.one("token_type_hint")?;
     state.tokens.revoke(&client, token).await?;

@@ -5,9 +5,9 @@ use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{ErrorCode, GrantType, ScopeSet, TokenEndpointAuthMethod};
 
-use super::oauth::{Form, OAuthFailure, credentials};
+use super::oauth::{Form, OAuthFailure, authenticated_form};
 use crate::AppState;
-use crate::clients::{Client, Credentials};
+use crate::clients::Client;
 
 /// `POST /token`.
 pub(crate) async fn post(
@@ -15,16 +15,7 @@ pub(crate) async fn post(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let form = Form::parse(&req, &body)?;
-    let credentials = credentials(&req, &form)?.ok_or_else(|| {
-        OAuthFailure::bad(ErrorCode::InvalidClient, "client authentication required")
-    })?;
-    let basic = matches!(credentials, Credentials::Basic { .. });
-    let client = state
-        .clients
-        .authenticate(&credentials)
-        .await
-        .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
+    let (form, client) = authenticated_form(&req, &body, &state.clients).await?;
     let grant = form.required("grant_type")?;
     let grant: GrantType = grant.parse().map_err(|_| {
         OAuthFailure::bad(
