@@ -17,6 +17,11 @@ pub(crate) async fn post(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
     let (form, caller) = authenticated_form(&req, &body, &state.clients).await?;
+    // Introspection is for confidential clients (RFC 7662 §2.1): a public client's id alone
+    // proves nothing.
+    if caller.auth_method == domain::TokenEndpointAuthMethod::None {
+        return Err(OAuthFailure::invalid_client(false));
+    }
     if !caller.can_introspect {
         let mut f = OAuthFailure::bad(
             ErrorCode::UnauthorizedClient,

@@ -103,14 +103,18 @@ async fn start(db: &TestDatabase) -> Server {
             c.signing_alg = Some(issuer::Algorithm::RS256)
         }),
         ("long", |c: &mut Client| c.access_token_ttl = 30 * 86_400),
+        ("spa", |c: &mut Client| {
+            // Misconfigured on purpose: a public client with the introspection flag.
+            c.auth_method = TokenEndpointAuthMethod::None;
+            c.grant_types = vec![GrantType::AuthorizationCode];
+            c.can_introspect = true;
+        }),
     ] {
         let mut c = client(id);
         f(&mut c);
+        let secret = (c.auth_method != TokenEndpointAuthMethod::None).then(|| SECRET.to_owned());
         clients
-            .create(NewClient {
-                client: c,
-                secret: Some(SECRET.to_owned()),
-            })
+            .create(NewClient { client: c, secret })
             .await
             .unwrap();
     }
@@ -479,6 +483,15 @@ async fn introspection_and_revocation_on_both_transports(db: TestDatabase) {
         .post("/introspect", Some(("svc:a+b", SECRET)), &[("token", &jwt)])
         .await;
     assert_eq!(st, 403, "{b}");
+    // A public client, even one flagged for introspection, proves nothing with its id.
+    let (st, h, b) = s
+        .post(
+            "/introspect",
+            None,
+            &[("token", &jwt), ("client_id", "spa")],
+        )
+        .await;
+    assert_error(st, &h, &b, 401, "invalid_client");
     let (st, h, b) = s.post("/introspect", Some(("rs", SECRET)), &[]).await;
     assert_error(st, &h, &b, 400, "invalid_request");
     assert_eq!(
