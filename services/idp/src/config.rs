@@ -21,6 +21,8 @@ pub struct IdpConfig {
     pub admin: ListenConfig,
     /// The idp database.
     pub database: DatabaseConfig,
+    /// Password hashing (argon2id) and policy.
+    pub passwords: crate::users::PasswordConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -37,6 +39,7 @@ impl Default for IdpConfig {
             grpc: ListenConfig::loopback(50052),
             admin: ListenConfig::loopback(9081),
             database: DatabaseConfig::with_url("sqlite://data/idp.db"),
+            passwords: crate::users::PasswordConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -57,6 +60,7 @@ impl Validate for IdpConfig {
             ("grpc", &self.grpc),
             ("admin", &self.admin),
             ("database", &self.database),
+            ("passwords", &self.passwords),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

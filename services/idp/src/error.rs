@@ -9,6 +9,21 @@ pub enum IdpError {
     /// Listener or server problem.
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+    /// A request or command argument is invalid.
+    #[error("{0}")]
+    Invalid(String),
+    /// Something asked for does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The operation conflicts with stored state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A background task failed.
+    #[error("task failed: {0}")]
+    Task(String),
+    /// Invalid configuration found at run time.
+    #[error("config error: {0}")]
+    Config(#[from] config::ConfigError),
     /// Telemetry setup problem.
     #[error(transparent)]
     Telemetry(#[from] telemetry::TelemetryError),

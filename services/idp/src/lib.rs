@@ -6,10 +6,13 @@
 //! [`Application::run`] serves until the [`runtime::Shutdown`] triggers. Tests boot exactly
 //! this code with port 0 everywhere.
 
+pub mod cli;
 pub mod config;
 mod error;
 mod grpc;
 mod http;
+mod schema;
+pub mod users;
 
 pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};

@@ -18,6 +18,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per process; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the public HTTP, gRPC and admin listeners until SIGTERM or ctrl-c.
@@ -26,6 +28,11 @@ enum Command {
     Migrate,
     /// Load and validate the configuration, then exit (2 on any problem).
     CheckConfig,
+    /// Manage users.
+    Users {
+        #[command(subcommand)]
+        command: idp::cli::UsersCommand,
+    },
 }
 
 fn main() -> ExitCode {
@@ -34,7 +41,11 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let (rt, telemetry) = (config.runtime, config.telemetry.clone());
+    let (rt, mut telemetry) = (config.runtime, config.telemetry.clone());
+    if !matches!(cli.command, Command::Serve) {
+        // One-shot commands print their result; keep the log to warnings.
+        telemetry.log_filter = "warn".to_owned();
+    }
     match cli.command {
         Command::CheckConfig => {
             println!("idp: configuration is valid");
@@ -45,6 +56,9 @@ fn main() -> ExitCode {
             let applied = idp::migrate(&config).await?;
             println!("idp: {} migration(s) applied", applied.len());
             Ok::<_, idp::IdpError>(())
+        }),
+        Command::Users { command } => runtime::cli::run("idp", &rt, &telemetry, || async move {
+            idp::cli::users(&config, command).await
         }),
     }
 }

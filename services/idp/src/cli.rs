@@ -1,0 +1,211 @@
+//! `idp users …`: user management from the command line. Passwords come from a file
+//! (`--password-file`), from standard input when it is not a terminal, or from a prompt
+//! without echo; never from the command line.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+use storage::Database;
+
+use crate::users::{NewUser, Passwords, Profile, User, Users};
+use crate::{IdpConfig, IdpError, MIGRATIONS};
+
+/// `idp users` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user.
+    Create {
+        /// Login name (stored lower-case).
+        #[arg(long)]
+        username: String,
+        /// Profile claims.
+        #[command(flatten)]
+        profile: ProfileArgs,
+        /// Read the password from this file (first line).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a user (by id, username or email).
+    Show {
+        /// Id, username or email.
+        user: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Set a new password.
+    SetPassword {
+        /// Id, username or email.
+        user: String,
+        /// Read the password from this file (first line).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
+    },
+    /// Disable a user: no login, refresh or userinfo.
+    Disable {
+        /// Id, username or email.
+        user: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// Id, username or email.
+        user: String,
+    },
+    /// Delete a user.
+    Delete {
+        /// Id, username or email.
+        user: String,
+    },
+}
+
+/// Profile claims on the command line.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// `email`.
+    #[arg(long)]
+    email: Option<String>,
+    /// Mark the email as verified.
+    #[arg(long)]
+    email_verified: bool,
+    /// `name`.
+    #[arg(long)]
+    name: Option<String>,
+    /// `given_name`.
+    #[arg(long)]
+    given_name: Option<String>,
+    /// `family_name`.
+    #[arg(long)]
+    family_name: Option<String>,
+    /// `picture` URL.
+    #[arg(long)]
+    picture: Option<String>,
+    /// `locale` (BCP 47).
+    #[arg(long)]
+    locale: Option<String>,
+}
+
+fn read_password(file: Option<&PathBuf>) -> Result<String, IdpError> {
+    let line = match file {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| IdpError::Invalid(format!("{}: {e}", path.display())))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+        None if std::io::stdin().is_terminal() => rpassword::prompt_password("password: ")
+            .map_err(|e| IdpError::Invalid(format!("cannot read the password: {e}")))?,
+        None => {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| IdpError::Invalid(format!("cannot read the password: {e}")))?;
+            line.trim_end_matches(['\n', '\r']).to_owned()
+        }
+    };
+    Ok(line)
+}
+
+/// The JSON view of a user (never the password hash).
+pub fn user_json(u: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id,
+        "username": u.username,
+        "email": u.profile.email,
+        "email_verified": u.profile.email_verified,
+        "name": u.profile.name,
+        "given_name": u.profile.given_name,
+        "family_name": u.profile.family_name,
+        "picture": u.profile.picture,
+        "locale": u.profile.locale,
+        "disabled": u.disabled,
+        "created_at": u.created_at,
+        "updated_at": u.updated_at,
+    })
+}
+
+fn show(u: &User, json: bool) {
+    if json {
+        println!("{}", user_json(u));
+    } else {
+        println!(
+            "{}  {}  {}{}",
+            u.id,
+            u.username,
+            u.profile.email.as_deref().unwrap_or("-"),
+            if u.disabled { "  (disabled)" } else { "" }
+        );
+    }
+}
+
+/// Runs one `idp users` command against the configured database.
+pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpError> {
+    let db = Database::connect(&config.database, &MIGRATIONS).await?;
+    db.migrate().await?;
+    let users = Users::new(db, Passwords::new(&config.passwords)?);
+    match command {
+        UsersCommand::Create {
+            username,
+            profile,
+            password_file,
+            json,
+        } => {
+            let password = read_password(password_file.as_ref())?;
+            let user = users
+                .create(
+                    NewUser {
+                        username,
+                        profile: Profile {
+                            email: profile.email,
+                            email_verified: profile.email_verified,
+                            name: profile.name,
+                            given_name: profile.given_name,
+                            family_name: profile.family_name,
+                            picture: profile.picture,
+                            locale: profile.locale,
+                        },
+                    },
+                    password,
+                )
+                .await?;
+            show(&user, json);
+        }
+        UsersCommand::List { json } => {
+            let all = users.list().await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(all.iter().map(user_json).collect())
+                );
+            } else {
+                all.iter().for_each(|u| show(u, false));
+            }
+        }
+        UsersCommand::Show { user, json } => show(&users.get(&user).await?, json),
+        UsersCommand::SetPassword {
+            user,
+            password_file,
+        } => {
+            let password = read_password(password_file.as_ref())?;
+            let u = users.set_password(&user, password).await?;
+            println!("password set for {}", u.username);
+        }
+        UsersCommand::Disable { user } => show(&users.set_disabled(&user, true).await?, false),
+        UsersCommand::Enable { user } => show(&users.set_disabled(&user, false).await?, false),
+        UsersCommand::Delete { user } => {
+            users.delete(&user).await?;
+            println!("deleted {user}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,101 @@
+//! Users in the idp database: one query path for SQLite and PostgreSQL.
+
+use diesel::prelude::*;
+use storage::diesel_async::RunQueryDsl;
+use storage::{Database, StorageError, with_conn};
+
+use super::model::{Profile, User};
+use crate::schema::users;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = users)]
+#[diesel(treat_none_as_null = true)]
+pub(crate) struct Row {
+    pub(crate) id: String,
+    pub(crate) username: String,
+    pub(crate) email: Option<String>,
+    pub(crate) email_verified: bool,
+    pub(crate) name: Option<String>,
+    pub(crate) given_name: Option<String>,
+    pub(crate) family_name: Option<String>,
+    pub(crate) picture: Option<String>,
+    pub(crate) locale: Option<String>,
+    pub(crate) password_hash: String,
+    pub(crate) disabled: bool,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+}
+
+impl Row {
+    pub(crate) fn user(&self) -> User {
+        User {
+            id: self.id.clone(),
+            username: self.username.clone(),
+            profile: Profile {
+                email: self.email.clone(),
+                email_verified: self.email_verified,
+                name: self.name.clone(),
+                given_name: self.given_name.clone(),
+                family_name: self.family_name.clone(),
+                picture: self.picture.clone(),
+                locale: self.locale.clone(),
+            },
+            disabled: self.disabled,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
+}
+
+pub(crate) async fn insert(db: &Database, row: &Row) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| diesel::insert_into(users::table)
+        .values(row)
+        .execute(c)
+        .await)?;
+    Ok(())
+}
+
+/// By id, username or email (all stored normalised).
+pub(crate) async fn find(db: &Database, key: &str) -> Result<Option<Row>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| users::table
+        .filter(
+            users::id
+                .eq(key)
+                .or(users::username.eq(key))
+                .or(users::email.eq(key))
+        )
+        .select(Row::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+pub(crate) async fn list(db: &Database) -> Result<Vec<Row>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| users::table
+        .order(users::username.asc())
+        .select(Row::as_select())
+        .load(c)
+        .await)?)
+}
+
+pub(crate) async fn update(db: &Database, row: &Row) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| diesel::update(
+        users::table.find(&row.id)
+    )
+    .set(row)
+    .execute(c)
+    .await)?)
+}
+
+pub(crate) async fn delete(db: &Database, id: &str) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| diesel::delete(
+        users::table.find(id)
+    )
+    .execute(c)
+    .await)?)
+}

@@ -1,0 +1,136 @@
+use base64::Engine;
+use ring::rand::{SecureRandom, SystemRandom};
+use storage::Database;
+
+use super::model::{NewUser, User, normalize_email, normalize_username};
+use super::password::Passwords;
+use super::repo::{self, Row};
+use crate::IdpError;
+
+/// User management over the idp database.
+#[derive(Clone)]
+pub struct Users {
+    db: Database,
+    passwords: Passwords,
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+fn new_id() -> Result<String, IdpError> {
+    let mut bytes = [0u8; 16];
+    SystemRandom::new()
+        .fill(&mut bytes)
+        .map_err(|_| IdpError::Task("no randomness available".into()))?;
+    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+impl Users {
+    /// The user service.
+    pub fn new(db: Database, passwords: Passwords) -> Self {
+        Self { db, passwords }
+    }
+
+    async fn row(&self, key: &str) -> Result<Row, IdpError> {
+        repo::find(&self.db, &key.trim().to_lowercase())
+            .await?
+            .ok_or_else(|| IdpError::NotFound(format!("no user {key}")))
+    }
+
+    /// Creates a user with an argon2id hash of `password`; username and email must be free.
+    pub async fn create(&self, new: NewUser, password: String) -> Result<User, IdpError> {
+        let username = normalize_username(&new.username)?;
+        let mut profile = new.profile;
+        profile.email = profile.email.as_deref().map(normalize_email).transpose()?;
+        let password_hash = self.passwords.hash(password).await?;
+        let t = now();
+        let row = Row {
+            id: new_id()?,
+            username,
+            email: profile.email,
+            email_verified: profile.email_verified,
+            name: profile.name,
+            given_name: profile.given_name,
+            family_name: profile.family_name,
+            picture: profile.picture,
+            locale: profile.locale,
+            password_hash,
+            disabled: false,
+            created_at: t,
+            updated_at: t,
+        };
+        repo::insert(&self.db, &row).await.map_err(|e| {
+            if e.is_unique_violation() {
+                IdpError::Conflict("username or email already in use".into())
+            } else {
+                e.into()
+            }
+        })?;
+        Ok(row.user())
+    }
+
+    /// By id, username or email.
+    pub async fn get(&self, key: &str) -> Result<User, IdpError> {
+        Ok(self.row(key).await?.user())
+    }
+
+    /// Every user, by username.
+    pub async fn list(&self) -> Result<Vec<User>, IdpError> {
+        Ok(repo::list(&self.db).await?.iter().map(Row::user).collect())
+    }
+
+    /// Replaces the password.
+    pub async fn set_password(&self, key: &str, password: String) -> Result<User, IdpError> {
+        let mut row = self.row(key).await?;
+        row.password_hash = self.passwords.hash(password).await?;
+        row.updated_at = now();
+        repo::update(&self.db, &row).await?;
+        Ok(row.user())
+    }
+
+    /// Disables or re-enables a user.
+    pub async fn set_disabled(&self, key: &str, disabled: bool) -> Result<User, IdpError> {
+        let mut row = self.row(key).await?;
+        row.disabled = disabled;
+        row.updated_at = now();
+        repo::update(&self.db, &row).await?;
+        Ok(row.user())
+    }
+
+    /// Deletes a user.
+    pub async fn delete(&self, key: &str) -> Result<(), IdpError> {
+        let row = self.row(key).await?;
+        repo::delete(&self.db, &row.id).await?;
+        Ok(())
+    }
+
+    /// Checks a login: `Some(user)` for a right password of an enabled user. Unknown users
+    /// cost the same argon2id verification as known ones, and every failure looks alike.
+    /// A hash with outdated parameters is replaced transparently on success.
+    pub async fn authenticate(
+        &self,
+        login: &str,
+        password: String,
+    ) -> Result<Option<User>, IdpError> {
+        let row = repo::find(&self.db, &login.trim().to_lowercase()).await?;
+        let checked = self
+            .passwords
+            .verify(
+                row.as_ref().map(|r| r.password_hash.clone()),
+                password.clone(),
+            )
+            .await?;
+        let Some(mut row) = row.filter(|r| checked.valid && !r.disabled) else {
+            return Ok(None);
+        };
+        if checked.needs_rehash {
+            row.password_hash = self.passwords.hash(password).await?;
+            repo::update(&self.db, &row).await?;
+            tracing::info!(user = %row.id, "password rehashed with the configured parameters");
+        }
+        Ok(Some(row.user()))
+    }
+}

@@ -1,0 +1,267 @@
+//! `idp users …` through the real binary, and password checks through the service, on
+//! SQLite and PostgreSQL.
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use idp::users::{NewUser, PasswordConfig, Passwords, Profile, Users};
+use storage::testing::TestDatabase;
+
+const CHEAP: [(&str, &str); 2] = [
+    ("IDP__PASSWORDS__MEMORY_KIB", "8192"),
+    ("IDP__PASSWORDS__ITERATIONS", "1"),
+];
+
+fn idp(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_idp"))
+        .current_dir(dir)
+        .args(args)
+        .env(
+            "IDP__DATABASE__URL",
+            format!("sqlite://{}/idp.db", dir.display()),
+        )
+        .envs(CHEAP)
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+fn ok_json(out: &Output) -> serde_json::Value {
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn users_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let pw = d.join("pw");
+    std::fs::write(&pw, "demo-password\n").unwrap();
+    let created = ok_json(&idp(
+        d,
+        &[
+            "users",
+            "create",
+            "--username",
+            "Demo",
+            "--email",
+            "Demo@Example.com",
+            "--email-verified",
+            "--name",
+            "Demo User",
+            "--password-file",
+            pw.to_str().unwrap(),
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(created["username"], "demo");
+    assert_eq!(created["email"], "demo@example.com");
+    assert_eq!(created["email_verified"], true);
+    assert!(!created.to_string().contains("demo-password"));
+    assert!(!created.to_string().contains("argon2"), "no hash in output");
+
+    // Password from standard input.
+    let second = ok_json(&idp(
+        d,
+        &["users", "create", "--username", "second", "--json"],
+        Some("another-password\n"),
+    ));
+    assert_eq!(second["username"], "second");
+    // Taken username or email, too-short password, bad email: exit 1, one line.
+    for (args, stdin) in [
+        (
+            vec!["users", "create", "--username", "DEMO"],
+            "long-enough-pw\n",
+        ),
+        (
+            vec![
+                "users",
+                "create",
+                "--username",
+                "x",
+                "--email",
+                "demo@example.com",
+            ],
+            "long-enough-pw\n",
+        ),
+        (vec!["users", "create", "--username", "y"], "short\n"),
+        (
+            vec!["users", "create", "--username", "z", "--email", "nope"],
+            "long-enough-pw\n",
+        ),
+    ] {
+        let out = idp(d, &args, Some(stdin));
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr)
+                .lines()
+                .filter(|l| l.starts_with("error:"))
+                .count(),
+            1
+        );
+    }
+
+    let listed = ok_json(&idp(d, &["users", "list", "--json"], None));
+    assert_eq!(listed.as_array().unwrap().len(), 2);
+    let shown = ok_json(&idp(
+        d,
+        &["users", "show", "DEMO@example.com", "--json"],
+        None,
+    ));
+    assert_eq!(shown["id"], created["id"]);
+
+    assert_eq!(
+        idp(d, &["users", "disable", "demo"], None).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        ok_json(&idp(d, &["users", "show", "demo", "--json"], None))["disabled"],
+        true
+    );
+    assert_eq!(
+        idp(d, &["users", "enable", "demo"], None).status.code(),
+        Some(0)
+    );
+    assert_eq!(
+        ok_json(&idp(d, &["users", "show", "demo", "--json"], None))["disabled"],
+        false
+    );
+    assert_eq!(
+        idp(
+            d,
+            &["users", "set-password", "demo"],
+            Some("a-new-password\n")
+        )
+        .status
+        .code(),
+        Some(0)
+    );
+    assert_eq!(
+        idp(d, &["users", "delete", "second"], None).status.code(),
+        Some(0)
+    );
+    let gone = idp(d, &["users", "show", "second"], None);
+    assert_eq!(gone.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&gone.stderr).contains("no user second"));
+}
+
+fn cheap(memory_kib: u32) -> Passwords {
+    Passwords::new(&PasswordConfig {
+        memory_kib,
+        iterations: 1,
+        ..PasswordConfig::default()
+    })
+    .unwrap()
+}
+
+async fn logins(db: TestDatabase) {
+    let pool = db.connect(&idp::MIGRATIONS).await.unwrap();
+    let users = Users::new(pool.clone(), cheap(8192));
+    let new = NewUser {
+        username: "alice".into(),
+        profile: Profile {
+            email: Some("alice@example.com".into()),
+            ..Profile::default()
+        },
+    };
+    let alice = users.create(new, "alice-password".into()).await.unwrap();
+    assert_eq!(
+        users
+            .authenticate("alice", "alice-password".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    assert_eq!(
+        users
+            .authenticate("ALICE@example.com", "alice-password".into())
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        alice.id
+    );
+    assert!(
+        users
+            .authenticate("alice", "wrong-password".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        users
+            .authenticate("nobody", "alice-password".into())
+            .await
+            .unwrap()
+            .is_none()
+    );
+    users.set_disabled("alice", true).await.unwrap();
+    assert!(
+        users
+            .authenticate("alice", "alice-password".into())
+            .await
+            .unwrap()
+            .is_none(),
+        "disabled"
+    );
+    users.set_disabled("alice", false).await.unwrap();
+
+    // Stronger parameters configured: the next login rehashes transparently.
+    let stronger = Users::new(pool.clone(), cheap(16_384));
+    assert!(
+        stronger
+            .authenticate("alice", "alice-password".into())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let mut conn = pool.get().await.unwrap();
+    use diesel::prelude::*;
+    use storage::diesel_async::RunQueryDsl;
+    let hash: String = storage::with_conn!(&mut conn, |c| diesel::sql_query(
+        "SELECT password_hash FROM users"
+    )
+    .load::<Hash>(c)
+    .await)
+    .unwrap()
+    .remove(0)
+    .password_hash;
+    assert!(hash.contains("m=16384"), "{hash}");
+    assert!(
+        users
+            .authenticate("alice", "alice-password".into())
+            .await
+            .unwrap()
+            .is_some(),
+        "still valid"
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct Hash {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    password_hash: String,
+}
+
+storage::backend_tests!(idp::MIGRATIONS; logins);
