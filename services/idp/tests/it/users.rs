@@ -237,7 +237,6 @@ async fn logins(db: TestDatabase) {
             .is_some()
     );
     let mut conn = pool.get().await.unwrap();
-    use diesel::prelude::*;
     use storage::diesel_async::RunQueryDsl;
     let hash: String = storage::with_conn!(&mut conn, |c| diesel::sql_query(
         "SELECT password_hash FROM users"
