@@ -60,13 +60,19 @@ impl Signer {
     /// RSA signatures take about a millisecond of CPU: call this from a blocking pool or a
     /// bounded worker, not directly on an async executor thread.
     pub fn sign_jwt<T: Serialize>(&self, typ: &str, claims: &T) -> Result<String, IssuerError> {
+        let payload = serde_json::to_vec(claims).map_err(|e| IssuerError::Sign(e.to_string()))?;
+        self.sign_jwt_json(typ, &payload)
+    }
+
+    /// [`Signer::sign_jwt`] for claims already serialised as a JSON object (so a caller
+    /// that moves the work to another thread serialises only once).
+    pub fn sign_jwt_json(&self, typ: &str, payload: &[u8]) -> Result<String, IssuerError> {
         let header = serde_json::json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ });
         let header = serde_json::to_vec(&header).map_err(|e| IssuerError::Sign(e.to_string()))?;
-        let payload = serde_json::to_vec(claims).map_err(|e| IssuerError::Sign(e.to_string()))?;
         let mut token = String::with_capacity((header.len() + payload.len()) * 4 / 3 + 400);
         URL_SAFE_NO_PAD.encode_string(&header, &mut token);
         token.push('.');
-        URL_SAFE_NO_PAD.encode_string(&payload, &mut token);
+        URL_SAFE_NO_PAD.encode_string(payload, &mut token);
         let signature = self
             .inner
             .sign(token.as_bytes())

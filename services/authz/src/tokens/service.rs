@@ -181,8 +181,8 @@ impl Tokens {
                 };
                 if alg.is_rsa() {
                     // About a millisecond of CPU per RSA signature: off the async workers.
-                    let payload = serde_json::to_value(&claims).map_err(server_error)?;
-                    tokio::task::spawn_blocking(move || signer.sign_jwt("at+jwt", &payload))
+                    let payload = serde_json::to_vec(&claims).map_err(server_error)?;
+                    tokio::task::spawn_blocking(move || signer.sign_jwt_json("at+jwt", &payload))
                         .await
                         .map_err(server_error)?
                         .map_err(server_error)?
