@@ -56,6 +56,8 @@ impl Telemetry {
 /// Installs the global tracing subscriber for `service` (the OpenTelemetry
 /// `service.name`). Must run inside a Tokio runtime when an OTLP endpoint is configured.
 pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry, TelemetryError> {
+    // Install the metrics recorder first, so nothing recorded during start-up is lost.
+    prometheus()?;
     let filter = match std::env::var("RUST_LOG") {
         Ok(from_env) if !from_env.trim().is_empty() => EnvFilter::try_new(from_env),
         _ => EnvFilter::try_new(&config.log_filter),

@@ -69,6 +69,7 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AuthzError> {
         let db = Database::connect(&config.database, &MIGRATIONS).await?;
+        db.spawn_pool_gauges(std::time::Duration::from_secs(5), shutdown.waiter());
         if config.database.migrate_on_start {
             db.migrate().await?;
         } else {

@@ -34,6 +34,7 @@ impl Application {
     /// prints the `idp listening …` line. Nothing is served until [`Application::run`].
     pub async fn build(config: IdpConfig, shutdown: Shutdown) -> Result<Self, IdpError> {
         let db = Database::connect(&config.database, &MIGRATIONS).await?;
+        db.spawn_pool_gauges(std::time::Duration::from_secs(5), shutdown.waiter());
         if config.database.migrate_on_start {
             db.migrate().await?;
         }

@@ -86,6 +86,16 @@ async fn all_three_start_serve_and_stop_on_sigterm() {
         "{metrics}"
     );
 
+    // Database pool state is exported by the services that own a database.
+    for service in [&authz, &idp] {
+        let metrics = get_text(&client, &format!("{}/metrics", service.url("admin"))).await;
+        assert!(metrics.contains("db_pool_max_connections 16"), "{metrics}");
+        assert!(
+            metrics.contains(r#"db_pool_connections{state="open"}"#),
+            "{metrics}"
+        );
+    }
+
     assert_eq!(grpc_status(&authz).await, ServingStatus::Serving);
     assert_eq!(grpc_status(&idp).await, ServingStatus::Serving);
 
