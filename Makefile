@@ -6,9 +6,11 @@ CARGO ?= cargo
 # filtered out (nextest counts them as skipped) and a note says so. .ci/run sets it.
 ifeq ($(strip $(TEST_POSTGRES_URL)),)
 PG_FILTER := -E 'not test(/::postgres$$/)'
+PG_SKIP := --skip ::postgres
 PG_NOTE := echo "NOTE: TEST_POSTGRES_URL is not set: PostgreSQL tests are SKIPPED (SQLite only). Run .ci/run, or export TEST_POSTGRES_URL=postgres://USER:PASSWORD@HOST/DB (role with CREATEDB)."
 else
 PG_FILTER :=
+PG_SKIP :=
 PG_NOTE := echo "PostgreSQL tests enabled (TEST_POSTGRES_URL is set)."
 endif
 
@@ -23,9 +25,17 @@ demo: ## build and run authz, idp and rs on SQLite under ./data (ctrl-c stops al
 build: ## build the three service binaries
 	$(CARGO) build -p authz -p idp -p rs
 
+# cargo-nextest runs each test in its own process; plain cargo test is the fallback.
+NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
+
 test: ## unit, integration and e2e tests (PostgreSQL ones when TEST_POSTGRES_URL is set)
 	@$(PG_NOTE)
+ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast $(PG_FILTER)
+else
+	@echo "NOTE: cargo-nextest not found, using cargo test (cargo install cargo-nextest is faster)"
+	$(CARGO) test --workspace --no-fail-fast -- $(PG_SKIP)
+endif
 	@$(PG_NOTE)
 
 e2e: ## only the end-to-end tests (real processes via cargo run)
