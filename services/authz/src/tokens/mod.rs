@@ -4,5 +4,6 @@
 
 mod repo;
 mod service;
+mod writer;
 
 pub use service::{Introspection, IssuedToken, Tokens};

@@ -21,12 +21,33 @@ pub(crate) struct OpaqueRow {
     pub(crate) expires_at: i64,
 }
 
-pub(crate) async fn insert_opaque(db: &Database, row: &OpaqueRow) -> Result<(), StorageError> {
+/// Inserts several opaque tokens in one transaction. The one place that differs by
+/// backend: SQLite's multi-row insert exists only on diesel's synchronous connection, so
+/// the whole batch runs in a single hop to the blocking pool there.
+pub(crate) async fn insert_opaque_many(
+    db: &Database,
+    rows: Vec<OpaqueRow>,
+) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::insert_into(opaque_tokens::table)
-        .values(row)
-        .execute(c)
-        .await)?;
+    match &mut conn {
+        storage::DbConn::Sqlite(c) => {
+            c.spawn_blocking(move |sync| {
+                diesel::Connection::transaction(sync, |tx| {
+                    diesel::RunQueryDsl::execute(
+                        diesel::insert_into(opaque_tokens::table).values(&rows),
+                        tx,
+                    )
+                })
+            })
+            .await?;
+        }
+        storage::DbConn::Postgres(c) => {
+            diesel::insert_into(opaque_tokens::table)
+                .values(&rows)
+                .execute(&mut **c)
+                .await?;
+        }
+    }
     Ok(())
 }
 

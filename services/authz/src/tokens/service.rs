@@ -69,6 +69,7 @@ pub struct Tokens {
     default_alg: Algorithm,
     rng: SystemRandom,
     verified: Mutex<VerifiedCache>,
+    writer: super::writer::OpaqueWriter,
 }
 
 type Claims = serde_json::Map<String, serde_json::Value>;
@@ -128,6 +129,7 @@ impl Tokens {
         issuer: String,
         default_alg: Algorithm,
     ) -> Self {
+        let writer = super::writer::OpaqueWriter::spawn(db.clone());
         Self {
             db,
             keys,
@@ -136,6 +138,7 @@ impl Tokens {
             default_alg,
             rng: SystemRandom::new(),
             verified: Mutex::new(VerifiedCache::default()),
+            writer,
         }
     }
 
@@ -202,9 +205,14 @@ impl Tokens {
                     issued_at: now,
                     expires_at: exp,
                 };
-                repo::insert_opaque(&self.db, &row)
-                    .await
-                    .map_err(storage_error)?;
+                self.writer.insert(row).await.map_err(|e| {
+                    if matches!(*e, StorageError::Unavailable(_)) {
+                        tracing::warn!(error = %e, "database busy");
+                        OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+                    } else {
+                        server_error(e)
+                    }
+                })?;
                 token
             }
         };
