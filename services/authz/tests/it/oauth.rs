@@ -686,6 +686,20 @@ async fn removed_keys_stop_verifying_even_after_introspection(db: TestDatabase) 
     );
 }
 
+async fn concurrent_opaque_tokens_are_all_stored(db: TestDatabase) {
+    let s = Arc::new(start(&db).await);
+    let issued = futures_util::future::join_all((0..40).map(|_| {
+        let s = Arc::clone(&s);
+        async move { s.token("opaque", &[]).await }
+    }))
+    .await;
+    let distinct: std::collections::HashSet<&String> = issued.iter().collect();
+    assert_eq!(distinct.len(), 40);
+    for t in &issued {
+        assert_eq!(s.introspect_http(t).await["active"], true);
+    }
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     token_endpoint_errors,
@@ -694,4 +708,5 @@ storage::backend_tests!(
     introspection_and_revocation_on_both_transports,
     grpc_batch,
     removed_keys_stop_verifying_even_after_introspection,
+    concurrent_opaque_tokens_are_all_stored,
 );
