@@ -144,21 +144,6 @@ impl Verifiers {
         }
         added
     }
-
-    /// Whether `kid` is known.
-    pub fn contains(&self, kid: &str) -> bool {
-        self.by_kid.contains_key(kid)
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.by_kid.len()
-    }
-
-    /// Whether there are no keys.
-    pub fn is_empty(&self) -> bool {
-        self.by_kid.is_empty()
-    }
 }
 
 /// What a verifier insists on besides a valid signature.
@@ -207,12 +192,6 @@ pub struct Verified {
     pub header: Map<String, Value>,
     /// The claims.
     pub claims: Map<String, Value>,
-}
-
-/// Parses the header of a compact JWS without verifying anything (to pick a key set).
-pub fn peek_header(token: &str) -> Result<Map<String, Value>, VerifyError> {
-    let header = token.split('.').next().ok_or(VerifyError::Malformed)?;
-    decode_object(header)
 }
 
 /// Verifies a compact JWS/JWT against `keys` and `expect`.

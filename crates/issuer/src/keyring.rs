@@ -96,16 +96,6 @@ impl KeyRing {
             .map(|s| Arc::clone(&s.signer))
     }
 
-    /// Algorithms that have a signing key at `now`.
-    pub fn signing_algorithms(&self, now: i64) -> Vec<Algorithm> {
-        let mut algs: Vec<Algorithm> = Algorithm::ALL
-            .into_iter()
-            .filter(|a| self.signer(*a, now).is_some())
-            .collect();
-        algs.dedup();
-        algs
-    }
-
     /// Verifiers for every published key (to check tokens this server issued).
     pub fn verifiers(&self) -> &Verifiers {
         &self.verifiers

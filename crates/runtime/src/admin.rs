@@ -38,13 +38,6 @@ where
     Arc::new(FnReadiness(check))
 }
 
-/// Always ready: for services without dependencies to check.
-impl Readiness for () {
-    fn check(&self) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + '_>> {
-        Box::pin(async { Ok(()) })
-    }
-}
-
 #[derive(Clone)]
 struct AdminState {
     readiness: Arc<dyn Readiness>,

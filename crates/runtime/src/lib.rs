@@ -57,7 +57,7 @@ pub enum RuntimeError {
     /// The metrics recorder is unavailable.
     #[error("metrics recorder: {0}")]
     Metrics(String),
-    /// A server task panicked or was aborted.
-    #[error("{0} server task ended abnormally")]
-    Task(&'static str),
+    /// A server task panicked or was cancelled.
+    #[error("a server task panicked or was cancelled")]
+    TaskAborted,
 }

@@ -99,5 +99,5 @@ impl Supervisor {
 fn outcome(
     joined: Result<Result<(), RuntimeError>, tokio::task::JoinError>,
 ) -> Result<(), RuntimeError> {
-    joined.map_err(|_| RuntimeError::Task("a"))?
+    joined.map_err(|_| RuntimeError::TaskAborted)?
 }

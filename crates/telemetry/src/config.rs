@@ -41,6 +41,18 @@ impl Default for TelemetryConfig {
     }
 }
 
+impl TelemetryConfig {
+    /// The settings for a one-shot command (`migrate`, `keys …`, `users …`), which prints
+    /// its result on stdout: the same, but logging warnings and errors only.
+    #[must_use]
+    pub fn for_command(&self) -> Self {
+        Self {
+            log_filter: "warn".to_owned(),
+            ..self.clone()
+        }
+    }
+}
+
 impl Validate for TelemetryConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         tracing_subscriber::EnvFilter::try_new(&self.log_filter)

@@ -75,28 +75,30 @@ fn parse_alg(s: &str) -> Result<Algorithm, String> {
     s.parse()
 }
 
-/// Runs one `authz keys` command against the configured database.
+/// Runs one `authz keys` command against the configured database. `list` is read-only:
+/// it opens no private key and applies no lifecycle step.
 pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), AuthzError> {
     let db = Database::connect(&config.database, &MIGRATIONS).await?;
     db.migrate().await?;
-    if let KeysCommand::List { json } = command {
-        // Read-only: no private key is opened and no lifecycle step is applied.
-        let now = issuer::Clock::now(&SystemClock);
-        print(&crate::keys::stored(&db).await?, now, json);
-        return Ok(());
-    }
-    let store = KeyStore::open(db, &config.keys, config.keys.kek()?, Arc::new(SystemClock)).await?;
-    let now = store.now();
+    let open = || async {
+        KeyStore::open(
+            db.clone(),
+            &config.keys,
+            config.keys.kek()?,
+            Arc::new(SystemClock),
+        )
+        .await
+    };
     match command {
         KeysCommand::NewKek => println!("{}", issuer::Kek::generate_base64()?),
-        KeysCommand::List { json } => print(&store.list().await?, now, json),
+        KeysCommand::List { json } => print(&crate::keys::stored(&db).await?, json),
         KeysCommand::Generate {
             alg,
             now: activate,
             json,
         } => {
-            let record = store.generate(alg, activate).await?;
-            print(&[record], now, json);
+            let record = open().await?.generate(alg, activate).await?;
+            print(&[record], json);
         }
         KeysCommand::Rotate {
             alg,
@@ -104,15 +106,16 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
             json,
         } => {
             let algs = alg.map_or_else(|| config.keys.algorithms.clone(), |a| vec![a]);
+            let store = open().await?;
             let mut created = Vec::new();
             for alg in algs {
                 created.push(store.generate(alg, activate).await?);
             }
-            print(&created, now, json);
+            print(&created, json);
         }
         KeysCommand::Retire { kid, json } => {
-            let record = store.retire(&kid).await?;
-            print(&[record], now, json);
+            let record = open().await?.retire(&kid).await?;
+            print(&[record], json);
         }
         KeysCommand::Import {
             file,
@@ -127,14 +130,14 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
             } else {
                 PrivateKey::from_pem(&text, alg)?
             };
-            let record = store.add(key, activate).await?;
-            print(&[record], now, json);
+            let record = open().await?.add(key, activate).await?;
+            print(&[record], json);
         }
     }
     Ok(())
 }
 
-fn print(records: &[KeyRecord], now: i64, json: bool) {
+fn print(records: &[KeyRecord], json: bool) {
     if json {
         let rows: Vec<serde_json::Value> = records
             .iter()
@@ -165,16 +168,16 @@ fn print(records: &[KeyRecord], now: i64, json: bool) {
             r.alg.as_str(),
             r.state.as_str(),
             r.generation,
-            time(Some(r.created_at), now),
-            time(Some(r.activates_at), now),
-            time(r.retired_at, now),
-            time(r.remove_after, now),
+            time(Some(r.created_at)),
+            time(Some(r.activates_at)),
+            time(r.retired_at),
+            time(r.remove_after),
         );
     }
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).
-fn time(t: Option<i64>, _now: i64) -> String {
+fn time(t: Option<i64>) -> String {
     let Some(t) = t else { return "-".into() };
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400);
@@ -199,9 +202,9 @@ fn time(t: Option<i64>, _now: i64) -> String {
 mod tests {
     #[test]
     fn formats_utc_times() {
-        assert_eq!(super::time(Some(0), 0), "1970-01-01T00:00:00Z");
-        assert_eq!(super::time(Some(1_795_564_800), 0), "2026-11-25T00:00:00Z");
-        assert_eq!(super::time(Some(951_782_400), 0), "2000-02-29T00:00:00Z");
-        assert_eq!(super::time(None, 0), "-");
+        assert_eq!(super::time(Some(0)), "1970-01-01T00:00:00Z");
+        assert_eq!(super::time(Some(1_795_564_800)), "2026-11-25T00:00:00Z");
+        assert_eq!(super::time(Some(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(super::time(None), "-");
     }
 }

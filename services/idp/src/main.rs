@@ -41,11 +41,11 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(code) => return code,
     };
-    let (rt, mut telemetry) = (config.runtime, config.telemetry.clone());
-    if !matches!(cli.command, Command::Serve) {
-        // One-shot commands print their result; keep the log to warnings.
-        telemetry.log_filter = "warn".to_owned();
-    }
+    let rt = config.runtime;
+    let telemetry = match cli.command {
+        Command::Serve => config.telemetry.clone(),
+        _ => config.telemetry.for_command(),
+    };
     match cli.command {
         Command::CheckConfig => {
             println!("idp: configuration is valid");
