@@ -1,0 +1,86 @@
+//! The verified caller.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Map, Value};
+
+/// Who a verified access token speaks for. Only ever built from a token whose signature and
+/// claims were checked, or that the authorization server called active.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Principal {
+    /// `sub`: the resource owner, or the client itself for `client_credentials`.
+    pub sub: String,
+    /// `client_id`: the client the token was issued to (RFC 9068 §2.2).
+    pub client_id: String,
+    /// The granted scopes (`scope`, space-separated, RFC 9068 §2.2.3).
+    pub scopes: BTreeSet<String>,
+    /// `aud`: the audiences, one of which is this resource.
+    pub aud: Vec<String>,
+    /// `exp`, Unix seconds.
+    pub exp: i64,
+    /// Every claim of the token (JWT payload, or the introspection response of RFC 7662
+    /// §2.2), for the handler's own decisions.
+    pub claims: Map<String, Value>,
+}
+
+impl Principal {
+    /// Whether `scope` was granted.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.contains(scope)
+    }
+
+    /// Whether every one of `required` was granted.
+    pub fn has_scopes<S: AsRef<str>>(&self, required: &[S]) -> bool {
+        required.iter().all(|s| self.has_scope(s.as_ref()))
+    }
+}
+
+/// Splits a `scope` value (RFC 6749 §3.3) into its tokens.
+pub(crate) fn parse_scopes(raw: &str) -> BTreeSet<String> {
+    raw.split(' ')
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// `aud` as a list: a single string or an array of strings (RFC 7519 §4.1.3).
+pub(crate) fn audiences(value: Option<&Value>) -> Vec<String> {
+    match value {
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// A NumericDate (RFC 7519 §2): integer or fractional seconds.
+pub(crate) fn numeric_date(value: Option<&Value>) -> Option<i64> {
+    let value = value?;
+    value
+        .as_i64()
+        .or_else(|| value.as_f64().filter(|f| f.is_finite()).map(|f| f as i64))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn claim_shapes() {
+        assert_eq!(
+            parse_scopes(" items:read  items:write "),
+            BTreeSet::from(["items:read".to_owned(), "items:write".to_owned()])
+        );
+        assert_eq!(audiences(Some(&json!("a"))), vec!["a"]);
+        assert_eq!(audiences(Some(&json!(["a", 1, "b"]))), vec!["a", "b"]);
+        assert!(audiences(Some(&json!(7))).is_empty());
+        assert_eq!(numeric_date(Some(&json!(10))), Some(10));
+        assert_eq!(numeric_date(Some(&json!(10.9))), Some(10));
+        assert_eq!(numeric_date(Some(&json!("10"))), None);
+        assert_eq!(numeric_date(None), None);
+    }
+}

@@ -1,0 +1,853 @@
+//! The guard against a fake issuer (discovery + JWKS over HTTP) and a fake
+//! `authz.v1.Introspection` server, on loopback port 0.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use actix_web::{App, HttpResponse, HttpServer, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use issuer::jws::Signer;
+use issuer::{Algorithm, PrivateKey};
+use proto::authz::v1::introspection_server::{Introspection, IntrospectionServer};
+use proto::authz::v1::{
+    IntrospectBatchRequest, IntrospectBatchResponse, IntrospectRequest, IntrospectResponse,
+};
+use serde_json::{Value, json};
+
+use crate::{Guard, GuardConfig, GuardError, Mode, Principal, Scoped, TokenProblem};
+
+const AUD: &str = "https://api.example.test";
+
+fn now() -> i64 {
+    crate::unix_now()
+}
+
+// ---------------------------------------------------------------- fake issuer
+
+struct IssuerState {
+    keys: Vec<PrivateKey>,
+    cache_control: String,
+    discovery_issuer: Option<String>,
+}
+
+struct FakeIssuer {
+    url: String,
+    state: Arc<Mutex<IssuerState>>,
+    up: Arc<AtomicBool>,
+    jwks_fetches: Arc<AtomicUsize>,
+    server: actix_web::dev::ServerHandle,
+}
+
+impl FakeIssuer {
+    async fn start(cache_control: &str) -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let state = Arc::new(Mutex::new(IssuerState {
+            keys: vec![PrivateKey::generate(Algorithm::ES256, 2048).unwrap()],
+            cache_control: cache_control.to_owned(),
+            discovery_issuer: None,
+        }));
+        let up = Arc::new(AtomicBool::new(true));
+        let jwks_fetches = Arc::new(AtomicUsize::new(0));
+        let (s, u, f, base) = (state.clone(), up.clone(), jwks_fetches.clone(), url.clone());
+        let server = HttpServer::new(move || {
+            let (s, u, f, base) = (s.clone(), u.clone(), f.clone(), base.clone());
+            let (s2, u2, base2) = (s.clone(), u.clone(), base.clone());
+            App::new()
+                .route(
+                    "/.well-known/openid-configuration",
+                    web::get().to(move || {
+                        let (s, u, base) = (s2.clone(), u2.clone(), base2.clone());
+                        async move {
+                            if !u.load(Ordering::SeqCst) {
+                                return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            let issuer = s.lock().unwrap().discovery_issuer.clone();
+                            HttpResponse::Ok().json(json!({
+                                "issuer": issuer.unwrap_or_else(|| base.clone()),
+                                "jwks_uri": format!("{base}/jwks"),
+                            }))
+                        }
+                    }),
+                )
+                .route(
+                    "/jwks",
+                    web::get().to(move || {
+                        let (s, u, f) = (s.clone(), u.clone(), f.clone());
+                        async move {
+                            if !u.load(Ordering::SeqCst) {
+                                return HttpResponse::ServiceUnavailable().finish();
+                            }
+                            f.fetch_add(1, Ordering::SeqCst);
+                            let state = s.lock().unwrap();
+                            let body =
+                                issuer::jwks::document(state.keys.iter().map(|k| k.public_jwk()))
+                                    .unwrap();
+                            HttpResponse::Ok()
+                                .insert_header(("Cache-Control", state.cache_control.clone()))
+                                .content_type("application/json")
+                                .body(body)
+                        }
+                    }),
+                )
+        })
+        .workers(1)
+        .disable_signals()
+        .listen(listener)
+        .unwrap()
+        .run();
+        let handle = server.handle();
+        tokio::spawn(server);
+        Self {
+            url,
+            state,
+            up,
+            jwks_fetches,
+            server: handle,
+        }
+    }
+
+    fn claims(&self) -> Value {
+        json!({
+            "iss": self.url,
+            "sub": "alice",
+            "client_id": "app",
+            "aud": [AUD],
+            "exp": now() + 300,
+            "iat": now(),
+            "jti": "j1",
+            "scope": "items:read profile",
+        })
+    }
+
+    /// Signs with the newest key.
+    fn sign(&self, typ: &str, claims: &Value) -> String {
+        let state = self.state.lock().unwrap();
+        Signer::new(state.keys.last().unwrap())
+            .unwrap()
+            .sign_jwt(typ, claims)
+            .unwrap()
+    }
+
+    fn token(&self, changes: Value) -> String {
+        let mut claims = self.claims();
+        for (k, v) in changes.as_object().unwrap() {
+            if v.is_null() {
+                claims.as_object_mut().unwrap().remove(k);
+            } else {
+                claims[k] = v.clone();
+            }
+        }
+        self.sign("at+jwt", &claims)
+    }
+
+    /// Publishes a new key and signs with it from now on.
+    fn rotate(&self) {
+        let key = PrivateKey::generate(Algorithm::ES256, 2048).unwrap();
+        self.state.lock().unwrap().keys.push(key);
+    }
+
+    fn fetches(&self) -> usize {
+        self.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    fn config(&self) -> GuardConfig {
+        let mut c = GuardConfig::jwt(self.url.clone(), AUD);
+        c.leeway = Duration::ZERO;
+        c
+    }
+}
+
+async fn ready(guard: &Guard) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !guard.is_ready() {
+        assert!(Instant::now() < deadline, "keys not loaded in time");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn problem(result: Result<Principal, GuardError>) -> TokenProblem {
+    match result {
+        Err(GuardError::InvalidToken(p)) => p,
+        other => panic!("expected invalid_token, got {other:?}"),
+    }
+}
+
+fn forge(header: Value, payload: Value) -> String {
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(payload.to_string()),
+        URL_SAFE_NO_PAD.encode([7u8; 64])
+    )
+}
+
+fn tamper_signature(token: &str) -> String {
+    let (input, signature) = token.rsplit_once('.').unwrap();
+    let mut sig = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    sig[10] ^= 0x01;
+    format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+// ---------------------------------------------------------------- fake introspection
+
+#[derive(Default)]
+struct IntrospectState {
+    answers: HashMap<String, IntrospectResponse>,
+    calls: usize,
+    fail_next: usize,
+    delay: Duration,
+}
+
+#[derive(Clone)]
+struct FakeIntrospection {
+    state: Arc<Mutex<IntrospectState>>,
+    credentials: String,
+}
+
+#[tonic::async_trait]
+impl Introspection for FakeIntrospection {
+    async fn introspect(
+        &self,
+        request: tonic::Request<IntrospectRequest>,
+    ) -> Result<tonic::Response<IntrospectResponse>, tonic::Status> {
+        let auth = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned();
+        let token = request.into_inner().token;
+        let delay = {
+            let mut state = self.state.lock().unwrap();
+            state.calls += 1;
+            if auth != self.credentials {
+                return Err(tonic::Status::unauthenticated(
+                    "client authentication failed",
+                ));
+            }
+            if state.fail_next > 0 {
+                state.fail_next -= 1;
+                return Err(tonic::Status::unavailable("try again later"));
+            }
+            state.delay
+        };
+        tokio::time::sleep(delay).await;
+        let answer = self.state.lock().unwrap().answers.get(&token).cloned();
+        Ok(tonic::Response::new(answer.unwrap_or_default()))
+    }
+
+    async fn introspect_batch(
+        &self,
+        _: tonic::Request<IntrospectBatchRequest>,
+    ) -> Result<tonic::Response<IntrospectBatchResponse>, tonic::Status> {
+        Err(tonic::Status::unimplemented("not used by the guard"))
+    }
+}
+
+impl FakeIntrospection {
+    /// Serves on port 0; the guard authenticates as `rs:s3cret`.
+    async fn start() -> (Self, String) {
+        let fake = Self {
+            state: Arc::default(),
+            credentials: format!(
+                "Basic {}",
+                base64::engine::general_purpose::STANDARD.encode("rs:s3cret")
+            ),
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let service = IntrospectionServer::new(fake.clone());
+        tokio::spawn(
+            tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming),
+        );
+        (fake, url)
+    }
+
+    fn answer(&self, token: &str, response: IntrospectResponse) {
+        self.state
+            .lock()
+            .unwrap()
+            .answers
+            .insert(token.to_owned(), response);
+    }
+
+    fn calls(&self) -> usize {
+        self.state.lock().unwrap().calls
+    }
+}
+
+fn active(iss: &str, exp: i64) -> IntrospectResponse {
+    IntrospectResponse {
+        active: true,
+        scope: "items:read".into(),
+        client_id: "app".into(),
+        sub: "alice".into(),
+        aud: vec![AUD.into()],
+        iss: iss.into(),
+        exp,
+        iat: now(),
+        token_type: "Bearer".into(),
+        jti: "j1".into(),
+        ..IntrospectResponse::default()
+    }
+}
+
+fn introspection_config(mode: Mode, issuer: &str, endpoint: &str) -> GuardConfig {
+    let mut c = GuardConfig::jwt(issuer, AUD);
+    c.mode = mode;
+    c.leeway = Duration::ZERO;
+    c.introspection.endpoint = endpoint.to_owned();
+    c.introspection.client_id = Some("rs".into());
+    c.introspection.client_secret = Some(::config::Secret::new("s3cret".into()));
+    c.introspection.backoff = Duration::from_millis(10);
+    c.introspection.deadline = Duration::from_millis(500);
+    c
+}
+
+// ---------------------------------------------------------------- jwt mode
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwt_mode_accepts_valid_tokens_and_names_each_problem() {
+    let issuer = FakeIssuer::start("max-age=600").await;
+    let guard = Guard::new(issuer.config()).unwrap();
+    ready(&guard).await;
+
+    let p = guard.authenticate(&issuer.token(json!({}))).await.unwrap();
+    assert_eq!((p.sub.as_str(), p.client_id.as_str()), ("alice", "app"));
+    assert!(p.has_scopes(&["items:read", "profile"]));
+    assert_eq!(p.aud, vec![AUD]);
+    assert_eq!(p.claims["jti"], "j1");
+
+    use TokenProblem::*;
+    let cases = [
+        (issuer.token(json!({"exp": now() - 1})), Expired),
+        (issuer.token(json!({"nbf": now() + 60})), NotYetValid),
+        (
+            issuer.token(json!({"aud": "https://other.example.test"})),
+            Audience,
+        ),
+        (
+            issuer.token(json!({"iss": "https://evil.example.test"})),
+            Issuer,
+        ),
+        (issuer.token(json!({"client_id": null})), Claims),
+        (issuer.sign("JWT", &issuer.claims()), Type),
+        (tamper_signature(&issuer.token(json!({}))), Signature),
+        ("garbage".to_owned(), Malformed),
+        ("a.b.c".to_owned(), Malformed),
+        (
+            forge(
+                json!({"alg": "none", "kid": "k", "typ": "at+jwt"}),
+                issuer.claims(),
+            ),
+            Algorithm,
+        ),
+        (
+            forge(
+                json!({"alg": "HS256", "kid": "k", "typ": "at+jwt"}),
+                issuer.claims(),
+            ),
+            Algorithm,
+        ),
+        (
+            forge(
+                json!({"alg": "ES256", "kid": "forged", "typ": "at+jwt"}),
+                issuer.claims(),
+            ),
+            UnknownKey,
+        ),
+    ];
+    for (token, expected) in cases {
+        assert_eq!(problem(guard.authenticate(&token).await), expected);
+    }
+    // The payload changed under a valid signature.
+    let token = issuer.token(json!({}));
+    let mut parts: Vec<&str> = token.split('.').collect();
+    let admin = URL_SAFE_NO_PAD.encode(json!({"sub": "admin"}).to_string());
+    parts[1] = &admin;
+    assert_eq!(
+        problem(guard.authenticate(&parts.join(".")).await),
+        Signature
+    );
+
+    let mut leeway = issuer.config();
+    leeway.leeway = Duration::from_secs(30);
+    let lenient = Guard::new(leeway).unwrap();
+    ready(&lenient).await;
+    assert!(
+        lenient
+            .authenticate(&issuer.token(json!({"exp": now() - 10})))
+            .await
+            .is_ok()
+    );
+    assert_eq!(
+        problem(
+            lenient
+                .authenticate(&issuer.token(json!({"exp": now() - 31})))
+                .await
+        ),
+        Expired
+    );
+    issuer.server.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_kids_refetch_at_most_once_per_interval_and_rotation_is_picked_up() {
+    let issuer = FakeIssuer::start("max-age=3600").await;
+    let mut config = issuer.config();
+    config.jwks.refetch_interval = Duration::from_secs(1);
+    let guard = Guard::new(config).unwrap();
+    ready(&guard).await;
+    assert_eq!(issuer.fetches(), 1);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+
+    let forged = forge(
+        json!({"alg": "ES256", "kid": "forged", "typ": "at+jwt"}),
+        issuer.claims(),
+    );
+    let storm: Vec<_> = (0..20)
+        .map(|_| {
+            let (guard, forged) = (guard.clone(), forged.clone());
+            tokio::spawn(async move { guard.authenticate(&forged).await })
+        })
+        .collect();
+    for attempt in storm {
+        assert_eq!(problem(attempt.await.unwrap()), TokenProblem::UnknownKey);
+    }
+    assert_eq!(issuer.fetches(), 2, "twenty forged kids, one refetch");
+
+    issuer.rotate();
+    let rotated = issuer.token(json!({}));
+    assert_eq!(
+        problem(guard.authenticate(&rotated).await),
+        TokenProblem::UnknownKey,
+        "within the interval a new kid waits"
+    );
+    assert_eq!(issuer.fetches(), 2);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let p = guard.authenticate(&rotated).await.unwrap();
+    assert_eq!(p.sub, "alice");
+    assert_eq!(issuer.fetches(), 3);
+    issuer.server.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_follow_max_age_and_survive_an_unreachable_issuer() {
+    let issuer = FakeIssuer::start("public, max-age=1").await;
+    let mut config = issuer.config();
+    config.jwks.min_ttl = Duration::from_secs(1);
+    config.jwks.default_ttl = Duration::from_secs(60);
+    let guard = Guard::new(config.clone()).unwrap();
+    ready(&guard).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert!(issuer.fetches() >= 2, "refreshed after max-age");
+
+    issuer.up.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let token = issuer.token(json!({}));
+    assert!(
+        guard.authenticate(&token).await.is_ok(),
+        "last good keys kept"
+    );
+    assert!(guard.is_ready());
+
+    // A guard that never saw the keys cannot decide: 503, not 401, and not ready.
+    let cold = Guard::new(config).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!cold.is_ready());
+    assert_eq!(
+        cold.authenticate(&token).await,
+        Err(GuardError::Unavailable)
+    );
+    issuer.up.store(true, Ordering::SeqCst);
+    ready(&cold).await;
+    assert!(cold.authenticate(&token).await.is_ok());
+    issuer.server.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn discovery_must_name_the_configured_issuer() {
+    let issuer = FakeIssuer::start("max-age=60").await;
+    issuer.state.lock().unwrap().discovery_issuer = Some("https://impostor.example.test".into());
+    let guard = Guard::new(issuer.config()).unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!guard.is_ready());
+    assert_eq!(
+        issuer.fetches(),
+        0,
+        "no JWKS read from a mismatching discovery"
+    );
+    assert_eq!(
+        guard.authenticate(&issuer.token(json!({}))).await,
+        Err(GuardError::Unavailable)
+    );
+    issuer.server.stop(false).await;
+}
+
+// ---------------------------------------------------------------- introspection mode
+
+const ISS: &str = "https://id.example.test";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_answers_are_cached_and_coalesced() {
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    fake.answer("opaque-1", active(ISS, now() + 300));
+    fake.answer(
+        "elsewhere",
+        IntrospectResponse {
+            aud: vec!["https://other.example.test".into()],
+            ..active(ISS, now() + 300)
+        },
+    );
+    fake.state.lock().unwrap().delay = Duration::from_millis(200);
+    let guard = Guard::new(introspection_config(Mode::Introspection, ISS, &endpoint)).unwrap();
+    assert!(guard.is_ready());
+
+    let together: Vec<_> = (0..20)
+        .map(|_| {
+            let guard = guard.clone();
+            tokio::spawn(async move { guard.authenticate("opaque-1").await })
+        })
+        .collect();
+    for one in together {
+        let p = one.await.unwrap().unwrap();
+        assert_eq!(p.sub, "alice");
+        assert_eq!(p.claims["token_type"], "Bearer");
+    }
+    assert_eq!(fake.calls(), 1, "twenty concurrent requests, one call");
+    guard.authenticate("opaque-1").await.unwrap();
+    assert_eq!(fake.calls(), 1, "cached");
+
+    assert_eq!(
+        problem(guard.authenticate("unknown").await),
+        TokenProblem::Inactive
+    );
+    assert_eq!(
+        problem(guard.authenticate("unknown").await),
+        TokenProblem::Inactive
+    );
+    assert_eq!(fake.calls(), 2, "inactive answers are cached too");
+    assert_eq!(
+        problem(guard.authenticate("elsewhere").await),
+        TokenProblem::Audience
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cached_answers_expire_with_the_ttl_and_never_outlive_the_token() {
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.introspection.cache_ttl = Duration::from_secs(1);
+    let guard = Guard::new(config).unwrap();
+    fake.answer("revoked-soon", active(ISS, now() + 300));
+    guard.authenticate("revoked-soon").await.unwrap();
+    fake.answer("revoked-soon", IntrospectResponse::default());
+    guard.authenticate("revoked-soon").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        problem(guard.authenticate("revoked-soon").await),
+        TokenProblem::Inactive,
+        "revocation seen within cache_ttl"
+    );
+
+    let mut long = introspection_config(Mode::Introspection, ISS, &endpoint);
+    long.introspection.cache_ttl = Duration::from_secs(600);
+    let guard = Guard::new(long).unwrap();
+    fake.answer("short-lived", active(ISS, now() + 1));
+    guard.authenticate("short-lived").await.unwrap();
+    let calls = fake.calls();
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    fake.answer("short-lived", IntrospectResponse::default());
+    assert_eq!(
+        problem(guard.authenticate("short-lived").await),
+        TokenProblem::Inactive
+    );
+    assert_eq!(
+        fake.calls(),
+        calls + 1,
+        "asked again once the token expired"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn transient_failures_are_retried_and_an_unreachable_server_is_unavailable() {
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    fake.answer("t", active(ISS, now() + 300));
+    let guard = Guard::new(introspection_config(Mode::Introspection, ISS, &endpoint)).unwrap();
+    fake.state.lock().unwrap().fail_next = 2;
+    guard.authenticate("t").await.unwrap();
+    assert_eq!(fake.calls(), 3, "two retries");
+
+    fake.state.lock().unwrap().fail_next = 3;
+    assert_eq!(guard.authenticate("u").await, Err(GuardError::Unavailable));
+    assert_eq!(fake.calls(), 6);
+    fake.state.lock().unwrap().fail_next = 0;
+    assert_eq!(
+        problem(guard.authenticate("u").await),
+        TokenProblem::Inactive,
+        "failures are not cached"
+    );
+
+    let mut wrong = introspection_config(Mode::Introspection, ISS, &endpoint);
+    wrong.introspection.client_secret = Some(::config::Secret::new("wrong".into()));
+    let refused = Guard::new(wrong).unwrap();
+    let before = fake.calls();
+    assert_eq!(
+        refused.authenticate("t2").await,
+        Err(GuardError::Unavailable)
+    );
+    assert_eq!(
+        fake.calls(),
+        before + 1,
+        "refused credentials are not retried"
+    );
+
+    fake.state.lock().unwrap().delay = Duration::from_millis(800);
+    let mut hasty = introspection_config(Mode::Introspection, ISS, &endpoint);
+    hasty.introspection.deadline = Duration::from_millis(100);
+    hasty.introspection.retries = 0;
+    let hasty = Guard::new(hasty).unwrap();
+    let started = Instant::now();
+    assert_eq!(hasty.authenticate("t3").await, Err(GuardError::Unavailable));
+    assert!(
+        started.elapsed() < Duration::from_millis(700),
+        "the deadline holds"
+    );
+
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let nowhere = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let down = Guard::new(introspection_config(Mode::Introspection, ISS, &nowhere)).unwrap();
+    assert_eq!(down.authenticate("t").await, Err(GuardError::Unavailable));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hybrid_verifies_locally_then_asks_about_revocation() {
+    let issuer = FakeIssuer::start("max-age=600").await;
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    let mut config = introspection_config(Mode::Hybrid, &issuer.url, &endpoint);
+    config.introspection.cache_ttl = Duration::from_secs(1);
+    let guard = Guard::new(config).unwrap();
+    ready(&guard).await;
+
+    let token = issuer.token(json!({}));
+    fake.answer(&token, active(&issuer.url, now() + 300));
+    let p = guard.authenticate(&token).await.unwrap();
+    assert_eq!(
+        p.claims["scope"], "items:read profile",
+        "claims of the JWT itself"
+    );
+    assert_eq!(fake.calls(), 1);
+
+    let calls = fake.calls();
+    assert_eq!(
+        problem(guard.authenticate(&tamper_signature(&token)).await),
+        TokenProblem::Signature
+    );
+    assert_eq!(
+        fake.calls(),
+        calls,
+        "a bad signature never reaches introspection"
+    );
+
+    fake.answer(&token, IntrospectResponse::default());
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(
+        problem(guard.authenticate(&token).await),
+        TokenProblem::Inactive
+    );
+
+    fake.answer("opaque", active(&issuer.url, now() + 300));
+    assert_eq!(guard.authenticate("opaque").await.unwrap().sub, "alice");
+    issuer.server.stop(false).await;
+}
+
+// ---------------------------------------------------------------- actix edge
+
+crate::required_scopes!(ItemsRead = ["items:read"]);
+crate::required_scopes!(Admin = ["admin", "items:read"]);
+
+#[actix_web::test]
+async fn extractors_and_middleware_answer_as_rfc_6750_says() {
+    use actix_web::test::{TestRequest, call_service, init_service, read_body};
+
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    fake.answer("good", active(ISS, now() + 300));
+    fake.answer(
+        "elsewhere",
+        IntrospectResponse {
+            aud: vec!["x".into()],
+            ..active(ISS, now() + 300)
+        },
+    );
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.realm = "items".into();
+    let guard = Guard::new(config).unwrap();
+    let app = init_service(
+        App::new()
+            .app_data(guard.clone())
+            .route("/me", web::get().to(|p: Principal| async move { p.sub }))
+            .route(
+                "/items",
+                web::get().to(|p: Scoped<ItemsRead>| async move { p.client_id.clone() }),
+            )
+            .route(
+                "/form",
+                web::post().to(
+                    |p: Principal, form: web::Form<HashMap<String, String>>| async move {
+                        format!(
+                            "{} {}",
+                            p.sub,
+                            form.get("note").cloned().unwrap_or_default()
+                        )
+                    },
+                ),
+            )
+            .service(
+                web::scope("/admin")
+                    .wrap(guard.protect(&["admin"]))
+                    .route("/x", web::get().to(|p: Principal| async move { p.sub })),
+            )
+            .service(
+                web::scope("/open")
+                    .wrap(guard.protect::<&str>(&[]))
+                    .route("/me", web::get().to(|p: Principal| async move { p.sub }))
+                    .route(
+                        "/admin",
+                        web::get().to(|p: Scoped<Admin>| async move { p.sub.clone() }),
+                    ),
+            ),
+    )
+    .await;
+
+    let check = |req: TestRequest, status: u16, challenge: Option<&str>| {
+        let app = &app;
+        let challenge = challenge.map(str::to_owned);
+        async move {
+            let res = call_service(app, req.to_request()).await;
+            assert_eq!(res.status().as_u16(), status);
+            let header = res
+                .headers()
+                .get("www-authenticate")
+                .map(|v| v.to_str().unwrap().to_owned());
+            assert_eq!(header, challenge);
+            if status != 200 {
+                assert_eq!(res.headers().get("cache-control").unwrap(), "no-store");
+            }
+            String::from_utf8(read_body(res).await.to_vec()).unwrap()
+        }
+    };
+    let bearer = |t: &str| ("Authorization", format!("Bearer {t}"));
+    let get = |uri: &str| TestRequest::get().uri(uri);
+
+    assert_eq!(
+        check(get("/me").insert_header(bearer("good")), 200, None).await,
+        "alice"
+    );
+    check(get("/me"), 401, Some(r#"Bearer realm="items""#)).await;
+    check(
+        get("/me").insert_header(("Authorization", "Basic YTpi")),
+        401,
+        Some(r#"Bearer realm="items""#),
+    )
+    .await;
+    let body = check(
+        get("/me").insert_header(bearer("nope")),
+        401,
+        Some(r#"Bearer realm="items", error="invalid_token", error_description="the access token is not active""#),
+    )
+    .await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body["error"], "invalid_token");
+    check(
+        get("/me").insert_header(bearer("elsewhere")),
+        401,
+        Some(r#"Bearer realm="items", error="invalid_token", error_description="the access token is not meant for this resource""#),
+    )
+    .await;
+    check(
+        get("/me?access_token=good"),
+        400,
+        Some(r#"Bearer realm="items", error="invalid_request", error_description="access tokens are not accepted in the query string""#),
+    )
+    .await;
+    assert_eq!(
+        check(get("/items").insert_header(bearer("good")), 200, None).await,
+        "app"
+    );
+
+    let form = |body: &'static str| {
+        TestRequest::post()
+            .uri("/form")
+            .insert_header(("Content-Type", "application/x-www-form-urlencoded"))
+            .set_payload(body)
+    };
+    assert_eq!(
+        check(form("access_token=good&note=hi"), 200, None).await,
+        "alice hi",
+        "token from the form body, which the handler still reads"
+    );
+    check(
+        form("access_token=good").insert_header(bearer("good")),
+        400,
+        Some(r#"Bearer realm="items", error="invalid_request", error_description="the access token was sent in more than one place""#),
+    )
+    .await;
+
+    let insufficient = r#"Bearer realm="items", error="insufficient_scope", error_description="the request requires higher privileges than provided by the access token", scope="admin""#;
+    check(
+        get("/admin/x").insert_header(bearer("good")),
+        403,
+        Some(insufficient),
+    )
+    .await;
+    check(get("/admin/x"), 401, Some(r#"Bearer realm="items""#)).await;
+    assert_eq!(
+        check(get("/open/me").insert_header(bearer("good")), 200, None).await,
+        "alice"
+    );
+    check(
+        get("/open/admin").insert_header(bearer("good")),
+        403,
+        Some(&insufficient.replace(r#"scope="admin""#, r#"scope="admin items:read""#)),
+    )
+    .await;
+
+    // Unreachable authorization server: 503, never a pass.
+    fake.state.lock().unwrap().fail_next = 100;
+    let res = call_service(&app, get("/me").insert_header(bearer("fresh")).to_request()).await;
+    assert_eq!(res.status().as_u16(), 503);
+    assert_eq!(res.headers().get("retry-after").unwrap(), "1");
+    assert!(res.headers().get("www-authenticate").is_none());
+}
+
+#[actix_web::test]
+async fn extractors_without_a_registered_guard_fail_closed() {
+    use actix_web::test::{TestRequest, call_service, init_service};
+    let app =
+        init_service(App::new().route("/me", web::get().to(|p: Principal| async move { p.sub })))
+            .await;
+    let req = TestRequest::get()
+        .uri("/me")
+        .insert_header(("Authorization", "Bearer x"))
+        .to_request();
+    assert_eq!(call_service(&app, req).await.status().as_u16(), 500);
+}
+
+#[test]
+fn building_needs_a_runtime_and_a_valid_config() {
+    assert_eq!(
+        Guard::new(GuardConfig::default()).err(),
+        Some(GuardError::NoRuntime)
+    );
+    let mut bad = GuardConfig::default();
+    bad.audience.clear();
+    assert!(matches!(Guard::new(bad), Err(GuardError::Config(e)) if e.key == "audience"));
+}
