@@ -1,6 +1,7 @@
 //! The rs configuration (`configs/rs.yaml`, `RS__…` environment variables).
 
 use config::{ConfigError, Validate};
+use guard::GuardConfig;
 use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
 use telemetry::TelemetryConfig;
@@ -13,6 +14,10 @@ pub struct RsConfig {
     pub http: ListenConfig,
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: ListenConfig,
+    /// How access tokens are validated (the `guard` crate).
+    pub guard: GuardConfig,
+    /// The in-memory item store of the demo API.
+    pub items: ItemsConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -26,6 +31,11 @@ impl Default for RsConfig {
         Self {
             http: ListenConfig::loopback(8082),
             admin: ListenConfig::loopback(9082),
+            guard: GuardConfig {
+                realm: "rs".to_owned(),
+                ..GuardConfig::default()
+            },
+            items: ItemsConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -38,10 +48,38 @@ impl Validate for RsConfig {
         config::validate_sections(&[
             ("http", &self.http),
             ("admin", &self.admin),
+            ("guard", &self.guard),
+            ("items", &self.items),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),
         ])
+    }
+}
+
+/// The `items` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemsConfig {
+    /// Most items kept in memory; creating more answers 507.
+    pub capacity: usize,
+}
+
+impl Default for ItemsConfig {
+    fn default() -> Self {
+        Self { capacity: 1000 }
+    }
+}
+
+impl Validate for ItemsConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.capacity == 0 || self.capacity > 1_000_000 {
+            return Err(ConfigError::new(
+                "capacity",
+                "must be between 1 and 1000000",
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -56,5 +94,47 @@ mod tests {
             config::load_with_env("rs", &config::ConfigSource::File(file.into()), Vec::new())
                 .unwrap();
         assert_eq!(loaded, RsConfig::default());
+    }
+
+    #[test]
+    fn guard_problems_name_the_key_and_secrets_come_from_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        std::fs::write(&secret, "s3cret\n").unwrap();
+        let load = |env: &[(&str, &str)]| {
+            config::load_with_env::<RsConfig, _>(
+                "rs",
+                &config::ConfigSource::None,
+                env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+            )
+        };
+        let err = load(&[("RS__GUARD__MODE", "introspection")]).unwrap_err();
+        assert_eq!(err.key, "guard.introspection.client_id");
+        let err = load(&[("RS__GUARD__MODE", "sideways")]).unwrap_err();
+        assert_eq!(err.key, "guard.mode");
+        let err = load(&[("RS__GUARD__ISSUER", "http://id.example.com")]).unwrap_err();
+        assert_eq!(err.key, "guard.issuer");
+        let err = load(&[("RS__ITEMS__CAPACITY", "0")]).unwrap_err();
+        assert_eq!(err.key, "items.capacity");
+        let loaded = load(&[
+            ("RS__GUARD__MODE", "hybrid"),
+            ("RS__GUARD__INTROSPECTION__CLIENT_ID", "rs"),
+            (
+                "RS__GUARD__INTROSPECTION__CLIENT_SECRET_FILE",
+                secret.to_str().unwrap(),
+            ),
+        ])
+        .unwrap();
+        assert_eq!(loaded.guard.mode, guard::Mode::Hybrid);
+        assert_eq!(
+            loaded
+                .guard
+                .introspection
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().as_str()),
+            Some("s3cret")
+        );
+        assert!(!format!("{loaded:?}").contains("s3cret"));
     }
 }

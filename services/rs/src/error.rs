@@ -1,9 +1,52 @@
-//! The rs error type.
+//! The rs error type, and how the API shows it (RFC 7807-like JSON with an error code).
 
-/// Everything that can stop rs from starting or serving.
+use actix_web::http::StatusCode;
+use actix_web::http::header::CACHE_CONTROL;
+use actix_web::{HttpResponse, ResponseError};
+
+/// Everything that can stop rs from starting or serving, and every refusal of its API other
+/// than the guard's own (which answers RFC 6750 errors itself).
 #[derive(Debug, thiserror::Error)]
 pub enum RsError {
     /// Listener or server problem.
     #[error(transparent)]
     Runtime(#[from] runtime::RuntimeError),
+    /// The token guard could not be built.
+    #[error(transparent)]
+    Guard(#[from] guard::GuardError),
+    /// A request body that is not a valid item (422).
+    #[error("{0}")]
+    InvalidItem(String),
+    /// A request body that is not JSON at all (415) or too large (413).
+    #[error("{1}")]
+    Body(StatusCode, String),
+    /// The bounded item store is full (507).
+    #[error("the item store is full")]
+    StoreFull,
+}
+
+impl ResponseError for RsError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            Self::InvalidItem(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Body(status, _) => *status,
+            Self::StoreFull => StatusCode::INSUFFICIENT_STORAGE,
+            Self::Runtime(_) | Self::Guard(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (code, description) = match self {
+            Self::InvalidItem(d) => ("invalid_item", d.clone()),
+            Self::Body(_, d) => ("invalid_body", d.clone()),
+            Self::StoreFull => ("store_full", self.to_string()),
+            Self::Runtime(_) | Self::Guard(_) => {
+                tracing::error!(error = %self, "request failed");
+                ("server_error", "internal error".to_owned())
+            }
+        };
+        HttpResponse::build(self.status_code())
+            .insert_header((CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "error": code, "error_description": description }))
+    }
 }

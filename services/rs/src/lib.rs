@@ -1,17 +1,31 @@
 //! rs: the reference resource server, a small protected API built on the `guard` crate.
 //!
-//! [`Application::build`] binds the public and admin listeners and announces them;
-//! [`Application::run`] serves until the [`runtime::Shutdown`] triggers.
+//! [`Application::build`] builds the token guard, binds the public and admin listeners and
+//! announces them; [`Application::run`] serves until the [`runtime::Shutdown`] triggers.
+//! `/readyz` answers 200 once the guard can decide on tokens (in `jwt` and `hybrid` modes:
+//! once the issuer's signing keys were loaded).
 
 pub mod config;
 mod error;
 mod http;
+pub mod items;
 
+use std::sync::Arc;
+
+use guard::Guard;
 pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};
 
 pub use crate::config::RsConfig;
 pub use crate::error::RsError;
+use crate::items::ItemStore;
+
+/// What every request handler shares.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) guard: Guard,
+    pub(crate) items: Arc<ItemStore>,
+}
 
 /// A bound, ready-to-run rs.
 pub struct Application {
@@ -19,8 +33,19 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds the listeners and prints the `rs listening …` line.
+    /// Builds the guard, binds the listeners and prints the `rs listening …` line.
     pub async fn build(config: RsConfig, shutdown: Shutdown) -> Result<Self, RsError> {
+        let guard = Guard::new(config.guard.clone())?;
+        tracing::info!(
+            mode = guard.mode().as_str(),
+            issuer = %config.guard.issuer,
+            audience = %config.guard.audience,
+            "token guard configured"
+        );
+        let state = AppState {
+            guard: guard.clone(),
+            items: Arc::new(ItemStore::new(config.items.capacity)),
+        };
         let launch = Launch {
             service: "rs",
             http: config.http,
@@ -29,12 +54,17 @@ impl Application {
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
         };
-        let launched = launch.bind(
-            &shutdown,
-            http::app,
-            None,
-            runtime::readiness(|| async { Ok(()) }),
-        )?;
+        let readiness = runtime::readiness(move || {
+            let ready = guard.is_ready();
+            async move {
+                if ready {
+                    Ok(())
+                } else {
+                    Err("the issuer's signing keys are not loaded yet".to_owned())
+                }
+            }
+        });
+        let launched = launch.bind(&shutdown, move || http::app(state.clone()), None, readiness)?;
         Ok(Self { launched })
     }
 

@@ -1,0 +1,18 @@
+//! `GET /api/v1/me`: who the token speaks for. Any valid token.
+
+use actix_web::HttpResponse;
+use actix_web::http::header::CACHE_CONTROL;
+use guard::Principal;
+
+/// The token's subject, client, scopes, audiences and expiry.
+pub(crate) async fn get(principal: Principal) -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "sub": principal.sub,
+            "client_id": principal.client_id,
+            "scopes": principal.scopes,
+            "aud": principal.aud,
+            "exp": principal.exp,
+        }))
+}
