@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod foundation;
+mod guard;
 mod harness;
 mod keys;
 mod m2m;
