@@ -7,7 +7,7 @@ use tonic_health::pb::HealthCheckRequest;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::health_client::HealthClient;
 
-use crate::harness::Service;
+use crate::harness::{Service, free_port};
 
 async fn grpc_status(service: &Service) -> ServingStatus {
     let channel = tonic::transport::Endpoint::from_shared(service.url("grpc"))
@@ -35,9 +35,22 @@ async fn get_text(client: &reqwest::Client, url: &str) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn all_three_start_serve_and_stop_on_sigterm() {
     let data = tempfile::tempdir().unwrap();
-    let authz = Service::start("authz", data.path(), &[]).await;
+    // rs is ready once it holds authz's signing keys, found through authz's discovery
+    // document: authz's issuer must name the address it really serves.
+    let port = free_port().to_string();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let authz_env = [
+        ("AUTHZ__HTTP__PORT".to_owned(), port),
+        ("AUTHZ__ISSUER".to_owned(), issuer.clone()),
+    ];
+    let authz = Service::start("authz", data.path(), &authz_env).await;
     let idp = Service::start("idp", data.path(), &[]).await;
-    let rs = Service::start("rs", data.path(), &[]).await;
+    let rs = Service::start(
+        "rs",
+        data.path(),
+        &[("RS__GUARD__ISSUER".to_owned(), issuer)],
+    )
+    .await;
     let client = reqwest::Client::new();
 
     for service in [&authz, &idp, &rs] {
@@ -78,10 +91,11 @@ async fn all_three_start_serve_and_stop_on_sigterm() {
     )
     .unwrap();
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 4);
+    // Two requests: rs's guard loaded the keys once before it became ready, and this one.
     let metrics = get_text(&client, &format!("{}/metrics", authz.url("admin"))).await;
     assert!(
         metrics.contains(
-            r#"http_requests_total{method="GET",route="/.well-known/jwks.json",status="200"} 1"#
+            r#"http_requests_total{method="GET",route="/.well-known/jwks.json",status="200"} 2"#
         ),
         "{metrics}"
     );

@@ -11,7 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 
-use crate::harness::{Service, TEST_KEK, workspace};
+use crate::harness::{Service, TEST_KEK, free_port, workspace};
 
 /// The resource identifier of rs: the audience its tokens must carry.
 const RS_AUD: &str = "https://rs.example.test";
@@ -63,13 +63,6 @@ fn create_client(db_url: &str, id: &str, extra: &[&str]) -> String {
         .as_str()
         .unwrap()
         .to_owned()
-}
-
-/// A free loopback port for authz's public listener, so its issuer URL (which every token
-/// and the discovery document carry) can name the address it really serves.
-fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    probe.local_addr().unwrap().port()
 }
 
 struct Authz {
@@ -292,6 +285,8 @@ async fn guard_modes_against_a_real_authz() {
     let secret_file = data.path().join("rs-client-secret");
     std::fs::write(&secret_file, format!("{rs_secret}\n")).unwrap();
 
+    // authz's issuer URL (in every token and its discovery document) must name the address
+    // it really serves.
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let mut env = authz_keys();

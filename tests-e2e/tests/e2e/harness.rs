@@ -41,6 +41,13 @@ fn cargo() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned())
 }
 
+/// A loopback port that was free a moment ago, for a listener whose address must be known
+/// before the service starts (authz's issuer URL names its own public address).
+pub fn free_port() -> u16 {
+    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe listener");
+    probe.local_addr().expect("probe address").port()
+}
+
 /// Builds the three service binaries once per test process.
 pub fn build_once() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
