@@ -336,7 +336,7 @@ fn count_queries(counter: Arc<AtomicU64>) -> impl diesel::connection::Instrument
 fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
     format!(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = {busy_timeout_ms};"
+         PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA mmap_size = 268435456;"
     )
 }
 

@@ -14,6 +14,7 @@ mod grpc;
 mod http;
 pub mod keys;
 mod schema;
+pub mod signing;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -95,10 +96,13 @@ impl Application {
             Arc::clone(&clock),
             config.clients.cache_ttl,
         ));
+        let signing = signing::SigningPool::start(config.keys.signing_threads)
+            .map_err(|e| AuthzError::Task(format!("cannot start signing threads: {e}")))?;
         let tokens = Arc::new(Tokens::new(
             db.clone(),
             Arc::clone(&keys),
             clock,
+            signing,
             config.issuer.clone(),
             config.keys.default_alg,
         ));

@@ -35,6 +35,9 @@ pub struct KeysConfig {
     /// How often each replica checks the schedule and reloads keys from the database.
     #[serde(with = "humantime_serde")]
     pub check_interval: Duration,
+    /// Threads that compute RSA signatures (a bounded pool, off the async workers);
+    /// `0` = one per CPU core.
+    pub signing_threads: usize,
 }
 
 impl Default for KeysConfig {
@@ -54,6 +57,7 @@ impl Default for KeysConfig {
             jwks_max_age: Duration::from_secs(600),
             retired_retention: Duration::from_secs(2 * 86_400),
             check_interval: Duration::from_secs(30),
+            signing_threads: 0,
         }
     }
 }

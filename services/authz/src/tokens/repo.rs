@@ -90,7 +90,9 @@ pub(crate) async fn revoke_jti(
     }
 }
 
-/// Which of `jtis` are on the denylist (one query for a whole batch).
+/// Which of `jtis` are on the denylist (one query for a whole batch). A single `jti`, the
+/// common case, uses a fixed statement that stays prepared on the connection; `IN (…)`
+/// lists vary in length, so their statements are prepared per call.
 pub(crate) async fn revoked_among(
     db: &Database,
     jtis: &[&str],
@@ -99,14 +101,22 @@ pub(crate) async fn revoked_among(
         return Ok(Vec::new());
     }
     let mut conn = db.get().await?;
-    Ok(with_conn!(&mut conn, |c| revoked_jtis::table
-        .filter(revoked_jtis::jti.eq_any(jtis))
-        .select(revoked_jtis::jti)
-        .load(c)
-        .await)?)
+    Ok(match jtis {
+        [jti] => with_conn!(&mut conn, |c| revoked_jtis::table
+            .filter(revoked_jtis::jti.eq(*jti))
+            .select(revoked_jtis::jti)
+            .load(c)
+            .await)?,
+        _ => with_conn!(&mut conn, |c| revoked_jtis::table
+            .filter(revoked_jtis::jti.eq_any(jtis))
+            .select(revoked_jtis::jti)
+            .load(c)
+            .await)?,
+    })
 }
 
-/// The stored opaque tokens among `hashes` (one query for a whole batch).
+/// The stored opaque tokens among `hashes` (one query for a whole batch; a single hash
+/// uses a statement that stays prepared, as in [`revoked_among`]).
 pub(crate) async fn find_opaque_many(
     db: &Database,
     hashes: &[&str],
@@ -115,11 +125,18 @@ pub(crate) async fn find_opaque_many(
         return Ok(Vec::new());
     }
     let mut conn = db.get().await?;
-    Ok(with_conn!(&mut conn, |c| opaque_tokens::table
-        .filter(opaque_tokens::token_hash.eq_any(hashes))
-        .select(OpaqueRow::as_select())
-        .load(c)
-        .await)?)
+    Ok(match hashes {
+        [hash] => with_conn!(&mut conn, |c| opaque_tokens::table
+            .filter(opaque_tokens::token_hash.eq(*hash))
+            .select(OpaqueRow::as_select())
+            .load(c)
+            .await)?,
+        _ => with_conn!(&mut conn, |c| opaque_tokens::table
+            .filter(opaque_tokens::token_hash.eq_any(hashes))
+            .select(OpaqueRow::as_select())
+            .load(c)
+            .await)?,
+    })
 }
 
 /// Deletes opaque tokens and denylist entries that expired before `now`.

@@ -473,8 +473,26 @@ async fn introspection_and_revocation_on_both_transports(db: TestDatabase) {
     let s = start(&db).await;
     let jwt = s.token("svc:a+b", &[("scope", "api:write")]).await;
     let opaque = s.token("opaque", &[]).await;
-    assert_eq!(opaque.len(), 43);
+    // 12 hex digits of issue time (orders storage keys), then 256 random bits.
+    assert_eq!(opaque.len(), 12 + 43, "{opaque}");
+    assert!(
+        opaque[..12].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{opaque}"
+    );
     assert!(!opaque.contains('.'));
+    let later = s.token("opaque", &[]).await;
+    assert!(later[..12] >= opaque[..12], "prefixes follow issue order");
+    // Only the whole token matches: same prefix with other random bits, or the same
+    // random bits with another prefix, are unknown tokens.
+    let other_random = format!("{}{}", &opaque[..12], &later[12..]);
+    let other_prefix = format!(
+        "{}{}",
+        &later[..12].replace(|c| c != '0', "0"),
+        &opaque[12..]
+    );
+    for forged in [&other_random, &other_prefix] {
+        assert_eq!(s.introspect_http(forged).await["active"], false, "{forged}");
+    }
 
     // Who may introspect.
     let (st, h, b) = s.post("/introspect", None, &[("token", &jwt)]).await;
