@@ -13,6 +13,7 @@ mod error;
 mod grpc;
 mod http;
 pub mod keys;
+mod relay;
 mod schema;
 pub mod signing;
 pub mod tokens;

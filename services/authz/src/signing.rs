@@ -8,21 +8,15 @@
 //! thread signs back to back without sleeping, and callers wait asynchronously, with
 //! back-pressure once the queue is full.
 //!
-//! Results go back in batches: every async worker thread that submits jobs has a relay
-//! task, and a signing thread hands each relay all the results of its batch in one
-//! message. Waking another thread is the expensive part (a system call, and on a busy core
-//! a context switch), so a busy server pays it once per batch, not once per signature.
+//! Results go back in batches through [`crate::relay`]: one wake-up of each waiting async
+//! worker per batch, not one per signature.
 
-use std::cell::RefCell;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{mpsc, oneshot};
 
-/// Delivers one result to its caller.
-type Reply = Box<dyn FnOnce() + Send>;
-/// Where a batch of replies goes: a relay task on the submitting thread's runtime.
-type Relay = mpsc::UnboundedSender<Vec<Reply>>;
+use crate::relay::{self, Outbox, Relay, Reply};
 
 /// A queued job: the work (returning its reply) and the relay of the thread that asked.
 struct Job {
@@ -37,39 +31,12 @@ const QUEUE_PER_THREAD: usize = 256;
 /// batch is that job alone, so an idle server answers without delay.
 const MAX_BATCH: usize = 16;
 
-thread_local! {
-    /// This thread's relay, started on first use on the runtime the thread is driving.
-    static RELAY: RefCell<Option<Relay>> = const { RefCell::new(None) };
-}
-
-/// The calling thread's relay, or `None` outside a Tokio runtime (replies are then
-/// delivered directly).
-fn local_relay() -> Option<Relay> {
-    RELAY.with(|slot| {
-        let mut slot = slot.borrow_mut();
-        if let Some(relay) = slot.as_ref().filter(|r| !r.is_closed()) {
-            return Some(relay.clone());
-        }
-        let runtime = tokio::runtime::Handle::try_current().ok()?;
-        let (relay, mut batches) = mpsc::unbounded_channel::<Vec<Reply>>();
-        runtime.spawn(async move {
-            while let Some(batch) = batches.recv().await {
-                for reply in batch {
-                    reply();
-                }
-            }
-        });
-        *slot = Some(relay.clone());
-        Some(relay)
-    })
-}
-
 /// One signing thread: takes whatever is queued (up to [`MAX_BATCH`]), runs it, then
 /// hands the results to their relays, one message per relay; stops when every sender is
 /// gone.
 fn work(rx: &Mutex<mpsc::Receiver<Job>>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut by_relay: Vec<(Relay, Vec<Reply>)> = Vec::new();
+    let mut outbox = Outbox::default();
     loop {
         {
             // The lock is held only while taking jobs: one thread waits on the queue and
@@ -92,22 +59,9 @@ fn work(rx: &Mutex<mpsc::Receiver<Job>>) {
             let Ok(reply) = std::panic::catch_unwind(AssertUnwindSafe(job.work)) else {
                 continue;
             };
-            match job.relay {
-                Some(relay) => match by_relay.iter_mut().find(|(r, _)| r.same_channel(&relay)) {
-                    Some((_, replies)) => replies.push(reply),
-                    None => by_relay.push((relay, vec![reply])),
-                },
-                None => reply(),
-            }
+            outbox.push(job.relay, reply);
         }
-        for (relay, replies) in by_relay.drain(..) {
-            // A relay whose runtime has stopped hands the replies back: deliver them here.
-            if let Err(mpsc::error::SendError(replies)) = relay.send(replies) {
-                for reply in replies {
-                    reply();
-                }
-            }
-        }
+        outbox.deliver();
     }
 }
 
@@ -155,7 +109,7 @@ impl SigningPool {
                     let _ = done.send(value);
                 })
             }),
-            relay: local_relay(),
+            relay: relay::local(),
         };
         self.tx.send(job).await.map_err(|_| PoolStopped)?;
         result.await.map_err(|_| PoolStopped)

@@ -6,45 +6,64 @@ use storage::{Database, StorageError};
 use tokio::sync::{mpsc, oneshot};
 
 use super::repo::{self, OpaqueRow};
+use crate::relay::{self, Outbox, Relay};
 
 /// Most rows written in one statement.
 const MAX_BATCH: usize = 128;
 
 type Ack = oneshot::Sender<Result<(), Arc<StorageError>>>;
 
+/// A row waiting to be written, with where its answer goes.
+struct Pending {
+    row: OpaqueRow,
+    ack: Ack,
+    relay: Option<Relay>,
+}
+
 /// A single writer task that takes every opaque token waiting to be stored and inserts
 /// them in one statement, then answers each request. A request returns only after its row
 /// is committed, so the token can be introspected as soon as the client has it; under load
-/// the per-row cost of a transaction is shared by the whole batch.
+/// the per-row cost of a transaction is shared by the whole batch, and the answers go back
+/// through [`crate::relay`], one wake-up per waiting worker thread per batch.
 pub(crate) struct OpaqueWriter {
-    tx: mpsc::Sender<(OpaqueRow, Ack)>,
+    tx: mpsc::Sender<Pending>,
 }
 
 impl OpaqueWriter {
     /// Starts the writer on the current Tokio runtime; it stops when the last handle drops.
     pub(crate) fn spawn(db: Database) -> Self {
-        let (tx, mut rx) = mpsc::channel::<(OpaqueRow, Ack)>(4 * MAX_BATCH);
+        let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         tokio::spawn(async move {
-            let mut rows = Vec::with_capacity(MAX_BATCH);
-            let mut acks = Vec::with_capacity(MAX_BATCH);
-            while let Some((row, ack)) = rx.recv().await {
-                rows.push(row);
-                acks.push(ack);
-                while rows.len() < MAX_BATCH {
+            let mut waiting = Vec::with_capacity(MAX_BATCH);
+            let mut outbox = Outbox::default();
+            while let Some(first) = rx.recv().await {
+                waiting.push(first);
+                while waiting.len() < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok((row, ack)) => {
-                            rows.push(row);
-                            acks.push(ack);
-                        }
+                        Ok(next) => waiting.push(next),
                         Err(_) => break,
                     }
                 }
-                metrics::histogram!("opaque_token_batch_size").record(rows.len() as f64);
-                let batch = std::mem::replace(&mut rows, Vec::with_capacity(MAX_BATCH));
-                let result = repo::insert_opaque_many(&db, batch).await.map_err(Arc::new);
-                for ack in acks.drain(..) {
-                    let _ = ack.send(result.clone());
+                metrics::histogram!("opaque_token_batch_size").record(waiting.len() as f64);
+                let mut answers = Vec::with_capacity(waiting.len());
+                let rows = waiting
+                    .drain(..)
+                    .map(|p| {
+                        answers.push((p.ack, p.relay));
+                        p.row
+                    })
+                    .collect();
+                let result = repo::insert_opaque_many(&db, rows).await.map_err(Arc::new);
+                for (ack, relay) in answers {
+                    let result = result.clone();
+                    outbox.push(
+                        relay,
+                        Box::new(move || {
+                            let _ = ack.send(result);
+                        }),
+                    );
                 }
+                outbox.deliver();
             }
         });
         Self { tx }
@@ -54,7 +73,12 @@ impl OpaqueWriter {
     pub(crate) async fn insert(&self, row: OpaqueRow) -> Result<(), Arc<StorageError>> {
         let (ack, done) = oneshot::channel();
         let closed = || Arc::new(StorageError::Unavailable("token writer stopped".into()));
-        self.tx.send((row, ack)).await.map_err(|_| closed())?;
+        let pending = Pending {
+            row,
+            ack,
+            relay: relay::local(),
+        };
+        self.tx.send(pending).await.map_err(|_| closed())?;
         done.await.map_err(|_| closed())?
     }
 }
