@@ -26,7 +26,7 @@ use tracing::instrument;
 use crate::config::IntrospectionConfig;
 use crate::error::{GuardError, TokenProblem};
 use crate::jwt::Expectations;
-use crate::principal::{Principal, parse_scopes};
+use crate::principal::{Identity, Principal, parse_scopes};
 
 type Key = [u8; 32];
 
@@ -310,14 +310,14 @@ pub(crate) fn principal_from(
             claims.insert(name.into(), value.into());
         }
     }
-    Ok(Principal {
+    Ok(Principal::new(Identity {
         sub: response.sub.clone(),
         client_id: response.client_id.clone(),
         scopes: parse_scopes(&response.scope),
         aud: response.aud.clone(),
         exp: response.exp,
         claims,
-    })
+    }))
 }
 
 #[cfg(test)]

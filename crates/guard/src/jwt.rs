@@ -2,7 +2,8 @@
 //! the issuer's JWKS and an allowed algorithm, `typ: at+jwt`, `iss`, `aud`, `exp` and `nbf`
 //! (with leeway), and the required claims.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 use issuer::Algorithm;
 use issuer::jws::{Expect, Verifiers, VerifyError};
@@ -10,8 +11,8 @@ use serde_json::{Map, Value};
 use tracing::instrument;
 
 use crate::error::{GuardError, TokenProblem};
-use crate::jwks::Jwks;
-use crate::principal::{Principal, audiences, numeric_date, parse_scopes};
+use crate::jwks::{Jwks, KeySet};
+use crate::principal::{Identity, Principal, audiences, numeric_date, parse_scopes};
 
 /// What every token must match.
 #[derive(Debug, Clone)]
@@ -26,6 +27,61 @@ pub(crate) struct LocalVerifier {
     pub(crate) jwks: Arc<Jwks>,
     pub(crate) algorithms: Vec<Algorithm>,
     pub(crate) expect: Arc<Expectations>,
+    pub(crate) verified: VerifiedCache,
+}
+
+/// Most tokens remembered; the cache is emptied when full.
+const VERIFIED_CACHE_LIMIT: usize = 16_384;
+
+/// Principals of tokens that already passed every check but time against one key set, by
+/// the SHA-256 of the token. A client sends the same access token with many requests, and
+/// the verdict on the same bytes with the same keys and expectations never changes, so a
+/// repeat skips the public-key operation and the claim parsing (most of a request's cost).
+/// `exp` and `nbf` are still checked on every request; the cache is emptied whenever the
+/// key set changes, so a key dropped from the JWKS stops verifying at once.
+#[derive(Default)]
+pub(crate) struct VerifiedCache {
+    inner: Mutex<VerifiedEntries>,
+}
+
+#[derive(Default)]
+struct VerifiedEntries {
+    /// The key set the entries were verified with (held, so its address is not reused).
+    keys: Option<Arc<KeySet>>,
+    principals: HashMap<[u8; 32], Remembered>,
+}
+
+#[derive(Clone)]
+struct Remembered {
+    principal: Principal,
+    nbf: Option<i64>,
+}
+
+impl VerifiedCache {
+    fn get(&self, keys: &Arc<KeySet>, digest: &[u8; 32]) -> Option<Remembered> {
+        let inner = self.inner.lock().ok()?;
+        let same = inner.keys.as_ref().is_some_and(|k| Arc::ptr_eq(k, keys));
+        same.then(|| inner.principals.get(digest).cloned())
+            .flatten()
+    }
+
+    fn insert(&self, keys: &Arc<KeySet>, digest: [u8; 32], entry: Remembered) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let same = inner.keys.as_ref().is_some_and(|k| Arc::ptr_eq(k, keys));
+        if !same || inner.principals.len() >= VERIFIED_CACHE_LIMIT {
+            inner.principals.clear();
+            inner.keys = Some(Arc::clone(keys));
+        }
+        inner.principals.insert(digest, entry);
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
+    out
 }
 
 fn problem(e: VerifyError) -> GuardError {
@@ -44,30 +100,62 @@ impl LocalVerifier {
     /// The principal of `token` if it is a valid access token for this resource now.
     #[instrument(skip_all)]
     pub(crate) async fn verify(&self, token: &str, now: i64) -> Result<Principal, GuardError> {
+        let digest = digest(token);
+        let current = self.jwks.current();
+        if let Some(keys) = &current
+            && let Some(hit) = self.verified.get(keys, &digest)
+        {
+            check_time(hit.principal.exp, hit.nbf, self.expect.leeway, now)?;
+            return Ok(hit.principal);
+        }
         let expect = Expect {
             algorithms: &self.algorithms,
             typ: Some("at+jwt"),
         };
         let empty = Verifiers::new();
-        let first = match self.jwks.current() {
+        let first = match &current {
             Some(keys) => issuer::jws::verify(token, &keys.verifiers, &expect),
             None => issuer::jws::verify(token, &empty, &expect),
         };
-        let verified = match first {
+        let (verified, keys) = match first {
             Err(VerifyError::UnknownKid) => {
                 // Perhaps a key published since the last fetch (rotation): refetch, rate-limited.
                 let loaded = self.jwks.loaded();
                 match self.jwks.refetch_for_unknown_kid().await {
-                    Some(keys) => issuer::jws::verify(token, &keys.verifiers, &expect),
+                    Some(keys) => (
+                        issuer::jws::verify(token, &keys.verifiers, &expect),
+                        Some(keys),
+                    ),
                     None if !loaded => return Err(GuardError::Unavailable),
-                    None => Err(VerifyError::UnknownKid),
+                    None => (Err(VerifyError::UnknownKid), None),
                 }
             }
-            other => other,
+            other => (other, current),
+        };
+        let claims = verified.map_err(problem)?.claims;
+        let nbf = numeric_date(claims.get("nbf"));
+        let principal = check_claims(claims, &self.expect, now)?;
+        if let Some(keys) = &keys {
+            let entry = Remembered {
+                principal: principal.clone(),
+                nbf,
+            };
+            self.verified.insert(keys, digest, entry);
         }
-        .map_err(problem)?;
-        check_claims(verified.claims, &self.expect, now)
+        Ok(principal)
     }
+}
+
+/// RFC 7519 §4.1.4 and §4.1.5: not accepted on or after `exp`, nor before `nbf`, give or
+/// take `leeway` seconds.
+fn check_time(exp: i64, nbf: Option<i64>, leeway: i64, now: i64) -> Result<(), GuardError> {
+    if now >= exp.saturating_add(leeway) {
+        return Err(GuardError::InvalidToken(TokenProblem::Expired));
+    }
+    if nbf.is_some_and(|nbf| now.saturating_add(leeway) < nbf) {
+        return Err(GuardError::InvalidToken(TokenProblem::NotYetValid));
+    }
+    Ok(())
 }
 
 /// RFC 9068 §4 claim checks on verified claims, and the principal they describe.
@@ -89,25 +177,19 @@ pub(crate) fn check_claims(
     if iss != expect.issuer {
         return Err(invalid(TokenProblem::Issuer));
     }
-    // RFC 7519 §4.1.4: not accepted on or after `exp`.
-    if now >= exp.saturating_add(expect.leeway) {
-        return Err(invalid(TokenProblem::Expired));
-    }
-    if numeric_date(claims.get("nbf")).is_some_and(|nbf| now.saturating_add(expect.leeway) < nbf) {
-        return Err(invalid(TokenProblem::NotYetValid));
-    }
+    check_time(exp, numeric_date(claims.get("nbf")), expect.leeway, now)?;
     let aud = audiences(claims.get("aud"));
     if !aud.contains(&expect.audience) {
         return Err(invalid(TokenProblem::Audience));
     }
-    Ok(Principal {
+    Ok(Principal::new(Identity {
         sub: sub.to_owned(),
         client_id: client_id.to_owned(),
         scopes: parse_scopes(text("scope").unwrap_or_default()),
         aud,
         exp,
         claims,
-    })
+    }))
 }
 
 #[cfg(test)]

@@ -65,7 +65,7 @@ use tracing::instrument;
 pub use crate::actix::{Protect, ProtectService, RequiredScopes, Scoped};
 pub use crate::config::{GuardConfig, IntrospectionConfig, JwksConfig, Mode};
 pub use crate::error::{GuardError, TokenProblem};
-pub use crate::principal::Principal;
+pub use crate::principal::{Identity, Principal};
 pub use crate::token::FORM_BODY_LIMIT;
 
 use crate::introspection::{Answer, Introspector};
@@ -86,6 +86,9 @@ struct Inner {
     expect: Arc<Expectations>,
     local: Option<LocalVerifier>,
     introspector: Option<Introspector>,
+    /// `guard_requests_total{result="allowed"}`, registered once: the per-request path
+    /// only adds to it.
+    allowed: metrics::Counter,
 }
 
 impl std::fmt::Debug for Guard {
@@ -128,6 +131,7 @@ impl Guard {
                 jwks,
                 algorithms: config.algorithms.clone(),
                 expect: Arc::clone(&expect),
+                verified: jwt::VerifiedCache::default(),
             })
         } else {
             None
@@ -144,6 +148,9 @@ impl Guard {
                 expect,
                 local,
                 introspector,
+                allowed: metrics::counter!(
+                    "guard_requests_total", "result" => "allowed", "reason" => "none"
+                ),
             }),
         })
     }
@@ -204,7 +211,7 @@ impl Guard {
             },
         };
         match &result {
-            Ok(_) => record("allowed", "none"),
+            Ok(_) => self.inner.allowed.increment(1),
             Err(GuardError::InvalidToken(problem)) => {
                 tracing::debug!(reason = problem.label(), "access token refused");
                 record("invalid_token", problem.label());

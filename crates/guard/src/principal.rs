@@ -1,13 +1,35 @@
 //! The verified caller.
 
 use std::collections::BTreeSet;
+use std::ops::Deref;
+use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
 /// Who a verified access token speaks for. Only ever built from a token whose signature and
-/// claims were checked, or that the authorization server called active.
+/// claims were checked, or that the authorization server called active. Its fields are
+/// read through [`Identity`] (`principal.sub`, `principal.scopes`, …); clones share them,
+/// so handing the principal to handlers and request extensions copies nothing.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Principal {
+pub struct Principal(Arc<Identity>);
+
+impl Principal {
+    pub(crate) fn new(identity: Identity) -> Self {
+        Self(Arc::new(identity))
+    }
+}
+
+impl Deref for Principal {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.0
+    }
+}
+
+/// What a [`Principal`] holds.
+#[derive(Debug, PartialEq)]
+pub struct Identity {
     /// `sub`: the resource owner, or the client itself for `client_credentials`.
     pub sub: String,
     /// `client_id`: the client the token was issued to (RFC 9068 §2.2).
@@ -23,7 +45,7 @@ pub struct Principal {
     pub claims: Map<String, Value>,
 }
 
-impl Principal {
+impl Identity {
     /// Whether `scope` was granted.
     pub fn has_scope(&self, scope: &str) -> bool {
         self.scopes.contains(scope)

@@ -439,6 +439,45 @@ async fn unknown_kids_refetch_at_most_once_per_interval_and_rotation_is_picked_u
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn remembered_signatures_still_expire_and_die_with_their_key() {
+    let issuer = FakeIssuer::start("max-age=1").await;
+    let mut config = issuer.config();
+    config.jwks.min_ttl = Duration::from_secs(1);
+    let guard = Guard::new(config).unwrap();
+    ready(&guard).await;
+
+    let short = issuer.token(json!({ "exp": now() + 1 }));
+    let old_key = issuer.token(json!({}));
+    for _ in 0..3 {
+        assert!(guard.authenticate(&short).await.is_ok());
+        assert!(guard.authenticate(&old_key).await.is_ok());
+    }
+    // Expiry is checked on every request, remembered signature or not.
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    assert_eq!(
+        problem(guard.authenticate(&short).await),
+        TokenProblem::Expired
+    );
+
+    // The signing key leaves the JWKS: its tokens stop verifying once the guard sees that.
+    issuer.rotate();
+    issuer.state.lock().unwrap().keys.remove(0);
+    let fetched = issuer.fetches();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while issuer.fetches() == fetched {
+        assert!(Instant::now() < deadline, "JWKS not refreshed");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        problem(guard.authenticate(&old_key).await),
+        TokenProblem::UnknownKey
+    );
+    assert!(guard.authenticate(&issuer.token(json!({}))).await.is_ok());
+    issuer.server.stop(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_follow_max_age_and_survive_an_unreachable_issuer() {
     let issuer = FakeIssuer::start("public, max-age=1").await;
     let mut config = issuer.config();
@@ -693,7 +732,10 @@ async fn extractors_and_middleware_answer_as_rfc_6750_says() {
     let app = init_service(
         App::new()
             .app_data(guard.clone())
-            .route("/me", web::get().to(|p: Principal| async move { p.sub }))
+            .route(
+                "/me",
+                web::get().to(|p: Principal| async move { p.sub.clone() }),
+            )
             .route(
                 "/items",
                 web::get().to(|p: Scoped<ItemsRead>| async move { p.client_id.clone() }),
@@ -710,15 +752,17 @@ async fn extractors_and_middleware_answer_as_rfc_6750_says() {
                     },
                 ),
             )
-            .service(
-                web::scope("/admin")
-                    .wrap(guard.protect(&["admin"]))
-                    .route("/x", web::get().to(|p: Principal| async move { p.sub })),
-            )
+            .service(web::scope("/admin").wrap(guard.protect(&["admin"])).route(
+                "/x",
+                web::get().to(|p: Principal| async move { p.sub.clone() }),
+            ))
             .service(
                 web::scope("/open")
                     .wrap(guard.protect::<&str>(&[]))
-                    .route("/me", web::get().to(|p: Principal| async move { p.sub }))
+                    .route(
+                        "/me",
+                        web::get().to(|p: Principal| async move { p.sub.clone() }),
+                    )
                     .route(
                         "/admin",
                         web::get().to(|p: Scoped<Admin>| async move { p.sub.clone() }),
@@ -831,9 +875,11 @@ async fn extractors_and_middleware_answer_as_rfc_6750_says() {
 #[actix_web::test]
 async fn extractors_without_a_registered_guard_fail_closed() {
     use actix_web::test::{TestRequest, call_service, init_service};
-    let app =
-        init_service(App::new().route("/me", web::get().to(|p: Principal| async move { p.sub })))
-            .await;
+    let app = init_service(App::new().route(
+        "/me",
+        web::get().to(|p: Principal| async move { p.sub.clone() }),
+    ))
+    .await;
     let req = TestRequest::get()
         .uri("/me")
         .insert_header(("Authorization", "Bearer x"))
