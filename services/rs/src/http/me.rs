@@ -1,18 +1,31 @@
 //! `GET /api/v1/me`: who the token speaks for. Any valid token.
 
+use std::collections::BTreeSet;
+
 use actix_web::HttpResponse;
 use actix_web::http::header::CACHE_CONTROL;
 use guard::Principal;
+use serde::Serialize;
+
+/// The response body.
+#[derive(Serialize)]
+struct Me<'a> {
+    sub: &'a str,
+    client_id: &'a str,
+    scopes: &'a BTreeSet<String>,
+    aud: &'a [String],
+    exp: i64,
+}
 
 /// The token's subject, client, scopes, audiences and expiry.
 pub(crate) async fn get(principal: Principal) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
-            "sub": principal.sub,
-            "client_id": principal.client_id,
-            "scopes": principal.scopes,
-            "aud": principal.aud,
-            "exp": principal.exp,
-        }))
+        .json(Me {
+            sub: &principal.sub,
+            client_id: &principal.client_id,
+            scopes: &principal.scopes,
+            aud: &principal.aud,
+            exp: principal.exp,
+        })
 }

@@ -1,12 +1,14 @@
 //! The rs API: one route table, one file per endpoint.
 //!
-//! Every route under `/api/v1` needs a valid access token (the `guard` crate): `/me` any,
+//! Every route under `/api/v1` but the public `/status` needs a valid access token (the
+//! `guard` crate): `/me` any,
 //! `GET /items` the scope `items:read` ([`guard::Scoped`]), `POST /items` the scope
 //! `items:write` (the [`guard::Guard::protect`] middleware, so the body is parsed only for
 //! an authorised caller).
 
 mod items;
 mod me;
+mod status;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -36,6 +38,7 @@ pub(crate) fn app(
         .app_data(json_config())
         .service(
             web::scope("/api/v1")
+                .route("/status", web::get().to(status::get))
                 .route("/me", web::get().to(me::get))
                 .route("/items", web::get().to(items::list::get))
                 .route(

@@ -34,6 +34,14 @@ async fn without_the_issuers_keys_rs_is_not_ready_and_lets_nothing_through() {
         "the issuer's signing keys are not loaded yet"
     );
 
+    // The one public route answers without a token and says what the others need.
+    let status = client.get(format!("{api}/status")).send().await.unwrap();
+    assert_eq!(status.status(), 200);
+    let status: serde_json::Value = status.json().await.unwrap();
+    assert_eq!(status["token_validation"], "jwt");
+    assert_eq!(status["ready"], false);
+    assert_eq!(status["scopes"]["POST /api/v1/items"][0], "items:write");
+
     let me = client.get(format!("{api}/me")).send().await.unwrap();
     assert_eq!(me.status(), 401);
     assert_eq!(me.headers()["www-authenticate"], r#"Bearer realm="rs""#);
