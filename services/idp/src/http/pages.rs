@@ -89,7 +89,7 @@ pub(crate) struct ErrorPage<'a> {
 /// standard ones).
 pub(crate) fn describe_scope(scope: &str) -> String {
     match scope {
-        "openid" => "Confirm who you are (your account id here)".to_owned(),
+        "openid" => "Confirm your identity (your account identifier)".to_owned(),
         "profile" => "See your profile: name, username, picture and language".to_owned(),
         "email" => "See your email address".to_owned(),
         "address" => "See your postal address".to_owned(),
