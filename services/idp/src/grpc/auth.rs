@@ -82,6 +82,7 @@ impl Callers {
     }
 
     /// `Ok` for the configured client with its secret; `UNAUTHENTICATED` otherwise.
+    #[tracing::instrument(skip_all)]
     pub(crate) fn check(&self, metadata: &MetadataMap) -> Result<(), Status> {
         let refused = || Status::unauthenticated("client authentication failed");
         let header = metadata
