@@ -63,21 +63,10 @@ pub(crate) async fn get(
     let (request, user) = pending(&state, &req, &challenge).await?;
     let (cookie, set) = state.cookies.ensure_csrf(&req)?;
     let csrf = state.csrf.token(&cookie, Purpose::Consent, &challenge);
-    let client_name = request
-        .client
-        .as_ref()
-        .map(|c| {
-            if c.name.is_empty() {
-                &c.client_id
-            } else {
-                &c.name
-            }
-        })
-        .map_or("The application", String::as_str);
     let body = pages::render(&ConsentPage {
         title: "Allow access?",
         base: &state.base,
-        client_name,
+        client_name: pages::client_name(request.client.as_ref()),
         challenge: &challenge,
         csrf: &csrf,
         scopes: request
@@ -87,11 +76,7 @@ pub(crate) async fn get(
             .collect(),
         username: &user.username,
     })?;
-    let mut builder = pages::page_builder(StatusCode::OK);
-    if let Some(set) = set {
-        builder.append_header((actix_web::http::header::SET_COOKIE, set));
-    }
-    Ok(builder.body(body))
+    Ok(pages::with_csrf_cookie(StatusCode::OK, set, body))
 }
 
 /// `POST /consent`.

@@ -68,20 +68,6 @@ pub(crate) fn must_reauthenticate(
         || max_age.is_some_and(|max| max <= 0 || now.saturating_sub(auth_time) > max)
 }
 
-fn client_name(request: &LoginRequest) -> &str {
-    request
-        .client
-        .as_ref()
-        .map(|c| {
-            if c.name.is_empty() {
-                &c.client_id
-            } else {
-                &c.name
-            }
-        })
-        .map_or("the application", String::as_str)
-}
-
 /// The login form with `username` prefilled and an optional error.
 fn form(
     state: &AppState,
@@ -98,17 +84,13 @@ fn form(
     let body = pages::render(&LoginPage {
         title: "Sign in",
         base: &state.base,
-        client_name: client_name(request),
+        client_name: pages::client_name(request.client.as_ref()),
         challenge: &request.challenge,
         csrf: &csrf,
         username,
         error,
     })?;
-    let mut builder = pages::page_builder(status);
-    if let Some(set) = set {
-        builder.append_header((actix_web::http::header::SET_COOKIE, set));
-    }
-    Ok(builder.body(body))
+    Ok(pages::with_csrf_cookie(status, set, body))
 }
 
 async fn accept(state: &AppState, challenge: &str, session: &Session) -> Result<String, IdpError> {

@@ -46,11 +46,7 @@ pub(crate) async fn get(
         csrf: &csrf,
         username: &user.username,
     })?;
-    let mut builder = pages::page_builder(StatusCode::OK);
-    if let Some(set) = set {
-        builder.append_header((SET_COOKIE, set));
-    }
-    Ok(builder.body(body))
+    Ok(pages::with_csrf_cookie(StatusCode::OK, set, body))
 }
 
 /// `POST /logout`.

@@ -2,8 +2,10 @@
 //! askama) and the headers every page is sent with.
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, SET_COOKIE};
 use actix_web::{HttpResponse, HttpResponseBuilder};
 use askama::Template;
+use proto::authz::v1::Client;
 
 use crate::IdpError;
 
@@ -24,6 +26,32 @@ pub(crate) fn page_builder(status: StatusCode) -> HttpResponseBuilder {
         .insert_header(("Referrer-Policy", "no-referrer"))
         .insert_header(("X-Content-Type-Options", "nosniff"));
     builder
+}
+
+/// A page response, storing a new CSRF cookie when one was made for it.
+pub(crate) fn with_csrf_cookie(
+    status: StatusCode,
+    set_cookie: Option<HeaderValue>,
+    body: String,
+) -> HttpResponse {
+    let mut builder = page_builder(status);
+    if let Some(set) = set_cookie {
+        builder.append_header((SET_COOKIE, set));
+    }
+    builder.body(body)
+}
+
+/// The name shown for the relying party: its registered name, else its id.
+pub(crate) fn client_name(client: Option<&Client>) -> &str {
+    client
+        .map(|c| {
+            if c.name.is_empty() {
+                &c.client_id
+            } else {
+                &c.name
+            }
+        })
+        .map_or("the application", String::as_str)
 }
 
 /// Renders `template` to a string.
