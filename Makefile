@@ -14,6 +14,13 @@ PG_SKIP :=
 PG_NOTE := echo "PostgreSQL tests enabled (TEST_POSTGRES_URL is set)."
 endif
 
+# idp's browser test needs Chromium; without it the test passes as skipped, and this says so.
+ifeq ($(shell command -v chromium || command -v chromium-browser),)
+CHROMIUM_NOTE := echo "NOTE: chromium is not installed: idp's browser test is SKIPPED (apt-get install chromium, as .ci/run does)."
+else
+CHROMIUM_NOTE := true
+endif
+
 .PHONY: help demo build test e2e bench bench-peer lint fmt clean-data
 
 help: ## list the targets
@@ -37,6 +44,7 @@ else
 	$(CARGO) test --workspace --no-fail-fast -- $(PG_SKIP)
 endif
 	@$(PG_NOTE)
+	@$(CHROMIUM_NOTE)
 
 e2e: ## only the end-to-end tests (real processes via cargo run)
 	$(CARGO) nextest run -p tests-e2e

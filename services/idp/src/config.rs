@@ -23,6 +23,16 @@ pub struct IdpConfig {
     pub database: DatabaseConfig,
     /// Password hashing (argon2id) and policy.
     pub passwords: crate::users::PasswordConfig,
+    /// Browser sessions.
+    pub sessions: crate::sessions::SessionConfig,
+    /// CSRF tokens of the forms.
+    pub csrf: crate::csrf::CsrfConfig,
+    /// Brute-force protection of the login form.
+    pub login_throttle: crate::throttle::ThrottleConfig,
+    /// authz's `LoginFlow`, which idp calls.
+    pub authz: crate::login_flow::AuthzClientConfig,
+    /// Who may call idp's `Sessions` gRPC API.
+    pub sessions_api: crate::grpc::SessionsApiConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -40,6 +50,11 @@ impl Default for IdpConfig {
             admin: ListenConfig::loopback(9081),
             database: DatabaseConfig::with_url("sqlite://data/idp.db"),
             passwords: crate::users::PasswordConfig::default(),
+            sessions: crate::sessions::SessionConfig::default(),
+            csrf: crate::csrf::CsrfConfig::default(),
+            login_throttle: crate::throttle::ThrottleConfig::default(),
+            authz: crate::login_flow::AuthzClientConfig::default(),
+            sessions_api: crate::grpc::SessionsApiConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -55,12 +70,23 @@ impl Validate for IdpConfig {
                 "must be an http or https URL",
             ));
         }
+        if self.public_url.query().is_some() || self.public_url.fragment().is_some() {
+            return Err(ConfigError::new(
+                "public_url",
+                "must not have a query or fragment",
+            ));
+        }
         config::validate_sections(&[
             ("http", &self.http),
             ("grpc", &self.grpc),
             ("admin", &self.admin),
             ("database", &self.database),
             ("passwords", &self.passwords),
+            ("sessions", &self.sessions),
+            ("csrf", &self.csrf),
+            ("login_throttle", &self.login_throttle),
+            ("authz", &self.authz),
+            ("sessions_api", &self.sessions_api),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

@@ -18,6 +18,18 @@ pub enum IdpError {
     /// The operation conflicts with stored state.
     #[error("{0}")]
     Conflict(String),
+    /// The request is refused (a missing or wrong CSRF token, a foreign session).
+    #[error("{0}")]
+    Forbidden(String),
+    /// The login or consent request has expired or was already completed.
+    #[error("{0}")]
+    Gone(String),
+    /// authz cannot be reached or did not answer in time.
+    #[error("authz unavailable: {0}")]
+    Unavailable(String),
+    /// authz refused a call it should have accepted (credentials, contract).
+    #[error("authz refused the call: {0}")]
+    Upstream(String),
     /// A background task failed.
     #[error("task failed: {0}")]
     Task(String),

@@ -7,22 +7,54 @@
 //! this code with port 0 everywhere.
 
 pub mod cli;
+mod clock;
 pub mod config;
+mod crypto;
+mod csrf;
 mod error;
 mod grpc;
 mod http;
+mod login_flow;
 mod schema;
+pub mod sessions;
+mod throttle;
 pub mod users;
+
+use std::sync::Arc;
+use std::time::Duration;
 
 pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
 
+pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::IdpConfig;
+pub use crate::csrf::CsrfConfig;
 pub use crate::error::IdpError;
+pub use crate::grpc::SessionsApiConfig;
+pub use crate::login_flow::AuthzClientConfig;
+pub use crate::throttle::ThrottleConfig;
+use crate::users::{Passwords, Users};
 
 /// The idp schema, applied by `idp migrate` or at start (`database.migrate_on_start`).
 pub static MIGRATIONS: EmbeddedMigrations = diesel_migrations::embed_migrations!();
+
+/// How often dead sessions are purged and the active-sessions gauge is refreshed.
+const SESSION_UPKEEP: Duration = Duration::from_secs(30);
+
+/// Shared state of the HTTP handlers.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) users: Users,
+    pub(crate) sessions: sessions::Sessions,
+    pub(crate) flow: login_flow::LoginFlow,
+    pub(crate) csrf: csrf::Csrf,
+    pub(crate) throttle: throttle::Throttle,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) cookies: http::cookies::Cookies,
+    /// The path of `public_url`, ending in `/`: where the forms post to.
+    pub(crate) base: Arc<str>,
+}
 
 /// A bound, ready-to-run idp.
 pub struct Application {
@@ -33,11 +65,47 @@ impl Application {
     /// Connects the database (migrating it when configured), binds the listeners and
     /// prints the `idp listening …` line. Nothing is served until [`Application::run`].
     pub async fn build(config: IdpConfig, shutdown: Shutdown) -> Result<Self, IdpError> {
+        Self::build_with_clock(config, shutdown, Arc::new(SystemClock)).await
+    }
+
+    /// [`Application::build`] with an injected clock (tests move time to expire sessions
+    /// and back-off windows).
+    pub async fn build_with_clock(
+        config: IdpConfig,
+        shutdown: Shutdown,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, IdpError> {
         let db = Database::connect(&config.database, &MIGRATIONS).await?;
-        db.spawn_pool_gauges(std::time::Duration::from_secs(5), shutdown.waiter());
+        db.spawn_pool_gauges(Duration::from_secs(5), shutdown.waiter());
         if config.database.migrate_on_start {
             db.migrate().await?;
         }
+        let users = Users::new(db.clone(), Passwords::new(&config.passwords)?);
+        let sessions = sessions::Sessions::new(db.clone(), Arc::clone(&clock), config.sessions);
+        sessions.spawn_upkeep(SESSION_UPKEEP, shutdown.waiter());
+        let mut base = config.public_url.path().to_owned();
+        if !base.ends_with('/') {
+            base.push('/');
+        }
+        let state = AppState {
+            users: users.clone(),
+            sessions: sessions.clone(),
+            flow: login_flow::LoginFlow::new(&config.authz)?,
+            csrf: csrf::Csrf::new(&config.csrf)?,
+            throttle: throttle::Throttle::new(config.login_throttle, Arc::clone(&clock)),
+            clock,
+            cookies: http::cookies::Cookies::new(
+                config.public_url.scheme() == "https",
+                config.sessions.lifetime.as_secs(),
+            ),
+            base: base.into(),
+        };
+        let grpc = grpc::router(
+            &shutdown,
+            users,
+            sessions,
+            grpc::Callers::new(&config.sessions_api),
+        );
         let launch = Launch {
             service: "idp",
             http: config.http,
@@ -48,8 +116,8 @@ impl Application {
         };
         let launched = launch.bind(
             &shutdown,
-            http::app,
-            Some(grpc::router(&shutdown)),
+            move || http::app(state.clone()),
+            Some(grpc),
             runtime::readiness(move || {
                 let db = db.clone();
                 async move { db.check_ready().await }

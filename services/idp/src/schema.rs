@@ -18,3 +18,20 @@ diesel::table! {
         updated_at -> BigInt,
     }
 }
+
+diesel::table! {
+    sessions (id) {
+        id -> Text,
+        secret_hash -> Text,
+        user_id -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        acr -> Text,
+        created_at -> BigInt,
+        last_seen_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(sessions -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions);

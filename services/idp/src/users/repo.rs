@@ -56,16 +56,41 @@ pub(crate) async fn insert(db: &Database, row: &Row) -> Result<(), StorageError>
     Ok(())
 }
 
-/// By id, username or email (all stored normalised).
+/// By id (exact), or username or email (compared lower-case, as they are stored).
 pub(crate) async fn find(db: &Database, key: &str) -> Result<Option<Row>, StorageError> {
+    let key = key.trim();
+    let lower = key.to_lowercase();
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| users::table
         .filter(
             users::id
                 .eq(key)
-                .or(users::username.eq(key))
-                .or(users::email.eq(key))
+                .or(users::username.eq(&lower))
+                .or(users::email.eq(&lower))
         )
+        .select(Row::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// By what a user types to sign in: username or email (compared lower-case).
+pub(crate) async fn find_login(db: &Database, login: &str) -> Result<Option<Row>, StorageError> {
+    let lower = login.trim().to_lowercase();
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| users::table
+        .filter(users::username.eq(&lower).or(users::email.eq(&lower)))
+        .select(Row::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// By id only (the OIDC `sub`).
+pub(crate) async fn find_by_id(db: &Database, id: &str) -> Result<Option<Row>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| users::table
+        .find(id)
         .select(Row::as_select())
         .first(c)
         .await

@@ -35,7 +35,7 @@ impl Users {
     }
 
     async fn row(&self, key: &str) -> Result<Row, IdpError> {
-        repo::find(&self.db, &key.trim().to_lowercase())
+        repo::find(&self.db, key)
             .await?
             .ok_or_else(|| IdpError::NotFound(format!("no user {key}")))
     }
@@ -77,6 +77,14 @@ impl Users {
         Ok(self.row(key).await?.user())
     }
 
+    /// By id (the OIDC `sub`) only, disabled users included.
+    pub async fn by_id(&self, id: &str) -> Result<Option<User>, IdpError> {
+        if id.is_empty() {
+            return Ok(None);
+        }
+        Ok(repo::find_by_id(&self.db, id).await?.map(|r| r.user()))
+    }
+
     /// Every user, by username.
     pub async fn list(&self) -> Result<Vec<User>, IdpError> {
         Ok(repo::list(&self.db).await?.iter().map(Row::user).collect())
@@ -107,15 +115,16 @@ impl Users {
         Ok(())
     }
 
-    /// Checks a login: `Some(user)` for a right password of an enabled user. Unknown users
-    /// cost the same argon2id verification as known ones, and every failure looks alike.
-    /// A hash with outdated parameters is replaced transparently on success.
+    /// Checks a login (username or email): `Some(user)` for a right password of an enabled
+    /// user. Unknown users cost the same argon2id verification as known ones, and every
+    /// failure looks alike. A hash with outdated parameters is replaced transparently on
+    /// success.
     pub async fn authenticate(
         &self,
         login: &str,
         password: String,
     ) -> Result<Option<User>, IdpError> {
-        let row = repo::find(&self.db, &login.trim().to_lowercase()).await?;
+        let row = repo::find_login(&self.db, login).await?;
         let checked = self
             .passwords
             .verify(

@@ -1,6 +1,14 @@
-//! idp integration tests: the binary's command line.
+//! idp integration tests: the binary's command line, users, the login / consent / logout
+//! pages against a fake authz `LoginFlow`, the `Sessions` gRPC API, and the pages in a real
+//! headless Chromium.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod browser;
 mod cli;
+mod consent;
+mod fake_authz;
+mod harness;
+mod login;
+mod sessions_api;
 mod users;

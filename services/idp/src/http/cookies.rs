@@ -1,0 +1,101 @@
+//! The two cookies of idp, both `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the
+//! `__Host-` name prefix (RFC 6265bis §4.1.3.2: no `Domain`, so no sibling host can set or
+//! read them) when `public_url` is https:
+//!
+//! - the session cookie: the random session secret, `Max-Age` = `sessions.lifetime`;
+//! - the CSRF cookie: a random pre-session value the form tokens are bound to, for the
+//!   browser session only.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::{self, HeaderValue};
+
+use crate::IdpError;
+use crate::crypto::random_b64;
+
+/// Cookie names and attributes.
+#[derive(Debug, Clone)]
+pub(crate) struct Cookies {
+    secure: bool,
+    session_name: &'static str,
+    csrf_name: &'static str,
+    session_max_age: u64,
+}
+
+/// Cookie values are base64url; anything longer than this is not ours.
+const MAX_VALUE: usize = 128;
+
+impl Cookies {
+    pub(crate) fn new(secure: bool, session_max_age: u64) -> Self {
+        let (session_name, csrf_name) = if secure {
+            ("__Host-idp_session", "__Host-idp_csrf")
+        } else {
+            ("idp_session", "idp_csrf")
+        };
+        Self {
+            secure,
+            session_name,
+            csrf_name,
+            session_max_age,
+        }
+    }
+
+    fn read(req: &HttpRequest, name: &str) -> Option<String> {
+        req.headers()
+            .get_all(header::COOKIE)
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.trim_matches('"').to_owned())
+            .filter(|v| {
+                !v.is_empty()
+                    && v.len() <= MAX_VALUE
+                    && v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
+    }
+
+    fn header(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
+        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        if let Some(age) = max_age {
+            cookie.push_str(&format!("; Max-Age={age}"));
+        }
+        if self.secure {
+            cookie.push_str("; Secure");
+        }
+        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+    }
+
+    /// The session secret the browser sent, if any.
+    pub(crate) fn session(&self, req: &HttpRequest) -> Option<String> {
+        Self::read(req, self.session_name)
+    }
+
+    /// `Set-Cookie` for a new session.
+    pub(crate) fn set_session(&self, secret: &str) -> HeaderValue {
+        self.header(self.session_name, secret, Some(self.session_max_age))
+    }
+
+    /// `Set-Cookie` that removes the session cookie.
+    pub(crate) fn clear_session(&self) -> HeaderValue {
+        self.header(self.session_name, "", Some(0))
+    }
+
+    /// The CSRF cookie value the browser sent, if any.
+    pub(crate) fn csrf(&self, req: &HttpRequest) -> Option<String> {
+        Self::read(req, self.csrf_name)
+    }
+
+    /// The browser's CSRF value, or a new one with the `Set-Cookie` that stores it.
+    pub(crate) fn ensure_csrf(
+        &self,
+        req: &HttpRequest,
+    ) -> Result<(String, Option<HeaderValue>), IdpError> {
+        if let Some(value) = self.csrf(req) {
+            return Ok((value, None));
+        }
+        let value = random_b64(32)?;
+        let set = self.header(self.csrf_name, &value, None);
+        Ok((value, Some(set)))
+    }
+}

@@ -1,0 +1,269 @@
+//! `GET/POST /login?login_challenge=…`: the login step of authz's authorization request.
+//!
+//! GET reads the pending request (`LoginFlow.GetLoginRequest`). A live idp session is
+//! accepted at once, keeping its original `auth_time`, unless the request asks for a fresh
+//! authentication (OpenID Connect Core 1.0 §3.1.2.1: `prompt=login`, or a `max_age` the
+//! session's `auth_time` exceeds; `max_age=0` is `prompt=login`). Without a usable session
+//! `prompt=none` is answered with `login_required` (§3.1.2.6); otherwise the form is shown,
+//! prefilled with `login_hint`.
+//!
+//! POST checks the CSRF token first (403 and nothing else otherwise), then either cancels
+//! (`RejectLogin` with `access_denied`) or checks the password: back-off first (429 while
+//! the account or the address is blocked), then argon2id. Every failure shows the same
+//! message, whether the user is unknown, disabled or typed a wrong password. On success
+//! the session cookie is set and the browser goes where `AcceptLogin` says (303).
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::HeaderValue;
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use proto::authz::v1::{AcceptLoginRequest, LoginRequest, RejectRequest};
+use serde::Deserialize;
+use tracing::instrument;
+
+use super::pages::{self, LoginPage};
+use super::{challenge, csrf_rejected, current_session, see_other};
+use crate::csrf::Purpose;
+use crate::sessions::{NewSession, Session};
+use crate::{AppState, IdpError};
+
+/// The one message for every failed login: it never says whether the account exists.
+pub(crate) const FAILED: &str = "Incorrect username or password.";
+/// Shown while back-off refuses attempts (for unknown names exactly as for known ones).
+pub(crate) const THROTTLED: &str =
+    "Too many failed attempts. Please wait a moment before trying again.";
+
+/// Longest login name considered (longer ones fail like a wrong password).
+const MAX_LOGIN: usize = 254;
+/// Longest password considered.
+const MAX_PASSWORD: usize = 1024;
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Query {
+    login_challenge: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(crate) struct Form {
+    #[serde(default)]
+    csrf: Option<String>,
+    #[serde(default)]
+    login_challenge: Option<String>,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    action: Option<String>,
+}
+
+/// Whether a session authenticated at `auth_time` is too old or not enough for this
+/// request (OpenID Connect Core 1.0 §3.1.2.1 `prompt=login` and `max_age`).
+pub(crate) fn must_reauthenticate(
+    prompt: &[String],
+    max_age: Option<i64>,
+    auth_time: i64,
+    now: i64,
+) -> bool {
+    prompt.iter().any(|p| p == "login")
+        || max_age.is_some_and(|max| max <= 0 || now.saturating_sub(auth_time) > max)
+}
+
+/// The login form with `username` prefilled and an optional error.
+fn form(
+    state: &AppState,
+    req: &HttpRequest,
+    status: StatusCode,
+    request: &LoginRequest,
+    username: &str,
+    error: Option<&str>,
+) -> Result<HttpResponse, IdpError> {
+    let (cookie, set) = state.cookies.ensure_csrf(req)?;
+    let csrf = state
+        .csrf
+        .token(&cookie, Purpose::Login, &request.challenge);
+    let body = pages::render(&LoginPage {
+        title: "Sign in",
+        base: &state.base,
+        client_name: pages::client_name(request.client.as_ref()),
+        challenge: &request.challenge,
+        csrf: &csrf,
+        username,
+        error,
+    })?;
+    Ok(pages::with_csrf_cookie(status, set, body))
+}
+
+async fn accept(state: &AppState, challenge: &str, session: &Session) -> Result<String, IdpError> {
+    state
+        .flow
+        .accept_login(AcceptLoginRequest {
+            login_challenge: challenge.to_owned(),
+            subject: session.user_id.clone(),
+            session_id: session.id.clone(),
+            auth_time: session.auth_time,
+            amr: session.amr.clone(),
+            acr: session.acr.clone(),
+        })
+        .await
+}
+
+fn login_metric(result: &'static str) {
+    metrics::counter!("idp_logins_total", "result" => result).increment(1);
+}
+
+/// `GET /login`.
+#[instrument(skip_all)]
+pub(crate) async fn get(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<Query>,
+) -> Result<HttpResponse, IdpError> {
+    let challenge = challenge(query.login_challenge.as_deref(), "login_challenge")?;
+    let request = state.flow.get_login_request(&challenge).await?;
+    let now = state.clock.unix();
+    if let Some((session, _user)) = current_session(&state, &req).await?
+        && !must_reauthenticate(&request.prompt, request.max_age, session.auth_time, now)
+    {
+        let to = accept(&state, &challenge, &session).await?;
+        login_metric("reused");
+        return Ok(see_other(&to).finish());
+    }
+    if request.prompt.iter().any(|p| p == "none") {
+        let to = state
+            .flow
+            .reject_login(RejectRequest {
+                challenge,
+                error: "login_required".to_owned(),
+                error_description: "The user is not signed in.".to_owned(),
+            })
+            .await?;
+        return Ok(see_other(&to).finish());
+    }
+    form(
+        &state,
+        &req,
+        StatusCode::OK,
+        &request,
+        &request.login_hint,
+        None,
+    )
+}
+
+/// `POST /login`.
+#[instrument(skip_all)]
+pub(crate) async fn post(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    form_data: web::Form<Form>,
+) -> Result<HttpResponse, IdpError> {
+    let posted = form_data.into_inner();
+    let challenge_value = posted.login_challenge.as_deref().unwrap_or_default();
+    if !state.csrf.verify(
+        state.cookies.csrf(&req).as_deref(),
+        Purpose::Login,
+        challenge_value,
+        posted.csrf.as_deref(),
+    ) {
+        return Err(csrf_rejected("login"));
+    }
+    let challenge = challenge(posted.login_challenge.as_deref(), "login_challenge")?;
+    if posted.action.as_deref() == Some("cancel") {
+        let to = state
+            .flow
+            .reject_login(RejectRequest {
+                challenge,
+                error: "access_denied".to_owned(),
+                error_description: "The user cancelled the sign-in.".to_owned(),
+            })
+            .await?;
+        login_metric("cancelled");
+        return Ok(see_other(&to).finish());
+    }
+    // The request must still be pending before any password work is spent on it.
+    let request = state.flow.get_login_request(&challenge).await?;
+    let login = posted.username.trim();
+    let ip = req.peer_addr().map(|a| a.ip());
+    if let Some(wait) = state.throttle.blocked(login, ip) {
+        login_metric("throttled");
+        let mut response = form(
+            &state,
+            &req,
+            StatusCode::TOO_MANY_REQUESTS,
+            &request,
+            login,
+            Some(THROTTLED),
+        )?;
+        let retry = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        response.headers_mut().insert(
+            actix_web::http::header::RETRY_AFTER,
+            HeaderValue::from(retry),
+        );
+        return Ok(response);
+    }
+    let user =
+        if login.is_empty() || login.len() > MAX_LOGIN || posted.password.len() > MAX_PASSWORD {
+            None
+        } else {
+            state.users.authenticate(login, posted.password).await?
+        };
+    let Some(user) = user else {
+        state.throttle.failure(login, ip);
+        login_metric("failure");
+        return form(&state, &req, StatusCode::OK, &request, login, Some(FAILED));
+    };
+    state.throttle.success(login, ip);
+    let previous = current_session(&state, &req).await?.map(|(s, _)| s);
+    let (session, secret) = state
+        .sessions
+        .sign_in(
+            previous.as_ref(),
+            NewSession {
+                user_id: user.id.clone(),
+                amr: vec!["pwd".to_owned()],
+                acr: String::new(),
+            },
+        )
+        .await?;
+    login_metric("success");
+    tracing::info!(user = %user.id, session = %session.id, "signed in");
+    let cookie = state.cookies.set_session(secret.expose());
+    // The browser keeps its new session even when authz cannot take the answer now.
+    match accept(&state, &challenge, &session).await {
+        Ok(to) => Ok(see_other(&to)
+            .append_header((actix_web::http::header::SET_COOKIE, cookie))
+            .finish()),
+        Err(e) => {
+            let mut response = e.error_response();
+            response
+                .headers_mut()
+                .append(actix_web::http::header::SET_COOKIE, cookie);
+            Ok(response)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::must_reauthenticate;
+
+    #[test]
+    fn prompt_login_and_max_age() {
+        let none: Vec<String> = Vec::new();
+        let login = vec!["login".to_owned()];
+        let now = 1_000_000;
+        assert!(!must_reauthenticate(&none, None, now - 86_400, now));
+        assert!(must_reauthenticate(&login, None, now, now));
+        assert!(
+            must_reauthenticate(&none, Some(0), now, now),
+            "max_age=0 is prompt=login"
+        );
+        assert!(!must_reauthenticate(&none, Some(60), now - 60, now));
+        assert!(must_reauthenticate(&none, Some(60), now - 61, now));
+        assert!(!must_reauthenticate(
+            &["consent".to_owned()],
+            Some(3600),
+            now - 10,
+            now
+        ));
+    }
+}

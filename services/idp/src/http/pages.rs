@@ -1,0 +1,156 @@
+//! The server-rendered pages (templates in `templates/`, compiled in and HTML-escaped by
+//! askama) and the headers every page is sent with.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{HeaderValue, SET_COOKIE};
+use actix_web::{HttpResponse, HttpResponseBuilder};
+use askama::Template;
+use proto::authz::v1::Client;
+
+use crate::IdpError;
+
+/// Pages load nothing from elsewhere (inline CSS only), cannot be framed (clickjacking)
+/// and leak no URL (challenges) through `Referer`.
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                   base-uri 'none'; frame-ancestors 'none'";
+
+/// A response builder with the headers of every page: never cached, not framable, no
+/// referrer, no content sniffing.
+pub(crate) fn page_builder(status: StatusCode) -> HttpResponseBuilder {
+    let mut builder = HttpResponse::build(status);
+    builder
+        .content_type("text/html; charset=utf-8")
+        .insert_header(("Cache-Control", "no-store"))
+        .insert_header(("Content-Security-Policy", CSP))
+        .insert_header(("X-Frame-Options", "DENY"))
+        .insert_header(("Referrer-Policy", "no-referrer"))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    builder
+}
+
+/// A page response, storing a new CSRF cookie when one was made for it.
+pub(crate) fn with_csrf_cookie(
+    status: StatusCode,
+    set_cookie: Option<HeaderValue>,
+    body: String,
+) -> HttpResponse {
+    let mut builder = page_builder(status);
+    if let Some(set) = set_cookie {
+        builder.append_header((SET_COOKIE, set));
+    }
+    builder.body(body)
+}
+
+/// The name shown for the relying party: its registered name, else its id.
+pub(crate) fn client_name(client: Option<&Client>) -> &str {
+    client
+        .map(|c| {
+            if c.name.is_empty() {
+                &c.client_id
+            } else {
+                &c.name
+            }
+        })
+        .map_or("the application", String::as_str)
+}
+
+/// Renders `template` to a string.
+pub(crate) fn render(template: &impl Template) -> Result<String, IdpError> {
+    template
+        .render()
+        .map_err(|e| IdpError::Task(format!("template: {e}")))
+}
+
+/// The login form.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub(crate) struct LoginPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) client_name: &'a str,
+    pub(crate) challenge: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+/// The consent form.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub(crate) struct ConsentPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) client_name: &'a str,
+    pub(crate) challenge: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) username: &'a str,
+}
+
+/// The logout confirmation.
+#[derive(Template)]
+#[template(path = "logout.html")]
+pub(crate) struct LogoutPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) username: &'a str,
+}
+
+/// After logout, or at `/logout` without a session.
+#[derive(Template)]
+#[template(path = "signed_out.html")]
+pub(crate) struct SignedOutPage<'a> {
+    pub(crate) title: &'a str,
+}
+
+/// The error page.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub(crate) struct ErrorPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) status: u16,
+}
+
+/// What a scope lets the client do, in plain words (OpenID Connect Core 1.0 §5.4 for the
+/// standard ones).
+pub(crate) fn describe_scope(scope: &str) -> String {
+    match scope {
+        "openid" => "Confirm your identity (your account identifier)".to_owned(),
+        "profile" => "See your profile: name, username, picture and language".to_owned(),
+        "email" => "See your email address".to_owned(),
+        "address" => "See your postal address".to_owned(),
+        "phone" => "See your phone number".to_owned(),
+        "offline_access" => "Keep access while you are not using the app".to_owned(),
+        other => format!("Use the permission \u{201c}{other}\u{201d}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_escape_what_they_show() {
+        let html = render(&LoginPage {
+            title: "Sign in",
+            base: "/",
+            client_name: "<script>alert(1)</script>",
+            challenge: "c\"h",
+            csrf: "t",
+            username: "a&b",
+            error: Some("Incorrect username or password."),
+        })
+        .unwrap();
+        assert!(!html.contains("<script>alert"), "{html}");
+        assert!(html.contains("&#60;script&#62;"), "{html}");
+        assert!(html.contains(r#"value="c&#34;h""#), "{html}");
+        assert!(html.contains(r#"value="a&#38;b""#), "{html}");
+        assert!(html.contains(r#"<html lang="en">"#));
+        assert!(html.contains(r#"<label for="username">"#));
+        assert!(html.contains(r#"role="alert""#));
+        assert_eq!(describe_scope("email"), "See your email address");
+        assert!(describe_scope("items:read").contains("items:read"));
+    }
+}

@@ -1,0 +1,266 @@
+//! The client of authz's `authz.v1.LoginFlow` (proto/authz/v1/login_flow.proto): idp reads
+//! pending login and consent requests and completes them.
+//!
+//! Every call authenticates as the client configured in `authz` (metadata `authorization:
+//! Basic base64(urlencode(id):urlencode(secret))`, RFC 6749 §2.3.1), carries a deadline
+//! (`authz.timeout`, also sent as `grpc-timeout`) and the W3C trace context of the browser
+//! request it serves, and is counted in `grpc_client_requests_total{method,code}`.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use config::{ConfigError, Secret, Validate};
+use proto::authz::v1::login_flow_client::LoginFlowClient;
+use proto::authz::v1::{
+    AcceptConsentRequest, AcceptLoginRequest, CompletedRequest, ConsentRequest,
+    GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
+};
+use serde::{Deserialize, Serialize};
+use tonic::metadata::AsciiMetadataValue;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Response, Status};
+use tracing::Instrument;
+
+use crate::IdpError;
+use crate::grpc::observe;
+
+const SERVICE: &str = "authz.v1.LoginFlow";
+
+/// The `authz` section: how idp reaches authz's `LoginFlow`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthzClientConfig {
+    /// authz's gRPC endpoint (`http://host:port`, or `https://` for TLS).
+    pub grpc_url: String,
+    /// The client idp authenticates as (registered at authz, named there by
+    /// `login.idp_client_id`).
+    pub client_id: String,
+    /// Its secret. Secret: give it as `client_secret_file`. Without it authz refuses every
+    /// call and logins fail with an error page.
+    pub client_secret: Option<Secret<String>>,
+    /// Deadline of each call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for AuthzClientConfig {
+    fn default() -> Self {
+        Self {
+            grpc_url: "http://127.0.0.1:50051".to_owned(),
+            client_id: "idp".to_owned(),
+            client_secret: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Validate for AuthzClientConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        let url = url::Url::parse(&self.grpc_url)
+            .map_err(|e| ConfigError::new("grpc_url", e.to_string()))?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::new(
+                "grpc_url",
+                "must be an http:// or https:// URL with a host",
+            ));
+        }
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::new("client_id", "must not be empty"));
+        }
+        if self.timeout < Duration::from_millis(100) || self.timeout > Duration::from_secs(60) {
+            return Err(ConfigError::new("timeout", "must be between 100ms and 60s"));
+        }
+        Ok(())
+    }
+}
+
+/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
+fn basic_credentials(id: &str, secret: &str) -> String {
+    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
+    )
+}
+
+/// authz's `LoginFlow`, as idp calls it. Cheap to clone.
+#[derive(Clone)]
+pub(crate) struct LoginFlow {
+    client: LoginFlowClient<Channel>,
+    authorization: Option<AsciiMetadataValue>,
+    timeout: Duration,
+}
+
+impl LoginFlow {
+    /// A client of `config.grpc_url`; connects on first use (must run inside a Tokio
+    /// runtime), so idp starts whether or not authz is up.
+    pub(crate) fn new(config: &AuthzClientConfig) -> Result<Self, IdpError> {
+        let invalid = |key: &str, message: String| {
+            IdpError::Config(ConfigError::new(key, message).within("authz"))
+        };
+        let channel = Endpoint::from_shared(config.grpc_url.clone())
+            .map_err(|e| invalid("grpc_url", e.to_string()))?
+            .connect_timeout(config.timeout)
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let authorization = match &config.client_secret {
+            Some(secret) => Some(
+                basic_credentials(&config.client_id, secret.expose())
+                    .parse()
+                    .map_err(|_| invalid("client_secret", "not usable in a header".into()))?,
+            ),
+            None => {
+                tracing::warn!(
+                    "authz.client_secret is not set: authz will refuse the login flow calls"
+                );
+                None
+            }
+        };
+        Ok(Self {
+            client: LoginFlowClient::new(channel),
+            authorization,
+            timeout: config.timeout,
+        })
+    }
+
+    async fn call<Req, Resp, Fut>(
+        &self,
+        method: &'static str,
+        message: Req,
+        send: impl FnOnce(LoginFlowClient<Channel>, Request<Req>) -> Fut,
+    ) -> Result<Resp, IdpError>
+    where
+        Fut: Future<Output = Result<Response<Resp>, Status>>,
+    {
+        let span = tracing::info_span!(
+            "grpc.client",
+            otel.name = %format_args!("{SERVICE}/{method}"),
+            otel.kind = "client",
+            rpc.system = "grpc",
+            rpc.service = SERVICE,
+            rpc.method = method,
+        );
+        async move {
+            let mut request = Request::new(message);
+            request.set_timeout(self.timeout);
+            if let Some(authorization) = &self.authorization {
+                request
+                    .metadata_mut()
+                    .insert("authorization", authorization.clone());
+            }
+            observe::inject_trace_context(request.metadata_mut());
+            let started = Instant::now();
+            let result = match tokio::time::timeout(
+                self.timeout,
+                send(self.client.clone(), request),
+            )
+            .await
+            {
+                Ok(result) => result,
+                Err(_) => Err(Status::deadline_exceeded("no answer within authz.timeout")),
+            };
+            let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
+            observe::record_client_call(SERVICE, method, code, started);
+            result
+                .map(Response::into_inner)
+                .map_err(|status| error(method, &status))
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// `GetLoginRequest`; [`IdpError::Gone`] when the challenge is unknown, expired or used.
+    pub(crate) async fn get_login_request(
+        &self,
+        challenge: &str,
+    ) -> Result<LoginRequest, IdpError> {
+        let message = GetLoginRequestRequest {
+            login_challenge: challenge.to_owned(),
+        };
+        self.call("GetLoginRequest", message, |mut c, r| async move {
+            c.get_login_request(r).await
+        })
+        .await
+    }
+
+    /// `AcceptLogin`; returns where to send the browser.
+    pub(crate) async fn accept_login(
+        &self,
+        message: AcceptLoginRequest,
+    ) -> Result<String, IdpError> {
+        self.call("AcceptLogin", message, |mut c, r| async move {
+            c.accept_login(r).await
+        })
+        .await
+        .map(|c: CompletedRequest| c.redirect_to)
+    }
+
+    /// `RejectLogin`; returns where to send the browser.
+    pub(crate) async fn reject_login(&self, message: RejectRequest) -> Result<String, IdpError> {
+        self.call("RejectLogin", message, |mut c, r| async move {
+            c.reject_login(r).await
+        })
+        .await
+        .map(|c: CompletedRequest| c.redirect_to)
+    }
+
+    /// `GetConsentRequest`; [`IdpError::Gone`] when the challenge is unknown, expired or
+    /// used.
+    pub(crate) async fn get_consent_request(
+        &self,
+        challenge: &str,
+    ) -> Result<ConsentRequest, IdpError> {
+        let message = GetConsentRequestRequest {
+            consent_challenge: challenge.to_owned(),
+        };
+        self.call("GetConsentRequest", message, |mut c, r| async move {
+            c.get_consent_request(r).await
+        })
+        .await
+    }
+
+    /// `AcceptConsent`; returns where to send the browser.
+    pub(crate) async fn accept_consent(
+        &self,
+        message: AcceptConsentRequest,
+    ) -> Result<String, IdpError> {
+        self.call("AcceptConsent", message, |mut c, r| async move {
+            c.accept_consent(r).await
+        })
+        .await
+        .map(|c: CompletedRequest| c.redirect_to)
+    }
+
+    /// `RejectConsent`; returns where to send the browser.
+    pub(crate) async fn reject_consent(&self, message: RejectRequest) -> Result<String, IdpError> {
+        self.call("RejectConsent", message, |mut c, r| async move {
+            c.reject_consent(r).await
+        })
+        .await
+        .map(|c: CompletedRequest| c.redirect_to)
+    }
+}
+
+/// Maps authz's answer to what the browser is shown: an expired or used challenge is the
+/// user's problem (410), an unreachable authz a temporary one (503), anything else means
+/// the two services disagree (credentials, contract) and is logged loudly.
+fn error(method: &str, status: &Status) -> IdpError {
+    match status.code() {
+        Code::NotFound => {
+            IdpError::Gone("This sign-in request has expired or was already completed.".to_owned())
+        }
+        Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled => {
+            tracing::warn!(method, code = ?status.code(), message = status.message(), "authz unavailable");
+            IdpError::Unavailable(status.message().to_owned())
+        }
+        code => {
+            tracing::error!(
+                method,
+                ?code,
+                message = status.message(),
+                "authz refused a login flow call"
+            );
+            IdpError::Upstream(format!("{method}: {code:?}"))
+        }
+    }
+}

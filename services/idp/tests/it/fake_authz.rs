@@ -1,0 +1,228 @@
+//! A stand-in for authz's `authz.v1.LoginFlow`, for idp's own integration tests only (the
+//! end-to-end tests use the real authz): it serves canned login and consent requests,
+//! insists on idp's client credentials, and records every call with its metadata.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use proto::authz::v1::login_flow_server::{LoginFlow, LoginFlowServer};
+use proto::authz::v1::{
+    AcceptConsentRequest, AcceptLoginRequest, Client, CompletedRequest, ConsentRequest,
+    GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
+};
+use tonic::{Request, Response, Status};
+
+pub const CLIENT_ID: &str = "idp";
+pub const CLIENT_SECRET: &str = "idp-secret-for+tests/only";
+
+/// One completing call idp made.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Call {
+    AcceptLogin(AcceptLoginRequest),
+    RejectLogin(RejectRequest),
+    AcceptConsent(AcceptConsentRequest),
+    RejectConsent(RejectRequest),
+}
+
+/// Metadata seen on a call.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: &'static str,
+    pub grpc_timeout: Option<String>,
+}
+
+#[derive(Default)]
+struct State {
+    logins: HashMap<String, (LoginRequest, String)>,
+    consents: HashMap<String, (ConsentRequest, String)>,
+    calls: Vec<Call>,
+    seen: Vec<Seen>,
+}
+
+/// The fake; cheap to clone.
+#[derive(Clone, Default)]
+pub struct FakeAuthz {
+    state: Arc<Mutex<State>>,
+}
+
+pub fn client(name: &str) -> Option<Client> {
+    Some(Client {
+        client_id: "demo-app".into(),
+        name: name.into(),
+        first_party: false,
+    })
+}
+
+impl FakeAuthz {
+    /// Serves on a free loopback port until the test ends.
+    pub async fn start() -> (Self, SocketAddr) {
+        let fake = Self::default();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        let server = tonic::transport::Server::builder()
+            .add_service(LoginFlowServer::new(fake.clone()))
+            .serve_with_incoming(incoming);
+        tokio::spawn(server);
+        (fake, addr)
+    }
+
+    /// A pending login request; `AcceptLogin` on it answers `accept_to`.
+    pub fn add_login(&self, request: LoginRequest, accept_to: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.logins
+            .insert(request.challenge.clone(), (request, accept_to.to_owned()));
+    }
+
+    /// A plain login request from "Demo App" for `openid profile email`.
+    pub fn login(&self, challenge: &str) -> LoginRequest {
+        let request = LoginRequest {
+            challenge: challenge.into(),
+            client: client("Demo App"),
+            requested_scopes: vec!["openid".into(), "profile".into(), "email".into()],
+            expires_at: i64::MAX,
+            ..LoginRequest::default()
+        };
+        self.add_login(
+            request.clone(),
+            &format!("https://authz.test/resume?login={challenge}"),
+        );
+        request
+    }
+
+    /// A pending consent request; `AcceptConsent` on it answers `accept_to`.
+    pub fn add_consent(&self, request: ConsentRequest, accept_to: &str) {
+        let mut s = self.state.lock().unwrap();
+        s.consents
+            .insert(request.challenge.clone(), (request, accept_to.to_owned()));
+    }
+
+    pub fn calls(&self) -> Vec<Call> {
+        self.state.lock().unwrap().calls.clone()
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
+    fn check<T>(&self, method: &'static str, request: &Request<T>) -> Result<(), Status> {
+        let meta = request.metadata();
+        let text = |k: &str| meta.get(k).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        self.state.lock().unwrap().seen.push(Seen {
+            method,
+            grpc_timeout: text("grpc-timeout"),
+        });
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!(
+                "{CLIENT_ID}:{}",
+                url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect::<String>()
+            ))
+        );
+        if text("authorization").as_deref() == Some(expected.as_str()) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("client authentication failed"))
+        }
+    }
+
+    fn completed(to: String) -> Result<Response<CompletedRequest>, Status> {
+        Ok(Response::new(CompletedRequest { redirect_to: to }))
+    }
+}
+
+#[tonic::async_trait]
+impl LoginFlow for FakeAuthz {
+    async fn get_login_request(
+        &self,
+        request: Request<GetLoginRequestRequest>,
+    ) -> Result<Response<LoginRequest>, Status> {
+        self.check("GetLoginRequest", &request)?;
+        let s = self.state.lock().unwrap();
+        s.logins
+            .get(&request.get_ref().login_challenge)
+            .map(|(r, _)| Response::new(r.clone()))
+            .ok_or_else(|| Status::not_found("no such login request"))
+    }
+
+    async fn accept_login(
+        &self,
+        request: Request<AcceptLoginRequest>,
+    ) -> Result<Response<CompletedRequest>, Status> {
+        self.check("AcceptLogin", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        let (_, to) = s
+            .logins
+            .remove(&r.login_challenge)
+            .ok_or_else(|| Status::not_found("no such login request"))?;
+        s.calls.push(Call::AcceptLogin(r));
+        Self::completed(to)
+    }
+
+    async fn reject_login(
+        &self,
+        request: Request<RejectRequest>,
+    ) -> Result<Response<CompletedRequest>, Status> {
+        self.check("RejectLogin", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        s.logins
+            .remove(&r.challenge)
+            .ok_or_else(|| Status::not_found("no such login request"))?;
+        let to = format!("https://client.test/cb?error={}", r.error);
+        s.calls.push(Call::RejectLogin(r));
+        Self::completed(to)
+    }
+
+    async fn get_consent_request(
+        &self,
+        request: Request<GetConsentRequestRequest>,
+    ) -> Result<Response<ConsentRequest>, Status> {
+        self.check("GetConsentRequest", &request)?;
+        let s = self.state.lock().unwrap();
+        s.consents
+            .get(&request.get_ref().consent_challenge)
+            .map(|(r, _)| Response::new(r.clone()))
+            .ok_or_else(|| Status::not_found("no such consent request"))
+    }
+
+    async fn accept_consent(
+        &self,
+        request: Request<AcceptConsentRequest>,
+    ) -> Result<Response<CompletedRequest>, Status> {
+        self.check("AcceptConsent", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        let (pending, to) = s
+            .consents
+            .remove(&r.consent_challenge)
+            .ok_or_else(|| Status::not_found("no such consent request"))?;
+        if !r
+            .granted_scopes
+            .iter()
+            .all(|g| pending.requested_scopes.contains(g))
+        {
+            return Err(Status::invalid_argument("granted scopes not requested"));
+        }
+        s.calls.push(Call::AcceptConsent(r));
+        Self::completed(to)
+    }
+
+    async fn reject_consent(
+        &self,
+        request: Request<RejectRequest>,
+    ) -> Result<Response<CompletedRequest>, Status> {
+        self.check("RejectConsent", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        s.consents
+            .remove(&r.challenge)
+            .ok_or_else(|| Status::not_found("no such consent request"))?;
+        let to = format!("https://client.test/cb?error={}", r.error);
+        s.calls.push(Call::RejectConsent(r));
+        Self::completed(to)
+    }
+}
