@@ -85,8 +85,7 @@ impl std::fmt::Debug for FlowCookie {
     }
 }
 
-/// What happens next in the browser.
-#[derive(Debug)]
+/// What happens next in the browser. No `Debug`: it holds a code.
 pub(crate) enum Step {
     /// Go to idp's login or consent page.
     Idp {
@@ -99,8 +98,7 @@ pub(crate) enum Step {
     Code(String),
 }
 
-/// What to do with the `authz_session` cookie.
-#[derive(Debug, PartialEq, Eq)]
+/// What to do with the `authz_session` cookie. No `Debug`: it may hold a cookie value.
 pub(crate) enum SessionCookie {
     /// Leave it as it is.
     Keep,
@@ -112,7 +110,6 @@ pub(crate) enum SessionCookie {
 
 /// The result of `/authorize` or of `/authorize/resume` once the client's redirect URI is
 /// trusted: the next step or an error for the client, plus cookie changes.
-#[derive(Debug)]
 pub(crate) struct Outcome {
     /// The step, or the error to send to the client's redirect URI.
     pub(crate) step: Result<Step, OAuthError>,

@@ -25,8 +25,8 @@ use crate::flow::idp_error;
 use crate::idp::{Idp, IdpError};
 use crate::tokens::{PreparedAccess, Tokens, lookup_key, server_error, storage_error};
 
-/// A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3).
-#[derive(Debug)]
+/// A successful token response (RFC 6749 §5.1, OpenID Connect Core §3.1.3.3). No `Debug`:
+/// it holds tokens.
 pub(crate) struct TokenResponse {
     /// The access token.
     pub(crate) access_token: String,

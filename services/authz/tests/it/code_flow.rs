@@ -14,6 +14,9 @@ use storage::testing::TestDatabase;
 
 use crate::flow_env::*;
 
+/// Request parameters.
+type Params<'a> = Vec<(&'a str, &'a str)>;
+
 fn at_hash(token: &str) -> String {
     let d = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
     URL_SAFE_NO_PAD.encode(&d.as_ref()[..16])
@@ -343,7 +346,7 @@ async fn authorize_errors_after_trust_are_redirected_with_state_and_iss(db: Test
     };
     let long = "x".repeat(3000);
     let long: &'static str = Box::leak(long.into_boxed_str());
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<(&str, Params<'_>, &str)> = vec![
         (
             "no response_type",
             edit(&["response_type"], &[]),

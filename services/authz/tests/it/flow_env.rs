@@ -228,6 +228,9 @@ pub fn client(id: &str) -> Client {
     }
 }
 
+/// A client id and how it differs from [`client`].
+type Setup = (&'static str, fn(&mut Client));
+
 /// The running environment.
 pub struct Env {
     pub addrs: Addresses,
@@ -279,7 +282,7 @@ pub async fn start(db: &TestDatabase) -> Env {
         .await
         .unwrap();
     let clients = Clients::new(pool, Arc::new(clock.clone()), Duration::ZERO);
-    let setups: [(&str, fn(&mut Client)); 8] = [
+    let setups: [Setup; 8] = [
         ("web", |_| {}),
         ("opaque", |c| {
             c.access_token_format = AccessTokenFormat::Opaque
