@@ -811,8 +811,22 @@ async fn prompt_max_age_and_sso(db: TestDatabase) {
     let (status, _, body) = env.redeem("first", &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
     let keys = env.verifiers().await;
-    let id = verify(&keys, body["id_token"].as_str().unwrap(), "JWT");
+    let id_token = body["id_token"].as_str().unwrap();
+    let id = verify(&keys, id_token, "JWT");
     assert_eq!(id["auth_time"], env.now(), "the new authentication");
+    // This client signs with RS256 (the bounded signing pool), at_hash with SHA-256.
+    let header: Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(id_token.split('.').next().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(header["alg"], "RS256");
+    assert_eq!(header["typ"], "JWT");
+    assert_eq!(
+        id["at_hash"],
+        at_hash(body["access_token"].as_str().unwrap())
+    );
 
     // prompt=login: to idp even with a session, and the login must be new.
     let (_, c) = pkce();

@@ -250,7 +250,7 @@ impl Drop for Env {
 /// - `web`: confidential, code + refresh, JWT access tokens;
 /// - `opaque`: the same with opaque access tokens;
 /// - `spa`: public (auth method none), code + refresh;
-/// - `first`: first-party (no consent), code only;
+/// - `first`: first-party (no consent), code only, RS256 tokens;
 /// - `m2m`: client_credentials only (with a redirect URI, to be refused);
 /// - `idp`: the identity provider on LoginFlow; `intruder`: another confidential client;
 /// - `rs`: may introspect.
@@ -294,6 +294,7 @@ pub async fn start(db: &TestDatabase) -> Env {
         ("first", |c| {
             c.first_party = true;
             c.grant_types = vec![GrantType::AuthorizationCode];
+            c.signing_alg = Some(issuer::Algorithm::RS256);
         }),
         ("m2m", |c| {
             c.grant_types = vec![GrantType::ClientCredentials]
