@@ -33,9 +33,10 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "claims_parameter_supported": false,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        // OpenID Connect Prompt Create 1.0 §4.2 defines this field.
+        // Defined by Initiating User Registration via OpenID Connect 1.0; select_account is
+        // recognised but answered with account_selection_required, so it is not listed.
         "prompt_values_supported": domain::Prompt::SUPPORTED,
-        // RFC 7636 §6.2 via RFC 8414 §2: S256 only, for every client.
+        // RFC 8414 §2 (RFC 7636 methods): S256 only, required from every client.
         "code_challenge_methods_supported": ["S256"],
         // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
