@@ -91,8 +91,7 @@ fn page(
 
 /// The error page (never a redirect): `status`, a title and an explanation for the user.
 pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    metrics::counter!("error_pages_total", "status" => status.as_str().to_owned())
-        .increment(1);
+    metrics::counter!("error_pages_total", "status" => status.as_str().to_owned()).increment(1);
     let body = format!("<h1>{}</h1><p>{}</p>", escape(title), escape(message));
     page(HttpResponse::build(status), title, &body, None)
 }
