@@ -1,7 +1,7 @@
 use std::fmt;
 
 /// OAuth 2.0 error codes used by this server (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1;
-/// RFC 7009 §2.2.1; OpenID Connect Core §3.1.2.6).
+/// RFC 7009 §2.2.1; RFC 8707 §2; OpenID Connect Core §3.1.2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// Missing, repeated or malformed parameter.
@@ -26,6 +26,28 @@ pub enum ErrorCode {
     ServerError,
     /// The server is overloaded or down for maintenance.
     TemporarilyUnavailable,
+    /// The authorization server does not support this `response_type` (RFC 6749
+    /// §4.1.2.1).
+    UnsupportedResponseType,
+    /// `prompt=none`, but the End-User must authenticate (OpenID Connect Core §3.1.2.6).
+    LoginRequired,
+    /// `prompt=none`, but the End-User must consent (OpenID Connect Core §3.1.2.6).
+    ConsentRequired,
+    /// `prompt=none`, but some other user interaction is needed (OpenID Connect Core
+    /// §3.1.2.6).
+    InteractionRequired,
+    /// The End-User would have to select an account, which this server does not offer
+    /// (OpenID Connect Core §3.1.2.6).
+    AccountSelectionRequired,
+    /// The `request` parameter is not supported (OpenID Connect Core §6.1).
+    RequestNotSupported,
+    /// The `request_uri` parameter is not supported (OpenID Connect Core §6.2).
+    RequestUriNotSupported,
+    /// The access token is expired, revoked, malformed or otherwise invalid (RFC 6750
+    /// §3.1).
+    InvalidToken,
+    /// The access token lacks a scope the resource requires (RFC 6750 §3.1).
+    InsufficientScope,
 }
 
 impl ErrorCode {
@@ -43,7 +65,53 @@ impl ErrorCode {
             Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
+            Self::InteractionRequired => "interaction_required",
+            Self::AccountSelectionRequired => "account_selection_required",
+            Self::RequestNotSupported => "request_not_supported",
+            Self::RequestUriNotSupported => "request_uri_not_supported",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
         }
+    }
+
+    /// Every code.
+    pub const ALL: &'static [Self] = &[
+        Self::InvalidRequest,
+        Self::InvalidClient,
+        Self::InvalidGrant,
+        Self::UnauthorizedClient,
+        Self::UnsupportedGrantType,
+        Self::InvalidScope,
+        Self::InvalidTarget,
+        Self::UnsupportedTokenType,
+        Self::AccessDenied,
+        Self::ServerError,
+        Self::TemporarilyUnavailable,
+        Self::UnsupportedResponseType,
+        Self::LoginRequired,
+        Self::ConsentRequired,
+        Self::InteractionRequired,
+        Self::AccountSelectionRequired,
+        Self::RequestNotSupported,
+        Self::RequestUriNotSupported,
+        Self::InvalidToken,
+        Self::InsufficientScope,
+    ];
+}
+
+impl std::str::FromStr for ErrorCode {
+    type Err = String;
+
+    /// The code with this wire value.
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|c| c.as_str() == s)
+            .ok_or_else(|| format!("unknown error code {s:?}"))
     }
 }
 
@@ -76,5 +144,18 @@ impl OAuthError {
     /// `invalid_request`.
     pub fn invalid_request(description: impl Into<String>) -> Self {
         Self::new(ErrorCode::InvalidRequest, description)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn codes_round_trip_through_their_wire_values() {
+        for code in ErrorCode::ALL {
+            assert_eq!(code.as_str().parse::<ErrorCode>(), Ok(*code));
+        }
+        assert!("no_such_error".parse::<ErrorCode>().is_err());
     }
 }

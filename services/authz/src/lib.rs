@@ -10,8 +10,11 @@ pub mod cli_clients;
 pub mod clients;
 pub mod config;
 mod error;
+mod flow;
+mod grants;
 mod grpc;
 mod http;
+mod idp;
 pub mod keys;
 mod relay;
 mod schema;
@@ -26,6 +29,9 @@ use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
 
 use crate::clients::Clients;
+use crate::flow::Flow;
+use crate::grants::Grants;
+use crate::idp::Idp;
 use crate::keys::KeyStore;
 use crate::tokens::Tokens;
 
@@ -41,12 +47,27 @@ pub(crate) struct AppState {
     pub(crate) keys: Arc<KeyStore>,
     pub(crate) clients: Arc<Clients>,
     pub(crate) tokens: Arc<Tokens>,
+    /// The authorization code flow up to the code.
+    pub(crate) flow: Arc<Flow>,
+    /// Code redemption, refresh, grant revocation.
+    pub(crate) grants: Arc<Grants>,
+    /// idp's `Sessions` API.
+    pub(crate) idp: Arc<Idp>,
+    /// Whether cookies get `Secure` (the issuer is https).
+    pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
     pub(crate) issuer: String,
     /// The discovery document, serialised at start.
     pub(crate) discovery: actix_web::web::Bytes,
     /// `public, max-age=<keys.jwks_max_age>`.
     pub(crate) jwks_cache_control: String,
+}
+
+impl AppState {
+    /// An endpoint URL under the issuer.
+    pub(crate) fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.trim_end_matches('/'))
+    }
 }
 
 /// A bound, ready-to-run authz.
@@ -107,7 +128,25 @@ impl Application {
             config.issuer.clone(),
             config.keys.default_alg,
         ));
-        spawn_purge(Arc::clone(&tokens), shutdown.clone());
+        let idp = Arc::new(Idp::new(&config.idp)?);
+        let flow = Arc::new(Flow::new(
+            db.clone(),
+            Arc::clone(&clients),
+            Arc::clone(&tokens),
+            Arc::clone(&idp),
+            &config,
+        ));
+        let grants = Arc::new(Grants::new(
+            db.clone(),
+            Arc::clone(&tokens),
+            Arc::clone(&idp),
+        ));
+        spawn_purge(
+            Arc::clone(&tokens),
+            Arc::clone(&flow),
+            Arc::clone(&grants),
+            shutdown.clone(),
+        );
         let launch = Launch {
             service: "authz",
             http: config.http,
@@ -122,6 +161,10 @@ impl Application {
             keys: Arc::clone(&keys),
             clients: Arc::clone(&clients),
             tokens: Arc::clone(&tokens),
+            flow: Arc::clone(&flow),
+            grants,
+            idp,
+            secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
         };
         let launched = launch.bind(
@@ -131,6 +174,7 @@ impl Application {
                 &shutdown,
                 Arc::clone(&clients),
                 Arc::clone(&tokens),
+                flow,
             )),
             runtime::readiness({
                 let db = db.clone();
@@ -164,17 +208,28 @@ impl Application {
     }
 }
 
-/// Deletes expired opaque tokens and denylist entries every ten minutes until shutdown.
-fn spawn_purge(tokens: Arc<Tokens>, shutdown: Shutdown) {
+/// Deletes expired state every ten minutes until shutdown: opaque tokens and denylist
+/// entries, pending authorization requests, browser sessions, unredeemed codes, and grants
+/// with their refresh tokens.
+fn spawn_purge(tokens: Arc<Tokens>, flow: Arc<Flow>, grants: Arc<Grants>, shutdown: Shutdown) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {
             tokio::select! {
-                _ = tick.tick() => match tokens.purge_expired().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(rows = n, "expired token rows purged"),
-                    Err(e) => tracing::warn!(error = %e, "purging expired tokens failed"),
-                },
+                _ = tick.tick() => {
+                    let results = [
+                        ("tokens", tokens.purge_expired().await),
+                        ("authorization requests and sessions", flow.purge_expired().await),
+                        ("grants", grants.purge_expired().await),
+                    ];
+                    for (what, result) in results {
+                        match result {
+                            Ok(0) => {}
+                            Ok(n) => tracing::info!(rows = n, what, "expired rows purged"),
+                            Err(e) => tracing::warn!(error = %e, what, "purging expired rows failed"),
+                        }
+                    }
+                }
                 () = shutdown.wait() => break,
             }
         }

@@ -66,3 +66,111 @@ diesel::table! {
         expires_at -> BigInt,
     }
 }
+
+diesel::table! {
+    authorization_requests (id) {
+        id -> Text,
+        browser_hash -> Text,
+        stage -> Text,
+        challenge_hash -> Nullable<Text>,
+        client_id -> Text,
+        request -> Text,
+        login -> Nullable<Text>,
+        granted_scope -> Nullable<Text>,
+        error -> Nullable<Text>,
+        error_description -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    browser_sessions (session_key) {
+        session_key -> Text,
+        sid -> Text,
+        subject -> Text,
+        idp_session_id -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        acr -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    consents (subject, client_id) {
+        subject -> Text,
+        client_id -> Text,
+        scope -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    grants (id) {
+        id -> Text,
+        client_id -> Text,
+        subject -> Text,
+        scope -> Text,
+        sid -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        acr -> Text,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+        expires_at -> BigInt,
+        revoked_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    authorization_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Text,
+        nonce -> Nullable<Text>,
+        scope -> Text,
+        subject -> Text,
+        sid -> Text,
+        auth_time -> BigInt,
+        amr -> Text,
+        acr -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        redeemed_at -> Nullable<BigInt>,
+        grant_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        client_id -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+        rotated_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    grant_access_tokens (jti) {
+        jti -> Text,
+        grant_id -> Text,
+        opaque_hash -> Nullable<Text>,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(refresh_tokens -> grants (grant_id));
+diesel::joinable!(grant_access_tokens -> grants (grant_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    grants,
+    refresh_tokens,
+    grant_access_tokens,
+    opaque_tokens,
+    revoked_jtis,
+    authorization_codes,
+);

@@ -155,6 +155,13 @@ impl Clients {
         Ok(entry)
     }
 
+    /// The client `id` (through the cache), without authenticating it: for the
+    /// authorization endpoint, where the client is identified by `client_id` and its
+    /// registered redirect URI, not by a secret (RFC 6749 §3.1).
+    pub async fn find(&self, id: &str) -> Result<Option<Arc<Client>>, StorageError> {
+        Ok(self.entry(id).await?.map(|e| Arc::clone(&e.client)))
+    }
+
     fn forget(&self, id: &str) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(id);

@@ -1,7 +1,9 @@
 //! The authz configuration (`configs/authz.yaml`, `AUTHZ__…` environment variables).
 
+mod flow;
 mod keys;
 
+pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
 
 /// The `clients` section.
@@ -59,6 +61,12 @@ pub struct AuthzConfig {
     pub keys: KeysConfig,
     /// Client registry.
     pub clients: ClientsConfig,
+    /// The authorization endpoint and its codes.
+    pub authorize: AuthorizeConfig,
+    /// Login and consent delegated to idp; authz's browser session.
+    pub login: LoginConfig,
+    /// How authz reaches idp.
+    pub idp: IdpConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -77,6 +85,9 @@ impl Default for AuthzConfig {
             database: DatabaseConfig::with_url("sqlite://data/authz.db"),
             keys: KeysConfig::default(),
             clients: ClientsConfig::default(),
+            authorize: AuthorizeConfig::default(),
+            login: LoginConfig::default(),
+            idp: IdpConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -102,6 +113,9 @@ impl Validate for AuthzConfig {
             ("database", &self.database),
             ("keys", &self.keys),
             ("clients", &self.clients),
+            ("authorize", &self.authorize),
+            ("login", &self.login),
+            ("idp", &self.idp),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

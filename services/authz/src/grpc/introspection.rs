@@ -12,7 +12,7 @@ use proto::authz::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::clients::{ClientAuthError, Clients, Credentials, parse_basic};
+use crate::clients::Clients;
 use crate::tokens::{self, Tokens};
 
 /// Most tokens in one `IntrospectBatch`.
@@ -26,29 +26,7 @@ pub(crate) struct IntrospectionService {
 
 impl IntrospectionService {
     async fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let header = request
-            .metadata()
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .ok_or_else(|| Status::unauthenticated("client credentials required"))?;
-        let encoded = header
-            .get(..6)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("basic "))
-            .map(|_| header[6..].trim())
-            .ok_or_else(|| Status::unauthenticated("use Basic client credentials"))?;
-        let (id, secret) =
-            parse_basic(encoded).ok_or_else(|| Status::unauthenticated("malformed credentials"))?;
-        let client = self
-            .clients
-            .authenticate(&Credentials::Basic { id, secret })
-            .await
-            .map_err(|e| match e {
-                ClientAuthError::Invalid => Status::unauthenticated("client authentication failed"),
-                ClientAuthError::Storage(e) => {
-                    tracing::warn!(error = %e, "client registry unavailable");
-                    Status::unavailable("try again later")
-                }
-            })?;
+        let client = super::caller(&self.clients, request).await?;
         if !client.can_introspect {
             return Err(Status::permission_denied(
                 "this client may not introspect tokens",

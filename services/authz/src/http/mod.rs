@@ -6,11 +6,25 @@ use actix_web::{App, Error, web};
 
 use crate::AppState;
 
+mod authorize;
+mod authorize_resume;
+mod end_session;
 mod introspect;
 mod oauth;
+mod pages;
 mod revoke;
 mod token;
+mod userinfo;
 mod well_known;
+
+/// The authorization endpoint.
+pub(crate) const AUTHORIZE_PATH: &str = "/authorize";
+/// Where idp sends the browser back after a login or consent challenge.
+pub(crate) const RESUME_PATH: &str = "/authorize/resume";
+/// The UserInfo endpoint.
+pub(crate) const USERINFO_PATH: &str = "/userinfo";
+/// The RP-Initiated Logout endpoint (`end_session_endpoint`).
+pub(crate) const END_SESSION_PATH: &str = "/end_session";
 
 /// The token endpoint.
 pub(crate) const TOKEN_PATH: &str = "/token";
@@ -48,6 +62,22 @@ pub(crate) fn app(
         )
         .route(well_known::jwks::PATH, web::get().to(well_known::jwks::get))
         .app_data(web::PayloadConfig::new(FORM_LIMIT))
+        .service(
+            web::resource(AUTHORIZE_PATH)
+                .route(web::get().to(authorize::get))
+                .route(web::post().to(authorize::post)),
+        )
+        .route(RESUME_PATH, web::get().to(authorize_resume::get))
+        .service(
+            web::resource(USERINFO_PATH)
+                .route(web::get().to(userinfo::handle))
+                .route(web::post().to(userinfo::handle)),
+        )
+        .service(
+            web::resource(END_SESSION_PATH)
+                .route(web::get().to(end_session::get))
+                .route(web::post().to(end_session::post)),
+        )
         .service(
             web::resource(TOKEN_PATH)
                 .route(web::post().to(token::post))

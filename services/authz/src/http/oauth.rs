@@ -123,14 +123,17 @@ impl Form {
                 "the request body must be application/x-www-form-urlencoded",
             ));
         }
-        Ok(Self(
-            url::form_urlencoded::parse(body).into_owned().collect(),
-        ))
+        Ok(Self::from_urlencoded(body))
+    }
+
+    /// Parses `application/x-www-form-urlencoded` data (a query string or a body).
+    pub(crate) fn from_urlencoded(raw: &[u8]) -> Self {
+        Self(url::form_urlencoded::parse(raw).into_owned().collect())
     }
 
     /// The one value of `name`; a parameter sent without a value counts as omitted
-    /// (RFC 6749 §3.1) and a repeated one is `invalid_request`.
-    pub(crate) fn one(&self, name: &str) -> Result<Option<&str>, OAuthFailure> {
+    /// (RFC 6749 §3.1). A repeated one is an error naming it.
+    pub(crate) fn get(&self, name: &str) -> Result<Option<&str>, String> {
         let mut values = self
             .0
             .iter()
@@ -138,11 +141,14 @@ impl Form {
             .map(|(_, v)| v.as_str());
         let first = values.next();
         if values.next().is_some() {
-            return Err(OAuthFailure::invalid_request(format!(
-                "parameter {name} is repeated"
-            )));
+            return Err(format!("parameter {name} is repeated"));
         }
         Ok(first.filter(|v| !v.is_empty()))
+    }
+
+    /// [`Form::get`], with a repeated parameter as `invalid_request`.
+    pub(crate) fn one(&self, name: &str) -> Result<Option<&str>, OAuthFailure> {
+        self.get(name).map_err(OAuthFailure::invalid_request)
     }
 
     /// `one`, but required.

@@ -7,6 +7,7 @@ use super::oauth::{OAuthFailure, authenticated_form};
 use crate::AppState;
 
 /// `POST /revoke` (RFC 7009 §2.1): the authenticated client revokes one of its own tokens.
+/// A refresh token revokes its whole grant, with the access tokens issued from it (§2.1).
 /// Unknown tokens and other clients' tokens are answered 200 too (§2.2) and left alone.
 pub(crate) async fn post(
     req: HttpRequest,
@@ -16,7 +17,9 @@ pub(crate) async fn post(
     let (form, client) = authenticated_form(&req, &body, &state.clients).await?;
     let token = form.required("token")?;
     form.one("token_type_hint")?;
-    state.tokens.revoke(&client, token).await?;
+    if !state.grants.revoke_refresh_token(&client, token).await? {
+        state.tokens.revoke(&client, token).await?;
+    }
     metrics::counter!("revocations_total").increment(1);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))

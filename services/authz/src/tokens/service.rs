@@ -27,6 +27,20 @@ pub struct IssuedToken {
     pub scope: ScopeSet,
 }
 
+/// An access token made but not yet stored (see [`Tokens::prepare`]).
+pub(crate) struct PreparedAccess {
+    /// The token.
+    pub(crate) token: String,
+    /// Its `jti` (also kept for opaque tokens).
+    pub(crate) jti: String,
+    /// Expiry, Unix seconds.
+    pub(crate) expires_at: i64,
+    /// Lifetime in seconds.
+    pub(crate) expires_in: i64,
+    /// For opaque tokens: the row to store before the token is handed out.
+    pub(crate) opaque: Option<OpaqueRow>,
+}
+
 /// RFC 7662 §2.2 introspection result; `active: false` carries nothing else.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Introspection {
@@ -74,7 +88,8 @@ pub struct Tokens {
     writer: super::writer::OpaqueWriter,
 }
 
-type Claims = serde_json::Map<String, serde_json::Value>;
+/// JWT claims.
+pub(crate) type Claims = serde_json::Map<String, serde_json::Value>;
 
 /// JWTs whose signature, `typ` and `iss` were already checked against one key ring, by the
 /// SHA-256 of the token. A signature never changes its verdict for the same keys, so this
@@ -109,12 +124,15 @@ struct AccessClaims<'a> {
     scope: String,
 }
 
-fn server_error(e: impl std::fmt::Display) -> OAuthError {
+/// Logs `e` and answers `server_error` (never shows the cause to the client).
+pub(crate) fn server_error(e: impl std::fmt::Display) -> OAuthError {
     tracing::error!(error = %e, "token operation failed");
     OAuthError::new(ErrorCode::ServerError, "internal error")
 }
 
-fn storage_error(e: StorageError) -> OAuthError {
+/// A storage failure as the client sees it: `temporarily_unavailable` when the pool is
+/// exhausted, `server_error` otherwise.
+pub(crate) fn storage_error(e: StorageError) -> OAuthError {
     if matches!(e, StorageError::Unavailable(_)) {
         tracing::warn!(error = %e, "database busy");
         return OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later");
@@ -146,10 +164,11 @@ impl Tokens {
         }
     }
 
-    /// A new opaque token: [`ORDER_PREFIX_LEN`] hex digits of the issue time in
-    /// milliseconds, then 256 random bits (base64url). The prefix is public and only orders
-    /// storage keys (see [`lookup_key`]); the random part is what makes the token secret.
-    fn opaque_token(&self) -> Result<String, OAuthError> {
+    /// A new opaque secret (access token, refresh token, code, challenge, cookie):
+    /// [`ORDER_PREFIX_LEN`] hex digits of the issue time in milliseconds, then 256 random
+    /// bits (base64url). The prefix is public and only orders storage keys (see
+    /// [`lookup_key`]); the random part is what makes the value secret.
+    pub(crate) fn opaque_token(&self) -> Result<String, OAuthError> {
         let millis = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis());
@@ -161,7 +180,8 @@ impl Tokens {
         Ok(prefix + &self.random(32)?)
     }
 
-    fn random(&self, bytes: usize) -> Result<String, OAuthError> {
+    /// `bytes` random bytes, base64url (ids and `jti`s).
+    pub(crate) fn random(&self, bytes: usize) -> Result<String, OAuthError> {
         let mut buf = vec![0u8; bytes];
         self.rng
             .fill(&mut buf)
@@ -169,9 +189,103 @@ impl Tokens {
         Ok(URL_SAFE_NO_PAD.encode(buf))
     }
 
+    /// The issuer identifier, as configured.
+    pub(crate) fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// The current time (Unix seconds) of the clock every token is stamped with.
+    pub(crate) fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// The algorithm that signs `client`'s tokens.
+    pub(crate) fn alg_for(&self, client: &Client) -> Algorithm {
+        client.signing_alg.unwrap_or(self.default_alg)
+    }
+
+    /// Signs `claims` as a compact JWS with `typ`, with the current key of `alg`. RSA
+    /// signatures run on the bounded [`SigningPool`] (they take hundreds of microseconds of
+    /// CPU); the others are fast enough to compute here.
+    #[instrument(skip_all, fields(alg = %alg))]
+    pub(crate) async fn sign<T: Serialize>(
+        &self,
+        alg: Algorithm,
+        typ: &'static str,
+        claims: &T,
+    ) -> Result<String, OAuthError> {
+        let signer = self
+            .keys
+            .ring()
+            .signer(alg, self.clock.now())
+            .ok_or_else(|| server_error(format!("no current {alg} signing key")))?;
+        if alg.is_rsa() {
+            let payload = serde_json::to_vec(claims).map_err(server_error)?;
+            self.signing
+                .run(move || signer.sign_jwt_json(typ, &payload))
+                .await
+                .map_err(server_error)?
+                .map_err(server_error)
+        } else {
+            signer.sign_jwt(typ, claims).map_err(server_error)
+        }
+    }
+
+    /// Makes an access token for `client` without storing anything: a signed RFC 9068 JWT,
+    /// or an opaque token with the row that must be stored before it is handed out.
+    #[instrument(skip_all, fields(client_id = %client.id))]
+    pub(crate) async fn prepare(
+        &self,
+        client: &Client,
+        subject: &str,
+        scope: &ScopeSet,
+        aud: &[String],
+    ) -> Result<PreparedAccess, OAuthError> {
+        let now = self.clock.now();
+        let exp = now + client.access_token_ttl;
+        let jti = self.random(16)?;
+        let (token, opaque) = match client.access_token_format {
+            AccessTokenFormat::Jwt => {
+                let claims = AccessClaims {
+                    iss: &self.issuer,
+                    sub: subject,
+                    aud,
+                    exp,
+                    iat: now,
+                    jti: &jti,
+                    client_id: client.id.as_str(),
+                    scope: scope.to_string(),
+                };
+                let token = self.sign(self.alg_for(client), "at+jwt", &claims).await?;
+                (token, None)
+            }
+            AccessTokenFormat::Opaque => {
+                let token = self.opaque_token()?;
+                let row = OpaqueRow {
+                    token_hash: lookup_key(&token),
+                    jti: jti.clone(),
+                    client_id: client.id.as_str().to_owned(),
+                    subject: subject.to_owned(),
+                    scope: scope.to_string(),
+                    audience: serde_json::to_string(aud).map_err(server_error)?,
+                    issued_at: now,
+                    expires_at: exp,
+                };
+                (token, Some(row))
+            }
+        };
+        Ok(PreparedAccess {
+            token,
+            jti,
+            expires_at: exp,
+            expires_in: client.access_token_ttl,
+            opaque,
+        })
+    }
+
     /// Issues an access token for `client` with `scope` and audiences `aud`, in the
     /// client's format: a signed RFC 9068 JWT (`typ: at+jwt`), or a 256-bit random opaque
-    /// token stored only as its SHA-256.
+    /// token stored only as its SHA-256 (committed before this returns).
     #[instrument(skip_all, fields(client_id = %client.id))]
     pub async fn issue(
         &self,
@@ -180,65 +294,20 @@ impl Tokens {
         scope: ScopeSet,
         aud: Vec<String>,
     ) -> Result<IssuedToken, OAuthError> {
-        let now = self.clock.now();
-        let exp = now + client.access_token_ttl;
-        let jti = self.random(16)?;
-        let access_token = match client.access_token_format {
-            AccessTokenFormat::Jwt => {
-                let alg = client.signing_alg.unwrap_or(self.default_alg);
-                let signer = self
-                    .keys
-                    .ring()
-                    .signer(alg, now)
-                    .ok_or_else(|| server_error(format!("no current {alg} signing key")))?;
-                let claims = AccessClaims {
-                    iss: &self.issuer,
-                    sub: subject,
-                    aud: &aud,
-                    exp,
-                    iat: now,
-                    jti: &jti,
-                    client_id: client.id.as_str(),
-                    scope: scope.to_string(),
-                };
-                if alg.is_rsa() {
-                    // Hundreds of microseconds per RSA signature: off the async workers.
-                    let payload = serde_json::to_vec(&claims).map_err(server_error)?;
-                    self.signing
-                        .run(move || signer.sign_jwt_json("at+jwt", &payload))
-                        .await
-                        .map_err(server_error)?
-                        .map_err(server_error)?
+        let prepared = self.prepare(client, subject, &scope, &aud).await?;
+        if let Some(row) = prepared.opaque {
+            self.writer.insert(row).await.map_err(|e| {
+                if matches!(*e, StorageError::Unavailable(_)) {
+                    tracing::warn!(error = %e, "database busy");
+                    OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
                 } else {
-                    signer.sign_jwt("at+jwt", &claims).map_err(server_error)?
+                    server_error(e)
                 }
-            }
-            AccessTokenFormat::Opaque => {
-                let token = self.opaque_token()?;
-                let row = OpaqueRow {
-                    token_hash: lookup_key(&token),
-                    jti,
-                    client_id: client.id.as_str().to_owned(),
-                    subject: subject.to_owned(),
-                    scope: scope.to_string(),
-                    audience: serde_json::to_string(&aud).map_err(server_error)?,
-                    issued_at: now,
-                    expires_at: exp,
-                };
-                self.writer.insert(row).await.map_err(|e| {
-                    if matches!(*e, StorageError::Unavailable(_)) {
-                        tracing::warn!(error = %e, "database busy");
-                        OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
-                    } else {
-                        server_error(e)
-                    }
-                })?;
-                token
-            }
-        };
+            })?;
+        }
         Ok(IssuedToken {
-            access_token,
-            expires_in: client.access_token_ttl,
+            access_token: prepared.token,
+            expires_in: prepared.expires_in,
             scope,
         })
     }
@@ -381,6 +450,27 @@ impl Tokens {
         repo::purge_expired(&self.db, self.clock.now()).await
     }
 
+    /// The claims of an ID token this server issued (OpenID Connect Core §2): a valid
+    /// signature by a published key, `typ: JWT` (so an access token is never taken for an
+    /// ID token), our `iss`. Expiry is not checked: an expired ID token is still a good
+    /// `id_token_hint` (Core §3.1.2.1, RP-Initiated Logout §2).
+    pub(crate) fn verified_id_token(&self, token: &str) -> Option<Claims> {
+        let ring = self.keys.ring();
+        let expect = Expect {
+            algorithms: &Algorithm::ALL,
+            typ: Some("JWT"),
+        };
+        match verify(token, ring.verifiers(), &expect) {
+            Ok(v)
+                if v.claims.get("iss").and_then(serde_json::Value::as_str)
+                    == Some(self.issuer.as_str()) =>
+            {
+                Some(v.claims)
+            }
+            Ok(_) | Err(_) => None,
+        }
+    }
+
     /// The claims of a JWT access token this server issued (valid signature by a published
     /// key, `typ: at+jwt`, our `iss`), or `None`. Expiry is the caller's to check.
     fn verified_claims(&self, token: &str) -> Option<Arc<Claims>> {
@@ -423,7 +513,7 @@ fn looks_like_jwt(token: &str) -> bool {
 }
 
 /// Hex digits of time at the start of an opaque token.
-const ORDER_PREFIX_LEN: usize = 12;
+pub(crate) const ORDER_PREFIX_LEN: usize = 12;
 
 /// The database key of an opaque token: its public time prefix followed by the SHA-256 of
 /// the whole token, so only a digest is stored (RFC 6819 §5.1.4.1.3) while keys of new
@@ -431,7 +521,7 @@ const ORDER_PREFIX_LEN: usize = 12;
 /// primary-key index instead of dirtying a random index page per token, which is most of
 /// the cost of storing a token. Any string maps to some key; a malformed token simply
 /// matches nothing.
-fn lookup_key(token: &str) -> String {
+pub(crate) fn lookup_key(token: &str) -> String {
     let prefix = token.get(..ORDER_PREFIX_LEN).unwrap_or_default();
     prefix.to_owned() + &hash(token)
 }

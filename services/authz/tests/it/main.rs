@@ -4,5 +4,7 @@
 
 mod app;
 mod cli;
+mod code_flow;
+mod flow_env;
 mod keys;
 mod oauth;

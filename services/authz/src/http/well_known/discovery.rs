@@ -12,20 +12,42 @@ use crate::config::AuthzConfig;
 /// The metadata document, serialised once.
 pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
     let client_auth = ["client_secret_basic", "client_secret_post"];
+    let algorithms: Vec<&str> = config.keys.algorithms.iter().map(|a| a.as_str()).collect();
     let metadata = json!({
         // Exactly as configured (OIDC Discovery §3, RFC 8414 §2).
         "issuer": config.issuer,
-        "jwks_uri": config.endpoint(super::jwks::PATH),
+        "authorization_endpoint": config.endpoint(crate::http::AUTHORIZE_PATH),
         "token_endpoint": config.endpoint(crate::http::TOKEN_PATH),
-        "token_endpoint_auth_methods_supported": client_auth,
-        "grant_types_supported": ["client_credentials"],
+        "userinfo_endpoint": config.endpoint(crate::http::USERINFO_PATH),
+        "jwks_uri": config.endpoint(super::jwks::PATH),
+        // RP-Initiated Logout 1.0 §2.1.
+        "end_session_endpoint": config.endpoint(crate::http::END_SESSION_PATH),
+        "scopes_supported": crate::grants::claims::SCOPES,
+        "response_types_supported": ["code"],
+        // OAuth 2.0 Multiple Response Type Encoding Practices §2.1, Form Post Response Mode.
+        "response_modes_supported": domain::ResponseMode::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algorithms,
+        "claims_supported": crate::grants::claims::SUPPORTED,
+        "claims_parameter_supported": false,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        // Defined by Initiating User Registration via OpenID Connect 1.0; select_account is
+        // recognised but answered with account_selection_required, so it is not listed.
+        "prompt_values_supported": domain::Prompt::SUPPORTED,
+        // RFC 8414 §2 (RFC 7636 methods): S256 only, required from every client.
+        "code_challenge_methods_supported": ["S256"],
+        // RFC 9207 §3: every authorization response carries `iss`.
+        "authorization_response_iss_parameter_supported": true,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         // RFC 7662 (introspection) and RFC 7009 (revocation), per RFC 8414 §2.
         "introspection_endpoint": config.endpoint(crate::http::INTROSPECT_PATH),
         "introspection_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint": config.endpoint(crate::http::REVOKE_PATH),
-        "revocation_endpoint_auth_methods_supported": client_auth,
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         // Signing algorithms of RFC 9068 access tokens.
-        "access_token_signing_alg_values_supported": config.keys.algorithms.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        "access_token_signing_alg_values_supported": algorithms,
     });
     web::Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default())
 }

@@ -1,9 +1,14 @@
-//! The token endpoint (RFC 6749 §3.2) with the `client_credentials` grant (§4.4), RFC 8707
-//! resource indicators and RFC 9068 access tokens.
+//! The token endpoint (RFC 6749 §3.2): client authentication, then one file per grant
+//! (`client_credentials` §4.4, `authorization_code` §4.1.3, `refresh_token` §6), RFC 8707
+//! resource indicators and RFC 9068 access tokens. Every response is `no-store`.
+
+mod authorization_code;
+mod client_credentials;
+mod refresh_token;
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
-use domain::{ErrorCode, GrantType, ScopeSet, TokenEndpointAuthMethod};
+use domain::{ErrorCode, GrantType, ScopeSet};
 
 use super::oauth::{Form, OAuthFailure, authenticated_form};
 use crate::AppState;
@@ -30,13 +35,9 @@ pub(crate) async fn post(
         ));
     }
     let response = match grant {
-        GrantType::ClientCredentials => client_credentials(&state, &client, &form).await?,
-        GrantType::AuthorizationCode | GrantType::RefreshToken => {
-            return Err(OAuthFailure::bad(
-                ErrorCode::UnsupportedGrantType,
-                format!("grant type {grant} is not supported"),
-            ));
-        }
+        GrantType::ClientCredentials => client_credentials::grant(&state, &client, &form).await?,
+        GrantType::AuthorizationCode => authorization_code::grant(&state, &client, &form).await?,
+        GrantType::RefreshToken => refresh_token::grant(&state, &client, &form).await?,
     };
     metrics::counter!("tokens_issued_total", "grant_type" => grant.as_str()).increment(1);
     Ok(HttpResponse::Ok()
@@ -45,39 +46,27 @@ pub(crate) async fn post(
         .json(response))
 }
 
-/// RFC 6749 §4.4: the client acts on its own behalf (`sub` = `client_id`); only
-/// confidential clients may.
-async fn client_credentials(
-    state: &AppState,
-    client: &Client,
-    form: &Form,
-) -> Result<serde_json::Value, OAuthFailure> {
-    if client.auth_method == TokenEndpointAuthMethod::None {
-        return Err(OAuthFailure::bad(
-            ErrorCode::UnauthorizedClient,
-            "public clients cannot use client_credentials",
-        ));
-    }
-    let scope = requested_scope(client, form)?;
-    let aud = audiences(state, client, form)?;
-    let issued = state
-        .tokens
-        .issue(client, client.id.as_str(), scope, aud)
-        .await?;
+/// The JSON of a user grant's token response (RFC 6749 §5.1, OpenID Connect Core
+/// §3.1.3.3).
+fn user_response(r: crate::grants::TokenResponse) -> serde_json::Value {
     let mut body = serde_json::json!({
-        "access_token": issued.access_token,
+        "access_token": r.access_token,
         "token_type": "Bearer",
-        "expires_in": issued.expires_in,
+        "expires_in": r.expires_in,
+        "scope": r.scope.to_string(),
     });
-    if !issued.scope.is_empty() {
-        body["scope"] = issued.scope.to_string().into();
+    if let Some(t) = r.refresh_token {
+        body["refresh_token"] = t.into();
     }
-    Ok(body)
+    if let Some(t) = r.id_token {
+        body["id_token"] = t.into();
+    }
+    body
 }
 
 /// RFC 6749 §3.3: the requested scopes, which must all be allowed; without `scope`, all
 /// the client may have.
-fn requested_scope(client: &Client, form: &Form) -> Result<ScopeSet, OAuthFailure> {
+pub(super) fn requested_scope(client: &Client, form: &Form) -> Result<ScopeSet, OAuthFailure> {
     let Some(raw) = form.one("scope")? else {
         return Ok(client.scopes.clone());
     };
@@ -97,7 +86,11 @@ fn requested_scope(client: &Client, form: &Form) -> Result<ScopeSet, OAuthFailur
 
 /// RFC 8707 §2: each `resource` must be an absolute URI without fragment that the client
 /// may target; none given means the client's default audience (or the issuer).
-fn audiences(state: &AppState, client: &Client, form: &Form) -> Result<Vec<String>, OAuthFailure> {
+pub(super) fn audiences(
+    state: &AppState,
+    client: &Client,
+    form: &Form,
+) -> Result<Vec<String>, OAuthFailure> {
     let resources = form.all("resource");
     if resources.is_empty() {
         return Ok(vec![

@@ -1,0 +1,305 @@
+//! Grants, refresh tokens, code redemption and the records of access tokens issued from a
+//! grant, in the authz database.
+//!
+//! Lock order, on PostgreSQL as on SQLite (where every write transaction is exclusive
+//! anyway): a transaction that touches a grant locks the grant row (or the code row, for a
+//! new grant) with its first statement, before any refresh token row. Rotation and
+//! revocation of one grant therefore serialise on that row and cannot deadlock, and a
+//! revocation sees every access token committed before it.
+
+use diesel::prelude::*;
+use storage::diesel_async::{AsyncConnection, RunQueryDsl};
+use storage::{Database, StorageError, with_conn};
+
+use crate::flow::repo::CodeRow;
+use crate::schema::{
+    authorization_codes, grant_access_tokens, grants, opaque_tokens, refresh_tokens, revoked_jtis,
+};
+use crate::tokens::repo::OpaqueRow;
+
+/// A grant: everything issued from one redeemed authorization code.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = grants)]
+pub(crate) struct GrantRow {
+    pub(crate) id: String,
+    pub(crate) client_id: String,
+    pub(crate) subject: String,
+    pub(crate) scope: String,
+    pub(crate) sid: String,
+    pub(crate) auth_time: i64,
+    pub(crate) amr: String,
+    pub(crate) acr: String,
+    pub(crate) created_at: i64,
+    pub(crate) updated_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) revoked_at: Option<i64>,
+}
+
+/// A refresh token (by digest).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = refresh_tokens)]
+pub(crate) struct RefreshRow {
+    pub(crate) token_hash: String,
+    pub(crate) grant_id: String,
+    pub(crate) client_id: String,
+    pub(crate) issued_at: i64,
+    pub(crate) expires_at: i64,
+    pub(crate) rotated_at: Option<i64>,
+}
+
+/// An access token issued from a grant.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = grant_access_tokens)]
+pub(crate) struct AccessRecord {
+    pub(crate) jti: String,
+    pub(crate) grant_id: String,
+    pub(crate) opaque_hash: Option<String>,
+    pub(crate) expires_at: i64,
+}
+
+/// What one token response stores besides the grant itself.
+pub(crate) struct Issued {
+    pub(crate) access: AccessRecord,
+    pub(crate) opaque: Option<OpaqueRow>,
+    pub(crate) refresh: Option<RefreshRow>,
+}
+
+/// Why a transaction was abandoned on purpose: the conditional update lost.
+fn lost() -> diesel::result::Error {
+    diesel::result::Error::RollbackTransaction
+}
+
+fn won(result: Result<(), diesel::result::Error>) -> Result<bool, StorageError> {
+    match result {
+        Ok(()) => Ok(true),
+        Err(diesel::result::Error::RollbackTransaction) => Ok(false),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Inserts what a token response stores, inside the caller's transaction (a macro: the
+/// transaction's connection type differs per backend).
+macro_rules! insert_issued {
+    ($tx:expr, $issued:expr) => {{
+        let issued: &Issued = $issued;
+        diesel::insert_into(grant_access_tokens::table)
+            .values(&issued.access)
+            .execute($tx)
+            .await?;
+        if let Some(row) = &issued.opaque {
+            diesel::insert_into(opaque_tokens::table)
+                .values(row)
+                .execute($tx)
+                .await?;
+        }
+        if let Some(row) = &issued.refresh {
+            diesel::insert_into(refresh_tokens::table)
+                .values(row)
+                .execute($tx)
+                .await?;
+        }
+        Ok::<(), diesel::result::Error>(())
+    }};
+}
+
+/// The code with digest `hash`, redeemed or not.
+pub(crate) async fn code(db: &Database, hash: &str) -> Result<Option<CodeRow>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| authorization_codes::table
+        .find(hash)
+        .select(CodeRow::as_select())
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// Redeems the code `hash` for `grant`, once (RFC 6749 §4.1.2: "MUST NOT be used more than
+/// once"): in one transaction the grant is inserted, the code is marked redeemed by a
+/// conditional UPDATE (`redeemed_at IS NULL`, unexpired) that only one caller can win, and
+/// the issued tokens are recorded. `false`: another redemption won (or the code expired);
+/// nothing was written.
+pub(crate) async fn redeem(
+    db: &Database,
+    hash: &str,
+    now: i64,
+    grant: &GrantRow,
+    issued: &Issued,
+) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let result = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::insert_into(grants::table)
+                .values(grant)
+                .execute(tx)
+                .await?;
+            let n = diesel::update(
+                authorization_codes::table
+                    .filter(authorization_codes::code_hash.eq(hash))
+                    .filter(authorization_codes::redeemed_at.is_null())
+                    .filter(authorization_codes::expires_at.gt(now)),
+            )
+            .set((
+                authorization_codes::redeemed_at.eq(Some(now)),
+                authorization_codes::grant_id.eq(Some(&grant.id)),
+            ))
+            .execute(tx)
+            .await?;
+            if n != 1 {
+                return Err(lost());
+            }
+            insert_issued!(tx, issued)
+        })
+        .await);
+    won(result)
+}
+
+/// The refresh token with digest `hash` and its grant.
+pub(crate) async fn refresh_token(
+    db: &Database,
+    hash: &str,
+) -> Result<Option<(RefreshRow, GrantRow)>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| refresh_tokens::table
+        .inner_join(grants::table)
+        .filter(refresh_tokens::token_hash.eq(hash))
+        .select((RefreshRow::as_select(), GrantRow::as_select()))
+        .first(c)
+        .await
+        .optional())?)
+}
+
+/// Rotates the refresh token `hash` of grant `grant_id`, once (RFC 9700 §4.14.2): locks
+/// the unrevoked grant, marks the token rotated by a conditional UPDATE (`rotated_at IS
+/// NULL`, unexpired) that only one caller can win, and stores the new tokens. `false`: the
+/// grant was revoked or the token already rotated; nothing was written.
+pub(crate) async fn rotate(
+    db: &Database,
+    hash: &str,
+    grant_id: &str,
+    now: i64,
+    grant_expires_at: i64,
+    issued: &Issued,
+) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let result = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(
+                grants::table
+                    .filter(grants::id.eq(grant_id))
+                    .filter(grants::revoked_at.is_null()),
+            )
+            .set((
+                grants::updated_at.eq(now),
+                grants::expires_at.eq(grant_expires_at),
+            ))
+            .execute(tx)
+            .await?;
+            if n != 1 {
+                return Err(lost());
+            }
+            let n = diesel::update(
+                refresh_tokens::table
+                    .filter(refresh_tokens::token_hash.eq(hash))
+                    .filter(refresh_tokens::rotated_at.is_null())
+                    .filter(refresh_tokens::expires_at.gt(now)),
+            )
+            .set(refresh_tokens::rotated_at.eq(Some(now)))
+            .execute(tx)
+            .await?;
+            if n != 1 {
+                return Err(lost());
+            }
+            insert_issued!(tx, issued)
+        })
+        .await);
+    won(result)
+}
+
+/// Revokes grant `grant_id` with everything issued from it, in one transaction: the grant
+/// is marked revoked (so none of its refresh tokens works again), its unexpired JWT access
+/// tokens go on the denylist until they expire, its opaque access tokens are deleted.
+/// Revoking a revoked grant changes nothing. Returns whether this call revoked it.
+pub(crate) async fn revoke_grant(
+    db: &Database,
+    grant_id: &str,
+    now: i64,
+) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let result = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(
+                grants::table
+                    .filter(grants::id.eq(grant_id))
+                    .filter(grants::revoked_at.is_null()),
+            )
+            .set(grants::revoked_at.eq(Some(now)))
+            .execute(tx)
+            .await?;
+            if n != 1 {
+                return Err(lost());
+            }
+            let client_id: String = grants::table
+                .find(grant_id)
+                .select(grants::client_id)
+                .first(tx)
+                .await?;
+            let issued: Vec<AccessRecord> = grant_access_tokens::table
+                .filter(grant_access_tokens::grant_id.eq(grant_id))
+                .filter(grant_access_tokens::expires_at.gt(now))
+                .select(AccessRecord::as_select())
+                .load(tx)
+                .await?;
+            let mut opaque = Vec::new();
+            for record in &issued {
+                match &record.opaque_hash {
+                    Some(hash) => opaque.push(hash.as_str()),
+                    None => {
+                        diesel::insert_into(revoked_jtis::table)
+                            .values((
+                                revoked_jtis::jti.eq(&record.jti),
+                                revoked_jtis::client_id.eq(&client_id),
+                                revoked_jtis::expires_at.eq(record.expires_at),
+                            ))
+                            .on_conflict_do_nothing()
+                            .execute(tx)
+                            .await?;
+                    }
+                }
+            }
+            if !opaque.is_empty() {
+                diesel::delete(
+                    opaque_tokens::table.filter(opaque_tokens::token_hash.eq_any(&opaque)),
+                )
+                .execute(tx)
+                .await?;
+            }
+            Ok(())
+        })
+        .await);
+    won(result)
+}
+
+/// The unrevoked grants bound to browser session `sid`, as `(id, scope)`.
+pub(crate) async fn session_grants(
+    db: &Database,
+    sid: &str,
+) -> Result<Vec<(String, String)>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| grants::table
+        .filter(grants::sid.eq(sid))
+        .filter(grants::revoked_at.is_null())
+        .select((grants::id, grants::scope))
+        .load(c)
+        .await)?)
+}
+
+/// Deletes grants past their expiry, with their refresh tokens, access token records and
+/// redeemed codes (cascade).
+pub(crate) async fn purge_expired(db: &Database, now: i64) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| diesel::delete(
+        grants::table.filter(grants::expires_at.le(now))
+    )
+    .execute(c)
+    .await)?)
+}
