@@ -15,6 +15,46 @@ if [ ! -s data/authz.kek ]; then
     echo "demo: created data/authz.kek (key-encryption key of the demo's signing keys)"
 fi
 export AUTHZ__KEYS__ENCRYPTION_KEY_FILE=data/authz.kek
+
+# Demo only: the secrets authz and idp use with each other and idp's CSRF key, generated
+# once per data directory (a deployment mounts its own through the *_file keys).
+secret() {
+    if [ ! -s "data/$1" ]; then
+        (umask 077 && openssl rand -base64 32 | tr -d '\n' > "data/$1")
+        echo "demo: created data/$1"
+    fi
+}
+secret idp-loginflow.secret
+secret authz-sessions.secret
+secret idp-csrf.key
+export AUTHZ__IDP__CLIENT_SECRET_FILE=data/authz-sessions.secret
+export IDP__SESSIONS_API__CLIENT_SECRET_FILE=data/authz-sessions.secret
+export IDP__AUTHZ__CLIENT_SECRET_FILE=data/idp-loginflow.secret
+export IDP__CSRF__KEY_FILE=data/idp-csrf.key
+
+# Demo data, created only when missing, so a second start keeps what is there.
+authz_cli() { "$bin/authz" "$@" --config configs/authz.yaml; }
+idp_cli() { "$bin/idp" "$@" --config configs/idp.yaml; }
+if ! authz_cli clients show idp >/dev/null 2>&1; then
+    authz_cli clients create --id idp --name "Identity provider (LoginFlow)" \
+        --secret-file data/idp-loginflow.secret >/dev/null
+    echo "demo: registered client idp (idp's LoginFlow credentials)"
+fi
+if ! authz_cli clients show demo-client >/dev/null 2>&1; then
+    (umask 077 && printf demo-secret > data/demo-client.secret)
+    authz_cli clients create --id demo-client --name "Demo web app" \
+        --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials \
+        --scope "openid profile email offline_access items:read items:write" \
+        --redirect-uri http://localhost:3000/callback --post-logout-redirect-uri http://localhost:3000/ \
+        --audience http://localhost:8082 --secret-file data/demo-client.secret >/dev/null
+    echo "demo: registered client demo-client / demo-secret"
+fi
+if ! idp_cli users show demo >/dev/null 2>&1; then
+    (umask 077 && printf demo-password > data/demo-user.password)
+    idp_cli users create --username demo --email demo@example.com --email-verified \
+        --name "Demo User" --password-file data/demo-user.password >/dev/null
+    echo "demo: created user demo / demo-password"
+fi
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -46,6 +86,9 @@ cat <<MSG
   authz  http://localhost:8080   gRPC localhost:50051   admin http://localhost:9080
   idp    http://localhost:8081   gRPC localhost:50052   admin http://localhost:9081
   rs     http://localhost:8082                          admin http://localhost:9082
+
+  Demo user demo / demo-password; client demo-client / demo-secret
+  (redirect http://localhost:3000/callback).
 
   Try:  curl -s http://localhost:8080/.well-known/openid-configuration
         curl -s http://localhost:8080/.well-known/jwks.json
