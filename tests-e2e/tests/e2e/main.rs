@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod code_flow;
 mod foundation;
 mod guard;
 mod harness;

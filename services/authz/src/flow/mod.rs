@@ -320,8 +320,13 @@ impl Flow {
                 .as_deref()
                 .is_none_or(|hinted| hinted == s.subject)
         });
+        // `max_age=0` always asks for a new authentication, like `prompt=login` (Core
+        // §3.1.2.1): times are in seconds, so a login made this second must not pass for it.
         let fresh = usable.filter(|s| {
-            !request.prompt.login && request.max_age.is_none_or(|max| now - s.auth_time <= max)
+            !request.prompt.login
+                && request
+                    .max_age
+                    .is_none_or(|max| max > 0 && now - s.auth_time <= max)
         });
         let Some(session) = fresh else {
             if request.prompt.none {

@@ -814,6 +814,17 @@ async fn prompt_max_age_and_sso(db: TestDatabase) {
     let id_token = body["id_token"].as_str().unwrap();
     let id = verify(&keys, id_token, "JWT");
     assert_eq!(id["auth_time"], env.now(), "the new authentication");
+    // max_age=0 again in the same second as that login: still a new login, no code.
+    let seen = browser
+        .authorize(&code_request(
+            "first",
+            WEB_CB,
+            "openid",
+            &c,
+            &[("max_age", "0")],
+        ))
+        .await;
+    seen.redirected_to(&format!("{IDP_URL}/login"));
     // This client signs with RS256 (the bounded signing pool), at_hash with SHA-256.
     let header: Value = serde_json::from_slice(
         &URL_SAFE_NO_PAD
