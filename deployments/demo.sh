@@ -49,6 +49,20 @@ if ! authz_cli clients show demo-client >/dev/null 2>&1; then
         --audience http://localhost:8082 --secret-file data/demo-client.secret >/dev/null
     echo "demo: registered client demo-client / demo-secret"
 fi
+if ! authz_cli clients show demo-spa >/dev/null 2>&1; then
+    authz_cli clients create --id demo-spa --name "Demo single-page app" --auth-method none \
+        --grant-type authorization_code --grant-type refresh_token \
+        --scope "openid profile email offline_access items:read items:write" \
+        --redirect-uri http://localhost:3000/spa/callback --post-logout-redirect-uri http://localhost:3000/ \
+        --audience http://localhost:8082 >/dev/null
+    echo "demo: registered public client demo-spa (PKCE, no secret)"
+fi
+if ! authz_cli clients show demo-rs >/dev/null 2>&1; then
+    (umask 077 && printf demo-rs-secret > data/demo-rs.secret)
+    authz_cli clients create --id demo-rs --name "Demo resource server (rs)" --introspect true \
+        --secret-file data/demo-rs.secret >/dev/null
+    echo "demo: registered client demo-rs / demo-rs-secret (may introspect)"
+fi
 if ! idp_cli users show demo >/dev/null 2>&1; then
     (umask 077 && printf demo-password > data/demo-user.password)
     idp_cli users create --username demo --email demo@example.com --email-verified \
@@ -87,8 +101,8 @@ cat <<MSG
   idp    http://localhost:8081   gRPC localhost:50052   admin http://localhost:9081
   rs     http://localhost:8082                          admin http://localhost:9082
 
-  Demo user demo / demo-password; client demo-client / demo-secret
-  (redirect http://localhost:3000/callback).
+  Demo user demo / demo-password; clients demo-client / demo-secret (redirect
+  http://localhost:3000/callback), demo-spa (public, PKCE), demo-rs / demo-rs-secret.
 
   Try:  curl -s http://localhost:8080/.well-known/openid-configuration
         curl -s http://localhost:8080/.well-known/jwks.json
