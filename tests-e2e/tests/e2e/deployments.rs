@@ -514,3 +514,104 @@ fn docker_compose_config(dir: &Path) {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Runs the compose file's seed jobs (`authz-seed`, `idp-seed`: migrations, demo clients
+/// and user) with the real binaries on SQLite instead of PostgreSQL, twice: the first run
+/// creates everything, the second creates nothing and still succeeds.
+#[test]
+fn seed_jobs_create_the_demo_data_once() {
+    crate::harness::build_once();
+    let dir = compose_dir();
+    let compose = yaml(&dir.join("compose.yaml"));
+    let work = tempfile::tempdir().unwrap();
+    let secrets = work.path().join("secrets");
+    let status = Command::new(dir.join("gen-secrets.sh"))
+        .arg(&secrets)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // `service` is the image's wrapper: the binary with its configuration file.
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let mut outputs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for round in 0..2 {
+        for (job, service) in [("authz-seed", "authz"), ("idp-seed", "idp")] {
+            let svc = &compose["services"][job];
+            let shim = bin.join("service");
+            std::fs::write(
+                &shim,
+                format!(
+                    "#!/bin/sh\nexec '{cargo}' run -q -p {service} -- \"$@\" --config '{}'\n",
+                    repo().join(format!("configs/{service}.yaml")).display()
+                ),
+            )
+            .unwrap();
+            let mut perms = std::fs::metadata(&shim).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&shim, perms).unwrap();
+
+            let entrypoint = str_list(&svc["entrypoint"]);
+            assert_eq!(entrypoint, ["/bin/sh", "-ec"], "{job}: entrypoint");
+            let script = str_list(&svc["command"]).join("\n");
+            let script = script.replace(SECRETS_DIR, &format!("{}/", secrets.display()));
+            let database = work.path().join(format!("{service}.url"));
+            std::fs::write(
+                &database,
+                format!(
+                    "sqlite://{}",
+                    work.path().join(format!("{service}.db")).display()
+                ),
+            )
+            .unwrap();
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-ec")
+                .arg(&script)
+                .current_dir(repo())
+                .env("PATH", &path);
+            for (key, value) in svc["environment"].as_mapping().unwrap() {
+                let key = key.as_str().unwrap();
+                let value = value.as_str().unwrap();
+                let value = if key.ends_with("__DATABASE__URL_FILE") {
+                    database.display().to_string()
+                } else {
+                    value.replace(SECRETS_DIR, &format!("{}/", secrets.display()))
+                };
+                cmd.env(key, value);
+            }
+            let output = cmd.output().unwrap();
+            assert!(
+                output.status.success(),
+                "{job} (round {round}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let seeded: Vec<String> = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter(|l| l.starts_with("seed: "))
+                .map(str::to_owned)
+                .collect();
+            if round == 0 {
+                outputs.insert(job, seeded);
+            } else {
+                assert!(seeded.is_empty(), "{job} seeded again: {seeded:?}");
+            }
+        }
+    }
+    assert_eq!(
+        outputs["authz-seed"],
+        [
+            "seed: registered client idp",
+            "seed: registered client demo-client",
+            "seed: registered client demo-spa",
+            "seed: registered client demo-rs",
+        ]
+    );
+    assert_eq!(outputs["idp-seed"], ["seed: created user demo"]);
+}
