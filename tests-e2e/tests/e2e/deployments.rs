@@ -164,10 +164,26 @@ fn compose_file_matches_the_service_configs() {
         std::fs::read(generated.path().join("authz_kek")).unwrap()
     );
 
+    let dockerfile = std::fs::read_to_string(repo().join("deployments/docker/Dockerfile")).unwrap();
+    // The image: multi-stage, the service's configuration under /etc/<service>/ and used
+    // through --config, a non-root user, a HEALTHCHECK (its ports are checked per service).
+    for needle in [
+        "FROM rust:1-bookworm AS builder",
+        "FROM debian:bookworm-slim",
+        "ARG SERVICE",
+        "COPY configs/${SERVICE}.yaml /etc/${SERVICE}/${SERVICE}.yaml",
+        "--config /etc/%s/%s.yaml",
+        "USER app",
+        "HEALTHCHECK",
+        "/readyz",
+    ] {
+        assert!(dockerfile.contains(needle), "Dockerfile lacks {needle:?}");
+    }
+    assert!(dockerfile.contains("useradd --system --uid 10001"));
+
     let mut profiles = BTreeSet::new();
     let mut used_secrets = BTreeSet::new();
     let mut serving: BTreeMap<String, (String, Loaded)> = BTreeMap::new();
-    let dockerfile = std::fs::read_to_string(repo().join("deployments/docker/Dockerfile")).unwrap();
 
     for (name, svc) in services {
         let name = name.as_str().unwrap();
