@@ -1,0 +1,633 @@
+//! deployments/compose/compose.yaml against the code: every service that runs one of our
+//! binaries builds an existing service, its environment loads into the real config type
+//! (so every `AUTHZ__` / `IDP__` / `RS__` variable names a real key), its published ports
+//! are the ports that config listens on, its secrets are declared, generated and read
+//! through `*_file` keys, its healthcheck asks the admin `/readyz`, and Prometheus scrapes
+//! the three admin ports. `docker compose config` validates the file where Docker exists.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_yaml::Value;
+
+const SERVICES: [&str; 3] = ["authz", "idp", "rs"];
+const SECRETS_DIR: &str = "/run/secrets/";
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn compose_dir() -> PathBuf {
+    repo().join("deployments/compose")
+}
+
+fn yaml(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    serde_yaml::from_str(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"))
+}
+
+fn str_list(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .map(|s| {
+            s.iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+}
+
+/// A listener of a loaded config: (name, host, port).
+type Listener = (&'static str, std::net::IpAddr, u16);
+
+/// What the test needs from a loaded service config.
+struct Loaded {
+    listeners: Vec<Listener>,
+    /// gRPC URLs this service calls (host is a compose service name inside the network).
+    calls: Vec<String>,
+}
+
+/// Loads `service`'s config the way the image does (`configs/<service>.yaml` plus the
+/// environment), with `/run/secrets/<name>` paths mapped to the generated secret files.
+fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| {
+            let v = match v.strip_prefix(SECRETS_DIR) {
+                Some(name) => secrets.join(name).to_str().unwrap().to_owned(),
+                None => v.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect();
+    let file = config::ConfigSource::File(repo().join(format!("configs/{service}.yaml")));
+    let fail =
+        |e: config::ConfigError| -> ! { panic!("{service}: config from compose.yaml: {e:?}") };
+    match service {
+        "authz" => {
+            let c: authz::AuthzConfig =
+                config::load_with_env(service, &file, env).unwrap_or_else(|e| fail(e));
+            Loaded {
+                listeners: vec![
+                    ("http", c.http.host, c.http.port),
+                    ("grpc", c.grpc.host, c.grpc.port),
+                    ("admin", c.admin.host, c.admin.port),
+                ],
+                calls: vec![c.idp.grpc_url],
+            }
+        }
+        "idp" => {
+            let c: idp::IdpConfig =
+                config::load_with_env(service, &file, env).unwrap_or_else(|e| fail(e));
+            Loaded {
+                listeners: vec![
+                    ("http", c.http.host, c.http.port),
+                    ("grpc", c.grpc.host, c.grpc.port),
+                    ("admin", c.admin.host, c.admin.port),
+                ],
+                calls: vec![c.authz.grpc_url],
+            }
+        }
+        "rs" => {
+            let c: rs::RsConfig =
+                config::load_with_env(service, &file, env).unwrap_or_else(|e| fail(e));
+            let calls = if c.guard.mode != guard::Mode::Jwt {
+                vec![c.guard.introspection.endpoint]
+            } else {
+                Vec::new()
+            };
+            Loaded {
+                listeners: vec![
+                    ("http", c.http.host, c.http.port),
+                    ("admin", c.admin.host, c.admin.port),
+                ],
+                calls,
+            }
+        }
+        other => panic!("no service {other}"),
+    }
+}
+
+fn port_of(listeners: &[Listener], name: &str) -> u16 {
+    listeners.iter().find(|l| l.0 == name).unwrap().2
+}
+
+#[test]
+fn compose_file_matches_the_service_configs() {
+    let dir = compose_dir();
+    let compose = yaml(&dir.join("compose.yaml"));
+    let services = compose["services"].as_mapping().expect("services:");
+    let declared: BTreeMap<String, String> = compose["secrets"]
+        .as_mapping()
+        .expect("top-level secrets:")
+        .iter()
+        .map(|(k, v)| {
+            let file = v["file"]
+                .as_str()
+                .unwrap_or_else(|| panic!("secret {k:?} must be file-based"));
+            (k.as_str().unwrap().to_owned(), file.to_owned())
+        })
+        .collect();
+
+    // The secrets script creates every declared secret, under git-ignored ./secrets.
+    let generated = tempfile::tempdir().unwrap();
+    let status = Command::new(dir.join("gen-secrets.sh"))
+        .arg(generated.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success(), "gen-secrets.sh failed");
+    for (name, file) in &declared {
+        assert_eq!(file, &format!("./secrets/{name}"), "secret {name}");
+        let contents = std::fs::read_to_string(generated.path().join(name))
+            .unwrap_or_else(|e| panic!("gen-secrets.sh did not create {name}: {e}"));
+        assert!(!contents.trim().is_empty(), "secret {name} is empty");
+    }
+    let gitignore = std::fs::read_to_string(repo().join(".gitignore")).unwrap();
+    assert!(
+        gitignore
+            .lines()
+            .any(|l| l.trim() == "/deployments/compose/secrets/"),
+        ".gitignore must ignore /deployments/compose/secrets/"
+    );
+    // Running it again keeps what exists.
+    let before = std::fs::read(generated.path().join("authz_kek")).unwrap();
+    let status = Command::new(dir.join("gen-secrets.sh"))
+        .arg(generated.path())
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    assert_eq!(
+        before,
+        std::fs::read(generated.path().join("authz_kek")).unwrap()
+    );
+
+    let dockerfile = std::fs::read_to_string(repo().join("deployments/docker/Dockerfile")).unwrap();
+    // The image: multi-stage, the service's configuration under /etc/<service>/ and used
+    // through --config, a non-root user, a HEALTHCHECK (its ports are checked per service).
+    for needle in [
+        "FROM rust:1-bookworm AS builder",
+        "FROM debian:bookworm-slim",
+        "ARG SERVICE",
+        "COPY configs/${SERVICE}.yaml /etc/${SERVICE}/${SERVICE}.yaml",
+        "--config /etc/%s/%s.yaml",
+        "USER app",
+        "HEALTHCHECK",
+        "/readyz",
+    ] {
+        assert!(dockerfile.contains(needle), "Dockerfile lacks {needle:?}");
+    }
+    assert!(dockerfile.contains("useradd --system --uid 10001"));
+
+    let mut profiles = BTreeSet::new();
+    let mut used_secrets = BTreeSet::new();
+    let mut serving: BTreeMap<String, (String, Loaded)> = BTreeMap::new();
+
+    for (name, svc) in services {
+        let name = name.as_str().unwrap();
+        let svc_profiles = str_list(&svc["profiles"]);
+        assert!(!svc_profiles.is_empty(), "{name}: no profile");
+        profiles.extend(svc_profiles);
+
+        let env: BTreeMap<String, String> = svc["environment"]
+            .as_mapping()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| {
+                        let v = match v {
+                            Value::String(s) => s.clone(),
+                            other => panic!("{name}: {k:?}: quote non-string values ({other:?})"),
+                        };
+                        (k.as_str().unwrap().to_owned(), v)
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let command = serde_yaml::to_string(&svc["command"]).unwrap();
+
+        // Secrets: declared at the top, mounted here, and read through a `*_file` key
+        // (an environment variable ending in _FILE or a CLI --…-file argument).
+        let mounted: BTreeSet<String> = str_list(&svc["secrets"]).into_iter().collect();
+        for secret in &mounted {
+            assert!(
+                declared.contains_key(secret),
+                "{name}: undeclared secret {secret}"
+            );
+            let path = format!("{SECRETS_DIR}{secret}");
+            let by_env = env.iter().any(|(k, v)| k.ends_with("_FILE") && *v == path);
+            let by_flag = command.contains(&format!("-file {path}"));
+            assert!(
+                by_env || by_flag,
+                "{name}: secret {secret} is mounted but never read"
+            );
+            used_secrets.insert(secret.clone());
+        }
+        for (key, value) in &env {
+            if let Some(secret) = value.strip_prefix(SECRETS_DIR) {
+                assert!(key.ends_with("_FILE"), "{name}: {key} must be a *_FILE key");
+                assert!(
+                    mounted.contains(secret),
+                    "{name}: {key}: {secret} not mounted"
+                );
+            }
+            let upper = key.to_ascii_uppercase();
+            if ["SECRET", "PASSWORD", "KEY", "DATABASE__URL"]
+                .iter()
+                .any(|s| upper.contains(s))
+            {
+                assert!(
+                    upper.ends_with("_FILE"),
+                    "{name}: {key} is inline; use {key}_FILE"
+                );
+            }
+        }
+        for part in command.split(SECRETS_DIR).skip(1) {
+            let secret: String = part
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                mounted.contains(&secret),
+                "{name}: command reads unmounted {secret}"
+            );
+        }
+
+        // Services running one of our binaries.
+        let Some(build) = svc.get("build") else {
+            assert!(
+                env.keys().all(|k| !SERVICES
+                    .iter()
+                    .any(|s| k.starts_with(&format!("{}__", s.to_ascii_uppercase())))),
+                "{name}: service variables without our image"
+            );
+            continue;
+        };
+        assert_eq!(
+            build["dockerfile"].as_str(),
+            Some("deployments/docker/Dockerfile")
+        );
+        let context = dir.join(build["context"].as_str().unwrap());
+        assert!(
+            context.join("deployments/docker/Dockerfile").is_file(),
+            "{name}: build context {context:?} is not the repository root"
+        );
+        let binary = build["args"]["SERVICE"].as_str().unwrap().to_owned();
+        assert!(
+            SERVICES.contains(&binary.as_str()),
+            "{name}: no service {binary}"
+        );
+        assert!(
+            repo()
+                .join("services")
+                .join(&binary)
+                .join("Cargo.toml")
+                .is_file()
+        );
+        assert_eq!(
+            svc["image"].as_str(),
+            Some(format!("identity-platform/{binary}").as_str()),
+            "{name}: image name"
+        );
+        let prefix = format!("{}__", binary.to_ascii_uppercase());
+        for key in env.keys() {
+            assert!(
+                key.starts_with(&prefix),
+                "{name}: {key} is not a {binary} variable"
+            );
+        }
+        let loaded = load(&binary, &env, generated.path());
+
+        let ports: Vec<String> = svc["ports"]
+            .as_sequence()
+            .map(|s| {
+                s.iter()
+                    .map(|p| p.as_str().expect("ports as strings").to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let serves = svc.get("entrypoint").is_none();
+        if !serves {
+            assert!(ports.is_empty(), "{name}: a one-shot job publishes no port");
+            continue;
+        }
+        // Every listener is published on the same host port, and bound to all interfaces
+        // so that the published port reaches it.
+        let published: BTreeSet<u16> = ports
+            .iter()
+            .map(|p| {
+                let (host, container) = p.rsplit_once(':').unwrap();
+                assert_eq!(
+                    host, container,
+                    "{name}: {p}: host and container ports differ"
+                );
+                container.parse().unwrap()
+            })
+            .collect();
+        let listening: BTreeSet<u16> = loaded.listeners.iter().map(|l| l.2).collect();
+        assert_eq!(published, listening, "{name}: published ports vs config");
+        for (listener, host, port) in &loaded.listeners {
+            assert!(
+                host.is_unspecified(),
+                "{name}: {listener} :{port} binds {host}"
+            );
+        }
+        // The healthcheck asks the admin listener's /readyz; so does the image's own.
+        let admin = port_of(&loaded.listeners, "admin");
+        let test = str_list(&svc["healthcheck"]["test"]);
+        assert!(
+            test.iter()
+                .any(|a| *a == format!("http://127.0.0.1:{admin}/readyz")),
+            "{name}: healthcheck {test:?} must hit http://127.0.0.1:{admin}/readyz"
+        );
+        assert!(
+            dockerfile.contains(&format!("{binary}) admin={admin}")),
+            "Dockerfile HEALTHCHECK port of {binary} is not {admin}"
+        );
+        assert!(dockerfile.contains("HEALTHCHECK"));
+        assert_eq!(
+            name, binary,
+            "the serving service is named after its binary"
+        );
+        serving.insert(name.to_owned(), (binary, loaded));
+    }
+
+    for profile in ["demo", "dev", "observability"] {
+        assert!(profiles.contains(profile), "no profile {profile}");
+    }
+    let in_profile = |profile: &str| -> BTreeSet<String> {
+        services
+            .iter()
+            .filter(|(_, s)| str_list(&s["profiles"]).iter().any(|p| p == profile))
+            .map(|(n, _)| n.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for name in ["postgres", "authz", "idp", "rs", "authz-seed", "idp-seed"] {
+        assert!(in_profile("demo").contains(name), "demo lacks {name}");
+    }
+    for name in ["otel-collector", "jaeger", "prometheus"] {
+        assert!(
+            in_profile("observability").contains(name),
+            "observability lacks {name}"
+        );
+        assert!(in_profile("dev").contains(name), "dev lacks {name}");
+    }
+    assert!(in_profile("dev").contains("postgres"));
+    for name in SERVICES {
+        assert!(serving.contains_key(name), "no serving {name}");
+        assert!(
+            !in_profile("dev").contains(name),
+            "dev runs {name} (cargo run does)"
+        );
+    }
+    assert_eq!(
+        used_secrets,
+        declared.keys().cloned().collect(),
+        "declared but unused secrets"
+    );
+
+    // Calls between services name a compose service and its gRPC port.
+    for (name, (_, loaded)) in &serving {
+        for url in &loaded.calls {
+            let (host, port) = url
+                .strip_prefix("http://")
+                .and_then(|r| r.trim_end_matches('/').rsplit_once(':'))
+                .unwrap_or_else(|| panic!("{name}: {url}"));
+            let (_, peer) = serving
+                .get(host)
+                .unwrap_or_else(|| panic!("{name} calls {url}: no such compose service"));
+            assert_eq!(
+                port.parse::<u16>().unwrap(),
+                port_of(&peer.listeners, "grpc")
+            );
+        }
+    }
+
+    // depends_on: health-gated, on services that exist and can report it.
+    for (name, svc) in services {
+        let Some(deps) = svc.get("depends_on") else {
+            continue;
+        };
+        for (dep, how) in deps
+            .as_mapping()
+            .expect("depends_on as a map with conditions")
+        {
+            let dep = dep.as_str().unwrap();
+            let target = &services[dep];
+            let condition = how["condition"].as_str().unwrap();
+            match condition {
+                "service_healthy" => assert!(
+                    target.get("healthcheck").is_some()
+                        && target["healthcheck"].get("disable").is_none(),
+                    "{name:?} waits for {dep} to be healthy; it has no healthcheck"
+                ),
+                "service_completed_successfully" => assert!(target.get("entrypoint").is_some()),
+                "service_started" => assert!(
+                    target.get("build").is_none(),
+                    "{name:?}: gate {dep} on health"
+                ),
+                other => panic!("{name:?}: condition {other}"),
+            }
+        }
+    }
+    for name in SERVICES {
+        assert!(
+            services[name].get("depends_on").is_some(),
+            "{name} starts ungated"
+        );
+    }
+
+    // Mounted files exist.
+    for (name, svc) in services {
+        for volume in str_list(&svc["volumes"]) {
+            if let Some(rest) = volume.strip_prefix("./") {
+                let file = rest.split(':').next().unwrap();
+                assert!(dir.join(file).is_file(), "{name:?} mounts missing {file}");
+            }
+        }
+    }
+
+    // Prometheus scrapes the three admin ports of the containers.
+    let prometheus = yaml(&dir.join("prometheus.yml"));
+    let targets: BTreeSet<String> = prometheus["scrape_configs"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter(|job| {
+            job.get("metrics_path")
+                .is_none_or(|p| p.as_str() == Some("/metrics"))
+        })
+        .flat_map(|job| {
+            job["static_configs"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .flat_map(|sc| str_list(&sc["targets"]))
+        .collect();
+    for (name, (_, loaded)) in &serving {
+        let target = format!("{name}:{}", port_of(&loaded.listeners, "admin"));
+        assert!(
+            targets.contains(&target),
+            "Prometheus does not scrape {target}"
+        );
+    }
+
+    // The collector receives OTLP/gRPC on the published 4317 and exports to Jaeger.
+    let collector = yaml(&dir.join("otel-collector.yaml"));
+    assert_eq!(
+        collector["receivers"]["otlp"]["protocols"]["grpc"]["endpoint"].as_str(),
+        Some("0.0.0.0:4317")
+    );
+    let pipeline = str_list(&collector["service"]["pipelines"]["traces"]["exporters"]);
+    assert!(!pipeline.is_empty());
+    for exporter in &pipeline {
+        let endpoint = collector["exporters"][exporter.as_str()]["endpoint"]
+            .as_str()
+            .unwrap();
+        let host = endpoint.split(':').next().unwrap();
+        assert!(
+            services.get(host).is_some(),
+            "collector exports to unknown {endpoint}"
+        );
+    }
+    assert!(str_list(&services["otel-collector"]["ports"]).contains(&"4317:4317".to_owned()));
+
+    docker_compose_config(&dir);
+}
+
+/// `docker compose config` where Docker and its compose plugin are installed (skipped, with
+/// a message, elsewhere). It needs no running engine.
+fn docker_compose_config(dir: &Path) {
+    let compose = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !compose {
+        eprintln!(
+            "SKIPPED: `docker compose` is not available here, so `docker compose config` was not run"
+        );
+        return;
+    }
+    let output = Command::new("docker")
+        .args(["compose", "-f", "compose.yaml"])
+        .args([
+            "--profile",
+            "demo",
+            "--profile",
+            "dev",
+            "--profile",
+            "observability",
+        ])
+        .args(["config", "--quiet"])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "docker compose config: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Runs the compose file's seed jobs (`authz-seed`, `idp-seed`: migrations, demo clients
+/// and user) with the real binaries on SQLite instead of PostgreSQL, twice: the first run
+/// creates everything, the second creates nothing and still succeeds.
+#[test]
+fn seed_jobs_create_the_demo_data_once() {
+    crate::harness::build_once();
+    let dir = compose_dir();
+    let compose = yaml(&dir.join("compose.yaml"));
+    let work = tempfile::tempdir().unwrap();
+    let secrets = work.path().join("secrets");
+    let status = Command::new(dir.join("gen-secrets.sh"))
+        .arg(&secrets)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // `service` is the image's wrapper: the binary with its configuration file.
+    let bin = work.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+
+    let mut outputs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for round in 0..2 {
+        for (job, service) in [("authz-seed", "authz"), ("idp-seed", "idp")] {
+            let svc = &compose["services"][job];
+            let shim = bin.join("service");
+            std::fs::write(
+                &shim,
+                format!(
+                    "#!/bin/sh\nexec '{cargo}' run -q -p {service} -- \"$@\" --config '{}'\n",
+                    repo().join(format!("configs/{service}.yaml")).display()
+                ),
+            )
+            .unwrap();
+            let mut perms = std::fs::metadata(&shim).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&shim, perms).unwrap();
+
+            let entrypoint = str_list(&svc["entrypoint"]);
+            assert_eq!(entrypoint, ["/bin/sh", "-ec"], "{job}: entrypoint");
+            let script = str_list(&svc["command"]).join("\n");
+            let script = script.replace(SECRETS_DIR, &format!("{}/", secrets.display()));
+            let database = work.path().join(format!("{service}.url"));
+            std::fs::write(
+                &database,
+                format!(
+                    "sqlite://{}",
+                    work.path().join(format!("{service}.db")).display()
+                ),
+            )
+            .unwrap();
+            let mut cmd = Command::new("/bin/sh");
+            cmd.arg("-ec")
+                .arg(&script)
+                .current_dir(repo())
+                .env("PATH", &path);
+            for (key, value) in svc["environment"].as_mapping().unwrap() {
+                let key = key.as_str().unwrap();
+                let value = value.as_str().unwrap();
+                let value = if key.ends_with("__DATABASE__URL_FILE") {
+                    database.display().to_string()
+                } else {
+                    value.replace(SECRETS_DIR, &format!("{}/", secrets.display()))
+                };
+                cmd.env(key, value);
+            }
+            let output = cmd.output().unwrap();
+            assert!(
+                output.status.success(),
+                "{job} (round {round}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let seeded: Vec<String> = String::from_utf8_lossy(&output.stdout)
+                .lines()
+                .filter(|l| l.starts_with("seed: "))
+                .map(str::to_owned)
+                .collect();
+            if round == 0 {
+                outputs.insert(job, seeded);
+            } else {
+                assert!(seeded.is_empty(), "{job} seeded again: {seeded:?}");
+            }
+        }
+    }
+    assert_eq!(
+        outputs["authz-seed"],
+        [
+            "seed: registered client idp",
+            "seed: registered client demo-client",
+            "seed: registered client demo-spa",
+            "seed: registered client demo-rs",
+        ]
+    );
+    assert_eq!(outputs["idp-seed"], ["seed: created user demo"]);
+}
