@@ -9,6 +9,7 @@ pub mod cli;
 pub mod cli_clients;
 pub mod clients;
 pub mod config;
+pub mod demo;
 mod error;
 mod flow;
 mod grants;

@@ -38,14 +38,22 @@ enum Command {
         #[command(subcommand)]
         command: authz::cli::KeysCommand,
     },
+    /// Walk the main flows against a running `make demo` system and report each step
+    /// (exit code 0 only when every step worked).
+    Demo(authz::demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no configuration: it talks to a running system over HTTP only.
+    let command = match cli.command {
+        Command::Demo(args) => return authz::demo::run(args),
+        command => command,
+    };
     // Needs no configuration: it makes the key-encryption key the configuration requires.
     if let Command::Keys {
         command: authz::cli::KeysCommand::NewKek,
-    } = cli.command
+    } = command
     {
         return match issuer::Kek::generate_base64() {
             Ok(kek) => {
@@ -63,11 +71,11 @@ fn main() -> ExitCode {
         Err(code) => return code,
     };
     let rt = config.runtime;
-    let telemetry = match cli.command {
+    let telemetry = match command {
         Command::Serve => config.telemetry.clone(),
         _ => config.telemetry.for_command(),
     };
-    match cli.command {
+    match command {
         Command::CheckConfig => {
             println!("authz: configuration is valid");
             ExitCode::SUCCESS
@@ -86,5 +94,6 @@ fn main() -> ExitCode {
         Command::Keys { command } => runtime::cli::run("authz", &rt, &telemetry, || async move {
             authz::cli::keys(&config, command).await
         }),
+        Command::Demo(args) => authz::demo::run(args),
     }
 }
