@@ -5,48 +5,52 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# DEMO_DATA: the data directory (default ./data); the e2e test points it at a temp dir.
+data="${DEMO_DATA:-data}"
 cargo build --quiet -p authz -p idp -p rs
-mkdir -p data
-bin=target/debug
+mkdir -p "$data"
+bin="${CARGO_TARGET_DIR:-target}/debug"
+export AUTHZ__DATABASE__URL="sqlite://$data/authz.db"
+export IDP__DATABASE__URL="sqlite://$data/idp.db"
 # Demo only: authz needs a key-encryption key for its signing keys; create one for the
 # demo data directory (a real deployment mounts its own as keys.encryption_key_file).
-if [ ! -s data/authz.kek ]; then
-    (umask 077 && "$bin/authz" keys new-kek > data/authz.kek)
-    echo "demo: created data/authz.kek (key-encryption key of the demo's signing keys)"
+if [ ! -s "$data"/authz.kek ]; then
+    (umask 077 && "$bin/authz" keys new-kek > "$data"/authz.kek)
+    echo "demo: created $data/authz.kek (key-encryption key of the demo's signing keys)"
 fi
-export AUTHZ__KEYS__ENCRYPTION_KEY_FILE=data/authz.kek
+export AUTHZ__KEYS__ENCRYPTION_KEY_FILE="$data"/authz.kek
 
 # Demo only: the secrets authz and idp use with each other and idp's CSRF key, generated
 # once per data directory (a deployment mounts its own through the *_file keys).
 secret() {
-    if [ ! -s "data/$1" ]; then
-        (umask 077 && openssl rand -base64 32 | tr -d '\n' > "data/$1")
-        echo "demo: created data/$1"
+    if [ ! -s "$data/$1" ]; then
+        (umask 077 && openssl rand -base64 32 | tr -d '\n' > "$data/$1")
+        echo "demo: created $data/$1"
     fi
 }
 secret idp-loginflow.secret
 secret authz-sessions.secret
 secret idp-csrf.key
-export AUTHZ__IDP__CLIENT_SECRET_FILE=data/authz-sessions.secret
-export IDP__SESSIONS_API__CLIENT_SECRET_FILE=data/authz-sessions.secret
-export IDP__AUTHZ__CLIENT_SECRET_FILE=data/idp-loginflow.secret
-export IDP__CSRF__KEY_FILE=data/idp-csrf.key
+export AUTHZ__IDP__CLIENT_SECRET_FILE="$data"/authz-sessions.secret
+export IDP__SESSIONS_API__CLIENT_SECRET_FILE="$data"/authz-sessions.secret
+export IDP__AUTHZ__CLIENT_SECRET_FILE="$data"/idp-loginflow.secret
+export IDP__CSRF__KEY_FILE="$data"/idp-csrf.key
 
 # Demo data, created only when missing, so a second start keeps what is there.
 authz_cli() { "$bin/authz" "$@" --config configs/authz.yaml; }
 idp_cli() { "$bin/idp" "$@" --config configs/idp.yaml; }
 if ! authz_cli clients show idp >/dev/null 2>&1; then
     authz_cli clients create --id idp --name "Identity provider (LoginFlow)" \
-        --secret-file data/idp-loginflow.secret >/dev/null
+        --secret-file "$data"/idp-loginflow.secret >/dev/null
     echo "demo: registered client idp (idp's LoginFlow credentials)"
 fi
 if ! authz_cli clients show demo-client >/dev/null 2>&1; then
-    (umask 077 && printf demo-secret > data/demo-client.secret)
+    (umask 077 && printf demo-secret > "$data"/demo-client.secret)
     authz_cli clients create --id demo-client --name "Demo web app" \
         --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials \
         --scope "openid profile email offline_access items:read items:write" \
         --redirect-uri http://localhost:3000/callback --post-logout-redirect-uri http://localhost:3000/ \
-        --audience http://localhost:8082 --secret-file data/demo-client.secret >/dev/null
+        --audience http://localhost:8082 --secret-file "$data"/demo-client.secret >/dev/null
     echo "demo: registered client demo-client / demo-secret"
 fi
 if ! authz_cli clients show demo-spa >/dev/null 2>&1; then
@@ -58,15 +62,15 @@ if ! authz_cli clients show demo-spa >/dev/null 2>&1; then
     echo "demo: registered public client demo-spa (PKCE, no secret)"
 fi
 if ! authz_cli clients show demo-rs >/dev/null 2>&1; then
-    (umask 077 && printf demo-rs-secret > data/demo-rs.secret)
+    (umask 077 && printf demo-rs-secret > "$data"/demo-rs.secret)
     authz_cli clients create --id demo-rs --name "Demo resource server (rs)" --introspect true \
-        --secret-file data/demo-rs.secret >/dev/null
+        --secret-file "$data"/demo-rs.secret >/dev/null
     echo "demo: registered client demo-rs / demo-rs-secret (may introspect)"
 fi
 if ! idp_cli users show demo >/dev/null 2>&1; then
-    (umask 077 && printf demo-password > data/demo-user.password)
+    (umask 077 && printf demo-password > "$data"/demo-user.password)
     idp_cli users create --username demo --email demo@example.com --email-verified \
-        --name "Demo User" --password-file data/demo-user.password >/dev/null
+        --name "Demo User" --password-file "$data"/demo-user.password >/dev/null
     echo "demo: created user demo / demo-password"
 fi
 pids=()
