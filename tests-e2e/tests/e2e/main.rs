@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod code_flow;
+mod demo;
 mod deployments;
 mod foundation;
 mod guard;
