@@ -26,8 +26,8 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-demo: ## build and run authz, idp and rs on SQLite under ./data (ctrl-c stops all three)
-	@./deployments/demo.sh
+demo: ## build and run authz, idp and rs on SQLite under ./data (ctrl-c stops all three; ARGS=--reset-demo starts from scratch)
+	@./deployments/demo.sh $(ARGS)
 
 build: ## build the three service binaries
 	$(CARGO) build -p authz -p idp -p rs

@@ -6,7 +6,20 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # DEMO_DATA: the data directory (default ./data); the e2e test points it at a temp dir.
+# --reset-demo: delete the directory's databases and secrets first and seed from scratch.
 data="${DEMO_DATA:-data}"
+reset=no
+for arg in "$@"; do
+    case "$arg" in
+        --reset-demo) reset=yes ;;
+        *) echo "usage: $0 [--reset-demo]" >&2; exit 2 ;;
+    esac
+done
+if [ "$reset" = yes ]; then
+    rm -f "$data"/authz.db* "$data"/idp.db* "$data"/authz.kek "$data"/*.secret \
+        "$data"/idp-csrf.key "$data"/demo-user.password
+    echo "demo: reset $data (databases and secrets deleted)"
+fi
 cargo build --quiet -p authz -p idp -p rs
 mkdir -p "$data"
 bin="${CARGO_TARGET_DIR:-target}/debug"
@@ -108,7 +121,8 @@ cat <<MSG
   Demo user demo / demo-password; clients demo-client / demo-secret (redirect
   http://localhost:3000/callback), demo-spa (public, PKCE), demo-rs / demo-rs-secret.
 
-  Try:  curl -s http://localhost:8080/.well-known/openid-configuration
+  Try:  cargo run -q -p authz -- demo      # walks every flow, one line per step
+        curl -s http://localhost:8080/.well-known/openid-configuration
         curl -s http://localhost:8080/.well-known/jwks.json
         curl -s http://localhost:9080/metrics | grep http_requests_total
 

@@ -1,6 +1,7 @@
 //! `make demo` end to end: `deployments/demo.sh` itself on a temporary data directory,
 //! then `authz demo --json` against it; stopped with SIGTERM and started again on the same
-//! directory, it keeps the data, seeds nothing twice and the demo still passes.
+//! directory, it keeps the data, seeds nothing twice and the demo still passes; started with
+//! `--reset-demo`, it seeds everything from scratch.
 //!
 //! The demo listens on its documented fixed ports (8080-8082, 50051-50052, 9080-9082):
 //! this is the only e2e test that uses them (every other one binds port 0), so it cannot
@@ -29,7 +30,7 @@ struct Demo {
 }
 
 impl Demo {
-    async fn start(data: &Path) -> Self {
+    async fn start(data: &Path, args: &[&str]) -> Self {
         for port in [8080, 8081, 8082, 9080, 9081, 9082, 50051, 50052] {
             assert!(
                 std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
@@ -38,6 +39,7 @@ impl Demo {
         }
         let mut child = Command::new("bash")
             .arg(workspace().join("deployments/demo.sh"))
+            .args(args)
             .current_dir(workspace())
             .env("DEMO_DATA", data)
             .stdin(Stdio::null())
@@ -129,10 +131,10 @@ fn walk_the_demo() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn make_demo_runs_and_a_second_start_keeps_its_data() {
+async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
     let data = tempfile::tempdir().unwrap();
 
-    let demo = Demo::start(data.path()).await;
+    let demo = Demo::start(data.path(), &[]).await;
     assert!(
         demo.seeded()
             .iter()
@@ -143,11 +145,21 @@ async fn make_demo_runs_and_a_second_start_keeps_its_data() {
     tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
     demo.stop().await;
 
-    let demo = Demo::start(data.path()).await;
+    let demo = Demo::start(data.path(), &[]).await;
     assert!(
         demo.seeded().is_empty(),
         "a second start seeded again: {:?}",
         demo.seeded()
+    );
+    tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
+    demo.stop().await;
+
+    // --reset-demo starts from scratch: everything is seeded again.
+    let demo = Demo::start(data.path(), &["--reset-demo"]).await;
+    assert!(
+        demo.seeded().len() >= 9,
+        "--reset-demo did not seed from scratch: {:?}",
+        demo.output
     );
     tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
     demo.stop().await;
