@@ -14,10 +14,12 @@
 //! [`ConfigError`] naming the dotted key, so a start fails with one clear line.
 
 mod error;
+mod keys;
 mod loader;
 mod secret;
 
 pub use error::ConfigError;
+pub use keys::{default_key_paths, yaml_key_paths};
 pub use loader::{ConfigSource, load, load_with_env};
 pub use secret::Secret;
 

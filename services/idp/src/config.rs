@@ -107,3 +107,22 @@ mod tests {
         assert_eq!(loaded, IdpConfig::default());
     }
 }
+
+#[cfg(test)]
+mod reference_tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// configs/idp.yaml documents every key of the config type and no other.
+    #[test]
+    fn the_documented_yaml_names_exactly_the_config_keys() {
+        let yaml = include_str!("../../../configs/idp.yaml");
+        let documented = config::yaml_key_paths(yaml).unwrap();
+        let actual = config::default_key_paths::<super::IdpConfig>().unwrap();
+        let missing: Vec<_> = actual.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&actual).collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "configs/idp.yaml lacks {missing:?} and names unknown {unknown:?}"
+        );
+    }
+}

@@ -138,3 +138,22 @@ mod tests {
         assert!(!format!("{loaded:?}").contains("s3cret"));
     }
 }
+
+#[cfg(test)]
+mod reference_tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// configs/rs.yaml documents every key of the config type and no other.
+    #[test]
+    fn the_documented_yaml_names_exactly_the_config_keys() {
+        let yaml = include_str!("../../../configs/rs.yaml");
+        let documented = config::yaml_key_paths(yaml).unwrap();
+        let actual = config::default_key_paths::<super::RsConfig>().unwrap();
+        let missing: Vec<_> = actual.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&actual).collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "configs/rs.yaml lacks {missing:?} and names unknown {unknown:?}"
+        );
+    }
+}

@@ -249,3 +249,22 @@ mod tests {
         assert_eq!(loaded, expected);
     }
 }
+
+#[cfg(test)]
+mod reference_tests {
+    #![allow(clippy::unwrap_used)]
+
+    /// configs/authz.yaml documents every key of the config type and no other.
+    #[test]
+    fn the_documented_yaml_names_exactly_the_config_keys() {
+        let yaml = include_str!("../../../../configs/authz.yaml");
+        let documented = config::yaml_key_paths(yaml).unwrap();
+        let actual = config::default_key_paths::<super::AuthzConfig>().unwrap();
+        let missing: Vec<_> = actual.difference(&documented).collect();
+        let unknown: Vec<_> = documented.difference(&actual).collect();
+        assert!(
+            missing.is_empty() && unknown.is_empty(),
+            "configs/authz.yaml lacks {missing:?} and names unknown {unknown:?}"
+        );
+    }
+}
