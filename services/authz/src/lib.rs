@@ -5,6 +5,10 @@
 //! [`Application::run`] serves until the [`runtime::Shutdown`] triggers. Tests boot exactly
 //! this code with port 0 everywhere.
 
+/// The documented configuration, `configs/authz.yaml`: every key with its default
+/// (`authz config-reference` prints it; a unit test keeps its keys equal to the config type's).
+pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/authz.yaml");
+
 pub mod cli;
 pub mod cli_clients;
 pub mod clients;

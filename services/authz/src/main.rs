@@ -41,10 +41,16 @@ enum Command {
     /// Walk the main flows against a running `make demo` system and report each step
     /// (exit code 0 only when every step worked).
     Demo(authz::demo::DemoArgs),
+    /// Print the documented configuration (configs/authz.yaml: every key with its default).
+    ConfigReference,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ConfigReference = cli.command {
+        print!("{}", authz::CONFIG_REFERENCE);
+        return ExitCode::SUCCESS;
+    }
     // Needs no configuration: it talks to a running system over HTTP only.
     let command = match cli.command {
         Command::Demo(args) => return authz::demo::run(args),
@@ -76,6 +82,10 @@ fn main() -> ExitCode {
         _ => config.telemetry.for_command(),
     };
     match command {
+        Command::ConfigReference => {
+            print!("{}", authz::CONFIG_REFERENCE);
+            ExitCode::SUCCESS
+        }
         Command::CheckConfig => {
             println!("authz: configuration is valid");
             ExitCode::SUCCESS

@@ -115,7 +115,7 @@ mod reference_tests {
     /// configs/idp.yaml documents every key of the config type and no other.
     #[test]
     fn the_documented_yaml_names_exactly_the_config_keys() {
-        let yaml = include_str!("../../../configs/idp.yaml");
+        let yaml = crate::CONFIG_REFERENCE;
         let documented = config::yaml_key_paths(yaml).unwrap();
         let actual = config::default_key_paths::<super::IdpConfig>().unwrap();
         let missing: Vec<_> = actual.difference(&documented).collect();

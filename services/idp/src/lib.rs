@@ -6,6 +6,10 @@
 //! [`Application::run`] serves until the [`runtime::Shutdown`] triggers. Tests boot exactly
 //! this code with port 0 everywhere.
 
+/// The documented configuration, `configs/idp.yaml`: every key with its default
+/// (`idp config-reference` prints it; a unit test keeps its keys equal to the config type's).
+pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/idp.yaml");
+
 pub mod cli;
 mod clock;
 pub mod config;

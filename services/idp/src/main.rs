@@ -33,10 +33,16 @@ enum Command {
         #[command(subcommand)]
         command: idp::cli::UsersCommand,
     },
+    /// Print the documented configuration (configs/idp.yaml: every key with its default).
+    ConfigReference,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ConfigReference = cli.command {
+        print!("{}", idp::CONFIG_REFERENCE);
+        return ExitCode::SUCCESS;
+    }
     let config: IdpConfig = match runtime::cli::load_config("idp", cli.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
@@ -47,6 +53,10 @@ fn main() -> ExitCode {
         _ => config.telemetry.for_command(),
     };
     match cli.command {
+        Command::ConfigReference => {
+            print!("{}", idp::CONFIG_REFERENCE);
+            ExitCode::SUCCESS
+        }
         Command::CheckConfig => {
             println!("idp: configuration is valid");
             ExitCode::SUCCESS

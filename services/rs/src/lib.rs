@@ -5,6 +5,10 @@
 //! `/readyz` answers 200 once the guard can decide on tokens (in `jwt` and `hybrid` modes:
 //! once the issuer's signing keys were loaded).
 
+/// The documented configuration, `configs/rs.yaml`: every key with its default
+/// (`rs config-reference` prints it; a unit test keeps its keys equal to the config type's).
+pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/rs.yaml");
+
 pub mod config;
 mod error;
 mod http;

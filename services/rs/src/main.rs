@@ -24,15 +24,25 @@ enum Command {
     Serve,
     /// Load and validate the configuration, then exit (2 on any problem).
     CheckConfig,
+    /// Print the documented configuration (configs/rs.yaml: every key with its default).
+    ConfigReference,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::ConfigReference = cli.command {
+        print!("{}", rs::CONFIG_REFERENCE);
+        return ExitCode::SUCCESS;
+    }
     let config: RsConfig = match runtime::cli::load_config("rs", cli.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
     };
     match cli.command {
+        Command::ConfigReference => {
+            print!("{}", rs::CONFIG_REFERENCE);
+            ExitCode::SUCCESS
+        }
         Command::CheckConfig => {
             println!("rs: configuration is valid");
             ExitCode::SUCCESS

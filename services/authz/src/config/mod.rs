@@ -257,7 +257,7 @@ mod reference_tests {
     /// configs/authz.yaml documents every key of the config type and no other.
     #[test]
     fn the_documented_yaml_names_exactly_the_config_keys() {
-        let yaml = include_str!("../../../../configs/authz.yaml");
+        let yaml = crate::CONFIG_REFERENCE;
         let documented = config::yaml_key_paths(yaml).unwrap();
         let actual = config::default_key_paths::<super::AuthzConfig>().unwrap();
         let missing: Vec<_> = actual.difference(&documented).collect();
