@@ -21,7 +21,8 @@ else
 CHROMIUM_NOTE := true
 endif
 
-.PHONY: help demo build test e2e bench bench-peer lint fmt clean-data
+
+.PHONY: help demo build test config-reference e2e bench bench-peer lint fmt clean-data
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -61,6 +62,9 @@ lint: ## clippy with -D warnings, and rustfmt check
 
 fmt: ## format the code
 	$(CARGO) fmt --all
+
+config-reference: ## regenerate docs/configuration.md from the services' config-reference commands
+	@./docs/gen-configuration.sh > docs/configuration.md
 
 clean-data: ## delete the demo's SQLite data directory
 	rm -rf data

@@ -631,3 +631,24 @@ fn seed_jobs_create_the_demo_data_once() {
     );
     assert_eq!(outputs["idp-seed"], ["seed: created user demo"]);
 }
+
+/// docs/configuration.md is what `make config-reference` generates from the binaries
+/// (whose embedded configs/*.yaml each service's unit test keeps equal to its config type).
+#[test]
+fn configuration_reference_is_current() {
+    let out = std::process::Command::new("bash")
+        .arg(repo().join("docs/gen-configuration.sh"))
+        .current_dir(repo())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let committed = std::fs::read_to_string(repo().join("docs/configuration.md")).unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stdout) == committed,
+        "docs/configuration.md is stale: run `make config-reference`"
+    );
+}
