@@ -102,6 +102,10 @@ for svc in authz idp rs; do
     pids+=($!)
 done
 
+# The demo's web application: the relying party behind the demo clients' redirect URIs.
+"$bin/authz" demo-app > >(sed -u "s/^/[demo-app] /") 2> >(sed -u "s/^/[demo-app] /" >&2) &
+pids+=($!)
+
 for admin in 9080 9081 9082; do
     for _ in $(seq 1 100); do
         if curl -fsS "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1; then break; fi
@@ -109,23 +113,31 @@ for admin in 9080 9081 9082; do
     done
     curl -fsS "http://127.0.0.1:$admin/readyz" >/dev/null
 done
+for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null http://127.0.0.1:3000/ 2>/dev/null; then break; fi
+    sleep 0.1
+done
+curl -fsS -o /dev/null http://127.0.0.1:3000/
 
 cat <<MSG
 
   All three services are ready.
 
+  Open http://localhost:3000/ and sign in as demo / demo-password.
+
   authz  http://localhost:8080   gRPC localhost:50051   admin http://localhost:9080
   idp    http://localhost:8081   gRPC localhost:50052   admin http://localhost:9081
   rs     http://localhost:8082                          admin http://localhost:9082
+  app    http://localhost:3000   (the demo web app: demo-client, or demo-spa)
 
-  Demo user demo / demo-password; clients demo-client / demo-secret (redirect
-  http://localhost:3000/callback), demo-spa (public, PKCE), demo-rs / demo-rs-secret.
+  Clients demo-client / demo-secret, demo-spa (public, PKCE), demo-rs / demo-rs-secret.
 
-  Try:  cargo run -q -p authz -- demo      # walks every flow, one line per step
-        curl -s http://localhost:8080/.well-known/openid-configuration
-        curl -s http://localhost:8080/.well-known/jwks.json
-        curl -s http://localhost:9080/metrics | grep http_requests_total
+  Next steps:
+    1. cargo run -q -p authz -- demo          # walks every flow, one line per step
+    2. curl -s -u demo-client:demo-secret -d grant_type=client_credentials \\
+         -d scope=items:read http://localhost:8080/token
+    3. curl -s http://localhost:8080/.well-known/openid-configuration
 
-  Ctrl-C stops all three.
+  Ctrl-C stops everything.
 MSG
 wait

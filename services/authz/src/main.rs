@@ -41,6 +41,9 @@ enum Command {
     /// Walk the main flows against a running `make demo` system and report each step
     /// (exit code 0 only when every step worked).
     Demo(authz::demo::DemoArgs),
+    /// Serve the demo's web application (the relying party behind the demo clients'
+    /// redirect URIs) on http://localhost:3000 until SIGTERM or ctrl-c.
+    DemoApp(authz::demo::app::AppArgs),
     /// Print the documented configuration (configs/authz.yaml: every key with its default).
     ConfigReference,
 }
@@ -51,9 +54,10 @@ fn main() -> ExitCode {
         print!("{}", authz::CONFIG_REFERENCE);
         return ExitCode::SUCCESS;
     }
-    // Needs no configuration: it talks to a running system over HTTP only.
+    // Need no configuration: they talk to a running system over HTTP only.
     let command = match cli.command {
         Command::Demo(args) => return authz::demo::run(args),
+        Command::DemoApp(args) => return authz::demo::app::run(args),
         command => command,
     };
     // Needs no configuration: it makes the key-encryption key the configuration requires.
@@ -105,5 +109,6 @@ fn main() -> ExitCode {
             authz::cli::keys(&config, command).await
         }),
         Command::Demo(args) => authz::demo::run(args),
+        Command::DemoApp(args) => authz::demo::app::run(args),
     }
 }

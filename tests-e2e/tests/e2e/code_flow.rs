@@ -19,6 +19,8 @@ use issuer::jws::{Expect, Verifiers, verify};
 use reqwest::{StatusCode, Url};
 use serde_json::{Map, Value};
 
+use authz::demo::browser;
+
 use crate::harness::{Service, TEST_KEK, free_port, workspace};
 
 /// The resource identifier of rs: the audience of the RP's access tokens.
@@ -84,63 +86,26 @@ fn unix_now() -> i64 {
         .as_secs() as i64
 }
 
-fn decode_html(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The value of attribute `name` in the tag text `tag` (`name="value"`).
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let needle = format!(" {name}=\"");
-    let start = tag.find(&needle)? + needle.len();
-    let len = tag[start..].find('"')?;
-    Some(decode_html(&tag[start..start + len]))
-}
-
-/// The first `<form method="post">` of a page: its action (resolved against `page`) and
-/// the values of its hidden inputs.
+/// The first form of a page, which must post: its action and hidden inputs.
 fn hidden_form(page: &Url, html: &str) -> (Url, Vec<(String, String)>) {
-    let start = html
-        .find("<form")
+    let form = browser::forms(page, html)
+        .unwrap()
+        .into_iter()
+        .next()
         .unwrap_or_else(|| panic!("no form in\n{html}"));
-    let end = start + html[start..].find("</form>").unwrap();
-    let form = &html[start..end];
-    let open = &form[..form.find('>').unwrap()];
-    assert_eq!(attr(open, "method").as_deref(), Some("post"));
-    let action = page.join(&attr(open, "action").unwrap()).unwrap();
-    let hidden = form
-        .split("<input")
-        .skip(1)
-        .map(|rest| &rest[..rest.find('>').unwrap()])
-        .filter(|tag| attr(tag, "type").as_deref() == Some("hidden"))
-        .map(|tag| (attr(tag, "name").unwrap(), attr(tag, "value").unwrap()))
-        .collect();
-    (action, hidden)
-}
-
-/// A cookie of the jar. Every page is on `localhost`, so only name and path matter.
-#[derive(Debug)]
-struct Cookie {
-    name: String,
-    value: String,
-    path: String,
+    assert_eq!(form.method, "post");
+    (form.action, form.hidden)
 }
 
 /// What the browser got for one request.
-#[derive(Debug)]
-struct Response {
-    url: Url,
-    status: StatusCode,
-    location: Option<Url>,
-    body: String,
+type Response = browser::Page;
+
+trait SeeOther {
+    /// The `Location` of a 303, which must start with `prefix`.
+    fn see_other(&self, prefix: &str) -> Url;
 }
 
-impl Response {
-    /// The `Location` of a 303, which must start with `prefix`.
+impl SeeOther for Response {
     fn see_other(&self, prefix: &str) -> Url {
         assert_eq!(self.status, StatusCode::SEE_OTHER, "{self:?}");
         let to = self.location.clone().unwrap();
@@ -152,101 +117,32 @@ impl Response {
     }
 }
 
-/// A scripted browser: no automatic redirects, its own cookie jar.
-struct Browser {
-    http: reqwest::Client,
-    jar: Vec<Cookie>,
-}
+/// The demo's scripted browser (no automatic redirects, its own cookie jar), visiting only
+/// `localhost`, where its cookies live.
+struct Browser(browser::Browser);
 
 impl Browser {
     fn new() -> Self {
-        Self {
-            http: reqwest::Client::builder()
+        Self(browser::Browser::new(
+            reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            jar: Vec::new(),
-        }
+        ))
     }
 
     fn has(&self, name: &str) -> bool {
-        self.jar.iter().any(|c| c.name == name)
-    }
-
-    fn cookie_header(&self, url: &Url) -> String {
-        self.jar
-            .iter()
-            .filter(|c| {
-                let path = c.path.trim_end_matches('/');
-                url.path() == path || url.path().starts_with(&format!("{path}/"))
-            })
-            .map(|c| format!("{}={}", c.name, c.value))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn store(&mut self, res: &reqwest::Response) {
-        for set in res.headers().get_all(reqwest::header::SET_COOKIE) {
-            let set = set.to_str().unwrap();
-            let mut parts = set.split(';').map(str::trim);
-            let (name, value) = parts.next().unwrap().split_once('=').unwrap();
-            let mut path = "/".to_owned();
-            let mut delete = value.is_empty();
-            for part in parts {
-                let (key, val) = part.split_once('=').unwrap_or((part, ""));
-                if key.eq_ignore_ascii_case("path") {
-                    val.clone_into(&mut path);
-                } else if key.eq_ignore_ascii_case("max-age") && val.parse::<i64>().unwrap() <= 0 {
-                    delete = true;
-                }
-            }
-            self.jar.retain(|c| !(c.name == name && c.path == path));
-            if !delete {
-                self.jar.push(Cookie {
-                    name: name.to_owned(),
-                    value: value.to_owned(),
-                    path,
-                });
-            }
-        }
-    }
-
-    async fn send(&mut self, url: Url, req: reqwest::RequestBuilder) -> Response {
-        assert_eq!(
-            url.host_str(),
-            Some("localhost"),
-            "the browser only visits localhost, where its cookies live: {url}"
-        );
-        let cookies = self.cookie_header(&url);
-        let req = if cookies.is_empty() {
-            req
-        } else {
-            req.header(reqwest::header::COOKIE, cookies)
-        };
-        let res = req.send().await.unwrap();
-        self.store(&res);
-        let status = res.status();
-        let location = res
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .map(|l| url.join(l.to_str().unwrap()).unwrap());
-        let body = res.text().await.unwrap();
-        Response {
-            url,
-            status,
-            location,
-            body,
-        }
+        self.0.has(name)
     }
 
     async fn get(&mut self, url: &Url) -> Response {
-        let req = self.http.get(url.clone());
-        self.send(url.clone(), req).await
+        assert_eq!(url.host_str(), Some("localhost"), "{url}");
+        self.0.get(url).await.unwrap()
     }
 
     async fn post(&mut self, url: &Url, form: &[(String, String)]) -> Response {
-        let req = self.http.post(url.clone()).form(form);
-        self.send(url.clone(), req).await
+        assert_eq!(url.host_str(), Some("localhost"), "{url}");
+        self.0.post(url, form).await.unwrap()
     }
 
     /// Fills in and submits idp's login form shown in `page`.

@@ -12,6 +12,8 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
+use authz::demo::browser::{Browser, Page, forms};
+use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -130,6 +132,151 @@ fn walk_the_demo() {
     }
 }
 
+const APP: &str = "http://localhost:3000/";
+
+/// Submits the form of `page` that posts to `path` (with hidden `what` = `value` when
+/// given), expects the app's 303 back to its home page, and returns that page.
+async fn click(browser: &mut Browser, page: &Page, path: &str, what: Option<&str>) -> Page {
+    let form = forms(&page.url, &page.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == path && (what.is_none() || f.field("what") == what))
+        .unwrap_or_else(|| panic!("no form to {path} {what:?} on\n{}", page.body));
+    let res = browser.submit(&form, &[]).await.unwrap();
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{res:?}");
+    assert_eq!(res.location.as_ref().map(Url::path), Some("/"), "{res:?}");
+    browser.get(&Url::parse(APP).unwrap()).await.unwrap()
+}
+
+/// Signs in on the demo app's home page `page` with the button for `client` (`web` or
+/// `spa`) through idp's pages, and returns the app's home page afterwards and the idp
+/// forms filled on the way.
+async fn sign_in(browser: &mut Browser, page: &Page, client: &str) -> (Page, Vec<&'static str>) {
+    let form = forms(&page.url, &page.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == "/login" && f.field("client") == Some(client))
+        .unwrap_or_else(|| panic!("no sign-in button for {client} on\n{}", page.body));
+    let res = browser.submit(&form, &[]).await.unwrap();
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{res:?}");
+    let callback = if client == "spa" {
+        "spa/callback"
+    } else {
+        "callback"
+    };
+    let (to, filled) = browser
+        .through_login(res, &format!("{APP}{callback}?"), "demo", "demo-password")
+        .await
+        .unwrap();
+    let back = browser.get(&to).await.unwrap();
+    assert_eq!(back.location.as_ref().map(Url::path), Some("/"), "{back:?}");
+    (
+        browser.get(&Url::parse(APP).unwrap()).await.unwrap(),
+        filled,
+    )
+}
+
+/// What a newcomer does with the URL `make demo` prints: the demo app's home page, sign in
+/// through authz and idp, rs and userinfo with the access token, a refresh, RP-initiated
+/// logout back to the app, then a sign-in as the public client, which must log in again.
+async fn visit_the_demo_app() {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut browser = Browser::new(http);
+    let home = Url::parse(APP).unwrap();
+    let page = browser.get(&home).await.unwrap();
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(browser.has("demo_app"), "no session cookie");
+    assert!(page.body.contains("demo-password"), "{}", page.body);
+
+    // A form without the session's CSRF token is refused.
+    let forged = browser
+        .post(
+            &home.join("/login").unwrap(),
+            &[
+                ("csrf".into(), "forged".into()),
+                ("client".into(), "web".into()),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
+    let (page, filled) = sign_in(&mut browser, &page, "web").await;
+    assert!(filled.contains(&"login"), "{filled:?}");
+    assert!(
+        page.body.contains("Signed in as Demo User"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("demo@example.com"),
+        "ID token claims: {}",
+        page.body
+    );
+    assert!(
+        page.body.contains("Access token claims (a JWT"),
+        "{}",
+        page.body
+    );
+
+    let page = click(&mut browser, &page, "/call", Some("me")).await;
+    assert!(
+        page.body.contains("GET http://localhost:8082/api/v1/me"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("200 OK"), "{}", page.body);
+    let page = click(&mut browser, &page, "/call", Some("userinfo")).await;
+    assert!(
+        page.body.contains("200 OK") && page.body.contains("email_verified"),
+        "{}",
+        page.body
+    );
+    let page = click(&mut browser, &page, "/refresh", None).await;
+    assert!(page.body.contains("refreshed 1 time(s)"), "{}", page.body);
+    let page = click(&mut browser, &page, "/call", Some("items")).await;
+    assert!(
+        page.body.contains("200 OK"),
+        "the refreshed access token works: {}",
+        page.body
+    );
+
+    // Sign out: the app sends the browser to authz's end_session_endpoint, which ends the
+    // authz and idp sessions and comes back to the app with the app's state.
+    let form = forms(&page.url, &page.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == "/logout")
+        .unwrap();
+    let mut res = browser.submit(&form, &[]).await.unwrap();
+    for _ in 0..4 {
+        let Some(to) = res.location.clone() else {
+            break;
+        };
+        res = browser.get(&to).await.unwrap();
+        if to.as_str().starts_with(APP) {
+            break;
+        }
+    }
+    assert!(res.body.contains("Signed out of authz and idp."), "{res:?}");
+
+    // The public client: idp's session ended, so the login form comes again.
+    let (page, filled) = sign_in(&mut browser, &res, "spa").await;
+    assert!(
+        filled.contains(&"login"),
+        "logout left a session behind: {filled:?}"
+    );
+    assert!(
+        page.body.contains("Signed in as Demo User"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("<code>demo-spa</code>"), "{}", page.body);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
     let data = tempfile::tempdir().unwrap();
@@ -143,6 +290,7 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         demo.output
     );
     tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
+    visit_the_demo_app().await;
     demo.stop().await;
 
     let demo = Demo::start(data.path(), &[]).await;

@@ -72,7 +72,10 @@ mod two_processes_rotate_once_per_period {
             tokio::time::sleep(Duration::from_millis(100)).await;
             (ka, kb) = (jwks(&a).await, jwks(&b).await);
         }
-        assert_eq!(ka, kb, "replicas still disagree on the published keys after 2 s");
+        assert_eq!(
+            ka, kb,
+            "replicas still disagree on the published keys after 2 s"
+        );
 
         let listed =
             std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))

@@ -11,7 +11,7 @@ mod authorize_resume;
 mod end_session;
 mod introspect;
 mod oauth;
-mod pages;
+pub(crate) mod pages;
 mod revoke;
 mod token;
 mod userinfo;

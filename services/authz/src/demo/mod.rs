@@ -2,8 +2,12 @@
 //! reports each step (discovery, JWKS, client credentials, rs, introspection, a scripted
 //! browser login with PKCE S256, userinfo, refresh, revocation, RP-initiated logout).
 //!
-//! The browser is an HTTP client that follows no redirect by itself, keeps its own cookie
+//! The browser ([`browser::Browser`]) follows no redirect by itself, keeps its own cookie
 //! jar and fills in idp's login and consent forms (hidden inputs and CSRF token included).
+//! [`app`] is the demo's web application on `http://localhost:3000`.
+
+pub mod app;
+pub mod browser;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -11,11 +15,14 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use reqwest::{StatusCode, Url, header};
+use reqwest::{StatusCode, Url};
 use serde_json::{Value, json};
+
+use browser::Browser;
 
 const CLIENT_ID: &str = "demo-client";
 const CLIENT_SECRET: &str = "demo-secret";
+const SPA_CLIENT_ID: &str = "demo-spa";
 const RS_CLIENT_ID: &str = "demo-rs";
 const RS_CLIENT_SECRET: &str = "demo-rs-secret";
 const USERNAME: &str = "demo";
@@ -23,8 +30,6 @@ const PASSWORD: &str = "demo-password";
 const REDIRECT_URI: &str = "http://localhost:3000/callback";
 const LOGOUT_URI: &str = "http://localhost:3000/";
 const SCOPE: &str = "openid profile email offline_access items:read";
-/// Most redirects and form posts one browser login may take.
-const MAX_HOPS: usize = 16;
 
 /// `authz demo` options.
 #[derive(Debug, clap::Args)]
@@ -339,6 +344,21 @@ impl Op {
     }
 }
 
+/// Seconds since the Unix epoch.
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
+}
+
+/// The S256 challenge of a PKCE verifier (RFC 7636 §4.2).
+fn verifier_challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ))
+}
+
 fn random() -> Result<String, String> {
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -350,10 +370,7 @@ fn random() -> Result<String, String> {
 /// remembered) up to the redirect to demo-client; returns the code and the verifier.
 async fn log_in(op: &Op, browser: &mut Browser) -> Outcome<(String, String)> {
     let (state, nonce, verifier) = (random()?, random()?, random()?);
-    let challenge = URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        verifier.as_bytes(),
-    ));
+    let challenge = verifier_challenge(&verifier);
     let url = Url::parse_with_params(
         &op.endpoint("authorization_endpoint")?,
         [
@@ -368,65 +385,24 @@ async fn log_in(op: &Op, browser: &mut Browser) -> Outcome<(String, String)> {
         ],
     )
     .map_err(fail("authorization URL"))?;
-    let mut res = browser.get(&url).await?;
-    let mut pages = Vec::new();
-    for _ in 0..MAX_HOPS {
-        if res.status.is_redirection() {
-            let to = res
-                .location
-                .clone()
-                .ok_or_else(|| format!("HTTP {} without Location", res.status))?;
-            if to.as_str().starts_with(REDIRECT_URI) {
-                let params: Vec<(String, String)> = to.query_pairs().into_owned().collect();
-                let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                if let Some(error) = get("error") {
-                    return Err(format!("authorization error {error}: {to}"));
-                }
-                if get("state").as_deref() != Some(state.as_str()) {
-                    return Err(format!("state not echoed: {to}"));
-                }
-                if get("iss").as_deref() != Some(op.issuer.as_str()) {
-                    return Err(format!("iss missing or wrong (RFC 9207): {to}"));
-                }
-                let code = get("code").ok_or_else(|| format!("no code: {to}"))?;
-                let detail = format!("code for {USERNAME} via {}", pages.join(" → "));
-                return Ok(((code, verifier), detail));
-            }
-            res = browser.get(&to).await?;
-        } else if res.status == StatusCode::OK && res.body.contains("name=\"password\"") {
-            if pages.contains(&"login") {
-                return Err("the login form came back: wrong demo password?".to_owned());
-            }
-            pages.push("login");
-            let (action, mut fields) = hidden_form(&res.url, &res.body)?;
-            for (k, v) in [
-                ("username", USERNAME),
-                ("password", PASSWORD),
-                ("action", "login"),
-            ] {
-                fields.push((k.to_owned(), v.to_owned()));
-            }
-            res = browser.post(&action, &fields).await?;
-        } else if res.status == StatusCode::OK && res.body.contains("consent_challenge") {
-            if pages.contains(&"consent") {
-                return Err("the consent form came back".to_owned());
-            }
-            pages.push("consent");
-            let (action, mut fields) = hidden_form(&res.url, &res.body)?;
-            for (k, v) in [("remember", "yes"), ("action", "allow")] {
-                fields.push((k.to_owned(), v.to_owned()));
-            }
-            res = browser.post(&action, &fields).await?;
-        } else {
-            return Err(format!(
-                "unexpected HTTP {} at {}: {:.200}",
-                res.status, res.url, res.body
-            ));
-        }
+    let first = browser.get(&url).await?;
+    let (to, pages) = browser
+        .through_login(first, REDIRECT_URI, USERNAME, PASSWORD)
+        .await?;
+    let params: Vec<(String, String)> = to.query_pairs().into_owned().collect();
+    let get = |k: &str| params.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if let Some(error) = get("error") {
+        return Err(format!("authorization error {error}: {to}"));
     }
-    Err(format!(
-        "no redirect to {REDIRECT_URI} after {MAX_HOPS} hops"
-    ))
+    if get("state").as_deref() != Some(state.as_str()) {
+        return Err(format!("state not echoed: {to}"));
+    }
+    if get("iss").as_deref() != Some(op.issuer.as_str()) {
+        return Err(format!("iss missing or wrong (RFC 9207): {to}"));
+    }
+    let code = get("code").ok_or_else(|| format!("no code: {to}"))?;
+    let detail = format!("code for {USERNAME} via {}", pages.join(" → "));
+    Ok(((code, verifier), detail))
 }
 
 /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) with the browser's cookies.
@@ -451,180 +427,5 @@ async fn log_out(op: &Op, browser: &mut Browser, id_token: &str) -> Outcome<()> 
             res.location.as_ref().map(Url::as_str),
             res.body
         )),
-    }
-}
-
-fn decode_html(s: &str) -> String {
-    s.replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&amp;", "&")
-}
-
-/// The value of attribute `name` in the tag text `tag` (`name="value"`).
-fn attr(tag: &str, name: &str) -> Option<String> {
-    let needle = format!(" {name}=\"");
-    let start = tag.find(&needle)? + needle.len();
-    let len = tag[start..].find('"')?;
-    Some(decode_html(&tag[start..start + len]))
-}
-
-/// The first form of a page: its action (resolved against `page`) and its hidden inputs.
-fn hidden_form(page: &Url, html: &str) -> Result<(Url, Vec<(String, String)>), String> {
-    let start = html.find("<form").ok_or("no form on the page")?;
-    let end = start + html[start..].find("</form>").ok_or("unclosed form")?;
-    let form = &html[start..end];
-    let open = &form[..form.find('>').ok_or("malformed form tag")?];
-    let action = attr(open, "action").ok_or("form without action")?;
-    let action = page.join(&action).map_err(fail("form action"))?;
-    let hidden = form
-        .split("<input")
-        .skip(1)
-        .filter_map(|rest| rest.find('>').map(|end| &rest[..end]))
-        .filter(|tag| attr(tag, "type").as_deref() == Some("hidden"))
-        .filter_map(|tag| Some((attr(tag, "name")?, attr(tag, "value").unwrap_or_default())))
-        .collect();
-    Ok((action, hidden))
-}
-
-/// A cookie of the jar: host-only, ports ignored (as browsers do).
-struct Cookie {
-    host: String,
-    name: String,
-    value: String,
-    path: String,
-}
-
-/// What the browser got for one request.
-struct Page {
-    url: Url,
-    status: StatusCode,
-    location: Option<Url>,
-    body: String,
-}
-
-/// A scripted browser: no automatic redirects, its own cookie jar.
-struct Browser {
-    http: reqwest::Client,
-    jar: Vec<Cookie>,
-}
-
-impl Browser {
-    fn new(http: reqwest::Client) -> Self {
-        Self {
-            http,
-            jar: Vec::new(),
-        }
-    }
-
-    fn cookie_header(&self, url: &Url) -> String {
-        self.jar
-            .iter()
-            .filter(|c| {
-                let path = c.path.trim_end_matches('/');
-                Some(c.host.as_str()) == url.host_str()
-                    && (url.path() == path || url.path().starts_with(&format!("{path}/")))
-            })
-            .map(|c| format!("{}={}", c.name, c.value))
-            .collect::<Vec<_>>()
-            .join("; ")
-    }
-
-    fn store(&mut self, url: &Url, res: &reqwest::Response) {
-        let host = url.host_str().unwrap_or_default().to_owned();
-        for set in res.headers().get_all(header::SET_COOKIE) {
-            let Ok(set) = set.to_str() else { continue };
-            let mut parts = set.split(';').map(str::trim);
-            let Some((name, value)) = parts.next().and_then(|p| p.split_once('=')) else {
-                continue;
-            };
-            let mut path = "/".to_owned();
-            let mut delete = value.is_empty();
-            for part in parts {
-                let (key, val) = part.split_once('=').unwrap_or((part, ""));
-                if key.eq_ignore_ascii_case("path") {
-                    val.clone_into(&mut path);
-                } else if key.eq_ignore_ascii_case("max-age") && val.parse().unwrap_or(0) <= 0 {
-                    delete = true;
-                }
-            }
-            self.jar
-                .retain(|c| !(c.host == host && c.name == name && c.path == path));
-            if !delete {
-                self.jar.push(Cookie {
-                    host: host.clone(),
-                    name: name.to_owned(),
-                    value: value.to_owned(),
-                    path,
-                });
-            }
-        }
-    }
-
-    async fn send(&mut self, url: &Url, req: reqwest::RequestBuilder) -> Result<Page, String> {
-        let cookies = self.cookie_header(url);
-        let req = if cookies.is_empty() {
-            req
-        } else {
-            req.header(header::COOKIE, cookies)
-        };
-        let res = req.send().await.map_err(|e| format!("{url}: {e}"))?;
-        self.store(url, &res);
-        let status = res.status();
-        let location = match res.headers().get(header::LOCATION) {
-            Some(l) => Some(
-                l.to_str()
-                    .ok()
-                    .and_then(|l| url.join(l).ok())
-                    .ok_or_else(|| format!("bad Location from {url}"))?,
-            ),
-            None => None,
-        };
-        let body = res.text().await.map_err(fail("read page"))?;
-        Ok(Page {
-            url: url.clone(),
-            status,
-            location,
-            body,
-        })
-    }
-
-    async fn get(&mut self, url: &Url) -> Result<Page, String> {
-        let req = self.http.get(url.clone());
-        self.send(url, req).await
-    }
-
-    async fn post(&mut self, url: &Url, form: &[(String, String)]) -> Result<Page, String> {
-        let req = self.http.post(url.clone()).form(form);
-        self.send(url, req).await
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used)]
-
-    use super::*;
-
-    #[test]
-    fn reads_the_hidden_inputs_of_a_form() {
-        let page = Url::parse("http://localhost:8081/login?login_challenge=x").unwrap();
-        let html = r#"<p>hi</p><form method="post" action="/login">
-            <input type="hidden" name="csrf" value="a&amp;b">
-            <input type="hidden" name="login_challenge" value="c1">
-            <input type="text" name="username">
-            </form>"#;
-        let (action, fields) = hidden_form(&page, html).unwrap();
-        assert_eq!(action.as_str(), "http://localhost:8081/login");
-        assert_eq!(
-            fields,
-            vec![
-                ("csrf".to_owned(), "a&b".to_owned()),
-                ("login_challenge".to_owned(), "c1".to_owned())
-            ]
-        );
-        assert!(hidden_form(&page, "<p>no form</p>").is_err());
     }
 }

@@ -1,0 +1,1096 @@
+//! `authz demo-app`: the web application of the demo, the relying party behind the demo
+//! clients' redirect URIs (`http://localhost:3000/callback`, `/spa/callback`). A newcomer
+//! opens the URL `make demo` prints, signs in through authz and idp, and sees what the tokens
+//! carry and what rs and userinfo answer with them.
+//!
+//! It signs in as the confidential client `demo-client` (`client_secret_basic`) or as the
+//! public client `demo-spa` (auth method `none`), always with PKCE S256 (RFC 7636 §4.2),
+//! `state` and `nonce`; it checks `iss` in the authorization response (RFC 9207 §2.4) and
+//! validates ID tokens as OpenID Connect Core 1.0 §3.1.3.7 requires (signature against the
+//! issuer's JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`). Tokens never leave the server: they
+//! live in a bounded in-memory session store keyed by an `HttpOnly`, `SameSite=Lax` cookie,
+//! and every form carries the session's CSRF token.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use issuer::Algorithm;
+use issuer::jws::{Expect, Verifiers};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+use tracing::instrument;
+
+use super::{
+    CLIENT_ID, CLIENT_SECRET, SPA_CLIENT_ID, json_of, random, str_field, unix_now,
+    verifier_challenge,
+};
+use crate::http::pages::{cookie, escape, set_cookie};
+
+/// The app's session cookie (host-only, so distinct from authz's and idp's cookie names).
+const COOKIE: &str = "demo_app";
+/// Sessions kept at most; the least recently seen goes first.
+const MAX_SESSIONS: usize = 1_000;
+/// A session unused this long is forgotten.
+const IDLE: Duration = Duration::from_secs(3_600);
+/// What the app asks for: everything the demo clients may have.
+const SCOPE: &str = "openid profile email offline_access items:read items:write";
+/// Clock skew allowed on `exp` and `iat`.
+const LEEWAY: i64 = 60;
+
+/// `authz demo-app` options.
+#[derive(Debug, Clone, clap::Args)]
+pub struct AppArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// The URL browsers use for this app; the redirect URIs are below it.
+    #[arg(long, default_value = "http://localhost:3000")]
+    pub public_url: String,
+    /// authz's issuer URL: where browsers are sent, and the `iss` of its tokens.
+    #[arg(long, default_value = "http://localhost:8080")]
+    pub issuer: String,
+    /// Where this app itself reaches authz when that differs from the issuer URL (inside a
+    /// container network, e.g. `http://authz:8080`): discovery, token, userinfo and JWKS
+    /// requests go there, browsers still go to the issuer.
+    #[arg(long)]
+    pub backchannel: Option<String>,
+    /// rs's base URL, for the API calls the app makes with the access token.
+    #[arg(long, default_value = "http://localhost:8082")]
+    pub rs: String,
+}
+
+/// Which demo client a sign-in uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// `demo-client`: confidential, `client_secret_basic`.
+    Web,
+    /// `demo-spa`: public (auth method `none`), PKCE only.
+    Spa,
+}
+
+impl Kind {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "web" => Some(Self::Web),
+            "spa" => Some(Self::Spa),
+            _ => None,
+        }
+    }
+
+    fn client_id(self) -> &'static str {
+        match self {
+            Self::Web => CLIENT_ID,
+            Self::Spa => SPA_CLIENT_ID,
+        }
+    }
+
+    fn callback(self) -> &'static str {
+        match self {
+            Self::Web => "/callback",
+            Self::Spa => "/spa/callback",
+        }
+    }
+}
+
+/// An authorization request on its way: what the callback must see again.
+struct Pending {
+    kind: Kind,
+    state: String,
+    nonce: String,
+    verifier: String,
+}
+
+/// The outcome of the last API call, shown on the page.
+struct Call {
+    what: String,
+    status: String,
+    body: String,
+}
+
+/// A signed-in user's tokens and what the app learnt from them.
+struct SignedIn {
+    kind: Kind,
+    access_token: String,
+    refresh_token: Option<String>,
+    id_token: String,
+    id_claims: Map<String, Value>,
+    scope: String,
+    expires_at: i64,
+    refreshes: u32,
+    last_call: Option<Call>,
+}
+
+/// One browser's state.
+struct Session {
+    csrf: String,
+    seen: Instant,
+    pending: Option<Pending>,
+    user: Option<SignedIn>,
+    /// The `state` of the logout request on its way, to recognise the return.
+    logout_state: Option<String>,
+    /// Shown once on the next page: (is it an error, text).
+    notice: Option<(bool, String)>,
+}
+
+impl Session {
+    fn new() -> Result<Self, String> {
+        Ok(Self {
+            csrf: random()?,
+            seen: Instant::now(),
+            pending: None,
+            user: None,
+            logout_state: None,
+            notice: None,
+        })
+    }
+}
+
+/// The discovered provider, endpoints for the app's own requests already pointed at the
+/// back channel.
+struct Provider {
+    authorization_endpoint: String,
+    end_session_endpoint: String,
+    token_endpoint: String,
+    userinfo_endpoint: String,
+    jwks_uri: String,
+}
+
+/// The app: its settings, its HTTP client, the provider and the sessions.
+struct DemoApp {
+    args: AppArgs,
+    secure_cookie: bool,
+    http: reqwest::Client,
+    provider: tokio::sync::OnceCell<Provider>,
+    sessions: Mutex<HashMap<String, Session>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+impl DemoApp {
+    fn new(mut args: AppArgs) -> Result<Self, String> {
+        for url in [&mut args.public_url, &mut args.issuer, &mut args.rs] {
+            let trimmed = url.trim_end_matches('/').len();
+            url.truncate(trimmed);
+        }
+        if let Some(back) = &mut args.backchannel {
+            let trimmed = back.trim_end_matches('/').len();
+            back.truncate(trimmed);
+        }
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        Ok(Self {
+            secure_cookie: args.public_url.starts_with("https://"),
+            args,
+            http,
+            provider: tokio::sync::OnceCell::new(),
+            sessions: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// `url` as this app reaches it: the issuer prefix swapped for the back channel.
+    fn back(&self, url: &str) -> String {
+        match (&self.args.backchannel, url.strip_prefix(&self.args.issuer)) {
+            (Some(back), Some(rest)) => format!("{back}{rest}"),
+            _ => url.to_owned(),
+        }
+    }
+
+    /// Discovery (OpenID Connect Discovery 1.0 §4), read once it first succeeds.
+    async fn provider(&self) -> Result<&Provider, String> {
+        self.provider
+            .get_or_try_init(|| async {
+                let url = format!(
+                    "{}/.well-known/openid-configuration",
+                    self.back(&self.args.issuer)
+                );
+                let res = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("authz is not reachable at {url}: {e}"))?;
+                let (_, doc) = json_of(res).await?;
+                // §4.3: the issuer in the document must be the one the app was given.
+                if doc["issuer"] != self.args.issuer.as_str() {
+                    return Err(format!(
+                        "discovery names issuer {}, expected {}",
+                        doc["issuer"], self.args.issuer
+                    ));
+                }
+                Ok(Provider {
+                    authorization_endpoint: str_field(&doc, "authorization_endpoint")?,
+                    end_session_endpoint: str_field(&doc, "end_session_endpoint")?,
+                    token_endpoint: self.back(&str_field(&doc, "token_endpoint")?),
+                    userinfo_endpoint: self.back(&str_field(&doc, "userinfo_endpoint")?),
+                    jwks_uri: self.back(&str_field(&doc, "jwks_uri")?),
+                })
+            })
+            .await
+    }
+
+    /// The session of `req`, if its cookie names a live one; touched.
+    fn with_session<T>(&self, req: &HttpRequest, f: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        let id = cookie(req, COOKIE)?;
+        self.with_session_id(&id, f)
+    }
+
+    /// The session `id`, if live; touched.
+    fn with_session_id<T>(&self, id: &str, f: impl FnOnce(&mut Session) -> T) -> Option<T> {
+        let mut sessions = lock(&self.sessions);
+        let session = sessions.get_mut(id)?;
+        session.seen = Instant::now();
+        Some(f(session))
+    }
+
+    /// A new session's id; the oldest ones make room when the store is full.
+    fn create_session(&self) -> Result<String, String> {
+        let id = random()?;
+        let session = Session::new()?;
+        let mut sessions = lock(&self.sessions);
+        sessions.retain(|_, s| s.seen.elapsed() < IDLE);
+        while sessions.len() >= MAX_SESSIONS {
+            let Some(oldest) = sessions
+                .iter()
+                .min_by_key(|(_, s)| s.seen)
+                .map(|(k, _)| k.clone())
+            else {
+                break;
+            };
+            sessions.remove(&oldest);
+        }
+        sessions.insert(id.clone(), session);
+        Ok(id)
+    }
+
+    /// The session cookie: `HttpOnly`, `SameSite=Lax`, `Secure` when the app is on https.
+    fn set_cookie(&self, id: &str) -> String {
+        set_cookie(
+            COOKIE,
+            id,
+            "/",
+            IDLE.as_secs().cast_signed(),
+            self.secure_cookie,
+        )
+    }
+
+    /// A token request (RFC 6749 §4.1.3, §6) as the client of `kind`.
+    #[instrument(skip_all)]
+    async fn token(&self, kind: Kind, form: &[(&str, &str)]) -> Result<Value, String> {
+        let provider = self.provider().await?;
+        let req = self.http.post(&provider.token_endpoint);
+        let req = match kind {
+            // RFC 6749 §2.3.1: the demo's id and secret need no form-urlencoding.
+            Kind::Web => req.basic_auth(CLIENT_ID, Some(CLIENT_SECRET)).form(form),
+            Kind::Spa => {
+                let mut form = form.to_vec();
+                form.push(("client_id", SPA_CLIENT_ID));
+                req.form(&form)
+            }
+        };
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("token endpoint: {e}"))?;
+        let (status, body) = json_of(res).await?;
+        if !status.is_success() {
+            return Err(format!(
+                "the token endpoint answered {}: {} {}",
+                status.as_u16(),
+                body["error"].as_str().unwrap_or("?"),
+                body["error_description"].as_str().unwrap_or("")
+            ));
+        }
+        Ok(body)
+    }
+
+    /// OpenID Connect Core 1.0 §3.1.3.7 (and §12.2 after a refresh, where `nonce` is not
+    /// sent again): the ID token's claims once it is valid for `kind`'s client.
+    #[instrument(skip_all)]
+    async fn verify_id_token(
+        &self,
+        id_token: &str,
+        kind: Kind,
+        nonce: Option<&str>,
+    ) -> Result<Map<String, Value>, String> {
+        let provider = self.provider().await?;
+        let res = self
+            .http
+            .get(&provider.jwks_uri)
+            .send()
+            .await
+            .map_err(|e| format!("JWKS: {e}"))?;
+        let (_, jwks) = json_of(res).await?;
+        let mut keys = Verifiers::new();
+        keys.extend_from_jwks(&jwks);
+        let expect = Expect {
+            algorithms: &Algorithm::ALL,
+            typ: None,
+        };
+        let claims = issuer::jws::verify(id_token, &keys, &expect)
+            .map_err(|e| format!("ID token refused: {e}"))?
+            .claims;
+        check_id_claims(
+            &claims,
+            &self.args.issuer,
+            kind.client_id(),
+            nonce,
+            unix_now(),
+        )?;
+        Ok(claims)
+    }
+
+    /// Stores a token response as the session's signed-in state.
+    async fn sign_in(
+        &self,
+        kind: Kind,
+        tokens: &Value,
+        nonce: Option<&str>,
+        previous: Option<(&str, u32)>,
+    ) -> Result<SignedIn, String> {
+        let access_token = str_field(tokens, "access_token")?;
+        // §12.2: a refresh response may omit the ID token; the previous one stays.
+        let id_token = match (tokens.get("id_token").and_then(Value::as_str), previous) {
+            (Some(t), _) => t.to_owned(),
+            (None, Some((t, _))) => t.to_owned(),
+            (None, None) => return Err("the token response has no id_token".to_owned()),
+        };
+        let id_claims = self.verify_id_token(&id_token, kind, nonce).await?;
+        Ok(SignedIn {
+            kind,
+            access_token,
+            refresh_token: tokens
+                .get("refresh_token")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            id_token,
+            id_claims,
+            scope: tokens["scope"].as_str().unwrap_or(SCOPE).to_owned(),
+            expires_at: unix_now() + tokens["expires_in"].as_i64().unwrap_or(0),
+            refreshes: previous.map_or(0, |(_, n)| n + 1),
+            last_call: None,
+        })
+    }
+
+    /// A GET with the access token (RFC 6750 §2.1), summarised for the page.
+    #[instrument(skip_all)]
+    async fn call(&self, url: &str, access_token: &str) -> (String, String) {
+        let res = match self.http.get(url).bearer_auth(access_token).send().await {
+            Ok(res) => res,
+            Err(e) => return ("unreachable".to_owned(), e.to_string()),
+        };
+        let status = res.status();
+        let challenge = res
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| format!(" — WWW-Authenticate: {v}"))
+            .unwrap_or_default();
+        let body = res.text().await.unwrap_or_default();
+        let body = serde_json::from_str::<Value>(&body)
+            .ok()
+            .and_then(|v| serde_json::to_string_pretty(&v).ok())
+            .unwrap_or(body);
+        (format!("{status}{challenge}"), body)
+    }
+}
+
+/// The ID token checks of OpenID Connect Core 1.0 §3.1.3.7 after the signature: steps 2
+/// (`iss`), 3-5 (`aud`, `azp`), 9 (`exp`), 10 (`iat`) and 11 (`nonce`).
+fn check_id_claims(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    client_id: &str,
+    nonce: Option<&str>,
+    now: i64,
+) -> Result<(), String> {
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(format!("ID token iss is not {issuer}"));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !audiences.contains(&client_id) {
+        return Err(format!("ID token aud does not contain {client_id}"));
+    }
+    if audiences.len() > 1 && claims.get("azp").and_then(Value::as_str) != Some(client_id) {
+        return Err(format!("ID token azp is not {client_id}"));
+    }
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp + LEEWAY > now => {}
+        _ => return Err("ID token expired".to_owned()),
+    }
+    match claims.get("iat").and_then(Value::as_i64) {
+        Some(iat) if iat <= now + LEEWAY => {}
+        _ => return Err("ID token iat missing or in the future".to_owned()),
+    }
+    if let Some(expected) = nonce {
+        let got = claims.get("nonce").and_then(Value::as_str).unwrap_or("");
+        if !domain::constant_time_eq(got.as_bytes(), expected.as_bytes()) {
+            return Err("ID token nonce does not match the request".to_owned());
+        }
+    }
+    Ok(())
+}
+
+/// The claims of a JWT access token, decoded without verification for display (rs verifies
+/// them); `None` for an opaque token.
+fn peek_claims(token: &str) -> Option<Value> {
+    let payload = token.split('.').nth(1)?;
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;\
+background:#f5f6f8;color:#1d2330;margin:0}main{background:#fff;max-width:52rem;\
+margin:2rem auto;padding:2rem;border-radius:.75rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}\
+h1{font-size:1.4rem;margin-top:0}h2{font-size:1.05rem;margin-top:1.8rem}p{line-height:1.5}\
+pre{background:#f0f2f6;padding:.8rem;border-radius:.4rem;overflow:auto;font-size:.85rem}\
+button{font:inherit;padding:.55rem 1.1rem;border:0;border-radius:.4rem;background:#2f5bd3;\
+color:#fff;cursor:pointer}button.secondary{background:#e4e7ee;color:#1d2330}\
+.actions{display:flex;flex-wrap:wrap;gap:.6rem;margin-top:1rem}form{margin:0}\
+.notice{padding:.7rem 1rem;border-radius:.4rem;background:#e8f3ea}.error{background:#fbe9e9}\
+dl{display:grid;grid-template-columns:max-content auto;gap:.3rem 1rem}dt{font-weight:600}";
+
+/// A complete page: self-contained, no script, never cached or framed.
+fn page(status: actix_web::http::StatusCode, body: &str) -> HttpResponse {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+<meta name=\"referrer\" content=\"no-referrer\"><title>Demo web app</title>\
+<style>{STYLE}</style></head><body><main>{body}</main></body></html>\n"
+    );
+    HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http: https:; base-uri 'none'; frame-ancestors 'none'",
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(html)
+}
+
+fn button(action: &str, csrf: &str, fields: &[(&str, &str)], label: &str, primary: bool) -> String {
+    let mut html = format!(
+        "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
+        escape(action),
+        escape(csrf)
+    );
+    for (name, value) in fields {
+        html.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            escape(name),
+            escape(value)
+        ));
+    }
+    let class = if primary { "" } else { " class=\"secondary\"" };
+    html.push_str(&format!(
+        "<button type=\"submit\"{class}>{}</button></form>",
+        escape(label)
+    ));
+    html
+}
+
+fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+fn pretty(value: &Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_default()
+}
+
+/// `GET /`: sign-in buttons, or what the signed-in user's tokens carry.
+async fn home(
+    app: web::Data<DemoApp>,
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let known = cookie(&req, COOKIE).filter(|id| lock(&app.sessions).contains_key(id));
+    let (id, fresh) = match known {
+        Some(id) => (id, false),
+        None => match app.create_session() {
+            Ok(id) => (id, true),
+            Err(e) => return failure(&e),
+        },
+    };
+    let rendered = app.with_session_id(&id, |s| {
+        // The return from RP-initiated logout (RP-Initiated Logout 1.0 §3) with our state.
+        if let (Some(sent), Some(back)) = (&s.logout_state, query.get("state"))
+            && domain::constant_time_eq(sent.as_bytes(), back.as_bytes())
+        {
+            s.logout_state = None;
+            s.notice = Some((false, "Signed out of authz and idp.".to_owned()));
+        }
+        render(&app.args, s)
+    });
+    let Some(html) = rendered else {
+        return failure("the session store is full; try again");
+    };
+    let mut res = page(actix_web::http::StatusCode::OK, &html);
+    if fresh && let Ok(value) = header::HeaderValue::from_str(&app.set_cookie(&id)) {
+        res.headers_mut().append(header::SET_COOKIE, value);
+    }
+    res
+}
+
+fn failure(message: &str) -> HttpResponse {
+    page(
+        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
+        &format!("<h1>Something went wrong</h1><p>{}</p>", escape(message)),
+    )
+}
+
+fn render(args: &AppArgs, s: &mut Session) -> String {
+    let mut html = String::new();
+    if let Some((error, text)) = s.notice.take() {
+        let class = if error { "notice error" } else { "notice" };
+        html.push_str(&format!("<p class=\"{class}\">{}</p>", escape(&text)));
+    }
+    let Some(user) = &s.user else {
+        html.push_str(&format!(
+            "<h1>Demo web app</h1><p>A client of the authorization server at <code>{}</code>. \
+Sign in as user <code>demo</code> with password <code>demo-password</code>: you will go \
+through idp's login and consent pages and come back here with tokens.</p>\
+<div class=\"actions\">{}{}</div>",
+            escape(&args.issuer),
+            button("/login", &s.csrf, &[("client", "web")], "Sign in", true),
+            button(
+                "/login",
+                &s.csrf,
+                &[("client", "spa")],
+                "Sign in as the public client (demo-spa)",
+                false
+            ),
+        ));
+        return html;
+    };
+    let claim = |name: &str| {
+        user.id_claims
+            .get(name)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    };
+    let who = match claim("name") {
+        "" => claim("sub").to_owned(),
+        name => name.to_owned(),
+    };
+    html.push_str(&format!(
+        "<h1>Signed in as {}</h1><dl><dt>subject</dt><dd><code>{}</code></dd>\
+<dt>client</dt><dd><code>{}</code></dd><dt>scope</dt><dd><code>{}</code></dd>\
+<dt>access token</dt><dd>expires in {} s{}</dd><dt>refresh token</dt><dd>{}</dd></dl>",
+        escape(&who),
+        escape(claim("sub")),
+        user.kind.client_id(),
+        escape(&user.scope),
+        (user.expires_at - unix_now()).max(0),
+        if user.refreshes > 0 {
+            format!(", refreshed {} time(s)", user.refreshes)
+        } else {
+            String::new()
+        },
+        if user.refresh_token.is_some() {
+            "yes (rotated on every use)"
+        } else {
+            "none"
+        },
+    ));
+    let csrf = s.csrf.as_str();
+    html.push_str("<div class=\"actions\">");
+    for (what, label) in [
+        ("me", "Call rs /api/v1/me"),
+        ("items", "Call rs /api/v1/items"),
+        ("userinfo", "Call userinfo"),
+    ] {
+        html.push_str(&button("/call", csrf, &[("what", what)], label, true));
+    }
+    if user.refresh_token.is_some() {
+        html.push_str(&button("/refresh", csrf, &[], "Refresh tokens", false));
+    }
+    html.push_str(&button("/logout", csrf, &[], "Sign out", false));
+    html.push_str("</div>");
+    if let Some(call) = &user.last_call {
+        html.push_str(&format!(
+            "<h2>{}</h2><p>{}</p><pre>{}</pre>",
+            escape(&call.what),
+            escape(&call.status),
+            escape(&call.body)
+        ));
+    }
+    html.push_str(&format!(
+        "<h2>ID token claims (verified)</h2><pre>{}</pre>",
+        escape(&pretty(&Value::Object(user.id_claims.clone())))
+    ));
+    let access = match peek_claims(&user.access_token) {
+        Some(claims) => format!(
+            "<h2>Access token claims (a JWT, RFC 9068; rs verifies it)</h2><pre>{}</pre>",
+            escape(&pretty(&claims))
+        ),
+        None => {
+            "<h2>Access token</h2><p>Opaque: rs asks authz about it (introspection).</p>".to_owned()
+        }
+    };
+    html.push_str(&access);
+    html
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    csrf: String,
+    client: String,
+}
+
+/// Checks the form's CSRF token against the session's, in constant time.
+fn csrf_ok(s: &Session, presented: &str) -> bool {
+    domain::constant_time_eq(s.csrf.as_bytes(), presented.as_bytes())
+}
+
+fn forbidden() -> HttpResponse {
+    page(
+        actix_web::http::StatusCode::FORBIDDEN,
+        "<h1>Form expired</h1><p>The page's security token is missing or wrong. \
+<a href=\"/\">Start again</a>.</p>",
+    )
+}
+
+/// `POST /login`: an authorization request (RFC 6749 §4.1.1 with RFC 7636 §4.3, OpenID
+/// Connect Core 1.0 §3.1.2.1) for the chosen client.
+#[instrument(skip_all)]
+async fn login(
+    app: web::Data<DemoApp>,
+    req: HttpRequest,
+    form: web::Form<LoginForm>,
+) -> HttpResponse {
+    let Some(kind) = Kind::parse(&form.client) else {
+        return page(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "<h1>Unknown client</h1>",
+        );
+    };
+    let provider = match app.provider().await {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let (state, nonce, verifier) = match (random(), random(), random()) {
+        (Ok(a), Ok(b), Ok(c)) => (a, b, c),
+        _ => return failure("no randomness"),
+    };
+    let redirect_uri = format!("{}{}", app.args.public_url, kind.callback());
+    let url = reqwest::Url::parse_with_params(
+        &provider.authorization_endpoint,
+        [
+            ("response_type", "code"),
+            ("client_id", kind.client_id()),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("scope", SCOPE),
+            ("state", state.as_str()),
+            ("nonce", nonce.as_str()),
+            ("code_challenge", verifier_challenge(&verifier).as_str()),
+            ("code_challenge_method", "S256"),
+        ],
+    );
+    let url = match url {
+        Ok(url) => url,
+        Err(e) => return failure(&e.to_string()),
+    };
+    let accepted = app.with_session(&req, |s| {
+        if !csrf_ok(s, &form.csrf) {
+            return false;
+        }
+        s.pending = Some(Pending {
+            kind,
+            state,
+            nonce,
+            verifier,
+        });
+        true
+    });
+    match accepted {
+        Some(true) => see_other(url.as_str()),
+        _ => forbidden(),
+    }
+}
+
+/// `GET /callback` and `GET /spa/callback`: the authorization response (RFC 6749 §4.1.2,
+/// §4.1.2.1), then the code exchange and the ID token validation.
+#[instrument(skip_all)]
+async fn callback(
+    app: web::Data<DemoApp>,
+    req: HttpRequest,
+    query: web::Query<HashMap<String, String>>,
+) -> HttpResponse {
+    let kind = if req.path() == Kind::Spa.callback() {
+        Kind::Spa
+    } else {
+        Kind::Web
+    };
+    let pending = app.with_session(&req, |s| s.pending.take()).flatten();
+    let Some(pending) = pending else {
+        return page(
+            actix_web::http::StatusCode::BAD_REQUEST,
+            "<h1>No sign-in in progress</h1><p>This browser did not start a sign-in here \
+(or already finished it). <a href=\"/\">Start again</a>.</p>",
+        );
+    };
+    let outcome = async {
+        let state = query.get("state").map(String::as_str).unwrap_or("");
+        if pending.kind != kind
+            || !domain::constant_time_eq(state.as_bytes(), pending.state.as_bytes())
+        {
+            return Err(
+                "the response's state does not match the request (RFC 6749 §10.12)".to_owned(),
+            );
+        }
+        // RFC 9207 §2.4: discovery says iss is always sent; it must be our issuer.
+        if query.get("iss").map(String::as_str) != Some(app.args.issuer.as_str()) {
+            return Err(
+                "the response's iss is missing or names another issuer (RFC 9207)".to_owned(),
+            );
+        }
+        if let Some(error) = query.get("error") {
+            return Err(format!(
+                "authorization failed: {error} {}",
+                query
+                    .get("error_description")
+                    .map(String::as_str)
+                    .unwrap_or("")
+            ));
+        }
+        let code = query.get("code").ok_or("the response has no code")?;
+        let redirect_uri = format!("{}{}", app.args.public_url, kind.callback());
+        let tokens = app
+            .token(
+                kind,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", &redirect_uri),
+                    ("code_verifier", &pending.verifier),
+                ],
+            )
+            .await?;
+        app.sign_in(kind, &tokens, Some(&pending.nonce), None).await
+    }
+    .await;
+    app.with_session(&req, |s| match outcome {
+        Ok(user) => {
+            s.user = Some(user);
+            s.notice = Some((false, format!("Signed in with {}.", kind.client_id())));
+        }
+        Err(e) => s.notice = Some((true, e)),
+    });
+    see_other("/")
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+    #[serde(default)]
+    what: String,
+}
+
+/// The signed-in tokens a form post acts with.
+struct Held {
+    kind: Kind,
+    access_token: String,
+    refresh_token: Option<String>,
+    id_token: String,
+    refreshes: u32,
+}
+
+/// Why a form post cannot act: a missing session or wrong CSRF token (403), or nobody is
+/// signed in (back to the home page).
+enum Refused {
+    Forbidden,
+    SignedOut,
+}
+
+impl Refused {
+    fn response(self) -> HttpResponse {
+        match self {
+            Self::Forbidden => forbidden(),
+            Self::SignedOut => see_other("/"),
+        }
+    }
+}
+
+/// The signed-in state's tokens for a form post, when its CSRF token is right.
+fn tokens_for(app: &DemoApp, req: &HttpRequest, csrf: &str) -> Result<Held, Refused> {
+    app.with_session(req, |s| {
+        if !csrf_ok(s, csrf) {
+            return Err(Refused::Forbidden);
+        }
+        let user = s.user.as_ref().ok_or(Refused::SignedOut)?;
+        Ok(Held {
+            kind: user.kind,
+            access_token: user.access_token.clone(),
+            refresh_token: user.refresh_token.clone(),
+            id_token: user.id_token.clone(),
+            refreshes: user.refreshes,
+        })
+    })
+    .unwrap_or(Err(Refused::Forbidden))
+}
+
+/// `POST /call`: rs `/api/v1/me` or `/api/v1/items`, or userinfo (OpenID Connect Core 1.0
+/// §5.3), with the access token.
+#[instrument(skip_all)]
+async fn call(
+    app: web::Data<DemoApp>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let held = match tokens_for(&app, &req, &form.csrf) {
+        Ok(held) => held,
+        Err(refused) => return refused.response(),
+    };
+    let url = match form.what.as_str() {
+        "me" => format!("{}/api/v1/me", app.args.rs),
+        "items" => format!("{}/api/v1/items", app.args.rs),
+        "userinfo" => match app.provider().await {
+            Ok(p) => p.userinfo_endpoint.clone(),
+            Err(e) => return failure(&e),
+        },
+        _ => {
+            return page(
+                actix_web::http::StatusCode::BAD_REQUEST,
+                "<h1>Unknown call</h1>",
+            );
+        }
+    };
+    let (status, body) = app.call(&url, &held.access_token).await;
+    app.with_session(&req, |s| {
+        if let Some(user) = &mut s.user {
+            user.last_call = Some(Call {
+                what: format!("GET {url}"),
+                status,
+                body,
+            });
+        }
+    });
+    see_other("/")
+}
+
+/// `POST /refresh`: the refresh grant (RFC 6749 §6); the old refresh token is spent
+/// (rotation), the new one replaces it.
+#[instrument(skip_all)]
+async fn refresh(
+    app: web::Data<DemoApp>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let held = match tokens_for(&app, &req, &form.csrf) {
+        Ok(held) => held,
+        Err(refused) => return refused.response(),
+    };
+    let (kind, id_token, refreshes) = (held.kind, held.id_token, held.refreshes);
+    let Some(refresh_token) = held.refresh_token else {
+        return see_other("/");
+    };
+    let outcome = match app
+        .token(
+            kind,
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", &refresh_token),
+            ],
+        )
+        .await
+    {
+        Ok(tokens) => {
+            app.sign_in(kind, &tokens, None, Some((&id_token, refreshes)))
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    app.with_session(&req, |s| match outcome {
+        Ok(user) => {
+            s.user = Some(user);
+            s.notice = Some((
+                false,
+                "Tokens refreshed; the old refresh token is spent.".to_owned(),
+            ));
+        }
+        Err(e) => s.notice = Some((true, e)),
+    });
+    see_other("/")
+}
+
+/// `POST /logout`: forgets the tokens and sends the browser to authz's
+/// `end_session_endpoint` (RP-Initiated Logout 1.0 §2) to end the authz and idp sessions.
+#[instrument(skip_all)]
+async fn logout(
+    app: web::Data<DemoApp>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> HttpResponse {
+    let (kind, id_token) = match tokens_for(&app, &req, &form.csrf) {
+        Ok(held) => (held.kind, held.id_token),
+        Err(refused) => return refused.response(),
+    };
+    let provider = match app.provider().await {
+        Ok(p) => p,
+        Err(e) => return failure(&e),
+    };
+    let Ok(state) = random() else {
+        return failure("no randomness");
+    };
+    let back = format!("{}/", app.args.public_url);
+    let url = reqwest::Url::parse_with_params(
+        &provider.end_session_endpoint,
+        [
+            ("id_token_hint", id_token.as_str()),
+            ("client_id", kind.client_id()),
+            ("post_logout_redirect_uri", back.as_str()),
+            ("state", state.as_str()),
+        ],
+    );
+    let url = match url {
+        Ok(url) => url,
+        Err(e) => return failure(&e.to_string()),
+    };
+    app.with_session(&req, |s| {
+        s.user = None;
+        s.logout_state = Some(state);
+    });
+    see_other(url.as_str())
+}
+
+/// Runs the app until SIGTERM or ctrl-c.
+pub fn run(args: AppArgs) -> std::process::ExitCode {
+    let rt = match runtime::cli::tokio_runtime(1) {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    runtime::cli::exit_code(rt.block_on(serve(args)))
+}
+
+async fn serve(args: AppArgs) -> Result<(), String> {
+    let listener = std::net::TcpListener::bind(args.listen)
+        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    let app = web::Data::new(DemoApp::new(args)?);
+    let public = app.args.public_url.clone();
+    let factory = move || {
+        actix_web::App::new()
+            .app_data(app.clone())
+            .route("/", web::get().to(home))
+            .route("/login", web::post().to(login))
+            .route("/callback", web::get().to(callback))
+            .route("/spa/callback", web::get().to(callback))
+            .route("/call", web::post().to(call))
+            .route("/refresh", web::post().to(refresh))
+            .route("/logout", web::post().to(logout))
+    };
+    let server = runtime::http_server("demo-app", listener, factory, 1, Duration::from_secs(2))
+        .map_err(|e| e.to_string())?;
+    let shutdown = runtime::Shutdown::new();
+    shutdown.on_signals();
+    let handle = server.handle();
+    tokio::spawn(async move {
+        shutdown.wait().await;
+        handle.stop(true).await;
+    });
+    println!("demo-app listening on {bound}: open {public}/");
+    server.await.map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(extra: Value) -> Map<String, Value> {
+        let mut base = json!({
+            "iss": "http://localhost:8080", "aud": "demo-client", "sub": "u1",
+            "exp": 2_000, "iat": 1_000, "nonce": "n1"
+        });
+        if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                b.insert(k.clone(), v.clone());
+            }
+        }
+        base.as_object().unwrap().clone()
+    }
+
+    fn check(extra: Value, nonce: Option<&str>) -> Result<(), String> {
+        check_id_claims(
+            &claims(extra),
+            "http://localhost:8080",
+            "demo-client",
+            nonce,
+            1_500,
+        )
+    }
+
+    #[test]
+    fn id_token_checks_of_core_3_1_3_7() {
+        assert_eq!(check(json!({}), Some("n1")), Ok(()));
+        assert_eq!(
+            check(json!({}), None),
+            Ok(()),
+            "no nonce check after a refresh"
+        );
+        assert!(check(json!({"iss": "http://evil"}), Some("n1")).is_err());
+        assert!(check(json!({"aud": "other"}), Some("n1")).is_err());
+        assert!(check(json!({"aud": ["demo-client", "other"]}), Some("n1")).is_err());
+        assert_eq!(
+            check(
+                json!({"aud": ["demo-client", "other"], "azp": "demo-client"}),
+                Some("n1")
+            ),
+            Ok(())
+        );
+        assert!(check(json!({"exp": 1_000}), Some("n1")).is_err());
+        assert!(check(json!({"iat": 9_000}), Some("n1")).is_err());
+        assert!(check(json!({"nonce": "n2"}), Some("n1")).is_err());
+        assert!(check(json!({"nonce": null}), Some("n1")).is_err());
+    }
+
+    #[test]
+    fn backchannel_rewrites_only_issuer_urls() {
+        let app = DemoApp::new(AppArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: "http://localhost:3000/".into(),
+            issuer: "http://localhost:8080/".into(),
+            backchannel: Some("http://authz:8080".into()),
+            rs: "http://rs:8082".into(),
+        })
+        .unwrap();
+        assert_eq!(
+            app.back("http://localhost:8080/token"),
+            "http://authz:8080/token"
+        );
+        assert_eq!(app.back("http://elsewhere/jwks"), "http://elsewhere/jwks");
+        assert_eq!(app.args.public_url, "http://localhost:3000");
+    }
+
+    #[test]
+    fn pages_escape_what_they_print() {
+        let html = button("/call", "a\"b", &[("what", "<me>")], "x&y", true);
+        assert!(html.contains("value=\"a&quot;b\""));
+        assert!(html.contains("value=\"&lt;me&gt;\""));
+        assert!(html.contains(">x&amp;y<"));
+    }
+}
