@@ -90,6 +90,13 @@ pub struct JwksConfig {
     /// Deadline of each discovery or JWKS request.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// Where this server reaches the issuer when the issuer URL is not reachable from it
+    /// (inside a container network, e.g. `http://authz:8080`): discovery is read from
+    /// `<backchannel_url>/.well-known/openid-configuration` and the `jwks_uri` it names is
+    /// fetched with its issuer prefix replaced by this URL. Tokens' `iss` and the discovery
+    /// document's `issuer` are still checked against `issuer`. `https`, or `http` for
+    /// loopback hosts and single-label host names (a container or cluster service name).
+    pub backchannel_url: Option<String>,
 }
 
 /// The `authz.v1.Introspection` client.
@@ -144,6 +151,7 @@ impl Default for JwksConfig {
             max_ttl: Duration::from_secs(3600),
             refetch_interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
+            backchannel_url: None,
         }
     }
 }
@@ -174,12 +182,26 @@ impl GuardConfig {
         }
     }
 
-    /// Where the discovery document lives (OpenID Connect Discovery 1.0 §4).
+    /// Where the discovery document is read (OpenID Connect Discovery 1.0 §4): below the
+    /// issuer, or below `jwks.backchannel_url` when set.
     pub fn discovery_url(&self) -> String {
+        let base = self.jwks.backchannel_url.as_deref().unwrap_or(&self.issuer);
         format!(
             "{}/.well-known/openid-configuration",
-            self.issuer.trim_end_matches('/')
+            base.trim_end_matches('/')
         )
+    }
+}
+
+/// `url` as this server fetches it: an `issuer`-prefixed URL moved to `backchannel` when
+/// set, anything else unchanged.
+pub(crate) fn via_backchannel(issuer: &str, backchannel: Option<&str>, url: &str) -> String {
+    let issuer = issuer.trim_end_matches('/');
+    match (backchannel, url.strip_prefix(issuer)) {
+        (Some(back), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", back.trim_end_matches('/'))
+        }
+        _ => url.to_owned(),
     }
 }
 
@@ -205,6 +227,31 @@ fn http_url(raw: &str, key: &str) -> Result<url::Url, ConfigError> {
             "must use https (http is allowed for loopback hosts only)",
         )),
         _ => Err(ConfigError::new(key, "must be an https URL")),
+    }
+}
+
+/// `jwks.backchannel_url`: https, or http for loopback hosts and single-label names (a
+/// service inside a private container or cluster network); no query or fragment.
+fn backchannel_url(raw: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "backchannel_url";
+    let parsed = url::Url::parse(raw).map_err(|e| ConfigError::new(KEY, e.to_string()))?;
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(ConfigError::new(KEY, "must not have a query or fragment"));
+    }
+    let private = match parsed.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || !d.contains('.'),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match parsed.scheme() {
+        "https" => Ok(()),
+        "http" if private => Ok(()),
+        "http" => Err(ConfigError::new(
+            KEY,
+            "must use https (http is allowed for loopback hosts and single-label service names only)",
+        )),
+        _ => Err(ConfigError::new(KEY, "must be an http(s) URL")),
     }
 }
 
@@ -270,6 +317,9 @@ impl Validate for JwksConfig {
         }
         if self.timeout.is_zero() {
             return Err(ConfigError::new("timeout", "must be greater than zero"));
+        }
+        if let Some(raw) = &self.backchannel_url {
+            backchannel_url(raw)?;
         }
         Ok(())
     }
@@ -398,6 +448,57 @@ mod tests {
         for (key, f) in cases {
             assert_eq!(key_of(f).as_deref(), Some(key));
         }
+    }
+
+    #[test]
+    fn backchannel_urls_are_https_or_private_http() {
+        for ok in [
+            "http://authz:8080",
+            "http://127.0.0.1:8080/",
+            "https://id.internal.example.com",
+        ] {
+            assert_eq!(
+                key_of(|c| c.jwks.backchannel_url = Some(ok.into())),
+                None,
+                "{ok}"
+            );
+        }
+        for bad in [
+            "http://authz.example.com",
+            "ftp://authz",
+            "http://authz:8080/?x=1",
+            "not a url",
+        ] {
+            assert_eq!(
+                key_of(|c| c.jwks.backchannel_url = Some(bad.into())).as_deref(),
+                Some("jwks.backchannel_url"),
+                "{bad}"
+            );
+        }
+        let mut c = GuardConfig::jwt("http://localhost:8080", "x");
+        c.jwks.backchannel_url = Some("http://authz:8080/".into());
+        assert_eq!(
+            c.discovery_url(),
+            "http://authz:8080/.well-known/openid-configuration"
+        );
+        let back = Some("http://authz:8080");
+        let moved = |url| via_backchannel("http://localhost:8080", back, url);
+        assert_eq!(
+            moved("http://localhost:8080/jwks"),
+            "http://authz:8080/jwks"
+        );
+        assert_eq!(
+            moved("http://localhost:80801/jwks"),
+            "http://localhost:80801/jwks"
+        );
+        assert_eq!(
+            moved("https://cdn.example.com/jwks"),
+            "https://cdn.example.com/jwks"
+        );
+        assert_eq!(
+            via_backchannel("http://localhost:8080", None, "http://localhost:8080/jwks"),
+            "http://localhost:8080/jwks"
+        );
     }
 
     #[test]

@@ -31,6 +31,8 @@ struct IssuerState {
     keys: Vec<PrivateKey>,
     cache_control: String,
     discovery_issuer: Option<String>,
+    /// The issuer URL clients use when this server is reached through a back channel.
+    public_url: Option<String>,
 }
 
 struct FakeIssuer {
@@ -49,6 +51,7 @@ impl FakeIssuer {
             keys: vec![PrivateKey::generate(Algorithm::ES256, 2048).unwrap()],
             cache_control: cache_control.to_owned(),
             discovery_issuer: None,
+            public_url: None,
         }));
         let up = Arc::new(AtomicBool::new(true));
         let jwks_fetches = Arc::new(AtomicUsize::new(0));
@@ -65,10 +68,12 @@ impl FakeIssuer {
                             if !u.load(Ordering::SeqCst) {
                                 return HttpResponse::ServiceUnavailable().finish();
                             }
-                            let issuer = s.lock().unwrap().discovery_issuer.clone();
+                            let state = s.lock().unwrap();
+                            // Behind a public URL, the document names the public URLs.
+                            let public = state.public_url.clone().unwrap_or_else(|| base.clone());
                             HttpResponse::Ok().json(json!({
-                                "issuer": issuer.unwrap_or_else(|| base.clone()),
-                                "jwks_uri": format!("{base}/jwks"),
+                                "issuer": state.discovery_issuer.clone().unwrap_or_else(|| public.clone()),
+                                "jwks_uri": format!("{public}/jwks"),
                             }))
                         }
                     }),
@@ -526,6 +531,40 @@ async fn discovery_must_name_the_configured_issuer() {
     assert_eq!(
         guard.authenticate(&issuer.token(json!({}))).await,
         Err(GuardError::Unavailable)
+    );
+    issuer.server.stop(false).await;
+}
+
+/// An issuer whose public URL is not reachable from here (a container network): discovery
+/// and the JWKS through `jwks.backchannel_url`, `iss` still the public issuer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_are_fetched_through_the_backchannel_url() {
+    const PUBLIC: &str = "http://localhost:9";
+    let issuer = FakeIssuer::start("max-age=60").await;
+    issuer.state.lock().unwrap().public_url = Some(PUBLIC.into());
+    let token = issuer.token(json!({"iss": PUBLIC}));
+
+    // Without a back channel the public URL (nothing listens on port 9) gives no keys.
+    let mut direct = issuer.config();
+    direct.issuer = PUBLIC.into();
+    let unreachable = Guard::new(direct.clone()).unwrap();
+    assert_eq!(
+        unreachable.authenticate(&token).await,
+        Err(GuardError::Unavailable)
+    );
+
+    let mut config = direct;
+    config.jwks.backchannel_url = Some(issuer.url.clone());
+    let guard = Guard::new(config).unwrap();
+    ready(&guard).await;
+    assert!(issuer.fetches() >= 1);
+    let principal = guard.authenticate(&token).await.unwrap();
+    assert_eq!(principal.claims["iss"], PUBLIC);
+    // The iss check is unchanged: a token naming the back channel is not the issuer's.
+    let wrong = issuer.token(json!({"iss": issuer.url}));
+    assert_eq!(
+        problem(guard.authenticate(&wrong).await),
+        TokenProblem::Issuer
     );
     issuer.server.stop(false).await;
 }
