@@ -39,3 +39,51 @@ pub fn validate_sections(sections: &[(&str, &dyn Validate)]) -> Result<(), Confi
     }
     Ok(())
 }
+
+/// Whether `raw` is an `http` or `https` URL whose host is `localhost` or a loopback IP
+/// address (`127.0.0.0/8`, `::1`): a URL that only this machine can reach. Anything else,
+/// including an unparseable URL, is `false`.
+pub fn is_local_http_url(raw: &str) -> bool {
+    let Ok(url) = url::Url::parse(raw) else {
+        return false;
+    };
+    let local = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    local && matches!(url.scheme(), "http" | "https")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_local_http_url;
+
+    #[test]
+    fn local_http_urls() {
+        for local in [
+            "http://localhost:8080",
+            "https://LOCALHOST/tenant",
+            "http://127.0.0.1:8080",
+            "http://127.8.9.10",
+            "http://[::1]:8081/",
+        ] {
+            assert!(is_local_http_url(local), "{local}");
+        }
+        for remote in [
+            "https://id.example.com",
+            "http://localhost.example.com",
+            "http://10.0.0.1:8080",
+            "http://[::2]",
+            "http://0.0.0.0:8080",
+            "ftp://localhost",
+            "file:///tmp/x",
+            "localhost:8080",
+            "not a url",
+            "",
+        ] {
+            assert!(!is_local_http_url(remote), "{remote}");
+        }
+    }
+}

@@ -19,3 +19,15 @@ pub fn announce(service: &str, listeners: &[(&str, SocketAddr)]) {
     let _ = out.flush();
     tracing::info!(service, listeners = ?listeners, "listening");
 }
+
+/// Prints lines meant for the operator or a parent process on stdout (logs go to stderr),
+/// each at once and flushed, and logs each at info level too: what a start did that the
+/// operator should see in the console, such as the demo data it seeded.
+pub fn announce_lines(lines: &[String]) {
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+        tracing::info!("{line}");
+    }
+    let _ = out.flush();
+}

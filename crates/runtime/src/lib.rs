@@ -20,7 +20,7 @@ mod supervisor;
 mod workers;
 
 pub use admin::{AdminServer, Readiness, admin_server, readiness};
-pub use announce::announce;
+pub use announce::{announce, announce_lines};
 pub use grpc::{GrpcServer, grpc_health};
 pub use http_observe::observe_requests;
 pub use http_server::{base_app, http_server};
