@@ -73,7 +73,8 @@ pub enum ClientsCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a client, its secrets and its opaque tokens.
+    /// Delete a client with everything issued to it (secrets, opaque tokens, codes,
+    /// consents, grants and refresh tokens; JWTs from its grants are denylisted).
     Delete {
         /// Client id.
         id: String,
@@ -211,28 +212,6 @@ impl Settings {
     }
 }
 
-fn defaults(id: ClientId, name: String) -> Client {
-    Client {
-        id,
-        name,
-        auth_method: TokenEndpointAuthMethod::ClientSecretBasic,
-        redirect_uris: Vec::new(),
-        post_logout_redirect_uris: Vec::new(),
-        grant_types: vec![GrantType::ClientCredentials],
-        scopes: ScopeSet::default(),
-        audiences: Vec::new(),
-        access_token_format: AccessTokenFormat::Jwt,
-        access_token_ttl: 3600,
-        refresh_token_ttl: 30 * 86_400,
-        id_token_ttl: 3600,
-        signing_alg: None,
-        first_party: false,
-        can_introspect: false,
-        created_at: 0,
-        updated_at: 0,
-    }
-}
-
 /// The JSON view of a client (never secrets).
 pub fn client_json(c: &Client) -> serde_json::Value {
     serde_json::json!({
@@ -295,7 +274,7 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
                 None => ClientId::parse(&crate::clients::generated_id()?)
                     .map_err(AuthzError::Invalid)?,
             };
-            let mut client = defaults(id, name);
+            let mut client = Client::new(id, name);
             settings.apply(&mut client)?;
             let secret = match secret_file {
                 Some(path) => {

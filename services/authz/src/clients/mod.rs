@@ -12,7 +12,7 @@ mod repo;
 
 pub(crate) use model::hex as model_hex;
 pub use model::{Client, NewClient, Secret};
-pub use registry::{ClientAuthError, Clients, Credentials, parse_basic};
+pub use registry::{ClientAuthError, Clients, Credentials, SeedOutcome, parse_basic};
 
 /// A generated client id (128 random bits, base64url).
 pub(crate) fn generated_id() -> Result<String, crate::AuthzError> {

@@ -3,7 +3,7 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use domain::{TokenEndpointAuthMethod, constant_time_eq};
+use domain::{ClientId, TokenEndpointAuthMethod, constant_time_eq};
 use issuer::Clock;
 use storage::{Database, StorageError};
 use tracing::instrument;
@@ -97,6 +97,17 @@ pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
     };
     let (id, secret) = (decode(id)?, decode(secret)?);
     (!id.is_empty()).then_some((id, secret))
+}
+
+/// What [`Clients::seed`] did to one client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedOutcome {
+    /// The client.
+    pub id: ClientId,
+    /// It existed and was deleted first (only when resetting).
+    pub deleted: bool,
+    /// It was registered now; `false`: it existed and was left untouched.
+    pub created: bool,
 }
 
 struct Entry {
@@ -204,31 +215,38 @@ impl Clients {
         }
     }
 
-    /// Registers a client. Confidential clients get a generated 256-bit secret unless one
-    /// is given; it is returned once and only its digest is stored.
-    pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), AuthzError> {
-        let mut client = new.client;
-        let now = self.clock.now();
-        client.created_at = now;
-        client.updated_at = now;
-        let secret = match client.auth_method {
+    /// The secret a new client is stored with: none for a public client (which must not be
+    /// given one), else the given one or a generated 256-bit secret.
+    fn new_secret(new: &NewClient) -> Result<Option<String>, AuthzError> {
+        match new.client.auth_method {
             TokenEndpointAuthMethod::None => {
                 if new.secret.is_some() {
                     return Err(AuthzError::Invalid(
                         "a public client (auth method none) has no secret".into(),
                     ));
                 }
-                None
+                Ok(None)
             }
-            _ => Some(match new.secret {
-                Some(given) => given,
+            _ => Ok(Some(match &new.secret {
+                Some(given) => given.clone(),
                 None => generate_secret()
                     .map_err(|_| AuthzError::Task("no randomness available".into()))?,
-            }),
-        };
+            })),
+        }
+    }
+
+    /// Registers a client. Confidential clients get a generated 256-bit secret unless one
+    /// is given; it is returned once and only its digest is stored. An existing client id
+    /// is a [`AuthzError::Conflict`] and changes nothing.
+    pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), AuthzError> {
+        let secret = Self::new_secret(&new)?;
+        let mut client = new.client;
+        let now = self.clock.now();
+        client.created_at = now;
+        client.updated_at = now;
         let secret_id =
             random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
-        repo::insert(
+        let inserted = repo::insert(
             &self.db,
             &client,
             secret.as_deref().map(|s| (secret_id.as_str(), digest(s))),
@@ -241,8 +259,54 @@ impl Clients {
                 e.into()
             }
         })?;
+        if !inserted {
+            return Err(AuthzError::Conflict(format!(
+                "client {} already exists",
+                client.id
+            )));
+        }
         self.forget(client.id.as_str());
         Ok((client, secret))
+    }
+
+    /// Registers each of `clients` that is missing, leaving an existing client with the same
+    /// id untouched (its settings, secrets and `created_at` stay as they are). With `reset`,
+    /// each is first deleted with everything issued to it, as [`Clients::delete`] does, so
+    /// it is registered afresh. One transaction: on any error nothing is changed. Returns,
+    /// in order, what happened to each.
+    pub async fn seed(
+        &self,
+        clients: Vec<NewClient>,
+        reset: bool,
+    ) -> Result<Vec<SeedOutcome>, AuthzError> {
+        let now = self.clock.now();
+        let mut prepared = Vec::with_capacity(clients.len());
+        for new in clients {
+            let secret = Self::new_secret(&new)?;
+            let mut client = new.client;
+            client.created_at = now;
+            client.updated_at = now;
+            let secret_id =
+                random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
+            prepared.push((client, secret.map(|s| (secret_id, digest(&s)))));
+        }
+        let rows: Vec<(&Client, Option<(&str, [u8; 32])>)> = prepared
+            .iter()
+            .map(|(c, s)| (c, s.as_ref().map(|(id, d)| (id.as_str(), *d))))
+            .collect();
+        let done = repo::seed(&self.db, reset, now, &rows).await?;
+        for (client, _) in &prepared {
+            self.forget(client.id.as_str());
+        }
+        Ok(prepared
+            .iter()
+            .zip(done)
+            .map(|((client, _), d)| SeedOutcome {
+                id: client.id.clone(),
+                deleted: d.deleted,
+                created: d.created,
+            })
+            .collect())
     }
 
     /// A client and its secrets.
@@ -265,9 +329,13 @@ impl Clients {
         Ok(client)
     }
 
-    /// Deletes a client with its secrets and opaque tokens.
+    /// Deletes a client with everything issued to it, in one transaction: its secrets,
+    /// opaque access tokens, pending authorization requests, codes, remembered consents and
+    /// grants with their refresh tokens; the unexpired JWT access tokens issued from its
+    /// grants go on the denylist. JWT access tokens of the `client_credentials` grant are
+    /// recorded nowhere and stay valid until they expire.
     pub async fn delete(&self, id: &str) -> Result<(), AuthzError> {
-        if !repo::delete(&self.db, id).await? {
+        if !repo::delete(&self.db, id, self.clock.now()).await? {
             return Err(AuthzError::NotFound(format!("no client {id}")));
         }
         self.forget(id);

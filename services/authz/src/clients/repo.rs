@@ -6,7 +6,9 @@ use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
 use super::model::{Client, Secret, hex, unhex};
-use crate::schema::{client_secrets, clients};
+use crate::schema::{
+    client_secrets, clients, grant_access_tokens, grants, opaque_tokens, revoked_jtis,
+};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = clients)]
@@ -133,37 +135,140 @@ impl SecretRow {
     }
 }
 
+/// Inserts a client and (for confidential clients) its first secret inside the caller's
+/// transaction (a macro: the transaction's connection type differs per backend), unless a
+/// client with its id exists; evaluates to whether it inserted (`usize` 1 or 0).
+macro_rules! insert_client {
+    ($tx:expr, $row:expr, $secret:expr) => {{
+        let row: &ClientRow = $row;
+        let secret: Option<&SecretRow> = $secret;
+        let n = diesel::insert_into(clients::table)
+            .values(row)
+            .on_conflict(clients::id)
+            .do_nothing()
+            .execute($tx)
+            .await?;
+        if n == 1
+            && let Some(secret) = secret
+        {
+            diesel::insert_into(client_secrets::table)
+                .values(secret)
+                .execute($tx)
+                .await?;
+        }
+        n
+    }};
+}
+
+/// Deletes client `$id` inside the caller's transaction (a macro: the transaction's
+/// connection type differs per backend), with everything issued to it, and evaluates to
+/// the number of clients deleted (`usize` 1 or 0):
+/// - the unexpired JWT access tokens issued from its grants go on the denylist until they
+///   expire (RFC 7009 §2.2: they must not stay valid once the client is gone);
+/// - its secrets and opaque access tokens are deleted;
+/// - the foreign keys' `ON DELETE CASCADE` deletes the rest: its pending authorization
+///   requests, authorization codes, remembered consents and grants, with their refresh
+///   tokens and access-token records.
+///
+/// JWT access tokens of the `client_credentials` grant are recorded nowhere, so they stay
+/// valid until they expire (at most the client's access token lifetime).
+macro_rules! delete_client {
+    ($tx:expr, $id:expr, $now:expr) => {{
+        let id: &str = $id;
+        let now: i64 = $now;
+        let jwts: Vec<(String, i64)> = grant_access_tokens::table
+            .inner_join(grants::table)
+            .filter(grants::client_id.eq(id))
+            .filter(grant_access_tokens::opaque_hash.is_null())
+            .filter(grant_access_tokens::expires_at.gt(now))
+            .select((grant_access_tokens::jti, grant_access_tokens::expires_at))
+            .load($tx)
+            .await?;
+        for (jti, expires_at) in &jwts {
+            diesel::insert_into(revoked_jtis::table)
+                .values((
+                    revoked_jtis::jti.eq(jti),
+                    revoked_jtis::client_id.eq(id),
+                    revoked_jtis::expires_at.eq(expires_at),
+                ))
+                .on_conflict_do_nothing()
+                .execute($tx)
+                .await?;
+        }
+        diesel::delete(client_secrets::table.filter(client_secrets::client_id.eq(id)))
+            .execute($tx)
+            .await?;
+        diesel::delete(opaque_tokens::table.filter(opaque_tokens::client_id.eq(id)))
+            .execute($tx)
+            .await?;
+        diesel::delete(clients::table.find(id)).execute($tx).await?
+    }};
+}
+
+fn secret_row(client: &Client, secret: Option<(&str, [u8; 32])>) -> Option<SecretRow> {
+    secret.map(|(id, digest)| SecretRow {
+        id: id.to_owned(),
+        client_id: client.id.as_str().to_owned(),
+        secret_hash: hex(&digest),
+        created_at: client.created_at,
+        expires_at: None,
+    })
+}
+
 /// Inserts a client and (for confidential clients) its first secret, in one transaction.
+/// `Ok(false)`: a client with this id exists; nothing was written.
 pub(crate) async fn insert(
     db: &Database,
     client: &Client,
     secret: Option<(&str, [u8; 32])>,
-) -> Result<(), StorageError> {
+) -> Result<bool, StorageError> {
     let row = ClientRow::from_client(client);
-    let secret = secret.map(|(id, digest)| SecretRow {
-        id: id.to_owned(),
-        client_id: row.id.clone(),
-        secret_hash: hex(&digest),
-        created_at: client.created_at,
-        expires_at: None,
-    });
+    let secret = secret_row(client, secret);
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| c
-        .transaction(async |tx| {
-            diesel::insert_into(clients::table)
-                .values(&row)
-                .execute(tx)
-                .await?;
-            if let Some(secret) = &secret {
-                diesel::insert_into(client_secrets::table)
-                    .values(secret)
-                    .execute(tx)
-                    .await?;
-            }
-            Ok::<_, diesel::result::Error>(())
-        })
+    let n = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| Ok::<_, diesel::result::Error>(insert_client!(
+            tx,
+            &row,
+            secret.as_ref()
+        )))
         .await)?;
-    Ok(())
+    Ok(n == 1)
+}
+
+/// What [`seed`] did to one client.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Seeded {
+    /// It existed and was deleted first (only when resetting).
+    pub(crate) deleted: bool,
+    /// It was inserted (it did not exist, or was just deleted).
+    pub(crate) created: bool,
+}
+
+/// In one transaction, for each client in order: with `reset`, deletes it as [`delete`]
+/// does (at `now`); then inserts it with its secret unless a client with its id exists
+/// (which is left untouched). Either every change is committed or none is.
+pub(crate) async fn seed(
+    db: &Database,
+    reset: bool,
+    now: i64,
+    new: &[(&Client, Option<(&str, [u8; 32])>)],
+) -> Result<Vec<Seeded>, StorageError> {
+    let rows: Vec<(ClientRow, Option<SecretRow>)> = new
+        .iter()
+        .map(|(client, secret)| (ClientRow::from_client(client), secret_row(client, *secret)))
+        .collect();
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let mut outcome = Vec::with_capacity(rows.len());
+            for (row, secret) in &rows {
+                let deleted = reset && delete_client!(tx, &row.id, now) == 1;
+                let created = insert_client!(tx, row, secret.as_ref()) == 1;
+                outcome.push(Seeded { deleted, created });
+            }
+            Ok::<_, diesel::result::Error>(outcome)
+        })
+        .await)?)
 }
 
 /// A client with its secrets, or `None`.
@@ -226,22 +331,12 @@ pub(crate) async fn update(db: &Database, client: &Client) -> Result<bool, Stora
     Ok(n == 1)
 }
 
-/// Deletes a client; its secrets and opaque tokens go with it (cascade).
-pub(crate) async fn delete(db: &Database, id: &str) -> Result<bool, StorageError> {
+/// Deletes a client with everything issued to it (see `delete_client!`), in one
+/// transaction, at `now`. `Ok(false)` if it does not exist.
+pub(crate) async fn delete(db: &Database, id: &str, now: i64) -> Result<bool, StorageError> {
     let mut conn = db.get().await?;
     let n = with_conn!(&mut conn, |c| c
-        .transaction(async |tx| {
-            diesel::delete(client_secrets::table.filter(client_secrets::client_id.eq(id)))
-                .execute(tx)
-                .await?;
-            diesel::delete(
-                crate::schema::opaque_tokens::table
-                    .filter(crate::schema::opaque_tokens::client_id.eq(id)),
-            )
-            .execute(tx)
-            .await?;
-            diesel::delete(clients::table.find(id)).execute(tx).await
-        })
+        .transaction(async |tx| Ok::<_, diesel::result::Error>(delete_client!(tx, id, now)))
         .await)?;
     Ok(n == 1)
 }
