@@ -14,6 +14,7 @@ pub mod cli_clients;
 pub mod clients;
 pub mod config;
 pub mod demo;
+pub mod demo_seed;
 mod error;
 mod flow;
 mod grants;
@@ -80,6 +81,7 @@ pub struct Application {
     launched: Launched,
     db: Database,
     keys: Arc<KeyStore>,
+    clients: Arc<Clients>,
 }
 
 impl Application {
@@ -189,7 +191,12 @@ impl Application {
                 }
             }),
         )?;
-        Ok(Self { launched, db, keys })
+        Ok(Self {
+            launched,
+            db,
+            keys,
+            clients,
+        })
     }
 
     /// The bound addresses.
@@ -205,6 +212,12 @@ impl Application {
     /// The signing keys.
     pub fn keys(&self) -> &Arc<KeyStore> {
         &self.keys
+    }
+
+    /// The client registry the application serves (changes made through it take effect at
+    /// once, without waiting for `clients.cache_ttl`).
+    pub fn clients(&self) -> &Arc<Clients> {
+        &self.clients
     }
 
     /// Serves until shutdown, then drains within the grace period.
@@ -241,11 +254,28 @@ fn spawn_purge(tokens: Arc<Tokens>, flow: Arc<Flow>, grants: Arc<Grants>, shutdo
     });
 }
 
-/// `authz serve`: runs until SIGTERM/ctrl-c.
-pub async fn serve(config: AuthzConfig) -> Result<(), AuthzError> {
+/// `authz serve`: runs until SIGTERM/ctrl-c. With demo data ([`demo_seed::Demo`]), refuses
+/// to start unless the issuer is local, warns that public demo credentials are in use, and
+/// seeds the demo clients (printing one `demo: …` line per action on stdout) after the
+/// migrations and before anything is served; a failed seed stops the start.
+pub async fn serve(config: AuthzConfig, demo: demo_seed::Demo) -> Result<(), AuthzError> {
+    demo.permitted(&config.issuer)?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
-    Application::build(config, shutdown).await?.run().await
+    let app = Application::build(config, shutdown.clone()).await?;
+    if demo.is_on() {
+        tracing::warn!(
+            "demo data: public demo credentials are seeded; never use --demo in production"
+        );
+        match demo_seed::seed(app.clients(), demo).await {
+            Ok(lines) => runtime::announce_lines(&lines),
+            Err(e) => {
+                shutdown.trigger();
+                return Err(e);
+            }
+        }
+    }
+    app.run().await
 }
 
 /// `authz migrate`: applies pending migrations and lists them.

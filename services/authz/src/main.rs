@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use authz::AuthzConfig;
-use clap::{Parser, Subcommand};
+use authz::demo_seed::Demo;
+use clap::{Args, Parser, Subcommand};
 
 /// OAuth 2.1 authorization server and OpenID Connect provider.
 #[derive(Debug, Parser)]
@@ -23,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the public HTTP, gRPC and admin listeners until SIGTERM or ctrl-c.
-    Serve,
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Load and validate the configuration, then exit (2 on any problem).
@@ -46,6 +47,20 @@ enum Command {
     DemoApp(authz::demo::app::AppArgs),
     /// Print the documented configuration (configs/authz.yaml: every key with its default).
     ConfigReference,
+}
+
+/// `authz serve` options.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Register the demo clients (demo-client, demo-spa, demo-rs) when missing, before
+    /// serving. Their credentials are public: only for an issuer on localhost or a
+    /// loopback IP.
+    #[arg(long)]
+    demo: bool,
+    /// Delete the demo clients with everything issued to them and register them afresh
+    /// (implies --demo).
+    #[arg(long)]
+    reset_demo: bool,
 }
 
 fn main() -> ExitCode {
@@ -82,7 +97,7 @@ fn main() -> ExitCode {
     };
     let rt = config.runtime;
     let telemetry = match command {
-        Command::Serve => config.telemetry.clone(),
+        Command::Serve(_) => config.telemetry.clone(),
         _ => config.telemetry.for_command(),
     };
     match command {
@@ -94,7 +109,14 @@ fn main() -> ExitCode {
             println!("authz: configuration is valid");
             ExitCode::SUCCESS
         }
-        Command::Serve => runtime::cli::run("authz", &rt, &telemetry, || authz::serve(config)),
+        Command::Serve(args) => {
+            let demo = Demo::from_flags(args.demo, args.reset_demo);
+            if let Err(e) = demo.permitted(&config.issuer) {
+                eprintln!("error: {e}");
+                return ExitCode::from(runtime::cli::EXIT_CONFIG);
+            }
+            runtime::cli::run("authz", &rt, &telemetry, || authz::serve(config, demo))
+        }
         Command::Migrate => runtime::cli::run("authz", &rt, &telemetry, || async move {
             let applied = authz::migrate(&config).await?;
             println!("authz: {} migration(s) applied", applied.len());

@@ -5,6 +5,7 @@
 mod app;
 mod cli;
 mod code_flow;
+mod demo_seed;
 mod flow_env;
 mod keys;
 mod oauth;

@@ -1,0 +1,201 @@
+//! The demo data of `authz serve --demo`: the clients `make demo` and the compose demo
+//! profile document, seeded into the database after migrations and before anything is
+//! served.
+//!
+//! Their credentials are public (they are in the README), so [`Demo::permitted`] refuses
+//! them unless the issuer is on `localhost` or a loopback IP. Seeding is idempotent: a
+//! client that exists is left exactly as it is; [`Demo::Reset`] deletes the demo clients
+//! with everything issued to them and registers them afresh. Either way it is one
+//! transaction.
+
+use domain::{ClientId, GrantType, ScopeSet, TokenEndpointAuthMethod};
+
+use crate::AuthzError;
+use crate::clients::{Client, Clients, NewClient};
+
+/// The confidential demo web app.
+pub const CLIENT_ID: &str = "demo-client";
+/// `demo-client`'s secret (`client_secret_basic`).
+pub const CLIENT_SECRET: &str = "demo-secret";
+/// `demo-client`'s registered redirect URI.
+pub const REDIRECT_URI: &str = "http://localhost:3000/callback";
+/// The public demo single-page app (auth method `none`, PKCE).
+pub const SPA_CLIENT_ID: &str = "demo-spa";
+/// `demo-spa`'s registered redirect URI.
+pub const SPA_REDIRECT_URI: &str = "http://localhost:3000/spa/callback";
+/// The post-logout redirect URI of `demo-client` and `demo-spa`.
+pub const POST_LOGOUT_REDIRECT_URI: &str = "http://localhost:3000/";
+/// The scopes `demo-client` and `demo-spa` may ask for.
+pub const SCOPES: &str = "openid profile email offline_access items:read items:write";
+/// The audience (RFC 8707 resource) of `demo-client`'s and `demo-spa`'s tokens: rs.
+pub const AUDIENCE: &str = "http://localhost:8082";
+/// The demo resource server's introspection client.
+pub const RS_CLIENT_ID: &str = "demo-rs";
+/// `demo-rs`'s secret.
+pub const RS_CLIENT_SECRET: &str = "demo-rs-secret";
+
+/// What `serve` does with the demo data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Demo {
+    /// Nothing: no demo data (production).
+    #[default]
+    Off,
+    /// `--demo`: register the demo clients that are missing.
+    Seed,
+    /// `--reset-demo`: delete the demo clients with everything issued to them, then
+    /// register them afresh.
+    Reset,
+}
+
+impl Demo {
+    /// `--demo` / `--reset-demo` (which implies `--demo`) as a mode.
+    pub fn from_flags(demo: bool, reset_demo: bool) -> Self {
+        match (demo, reset_demo) {
+            (_, true) => Self::Reset,
+            (true, false) => Self::Seed,
+            (false, false) => Self::Off,
+        }
+    }
+
+    /// Whether demo data is seeded at all.
+    pub fn is_on(self) -> bool {
+        self != Self::Off
+    }
+
+    /// Refuses demo data, whose credentials are public, unless `issuer` is an `http` or
+    /// `https` URL on `localhost` or a loopback IP, i.e. unless only this machine can use
+    /// it. Always `Ok` when off.
+    pub fn permitted(self, issuer: &str) -> Result<(), AuthzError> {
+        if !self.is_on() || config::is_local_http_url(issuer) {
+            return Ok(());
+        }
+        Err(AuthzError::Invalid(format!(
+            "--demo and --reset-demo seed publicly known credentials, so they need an issuer \
+             on localhost or a loopback IP (http or https); the issuer is {issuer:?}"
+        )))
+    }
+}
+
+fn id(raw: &str) -> Result<ClientId, AuthzError> {
+    ClientId::parse(raw).map_err(AuthzError::Invalid)
+}
+
+fn scopes() -> Result<ScopeSet, AuthzError> {
+    ScopeSet::parse(SCOPES).map_err(|e| AuthzError::Invalid(e.to_string()))
+}
+
+/// The demo clients, in seeding order, with every attribute `make demo` documents; the
+/// rest are the defaults of `authz clients create` ([`Client::new`]).
+pub fn clients() -> Result<Vec<NewClient>, AuthzError> {
+    let mut web = Client::new(id(CLIENT_ID)?, "Demo web app".to_owned());
+    web.grant_types = vec![
+        GrantType::AuthorizationCode,
+        GrantType::RefreshToken,
+        GrantType::ClientCredentials,
+    ];
+    web.scopes = scopes()?;
+    web.redirect_uris = vec![REDIRECT_URI.to_owned()];
+    web.post_logout_redirect_uris = vec![POST_LOGOUT_REDIRECT_URI.to_owned()];
+    web.audiences = vec![AUDIENCE.to_owned()];
+
+    let mut spa = Client::new(id(SPA_CLIENT_ID)?, "Demo single-page app".to_owned());
+    spa.auth_method = TokenEndpointAuthMethod::None;
+    spa.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
+    spa.scopes = scopes()?;
+    spa.redirect_uris = vec![SPA_REDIRECT_URI.to_owned()];
+    spa.post_logout_redirect_uris = vec![POST_LOGOUT_REDIRECT_URI.to_owned()];
+    spa.audiences = vec![AUDIENCE.to_owned()];
+
+    let mut rs = Client::new(id(RS_CLIENT_ID)?, "Demo resource server (rs)".to_owned());
+    rs.can_introspect = true;
+
+    Ok(vec![
+        NewClient {
+            client: web,
+            secret: Some(CLIENT_SECRET.to_owned()),
+        },
+        NewClient {
+            client: spa,
+            secret: None,
+        },
+        NewClient {
+            client: rs,
+            secret: Some(RS_CLIENT_SECRET.to_owned()),
+        },
+    ])
+}
+
+/// The line printed when a demo client was deleted by `--reset-demo`.
+fn deleted_line(id: &ClientId) -> String {
+    format!("demo: deleted client {id} with its tokens, codes, consents and grants")
+}
+
+/// The line printed when a demo client was registered, in the words `make demo` has
+/// always used (the credentials are the public demo ones).
+fn registered_line(id: &ClientId) -> String {
+    match id.as_str() {
+        CLIENT_ID => format!("demo: registered client {CLIENT_ID} / {CLIENT_SECRET}"),
+        SPA_CLIENT_ID => {
+            format!("demo: registered public client {SPA_CLIENT_ID} (PKCE, no secret)")
+        }
+        RS_CLIENT_ID => {
+            format!("demo: registered client {RS_CLIENT_ID} / {RS_CLIENT_SECRET} (may introspect)")
+        }
+        other => format!("demo: registered client {other}"),
+    }
+}
+
+/// Seeds the demo clients into `registry` as `demo` says, in one transaction, and returns
+/// one line per action (deleted, then registered) in order, or one line saying that
+/// nothing was seeded. Nothing at all when `demo` is [`Demo::Off`].
+pub async fn seed(registry: &Clients, demo: Demo) -> Result<Vec<String>, AuthzError> {
+    if !demo.is_on() {
+        return Ok(Vec::new());
+    }
+    let outcomes = registry.seed(clients()?, demo == Demo::Reset).await?;
+    let mut lines: Vec<String> = outcomes
+        .iter()
+        .filter(|o| o.deleted)
+        .map(|o| deleted_line(&o.id))
+        .collect();
+    lines.extend(
+        outcomes
+            .iter()
+            .filter(|o| o.created)
+            .map(|o| registered_line(&o.id)),
+    );
+    if lines.is_empty() {
+        lines.push(format!(
+            "demo: clients {CLIENT_ID}, {SPA_CLIENT_ID} and {RS_CLIENT_ID} are registered; \
+             nothing seeded"
+        ));
+    }
+    Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_make_the_mode() {
+        assert_eq!(Demo::from_flags(false, false), Demo::Off);
+        assert_eq!(Demo::from_flags(true, false), Demo::Seed);
+        assert_eq!(Demo::from_flags(false, true), Demo::Reset);
+        assert_eq!(Demo::from_flags(true, true), Demo::Reset);
+    }
+
+    #[test]
+    fn demo_data_only_for_a_local_issuer() {
+        for mode in [Demo::Seed, Demo::Reset] {
+            assert!(mode.permitted("http://localhost:8080").is_ok());
+            assert!(mode.permitted("https://127.0.0.1:8443/tenant").is_ok());
+            let err = mode.permitted("https://id.example.com").unwrap_err();
+            assert!(
+                err.to_string().contains("\"https://id.example.com\""),
+                "{err}"
+            );
+        }
+        assert!(Demo::Off.permitted("https://id.example.com").is_ok());
+    }
+}
