@@ -15,6 +15,7 @@ mod clock;
 pub mod config;
 mod crypto;
 mod csrf;
+pub mod demo_seed;
 mod error;
 mod grpc;
 mod http;
@@ -63,6 +64,7 @@ pub(crate) struct AppState {
 /// A bound, ready-to-run idp.
 pub struct Application {
     launched: Launched,
+    users: Users,
 }
 
 impl Application {
@@ -106,7 +108,7 @@ impl Application {
         };
         let grpc = grpc::router(
             &shutdown,
-            users,
+            users.clone(),
             sessions,
             grpc::Callers::new(&config.sessions_api),
         );
@@ -127,12 +129,17 @@ impl Application {
                 async move { db.check_ready().await }
             }),
         )?;
-        Ok(Self { launched })
+        Ok(Self { launched, users })
     }
 
     /// The bound addresses.
     pub fn addresses(&self) -> Addresses {
         self.launched.addresses
+    }
+
+    /// The user service the application serves.
+    pub fn users(&self) -> &Users {
+        &self.users
     }
 
     /// Serves until shutdown, then drains within the grace period.
@@ -141,11 +148,28 @@ impl Application {
     }
 }
 
-/// `idp serve`: runs until SIGTERM/ctrl-c.
-pub async fn serve(config: IdpConfig) -> Result<(), IdpError> {
+/// `idp serve`: runs until SIGTERM/ctrl-c. With demo data ([`demo_seed::Demo`]), refuses to
+/// start unless `public_url` is local, warns that public demo credentials are in use, and
+/// seeds the demo user (printing one `demo: …` line per action on stdout) after the
+/// migrations and before anything is served; a failed seed stops the start.
+pub async fn serve(config: IdpConfig, demo: demo_seed::Demo) -> Result<(), IdpError> {
+    demo.permitted(&config.public_url)?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
-    Application::build(config, shutdown).await?.run().await
+    let app = Application::build(config, shutdown.clone()).await?;
+    if demo.is_on() {
+        tracing::warn!(
+            "demo data: public demo credentials are seeded; never use --demo in production"
+        );
+        match demo_seed::seed(app.users(), demo).await {
+            Ok(lines) => runtime::announce_lines(&lines),
+            Err(e) => {
+                shutdown.trigger();
+                return Err(e);
+            }
+        }
+    }
+    app.run().await
 }
 
 /// `idp migrate`: applies pending migrations and lists them.

@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use idp::IdpConfig;
+use idp::demo_seed::Demo;
 
 /// Identity provider: users, login and consent pages, browser sessions.
 #[derive(Debug, Parser)]
@@ -23,7 +24,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Serve the public HTTP, gRPC and admin listeners until SIGTERM or ctrl-c.
-    Serve,
+    Serve(ServeArgs),
     /// Apply pending database migrations and exit.
     Migrate,
     /// Load and validate the configuration, then exit (2 on any problem).
@@ -35,6 +36,18 @@ enum Command {
     },
     /// Print the documented configuration (configs/idp.yaml: every key with its default).
     ConfigReference,
+}
+
+/// `idp serve` options.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Create the demo user (demo / demo-password) when missing, before serving. Its
+    /// password is public: only for a public_url on localhost or a loopback IP.
+    #[arg(long)]
+    demo: bool,
+    /// Delete the demo user with its sessions and create it afresh (implies --demo).
+    #[arg(long)]
+    reset_demo: bool,
 }
 
 fn main() -> ExitCode {
@@ -49,7 +62,7 @@ fn main() -> ExitCode {
     };
     let rt = config.runtime;
     let telemetry = match cli.command {
-        Command::Serve => config.telemetry.clone(),
+        Command::Serve(_) => config.telemetry.clone(),
         _ => config.telemetry.for_command(),
     };
     match cli.command {
@@ -61,7 +74,14 @@ fn main() -> ExitCode {
             println!("idp: configuration is valid");
             ExitCode::SUCCESS
         }
-        Command::Serve => runtime::cli::run("idp", &rt, &telemetry, || idp::serve(config)),
+        Command::Serve(args) => {
+            let demo = Demo::from_flags(args.demo, args.reset_demo);
+            if let Err(e) = demo.permitted(&config.public_url) {
+                eprintln!("error: {e}");
+                return ExitCode::from(runtime::cli::EXIT_CONFIG);
+            }
+            runtime::cli::run("idp", &rt, &telemetry, || idp::serve(config, demo))
+        }
         Command::Migrate => runtime::cli::run("idp", &rt, &telemetry, || async move {
             let applied = idp::migrate(&config).await?;
             println!("idp: {} migration(s) applied", applied.len());

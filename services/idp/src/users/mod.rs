@@ -8,4 +8,4 @@ mod service;
 
 pub use model::{NewUser, Profile, User};
 pub use password::{PasswordConfig, Passwords};
-pub use service::Users;
+pub use service::{SeedOutcome, Users};

@@ -1,7 +1,7 @@
 //! Users in the idp database: one query path for SQLite and PostgreSQL.
 
 use diesel::prelude::*;
-use storage::diesel_async::RunQueryDsl;
+use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
 use super::model::{Profile, User};
@@ -54,6 +54,58 @@ pub(crate) async fn insert(db: &Database, row: &Row) -> Result<(), StorageError>
         .execute(c)
         .await)?;
     Ok(())
+}
+
+/// In one transaction: with `reset`, deletes the user named `row.username` (its sessions go
+/// with it: `ON DELETE CASCADE`); then inserts `row` unless a user with that username
+/// exists. Returns the deleted user and whether `row` was inserted. An email that another
+/// user has is a unique violation and rolls everything back.
+pub(crate) async fn seed(
+    db: &Database,
+    row: &Row,
+    reset: bool,
+) -> Result<(Option<Row>, bool), StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let mut deleted = None;
+            if reset {
+                let existing: Option<Row> = users::table
+                    .filter(users::username.eq(&row.username))
+                    .select(Row::as_select())
+                    .first(tx)
+                    .await
+                    .optional()?;
+                if let Some(existing) = existing {
+                    diesel::delete(users::table.find(&existing.id))
+                        .execute(tx)
+                        .await?;
+                    deleted = Some(existing);
+                }
+            }
+            let n = diesel::insert_into(users::table)
+                .values(row)
+                .on_conflict(users::username)
+                .do_nothing()
+                .execute(tx)
+                .await?;
+            Ok::<_, diesel::result::Error>((deleted, n == 1))
+        })
+        .await)?)
+}
+
+/// By username (exact; usernames are stored lower-case).
+pub(crate) async fn find_by_username(
+    db: &Database,
+    username: &str,
+) -> Result<Option<Row>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| users::table
+        .filter(users::username.eq(username))
+        .select(Row::as_select())
+        .first(c)
+        .await
+        .optional())?)
 }
 
 /// By id (exact), or username or email (compared lower-case, as they are stored).

@@ -28,6 +28,26 @@ fn new_id() -> Result<String, IdpError> {
     Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A unique violation on insert: the username or email is taken.
+fn in_use(e: storage::StorageError) -> IdpError {
+    if e.is_unique_violation() {
+        IdpError::Conflict("username or email already in use".into())
+    } else {
+        e.into()
+    }
+}
+
+/// What [`Users::seed`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeedOutcome {
+    /// The user deleted first (with its sessions), when resetting and it existed.
+    pub deleted: Option<User>,
+    /// The user created now.
+    pub created: Option<User>,
+    /// The user that existed and was left untouched (nothing was created).
+    pub existing: Option<User>,
+}
+
 impl Users {
     /// The user service.
     pub fn new(db: Database, passwords: Passwords) -> Self {
@@ -40,14 +60,15 @@ impl Users {
             .ok_or_else(|| IdpError::NotFound(format!("no user {key}")))
     }
 
-    /// Creates a user with an argon2id hash of `password`; username and email must be free.
-    pub async fn create(&self, new: NewUser, password: String) -> Result<User, IdpError> {
+    /// The row of a new user: normalised username and email, a fresh id, an argon2id hash
+    /// of `password` (computed on the blocking pool, with the configured parameters).
+    async fn new_row(&self, new: NewUser, password: String) -> Result<Row, IdpError> {
         let username = normalize_username(&new.username)?;
         let mut profile = new.profile;
         profile.email = profile.email.as_deref().map(normalize_email).transpose()?;
         let password_hash = self.passwords.hash(password).await?;
         let t = now();
-        let row = Row {
+        Ok(Row {
             id: new_id()?,
             username,
             email: profile.email,
@@ -61,15 +82,49 @@ impl Users {
             disabled: false,
             created_at: t,
             updated_at: t,
-        };
-        repo::insert(&self.db, &row).await.map_err(|e| {
-            if e.is_unique_violation() {
-                IdpError::Conflict("username or email already in use".into())
-            } else {
-                e.into()
-            }
-        })?;
+        })
+    }
+
+    /// Creates a user with an argon2id hash of `password`; username and email must be free.
+    pub async fn create(&self, new: NewUser, password: String) -> Result<User, IdpError> {
+        let row = self.new_row(new, password).await?;
+        repo::insert(&self.db, &row).await.map_err(in_use)?;
         Ok(row.user())
+    }
+
+    /// Creates the user `new.username` unless a user with that username exists, which is
+    /// then left untouched (no password is hashed). With `reset`, that user is first
+    /// deleted with its sessions, so the user is created afresh under a new id. One
+    /// transaction: on any error (an email already used by another user included) nothing
+    /// is changed.
+    pub async fn seed(
+        &self,
+        new: NewUser,
+        password: String,
+        reset: bool,
+    ) -> Result<SeedOutcome, IdpError> {
+        let username = normalize_username(&new.username)?;
+        if !reset && let Some(existing) = repo::find_by_username(&self.db, &username).await? {
+            return Ok(SeedOutcome {
+                deleted: None,
+                created: None,
+                existing: Some(existing.user()),
+            });
+        }
+        let row = self.new_row(new, password).await?;
+        let (deleted, created) = repo::seed(&self.db, &row, reset).await.map_err(in_use)?;
+        let existing = if created {
+            None
+        } else {
+            repo::find_by_username(&self.db, &username)
+                .await?
+                .map(|r| r.user())
+        };
+        Ok(SeedOutcome {
+            deleted: deleted.map(|r| r.user()),
+            created: created.then(|| row.user()),
+            existing,
+        })
     }
 
     /// By id, username or email.

@@ -7,6 +7,7 @@
 mod browser;
 mod cli;
 mod consent;
+mod demo_seed;
 mod fake_authz;
 mod harness;
 mod login;
