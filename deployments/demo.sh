@@ -6,20 +6,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # DEMO_DATA: the data directory (default ./data); the e2e test points it at a temp dir.
-# --reset-demo: delete the directory's databases and secrets first and seed from scratch.
+# The demo data (clients demo-client, demo-spa, demo-rs; user demo) is seeded by the
+# services themselves, `serve --demo`, each only when missing. --reset-demo starts them with
+# `serve --reset-demo` instead: they delete their demo data, with the tokens, codes, consents,
+# grants and sessions that hang off it, and seed it afresh. Anything else in the databases
+# (signing keys, other clients and users) is kept; `make clean-data` deletes everything.
 data="${DEMO_DATA:-data}"
-reset=no
+demo=--demo
 for arg in "$@"; do
     case "$arg" in
-        --reset-demo) reset=yes ;;
+        --reset-demo) demo=--reset-demo ;;
         *) echo "usage: $0 [--reset-demo]" >&2; exit 2 ;;
     esac
 done
-if [ "$reset" = yes ]; then
-    rm -f "$data"/authz.db* "$data"/idp.db* "$data"/authz.kek "$data"/*.secret \
-        "$data"/idp-csrf.key "$data"/demo-user.password
-    echo "demo: reset $data (databases and secrets deleted)"
-fi
 cargo build --quiet -p authz -p idp -p rs
 mkdir -p "$data"
 bin="${CARGO_TARGET_DIR:-target}/debug"
@@ -49,43 +48,17 @@ export IDP__SESSIONS_API__CLIENT_SECRET_FILE="$data"/authz-sessions.secret
 export IDP__AUTHZ__CLIENT_SECRET_FILE="$data"/idp-loginflow.secret
 export IDP__CSRF__KEY_FILE="$data"/idp-csrf.key
 
-# Demo data, created only when missing, so a second start keeps what is there.
+# Wiring, not demo data: idp's LoginFlow credentials at authz, registered once per data
+# directory with the generated secret.
 authz_cli() { "$bin/authz" "$@" --config configs/authz.yaml; }
-idp_cli() { "$bin/idp" "$@" --config configs/idp.yaml; }
 if ! authz_cli clients show idp >/dev/null 2>&1; then
     authz_cli clients create --id idp --name "Identity provider (LoginFlow)" \
         --secret-file "$data"/idp-loginflow.secret >/dev/null
     echo "demo: registered client idp (idp's LoginFlow credentials)"
 fi
-if ! authz_cli clients show demo-client >/dev/null 2>&1; then
-    (umask 077 && printf demo-secret > "$data"/demo-client.secret)
-    authz_cli clients create --id demo-client --name "Demo web app" \
-        --grant-type authorization_code --grant-type refresh_token --grant-type client_credentials \
-        --scope "openid profile email offline_access items:read items:write" \
-        --redirect-uri http://localhost:3000/callback --post-logout-redirect-uri http://localhost:3000/ \
-        --audience http://localhost:8082 --secret-file "$data"/demo-client.secret >/dev/null
-    echo "demo: registered client demo-client / demo-secret"
-fi
-if ! authz_cli clients show demo-spa >/dev/null 2>&1; then
-    authz_cli clients create --id demo-spa --name "Demo single-page app" --auth-method none \
-        --grant-type authorization_code --grant-type refresh_token \
-        --scope "openid profile email offline_access items:read items:write" \
-        --redirect-uri http://localhost:3000/spa/callback --post-logout-redirect-uri http://localhost:3000/ \
-        --audience http://localhost:8082 >/dev/null
-    echo "demo: registered public client demo-spa (PKCE, no secret)"
-fi
-if ! authz_cli clients show demo-rs >/dev/null 2>&1; then
-    (umask 077 && printf demo-rs-secret > "$data"/demo-rs.secret)
-    authz_cli clients create --id demo-rs --name "Demo resource server (rs)" --introspect true \
-        --secret-file "$data"/demo-rs.secret >/dev/null
-    echo "demo: registered client demo-rs / demo-rs-secret (may introspect)"
-fi
-if ! idp_cli users show demo >/dev/null 2>&1; then
-    (umask 077 && printf demo-password > "$data"/demo-user.password)
-    idp_cli users create --username demo --email demo@example.com --email-verified \
-        --name "Demo User" --password-file "$data"/demo-user.password >/dev/null
-    echo "demo: created user demo / demo-password"
-fi
+# Earlier versions of this script kept the demo credentials in files; the services hold them.
+rm -f "$data"/demo-client.secret "$data"/demo-rs.secret "$data"/demo-user.password
+
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -97,8 +70,11 @@ stop() {
 }
 trap stop INT TERM EXIT
 
+# authz and idp seed their demo data (printing `[svc] demo: …` lines) before they serve.
 for svc in authz idp rs; do
-    env "${svc^^}__TELEMETRY__LOG_FORMAT=pretty" "$bin/$svc" serve --config "configs/$svc.yaml" > >(sed -u "s/^/[$svc] /") 2> >(sed -u "s/^/[$svc] /" >&2) &
+    args=(serve --config "configs/$svc.yaml")
+    if [ "$svc" != rs ]; then args+=("$demo"); fi
+    env "${svc^^}__TELEMETRY__LOG_FORMAT=pretty" "$bin/$svc" "${args[@]}" > >(sed -u "s/^/[$svc] /") 2> >(sed -u "s/^/[$svc] /" >&2) &
     pids+=($!)
 done
 

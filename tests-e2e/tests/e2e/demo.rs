@@ -1,7 +1,10 @@
 //! `make demo` end to end: `deployments/demo.sh` itself on a temporary data directory,
 //! then `authz demo --json` against it; stopped with SIGTERM and started again on the same
 //! directory, it keeps the data, seeds nothing twice and the demo still passes; started with
-//! `--reset-demo`, it seeds everything from scratch.
+//! `--reset-demo`, authz and idp delete their demo data and seed all of it again. The demo
+//! data is seeded by the services (`serve --demo`), which print `[authz] demo: …` and
+//! `[idp] demo: …` lines before they serve; demo.sh itself only creates the wiring (KEK,
+//! generated secrets, idp's LoginFlow client).
 //!
 //! The demo listens on its documented fixed ports (8080-8082, 50051-50052, 9080-9082):
 //! this is the only e2e test that uses them (every other one binds port 0), so it cannot
@@ -74,12 +77,32 @@ impl Demo {
         Self { child, output }
     }
 
-    /// The seeding lines demo.sh printed (`demo: created …`, `demo: registered …`).
-    fn seeded(&self) -> Vec<&String> {
+    /// Every line saying that something was created or registered, by demo.sh itself
+    /// (`demo: created …`: the KEK and generated secrets; `demo: registered client idp …`)
+    /// or by authz and idp seeding their demo data (`[authz] demo: registered …`,
+    /// `[idp] demo: created …`).
+    fn seeded(&self) -> Vec<&str> {
         self.output
             .iter()
+            .map(|l| unprefixed(l))
             .filter(|l| l.starts_with("demo: created") || l.starts_with("demo: registered"))
             .collect()
+    }
+
+    /// What authz and idp said about their demo data (`serve --demo` / `--reset-demo`),
+    /// without the `[svc] ` prefix, sorted (the two start concurrently).
+    fn demo_data(&self) -> Vec<&str> {
+        let mut lines: Vec<&str> = self
+            .output
+            .iter()
+            .filter_map(|l| {
+                l.strip_prefix("[authz] ")
+                    .or_else(|| l.strip_prefix("[idp] "))
+            })
+            .filter(|l| l.starts_with("demo: "))
+            .collect();
+        lines.sort_unstable();
+        lines
     }
 
     /// SIGTERM to the whole group, as ctrl-c does; demo.sh must stop everything and exit.
@@ -105,6 +128,40 @@ impl Drop for Demo {
                 .status();
         }
     }
+}
+
+/// A line of demo.sh's output without the `[svc] ` prefix of a service's line.
+fn unprefixed(line: &str) -> &str {
+    line.strip_prefix("[authz] ")
+        .or_else(|| line.strip_prefix("[idp] "))
+        .or_else(|| line.strip_prefix("[rs] "))
+        .unwrap_or(line)
+}
+
+/// What authz and idp print when they seed their demo data.
+const SEEDED: [&str; 4] = [
+    "demo: created user demo / demo-password",
+    "demo: registered client demo-client / demo-secret",
+    "demo: registered client demo-rs / demo-rs-secret (may introspect)",
+    "demo: registered public client demo-spa (PKCE, no secret)",
+];
+/// What they print when their demo data is there already.
+const NOTHING_SEEDED: [&str; 2] = [
+    "demo: clients demo-client, demo-spa and demo-rs are registered; nothing seeded",
+    "demo: user demo exists; nothing seeded",
+];
+/// What they print when --reset-demo deletes their demo data.
+const DELETED: [&str; 4] = [
+    "demo: deleted client demo-client with its tokens, codes, consents and grants",
+    "demo: deleted client demo-rs with its tokens, codes, consents and grants",
+    "demo: deleted client demo-spa with its tokens, codes, consents and grants",
+    "demo: deleted user demo with its sessions",
+];
+
+fn sorted<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut v: Vec<&str> = lines.into_iter().collect();
+    v.sort_unstable();
+    v
 }
 
 /// `authz demo --json` against the running demo: every step must pass.
@@ -281,34 +338,47 @@ async fn visit_the_demo_app() {
 async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
     let data = tempfile::tempdir().unwrap();
 
+    // First start: demo.sh creates the KEK and the generated secrets and registers idp's
+    // LoginFlow client; authz and idp seed every piece of demo data.
     let demo = Demo::start(data.path(), &[]).await;
+    assert_eq!(demo.demo_data(), SEEDED, "{:#?}", demo.output);
+    let wiring: Vec<&str> = demo
+        .seeded()
+        .into_iter()
+        .filter(|l| !SEEDED.contains(l))
+        .collect();
+    assert_eq!(wiring.len(), 5, "KEK, 3 secrets, client idp: {wiring:#?}");
     assert!(
-        demo.seeded()
+        wiring
             .iter()
-            .any(|l| l.contains("created user demo")),
-        "{:?}",
-        demo.output
+            .any(|l| l.starts_with("demo: registered client idp ")),
+        "{wiring:#?}"
     );
     tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
     visit_the_demo_app().await;
     demo.stop().await;
 
+    // Second start: nothing is created or registered, and both services say so.
     let demo = Demo::start(data.path(), &[]).await;
     assert!(
         demo.seeded().is_empty(),
-        "a second start seeded again: {:?}",
+        "a second start seeded again: {:#?}",
         demo.seeded()
     );
+    assert_eq!(demo.demo_data(), NOTHING_SEEDED, "{:#?}", demo.output);
     tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
     demo.stop().await;
 
-    // --reset-demo starts from scratch: everything is seeded again.
+    // --reset-demo: the services delete their demo data and seed all of it again; the
+    // wiring (KEK, secrets, client idp) stays as it is.
     let demo = Demo::start(data.path(), &["--reset-demo"]).await;
-    assert!(
-        demo.seeded().len() >= 9,
-        "--reset-demo did not seed from scratch: {:?}",
+    assert_eq!(
+        demo.demo_data(),
+        sorted(DELETED.into_iter().chain(SEEDED)),
+        "{:#?}",
         demo.output
     );
+    assert_eq!(sorted(demo.seeded()), SEEDED, "{:#?}", demo.output);
     tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
     demo.stop().await;
 }
