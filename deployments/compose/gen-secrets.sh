@@ -3,8 +3,9 @@
 # git-ignored). Only missing files are created, so running it again keeps existing secrets
 # (and the data encrypted or hashed with them). Usage: gen-secrets.sh [DIR]
 #
-# The demo credentials (demo-client / demo-secret, demo / demo-password, demo-rs /
-# demo-rs-secret) are the fixed, documented ones of `make demo`; everything else is random.
+# rs_client_secret is demo-rs-secret, the fixed, documented secret of the client demo-rs
+# that authz seeds with `serve --demo` (as it does demo-client / demo-secret and idp the
+# user demo / demo-password, which need no file here); everything else is random.
 # Compose bind-mounts each file into containers that run as another user, so the files are
 # readable (0644) and the directory is private to you (0700).
 set -euo pipefail
@@ -28,6 +29,4 @@ put authz_kek "$(openssl rand -base64 32)"            # keys.encryption_key: 32 
 put authz_idp_secret "$(openssl rand -base64 32)"     # authz -> idp.v1.Sessions
 put idp_authz_client_secret "$(openssl rand -base64 32)"  # idp -> authz.v1.LoginFlow (client idp)
 put idp_csrf_key "$(openssl rand -base64 32)"         # csrf.key: at least 32 bytes, base64
-put demo_client_secret demo-secret
-put demo_user_password demo-password
 put rs_client_secret demo-rs-secret

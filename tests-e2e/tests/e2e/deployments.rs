@@ -363,8 +363,20 @@ fn compose_file_matches_the_service_configs() {
             .map(|(n, _)| n.as_str().unwrap().to_owned())
             .collect()
     };
-    for name in ["postgres", "authz", "idp", "rs", "authz-seed", "idp-seed"] {
+    for name in ["postgres", "authz", "idp", "rs", "authz-seed"] {
         assert!(in_profile("demo").contains(name), "demo lacks {name}");
+    }
+    // The demo profile's authz and idp seed the demo data themselves; rs has none.
+    for (name, command) in [
+        ("authz", vec!["serve", "--demo"]),
+        ("idp", vec!["serve", "--demo"]),
+        ("rs", vec![]),
+    ] {
+        assert_eq!(
+            str_list(&services[name]["command"]),
+            command,
+            "{name}: command"
+        );
     }
     for name in ["otel-collector", "jaeger", "prometheus"] {
         assert!(
@@ -531,12 +543,16 @@ fn docker_compose_config(dir: &Path) {
     );
 }
 
-/// Runs the compose file's seed jobs (`authz-seed`, `idp-seed`: migrations, demo clients
-/// and user) with the real binaries on SQLite instead of PostgreSQL, twice: the first run
-/// creates everything, the second creates nothing and still succeeds.
-#[test]
-fn seed_jobs_create_the_demo_data_once() {
-    crate::harness::build_once();
+/// The demo profile's seeding, with the real binaries on SQLite instead of PostgreSQL, in
+/// compose's order and twice: the `authz-seed` job (migrations, idp's LoginFlow client),
+/// then authz and idp started with their compose `command` (`serve --demo`), environment
+/// and secrets (every port 0). The first round registers the client idp and seeds the demo
+/// clients and user; the second creates nothing, and every step still succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_profile_seeds_the_demo_data_once() {
+    tokio::task::spawn_blocking(crate::harness::build_once)
+        .await
+        .unwrap();
     let dir = compose_dir();
     let compose = yaml(&dir.join("compose.yaml"));
     let work = tempfile::tempdir().unwrap();
@@ -556,80 +572,156 @@ fn seed_jobs_create_the_demo_data_once() {
         bin.display(),
         std::env::var("PATH").unwrap_or_default()
     );
-
-    let mut outputs: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for round in 0..2 {
-        for (job, service) in [("authz-seed", "authz"), ("idp-seed", "idp")] {
-            let svc = &compose["services"][job];
-            let shim = bin.join("service");
-            std::fs::write(
-                &shim,
-                format!(
-                    "#!/bin/sh\nexec '{cargo}' run -q -p {service} -- \"$@\" --config '{}'\n",
-                    repo().join(format!("configs/{service}.yaml")).display()
-                ),
-            )
-            .unwrap();
-            let mut perms = std::fs::metadata(&shim).unwrap().permissions();
-            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
-            std::fs::set_permissions(&shim, perms).unwrap();
-
-            let entrypoint = str_list(&svc["entrypoint"]);
-            assert_eq!(entrypoint, ["/bin/sh", "-ec"], "{job}: entrypoint");
-            let script = str_list(&svc["command"]).join("\n");
-            let script = script.replace(SECRETS_DIR, &format!("{}/", secrets.display()));
-            let database = work.path().join(format!("{service}.url"));
-            std::fs::write(
-                &database,
-                format!(
-                    "sqlite://{}",
-                    work.path().join(format!("{service}.db")).display()
-                ),
-            )
-            .unwrap();
-            let mut cmd = Command::new("/bin/sh");
-            cmd.arg("-ec")
-                .arg(&script)
-                .current_dir(repo())
-                .env("PATH", &path);
-            for (key, value) in svc["environment"].as_mapping().unwrap() {
-                let key = key.as_str().unwrap();
+    let config_of = |service: &str| repo().join(format!("configs/{service}.yaml"));
+    // The compose environment of `svc`, secrets and database URLs pointing at this test's
+    // files (SQLite databases under `work`).
+    let environment = |svc: &Value, service: &str| -> Vec<(String, String)> {
+        let database = work.path().join(format!("{service}.url"));
+        std::fs::write(
+            &database,
+            format!(
+                "sqlite://{}",
+                work.path().join(format!("{service}.db")).display()
+            ),
+        )
+        .unwrap();
+        svc["environment"]
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .map(|(key, value)| {
+                let key = key.as_str().unwrap().to_owned();
                 let value = value.as_str().unwrap();
                 let value = if key.ends_with("__DATABASE__URL_FILE") {
                     database.display().to_string()
                 } else {
                     value.replace(SECRETS_DIR, &format!("{}/", secrets.display()))
                 };
-                cmd.env(key, value);
-            }
-            let output = cmd.output().unwrap();
-            assert!(
-                output.status.success(),
-                "{job} (round {round}): {}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            let seeded: Vec<String> = String::from_utf8_lossy(&output.stdout)
+                (key, value)
+            })
+            .collect()
+    };
+
+    let mut rounds: Vec<BTreeMap<&str, Vec<String>>> = Vec::new();
+    for round in 0..2 {
+        let mut printed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        let svc = &compose["services"]["authz-seed"];
+        let shim = bin.join("service");
+        std::fs::write(
+            &shim,
+            format!(
+                "#!/bin/sh\nexec '{cargo}' run -q -p authz -- \"$@\" --config '{}'\n",
+                config_of("authz").display()
+            ),
+        )
+        .unwrap();
+        let mut perms = std::fs::metadata(&shim).unwrap().permissions();
+        std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+        std::fs::set_permissions(&shim, perms).unwrap();
+        assert_eq!(
+            str_list(&svc["entrypoint"]),
+            ["/bin/sh", "-ec"],
+            "authz-seed: entrypoint"
+        );
+        let script = str_list(&svc["command"]).join("\n");
+        let script = script.replace(SECRETS_DIR, &format!("{}/", secrets.display()));
+        let output = Command::new("/bin/sh")
+            .arg("-ec")
+            .arg(&script)
+            .current_dir(repo())
+            .env("PATH", &path)
+            .envs(environment(svc, "authz"))
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "authz-seed (round {round}): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        printed.insert(
+            "authz-seed",
+            String::from_utf8_lossy(&output.stdout)
                 .lines()
                 .filter(|l| l.starts_with("seed: "))
                 .map(str::to_owned)
-                .collect();
-            if round == 0 {
-                outputs.insert(job, seeded);
-            } else {
-                assert!(seeded.is_empty(), "{job} seeded again: {seeded:?}");
-            }
+                .collect(),
+        );
+
+        // authz first: idp waits for it to be healthy.
+        for service in ["authz", "idp"] {
+            let svc = &compose["services"][service];
+            let mut args = str_list(&svc["command"]);
+            args.extend([
+                "--config".to_owned(),
+                config_of(service).display().to_string(),
+            ]);
+            let running = crate::harness::Service::start_with(
+                service,
+                &args,
+                work.path(),
+                &environment(svc, service),
+            )
+            .await;
+            let (code, stdout) = running
+                .terminate_with_output(std::time::Duration::from_secs(30))
+                .await;
+            assert_eq!(code, Some(0), "{service} (round {round}) exit code");
+            printed.insert(
+                service,
+                stdout
+                    .into_iter()
+                    .filter(|l| l.starts_with("demo: "))
+                    .collect(),
+            );
         }
+        rounds.push(printed);
     }
+    let expect = |lines: &[(&'static str, &[&str])]| -> BTreeMap<&'static str, Vec<String>> {
+        lines
+            .iter()
+            .map(|(k, v)| (*k, v.iter().map(|l| (*l).to_owned()).collect()))
+            .collect()
+    };
     assert_eq!(
-        outputs["authz-seed"],
-        [
-            "seed: registered client idp",
-            "seed: registered client demo-client",
-            "seed: registered client demo-spa",
-            "seed: registered client demo-rs",
-        ]
+        rounds[0],
+        expect(&[
+            ("authz-seed", &["seed: registered client idp"]),
+            (
+                "authz",
+                &[
+                    "demo: registered client demo-client / demo-secret",
+                    "demo: registered public client demo-spa (PKCE, no secret)",
+                    "demo: registered client demo-rs / demo-rs-secret (may introspect)",
+                ]
+            ),
+            ("idp", &["demo: created user demo / demo-password"]),
+        ]),
+        "first round"
     );
-    assert_eq!(outputs["idp-seed"], ["seed: created user demo"]);
+    assert_eq!(
+        rounds[1],
+        expect(&[
+            ("authz-seed", &[]),
+            (
+                "authz",
+                &["demo: clients demo-client, demo-spa and demo-rs are registered; nothing seeded"]
+            ),
+            ("idp", &["demo: user demo exists; nothing seeded"]),
+        ]),
+        "second round"
+    );
+    // rs introspects as demo-rs with the secret compose mounts for it: the one authz seeded.
+    let rs_secret = std::fs::read_to_string(secrets.join("rs_client_secret")).unwrap();
+    assert_eq!(rs_secret, authz::demo_seed::RS_CLIENT_SECRET);
+    let rs_env = &compose["services"]["rs"]["environment"];
+    assert_eq!(
+        rs_env["RS__GUARD__INTROSPECTION__CLIENT_ID"].as_str(),
+        Some(authz::demo_seed::RS_CLIENT_ID)
+    );
+    assert_eq!(
+        rs_env["RS__GUARD__INTROSPECTION__CLIENT_SECRET_FILE"].as_str(),
+        Some("/run/secrets/rs_client_secret")
+    );
 }
 
 /// docs/configuration.md is what `make config-reference` generates from the binaries

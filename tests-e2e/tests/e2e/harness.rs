@@ -74,19 +74,33 @@ pub struct Service {
     child: Child,
     addrs: HashMap<String, SocketAddr>,
     log: PathBuf,
+    /// What it printed on stdout after its listening line (read until it exits).
+    stdout: Option<tokio::task::JoinHandle<Vec<String>>>,
 }
 
 impl Service {
     /// Starts `name` with `cargo run -p name -- serve`, every listener on port 0 and
     /// `env` on top, then waits for the listening line and `/readyz`.
     pub async fn start(name: &'static str, data: &Path, env: &[(String, String)]) -> Self {
+        Self::start_with(name, &["serve".to_owned()], data, env).await
+    }
+
+    /// [`Service::start`] with the command line `args` instead of `serve` (for example
+    /// `serve --demo --config FILE`).
+    pub async fn start_with(
+        name: &'static str,
+        args: &[String],
+        data: &Path,
+        env: &[(String, String)],
+    ) -> Self {
         build_once();
         let prefix = name.to_ascii_uppercase();
         let log = data.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("create log file");
         let mut cmd = Command::new(cargo());
         cmd.current_dir(workspace())
-            .args(["run", "--quiet", "-p", name, "--", "serve"])
+            .args(["run", "--quiet", "-p", name, "--"])
+            .args(args)
             .env(format!("{prefix}__HTTP__PORT"), "0")
             .env(format!("{prefix}__ADMIN__PORT"), "0")
             .env(format!("{prefix}__TELEMETRY__LOG_FORMAT"), "json")
@@ -129,7 +143,13 @@ impl Service {
             )
         });
         // Keep draining stdout so the service can never block on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let stdout = tokio::spawn(async move {
+            let mut rest = Vec::new();
+            while let Ok(Some(line)) = lines.next_line().await {
+                rest.push(line);
+            }
+            rest
+        });
         let addrs = line
             .split_whitespace()
             .filter_map(|pair| pair.split_once('='))
@@ -140,6 +160,7 @@ impl Service {
             child,
             addrs,
             log,
+            stdout: Some(stdout),
         };
         service.wait_ready().await;
         service
@@ -183,8 +204,27 @@ impl Service {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// [`Service::terminate`], then everything the service printed on stdout after its
+    /// listening line.
+    pub async fn terminate_with_output(self, within: Duration) -> (Option<i32>, Vec<String>) {
+        let name = self.name;
+        let (code, stdout) = self.stop(within).await;
+        let lines = tokio::time::timeout(within, stdout)
+            .await
+            .unwrap_or_else(|_| panic!("{name}'s stdout did not close within {within:?}"))
+            .expect("stdout reader");
+        (code, lines)
+    }
+
     /// Sends SIGTERM and waits (at most `within`) for the exit status code.
-    pub async fn terminate(mut self, within: Duration) -> Option<i32> {
+    pub async fn terminate(self, within: Duration) -> Option<i32> {
+        self.stop(within).await.0
+    }
+
+    async fn stop(
+        mut self,
+        within: Duration,
+    ) -> (Option<i32>, tokio::task::JoinHandle<Vec<String>>) {
         let pid = self.child.id().expect("child still running");
         let sent = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -195,7 +235,11 @@ impl Service {
             .await
             .unwrap_or_else(|_| panic!("{} did not exit within {within:?}", self.name))
             .expect("wait for child");
-        status.code()
+        let stdout = self
+            .stdout
+            .take()
+            .expect("stdout is read until the service stops");
+        (status.code(), stdout)
     }
 }
 
