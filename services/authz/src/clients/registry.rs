@@ -290,7 +290,7 @@ impl Clients {
                 random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
             prepared.push((client, secret.map(|s| (secret_id, digest(&s)))));
         }
-        let rows: Vec<(&Client, Option<(&str, [u8; 32])>)> = prepared
+        let rows: Vec<(&Client, Option<repo::NewSecret>)> = prepared
             .iter()
             .map(|(c, s)| (c, s.as_ref().map(|(id, d)| (id.as_str(), *d))))
             .collect();

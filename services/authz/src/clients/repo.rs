@@ -205,7 +205,10 @@ macro_rules! delete_client {
     }};
 }
 
-fn secret_row(client: &Client, secret: Option<(&str, [u8; 32])>) -> Option<SecretRow> {
+/// A client's first secret as stored: its row id and the SHA-256 of the secret.
+pub(crate) type NewSecret<'a> = (&'a str, [u8; 32]);
+
+fn secret_row(client: &Client, secret: Option<NewSecret<'_>>) -> Option<SecretRow> {
     secret.map(|(id, digest)| SecretRow {
         id: id.to_owned(),
         client_id: client.id.as_str().to_owned(),
@@ -220,7 +223,7 @@ fn secret_row(client: &Client, secret: Option<(&str, [u8; 32])>) -> Option<Secre
 pub(crate) async fn insert(
     db: &Database,
     client: &Client,
-    secret: Option<(&str, [u8; 32])>,
+    secret: Option<NewSecret<'_>>,
 ) -> Result<bool, StorageError> {
     let row = ClientRow::from_client(client);
     let secret = secret_row(client, secret);
@@ -251,7 +254,7 @@ pub(crate) async fn seed(
     db: &Database,
     reset: bool,
     now: i64,
-    new: &[(&Client, Option<(&str, [u8; 32])>)],
+    new: &[(&Client, Option<NewSecret<'_>>)],
 ) -> Result<Vec<Seeded>, StorageError> {
     let rows: Vec<(ClientRow, Option<SecretRow>)> = new
         .iter()

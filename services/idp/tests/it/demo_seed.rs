@@ -199,7 +199,7 @@ async fn an_email_taken_by_another_user_stops_the_seed_and_changes_nothing(db: T
         let err = demo_seed::seed(&users, demo).await.unwrap_err();
         assert!(matches!(err, IdpError::Conflict(_)), "{err}");
         assert_eq!(err.to_string(), "username or email already in use");
-        assert_eq!(users.list().await.unwrap(), [impostor.clone()]);
+        assert_eq!(users.list().await.unwrap(), std::slice::from_ref(&impostor));
     }
 }
 
