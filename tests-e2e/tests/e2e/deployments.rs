@@ -3,7 +3,9 @@
 //! (so every `AUTHZ__` / `IDP__` / `RS__` variable names a real key), its published ports
 //! are the ports that config listens on, its secrets are declared, generated and read
 //! through `*_file` keys, its healthcheck asks the admin `/readyz`, and Prometheus scrapes
-//! the three admin ports. `docker compose config` validates the file where Docker exists.
+//! the three admin ports. The demo web app's command parses as `authz demo-app` and points
+//! at the services that are really there. `docker compose config` validates the file where
+//! Docker exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -46,6 +48,10 @@ struct Loaded {
     listeners: Vec<Listener>,
     /// gRPC URLs this service calls (host is a compose service name inside the network).
     calls: Vec<String>,
+    /// HTTP back-channel URLs this service calls (a compose service's http listener).
+    http_calls: Vec<String>,
+    /// The issuer this service is (authz) or trusts (rs).
+    issuer: Option<String>,
 }
 
 /// Loads `service`'s config the way the image does (`configs/<service>.yaml` plus the
@@ -75,6 +81,8 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     ("admin", c.admin.host, c.admin.port),
                 ],
                 calls: vec![c.idp.grpc_url],
+                http_calls: Vec::new(),
+                issuer: Some(c.issuer),
             }
         }
         "idp" => {
@@ -87,6 +95,8 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     ("admin", c.admin.host, c.admin.port),
                 ],
                 calls: vec![c.authz.grpc_url],
+                http_calls: Vec::new(),
+                issuer: None,
             }
         }
         "rs" => {
@@ -97,12 +107,18 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
             } else {
                 Vec::new()
             };
+            let http_calls = match (&c.guard.jwks.backchannel_url, c.guard.mode) {
+                (Some(url), guard::Mode::Jwt | guard::Mode::Hybrid) => vec![url.clone()],
+                _ => Vec::new(),
+            };
             Loaded {
                 listeners: vec![
                     ("http", c.http.host, c.http.port),
                     ("admin", c.admin.host, c.admin.port),
                 ],
                 calls,
+                http_calls,
+                issuer: Some(c.guard.issuer),
             }
         }
         other => panic!("no service {other}"),
@@ -184,6 +200,7 @@ fn compose_file_matches_the_service_configs() {
     let mut profiles = BTreeSet::new();
     let mut used_secrets = BTreeSet::new();
     let mut serving: BTreeMap<String, (String, Loaded)> = BTreeMap::new();
+    let mut demo_apps: Vec<(String, Value)> = Vec::new();
 
     for (name, svc) in services {
         let name = name.as_str().unwrap();
@@ -252,6 +269,12 @@ fn compose_file_matches_the_service_configs() {
                 mounted.contains(&secret),
                 "{name}: command reads unmounted {secret}"
             );
+        }
+
+        // The demo web app: authz's image running `demo-app`, checked once all is loaded.
+        if str_list(&svc["command"]).first().map(String::as_str) == Some("demo-app") {
+            demo_apps.push((name.to_owned(), svc.clone()));
+            continue;
         }
 
         // Services running one of our binaries.
@@ -414,6 +437,91 @@ fn compose_file_matches_the_service_configs() {
                 port_of(&peer.listeners, "grpc")
             );
         }
+    }
+
+    // HTTP back channels name a compose service's http listener; everyone agrees on the
+    // issuer.
+    let http_port_of = |url: &str| -> (String, u16) {
+        let (host, port) = url
+            .strip_prefix("http://")
+            .and_then(|r| r.trim_end_matches('/').rsplit_once(':'))
+            .unwrap_or_else(|| panic!("{url}: not http://service:port"));
+        (host.to_owned(), port.parse().unwrap())
+    };
+    let authz_issuer = serving["authz"].1.issuer.clone().unwrap();
+    for (name, (_, loaded)) in &serving {
+        for url in &loaded.http_calls {
+            let (host, port) = http_port_of(url);
+            let (_, peer) = serving
+                .get(&host)
+                .unwrap_or_else(|| panic!("{name} calls {url}: no such compose service"));
+            assert_eq!(port, port_of(&peer.listeners, "http"), "{name}: {url}");
+        }
+        if let Some(issuer) = &loaded.issuer {
+            assert_eq!(issuer, &authz_issuer, "{name} trusts another issuer");
+        }
+    }
+    assert!(
+        !serving["rs"].1.http_calls.is_empty(),
+        "rs verifies JWTs locally but cannot reach {authz_issuer} from its container: set guard.jwks.backchannel_url"
+    );
+
+    // The demo web app: its command is valid for `authz demo-app`, it listens on the
+    // published port behind the demo clients' redirect URIs, and reaches authz and rs.
+    let [(name, app)] = demo_apps.as_slice() else {
+        panic!("expected one demo-app service, got {demo_apps:?}");
+    };
+    #[derive(clap::Parser)]
+    struct DemoAppCommand {
+        #[command(flatten)]
+        args: authz::demo::app::AppArgs,
+    }
+    let argv =
+        std::iter::once("authz".to_owned()).chain(str_list(&app["command"]).into_iter().skip(1));
+    let parsed = <DemoAppCommand as clap::Parser>::try_parse_from(argv)
+        .unwrap_or_else(|e| panic!("{name}: command: {e}"))
+        .args;
+    assert_eq!(app["build"]["args"]["SERVICE"].as_str(), Some("authz"));
+    assert!(str_list(&app["profiles"]).contains(&"demo".to_owned()));
+    assert!(
+        parsed.listen.ip().is_unspecified(),
+        "{name}: binds {}",
+        parsed.listen
+    );
+    let port = parsed.listen.port();
+    assert_eq!(str_list(&app["ports"]), vec![format!("{port}:{port}")]);
+    assert_eq!(
+        format!("{}/callback", parsed.public_url),
+        authz::demo_seed::REDIRECT_URI
+    );
+    assert_eq!(
+        format!("{}/spa/callback", parsed.public_url),
+        authz::demo_seed::SPA_REDIRECT_URI
+    );
+    assert!(parsed.public_url.ends_with(&format!(":{port}")));
+    assert_eq!(parsed.issuer, authz_issuer);
+    for (url, peer) in [
+        (parsed.backchannel.clone().unwrap_or_default(), "authz"),
+        (parsed.rs.clone(), "rs"),
+    ] {
+        let (host, p) = http_port_of(&url);
+        assert_eq!(host, peer, "{name}: {url}");
+        assert_eq!(
+            p,
+            port_of(&serving[peer].1.listeners, "http"),
+            "{name}: {url}"
+        );
+    }
+    assert!(
+        str_list(&app["healthcheck"]["test"]).contains(&format!("http://127.0.0.1:{port}/")),
+        "{name}: healthcheck"
+    );
+    for dep in ["authz", "idp", "rs"] {
+        assert_eq!(
+            app["depends_on"][dep]["condition"].as_str(),
+            Some("service_healthy"),
+            "{name} must wait for {dep}"
+        );
     }
 
     // depends_on: health-gated, on services that exist and can report it.

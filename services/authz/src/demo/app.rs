@@ -39,7 +39,7 @@ const MAX_SESSIONS: usize = 1_000;
 /// A session unused this long is forgotten.
 const IDLE: Duration = Duration::from_secs(3_600);
 /// What the app asks for: everything the demo clients may have.
-const SCOPE: &str = "openid profile email offline_access items:read items:write";
+const SCOPE: &str = crate::demo_seed::SCOPES;
 /// Clock skew allowed on `exp` and `iat`.
 const LEEWAY: i64 = 60;
 

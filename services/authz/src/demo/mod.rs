@@ -20,15 +20,14 @@ use serde_json::{Value, json};
 
 use browser::Browser;
 
-const CLIENT_ID: &str = "demo-client";
-const CLIENT_SECRET: &str = "demo-secret";
-const SPA_CLIENT_ID: &str = "demo-spa";
-const RS_CLIENT_ID: &str = "demo-rs";
-const RS_CLIENT_SECRET: &str = "demo-rs-secret";
+use crate::demo_seed::{
+    CLIENT_ID, CLIENT_SECRET, POST_LOGOUT_REDIRECT_URI as LOGOUT_URI, REDIRECT_URI, RS_CLIENT_ID,
+    RS_CLIENT_SECRET, SPA_CLIENT_ID,
+};
+
+/// The demo user (seeded by `idp serve --demo`).
 const USERNAME: &str = "demo";
 const PASSWORD: &str = "demo-password";
-const REDIRECT_URI: &str = "http://localhost:3000/callback";
-const LOGOUT_URI: &str = "http://localhost:3000/";
 const SCOPE: &str = "openid profile email offline_access items:read";
 
 /// `authz demo` options.
