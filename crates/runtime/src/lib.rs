@@ -10,6 +10,7 @@
 mod admin;
 mod announce;
 pub mod cli;
+mod demo;
 mod grpc;
 mod http_observe;
 mod http_server;
@@ -21,6 +22,7 @@ mod workers;
 
 pub use admin::{AdminServer, Readiness, admin_server, readiness};
 pub use announce::{announce, announce_lines};
+pub use demo::Demo;
 pub use grpc::{GrpcServer, grpc_health};
 pub use http_observe::observe_requests;
 pub use http_server::{base_app, http_server};

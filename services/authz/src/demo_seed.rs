@@ -34,46 +34,12 @@ pub const RS_CLIENT_ID: &str = "demo-rs";
 /// `demo-rs`'s secret.
 pub const RS_CLIENT_SECRET: &str = "demo-rs-secret";
 
-/// What `serve` does with the demo data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Demo {
-    /// Nothing: no demo data (production).
-    #[default]
-    Off,
-    /// `--demo`: register the demo clients that are missing.
-    Seed,
-    /// `--reset-demo`: delete the demo clients with everything issued to them, then
-    /// register them afresh.
-    Reset,
-}
+pub use runtime::Demo;
 
-impl Demo {
-    /// `--demo` / `--reset-demo` (which implies `--demo`) as a mode.
-    pub fn from_flags(demo: bool, reset_demo: bool) -> Self {
-        match (demo, reset_demo) {
-            (_, true) => Self::Reset,
-            (true, false) => Self::Seed,
-            (false, false) => Self::Off,
-        }
-    }
-
-    /// Whether demo data is seeded at all.
-    pub fn is_on(self) -> bool {
-        self != Self::Off
-    }
-
-    /// Refuses demo data, whose credentials are public, unless `issuer` is an `http` or
-    /// `https` URL on `localhost` or a loopback IP, i.e. unless only this machine can use
-    /// it. Always `Ok` when off.
-    pub fn permitted(self, issuer: &str) -> Result<(), AuthzError> {
-        if !self.is_on() || config::is_local_http_url(issuer) {
-            return Ok(());
-        }
-        Err(AuthzError::Invalid(format!(
-            "--demo and --reset-demo seed publicly known credentials, so they need an issuer \
-             on localhost or a loopback IP (http or https); the issuer is {issuer:?}"
-        )))
-    }
+/// [`Demo::permitted`] for authz: demo data only with an issuer on this machine.
+pub fn permitted(demo: Demo, issuer: &str) -> Result<(), AuthzError> {
+    demo.permitted("the issuer", issuer)
+        .map_err(AuthzError::Invalid)
 }
 
 fn id(raw: &str) -> Result<ClientId, AuthzError> {
@@ -178,24 +144,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn flags_make_the_mode() {
-        assert_eq!(Demo::from_flags(false, false), Demo::Off);
-        assert_eq!(Demo::from_flags(true, false), Demo::Seed);
-        assert_eq!(Demo::from_flags(false, true), Demo::Reset);
-        assert_eq!(Demo::from_flags(true, true), Demo::Reset);
-    }
-
-    #[test]
     fn demo_data_only_for_a_local_issuer() {
-        for mode in [Demo::Seed, Demo::Reset] {
-            assert!(mode.permitted("http://localhost:8080").is_ok());
-            assert!(mode.permitted("https://127.0.0.1:8443/tenant").is_ok());
-            let err = mode.permitted("https://id.example.com").unwrap_err();
-            assert!(
-                err.to_string().contains("\"https://id.example.com\""),
-                "{err}"
-            );
-        }
-        assert!(Demo::Off.permitted("https://id.example.com").is_ok());
+        assert!(permitted(Demo::Seed, "https://127.0.0.1:8443/tenant").is_ok());
+        let err = permitted(Demo::Reset, "https://id.example.com").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the issuer is \"https://id.example.com\""),
+            "{err}"
+        );
+        assert!(permitted(Demo::Off, "https://id.example.com").is_ok());
     }
 }

@@ -259,7 +259,7 @@ fn spawn_purge(tokens: Arc<Tokens>, flow: Arc<Flow>, grants: Arc<Grants>, shutdo
 /// seeds the demo clients (printing one `demo: …` line per action on stdout) after the
 /// migrations and before anything is served; a failed seed stops the start.
 pub async fn serve(config: AuthzConfig, demo: demo_seed::Demo) -> Result<(), AuthzError> {
-    demo.permitted(&config.issuer)?;
+    demo_seed::permitted(demo, &config.issuer)?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let app = Application::build(config, shutdown.clone()).await?;

@@ -111,7 +111,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => {
             let demo = Demo::from_flags(args.demo, args.reset_demo);
-            if let Err(e) = demo.permitted(&config.issuer) {
+            if let Err(e) = authz::demo_seed::permitted(demo, &config.issuer) {
                 eprintln!("error: {e}");
                 return ExitCode::from(runtime::cli::EXIT_CONFIG);
             }

@@ -18,45 +18,12 @@ pub const EMAIL: &str = "demo@example.com";
 /// The demo user's `name` claim.
 pub const NAME: &str = "Demo User";
 
-/// What `serve` does with the demo data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Demo {
-    /// Nothing: no demo data (production).
-    #[default]
-    Off,
-    /// `--demo`: create the demo user when missing.
-    Seed,
-    /// `--reset-demo`: delete the demo user with its sessions, then create it afresh.
-    Reset,
-}
+pub use runtime::Demo;
 
-impl Demo {
-    /// `--demo` / `--reset-demo` (which implies `--demo`) as a mode.
-    pub fn from_flags(demo: bool, reset_demo: bool) -> Self {
-        match (demo, reset_demo) {
-            (_, true) => Self::Reset,
-            (true, false) => Self::Seed,
-            (false, false) => Self::Off,
-        }
-    }
-
-    /// Whether demo data is seeded at all.
-    pub fn is_on(self) -> bool {
-        self != Self::Off
-    }
-
-    /// Refuses demo data, whose password is public, unless `public_url` is an `http` or
-    /// `https` URL on `localhost` or a loopback IP, i.e. unless only this machine can use
-    /// it. Always `Ok` when off.
-    pub fn permitted(self, public_url: &url::Url) -> Result<(), IdpError> {
-        if !self.is_on() || config::is_local_http_url(public_url.as_str()) {
-            return Ok(());
-        }
-        Err(IdpError::Invalid(format!(
-            "--demo and --reset-demo seed a publicly known password, so they need a \
-             public_url on localhost or a loopback IP (http or https); public_url is \"{public_url}\""
-        )))
-    }
+/// [`Demo::permitted`] for idp: demo data only with a `public_url` on this machine.
+pub fn permitted(demo: Demo, public_url: &url::Url) -> Result<(), IdpError> {
+    demo.permitted("public_url", public_url.as_str())
+        .map_err(IdpError::Invalid)
 }
 
 /// The demo user: `demo`, `demo@example.com` (verified), `Demo User`.
@@ -103,34 +70,20 @@ pub async fn seed(users: &Users, demo: Demo) -> Result<Vec<String>, IdpError> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    #![allow(clippy::unwrap_used)]
 
-    #[test]
-    fn flags_make_the_mode() {
-        assert_eq!(Demo::from_flags(false, false), Demo::Off);
-        assert_eq!(Demo::from_flags(true, false), Demo::Seed);
-        assert_eq!(Demo::from_flags(false, true), Demo::Reset);
-        assert_eq!(Demo::from_flags(true, true), Demo::Reset);
-    }
+    use super::*;
 
     #[test]
     fn demo_data_only_for_a_local_public_url() {
         let url = |s: &str| url::Url::parse(s).unwrap();
-        for mode in [Demo::Seed, Demo::Reset] {
-            assert!(mode.permitted(&url("http://localhost:8081")).is_ok());
-            assert!(mode.permitted(&url("http://[::1]:8081/idp")).is_ok());
-            let err = mode
-                .permitted(&url("https://login.example.com"))
-                .unwrap_err();
-            assert!(
-                err.to_string().contains("\"https://login.example.com/\""),
-                "{err}"
-            );
-        }
+        assert!(permitted(Demo::Seed, &url("http://[::1]:8081/idp")).is_ok());
+        let err = permitted(Demo::Reset, &url("https://login.example.com")).unwrap_err();
         assert!(
-            Demo::Off
-                .permitted(&url("https://login.example.com"))
-                .is_ok()
+            err.to_string()
+                .contains("public_url is \"https://login.example.com/\""),
+            "{err}"
         );
+        assert!(permitted(Demo::Off, &url("https://login.example.com")).is_ok());
     }
 }

@@ -153,7 +153,7 @@ impl Application {
 /// seeds the demo user (printing one `demo: …` line per action on stdout) after the
 /// migrations and before anything is served; a failed seed stops the start.
 pub async fn serve(config: IdpConfig, demo: demo_seed::Demo) -> Result<(), IdpError> {
-    demo.permitted(&config.public_url)?;
+    demo_seed::permitted(demo, &config.public_url)?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
     let app = Application::build(config, shutdown.clone()).await?;

@@ -76,7 +76,7 @@ fn main() -> ExitCode {
         }
         Command::Serve(args) => {
             let demo = Demo::from_flags(args.demo, args.reset_demo);
-            if let Err(e) = demo.permitted(&config.public_url) {
+            if let Err(e) = idp::demo_seed::permitted(demo, &config.public_url) {
                 eprintln!("error: {e}");
                 return ExitCode::from(runtime::cli::EXIT_CONFIG);
             }

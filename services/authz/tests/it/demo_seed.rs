@@ -468,7 +468,7 @@ async fn demo_flags_refuse_an_issuer_others_can_reach() {
             assert!(
                 lines[0].starts_with(
                     "error: --demo and --reset-demo seed publicly known credentials, so they \
-                     need an issuer on localhost or a loopback IP"
+                     need the issuer on localhost or a loopback IP"
                 ),
                 "{}",
                 lines[0]

@@ -337,8 +337,8 @@ async fn demo_flags_refuse_a_public_url_others_can_reach() {
             assert_eq!(
                 stderr,
                 format!(
-                    "error: --demo and --reset-demo seed a publicly known password, so they \
-                     need a public_url on localhost or a loopback IP (http or https); \
+                    "error: --demo and --reset-demo seed publicly known credentials, so they \
+                     need public_url on localhost or a loopback IP (http or https); \
                      public_url is \"{url}\"\n"
                 )
             );
