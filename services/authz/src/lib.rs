@@ -130,6 +130,7 @@ impl Application {
         let tokens = Arc::new(Tokens::new(
             db.clone(),
             Arc::clone(&keys),
+            Arc::clone(&clients),
             clock,
             signing,
             config.issuer.clone(),

@@ -173,6 +173,18 @@ impl Clients {
         Ok(self.entry(id).await?.map(|e| Arc::clone(&e.client)))
     }
 
+    /// Whether a token issued to `client_id` at `iat` (Unix seconds) may still be honoured:
+    /// the client exists and was registered no later than the token was issued, so a
+    /// deleted client's tokens die with it (RFC 7009 §2.2) and a client registered again
+    /// under the same id (`serve --reset-demo`, or delete and create) does not inherit the
+    /// tokens of its predecessor. Through the cache, as [`Clients::find`].
+    pub async fn honours(&self, client_id: &str, iat: i64) -> Result<bool, StorageError> {
+        Ok(self
+            .entry(client_id)
+            .await?
+            .is_some_and(|e| e.client.created_at <= iat))
+    }
+
     fn forget(&self, id: &str) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(id);
@@ -333,7 +345,9 @@ impl Clients {
     /// opaque access tokens, pending authorization requests, codes, remembered consents and
     /// grants with their refresh tokens; the unexpired JWT access tokens issued from its
     /// grants go on the denylist. JWT access tokens of the `client_credentials` grant are
-    /// recorded nowhere and stay valid until they expire.
+    /// recorded nowhere: introspection refuses them once the client is gone
+    /// ([`Clients::honours`]), resource servers verifying them locally accept them until
+    /// they expire.
     pub async fn delete(&self, id: &str) -> Result<(), AuthzError> {
         if !repo::delete(&self.db, id, self.clock.now()).await? {
             return Err(AuthzError::NotFound(format!("no client {id}")));

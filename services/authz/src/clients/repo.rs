@@ -170,8 +170,9 @@ macro_rules! insert_client {
 ///   requests, authorization codes, remembered consents and grants, with their refresh
 ///   tokens and access-token records.
 ///
-/// JWT access tokens of the `client_credentials` grant are recorded nowhere, so they stay
-/// valid until they expire (at most the client's access token lifetime).
+/// JWT access tokens of the `client_credentials` grant are recorded nowhere: introspection
+/// refuses them once the client is gone (`Clients::honours`); local verifiers accept them
+/// until they expire (at most the client's access token lifetime).
 macro_rules! delete_client {
     ($tx:expr, $id:expr, $now:expr) => {{
         let id: &str = $id;

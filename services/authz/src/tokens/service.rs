@@ -12,7 +12,7 @@ use storage::{Database, StorageError};
 use tracing::instrument;
 
 use super::repo::{self, OpaqueRow};
-use crate::clients::{Client, model_hex};
+use crate::clients::{Client, Clients, model_hex};
 use crate::keys::KeyStore;
 use crate::signing::SigningPool;
 
@@ -79,6 +79,9 @@ pub struct Introspection {
 pub struct Tokens {
     db: Database,
     keys: Arc<KeyStore>,
+    /// For introspection: a token is active only while its client is (see
+    /// [`Clients::honours`]).
+    clients: Arc<Clients>,
     clock: Arc<dyn Clock>,
     issuer: String,
     default_alg: Algorithm,
@@ -145,6 +148,7 @@ impl Tokens {
     pub fn new(
         db: Database,
         keys: Arc<KeyStore>,
+        clients: Arc<Clients>,
         clock: Arc<dyn Clock>,
         signing: SigningPool,
         issuer: String,
@@ -154,6 +158,7 @@ impl Tokens {
         Self {
             db,
             keys,
+            clients,
             clock,
             issuer,
             default_alg,
@@ -411,6 +416,21 @@ impl Tokens {
                 token_type: Some("Bearer".into()),
                 jti: Some(row.jti.clone()),
             };
+        }
+        // A token outlives neither its client nor the client's re-registration.
+        for result in out.iter_mut().filter(|r| r.active) {
+            let (Some(client_id), Some(iat)) = (&result.client_id, result.iat) else {
+                *result = Introspection::default();
+                continue;
+            };
+            if !self
+                .clients
+                .honours(client_id, iat)
+                .await
+                .map_err(storage_error)?
+            {
+                *result = Introspection::default();
+            }
         }
         Ok(out)
     }

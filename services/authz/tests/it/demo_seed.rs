@@ -269,6 +269,12 @@ async fn reset_deletes_what_was_issued_to_the_demo_clients_and_registers_them_af
     let (pending, pending_verifier, asked) = demo_code(&env, &mut browser, scope).await;
     assert!(!asked, "consent is remembered");
     let (_, old_secrets) = stored(&clients, "demo-client").await;
+    // A client_credentials JWT is recorded nowhere; introspection still refuses it once its
+    // client is registered afresh (the token predates the new registration).
+    let (status, m2m) = client_credentials(&env, "demo-client", "demo-secret").await;
+    assert_eq!(status, 200, "{m2m}");
+    let m2m = m2m["access_token"].as_str().unwrap().to_owned();
+    assert!(env.active(&m2m).await);
 
     env.clock.advance(60);
     let lines = demo_seed::seed(&clients, Demo::Reset).await.unwrap();
@@ -289,6 +295,10 @@ async fn reset_deletes_what_was_issued_to_the_demo_clients_and_registers_them_af
     assert!(
         !env.active(&access).await,
         "access token survived the reset"
+    );
+    assert!(
+        !env.active(&m2m).await,
+        "client_credentials token survived the reset"
     );
     let (status, _, body) = env
         .token(
