@@ -27,7 +27,7 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-demo: ## build and run authz, idp and rs on SQLite under ./data, seeding the demo data (ctrl-c stops all three; ARGS=--reset-demo seeds it afresh)
+demo: ## build and run authz, idp, rs and the demo web app (http://localhost:3000/) on SQLite under ./data, seeding the demo data (ctrl-c stops them; ARGS=--reset-demo seeds it afresh)
 	@./deployments/demo.sh $(ARGS)
 
 build: ## build the three service binaries
