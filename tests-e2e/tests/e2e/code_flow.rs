@@ -531,6 +531,8 @@ async fn code_flow() {
     let auth_time = id["auth_time"].as_i64().unwrap();
     assert!(auth_time >= before_login, "{id:?}");
     assert!(id["sid"].is_string(), "{id:?}");
+    assert_eq!(id["acr"], "1", "{id:?}");
+    assert_eq!(id["amr"], serde_json::json!(["pwd"]), "{id:?}");
     let access = first["access_token"].as_str().unwrap();
 
     let info = op

@@ -26,6 +26,10 @@ use crate::csrf::Purpose;
 use crate::sessions::{NewSession, Session};
 use crate::{AppState, IdpError};
 
+/// The `acr` of a password login (OpenID Connect Core 1.0 §2): "1", ISO/IEC 29115 level 1
+/// (a single factor), as Keycloak reports it; "0" would say even that was not met.
+pub(crate) const PASSWORD_ACR: &str = "1";
+
 /// The one message for every failed login: it never says whether the account exists.
 pub(crate) const FAILED: &str = "Incorrect username or password.";
 /// Shown while back-off refuses attempts (for unknown names exactly as for known ones).
@@ -220,7 +224,7 @@ pub(crate) async fn post(
             NewSession {
                 user_id: user.id.clone(),
                 amr: vec!["pwd".to_owned()],
-                acr: String::new(),
+                acr: PASSWORD_ACR.to_owned(),
             },
         )
         .await?;

@@ -100,6 +100,7 @@ async fn login_success_sets_a_session(db: TestDatabase) {
     assert_eq!(a.login_challenge, "c1");
     assert_eq!(a.subject, alice.id);
     assert_eq!(a.amr, vec!["pwd".to_owned()]);
+    assert_eq!(a.acr, "1", "a password login is ISO/IEC 29115 level 1");
     assert!(!a.session_id.is_empty());
     assert_ne!(a.session_id, secret, "authz never sees the cookie secret");
     assert!((started..=unix_now()).contains(&a.auth_time));
