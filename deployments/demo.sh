@@ -90,10 +90,10 @@ for admin in 9080 9081 9082; do
     curl -fsS "http://127.0.0.1:$admin/readyz" >/dev/null
 done
 for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null http://127.0.0.1:3000/ 2>/dev/null; then break; fi
+    if curl -fsS -o /dev/null http://127.0.0.1:3000/healthz 2>/dev/null; then break; fi
     sleep 0.1
 done
-curl -fsS -o /dev/null http://127.0.0.1:3000/
+curl -fsS -o /dev/null http://127.0.0.1:3000/healthz
 
 cat <<MSG
 

@@ -241,6 +241,10 @@ async fn visit_the_demo_app() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
+    // The health check answers without making a session.
+    let health = http.get(format!("{APP}healthz")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    assert!(health.headers().get("set-cookie").is_none());
     let mut browser = Browser::new(http);
     let home = Url::parse(APP).unwrap();
     let page = browser.get(&home).await.unwrap();

@@ -513,7 +513,7 @@ fn compose_file_matches_the_service_configs() {
         );
     }
     assert!(
-        str_list(&app["healthcheck"]["test"]).contains(&format!("http://127.0.0.1:{port}/")),
+        str_list(&app["healthcheck"]["test"]).contains(&format!("http://127.0.0.1:{port}/healthz")),
         "{name}: healthcheck"
     );
     for dep in ["authz", "idp", "rs"] {

@@ -971,6 +971,13 @@ async fn logout(
     see_other(url.as_str())
 }
 
+/// `GET /healthz`: 200 while the app serves; creates no session (for health checks).
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .body("ok")
+}
+
 /// Runs the app until SIGTERM or ctrl-c.
 pub fn run(args: AppArgs) -> std::process::ExitCode {
     let rt = match runtime::cli::tokio_runtime(1) {
@@ -993,6 +1000,7 @@ async fn serve(args: AppArgs) -> Result<(), String> {
         actix_web::App::new()
             .app_data(app.clone())
             .route("/", web::get().to(home))
+            .route("/healthz", web::get().to(healthz))
             .route("/login", web::post().to(login))
             .route("/callback", web::get().to(callback))
             .route("/spa/callback", web::get().to(callback))
