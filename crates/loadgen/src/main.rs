@@ -7,9 +7,11 @@
 //! reads the server's own `http_request_duration_seconds` histogram before and after, and
 //! reports the mean server-side time per request.
 //!
-//! It refuses non-loopback targets: load is only ever sent to this machine.
+//! It is bounded in time and in requests (`--max-requests`, whichever ends first), and it
+//! refuses non-loopback targets: load is only ever sent to this machine.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
@@ -64,6 +66,19 @@ struct Args {
     /// With --grpc-introspect: tokens per call (1 = `Introspect`, more = `IntrospectBatch`).
     #[arg(long, default_value_t = 1)]
     batch: usize,
+    /// Most measured requests (calls) over all connections; the run ends when they are
+    /// sent or when `--duration` is over, whichever comes first.
+    #[arg(long, default_value_t = 20_000_000)]
+    max_requests: u64,
+}
+
+/// Measured requests started so far, over all connections (the `--max-requests` budget).
+static STARTED: AtomicU64 = AtomicU64::new(0);
+
+/// Whether a request starting now may be sent: always during the warm-up, then while the
+/// budget of `max` measured requests lasts.
+fn may_send(warm_until: Instant, max: u64) -> bool {
+    Instant::now() < warm_until || STARTED.fetch_add(1, Ordering::Relaxed) < max
 }
 
 struct Target {
@@ -148,6 +163,9 @@ async fn connection(args: &Args, target: &Target, warm_until: Instant, stop_at: 
         };
         tokio::spawn(conn);
         while Instant::now() < stop_at {
+            if !may_send(warm_until, args.max_requests) {
+                return tally;
+            }
             let Ok(req) = request(args, target) else {
                 return tally;
             };
@@ -222,7 +240,7 @@ async fn grpc_connection(
         token: token.clone(),
         token_type_hint: String::new(),
     };
-    while Instant::now() < stop_at {
+    while Instant::now() < stop_at && may_send(warm_until, args.max_requests) {
         let started = Instant::now();
         let outcome: Result<Vec<bool>, tonic::Status> = if args.batch <= 1 {
             let mut req = tonic::Request::new(one.clone());
@@ -369,7 +387,12 @@ fn main() -> std::process::ExitCode {
             all.socket_errors += t.socket_errors;
         }
         all.latencies_us.sort_unstable();
-        let secs = args_ref.duration.as_secs_f64();
+        // The measured time: the whole duration, or less when the request budget ran out.
+        let secs = Instant::now()
+            .min(stop_at)
+            .saturating_duration_since(warm_until)
+            .as_secs_f64()
+            .max(f64::EPSILON);
         let after = match (&args_ref.metrics, &args_ref.route) {
             (Some(m), Some(r)) => server_histogram(m, r).await,
             _ => None,

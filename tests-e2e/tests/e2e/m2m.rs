@@ -68,7 +68,9 @@ async fn cli_client_token_introspect_revoke() {
         "a secret is shown once"
     );
 
-    let authz = Service::start("authz", data.path(), &[]).await;
+    // Client changes made by the CLI are seen by the running server at once (no cache).
+    let no_cache = [("AUTHZ__CLIENTS__CACHE_TTL".to_owned(), "0s".to_owned())];
+    let authz = Service::start("authz", data.path(), &no_cache).await;
     let http = reqwest::Client::new();
     let token: Value = http
         .post(format!("{}/token", authz.url("http")))
@@ -118,6 +120,35 @@ async fn cli_client_token_introspect_revoke() {
     };
     assert!(introspect_http().await);
     assert!(introspect_grpc().await);
+    // RFC 7662 §2.2: an active answer names the token.
+    let answer: Value = http
+        .post(format!("{}/introspect", authz.url("http")))
+        .basic_auth("resource-server", Some(&rs_secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (iat, exp) = (
+        answer["iat"].as_i64().unwrap(),
+        answer["exp"].as_i64().unwrap(),
+    );
+    assert!(iat < exp, "{answer}");
+    assert_eq!(answer["client_id"], "api-caller");
+    assert_eq!(answer["sub"], "api-caller");
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["scope"], "items:read");
+    // A caller that may not introspect is refused (and counted).
+    let refused = http
+        .post(format!("{}/introspect", authz.url("http")))
+        .basic_auth("api-caller", Some(&secret))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
 
     let revoked = http
         .post(format!("{}/revoke", authz.url("http")))
@@ -129,4 +160,170 @@ async fn cli_client_token_introspect_revoke() {
     assert_eq!(revoked.status(), 200);
     assert!(!introspect_http().await);
     assert!(!introspect_grpc().await);
+
+    // The rest of the CLI against the running server.
+    let get_token = |secret: String| {
+        let (http, url) = (http.clone(), format!("{}/token", authz.url("http")));
+        async move {
+            let res = http
+                .post(url)
+                .basic_auth("api-caller", Some(&secret))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            (status, res.json::<Value>().await.unwrap())
+        }
+    };
+    let listed = authz_cli(&db_url, &["clients", "list", "--json"]);
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["client_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["api-caller", "resource-server"], "{listed}");
+    assert!(!listed.to_string().contains(&secret));
+    let updated = authz_cli(
+        &db_url,
+        &[
+            "clients",
+            "update",
+            "api-caller",
+            "--name",
+            "API caller v2",
+            "--json",
+        ],
+    );
+    assert_eq!(updated["client_name"], "API caller v2");
+    assert_eq!(
+        authz_cli(&db_url, &["clients", "show", "api-caller", "--json"])["client_name"],
+        "API caller v2"
+    );
+
+    // rotate-secret --grace: the new secret is shown once; both work during the grace.
+    let rotated = authz_cli(
+        &db_url,
+        &[
+            "clients",
+            "rotate-secret",
+            "api-caller",
+            "--grace",
+            "1h",
+            "--json",
+        ],
+    );
+    let second = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(second, secret);
+    assert_eq!(rotated["previous_valid_for"], 3600);
+    let shown = authz_cli(&db_url, &["clients", "show", "api-caller", "--json"]);
+    assert_eq!(shown["secrets"].as_array().unwrap().len(), 2, "{shown}");
+    assert!(!shown.to_string().contains(&second));
+    assert_eq!(get_token(secret.clone()).await.0, 200);
+    assert_eq!(get_token(second.clone()).await.0, 200);
+    // Without grace the previous secrets stop at once.
+    let third = authz_cli(
+        &db_url,
+        &["clients", "rotate-secret", "api-caller", "--json"],
+    )["client_secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for old in [&secret, &second] {
+        let (status, body) = get_token(old.clone()).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (401, Some("invalid_client"))
+        );
+    }
+    let (status, body) = get_token(third.clone()).await;
+    assert_eq!(status, 200, "{body}");
+    let last = body["access_token"].as_str().unwrap().to_owned();
+
+    // delete: the client's tokens die with it, its secret stops working.
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace())
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "authz",
+            "--",
+            "clients",
+            "delete",
+            "api-caller",
+        ])
+        .env("AUTHZ__DATABASE__URL", &db_url)
+        .env("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "deleted api-caller"
+    );
+    let answer: Value = http
+        .post(format!("{}/introspect", authz.url("http")))
+        .basic_auth("resource-server", Some(&rs_secret))
+        .form(&[("token", last.as_str())])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["active"], false,
+        "a deleted client's token: {answer}"
+    );
+    let (status, body) = get_token(third).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (401, Some("invalid_client"))
+    );
+
+    // Metrics: tokens by grant type, token errors by code, introspections by transport and
+    // result.
+    let metrics = reqwest::get(format!("{}/metrics", authz.url("admin")))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
+    };
+    assert_eq!(
+        value(r#"tokens_issued_total{grant_type="client_credentials"}"#),
+        4.0
+    );
+    assert_eq!(value(r#"token_errors_total{error="invalid_client"}"#), 3.0);
+    assert_eq!(
+        value(r#"introspections_total{transport="http",result="active"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"introspections_total{transport="http",result="inactive"}"#),
+        2.0
+    );
+    assert_eq!(
+        value(r#"introspections_total{transport="http",result="refused"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"introspections_total{transport="grpc",result="active"}"#),
+        1.0
+    );
+    assert_eq!(
+        value(r#"introspections_total{transport="grpc",result="inactive"}"#),
+        1.0
+    );
 }

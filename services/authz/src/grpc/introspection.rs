@@ -25,14 +25,26 @@ pub(crate) struct IntrospectionService {
 }
 
 impl IntrospectionService {
+    /// The caller must be a client allowed to introspect; refusals are counted in
+    /// `introspections_total{transport="grpc", result="refused"}`.
     async fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let client = super::caller(&self.clients, request).await?;
-        if !client.can_introspect {
-            return Err(Status::permission_denied(
+        let allowed = match super::caller(&self.clients, request).await {
+            Ok(client) if client.can_introspect => Ok(()),
+            Ok(_) => Err(Status::permission_denied(
                 "this client may not introspect tokens",
-            ));
+            )),
+            Err(status) => Err(status),
+        };
+        if let Err(status) = &allowed
+            && matches!(
+                status.code(),
+                tonic::Code::Unauthenticated | tonic::Code::PermissionDenied
+            )
+        {
+            metrics::counter!("introspections_total", "transport" => "grpc", "result" => "refused")
+                .increment(1);
         }
-        Ok(())
+        allowed
     }
 
     async fn run(&self, tokens: &[&str]) -> Result<Vec<IntrospectResponse>, Status> {

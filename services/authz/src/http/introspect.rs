@@ -10,13 +10,32 @@ use crate::AppState;
 /// `POST /introspect` (RFC 7662 §2.1): `token` (and an optional `token_type_hint`, which
 /// is not needed to find the token) → §2.2 response. The caller must authenticate as a
 /// client with the introspection permission: 401 otherwise, 403 when authenticated but not
-/// allowed.
+/// allowed. Counted in `introspections_total{transport="http", result}`, `result` being
+/// `active`, `inactive` or `refused` (401 and 403).
 pub(crate) async fn post(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let (form, caller) = authenticated_form(&req, &body, &state.clients).await?;
+    let result = introspect(&req, &body, &state).await;
+    if let Err(failure) = &result
+        && matches!(
+            failure.status,
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN
+        )
+    {
+        metrics::counter!("introspections_total", "transport" => "http", "result" => "refused")
+            .increment(1);
+    }
+    result
+}
+
+async fn introspect(
+    req: &HttpRequest,
+    body: &web::Bytes,
+    state: &web::Data<AppState>,
+) -> Result<HttpResponse, OAuthFailure> {
+    let (form, caller) = authenticated_form(req, body, &state.clients).await?;
     // Introspection is for confidential clients (RFC 7662 §2.1): a public client's id alone
     // proves nothing.
     if caller.auth_method == domain::TokenEndpointAuthMethod::None {

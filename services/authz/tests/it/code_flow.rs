@@ -46,7 +46,7 @@ async fn code_flow_with_login_consent_sso_refresh_and_replay(db: TestDatabase) {
             WEB_CB,
             scope,
             &challenge,
-            &[("login_hint", "alice")],
+            &[("login_hint", "alice"), ("ui_locales", "fr-CA fr en")],
         ))
         .await;
     let login = seen.redirected_to(&format!("{IDP_URL}/login"));
@@ -68,6 +68,7 @@ async fn code_flow_with_login_consent_sso_refresh_and_replay(db: TestDatabase) {
         vec!["api:read", "email", "openid", "profile"]
     );
     assert_eq!(request.login_hint, "alice");
+    assert_eq!(request.ui_locales, vec!["fr-CA", "fr", "en"]);
     assert!(request.prompt.is_empty());
     assert_eq!(request.max_age, None);
     assert_eq!(request.expires_at, env.now() + 600);
@@ -195,6 +196,48 @@ async fn code_flow_with_login_consent_sso_refresh_and_replay(db: TestDatabase) {
     assert_eq!(reply["state"], "st-123");
     assert_eq!(env.idp.checks(), checks + 1, "idp's session was checked");
     let code2 = reply["code"].clone();
+
+    // Remembered consent belongs to one user and one client: the same user with another
+    // client, and another user with the same client, are asked again.
+    let (_, challenge3) = pkce();
+    let seen = browser
+        .authorize(&code_request(
+            "opaque",
+            WEB_CB,
+            "openid email",
+            &challenge3,
+            &[],
+        ))
+        .await;
+    seen.redirected_to(&format!("{IDP_URL}/consent"));
+    let mut other = Browser::new(&env);
+    let seen = other
+        .authorize(&code_request(
+            "web",
+            WEB_CB,
+            "openid email",
+            &challenge3,
+            &[],
+        ))
+        .await;
+    let login = seen.redirected_to(&format!("{IDP_URL}/login"));
+    let back = env
+        .accept_login(&login["login_challenge"], "bob", "idp-sess-2", env.now())
+        .await
+        .unwrap();
+    let consent = other
+        .get(&back)
+        .await
+        .redirected_to(&format!("{IDP_URL}/consent"));
+    let asked = env
+        .get_consent(&consent["consent_challenge"])
+        .await
+        .unwrap();
+    assert_eq!(asked.subject, "bob");
+    assert!(
+        asked.granted_scopes.is_empty(),
+        "alice's consent is not bob's"
+    );
 
     // 9. Refresh: rotated, same grant, original auth_time, no nonce.
     env.clock.advance(30);
@@ -735,6 +778,41 @@ async fn prompt_max_age_and_sso(db: TestDatabase) {
         .authorize(&code_request("first", WEB_CB, "openid", &c, &hint))
         .await;
     assert_eq!(seen.redirected_to(WEB_CB)["error"], "login_required");
+
+    // response_mode=form_post (OAuth 2.0 Form Post Response Mode §2): the code, state and
+    // iss arrive as the fields of a form POSTed to the redirect URI, and the code works.
+    let (form_verifier, form_challenge) = pkce();
+    let seen = browser
+        .authorize(&code_request(
+            "first",
+            WEB_CB,
+            "openid",
+            &form_challenge,
+            &[("response_mode", "form_post")],
+        ))
+        .await;
+    assert_eq!(seen.status, 200);
+    assert!(seen.location().is_none());
+    assert_eq!(seen.headers["cache-control"], "no-store");
+    assert!(
+        seen.body.contains(&format!("action=\"{WEB_CB}\"")),
+        "{}",
+        seen.body
+    );
+    assert!(seen.body.contains(r#"name="state" value="st-123""#));
+    assert!(
+        seen.body
+            .contains(&format!(r#"name="iss" value="{ISSUER}""#))
+    );
+    let code = seen
+        .body
+        .split(r#"name="code" value=""#)
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no code field in {}", seen.body))
+        .to_owned();
+    let (status, _, body) = env.redeem("first", &code, &form_verifier).await;
+    assert_eq!(status, 200, "{body}");
 
     // prompt=none for a third-party client without remembered consent.
     let seen = browser

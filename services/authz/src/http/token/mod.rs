@@ -14,13 +14,27 @@ use super::oauth::{Form, OAuthFailure, authenticated_form};
 use crate::AppState;
 use crate::clients::Client;
 
-/// `POST /token`.
+/// `POST /token`. Counts `tokens_issued_total{grant_type}` and, for every error
+/// response, `token_errors_total{error}` (the RFC 6749 §5.2 code).
 pub(crate) async fn post(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let (form, client) = authenticated_form(&req, &body, &state.clients).await?;
+    let result = issue(&req, &body, &state).await;
+    if let Err(failure) = &result {
+        metrics::counter!("token_errors_total", "error" => failure.error.code.as_str())
+            .increment(1);
+    }
+    result
+}
+
+async fn issue(
+    req: &HttpRequest,
+    body: &web::Bytes,
+    state: &web::Data<AppState>,
+) -> Result<HttpResponse, OAuthFailure> {
+    let (form, client) = authenticated_form(req, body, &state.clients).await?;
     let grant = form.required("grant_type")?;
     let grant: GrantType = grant.parse().map_err(|_| {
         OAuthFailure::bad(
@@ -35,9 +49,9 @@ pub(crate) async fn post(
         ));
     }
     let response = match grant {
-        GrantType::ClientCredentials => client_credentials::grant(&state, &client, &form).await?,
-        GrantType::AuthorizationCode => authorization_code::grant(&state, &client, &form).await?,
-        GrantType::RefreshToken => refresh_token::grant(&state, &client, &form).await?,
+        GrantType::ClientCredentials => client_credentials::grant(state, &client, &form).await?,
+        GrantType::AuthorizationCode => authorization_code::grant(state, &client, &form).await?,
+        GrantType::RefreshToken => refresh_token::grant(state, &client, &form).await?,
     };
     metrics::counter!("tokens_issued_total", "grant_type" => grant.as_str()).increment(1);
     Ok(HttpResponse::Ok()
