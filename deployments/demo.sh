@@ -36,7 +36,7 @@ export AUTHZ__KEYS__ENCRYPTION_KEY_FILE="$data"/authz.kek
 # once per data directory (a deployment mounts its own through the *_file keys).
 secret() {
     if [ ! -s "$data/$1" ]; then
-        (umask 077 && openssl rand -base64 32 | tr -d '\n' > "$data/$1")
+        (umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' > "$data/$1")
         echo "demo: created $data/$1"
     fi
 }
