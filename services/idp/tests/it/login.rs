@@ -306,6 +306,54 @@ async fn back_off_per_address(db: TestDatabase) {
     assert!(idp.metric(r#"idp_login_throttled_total{scope="ip"}"#).await >= 1.0);
 }
 
+/// A success from an address clears the address's counter, like the account's: its
+/// back-off ends, and the doubling starts over from `base_delay`.
+async fn back_off_per_address_resets_on_success(db: TestDatabase) {
+    let idp = start(db, |c| {
+        c.login_throttle.account_free_failures = 100;
+        c.login_throttle.ip_free_failures = 3;
+        c.login_throttle.base_delay = Duration::from_secs(60);
+    })
+    .await;
+    idp.user("gina").await;
+    let mut n = 0;
+    // A fresh browser each time (a session would skip the form), all from 127.0.0.1; every
+    // failure under another name, so only the address's counter grows.
+    let mut attempt = async |who: &str, password: &str| {
+        n += 1;
+        let challenge = format!("r{n}");
+        idp.authz.login(&challenge);
+        Browser::new(&idp).login(&challenge, who, password).await
+    };
+    for who in ["a", "b", "c", "d"] {
+        assert_eq!(attempt(who, "wrong password").await.status, 200, "{who}");
+    }
+    let blocked = attempt("gina", PASSWORD).await;
+    assert_eq!(
+        blocked.status, 429,
+        "the fourth failure started the back-off"
+    );
+    assert_eq!(blocked.headers["retry-after"], "60");
+
+    idp.clock.advance(Duration::from_secs(61));
+    assert_eq!(attempt("gina", PASSWORD).await.status, 303);
+    // Without the reset the next failure would be the address's fifth: 120 s of back-off.
+    for who in ["e", "f", "g", "h"] {
+        assert_eq!(
+            attempt(who, "wrong password").await.status,
+            200,
+            "{who}: the success cleared the address's failures"
+        );
+    }
+    let blocked = attempt("gina", PASSWORD).await;
+    assert_eq!(blocked.status, 429, "counted afresh from the success");
+    assert_eq!(
+        blocked.headers["retry-after"], "60",
+        "the doubling starts over"
+    );
+    assert_eq!(accepted(&idp.authz.calls()).len(), 1);
+}
+
 async fn session_reuse_prompt_and_max_age(db: TestDatabase) {
     let idp = start(db, |_| {}).await;
     let grace = idp.user("grace").await;
@@ -509,6 +557,7 @@ sqlite_tests!(
     csrf_is_required,
     back_off_after_failures,
     back_off_per_address,
+    back_off_per_address_resets_on_success,
     cancel_prompt_none_and_bad_challenges,
     wrong_authz_credentials,
 );
