@@ -203,6 +203,8 @@ fn tamper_signature(token: &str) -> String {
 struct IntrospectState {
     answers: HashMap<String, IntrospectResponse>,
     calls: usize,
+    /// Every call as it arrived: when, and for which token.
+    log: Vec<(Instant, String)>,
     fail_next: usize,
     delay: Duration,
 }
@@ -229,6 +231,7 @@ impl Introspection for FakeIntrospection {
         let delay = {
             let mut state = self.state.lock().unwrap();
             state.calls += 1;
+            state.log.push((Instant::now(), token.clone()));
             if auth != self.credentials {
                 return Err(tonic::Status::unauthenticated(
                     "client authentication failed",
@@ -285,6 +288,18 @@ impl FakeIntrospection {
 
     fn calls(&self) -> usize {
         self.state.lock().unwrap().calls
+    }
+
+    /// How many calls asked about `token`.
+    fn asked(&self, token: &str) -> usize {
+        let state = self.state.lock().unwrap();
+        state.log.iter().filter(|(_, t)| t == token).count()
+    }
+
+    /// When each call arrived, in order.
+    fn arrivals(&self) -> Vec<Instant> {
+        let state = self.state.lock().unwrap();
+        state.log.iter().map(|(at, _)| *at).collect()
     }
 }
 
@@ -704,6 +719,156 @@ async fn transient_failures_are_retried_and_an_unreachable_server_is_unavailable
     drop(closed);
     let down = Guard::new(introspection_config(Mode::Introspection, ISS, &nowhere)).unwrap();
     assert_eq!(down.authenticate("t").await, Err(GuardError::Unavailable));
+}
+
+/// An inactive answer is reused for `negative_ttl` and no longer: then the server is asked
+/// again, and a token it now calls active is accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inactive_answers_are_reused_for_the_negative_ttl_only() {
+    const NEGATIVE_TTL: Duration = Duration::from_secs(2);
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.introspection.negative_ttl = NEGATIVE_TTL;
+    config.introspection.cache_ttl = Duration::from_secs(600);
+    let guard = Guard::new(config).unwrap();
+
+    let first_asked = Instant::now();
+    assert_eq!(
+        problem(guard.authenticate("late").await),
+        TokenProblem::Inactive
+    );
+    fake.answer("late", active(ISS, now() + 3600));
+    assert_eq!(
+        problem(guard.authenticate("late").await),
+        TokenProblem::Inactive,
+        "within negative_ttl the inactive answer is reused"
+    );
+    assert_eq!(fake.asked("late"), 1);
+
+    // The server now says active, so every refusal until the entry expires is the cache's.
+    let deadline = first_asked + Duration::from_secs(10);
+    let principal = loop {
+        match guard.authenticate("late").await {
+            Ok(principal) => break principal,
+            Err(GuardError::InvalidToken(TokenProblem::Inactive)) => {
+                assert_eq!(fake.asked("late"), 1, "refused from the cache only");
+            }
+            other => panic!("expected the cached refusal or a pass, got {other:?}"),
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the inactive answer outlived negative_ttl"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(
+        first_asked.elapsed() >= NEGATIVE_TTL,
+        "asked again after {:?}, before negative_ttl",
+        first_asked.elapsed()
+    );
+    assert_eq!(principal.sub, "alice");
+    assert_eq!(fake.asked("late"), 2, "asked again exactly once");
+    guard.authenticate("late").await.unwrap();
+    assert_eq!(fake.asked("late"), 2, "the active answer is cached in turn");
+}
+
+/// `retries` further attempts after transient failures, paused by `backoff`, then twice
+/// that: the gaps between the calls the server sees grow, and nothing waits after the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_are_spaced_by_a_doubling_backoff() {
+    const BACKOFF: Duration = Duration::from_millis(300);
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    fake.answer("t", active(ISS, now() + 300));
+    fake.state.lock().unwrap().fail_next = 100;
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.introspection.retries = 2;
+    config.introspection.backoff = BACKOFF;
+    let guard = Guard::new(config.clone()).unwrap();
+
+    assert_eq!(guard.authenticate("t").await, Err(GuardError::Unavailable));
+    let returned = Instant::now();
+    let at = fake.arrivals();
+    assert_eq!(at.len(), 3, "1 + retries attempts");
+    let (first, second) = (at[1] - at[0], at[2] - at[1]);
+    assert!(first >= BACKOFF, "first pause {first:?}");
+    assert!(second >= 2 * BACKOFF, "second pause {second:?}");
+    assert!(
+        second.as_secs_f64() >= 1.5 * first.as_secs_f64(),
+        "the pause grows: {first:?} then {second:?}"
+    );
+    assert!(
+        returned - at[2] < 2 * BACKOFF,
+        "no pause after the last attempt: {:?}",
+        returned - at[2]
+    );
+
+    config.introspection.retries = 0;
+    let once = Guard::new(config).unwrap();
+    assert_eq!(once.authenticate("t").await, Err(GuardError::Unavailable));
+    assert_eq!(fake.calls(), 4, "retries 0: a single attempt");
+}
+
+/// The cache holds at most `cache_capacity` answers. When it is full, the answer closest to
+/// its expiry makes room: with equal TTLs the earliest token, otherwise a short-lived
+/// inactive answer before an older, longer-lived active one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cache_is_bounded_and_drops_the_answer_closest_to_expiry() {
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.introspection.cache_capacity = 2;
+    config.introspection.cache_ttl = Duration::from_secs(600);
+    config.introspection.negative_ttl = Duration::from_secs(60);
+
+    let guard = Guard::new(config.clone()).unwrap();
+    let inactive = async |token: &str| {
+        assert_eq!(
+            problem(guard.authenticate(token).await),
+            TokenProblem::Inactive,
+            "{token}"
+        );
+    };
+    let asked = || ["a", "b", "c"].map(|t| fake.asked(t));
+    inactive("a").await;
+    inactive("b").await;
+    inactive("a").await;
+    inactive("b").await;
+    assert_eq!(asked(), [1, 1, 0], "two answers fit");
+    inactive("c").await;
+    inactive("b").await;
+    inactive("c").await;
+    assert_eq!(
+        asked(),
+        [1, 1, 1],
+        "c took the place of a, the first to expire"
+    );
+    inactive("a").await;
+    assert_eq!(asked(), [2, 1, 1], "a was dropped");
+    inactive("c").await;
+    inactive("b").await;
+    assert_eq!(asked(), [2, 2, 1], "a's return dropped b, c is still there");
+
+    let guard = Guard::new(config).unwrap();
+    fake.answer("long", active(ISS, now() + 3600));
+    guard.authenticate("long").await.unwrap();
+    assert_eq!(
+        problem(guard.authenticate("x").await),
+        TokenProblem::Inactive
+    );
+    assert_eq!(
+        problem(guard.authenticate("y").await),
+        TokenProblem::Inactive
+    );
+    guard.authenticate("long").await.unwrap();
+    assert_eq!(
+        fake.asked("long"),
+        1,
+        "the oldest entry stays: it expires last"
+    );
+    assert_eq!(
+        problem(guard.authenticate("x").await),
+        TokenProblem::Inactive
+    );
+    assert_eq!(fake.asked("x"), 2, "x, closest to expiry, made room for y");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -335,6 +335,43 @@ mod tests {
     }
 
     #[test]
+    fn a_success_clears_the_address_too() {
+        let (t, _clock) = throttle(ThrottleConfig {
+            account_free_failures: 100,
+            ip_free_failures: 2,
+            ..ThrottleConfig::default()
+        });
+        let v6 = |s: &str| Some(s.parse::<IpAddr>().unwrap());
+        for name in ["a", "b", "c"] {
+            t.failure(name, v6("2001:db8::1"));
+        }
+        assert_eq!(
+            t.blocked("d", v6("2001:db8::1")),
+            Some(Duration::from_secs(1)),
+            "the address is in back-off"
+        );
+        t.success("d", v6("2001:db8::2"));
+        assert_eq!(
+            t.blocked("e", v6("2001:db8::1")),
+            None,
+            "a success from the same /64 clears it"
+        );
+        t.failure("e", v6("2001:db8::1"));
+        t.failure("f", v6("2001:db8::1"));
+        assert_eq!(
+            t.blocked("g", v6("2001:db8::1")),
+            None,
+            "free failures again"
+        );
+        t.failure("g", v6("2001:db8::1"));
+        assert_eq!(
+            t.blocked("h", v6("2001:db8::1")),
+            Some(Duration::from_secs(1)),
+            "the doubling starts over"
+        );
+    }
+
+    #[test]
     fn memory_is_bounded() {
         let (t, _clock) = throttle(ThrottleConfig {
             max_entries: 100,

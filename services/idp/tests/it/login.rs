@@ -7,7 +7,7 @@ use proto::authz::v1::{AcceptLoginRequest, LoginRequest, RejectRequest};
 use storage::testing::TestDatabase;
 
 use crate::fake_authz::{Call, client};
-use crate::harness::{Browser, PASSWORD, start};
+use crate::harness::{Browser, Idp, PASSWORD, start};
 
 fn accepted(calls: &[Call]) -> Vec<AcceptLoginRequest> {
     calls
@@ -306,6 +306,136 @@ async fn back_off_per_address(db: TestDatabase) {
     assert!(idp.metric(r#"idp_login_throttled_total{scope="ip"}"#).await >= 1.0);
 }
 
+/// A success from an address clears the address's counter, like the account's: its
+/// back-off ends, and the doubling starts over from `base_delay`.
+async fn back_off_per_address_resets_on_success(db: TestDatabase) {
+    let idp = start(db, |c| {
+        c.login_throttle.account_free_failures = 100;
+        c.login_throttle.ip_free_failures = 3;
+        c.login_throttle.base_delay = Duration::from_secs(60);
+    })
+    .await;
+    idp.user("gina").await;
+    let mut n = 0;
+    // A fresh browser each time (a session would skip the form), all from 127.0.0.1; every
+    // failure under another name, so only the address's counter grows.
+    let mut attempt = async |who: &str, password: &str| {
+        n += 1;
+        let challenge = format!("r{n}");
+        idp.authz.login(&challenge);
+        Browser::new(&idp).login(&challenge, who, password).await
+    };
+    for who in ["a", "b", "c", "d"] {
+        assert_eq!(attempt(who, "wrong password").await.status, 200, "{who}");
+    }
+    let blocked = attempt("gina", PASSWORD).await;
+    assert_eq!(
+        blocked.status, 429,
+        "the fourth failure started the back-off"
+    );
+    assert_eq!(blocked.headers["retry-after"], "60");
+
+    idp.clock.advance(Duration::from_secs(61));
+    assert_eq!(attempt("gina", PASSWORD).await.status, 303);
+    // Without the reset the next failure would be the address's fifth: 120 s of back-off.
+    for who in ["e", "f", "g", "h"] {
+        assert_eq!(
+            attempt(who, "wrong password").await.status,
+            200,
+            "{who}: the success cleared the address's failures"
+        );
+    }
+    let blocked = attempt("gina", PASSWORD).await;
+    assert_eq!(blocked.status, 429, "counted afresh from the success");
+    assert_eq!(
+        blocked.headers["retry-after"], "60",
+        "the doubling starts over"
+    );
+    assert_eq!(accepted(&idp.authz.calls()).len(), 1);
+}
+
+/// Attributes of a `Set-Cookie` value, after the name=value pair.
+fn attributes(set_cookie: &str) -> Vec<&str> {
+    set_cookie.split(';').skip(1).map(str::trim).collect()
+}
+
+/// The `Set-Cookie` values of one visit: the CSRF cookie of the login form, the session
+/// cookie of the login and its removal at logout, named `{prefix}idp_csrf` and
+/// `{prefix}idp_session`.
+async fn cookies_of_a_visit(idp: &Idp, prefix: &str) -> [String; 3] {
+    let (csrf_name, session_name) = (format!("{prefix}idp_csrf"), format!("{prefix}idp_session"));
+    idp.user("hana").await;
+    idp.authz.login("c1");
+    let mut browser = Browser::new(idp);
+    let form = browser.get("/login?login_challenge=c1").await;
+    let csrf = form
+        .set_cookie(&csrf_name)
+        .expect("a CSRF cookie")
+        .to_owned();
+    let done = browser
+        .post(
+            "/login",
+            &[
+                ("csrf", &form.hidden("csrf")),
+                ("login_challenge", "c1"),
+                ("username", "hana"),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let session = done
+        .set_cookie(&session_name)
+        .expect("a session cookie")
+        .to_owned();
+    let confirm = browser.get("/logout").await;
+    let out = browser
+        .post("/logout", &[("csrf", &confirm.hidden("csrf"))])
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    let cleared = out
+        .set_cookie(&session_name)
+        .expect("the session cookie removed")
+        .to_owned();
+    assert!(attributes(&cleared).contains(&"Max-Age=0"), "{cleared}");
+    [csrf, session, cleared]
+}
+
+/// Behind an https `public_url` every cookie, including the one that removes the session,
+/// is `Secure` and `__Host-` prefixed (so browsers require `Secure`, `Path=/`, no `Domain`).
+async fn cookies_are_secure_behind_https(db: TestDatabase) {
+    let idp = start(db, |c| {
+        c.public_url = "https://login.example.test/".parse().unwrap();
+    })
+    .await;
+    for cookie in cookies_of_a_visit(&idp, "__Host-").await {
+        let attrs = attributes(&cookie);
+        for attr in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+            assert!(attrs.contains(&attr), "{attr} missing: {cookie}");
+        }
+        assert!(
+            !attrs
+                .iter()
+                .any(|a| a.to_ascii_lowercase().starts_with("domain")),
+            "{cookie}"
+        );
+    }
+}
+
+/// Over an http `public_url` (local development) no cookie is `Secure`, or the browser
+/// would drop it, and none carries the `__Host-` prefix, which requires `Secure`.
+async fn cookies_are_not_secure_over_http(db: TestDatabase) {
+    let idp = start(db, |c| {
+        c.public_url = "http://localhost:8081/".parse().unwrap();
+    })
+    .await;
+    for cookie in cookies_of_a_visit(&idp, "").await {
+        let attrs = attributes(&cookie);
+        assert!(!attrs.contains(&"Secure"), "{cookie}");
+        assert!(attrs.contains(&"HttpOnly"), "{cookie}");
+    }
+}
+
 async fn session_reuse_prompt_and_max_age(db: TestDatabase) {
     let idp = start(db, |_| {}).await;
     let grace = idp.user("grace").await;
@@ -509,6 +639,9 @@ sqlite_tests!(
     csrf_is_required,
     back_off_after_failures,
     back_off_per_address,
+    back_off_per_address_resets_on_success,
+    cookies_are_secure_behind_https,
+    cookies_are_not_secure_over_http,
     cancel_prompt_none_and_bad_challenges,
     wrong_authz_credentials,
 );
