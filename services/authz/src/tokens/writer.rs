@@ -10,6 +10,10 @@ use crate::relay::{self, Outbox, Relay};
 
 /// Most rows written in one statement.
 const MAX_BATCH: usize = 128;
+/// Batches committing at once on PostgreSQL: while one waits for its commit to reach the
+/// disk, the next is already being inserted, so a server whose rate is set by fsync'd
+/// commits is not held to one commit at a time. SQLite has one writer: one batch.
+const POSTGRES_IN_FLIGHT: usize = 4;
 
 type Ack = oneshot::Sender<Result<(), Arc<StorageError>>>;
 
@@ -24,7 +28,8 @@ struct Pending {
 /// them in one statement, then answers each request. A request returns only after its row
 /// is committed, so the token can be introspected as soon as the client has it; under load
 /// the per-row cost of a transaction is shared by the whole batch, and the answers go back
-/// through [`crate::relay`], one wake-up per waiting worker thread per batch.
+/// through [`crate::relay`], one wake-up per waiting worker thread per batch. On PostgreSQL
+/// up to [`POSTGRES_IN_FLIGHT`] batches commit concurrently (each on its own connection).
 pub(crate) struct OpaqueWriter {
     tx: mpsc::Sender<Pending>,
 }
@@ -33,10 +38,19 @@ impl OpaqueWriter {
     /// Starts the writer on the current Tokio runtime; it stops when the last handle drops.
     pub(crate) fn spawn(db: Database) -> Self {
         let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        let in_flight = match db.backend() {
+            storage::Backend::Postgres => POSTGRES_IN_FLIGHT,
+            storage::Backend::Sqlite => 1,
+        };
+        let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
         tokio::spawn(async move {
-            let mut waiting = Vec::with_capacity(MAX_BATCH);
-            let mut outbox = Outbox::default();
             while let Some(first) = rx.recv().await {
+                // Wait for a free slot first, so the batch takes everything that arrived
+                // meanwhile.
+                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+                    return;
+                };
+                let mut waiting = Vec::with_capacity(MAX_BATCH);
                 waiting.push(first);
                 while waiting.len() < MAX_BATCH {
                     match rx.try_recv() {
@@ -45,25 +59,11 @@ impl OpaqueWriter {
                     }
                 }
                 metrics::histogram!("opaque_token_batch_size").record(waiting.len() as f64);
-                let mut answers = Vec::with_capacity(waiting.len());
-                let rows = waiting
-                    .drain(..)
-                    .map(|p| {
-                        answers.push((p.ack, p.relay));
-                        p.row
-                    })
-                    .collect();
-                let result = repo::insert_opaque_many(&db, rows).await.map_err(Arc::new);
-                for (ack, relay) in answers {
-                    let result = result.clone();
-                    outbox.push(
-                        relay,
-                        Box::new(move || {
-                            let _ = ack.send(result);
-                        }),
-                    );
-                }
-                outbox.deliver();
+                let db = db.clone();
+                tokio::spawn(async move {
+                    write(&db, waiting).await;
+                    drop(permit);
+                });
             }
         });
         Self { tx }
@@ -81,4 +81,28 @@ impl OpaqueWriter {
         self.tx.send(pending).await.map_err(|_| closed())?;
         done.await.map_err(|_| closed())?
     }
+}
+
+/// Inserts one batch in one statement and answers each of its requests.
+async fn write(db: &Database, batch: Vec<Pending>) {
+    let mut answers = Vec::with_capacity(batch.len());
+    let rows = batch
+        .into_iter()
+        .map(|p| {
+            answers.push((p.ack, p.relay));
+            p.row
+        })
+        .collect();
+    let result = repo::insert_opaque_many(db, rows).await.map_err(Arc::new);
+    let mut outbox = Outbox::default();
+    for (ack, relay) in answers {
+        let result = result.clone();
+        outbox.push(
+            relay,
+            Box::new(move || {
+                let _ = ack.send(result);
+            }),
+        );
+    }
+    outbox.deliver();
 }
