@@ -193,12 +193,20 @@ impl Introspector {
         }
         let now = Instant::now();
         let mut cache = lock(&self.cache);
-        if cache.len() >= self.config.cache_capacity && !cache.contains_key(&key) {
+        let capacity = self.config.cache_capacity;
+        if cache.len() >= capacity && !cache.contains_key(&key) {
             cache.retain(|_, e| e.expires > now);
-            if cache.len() >= self.config.cache_capacity
-                && let Some(oldest) = cache.iter().min_by_key(|(_, e)| e.expires).map(|(k, _)| *k)
-            {
-                cache.remove(&oldest);
+            if cache.len() >= capacity {
+                // Room for an eighth of the capacity at once (at least one answer), taken
+                // from the answers closest to expiry: a full cache pays this scan once per
+                // that many new answers, not on every one (a flood of distinct tokens).
+                let evict = (capacity / 8).clamp(1, cache.len());
+                let mut by_expiry: Vec<(Instant, Key)> =
+                    cache.iter().map(|(k, e)| (e.expires, *k)).collect();
+                by_expiry.select_nth_unstable_by_key(evict - 1, |(expires, _)| *expires);
+                for (_, k) in &by_expiry[..evict] {
+                    cache.remove(k);
+                }
             }
         }
         cache.insert(

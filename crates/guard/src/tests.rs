@@ -871,6 +871,29 @@ async fn the_cache_is_bounded_and_drops_the_answer_closest_to_expiry() {
     assert_eq!(fake.asked("x"), 2, "x, closest to expiry, made room for y");
 }
 
+/// A full cache makes room for an eighth of its capacity at once, so a flood of distinct
+/// tokens pays the eviction scan once per that many answers, not on every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cache_makes_room_in_batches() {
+    let (fake, endpoint) = FakeIntrospection::start().await;
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.introspection.cache_capacity = 16;
+    config.introspection.negative_ttl = Duration::from_secs(60);
+    let guard = Guard::new(config).unwrap();
+    let tokens: Vec<String> = (0..17).map(|i| format!("t{i:02}")).collect();
+    for t in &tokens {
+        assert_eq!(problem(guard.authenticate(t).await), TokenProblem::Inactive);
+    }
+    // The 17th answer dropped the two closest to expiry, t00 and t01, not just one: t01
+    // is asked again, and taking its place back drops nothing.
+    guard.authenticate(&tokens[1]).await.unwrap_err();
+    assert_eq!(fake.asked(&tokens[1]), 2, "t01 went with t00");
+    for t in &tokens[2..] {
+        guard.authenticate(t).await.unwrap_err();
+        assert_eq!(fake.asked(t), 1, "{t} was dropped");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hybrid_verifies_locally_then_asks_about_revocation() {
     let issuer = FakeIssuer::start("max-age=600").await;
