@@ -18,6 +18,7 @@ mod launch;
 mod listen;
 mod shutdown;
 mod supervisor;
+pub mod testing;
 mod workers;
 
 pub use admin::{AdminServer, Readiness, admin_server, readiness};

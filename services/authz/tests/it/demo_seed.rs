@@ -3,9 +3,9 @@
 //! reset kills what was issued to the demo clients), and the flags through the real binary
 //! (seed lines, the warning, the refusal of a non-local issuer).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use authz::clients::{Client, Clients, Secret};
 use authz::demo_seed::{self, Demo};
@@ -14,7 +14,6 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use storage::Database;
 use storage::testing::TestDatabase;
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::cli::TEST_KEK;
 use crate::flow_env::*;
@@ -339,7 +338,7 @@ storage::backend_tests!(authz::MIGRATIONS;
 
 /// `authz serve` of the real binary in `dir` (SQLite under it, every port 0), with `args`
 /// and `env`.
-fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_authz"));
     cmd.current_dir(dir)
         .arg("serve")
@@ -364,64 +363,15 @@ fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> tokio::p
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap()
+    cmd
 }
 
-/// Runs `authz serve ARGS` until its admin `/readyz` answers (so seeding is over), then
-/// stops it with SIGTERM; returns its stdout lines and stderr.
+/// Runs `authz serve ARGS` until it is ready (seeding is over), then stops it with SIGTERM;
+/// returns its stdout lines and stderr.
 async fn serve_until_ready(dir: &std::path::Path, args: &[&str]) -> (Vec<String>, String) {
-    let mut child = serve(dir, args, &[]);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut out = Vec::new();
-    let mut admin = None;
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+    runtime::testing::serve_until_ready("authz", serve(dir, args, &[]))
         .await
-        .expect("authz prints its listening line")
         .unwrap()
-    {
-        out.push(line.clone());
-        if let Some(rest) = line.strip_prefix("authz listening ") {
-            admin = rest
-                .split_whitespace()
-                .find_map(|p| p.strip_prefix("admin="))
-                .map(str::to_owned);
-            break;
-        }
-    }
-    let Some(admin) = admin else {
-        panic!(
-            "authz exited before listening: {out:?} {:?}",
-            child.wait_with_output().await
-        );
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = reqwest::get(format!("http://{admin}/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "authz not ready: {out:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    while let Some(line) = lines.next_line().await.unwrap() {
-        out.push(line);
-    }
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("authz stops on SIGTERM")
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    (out, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 fn demo_lines(out: &[String]) -> Vec<&str> {
@@ -469,7 +419,9 @@ async fn demo_flags_refuse_an_issuer_others_can_reach() {
     for flag in ["--demo", "--reset-demo"] {
         for issuer in ["https://id.example.com", "https://10.0.0.1:8443"] {
             let dir = tempfile::tempdir().unwrap();
-            let child = serve(dir.path(), &[flag], &[("AUTHZ__ISSUER", issuer)]);
+            let child = serve(dir.path(), &[flag], &[("AUTHZ__ISSUER", issuer)])
+                .spawn()
+                .unwrap();
             let out = child.wait_with_output().await.unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{flag} {issuer}: {stderr}");

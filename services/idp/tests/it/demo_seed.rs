@@ -3,9 +3,8 @@
 //! reset ends the demo user's sessions), and the flags through the real binary (seed
 //! lines, the warning, the refusal of a non-local public URL).
 
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use idp::IdpError;
 use idp::demo_seed::{self, Demo};
@@ -15,7 +14,6 @@ use storage::diesel;
 use storage::diesel_async::RunQueryDsl;
 use storage::testing::TestDatabase;
 use storage::{Database, with_conn};
-use tokio::io::{AsyncBufReadExt, BufReader};
 
 use crate::harness::cheap_passwords;
 
@@ -211,7 +209,7 @@ storage::backend_tests!(idp::MIGRATIONS;
 
 /// `idp serve` of the real binary in `dir` (SQLite under it, every port 0, cheap argon2),
 /// with `args` and `env`.
-fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Child {
+fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> tokio::process::Command {
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_idp"));
     cmd.current_dir(dir)
         .arg("serve")
@@ -235,64 +233,15 @@ fn serve(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> tokio::p
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.spawn().unwrap()
+    cmd
 }
 
-/// Runs `idp serve ARGS` until its admin `/readyz` answers (so seeding is over), then
-/// stops it with SIGTERM; returns its stdout lines and stderr.
+/// Runs `idp serve ARGS` until it is ready (seeding is over), then stops it with SIGTERM;
+/// returns its stdout lines and stderr.
 async fn serve_until_ready(dir: &std::path::Path, args: &[&str]) -> (Vec<String>, String) {
-    let mut child = serve(dir, args, &[]);
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut out = Vec::new();
-    let mut admin = None;
-    while let Some(line) = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+    runtime::testing::serve_until_ready("idp", serve(dir, args, &[]))
         .await
-        .expect("idp prints its listening line")
         .unwrap()
-    {
-        out.push(line.clone());
-        if let Some(rest) = line.strip_prefix("idp listening ") {
-            admin = rest
-                .split_whitespace()
-                .find_map(|p| p.strip_prefix("admin="))
-                .map(str::to_owned);
-            break;
-        }
-    }
-    let Some(admin) = admin else {
-        panic!(
-            "idp exited before listening: {out:?} {:?}",
-            child.wait_with_output().await
-        );
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let ready = reqwest::get(format!("http://{admin}/readyz"))
-            .await
-            .is_ok_and(|r| r.status() == 200);
-        if ready {
-            break;
-        }
-        assert!(Instant::now() < deadline, "idp not ready: {out:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let pid = child.id().unwrap().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    while let Some(line) = lines.next_line().await.unwrap() {
-        out.push(line);
-    }
-    let output = tokio::time::timeout(Duration::from_secs(30), child.wait_with_output())
-        .await
-        .expect("idp stops on SIGTERM")
-        .unwrap();
-    assert!(output.status.success(), "{output:?}");
-    (out, String::from_utf8_lossy(&output.stderr).into_owned())
 }
 
 fn demo_lines(out: &[String]) -> Vec<&str> {
@@ -330,7 +279,9 @@ async fn demo_flags_refuse_a_public_url_others_can_reach() {
     for flag in ["--demo", "--reset-demo"] {
         for url in ["https://login.example.com/", "http://192.168.1.5:8081/"] {
             let dir = tempfile::tempdir().unwrap();
-            let child = serve(dir.path(), &[flag], &[("IDP__PUBLIC_URL", url)]);
+            let child = serve(dir.path(), &[flag], &[("IDP__PUBLIC_URL", url)])
+                .spawn()
+                .unwrap();
             let out = child.wait_with_output().await.unwrap();
             let stderr = String::from_utf8_lossy(&out.stderr);
             assert_eq!(out.status.code(), Some(2), "{flag} {url}: {stderr}");
