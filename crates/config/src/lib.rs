@@ -56,6 +56,20 @@ pub fn is_local_http_url(raw: &str) -> bool {
     local && matches!(url.scheme(), "http" | "https")
 }
 
+/// `url` as a server reaches it through a back channel: a URL below `issuer` (the public
+/// issuer identifier) moved below `backchannel` when one is set (an internal address such
+/// as `http://authz:8080` in a container network), anything else unchanged. Only whole
+/// path segments match: `http://a:80801/x` is not below `http://a:8080`.
+pub fn via_backchannel(issuer: &str, backchannel: Option<&str>, url: &str) -> String {
+    let issuer = issuer.trim_end_matches('/');
+    match (backchannel, url.strip_prefix(issuer)) {
+        (Some(back), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", back.trim_end_matches('/'))
+        }
+        _ => url.to_owned(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::is_local_http_url;

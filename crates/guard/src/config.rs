@@ -193,18 +193,6 @@ impl GuardConfig {
     }
 }
 
-/// `url` as this server fetches it: an `issuer`-prefixed URL moved to `backchannel` when
-/// set, anything else unchanged.
-pub(crate) fn via_backchannel(issuer: &str, backchannel: Option<&str>, url: &str) -> String {
-    let issuer = issuer.trim_end_matches('/');
-    match (backchannel, url.strip_prefix(issuer)) {
-        (Some(back), Some(rest)) if rest.is_empty() || rest.starts_with('/') => {
-            format!("{}{rest}", back.trim_end_matches('/'))
-        }
-        _ => url.to_owned(),
-    }
-}
-
 /// Characters that cannot appear inside a quoted-string of a `WWW-Authenticate` header.
 fn header_safe(s: &str) -> bool {
     s.chars()
@@ -482,7 +470,7 @@ mod tests {
             "http://authz:8080/.well-known/openid-configuration"
         );
         let back = Some("http://authz:8080");
-        let moved = |url| via_backchannel("http://localhost:8080", back, url);
+        let moved = |url| config::via_backchannel("http://localhost:8080", back, url);
         assert_eq!(
             moved("http://localhost:8080/jwks"),
             "http://authz:8080/jwks"
@@ -496,7 +484,7 @@ mod tests {
             "https://cdn.example.com/jwks"
         );
         assert_eq!(
-            via_backchannel("http://localhost:8080", None, "http://localhost:8080/jwks"),
+            config::via_backchannel("http://localhost:8080", None, "http://localhost:8080/jwks"),
             "http://localhost:8080/jwks"
         );
     }

@@ -17,7 +17,7 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 use tracing::instrument;
 
-use crate::config::{GuardConfig, JwksConfig, via_backchannel};
+use crate::config::{GuardConfig, JwksConfig};
 
 /// Largest discovery or JWKS document read.
 const DOCUMENT_LIMIT: usize = 512 * 1024;
@@ -234,7 +234,8 @@ impl Jwks {
             .get("jwks_uri")
             .and_then(Value::as_str)
             .ok_or_else(|| format!("{}: no jwks_uri", self.discovery_url))?;
-        let uri = via_backchannel(&self.issuer, self.config.backchannel_url.as_deref(), uri);
+        let uri =
+            config::via_backchannel(&self.issuer, self.config.backchannel_url.as_deref(), uri);
         let parsed = url::Url::parse(&uri).map_err(|e| format!("jwks_uri: {e}"))?;
         if !matches!(parsed.scheme(), "https" | "http") {
             return Err("jwks_uri: not an http(s) URL".to_owned());

@@ -301,29 +301,33 @@ async fn cli_client_token_introspect_revoke() {
             .find_map(|l| l.strip_prefix(series).and_then(|v| v.trim().parse().ok()))
             .unwrap_or_else(|| panic!("no {series} in\n{metrics}"))
     };
-    assert_eq!(
-        value(r#"tokens_issued_total{grant_type="client_credentials"}"#),
-        4.0
-    );
-    assert_eq!(value(r#"token_errors_total{error="invalid_client"}"#), 3.0);
-    assert_eq!(
-        value(r#"introspections_total{transport="http",result="active"}"#),
-        2.0
-    );
-    assert_eq!(
-        value(r#"introspections_total{transport="http",result="inactive"}"#),
-        2.0
-    );
-    assert_eq!(
-        value(r#"introspections_total{transport="http",result="refused"}"#),
-        1.0
-    );
-    assert_eq!(
-        value(r#"introspections_total{transport="grpc",result="active"}"#),
-        1.0
-    );
-    assert_eq!(
-        value(r#"introspections_total{transport="grpc",result="inactive"}"#),
-        1.0
-    );
+    for (series, expected) in [
+        (
+            r#"tokens_issued_total{grant_type="client_credentials"}"#,
+            4.0,
+        ),
+        (r#"token_errors_total{error="invalid_client"}"#, 3.0),
+        (
+            r#"introspections_total{transport="http",result="active"}"#,
+            2.0,
+        ),
+        (
+            r#"introspections_total{transport="http",result="inactive"}"#,
+            2.0,
+        ),
+        (
+            r#"introspections_total{transport="http",result="refused"}"#,
+            1.0,
+        ),
+        (
+            r#"introspections_total{transport="grpc",result="active"}"#,
+            1.0,
+        ),
+        (
+            r#"introspections_total{transport="grpc",result="inactive"}"#,
+            1.0,
+        ),
+    ] {
+        assert_eq!(value(series), expected, "{series}");
+    }
 }

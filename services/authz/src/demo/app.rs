@@ -200,10 +200,7 @@ impl DemoApp {
 
     /// `url` as this app reaches it: the issuer prefix swapped for the back channel.
     fn back(&self, url: &str) -> String {
-        match (&self.args.backchannel, url.strip_prefix(&self.args.issuer)) {
-            (Some(back), Some(rest)) => format!("{back}{rest}"),
-            _ => url.to_owned(),
-        }
+        config::via_backchannel(&self.args.issuer, self.args.backchannel.as_deref(), url)
     }
 
     /// Discovery (OpenID Connect Discovery 1.0 §4), read once it first succeeds.

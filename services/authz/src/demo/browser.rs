@@ -82,15 +82,6 @@ pub fn forms(page: &Url, html: &str) -> Result<Vec<Form>, String> {
     Ok(found)
 }
 
-/// The first form of a page: its action and its hidden inputs.
-pub fn hidden_form(page: &Url, html: &str) -> Result<(Url, Vec<(String, String)>), String> {
-    let form = forms(page, html)?
-        .into_iter()
-        .next()
-        .ok_or("no form on the page")?;
-    Ok((form.action, form.hidden))
-}
-
 /// A cookie of the jar.
 #[derive(Debug)]
 struct Cookie {
@@ -325,16 +316,23 @@ mod tests {
             <input type="hidden" name="login_challenge" value="c1">
             <input type="text" name="username">
             </form>"#;
-        let (action, fields) = hidden_form(&page, html).unwrap();
-        assert_eq!(action.as_str(), "http://localhost:8081/login");
+        let form = first_form(&Page {
+            url: page.clone(),
+            status: StatusCode::OK,
+            location: None,
+            body: html.to_owned(),
+        })
+        .unwrap();
+        assert_eq!(form.action.as_str(), "http://localhost:8081/login");
+        assert_eq!(form.method, "post");
         assert_eq!(
-            fields,
+            form.hidden,
             vec![
                 ("csrf".to_owned(), "a&b".to_owned()),
                 ("login_challenge".to_owned(), "c1".to_owned())
             ]
         );
-        assert!(hidden_form(&page, "<p>no form</p>").is_err());
+        assert!(forms(&page, "<p>no form</p>").unwrap().is_empty());
     }
 
     #[test]
