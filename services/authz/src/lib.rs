@@ -82,6 +82,17 @@ pub struct Application {
     db: Database,
     keys: Arc<KeyStore>,
     clients: Arc<Clients>,
+    /// The periodic purge, started by [`Application::run`] so that nothing else writes
+    /// while start-up work (`serve --demo`) runs its transactions.
+    purge: Purge,
+}
+
+/// What the periodic purge works on.
+struct Purge {
+    tokens: Arc<Tokens>,
+    flow: Arc<Flow>,
+    grants: Arc<Grants>,
+    shutdown: Shutdown,
 }
 
 impl Application {
@@ -149,12 +160,12 @@ impl Application {
             Arc::clone(&tokens),
             Arc::clone(&idp),
         ));
-        spawn_purge(
-            Arc::clone(&tokens),
-            Arc::clone(&flow),
-            Arc::clone(&grants),
-            shutdown.clone(),
-        );
+        let purge = Purge {
+            tokens: Arc::clone(&tokens),
+            flow: Arc::clone(&flow),
+            grants: Arc::clone(&grants),
+            shutdown: shutdown.clone(),
+        };
         let launch = Launch {
             service: "authz",
             http: config.http,
@@ -197,6 +208,7 @@ impl Application {
             db,
             keys,
             clients,
+            purge,
         })
     }
 
@@ -223,6 +235,7 @@ impl Application {
 
     /// Serves until shutdown, then drains within the grace period.
     pub async fn run(self) -> Result<(), AuthzError> {
+        spawn_purge(self.purge);
         Ok(self.launched.supervisor.run().await?)
     }
 }
@@ -230,7 +243,13 @@ impl Application {
 /// Deletes expired state every ten minutes until shutdown: opaque tokens and denylist
 /// entries, pending authorization requests, browser sessions, unredeemed codes, and grants
 /// with their refresh tokens.
-fn spawn_purge(tokens: Arc<Tokens>, flow: Arc<Flow>, grants: Arc<Grants>, shutdown: Shutdown) {
+fn spawn_purge(purge: Purge) {
+    let Purge {
+        tokens,
+        flow,
+        grants,
+        shutdown,
+    } = purge;
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
         loop {

@@ -65,6 +65,10 @@ pub(crate) struct AppState {
 pub struct Application {
     launched: Launched,
     users: Users,
+    /// Session upkeep, started by [`Application::run`] so that nothing else writes while
+    /// start-up work (`serve --demo`) runs its transaction.
+    sessions: sessions::Sessions,
+    shutdown: Shutdown,
 }
 
 impl Application {
@@ -88,7 +92,6 @@ impl Application {
         }
         let users = Users::new(db.clone(), Passwords::new(&config.passwords)?);
         let sessions = sessions::Sessions::new(db.clone(), Arc::clone(&clock), config.sessions);
-        sessions.spawn_upkeep(SESSION_UPKEEP, shutdown.waiter());
         let mut base = config.public_url.path().to_owned();
         if !base.ends_with('/') {
             base.push('/');
@@ -109,7 +112,7 @@ impl Application {
         let grpc = grpc::router(
             &shutdown,
             users.clone(),
-            sessions,
+            sessions.clone(),
             grpc::Callers::new(&config.sessions_api),
         );
         let launch = Launch {
@@ -129,7 +132,12 @@ impl Application {
                 async move { db.check_ready().await }
             }),
         )?;
-        Ok(Self { launched, users })
+        Ok(Self {
+            launched,
+            users,
+            sessions,
+            shutdown,
+        })
     }
 
     /// The bound addresses.
@@ -144,6 +152,8 @@ impl Application {
 
     /// Serves until shutdown, then drains within the grace period.
     pub async fn run(self) -> Result<(), IdpError> {
+        self.sessions
+            .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
         Ok(self.launched.supervisor.run().await?)
     }
 }
