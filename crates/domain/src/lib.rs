@@ -13,6 +13,6 @@ pub use authorize::{Prompt, ResponseMode, authentication_is_fresh_enough, parse_
 pub use client::{AccessTokenFormat, ClientId, GrantType, TokenEndpointAuthMethod};
 pub use error::{ErrorCode, OAuthError};
 pub use pkce::{CodeChallenge, PkceError};
-pub use redirect::{find_redirect_uri, redirect_uri_matches};
+pub use redirect::{find_redirect_uri, redirect_uri_matches, with_query};
 pub use scope::{Scope, ScopeError, ScopeSet};
 pub use secret::constant_time_eq;

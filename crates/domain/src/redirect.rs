@@ -1,4 +1,5 @@
-//! Redirect URI matching (RFC 6749 §3.1.2, OAuth 2.1 §2.3.1, RFC 9700 §4.1.3).
+//! Redirect URI matching (RFC 6749 §3.1.2, OAuth 2.1 §2.3.1, RFC 9700 §4.1.3) and building
+//! the URLs a browser is redirected to (RFC 6749 §3.1.2, §4.1.2).
 
 /// Whether `presented` (the `redirect_uri` of a request) matches `registered` (one of the
 /// client's registered redirect URIs).
@@ -25,6 +26,32 @@ pub fn find_redirect_uri<'a>(registered: &'a [String], presented: &str) -> Optio
         .iter()
         .map(String::as_str)
         .find(|r| redirect_uri_matches(r, presented))
+}
+
+/// `base` with `params` appended to its query, each name and value
+/// `application/x-www-form-urlencoded` (RFC 6749 §4.1.2, Appendix B). A query already in
+/// `base` is kept and extended (RFC 6749 §3.1.2: the endpoint URI "MAY include" one, which
+/// "MUST be retained"); a `base` ending in `?` or `&` gets no second separator.
+pub fn with_query(base: &str, params: &[(&str, &str)]) -> String {
+    let mut out = base.to_owned();
+    let mut sep = if base.contains('?') {
+        Some('&')
+    } else {
+        Some('?')
+    };
+    if base.ends_with(['?', '&']) {
+        sep = None;
+    }
+    for (k, v) in params {
+        if let Some(sep) = sep {
+            out.push(sep);
+        }
+        sep = Some('&');
+        out.extend(url::form_urlencoded::byte_serialize(k.as_bytes()));
+        out.push('=');
+        out.extend(url::form_urlencoded::byte_serialize(v.as_bytes()));
+    }
+    out
 }
 
 /// `http://127.0.0.1[:port]/rest` or `http://[::1][:port]/rest` → (host, "/rest").
@@ -118,5 +145,25 @@ mod tests {
             Some("http://127.0.0.1/cb")
         );
         assert_eq!(find_redirect_uri(&list, "https://b.example/cb"), None);
+    }
+
+    #[test]
+    fn query_parameters_are_appended_and_encoded() {
+        assert_eq!(
+            with_query("https://a.example/cb", &[("code", "x y"), ("state", "s&t")]),
+            "https://a.example/cb?code=x+y&state=s%26t"
+        );
+        assert_eq!(
+            with_query("https://a.example/cb?k=v", &[("code", "c")]),
+            "https://a.example/cb?k=v&code=c"
+        );
+        assert_eq!(
+            with_query("https://a.example/cb?", &[("code", "c")]),
+            "https://a.example/cb?code=c"
+        );
+        assert_eq!(
+            with_query("https://a.example/cb", &[]),
+            "https://a.example/cb"
+        );
     }
 }

@@ -1,15 +1,87 @@
-//! Helpers for the services' `main`: configuration loading with the one-line error and
-//! exit code 2, the Tokio runtime, and exit codes.
+//! The command line every service shares: the common subcommands (`serve`,
+//! `check-config`, `config-reference`, and `migrate` for services with a database),
+//! defined once here and flattened into each service's own command enum, and the helpers
+//! behind them: configuration loading with the one-line error and exit code 2, the Tokio
+//! runtime, and exit codes.
 
 use std::path::Path;
 use std::process::ExitCode;
 
+use clap::{Args, Subcommand};
 use config::{ConfigSource, Validate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 /// Exit code for configuration and usage errors (clap uses 2 for usage errors too).
 pub const EXIT_CONFIG: u8 = 2;
+
+/// The subcommands of every service, flattened into its command enum with
+/// `#[command(flatten)]`; `S` are the service's `serve` options ([`NoArgs`] for none).
+/// Behaviour, the same everywhere: `config-reference` prints the documented configuration
+/// without reading any ([`config_reference`]); `check-config` loads it and prints
+/// `<service>: configuration is valid` ([`check_config`]), or the one-line error with exit
+/// code 2 ([`load_config`]); `serve` runs until SIGTERM or ctrl-c ([`run`]). `--help` lists
+/// `serve`, `migrate`, `check-config` and `config-reference` first (flatten [`Common`]
+/// first), then the service's own subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Common<S: Args> {
+    /// Serve the public listeners and the admin listener until SIGTERM or ctrl-c.
+    #[command(display_order = 0)]
+    Serve(S),
+    /// Load and validate the configuration, then exit (2 on any problem).
+    #[command(display_order = 2)]
+    CheckConfig,
+    /// Print the documented configuration (every key with its default), without reading any.
+    ConfigReference,
+}
+
+/// The subcommand of every service with a database, flattened next to [`Common`]:
+/// `migrate` applies the pending migrations and prints `<service>: <n> migration(s)
+/// applied` ([`migrate`]).
+#[derive(Debug, Subcommand)]
+pub enum Database {
+    /// Apply pending database migrations and exit.
+    #[command(display_order = 1)]
+    Migrate,
+}
+
+/// `serve` options of a service that has none.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct NoArgs {}
+
+/// `config-reference`: prints `reference` (the service's documented configuration file)
+/// as it is.
+pub fn config_reference(reference: &str) -> ExitCode {
+    print!("{reference}");
+    ExitCode::SUCCESS
+}
+
+/// `check-config`, once the configuration loaded: prints `<service>: configuration is
+/// valid`.
+pub fn check_config(service: &str) -> ExitCode {
+    println!("{service}: configuration is valid");
+    ExitCode::SUCCESS
+}
+
+/// `migrate`: runs `apply` (which returns the migrations it applied) like [`run`] runs a
+/// command, then prints `<service>: <n> migration(s) applied`.
+pub fn migrate<F, Fut, E>(
+    service: &'static str,
+    runtime: &crate::RuntimeConfig,
+    telemetry_config: &telemetry::TelemetryConfig,
+    apply: F,
+) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<Vec<String>, E>>,
+    E: std::fmt::Display,
+{
+    run(service, runtime, telemetry_config, || async move {
+        let applied = apply().await?;
+        println!("{service}: {} migration(s) applied", applied.len());
+        Ok::<_, E>(())
+    })
+}
 
 /// Loads `service`'s configuration from `--config FILE` (or `configs/<service>.yaml`) and
 /// the environment. On failure prints exactly one line, `config error: <key>: <problem>`,

@@ -1,4 +1,5 @@
-//! The authz error type.
+//! The authz error types: [`AuthzError`] for start-up and commands, [`Failure`] for what
+//! breaks below a request.
 
 /// Everything that can stop authz from starting or serving.
 #[derive(Debug, thiserror::Error)]
@@ -30,4 +31,56 @@ pub enum AuthzError {
     /// Telemetry setup problem.
     #[error(transparent)]
     Telemetry(#[from] telemetry::TelemetryError),
+}
+
+/// Why a request could not be served that is not the caller's doing: the database or idp
+/// failed, or something broke inside authz. Services return it inside their own error
+/// enums; only the edges (`http/`, `grpc/`) turn it into a response, through
+/// [`Failure::is_transient`], and log its cause there, once.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Failure {
+    /// The database failed (shared, because the opaque-token writer answers a whole batch
+    /// with one error).
+    #[error(transparent)]
+    Storage(std::sync::Arc<storage::StorageError>),
+    /// idp's `Sessions` API failed (see `impl From<IdpError> for Failure` in the idp
+    /// client module).
+    #[error(transparent)]
+    Idp(crate::idp::IdpError),
+    /// A bug or a broken environment: no randomness, no signing key, a stored value that
+    /// does not parse.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl Failure {
+    /// An internal failure described by `cause` (logged at the edge, never sent).
+    pub(crate) fn internal(cause: impl std::fmt::Display) -> Self {
+        Self::Internal(cause.to_string())
+    }
+
+    /// Whether trying again shortly may work: the database pool is busy or the database
+    /// cannot be reached ([`storage::StorageError::Unavailable`]), or idp did not answer in
+    /// time. The edges answer those with 503 and `Retry-After` (HTTP, RFC 9110 §15.6.4),
+    /// `temporarily_unavailable` (RFC 6749 §4.1.2.1) or `UNAVAILABLE` (gRPC), everything
+    /// else as an internal error. This is the only place the rule is written.
+    pub(crate) fn is_transient(&self) -> bool {
+        match self {
+            Self::Storage(e) => matches!(**e, storage::StorageError::Unavailable(_)),
+            Self::Idp(e) => matches!(e, crate::idp::IdpError::Unavailable(_)),
+            Self::Internal(_) => false,
+        }
+    }
+}
+
+impl From<storage::StorageError> for Failure {
+    fn from(e: storage::StorageError) -> Self {
+        Self::Storage(std::sync::Arc::new(e))
+    }
+}
+
+impl From<std::sync::Arc<storage::StorageError>> for Failure {
+    fn from(e: std::sync::Arc<storage::StorageError>) -> Self {
+        Self::Storage(e)
+    }
 }

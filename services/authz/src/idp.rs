@@ -215,3 +215,13 @@ fn classify(status: &tonic::Status) -> IdpError {
         }
     }
 }
+
+/// A failed idp call below a request: the edges answer `temporarily_unavailable` /
+/// `UNAVAILABLE` when idp could not be reached in time ([`IdpError::Unavailable`]) and an
+/// internal error otherwise. Callers that give [`IdpError::UserGone`] a meaning of their
+/// own (`invalid_grant`, `invalid_token`) match it before converting.
+impl From<IdpError> for crate::error::Failure {
+    fn from(e: IdpError) -> Self {
+        Self::Idp(e)
+    }
+}

@@ -10,7 +10,6 @@
 pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/authz.yaml");
 
 pub mod cli;
-pub mod cli_clients;
 pub mod clients;
 pub mod config;
 pub mod demo;
@@ -25,7 +24,7 @@ pub mod keys;
 mod relay;
 mod schema;
 pub mod signing;
-pub mod tokens;
+pub(crate) mod tokens;
 
 use std::sync::Arc;
 
@@ -154,6 +153,7 @@ impl Application {
             Arc::clone(&tokens),
             Arc::clone(&idp),
             &config,
+            config.endpoint(http::RESUME_PATH),
         ));
         let grants = Arc::new(Grants::new(
             db.clone(),

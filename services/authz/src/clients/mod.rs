@@ -7,12 +7,12 @@
 //! may be valid at once while a rotation's grace period runs.
 
 mod model;
-mod registry;
 mod repo;
+mod service;
 
 pub(crate) use model::hex as model_hex;
 pub use model::{Client, NewClient, Secret};
-pub use registry::{ClientAuthError, Clients, Credentials, SeedOutcome, parse_basic};
+pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome, parse_basic};
 
 /// A generated client id (128 random bits, base64url).
 pub(crate) fn generated_id() -> Result<String, crate::AuthzError> {

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
-use domain::{ErrorCode, Prompt, ScopeSet};
+use domain::{ErrorCode, Prompt, ScopeSet, with_query};
 use tracing::instrument;
 
+use super::error::FlowError;
+use super::model::{Login, PendingRequest};
 use super::repo::{self, Pending, StoredLogin, stage};
-use super::{AUTH_TIME_SKEW, Flow, FlowError, Login, PendingRequest, with_query};
+use super::service::{AUTH_TIME_SKEW, Flow};
 use crate::clients::Client;
 use crate::tokens::lookup_key;
 

@@ -3,15 +3,16 @@
 
 use std::sync::Arc;
 
-use domain::{ErrorCode, OAuthError, Prompt, ResponseMode, ScopeSet, constant_time_eq};
+use domain::{ErrorCode, Prompt, ResponseMode, ScopeSet, constant_time_eq, with_query};
 use tracing::instrument;
 
+use super::error::{AuthorizeError, ResumeError};
+use super::model::{Outcome, ReplyTo, SessionCookie, Step};
 use super::repo::{self, Pending, SessionRow, StoredLogin, stage};
-use super::{
-    CodeInput, Consent, Flow, Outcome, ReplyTo, ResumeError, SessionCookie, Step, with_query,
-};
+use super::service::{CodeInput, Consent, Flow};
 use crate::clients::Client;
-use crate::tokens::{lookup_key, server_error, storage_error};
+use crate::error::Failure;
+use crate::tokens::lookup_key;
 
 impl Flow {
     /// The pending request `id` if the flow cookie proves this browser started it.
@@ -21,8 +22,7 @@ impl Flow {
         flow_cookie: Option<&str>,
     ) -> Result<(Pending, Arc<Client>), ResumeError> {
         let row = repo::request_by_id(&self.db, id)
-            .await
-            .map_err(|e| ResumeError::Unavailable(storage_error(e)))?
+            .await?
             .ok_or(ResumeError::Refused(
                 "This sign-in request is unknown or already finished. Go back to the application and start again.",
             ))?;
@@ -40,8 +40,7 @@ impl Flow {
         let client = self
             .clients
             .find(&row.client_id)
-            .await
-            .map_err(|e| ResumeError::Unavailable(storage_error(e)))?
+            .await?
             .ok_or(ResumeError::Refused("The application no longer exists."))?;
         Ok((row, client))
     }
@@ -69,10 +68,7 @@ impl Flow {
         };
         let outcome = match row.stage.as_str() {
             stage::REJECTED => {
-                if !repo::finish(&self.db, &row.id, stage::REJECTED, None)
-                    .await
-                    .map_err(|e| ResumeError::Unavailable(storage_error(e)))?
-                {
+                if !repo::finish(&self.db, &row.id, stage::REJECTED, None).await? {
                     return Err(already_finished());
                 }
                 let code = row
@@ -81,10 +77,10 @@ impl Flow {
                     .and_then(|e| e.parse().ok())
                     .unwrap_or(ErrorCode::AccessDenied);
                 Outcome {
-                    step: Err(OAuthError::new(
+                    step: Err(AuthorizeError::Rejected {
                         code,
-                        row.error_description.clone().unwrap_or_default(),
-                    )),
+                        description: row.error_description.clone().unwrap_or_default(),
+                    }),
                     session: SessionCookie::Keep,
                 }
             }
@@ -108,17 +104,14 @@ impl Flow {
         client: &Arc<Client>,
         session_cookie: Option<&str>,
     ) -> Result<Outcome, ResumeError> {
-        let unavailable = ResumeError::Unavailable;
         let Some(login) = &row.login else {
-            return Err(unavailable(server_error("accepted login without subject")));
+            return Err(Failure::internal("accepted login without subject").into());
         };
         let now = self.tokens.now();
         // The browser's current session: refreshed when it is the same login at idp,
         // replaced otherwise.
         let current = match session_cookie {
-            Some(c) => repo::session(&self.db, &lookup_key(c), now)
-                .await
-                .map_err(|e| unavailable(storage_error(e)))?,
+            Some(c) => repo::session(&self.db, &lookup_key(c), now).await?,
             None => None,
         };
         let (sid, cookie) = match current {
@@ -129,16 +122,14 @@ impl Flow {
                     acr: login.acr.clone(),
                     ..s.clone()
                 };
-                repo::update_session(&self.db, &updated)
-                    .await
-                    .map_err(|e| unavailable(storage_error(e)))?;
+                repo::update_session(&self.db, &updated).await?;
                 (s.sid, SessionCookie::Keep)
             }
             other => {
-                let value = self.tokens.opaque_token().map_err(unavailable)?;
+                let value = self.tokens.opaque_token()?;
                 let session = SessionRow {
                     session_key: lookup_key(&value),
-                    sid: self.tokens.random(16).map_err(unavailable)?,
+                    sid: self.tokens.random(16)?,
                     subject: login.subject.clone(),
                     idp_session_id: login.idp_session_id.clone(),
                     auth_time: login.auth_time,
@@ -152,8 +143,7 @@ impl Flow {
                     &session,
                     other.as_ref().map(|o| o.session_key.as_str()),
                 )
-                .await
-                .map_err(|e| unavailable(storage_error(e)))?;
+                .await?;
                 (session.sid, SessionCookie::Set(value))
             }
         };
@@ -167,16 +157,15 @@ impl Flow {
             .consent(client, &login.subject, &requested, prompt)
             .await
         {
-            Err(e) => Err(e),
+            Err(e) => Err(e.into()),
             Ok(Consent::Granted(granted)) => {
                 self.finish_with_code(row, &login, client, stage::LOGIN_ACCEPTED, &granted)
                     .await?
             }
             Ok(Consent::Ask) => {
-                let challenge = self.tokens.opaque_token().map_err(unavailable)?;
+                let challenge = self.tokens.opaque_token()?;
                 if !repo::to_consent(&self.db, &row.id, now, &lookup_key(&challenge), &login)
-                    .await
-                    .map_err(|e| unavailable(storage_error(e)))?
+                    .await?
                 {
                     return Err(already_finished());
                 }
@@ -199,11 +188,9 @@ impl Flow {
         &self,
         row: &Pending,
         client: &Arc<Client>,
-    ) -> Result<Result<Step, OAuthError>, ResumeError> {
+    ) -> Result<Result<Step, AuthorizeError>, ResumeError> {
         let Some(login) = &row.login else {
-            return Err(ResumeError::Unavailable(server_error(
-                "accepted consent without login",
-            )));
+            return Err(Failure::internal("accepted consent without login").into());
         };
         let granted =
             ScopeSet::parse(row.granted_scope.as_deref().unwrap_or_default()).unwrap_or_default();
@@ -219,25 +206,20 @@ impl Flow {
         client: &Arc<Client>,
         from_stage: &str,
         granted: &ScopeSet,
-    ) -> Result<Result<Step, OAuthError>, ResumeError> {
-        let (code, code_row) = self
-            .new_code(CodeInput {
-                client,
-                redirect_uri: &row.request.redirect_uri,
-                code_challenge: &row.request.code_challenge,
-                nonce: row.request.nonce.as_deref(),
-                scope: granted,
-                subject: &login.subject,
-                sid: login.sid.as_deref().unwrap_or_default(),
-                auth_time: login.auth_time,
-                amr: &login.amr,
-                acr: &login.acr,
-            })
-            .map_err(ResumeError::Unavailable)?;
-        if !repo::finish(&self.db, &row.id, from_stage, Some(&code_row))
-            .await
-            .map_err(|e| ResumeError::Unavailable(storage_error(e)))?
-        {
+    ) -> Result<Result<Step, AuthorizeError>, ResumeError> {
+        let (code, code_row) = self.new_code(CodeInput {
+            client,
+            redirect_uri: &row.request.redirect_uri,
+            code_challenge: &row.request.code_challenge,
+            nonce: row.request.nonce.as_deref(),
+            scope: granted,
+            subject: &login.subject,
+            sid: login.sid.as_deref().unwrap_or_default(),
+            auth_time: login.auth_time,
+            amr: &login.amr,
+            acr: &login.acr,
+        })?;
+        if !repo::finish(&self.db, &row.id, from_stage, Some(&code_row)).await? {
             return Err(already_finished());
         }
         Ok(Ok(Step::Code(code)))

@@ -48,13 +48,11 @@ impl IntrospectionService {
     }
 
     async fn run(&self, tokens: &[&str]) -> Result<Vec<IntrospectResponse>, Status> {
-        let results = self.tokens.introspect_many(tokens).await.map_err(|e| {
-            if e.code == domain::ErrorCode::TemporarilyUnavailable {
-                Status::unavailable(e.description)
-            } else {
-                Status::internal("introspection failed")
-            }
-        })?;
+        let results = self
+            .tokens
+            .introspect_many(tokens)
+            .await
+            .map_err(|failure| super::failure_status(&failure))?;
         Ok(results
             .into_iter()
             .map(|r| {

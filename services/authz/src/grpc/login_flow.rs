@@ -37,14 +37,7 @@ fn status(e: FlowError) -> Status {
         FlowError::NotFound => Status::not_found(e.to_string()),
         FlowError::Invalid(m) => Status::invalid_argument(m),
         FlowError::Precondition(m) => Status::failed_precondition(m),
-        FlowError::Storage(storage::StorageError::Unavailable(m)) => {
-            tracing::warn!(error = %m, "database busy");
-            Status::unavailable("try again later")
-        }
-        FlowError::Storage(e) => {
-            tracing::error!(error = %e, "login flow failed");
-            Status::internal("internal error")
-        }
+        FlowError::Failed(failure) => super::failure_status(&failure),
     }
 }
 

@@ -14,6 +14,7 @@ use tonic::{Request, Status};
 use tonic_health::ServingStatus;
 
 use crate::clients::{Client, ClientAuthError, Clients, Credentials, parse_basic};
+use crate::error::Failure;
 use crate::flow::Flow;
 use crate::tokens::Tokens;
 
@@ -68,9 +69,20 @@ pub(crate) async fn caller<T>(
         .await
         .map_err(|e| match e {
             ClientAuthError::Invalid => Status::unauthenticated("client authentication failed"),
-            ClientAuthError::Storage(e) => {
-                tracing::warn!(error = %e, "client registry unavailable");
-                Status::unavailable("try again later")
-            }
+            ClientAuthError::Storage(e) => failure_status(&Failure::from(e)),
         })
+}
+
+/// authz's one gRPC reading of a [`Failure`], logging its cause once (a warning when it is
+/// transient, an error otherwise; the call's span adds its context): `UNAVAILABLE` when
+/// trying again shortly may work ([`Failure::is_transient`]), `INTERNAL` otherwise. The
+/// cause is never sent to the caller.
+pub(crate) fn failure_status(failure: &Failure) -> Status {
+    if failure.is_transient() {
+        tracing::warn!(error = %failure, "dependency unavailable");
+        Status::unavailable("try again later")
+    } else {
+        tracing::error!(error = %failure, "call failed");
+        Status::internal("internal error")
+    }
 }

@@ -11,9 +11,10 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{CodeChallenge, ErrorCode, GrantType, OAuthError, Prompt, ResponseMode, ScopeSet};
 
-use super::oauth::Form;
+use super::oauth::{Form, authorization_error, failure_status};
 use super::pages::{self, SESSION_COOKIE, set_cookie};
 use crate::AppState;
+use crate::error::Failure;
 use crate::flow::{AuthorizationRequest, MAX_PARAM_LEN, Outcome, ReplyTo, SessionCookie, Step};
 
 /// Why a request is refused.
@@ -56,15 +57,9 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState) -> HttpRespo
         Err(Refusal::Page(status, message)) => {
             pages::error(status, "The sign-in request is invalid", &message)
         }
-        Err(Refusal::Redirect(reply_to, error)) => reply(
-            state,
-            &reply_to,
-            Outcome {
-                step: Err(error),
-                session: SessionCookie::Keep,
-            },
-            None,
-        ),
+        Err(Refusal::Redirect(reply_to, error)) => {
+            respond(state, &reply_to, Err(error), SessionCookie::Keep, None)
+        }
         Ok(request) => {
             let session = pages::cookie(req, SESSION_COOKIE);
             let outcome = state.flow.authorize(&request, session.as_deref()).await;
@@ -85,9 +80,8 @@ async fn validate(params: &Form, state: &AppState) -> Result<AuthorizationReques
         .find(client_id)
         .await
         .map_err(|e| {
-            tracing::warn!(error = %e, "client registry unavailable");
             Refusal::Page(
-                StatusCode::SERVICE_UNAVAILABLE,
+                failure_status(&Failure::from(e)),
                 "The service is busy. Try again in a moment.".into(),
             )
         })?
@@ -254,8 +248,20 @@ pub(crate) fn reply(
     outcome: Outcome,
     clear_flow: Option<&str>,
 ) -> HttpResponse {
+    let step = outcome.step.map_err(authorization_error);
+    respond(state, reply_to, step, outcome.session, clear_flow)
+}
+
+/// [`reply`] with the error already in its wire form.
+fn respond(
+    state: &AppState,
+    reply_to: &ReplyTo,
+    step: Result<Step, OAuthError>,
+    session: SessionCookie,
+    clear_flow: Option<&str>,
+) -> HttpResponse {
     let mut cookies = Vec::new();
-    match &outcome.session {
+    match &session {
         SessionCookie::Keep => {}
         SessionCookie::Set(value) => cookies.push(set_cookie(
             SESSION_COOKIE,
@@ -269,7 +275,7 @@ pub(crate) fn reply(
         }
     }
     let mut params: Vec<(&str, String)> = Vec::new();
-    match outcome.step {
+    match step {
         Ok(Step::Idp { location, flow }) => {
             if let Some(flow) = flow {
                 cookies.push(set_cookie(
@@ -327,7 +333,7 @@ pub(crate) fn reply(
         ResponseMode::Query => res
             .insert_header((
                 header::LOCATION,
-                crate::flow::with_query(&reply_to.redirect_uri, &pairs),
+                domain::with_query(&reply_to.redirect_uri, &pairs),
             ))
             .finish(),
         ResponseMode::FormPost => pages::form_post(res, &reply_to.redirect_uri, &pairs),

@@ -9,7 +9,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use super::authorize::reply;
-use super::oauth::Form;
+use super::oauth::{Form, failure_status};
 use super::pages::{self, SESSION_COOKIE};
 use crate::AppState;
 use crate::flow::{ResumeError, Step, flow_cookie_name};
@@ -46,12 +46,8 @@ pub(crate) async fn get(req: HttpRequest, state: web::Data<AppState>) -> HttpRes
             "This sign-in cannot continue",
             message,
         ),
-        Err(ResumeError::Unavailable(e)) => pages::error(
-            if e.code == domain::ErrorCode::TemporarilyUnavailable {
-                StatusCode::SERVICE_UNAVAILABLE
-            } else {
-                StatusCode::INTERNAL_SERVER_ERROR
-            },
+        Err(ResumeError::Failed(failure)) => pages::error(
+            failure_status(&failure),
             "Something went wrong",
             "The sign-in could not be completed. Try again in a moment.",
         ),

@@ -12,9 +12,10 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::constant_time_eq;
 
-use super::oauth::Form;
+use super::oauth::{Form, failure_status};
 use super::pages::{self, SESSION_COOKIE, set_cookie};
 use crate::AppState;
+use crate::error::Failure;
 use crate::flow::repo::SessionRow;
 
 /// `GET /end_session`: parameters in the query (RP-Initiated Logout 1.0 §2).
@@ -99,7 +100,7 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState, posted: bool
             let client = match state.clients.find(client_id).await {
                 Ok(Some(client)) => client,
                 Ok(None) => return bad("The application (client_id) is not registered here."),
-                Err(e) => return unavailable(&e.to_string()),
+                Err(e) => return unavailable(e.into()),
             };
             if !client.post_logout_redirect_uris.iter().any(|r| r == uri) {
                 return bad("The post_logout_redirect_uri is not registered for this application.");
@@ -115,7 +116,7 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState, posted: bool
     let mut session = match &cookie {
         Some(c) => match state.flow.session_by_cookie(c).await {
             Ok(s) => s,
-            Err(e) => return unavailable(&e.to_string()),
+            Err(e) => return unavailable(e.into()),
         },
         None => None,
     };
@@ -126,7 +127,7 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState, posted: bool
     {
         match state.flow.session_by_sid(&sid).await {
             Ok(found) => session = found.filter(|s| Some(&s.subject) == hint_subject.as_ref()),
-            Err(e) => return unavailable(&e.to_string()),
+            Err(e) => return unavailable(e.into()),
         }
     }
     if let Some(current) = &session
@@ -160,36 +161,26 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState, posted: bool
         }
     }
     if let Some(session) = &session
-        && let Err(cause) = end(state, session).await
+        && let Err(failure) = end(state, session).await
     {
-        return unavailable(cause);
+        return unavailable(failure);
     }
     finish(state, redirect.as_deref(), logout_state.as_deref(), true)
 }
 
 /// Ends idp's and authz's sessions and revokes the session-bound grants.
-async fn end(state: &AppState, session: &SessionRow) -> Result<(), &'static str> {
-    if let Err(e) = state.flow.end_session(session).await {
-        tracing::warn!(error = %e, "logout failed");
-        return Err("ending the session failed");
-    }
-    match state.grants.revoke_session(&session.sid).await {
-        Ok(n) => {
-            metrics::counter!("logouts_total").increment(1);
-            tracing::info!(revoked_grants = n, "session ended");
-            Ok(())
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "revoking the session's grants failed");
-            Err("revoking the session's tokens failed")
-        }
-    }
+async fn end(state: &AppState, session: &SessionRow) -> Result<(), Failure> {
+    state.flow.end_session(session).await?;
+    let n = state.grants.revoke_session(&session.sid).await?;
+    metrics::counter!("logouts_total").increment(1);
+    tracing::info!(revoked_grants = n, "session ended");
+    Ok(())
 }
 
-fn unavailable(cause: &str) -> HttpResponse {
-    tracing::warn!(cause, "logout unavailable");
+/// The sign-out could not be completed: 503 (or 500, see [`failure_status`]) with a page.
+fn unavailable(failure: Failure) -> HttpResponse {
     pages::error(
-        StatusCode::SERVICE_UNAVAILABLE,
+        failure_status(&failure),
         "Sign-out did not complete",
         "The sign-out could not be completed. Try again in a moment.",
     )
@@ -219,7 +210,7 @@ fn finish(
         Some(uri) => {
             let params: Vec<(&str, &str)> =
                 logout_state.map(|s| ("state", s)).into_iter().collect();
-            res.insert_header((header::LOCATION, crate::flow::with_query(uri, &params)))
+            res.insert_header((header::LOCATION, domain::with_query(uri, &params)))
                 .finish()
         }
         None => pages::logged_out(res, signed_out),

@@ -1,11 +1,65 @@
 //! What the OAuth endpoints share: strict form parsing (RFC 6749 §3.2), client
 //! authentication parameters (§2.3) and the error response (§5.2).
+//!
+//! It is also authz's one HTTP error edge: the services' errors ([`Failure`],
+//! [`TokenError`], [`AuthorizeError`], [`ClientAuthError`]) become statuses, OAuth error
+//! codes and headers here, and their causes are logged here, once.
 
 use actix_web::http::{StatusCode, header};
-use actix_web::{HttpRequest, HttpResponse, ResponseError};
+use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use domain::{ErrorCode, OAuthError};
 
 use crate::clients::{ClientAuthError, Credentials, parse_basic};
+use crate::error::Failure;
+use crate::flow::AuthorizeError;
+use crate::tokens::TokenError;
+
+/// The HTTP status of a [`Failure`], logging its cause once (a warning when it is
+/// transient, an error otherwise; the request's span adds its context): 503 when trying
+/// again shortly may work ([`Failure::is_transient`]), 500 otherwise. The cause is never
+/// sent to the client.
+pub(crate) fn failure_status(failure: &Failure) -> StatusCode {
+    if failure.is_transient() {
+        tracing::warn!(error = %failure, "dependency unavailable");
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        tracing::error!(error = %failure, "request failed");
+        StatusCode::INTERNAL_SERVER_ERROR
+    }
+}
+
+/// The OAuth error of a [`Failure`] (RFC 6749 §4.1.2.1, §5.2): `temporarily_unavailable`
+/// when [`failure_status`] says 503, `server_error` otherwise.
+pub(crate) fn failure_error(failure: &Failure) -> OAuthError {
+    if failure_status(failure) == StatusCode::SERVICE_UNAVAILABLE {
+        OAuthError::new(ErrorCode::TemporarilyUnavailable, "try again later")
+    } else {
+        OAuthError::new(ErrorCode::ServerError, "internal error")
+    }
+}
+
+/// `Retry-After: 1` on a 503 (RFC 9110 §10.2.3), so clients wait a moment before trying
+/// again; other statuses are left alone.
+pub(crate) fn retry_after(res: &mut HttpResponseBuilder, status: StatusCode) {
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        res.insert_header((header::RETRY_AFTER, "1"));
+    }
+}
+
+/// The authorization error response for the client's redirect URI (RFC 6749 §4.1.2.1,
+/// OpenID Connect Core §3.1.2.6).
+pub(crate) fn authorization_error(e: AuthorizeError) -> OAuthError {
+    let code = match &e {
+        AuthorizeError::AccountSelectionRequired => ErrorCode::AccountSelectionRequired,
+        AuthorizeError::LoginRequired => ErrorCode::LoginRequired,
+        AuthorizeError::ConsentRequired => ErrorCode::ConsentRequired,
+        AuthorizeError::Rejected { code, description } => {
+            return OAuthError::new(*code, description.clone());
+        }
+        AuthorizeError::Failed(f) => return failure_error(f),
+    };
+    OAuthError::new(code, e.to_string())
+}
 
 /// An OAuth error response: `{"error","error_description"}`, never cached, with
 /// `WWW-Authenticate: Basic` when the client tried HTTP Basic and failed (RFC 6749 §5.2).
@@ -54,7 +108,7 @@ impl OAuthFailure {
     pub(crate) fn from_client_auth(e: ClientAuthError, basic: bool) -> Self {
         match e {
             ClientAuthError::Invalid => Self::invalid_client(basic),
-            ClientAuthError::Storage(e) => Self::from(crate::AuthzError::from(e)),
+            ClientAuthError::Storage(e) => Self::from(Failure::from(e)),
         }
     }
 }
@@ -68,14 +122,24 @@ impl From<OAuthError> for OAuthFailure {
     }
 }
 
-impl From<crate::AuthzError> for OAuthFailure {
-    fn from(e: crate::AuthzError) -> Self {
-        if let crate::AuthzError::Storage(storage::StorageError::Unavailable(_)) = e {
-            tracing::warn!(error = %e, "database busy");
-            return Self::bad(ErrorCode::TemporarilyUnavailable, "try again later");
+impl From<Failure> for OAuthFailure {
+    fn from(failure: Failure) -> Self {
+        Self::from(failure_error(&failure))
+    }
+}
+
+impl From<TokenError> for OAuthFailure {
+    fn from(e: TokenError) -> Self {
+        match e {
+            TokenError::InvalidGrant(description) => {
+                Self::bad(ErrorCode::InvalidGrant, description)
+            }
+            TokenError::InvalidScope(description) => {
+                Self::bad(ErrorCode::InvalidScope, description)
+            }
+            TokenError::InvalidRequest(description) => Self::invalid_request(description),
+            TokenError::Failed(failure) => Self::from(failure),
         }
-        tracing::error!(error = %e, "request failed");
-        Self::bad(ErrorCode::ServerError, "internal error")
     }
 }
 
@@ -95,9 +159,7 @@ impl ResponseError for OAuthFailure {
                 r#"Basic realm="authz", charset="UTF-8""#,
             ));
         }
-        if self.status == StatusCode::SERVICE_UNAVAILABLE {
-            res.insert_header((header::RETRY_AFTER, "1"));
-        }
+        retry_after(&mut res, self.status);
         let mut body = serde_json::json!({ "error": self.error.code.as_str() });
         if !self.error.description.is_empty() {
             body["error_description"] = self.error.description.clone().into();

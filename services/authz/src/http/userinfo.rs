@@ -5,8 +5,9 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{ErrorCode, ScopeSet};
 
-use super::oauth::Form;
+use super::oauth::{Form, failure_status, retry_after};
 use crate::AppState;
+use crate::error::Failure;
 use crate::grants::claims::scoped_claims;
 use crate::idp::IdpError;
 
@@ -33,9 +34,7 @@ fn refuse(status: StatusCode, error: Option<(ErrorCode, &str)>) -> HttpResponse 
     if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
         res.insert_header((header::WWW_AUTHENTICATE, challenge));
     }
-    if status == StatusCode::SERVICE_UNAVAILABLE {
-        res.insert_header((header::RETRY_AFTER, "1"));
-    }
+    retry_after(&mut res, status);
     if body.is_empty() {
         res.finish()
     } else {
@@ -104,10 +103,7 @@ pub(crate) async fn handle(
     };
     let info = match state.tokens.introspect(&token).await {
         Ok(info) => info,
-        Err(e) if e.code == ErrorCode::TemporarilyUnavailable => {
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, None);
-        }
-        Err(_) => return refuse(StatusCode::INTERNAL_SERVER_ERROR, None),
+        Err(failure) => return refuse(failure_status(&failure), None),
     };
     let (true, Some(sub)) = (info.active, info.sub) else {
         return refuse(
@@ -136,14 +132,7 @@ pub(crate) async fn handle(
                 Some((ErrorCode::InvalidToken, "the user is no longer active")),
             );
         }
-        Err(IdpError::Unavailable(e)) => {
-            tracing::warn!(error = %e, "idp unavailable");
-            return refuse(StatusCode::SERVICE_UNAVAILABLE, None);
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "userinfo failed");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, None);
-        }
+        Err(e) => return refuse(failure_status(&Failure::from(e)), None),
     };
     let mut claims = scoped_claims(&user, &scope);
     claims.insert("sub".into(), sub.into());

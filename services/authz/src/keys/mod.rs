@@ -2,9 +2,9 @@
 //! served from an in-memory [`issuer::KeyRing`] that is swapped atomically when keys change.
 
 mod repo;
-mod store;
+mod service;
 
-pub use store::KeyStore;
+pub use service::KeyStore;
 
 /// Every stored key as it is in the database (no decryption, no lifecycle step).
 pub async fn stored(db: &storage::Database) -> Result<Vec<issuer::KeyRecord>, crate::AuthzError> {

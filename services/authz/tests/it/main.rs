@@ -8,4 +8,5 @@ mod code_flow;
 mod demo_seed;
 mod flow_env;
 mod keys;
+mod layering;
 mod oauth;

@@ -71,6 +71,22 @@ pub enum KeysCommand {
     NewKek,
 }
 
+/// `authz keys new-kek`: prints a fresh key-encryption key (exit code 0), or the error on
+/// one line (exit code 1). Needs no configuration: it makes the key the configuration
+/// requires.
+pub fn new_kek() -> std::process::ExitCode {
+    match issuer::Kek::generate_base64() {
+        Ok(kek) => {
+            println!("{kek}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 fn parse_alg(s: &str) -> Result<Algorithm, String> {
     s.parse()
 }

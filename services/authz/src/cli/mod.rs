@@ -1,0 +1,129 @@
+//! The `authz` command line: the subcommands every service has ([`runtime::cli::Common`],
+//! [`runtime::cli::Database`]), the client registry (`authz clients …`, [`clients`]) and
+//! the signing keys (`authz keys …`, [`keys`]). `main.rs` parses [`Cli`] and hands it to
+//! [`Cli::run`].
+
+pub mod clients;
+pub mod keys;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use runtime::cli::{Common, Database};
+
+use crate::AuthzConfig;
+use crate::demo_seed::Demo;
+
+/// OAuth 2.1 authorization server and OpenID Connect provider.
+#[derive(Debug, Parser)]
+#[command(name = "authz", version, about)]
+pub struct Cli {
+    /// Configuration file (default: configs/authz.yaml when present).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+// Parsed once per process; boxing the large variants would buy nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Common(Common<ServeArgs>),
+    #[command(flatten)]
+    Database(Database),
+    /// Manage registered clients.
+    Clients {
+        #[command(subcommand)]
+        command: clients::ClientsCommand,
+    },
+    /// Manage signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: keys::KeysCommand,
+    },
+    /// Walk the main flows against a running `make demo` system and report each step
+    /// (exit code 0 only when every step worked).
+    Demo(crate::demo::DemoArgs),
+    /// Serve the demo's web application (the relying party behind the demo clients'
+    /// redirect URIs) on http://localhost:3000 until SIGTERM or ctrl-c.
+    DemoApp(crate::demo::app::AppArgs),
+}
+
+/// `authz serve` options.
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Register the demo clients (demo-client, demo-spa, demo-rs) when missing, before
+    /// serving. Their credentials are public: only for an issuer on localhost or a
+    /// loopback IP.
+    #[arg(long)]
+    demo: bool,
+    /// Delete the demo clients with everything issued to them and register them afresh
+    /// (implies --demo).
+    #[arg(long)]
+    reset_demo: bool,
+}
+
+impl Cli {
+    /// Runs the command and returns the process exit code: 0 on success, 1 when the command
+    /// failed (its error printed on one line), 2 for configuration errors. Commands that
+    /// need no configuration (`config-reference`, `keys new-kek`) run without loading it.
+    pub fn run(self) -> ExitCode {
+        let command = match self.command {
+            Command::Common(Common::ConfigReference) => {
+                return runtime::cli::config_reference(crate::CONFIG_REFERENCE);
+            }
+            // Need no configuration: they talk to a running system over HTTP only.
+            Command::Demo(args) => return crate::demo::run(args),
+            Command::DemoApp(args) => return crate::demo::app::run(args),
+            // Needs no configuration: it makes the key-encryption key the configuration
+            // requires.
+            Command::Keys {
+                command: keys::KeysCommand::NewKek,
+            } => return keys::new_kek(),
+            command => command,
+        };
+        let config: AuthzConfig = match runtime::cli::load_config("authz", self.config.as_deref()) {
+            Ok(config) => config,
+            Err(code) => return code,
+        };
+        let rt = config.runtime;
+        let telemetry = match command {
+            Command::Common(Common::Serve(_)) => config.telemetry.clone(),
+            _ => config.telemetry.for_command(),
+        };
+        match command {
+            Command::Common(Common::ConfigReference) => {
+                runtime::cli::config_reference(crate::CONFIG_REFERENCE)
+            }
+            Command::Common(Common::CheckConfig) => runtime::cli::check_config("authz"),
+            Command::Common(Common::Serve(args)) => {
+                let demo = Demo::from_flags(args.demo, args.reset_demo);
+                if let Err(e) = crate::demo_seed::permitted(demo, &config.issuer) {
+                    eprintln!("error: {e}");
+                    return ExitCode::from(runtime::cli::EXIT_CONFIG);
+                }
+                runtime::cli::run("authz", &rt, &telemetry, || crate::serve(config, demo))
+            }
+            Command::Database(Database::Migrate) => {
+                runtime::cli::migrate("authz", &rt, &telemetry, || async move {
+                    crate::migrate(&config).await
+                })
+            }
+            Command::Clients { command } => {
+                runtime::cli::run("authz", &rt, &telemetry, || async move {
+                    clients::clients(&config, command).await
+                })
+            }
+            Command::Keys { command } => {
+                runtime::cli::run("authz", &rt, &telemetry, || async move {
+                    keys::keys(&config, command).await
+                })
+            }
+            Command::Demo(args) => crate::demo::run(args),
+            Command::DemoApp(args) => crate::demo::app::run(args),
+        }
+    }
+}
