@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use idp::IdpConfig;
 use idp::demo_seed::Demo;
+use runtime::cli::{Common, Database};
 
 /// Identity provider: users, login and consent pages, browser sessions.
 #[derive(Debug, Parser)]
@@ -23,19 +24,15 @@ struct Cli {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the public HTTP, gRPC and admin listeners until SIGTERM or ctrl-c.
-    Serve(ServeArgs),
-    /// Apply pending database migrations and exit.
-    Migrate,
-    /// Load and validate the configuration, then exit (2 on any problem).
-    CheckConfig,
+    #[command(flatten)]
+    Common(Common<ServeArgs>),
+    #[command(flatten)]
+    Database(Database),
     /// Manage users.
     Users {
         #[command(subcommand)]
         command: idp::cli::UsersCommand,
     },
-    /// Print the documented configuration (configs/idp.yaml: every key with its default).
-    ConfigReference,
 }
 
 /// `idp serve` options.
@@ -52,9 +49,8 @@ struct ServeArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::ConfigReference = cli.command {
-        print!("{}", idp::CONFIG_REFERENCE);
-        return ExitCode::SUCCESS;
+    if let Command::Common(Common::ConfigReference) = cli.command {
+        return runtime::cli::config_reference(idp::CONFIG_REFERENCE);
     }
     let config: IdpConfig = match runtime::cli::load_config("idp", cli.config.as_deref()) {
         Ok(config) => config,
@@ -62,19 +58,15 @@ fn main() -> ExitCode {
     };
     let rt = config.runtime;
     let telemetry = match cli.command {
-        Command::Serve(_) => config.telemetry.clone(),
+        Command::Common(Common::Serve(_)) => config.telemetry.clone(),
         _ => config.telemetry.for_command(),
     };
     match cli.command {
-        Command::ConfigReference => {
-            print!("{}", idp::CONFIG_REFERENCE);
-            ExitCode::SUCCESS
+        Command::Common(Common::ConfigReference) => {
+            runtime::cli::config_reference(idp::CONFIG_REFERENCE)
         }
-        Command::CheckConfig => {
-            println!("idp: configuration is valid");
-            ExitCode::SUCCESS
-        }
-        Command::Serve(args) => {
+        Command::Common(Common::CheckConfig) => runtime::cli::check_config("idp"),
+        Command::Common(Common::Serve(args)) => {
             let demo = Demo::from_flags(args.demo, args.reset_demo);
             if let Err(e) = idp::demo_seed::permitted(demo, &config.public_url) {
                 eprintln!("error: {e}");
@@ -82,11 +74,11 @@ fn main() -> ExitCode {
             }
             runtime::cli::run("idp", &rt, &telemetry, || idp::serve(config, demo))
         }
-        Command::Migrate => runtime::cli::run("idp", &rt, &telemetry, || async move {
-            let applied = idp::migrate(&config).await?;
-            println!("idp: {} migration(s) applied", applied.len());
-            Ok::<_, idp::IdpError>(())
-        }),
+        Command::Database(Database::Migrate) => {
+            runtime::cli::migrate("idp", &rt, &telemetry, || async move {
+                idp::migrate(&config).await
+            })
+        }
         Command::Users { command } => runtime::cli::run("idp", &rt, &telemetry, || async move {
             idp::cli::users(&config, command).await
         }),

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use rs::RsConfig;
+use runtime::cli::{Common, NoArgs};
 
 /// Reference resource server protected by the guard crate.
 #[derive(Debug, Parser)]
@@ -18,36 +19,28 @@ struct Cli {
     command: Command,
 }
 
+/// The common subcommands only: rs has no database, so no `migrate`.
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve the public API and admin listeners until SIGTERM or ctrl-c.
-    Serve,
-    /// Load and validate the configuration, then exit (2 on any problem).
-    CheckConfig,
-    /// Print the documented configuration (configs/rs.yaml: every key with its default).
-    ConfigReference,
+    #[command(flatten)]
+    Common(Common<NoArgs>),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if let Command::ConfigReference = cli.command {
-        print!("{}", rs::CONFIG_REFERENCE);
-        return ExitCode::SUCCESS;
+    if let Command::Common(Common::ConfigReference) = cli.command {
+        return runtime::cli::config_reference(rs::CONFIG_REFERENCE);
     }
     let config: RsConfig = match runtime::cli::load_config("rs", cli.config.as_deref()) {
         Ok(config) => config,
         Err(code) => return code,
     };
     match cli.command {
-        Command::ConfigReference => {
-            print!("{}", rs::CONFIG_REFERENCE);
-            ExitCode::SUCCESS
+        Command::Common(Common::ConfigReference) => {
+            runtime::cli::config_reference(rs::CONFIG_REFERENCE)
         }
-        Command::CheckConfig => {
-            println!("rs: configuration is valid");
-            ExitCode::SUCCESS
-        }
-        Command::Serve => {
+        Command::Common(Common::CheckConfig) => runtime::cli::check_config("rs"),
+        Command::Common(Common::Serve(NoArgs {})) => {
             let (rt, telemetry) = (config.runtime, config.telemetry.clone());
             runtime::cli::run("rs", &rt, &telemetry, || rs::serve(config))
         }
