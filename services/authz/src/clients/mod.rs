@@ -10,11 +10,6 @@ mod model;
 mod repo;
 mod service;
 
-pub(crate) use model::hex as model_hex;
 pub use model::{Client, NewClient, Secret};
+pub(crate) use model::{generated_id, hex as model_hex};
 pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome, parse_basic};
-
-/// A generated client id (128 random bits, base64url).
-pub(crate) fn generated_id() -> Result<String, crate::AuthzError> {
-    model::random_id().map_err(|_| crate::AuthzError::Task("no randomness available".into()))
-}

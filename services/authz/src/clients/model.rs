@@ -124,6 +124,11 @@ pub(crate) fn random_id() -> Result<String, ring::error::Unspecified> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// A generated client id (128 random bits, base64url).
+pub(crate) fn generated_id() -> Result<String, crate::AuthzError> {
+    random_id().map_err(|_| crate::AuthzError::Task("no randomness available".into()))
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

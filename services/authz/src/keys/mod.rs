@@ -4,9 +4,4 @@
 mod repo;
 mod service;
 
-pub use service::KeyStore;
-
-/// Every stored key as it is in the database (no decryption, no lifecycle step).
-pub async fn stored(db: &storage::Database) -> Result<Vec<issuer::KeyRecord>, crate::AuthzError> {
-    Ok(repo::all(db).await?)
-}
+pub use service::{KeyStore, stored};

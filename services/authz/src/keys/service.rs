@@ -274,3 +274,8 @@ impl KeyStore {
             .unwrap_or(record))
     }
 }
+
+/// Every stored key as it is in the database (no decryption, no lifecycle step).
+pub async fn stored(db: &Database) -> Result<Vec<KeyRecord>, AuthzError> {
+    Ok(repo::all(db).await?)
+}
