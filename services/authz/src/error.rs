@@ -84,3 +84,20 @@ impl From<std::sync::Arc<storage::StorageError>> for Failure {
         Self::Storage(e)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Failure;
+    use crate::idp::IdpError;
+    use storage::StorageError;
+
+    #[test]
+    fn only_a_busy_database_or_an_unreachable_idp_is_transient() {
+        assert!(Failure::from(StorageError::Unavailable("pool timed out".into())).is_transient());
+        assert!(Failure::from(IdpError::Unavailable("deadline".into())).is_transient());
+        assert!(!Failure::from(StorageError::Migration("broken".into())).is_transient());
+        assert!(!Failure::from(IdpError::Failed("refused".into())).is_transient());
+        assert!(!Failure::from(IdpError::UserGone).is_transient());
+        assert!(!Failure::internal("no randomness").is_transient());
+    }
+}

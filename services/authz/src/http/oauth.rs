@@ -300,3 +300,57 @@ pub(crate) async fn post_only() -> HttpResponse {
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(serde_json::json!({ "error": "invalid_request", "error_description": "use POST" }))
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header;
+    use actix_web::{HttpResponse, ResponseError};
+    use storage::StorageError;
+
+    use super::OAuthFailure;
+    use crate::error::Failure;
+    use crate::tokens::TokenError;
+
+    async fn json(res: HttpResponse) -> serde_json::Value {
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        serde_json::from_slice(&body).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_busy_database_is_503_temporarily_unavailable_with_retry_after() {
+        let failure = OAuthFailure::from(TokenError::from(StorageError::Unavailable(
+            "pool timed out".into(),
+        )));
+        let res = failure.error_response();
+        assert_eq!(res.status(), 503);
+        assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "1");
+        assert_eq!(
+            res.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+        let body = json(res).await;
+        assert_eq!(body["error"], "temporarily_unavailable");
+        assert_eq!(body["error_description"], "try again later");
+    }
+
+    #[tokio::test]
+    async fn other_failures_are_500_server_error_without_their_cause() {
+        let res =
+            OAuthFailure::from(Failure::internal("no current ES256 signing key")).error_response();
+        assert_eq!(res.status(), 500);
+        assert!(res.headers().get(header::RETRY_AFTER).is_none());
+        let body = json(res).await;
+        assert_eq!(body["error"], "server_error");
+        assert_eq!(body["error_description"], "internal error");
+    }
+
+    #[tokio::test]
+    async fn grant_errors_keep_their_code_and_description() {
+        let res = OAuthFailure::from(TokenError::InvalidGrant("the user is no longer active"))
+            .error_response();
+        assert_eq!(res.status(), 400);
+        let body = json(res).await;
+        assert_eq!(body["error"], "invalid_grant");
+        assert_eq!(body["error_description"], "the user is no longer active");
+    }
+}
