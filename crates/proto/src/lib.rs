@@ -3,6 +3,12 @@
 //! - [`authz::v1`]: `LoginFlow` (idp → authz) and `Introspection` (resource servers →
 //!   authz, RFC 7662 semantics).
 //! - [`idp::v1`]: `Sessions` (authz → idp).
+//! - [`FILE_DESCRIPTOR_SET`]: all of them, described for server reflection.
+
+/// The encoded `google.protobuf.FileDescriptorSet` of every file in `proto/` (services,
+/// messages, and the files they import), as the gRPC server reflection protocol
+/// (`grpc.reflection.v1`) serves it to tools such as `grpcurl` and `grpcui`.
+pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("descriptors");
 
 /// Services offered by authz.
 pub mod authz {
