@@ -41,7 +41,8 @@ impl GrpcServices {
     }
 
     /// Adds a generated tonic server (`FooServer::new(…)`), reported SERVING by health and
-    /// listed by reflection.
+    /// listed by reflection. Health and reflection are added by [`GrpcServer`]: adding
+    /// them here too would register their routes twice.
     #[must_use]
     pub fn add_service<S>(mut self, service: S) -> Self
     where

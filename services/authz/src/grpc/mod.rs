@@ -1,5 +1,5 @@
 //! The gRPC API of authz: `authz.v1.LoginFlow` (for idp), `authz.v1.Introspection` (for
-//! resource servers) and `grpc.health.v1`.
+//! resource servers), and from the runtime `grpc.health.v1` and server reflection.
 
 mod introspection;
 mod login_flow;

@@ -1,4 +1,5 @@
-//! The gRPC API of idp: `idp.v1.Sessions` (for authz) and `grpc.health.v1`.
+//! The gRPC API of idp: `idp.v1.Sessions` (for authz), and from the runtime
+//! `grpc.health.v1` and server reflection.
 
 mod auth;
 mod sessions;
