@@ -27,3 +27,33 @@ pub mod idp {
         tonic::include_proto!("idp.v1");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use prost::Message;
+
+    /// The descriptor set names every service of `proto/` with its package, as reflection
+    /// lists them.
+    #[test]
+    fn the_descriptor_set_describes_every_service() {
+        let set = prost_types::FileDescriptorSet::decode(super::FILE_DESCRIPTOR_SET).unwrap();
+        let mut services: Vec<String> = set
+            .file
+            .iter()
+            .flat_map(|f| {
+                f.service
+                    .iter()
+                    .map(move |s| format!("{}.{}", f.package(), s.name()))
+            })
+            .collect();
+        services.sort();
+        assert_eq!(
+            services,
+            [
+                "authz.v1.Introspection",
+                "authz.v1.LoginFlow",
+                "idp.v1.Sessions"
+            ]
+        );
+    }
+}
