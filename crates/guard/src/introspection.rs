@@ -7,7 +7,10 @@
 //!   "unavailable" (503 at the edge), never "active";
 //! - answers are cached by the token's SHA-256: active ones for at most `cache_ttl` and never
 //!   beyond the token's `exp`, inactive ones for `negative_ttl`; the cache is bounded;
-//! - concurrent requests with the same token share one call (request coalescing).
+//! - concurrent requests with the same token share one call (request coalescing);
+//! - every call goes through the runtime's observed channel: it carries the W3C trace
+//!   context of the request being guarded and is counted in
+//!   `grpc_client_requests_total{service,method,code}`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,10 +20,11 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use proto::authz::v1::introspection_client::IntrospectionClient;
 use proto::authz::v1::{IntrospectRequest, IntrospectResponse};
+use runtime::GrpcChannel;
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tracing::instrument;
 
 use crate::config::IntrospectionConfig;
@@ -48,7 +52,7 @@ struct Entry {
 
 /// The gRPC introspection client with its cache.
 pub(crate) struct Introspector {
-    client: IntrospectionClient<Channel>,
+    client: IntrospectionClient<GrpcChannel>,
     authorization: AsciiMetadataValue,
     config: IntrospectionConfig,
     cache: Mutex<HashMap<Key, Entry>>,
@@ -116,7 +120,7 @@ impl Introspector {
                 .map_err(|_| invalid("client_id", "not encodable as metadata".into()))?;
         authorization.set_sensitive(true);
         Ok(Self {
-            client: IntrospectionClient::new(channel),
+            client: IntrospectionClient::new(runtime::grpc_channel(channel)),
             authorization,
             config: config.clone(),
             cache: Mutex::new(HashMap::new()),

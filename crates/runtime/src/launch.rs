@@ -6,9 +6,10 @@ use actix_http::{Request, Response};
 use actix_service::IntoServiceFactory;
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
-use tonic::transport::server::Router;
 
-use crate::{GrpcServer, ListenConfig, Readiness, RuntimeError, Shutdown, Supervisor};
+use crate::{
+    GrpcServer, GrpcServices, ListenConfig, Readiness, RuntimeError, Shutdown, Supervisor,
+};
 
 /// Where a started service listens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +55,7 @@ impl Launch {
         self,
         shutdown: &Shutdown,
         app: F,
-        grpc: Option<Router>,
+        grpc: Option<GrpcServices>,
         readiness: Arc<dyn Readiness>,
     ) -> Result<Launched, RuntimeError>
     where
@@ -71,9 +72,9 @@ impl Launch {
         let metrics = telemetry::prometheus().map_err(|e| RuntimeError::Metrics(e.to_string()))?;
         let (http_listener, http_addr) = crate::bind("http", &self.http)?;
         let grpc_bound = match (&self.grpc, grpc) {
-            (Some(config), Some(router)) => {
+            (Some(config), Some(services)) => {
                 let (listener, addr) = crate::bind("grpc", config)?;
-                Some((GrpcServer::new(router, listener, shutdown)?, addr))
+                Some((GrpcServer::new(services, listener, shutdown)?, addr))
             }
             _ => None,
         };

@@ -1,6 +1,7 @@
 //! What every service process shares: listener configuration, the admin endpoints
 //! (`/metrics`, `/healthz`, `/readyz`), per-route HTTP metrics and trace spans, the gRPC server with
-//! `grpc.health.v1`, and one graceful shutdown for all of them.
+//! `grpc.health.v1`, reflection and per-method metrics and spans, the observed gRPC client
+//! channel, and one graceful shutdown for all of them.
 //!
 //! A service binds its listeners first (port 0 works: the bound address is read back),
 //! announces the addresses on stdout with [`announce`], then hands its servers to
@@ -12,6 +13,7 @@ mod announce;
 pub mod cli;
 mod demo;
 mod grpc;
+mod grpc_observe;
 mod http_observe;
 mod http_server;
 mod launch;
@@ -24,7 +26,11 @@ mod workers;
 pub use admin::{AdminServer, Readiness, admin_server, readiness};
 pub use announce::{announce, announce_lines};
 pub use demo::Demo;
-pub use grpc::{GrpcServer, grpc_health};
+pub use grpc::{GrpcServer, GrpcServices, grpc_health};
+pub use grpc_observe::{
+    GrpcChannel, GrpcClientLayer, GrpcClientObserve, GrpcServerLayer, GrpcServerObserve, code_name,
+    grpc_channel,
+};
 pub use http_observe::observe_requests;
 pub use http_server::{base_app, http_server};
 pub use launch::{Addresses, Launch, Launched};
@@ -57,6 +63,9 @@ pub enum RuntimeError {
     /// The gRPC server failed while running.
     #[error("gRPC server failed: {0}")]
     Grpc(#[from] tonic::transport::Error),
+    /// The encoded file descriptor sets of the gRPC services do not decode.
+    #[error("gRPC file descriptor set: {0}")]
+    Descriptors(String),
     /// The metrics recorder is unavailable.
     #[error("metrics recorder: {0}")]
     Metrics(String),

@@ -3,7 +3,9 @@
 //!
 //! Every call authenticates with `authorization: Basic base64(client_id:client_secret)`
 //! metadata (the `idp` configuration section), carries a deadline (`grpc-timeout`, and
-//! enforced locally as well), and maps idp's status codes once, here.
+//! enforced locally as well), and maps idp's status codes once, here. The channel is the
+//! runtime's observed one: each call carries the W3C trace context and is counted in
+//! `grpc_client_requests_total{service,method,code}`.
 
 use std::time::Duration;
 
@@ -13,8 +15,9 @@ use proto::idp::v1::sessions_client::SessionsClient;
 use proto::idp::v1::{
     CheckSessionRequest, EndSessionRequest, GetUserClaimsRequest, UserClaims, end_session_request,
 };
+use runtime::GrpcChannel;
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tracing::instrument;
 
 use crate::AuthzError;
@@ -47,7 +50,7 @@ pub(crate) struct IdpSession {
 
 /// The `idp.v1.Sessions` client: one lazily connected channel shared by every request.
 pub(crate) struct Idp {
-    client: SessionsClient<Channel>,
+    client: SessionsClient<GrpcChannel>,
     authorization: Option<AsciiMetadataValue>,
     timeout: Duration,
 }
@@ -79,7 +82,7 @@ impl Idp {
             }
         };
         Ok(Self {
-            client: SessionsClient::new(endpoint.connect_lazy()),
+            client: SessionsClient::new(runtime::grpc_channel(endpoint.connect_lazy())),
             authorization,
             timeout: config.timeout,
         })

@@ -190,7 +190,6 @@ impl Application {
             &shutdown,
             move || http::app(state.clone()),
             Some(grpc::router(
-                &shutdown,
                 Arc::clone(&clients),
                 Arc::clone(&tokens),
                 flow,

@@ -110,7 +110,6 @@ impl Application {
             base: base.into(),
         };
         let grpc = grpc::router(
-            &shutdown,
             users.clone(),
             sessions.clone(),
             grpc::Callers::new(&config.sessions_api),

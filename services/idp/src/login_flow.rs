@@ -4,9 +4,10 @@
 //! Every call authenticates as the client configured in `authz` (metadata `authorization:
 //! Basic base64(urlencode(id):urlencode(secret))`, RFC 6749 §2.3.1), carries a deadline
 //! (`authz.timeout`, also sent as `grpc-timeout`) and the W3C trace context of the browser
-//! request it serves, and is counted in `grpc_client_requests_total{method,code}`.
+//! request it serves, and is counted in `grpc_client_requests_total{service,method,code}`
+//! (all three by the runtime's observed channel).
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use config::{ConfigError, Secret, Validate};
@@ -15,16 +16,13 @@ use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, CompletedRequest, ConsentRequest,
     GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
 };
+use runtime::GrpcChannel;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Request, Response, Status};
-use tracing::Instrument;
 
 use crate::IdpError;
-use crate::grpc::observe;
-
-const SERVICE: &str = "authz.v1.LoginFlow";
 
 /// The `authz` section: how idp reaches authz's `LoginFlow`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,7 +84,7 @@ fn basic_credentials(id: &str, secret: &str) -> String {
 /// authz's `LoginFlow`, as idp calls it. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct LoginFlow {
-    client: LoginFlowClient<Channel>,
+    client: LoginFlowClient<GrpcChannel>,
     authorization: Option<AsciiMetadataValue>,
     timeout: Duration,
 }
@@ -117,7 +115,7 @@ impl LoginFlow {
             }
         };
         Ok(Self {
-            client: LoginFlowClient::new(channel),
+            client: LoginFlowClient::new(runtime::grpc_channel(channel)),
             authorization,
             timeout: config.timeout,
         })
@@ -127,46 +125,26 @@ impl LoginFlow {
         &self,
         method: &'static str,
         message: Req,
-        send: impl FnOnce(LoginFlowClient<Channel>, Request<Req>) -> Fut,
+        send: impl FnOnce(LoginFlowClient<GrpcChannel>, Request<Req>) -> Fut,
     ) -> Result<Resp, IdpError>
     where
         Fut: Future<Output = Result<Response<Resp>, Status>>,
     {
-        let span = tracing::info_span!(
-            "grpc.client",
-            otel.name = %format_args!("{SERVICE}/{method}"),
-            otel.kind = "client",
-            rpc.system = "grpc",
-            rpc.service = SERVICE,
-            rpc.method = method,
-        );
-        async move {
-            let mut request = Request::new(message);
-            request.set_timeout(self.timeout);
-            if let Some(authorization) = &self.authorization {
-                request
-                    .metadata_mut()
-                    .insert("authorization", authorization.clone());
-            }
-            observe::inject_trace_context(request.metadata_mut());
-            let started = Instant::now();
-            let result = match tokio::time::timeout(
-                self.timeout,
-                send(self.client.clone(), request),
-            )
-            .await
-            {
+        let mut request = Request::new(message);
+        request.set_timeout(self.timeout);
+        if let Some(authorization) = &self.authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", authorization.clone());
+        }
+        let result =
+            match tokio::time::timeout(self.timeout, send(self.client.clone(), request)).await {
                 Ok(result) => result,
                 Err(_) => Err(Status::deadline_exceeded("no answer within authz.timeout")),
             };
-            let code = result.as_ref().map_or_else(Status::code, |_| Code::Ok);
-            observe::record_client_call(SERVICE, method, code, started);
-            result
-                .map(Response::into_inner)
-                .map_err(|status| error(method, &status))
-        }
-        .instrument(span)
-        .await
+        result
+            .map(Response::into_inner)
+            .map_err(|status| error(method, &status))
     }
 
     /// `GetLoginRequest`; [`IdpError::Gone`] when the challenge is unknown, expired or used.

@@ -32,14 +32,14 @@ const SCOPE: &str = "openid profile email offline_access items:read";
 const USERNAME: &str = "alice";
 const PASSWORD: &str = "correct horse battery staple";
 
-fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
+pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect()
 }
 
 /// authz signs with ES256 only: no RSA keys to generate at start.
-fn authz_keys() -> Vec<(String, String)> {
+pub(crate) fn authz_keys() -> Vec<(String, String)> {
     pairs(&[
         ("AUTHZ__KEYS__ALGORITHMS", "[ES256]"),
         ("AUTHZ__KEYS__DEFAULT_ALG", "ES256"),
@@ -47,7 +47,7 @@ fn authz_keys() -> Vec<(String, String)> {
 }
 
 /// Runs a service's CLI (`cargo run -p <name> -- args…`) and parses its JSON output.
-fn cli(name: &str, env: &[(String, String)], args: &[&str]) -> Value {
+pub(crate) fn cli(name: &str, env: &[(String, String)], args: &[&str]) -> Value {
     let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace())
         .args(["run", "--quiet", "-p", name, "--"])
@@ -63,19 +63,19 @@ fn cli(name: &str, env: &[(String, String)], args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-fn write(dir: &Path, name: &str, content: &str) -> String {
+pub(crate) fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
     path.to_str().unwrap().to_owned()
 }
 
-fn random() -> String {
+pub(crate) fn random() -> String {
     let mut bytes = [0u8; 32];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes).unwrap();
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-fn sha256_b64(input: &[u8]) -> String {
+pub(crate) fn sha256_b64(input: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(ring::digest::digest(&ring::digest::SHA256, input))
 }
 

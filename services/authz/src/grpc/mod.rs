@@ -1,5 +1,5 @@
 //! The gRPC API of authz: `authz.v1.LoginFlow` (for idp), `authz.v1.Introspection` (for
-//! resource servers) and `grpc.health.v1`.
+//! resource servers), and from the runtime `grpc.health.v1` and server reflection.
 
 mod introspection;
 mod login_flow;
@@ -8,38 +8,23 @@ use std::sync::Arc;
 
 use proto::authz::v1::introspection_server::IntrospectionServer;
 use proto::authz::v1::login_flow_server::LoginFlowServer;
-use runtime::Shutdown;
-use tonic::transport::server::Router;
+use runtime::GrpcServices;
 use tonic::{Request, Status};
-use tonic_health::ServingStatus;
 
 use crate::clients::{Client, ClientAuthError, Clients, Credentials, parse_basic};
 use crate::error::Failure;
 use crate::flow::Flow;
 use crate::tokens::Tokens;
 
-/// The gRPC router with every service authz offers, each reported SERVING.
-pub(crate) fn router(
-    shutdown: &Shutdown,
-    clients: Arc<Clients>,
-    tokens: Arc<Tokens>,
-    flow: Arc<Flow>,
-) -> Router {
-    let (reporter, health) = runtime::grpc_health(shutdown);
-    tokio::spawn(async move {
-        for service in ["authz.v1.Introspection", "authz.v1.LoginFlow"] {
-            reporter
-                .set_service_status(service, ServingStatus::Serving)
-                .await;
-        }
-    });
+/// Every gRPC service authz offers; the runtime serves them with health (each SERVING),
+/// reflection, trace context and request metrics.
+pub(crate) fn router(clients: Arc<Clients>, tokens: Arc<Tokens>, flow: Arc<Flow>) -> GrpcServices {
     let introspection = introspection::IntrospectionService {
         clients: Arc::clone(&clients),
         tokens,
     };
     let login_flow = login_flow::LoginFlowService { clients, flow };
-    tonic::transport::Server::builder()
-        .add_service(health)
+    GrpcServices::new(proto::FILE_DESCRIPTOR_SET)
         .add_service(IntrospectionServer::new(introspection))
         .add_service(LoginFlowServer::new(login_flow))
 }

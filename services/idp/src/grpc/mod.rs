@@ -1,13 +1,11 @@
-//! The gRPC API of idp: `idp.v1.Sessions` (for authz) and `grpc.health.v1`.
+//! The gRPC API of idp: `idp.v1.Sessions` (for authz), and from the runtime
+//! `grpc.health.v1` and server reflection.
 
 mod auth;
-pub(crate) mod observe;
 mod sessions;
 
 use proto::idp::v1::sessions_server::SessionsServer;
-use runtime::Shutdown;
-use tonic::transport::server::Router;
-use tonic_health::ServingStatus;
+use runtime::GrpcServices;
 
 pub(crate) use auth::Callers;
 pub use auth::SessionsApiConfig;
@@ -15,25 +13,13 @@ pub use auth::SessionsApiConfig;
 use crate::sessions::Sessions;
 use crate::users::Users;
 
-/// The gRPC router with every service idp offers, each reported SERVING.
-pub(crate) fn router(
-    shutdown: &Shutdown,
-    users: Users,
-    sessions: Sessions,
-    callers: Callers,
-) -> Router {
-    let (reporter, health) = runtime::grpc_health(shutdown);
-    tokio::spawn(async move {
-        reporter
-            .set_service_status(sessions::SERVICE, ServingStatus::Serving)
-            .await;
-    });
+/// Every gRPC service idp offers; the runtime serves them with health (each SERVING),
+/// reflection, trace context and request metrics.
+pub(crate) fn router(users: Users, sessions: Sessions, callers: Callers) -> GrpcServices {
     let service = sessions::SessionsService {
         users,
         sessions,
         callers,
     };
-    tonic::transport::Server::builder()
-        .add_service(health)
-        .add_service(SessionsServer::new(service))
+    GrpcServices::new(proto::FILE_DESCRIPTOR_SET).add_service(SessionsServer::new(service))
 }

@@ -10,12 +10,9 @@ use proto::idp::v1::{
 use tonic::{Request, Response, Status};
 
 use super::auth::Callers;
-use super::observe;
 use crate::IdpError;
 use crate::sessions::Sessions;
 use crate::users::{User, Users};
-
-pub(crate) const SERVICE: &str = "idp.v1.Sessions";
 
 /// The gRPC `Sessions` service.
 pub(crate) struct SessionsService {
@@ -145,12 +142,8 @@ impl SessionsApi for SessionsService {
         request: Request<GetUserClaimsRequest>,
     ) -> Result<Response<UserClaims>, Status> {
         let (metadata, _, message) = request.into_parts();
-        observe::serve(SERVICE, "GetUserClaims", &metadata, async {
-            self.callers.check(&metadata)?;
-            self.user_claims(message).await
-        })
-        .await
-        .map(Response::new)
+        self.callers.check(&metadata)?;
+        self.user_claims(message).await.map(Response::new)
     }
 
     async fn check_session(
@@ -158,12 +151,8 @@ impl SessionsApi for SessionsService {
         request: Request<CheckSessionRequest>,
     ) -> Result<Response<CheckSessionResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
-        observe::serve(SERVICE, "CheckSession", &metadata, async {
-            self.callers.check(&metadata)?;
-            self.check_session(message).await
-        })
-        .await
-        .map(Response::new)
+        self.callers.check(&metadata)?;
+        self.check_session(message).await.map(Response::new)
     }
 
     async fn end_session(
@@ -171,11 +160,7 @@ impl SessionsApi for SessionsService {
         request: Request<EndSessionRequest>,
     ) -> Result<Response<EndSessionResponse>, Status> {
         let (metadata, _, message) = request.into_parts();
-        observe::serve(SERVICE, "EndSession", &metadata, async {
-            self.callers.check(&metadata)?;
-            self.end_session(message).await
-        })
-        .await
-        .map(Response::new)
+        self.callers.check(&metadata)?;
+        self.end_session(message).await.map(Response::new)
     }
 }
