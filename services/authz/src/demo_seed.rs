@@ -29,6 +29,13 @@ pub const POST_LOGOUT_REDIRECT_URI: &str = "http://localhost:3000/";
 pub const SCOPES: &str = "openid profile email offline_access items:read items:write";
 /// The audience (RFC 8707 resource) of `demo-client`'s and `demo-spa`'s tokens: rs.
 pub const AUDIENCE: &str = "http://localhost:8082";
+/// The environment variable that moves the demo web app (`demo app`) off
+/// `http://localhost:3000`: when set, e.g. to `http://localhost:3100` (`make demo` with
+/// `DEMO_APP_PORT=3100`), `demo-client`'s and `demo-spa`'s redirect and post-logout redirect
+/// URIs are seeded below it instead ([`REDIRECT_URI`], [`SPA_REDIRECT_URI`] and
+/// [`POST_LOGOUT_REDIRECT_URI`] are the defaults). Read when the clients are registered:
+/// existing clients keep their URIs until `--reset-demo` registers them afresh.
+pub const APP_URL_VAR: &str = "AUTHZ_DEMO_APP_URL";
 /// The demo resource server's introspection client.
 pub const RS_CLIENT_ID: &str = "demo-rs";
 /// `demo-rs`'s secret.
@@ -51,8 +58,37 @@ fn scopes() -> Result<ScopeSet, AuthzError> {
 }
 
 /// The demo clients, in seeding order, with every attribute `make demo` documents; the
-/// rest are the defaults of `authz clients create` ([`Client::new`]).
+/// rest are the defaults of `authz clients create` ([`Client::new`]). Their redirect URIs
+/// are below `$AUTHZ_DEMO_APP_URL` when it is set ([`APP_URL_VAR`]).
 pub fn clients() -> Result<Vec<NewClient>, AuthzError> {
+    clients_for_app(std::env::var(APP_URL_VAR).ok().as_deref())
+}
+
+/// [`clients`] with their redirect URIs below the demo app's URL `app` (a trailing `/`
+/// ignored; an http(s) URL), or the default ones when `app` is `None` or empty.
+pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> {
+    let (redirect_uri, spa_redirect_uri, post_logout_redirect_uri) = match app {
+        Some(app) if !app.is_empty() => {
+            let http = url::Url::parse(app)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !http {
+                return Err(AuthzError::Invalid(format!(
+                    "{APP_URL_VAR} {app:?} is not an http(s) URL"
+                )));
+            }
+            let app = app.trim_end_matches('/');
+            (
+                format!("{app}/callback"),
+                format!("{app}/spa/callback"),
+                format!("{app}/"),
+            )
+        }
+        _ => (
+            REDIRECT_URI.to_owned(),
+            SPA_REDIRECT_URI.to_owned(),
+            POST_LOGOUT_REDIRECT_URI.to_owned(),
+        ),
+    };
     let mut web = Client::new(id(CLIENT_ID)?, "Demo web app".to_owned());
     web.grant_types = vec![
         GrantType::AuthorizationCode,
@@ -60,16 +96,16 @@ pub fn clients() -> Result<Vec<NewClient>, AuthzError> {
         GrantType::ClientCredentials,
     ];
     web.scopes = scopes()?;
-    web.redirect_uris = vec![REDIRECT_URI.to_owned()];
-    web.post_logout_redirect_uris = vec![POST_LOGOUT_REDIRECT_URI.to_owned()];
+    web.redirect_uris = vec![redirect_uri];
+    web.post_logout_redirect_uris = vec![post_logout_redirect_uri.clone()];
     web.audiences = vec![AUDIENCE.to_owned()];
 
     let mut spa = Client::new(id(SPA_CLIENT_ID)?, "Demo single-page app".to_owned());
     spa.auth_method = TokenEndpointAuthMethod::None;
     spa.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
     spa.scopes = scopes()?;
-    spa.redirect_uris = vec![SPA_REDIRECT_URI.to_owned()];
-    spa.post_logout_redirect_uris = vec![POST_LOGOUT_REDIRECT_URI.to_owned()];
+    spa.redirect_uris = vec![spa_redirect_uri];
+    spa.post_logout_redirect_uris = vec![post_logout_redirect_uri];
     spa.audiences = vec![AUDIENCE.to_owned()];
 
     let mut rs = Client::new(id(RS_CLIENT_ID)?, "Demo resource server (rs)".to_owned());
@@ -153,5 +189,44 @@ mod tests {
             "{err}"
         );
         assert!(permitted(Demo::Off, "https://id.example.com").is_ok());
+    }
+
+    #[test]
+    fn the_demo_app_url_moves_the_redirect_uris() {
+        let uris = |app| {
+            clients_for_app(app)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.client.redirect_uris, c.client.post_logout_redirect_uris))
+                .collect::<Vec<_>>()
+        };
+        let defaults = vec![
+            (
+                vec![REDIRECT_URI.to_owned()],
+                vec![POST_LOGOUT_REDIRECT_URI.to_owned()],
+            ),
+            (
+                vec![SPA_REDIRECT_URI.to_owned()],
+                vec![POST_LOGOUT_REDIRECT_URI.to_owned()],
+            ),
+            (Vec::new(), Vec::new()),
+        ];
+        assert_eq!(uris(None), defaults);
+        assert_eq!(uris(Some("")), defaults);
+        assert_eq!(
+            uris(Some("http://localhost:3100/")),
+            vec![
+                (
+                    vec!["http://localhost:3100/callback".to_owned()],
+                    vec!["http://localhost:3100/".to_owned()],
+                ),
+                (
+                    vec!["http://localhost:3100/spa/callback".to_owned()],
+                    vec!["http://localhost:3100/".to_owned()],
+                ),
+                (Vec::new(), Vec::new()),
+            ]
+        );
+        assert!(clients_for_app(Some("localhost:3100")).is_err());
     }
 }

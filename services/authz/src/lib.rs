@@ -13,7 +13,6 @@ pub mod cli;
 pub mod cli_clients;
 pub mod clients;
 pub mod config;
-pub mod demo;
 pub mod demo_seed;
 mod error;
 mod flow;

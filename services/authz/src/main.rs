@@ -39,12 +39,6 @@ enum Command {
         #[command(subcommand)]
         command: authz::cli::KeysCommand,
     },
-    /// Walk the main flows against a running `make demo` system and report each step
-    /// (exit code 0 only when every step worked).
-    Demo(authz::demo::DemoArgs),
-    /// Serve the demo's web application (the relying party behind the demo clients'
-    /// redirect URIs) on http://localhost:3000 until SIGTERM or ctrl-c.
-    DemoApp(authz::demo::app::AppArgs),
     /// Print the documented configuration (configs/authz.yaml: every key with its default).
     ConfigReference,
 }
@@ -69,12 +63,7 @@ fn main() -> ExitCode {
         print!("{}", authz::CONFIG_REFERENCE);
         return ExitCode::SUCCESS;
     }
-    // Need no configuration: they talk to a running system over HTTP only.
-    let command = match cli.command {
-        Command::Demo(args) => return authz::demo::run(args),
-        Command::DemoApp(args) => return authz::demo::app::run(args),
-        command => command,
-    };
+    let command = cli.command;
     // Needs no configuration: it makes the key-encryption key the configuration requires.
     if let Command::Keys {
         command: authz::cli::KeysCommand::NewKek,
@@ -130,7 +119,5 @@ fn main() -> ExitCode {
         Command::Keys { command } => runtime::cli::run("authz", &rt, &telemetry, || async move {
             authz::cli::keys(&config, command).await
         }),
-        Command::Demo(args) => authz::demo::run(args),
-        Command::DemoApp(args) => authz::demo::app::run(args),
     }
 }

@@ -8,13 +8,18 @@
 
 use reqwest::{StatusCode, Url, header};
 
-/// HTML character references the pages use in attribute values, decoded.
+/// HTML character references the pages use in attribute values, decoded: the named ones
+/// and the numeric ones askama writes (`&#34;`, `&#38;`, `&#39;`, `&#60;`, `&#62;`).
 pub fn decode_html(s: &str) -> String {
     s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
         .replace("&amp;", "&")
 }
 
@@ -312,7 +317,7 @@ mod tests {
     fn reads_the_hidden_inputs_of_a_form() {
         let page = Url::parse("http://localhost:8081/login?login_challenge=x").unwrap();
         let html = r#"<p>hi</p><form method="post" action="/login">
-            <input type="hidden" name="csrf" value="a&amp;b">
+            <input type="hidden" name="csrf" value="a&amp;b&#34;&#60;&#38;lt;">
             <input type="hidden" name="login_challenge" value="c1">
             <input type="text" name="username">
             </form>"#;
@@ -328,7 +333,7 @@ mod tests {
         assert_eq!(
             form.hidden,
             vec![
-                ("csrf".to_owned(), "a&b".to_owned()),
+                ("csrf".to_owned(), "a&b\"<&lt;".to_owned()),
                 ("login_challenge".to_owned(), "c1".to_owned())
             ]
         );
