@@ -8,6 +8,8 @@
 
 use reqwest::{StatusCode, Url, header};
 
+use crate::support::causes;
+
 /// HTML character references the pages use in attribute values, decoded: the named ones
 /// and the numeric ones askama writes (`&#34;`, `&#38;`, `&#39;`, `&#60;`, `&#62;`).
 pub fn decode_html(s: &str) -> String {
@@ -190,7 +192,10 @@ impl Browser {
         } else {
             req.header(header::COOKIE, cookies)
         };
-        let res = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("{}: {}", without_query(url), causes(&e)))?;
         self.store(url, &res);
         let status = res.status();
         let location = match res.headers().get(header::LOCATION) {
@@ -198,11 +203,14 @@ impl Browser {
                 l.to_str()
                     .ok()
                     .and_then(|l| url.join(l).ok())
-                    .ok_or_else(|| format!("bad Location from {url}"))?,
+                    .ok_or_else(|| format!("bad Location from {}", without_query(url)))?,
             ),
             None => None,
         };
-        let body = res.text().await.map_err(|e| format!("read {url}: {e}"))?;
+        let body = res
+            .text()
+            .await
+            .map_err(|e| format!("read {}: {}", without_query(url), causes(&e)))?;
         Ok(Page {
             url: url.clone(),
             status,
@@ -297,6 +305,12 @@ impl Browser {
     }
 }
 
+/// `url` without its query and fragment, for messages: a query may carry a login challenge
+/// or an authorization code.
+fn without_query(url: &Url) -> &str {
+    &url[..url::Position::AfterPath]
+}
+
 /// Most redirects and form posts one browser login may take.
 pub const MAX_HOPS: usize = 16;
 
@@ -338,6 +352,35 @@ mod tests {
             ]
         );
         assert!(forms(&page, "<p>no form</p>").unwrap().is_empty());
+    }
+
+    #[test]
+    fn messages_leave_out_the_query_and_name_the_cause() {
+        let url = Url::parse("http://localhost:8081/login?login_challenge=secret#x").unwrap();
+        assert_eq!(without_query(&url), "http://localhost:8081/login");
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(inner);
+        assert_eq!(causes(&outer), "refused");
+        #[derive(Debug)]
+        struct Wrap(std::io::Error);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let wrapped = Wrap(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused",
+        ));
+        assert_eq!(
+            causes(&wrapped),
+            "error sending request: Connection refused"
+        );
     }
 
     #[test]

@@ -14,6 +14,21 @@ pub(crate) async fn json_of(res: reqwest::Response) -> Result<(StatusCode, Value
     Ok((status, value))
 }
 
+/// `e` and its causes on one line (`error sending request …: … Connection refused`).
+pub(crate) fn causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        source = cause.source();
+    }
+    line
+}
+
 /// The string member `name` of `doc`.
 pub(crate) fn str_field(doc: &Value, name: &str) -> Result<String, String> {
     doc.get(name)

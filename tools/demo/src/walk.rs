@@ -26,7 +26,7 @@ use crate::seeded::{
     APP_URL, AUDIENCE, CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, PASSWORD, POST_LOGOUT_PATH,
     RS_CLIENT_ID, RS_CLIENT_SECRET, USERNAME, app_uri,
 };
-use crate::support::{base_url, json_of, random, str_field, verifier_challenge};
+use crate::support::{base_url, causes, json_of, random, str_field, verifier_challenge};
 
 /// What the browser login asks for.
 const SCOPE: &str = "openid profile email offline_access items:read";
@@ -266,8 +266,8 @@ impl Report {
     }
 }
 
-fn fail<E: std::fmt::Display>(context: &'static str) -> impl Fn(E) -> String {
-    move |e| format!("{context}: {e}")
+fn fail<E: std::error::Error>(context: &'static str) -> impl Fn(E) -> String {
+    move |e| format!("{context}: {}", causes(&e))
 }
 
 /// The tokens of the code exchange that later steps use.
