@@ -27,7 +27,7 @@ endif
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-demo: ## build and run authz, idp, rs and the demo web app (http://localhost:3000/) on SQLite under ./data, seeding the demo data (ctrl-c stops them; ARGS=--reset-demo seeds it afresh)
+demo: ## build and run authz, idp, rs and the demo web app (http://localhost:3000/) on SQLite under ./data, seeding the demo data (ctrl-c stops them; ARGS=--reset-demo seeds it afresh; DEMO_*_PORT move the ports); then `cargo run -q -p demo -- walk` walks every flow
 	@./deployments/demo.sh $(ARGS)
 
 build: ## build the three service binaries
@@ -50,11 +50,11 @@ endif
 e2e: ## only the end-to-end tests (real processes via cargo run)
 	$(CARGO) nextest run -p tests-e2e
 
-bench: ## load-test authz's hot endpoints (release build, pinned cores) and print a table
-	@python3 crates/loadgen/bench.py
+bench: ## load-test authz's hot endpoints with tools/loadgen (release build, pinned cores) and print a table
+	@python3 tools/loadgen/bench.py
 
 bench-peer: ## the shared wrk bench against authz and node-oidc-provider in one run (needs wrk, node)
-	@./crates/loadgen/peer.sh
+	@./tools/loadgen/peer.sh
 
 lint: ## clippy with -D warnings, and rustfmt check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

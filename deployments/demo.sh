@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# `make demo`: builds authz, idp and rs, runs them on SQLite under ./data with the
-# documented configs/*.yaml, waits until all three are ready and prints where they are.
-# Ctrl-C (or SIGTERM) stops all three gracefully.
+# `make demo`: builds authz, idp, rs and the demo tool, runs the three services on SQLite
+# under ./data with the documented configs/*.yaml and the demo web app (`demo app`), waits
+# until all of them are ready and prints where they are. Ctrl-C (or SIGTERM) stops them
+# gracefully.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,28 @@ cd "$(dirname "$0")/.."
 # grants and sessions that hang off it, and seed it afresh. Anything else in the databases
 # (signing keys, other clients and users) is kept; `make clean-data` deletes everything.
 data="${DEMO_DATA:-data}"
+
+# Ports: the documented defaults, each overridable (the e2e test picks free ones, so that
+# `make test` passes while a `make demo` holds these). They go to the services as
+# <SVC>__HTTP__PORT etc., and every URL that names a port follows: authz's issuer, idp's
+# public_url, the gRPC links between the services, the demo app's URL, and the demo clients'
+# redirect URIs (AUTHZ_DEMO_APP_URL, read by `authz serve --demo` as its --demo-app-url when it registers them:
+# after changing DEMO_APP_PORT on an existing data directory, use --reset-demo). rs's
+# audience stays http://localhost:8082 whatever its port: an identifier, not an address.
+authz_port="${DEMO_AUTHZ_PORT:-8080}"
+authz_grpc_port="${DEMO_AUTHZ_GRPC_PORT:-50051}"
+authz_admin_port="${DEMO_AUTHZ_ADMIN_PORT:-9080}"
+idp_port="${DEMO_IDP_PORT:-8081}"
+idp_grpc_port="${DEMO_IDP_GRPC_PORT:-50052}"
+idp_admin_port="${DEMO_IDP_ADMIN_PORT:-9081}"
+rs_port="${DEMO_RS_PORT:-8082}"
+rs_admin_port="${DEMO_RS_ADMIN_PORT:-9082}"
+app_port="${DEMO_APP_PORT:-3000}"
+issuer="http://localhost:$authz_port"
+idp_url="http://localhost:$idp_port"
+rs_url="http://localhost:$rs_port"
+app_url="http://localhost:$app_port"
+
 demo=--demo
 for arg in "$@"; do
     case "$arg" in
@@ -19,11 +42,24 @@ for arg in "$@"; do
         *) echo "usage: $0 [--reset-demo]" >&2; exit 2 ;;
     esac
 done
-cargo build --quiet -p authz -p idp -p rs
+cargo build --quiet -p authz -p idp -p rs -p demo
 mkdir -p "$data"
 bin="${CARGO_TARGET_DIR:-target}/debug"
 export AUTHZ__DATABASE__URL="sqlite://$data/authz.db"
 export IDP__DATABASE__URL="sqlite://$data/idp.db"
+
+# Where everything listens, and how the services find each other.
+export AUTHZ__ISSUER="$issuer"
+export AUTHZ__HTTP__PORT="$authz_port" AUTHZ__GRPC__PORT="$authz_grpc_port" AUTHZ__ADMIN__PORT="$authz_admin_port"
+export AUTHZ__IDP__PUBLIC_URL="$idp_url"
+export AUTHZ__IDP__GRPC_URL="http://127.0.0.1:$idp_grpc_port"
+export AUTHZ_DEMO_APP_URL="$app_url"
+export IDP__PUBLIC_URL="$idp_url"
+export IDP__HTTP__PORT="$idp_port" IDP__GRPC__PORT="$idp_grpc_port" IDP__ADMIN__PORT="$idp_admin_port"
+export IDP__AUTHZ__GRPC_URL="http://127.0.0.1:$authz_grpc_port"
+export RS__HTTP__PORT="$rs_port" RS__ADMIN__PORT="$rs_admin_port"
+export RS__GUARD__ISSUER="$issuer"
+export RS__GUARD__INTROSPECTION__ENDPOINT="http://127.0.0.1:$authz_grpc_port"
 # Demo only: authz needs a key-encryption key for its signing keys; create one for the
 # demo data directory (a real deployment mounts its own as keys.encryption_key_file).
 if [ ! -s "$data"/authz.kek ]; then
@@ -59,6 +95,9 @@ fi
 # Earlier versions of this script kept the demo credentials in files; the services hold them.
 rm -f "$data"/demo-client.secret "$data"/demo-rs.secret "$data"/demo-user.password
 
+# The processes' ids, one `name pid` line each, for whoever needs to stop one of them (the
+# e2e test stops idp to see the walk go on without it); removed when demo.sh stops.
+pidfile="$data/demo.pids"
 pids=()
 stop() {
     trap - INT TERM EXIT
@@ -66,9 +105,11 @@ stop() {
     echo "stopping..."
     for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
     wait || true
+    rm -f "$pidfile"
     echo "stopped."
 }
 trap stop INT TERM EXIT
+: > "$pidfile"
 
 # authz and idp seed their demo data (printing `[svc] demo: …` lines) before they serve.
 for svc in authz idp rs; do
@@ -76,13 +117,16 @@ for svc in authz idp rs; do
     if [ "$svc" != rs ]; then args+=("$demo"); fi
     env "${svc^^}__TELEMETRY__LOG_FORMAT=pretty" "$bin/$svc" "${args[@]}" > >(sed -u "s/^/[$svc] /") 2> >(sed -u "s/^/[$svc] /" >&2) &
     pids+=($!)
+    echo "$svc $!" >> "$pidfile"
 done
 
 # The demo's web application: the relying party behind the demo clients' redirect URIs.
-"$bin/authz" demo-app > >(sed -u "s/^/[demo-app] /") 2> >(sed -u "s/^/[demo-app] /" >&2) &
+"$bin/demo" app --listen "127.0.0.1:$app_port" --public-url "$app_url" --issuer "$issuer" --rs "$rs_url" \
+    > >(sed -u "s/^/[demo-app] /") 2> >(sed -u "s/^/[demo-app] /" >&2) &
 pids+=($!)
+echo "app $!" >> "$pidfile"
 
-for admin in 9080 9081 9082; do
+for admin in "$authz_admin_port" "$idp_admin_port" "$rs_admin_port"; do
     for _ in $(seq 1 100); do
         if curl -fsS "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1; then break; fi
         sleep 0.1
@@ -90,29 +134,35 @@ for admin in 9080 9081 9082; do
     curl -fsS "http://127.0.0.1:$admin/readyz" >/dev/null
 done
 for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null http://127.0.0.1:3000/healthz 2>/dev/null; then break; fi
+    if curl -fsS -o /dev/null "http://127.0.0.1:$app_port/healthz" 2>/dev/null; then break; fi
     sleep 0.1
 done
-curl -fsS -o /dev/null http://127.0.0.1:3000/healthz
+curl -fsS -o /dev/null "http://127.0.0.1:$app_port/healthz"
+
+# The walk's command line: its options only where a port moved from its default.
+walk="cargo run -q -p demo -- walk"
+if [ "$issuer" != http://localhost:8080 ]; then walk+=" --issuer $issuer"; fi
+if [ "$rs_url" != http://localhost:8082 ]; then walk+=" --rs $rs_url"; fi
+if [ "$app_url" != http://localhost:3000 ]; then walk+=" --app $app_url"; fi
 
 cat <<MSG
 
   All three services are ready.
 
-  Open http://localhost:3000/ and sign in as demo / demo-password.
+  Open $app_url/ and sign in as demo / demo-password.
 
-  authz  http://localhost:8080   gRPC localhost:50051   admin http://localhost:9080
-  idp    http://localhost:8081   gRPC localhost:50052   admin http://localhost:9081
-  rs     http://localhost:8082                          admin http://localhost:9082
-  app    http://localhost:3000   (the demo web app: demo-client, or demo-spa)
+  authz  $issuer   gRPC localhost:$authz_grpc_port   admin http://localhost:$authz_admin_port
+  idp    $idp_url   gRPC localhost:$idp_grpc_port   admin http://localhost:$idp_admin_port
+  rs     $rs_url                          admin http://localhost:$rs_admin_port
+  app    $app_url   (the demo web app: demo-client, or demo-spa)
 
   Clients demo-client / demo-secret, demo-spa (public, PKCE), demo-rs / demo-rs-secret.
 
   Next steps:
-    1. cargo run -q -p authz -- demo          # walks every flow, one line per step
+    1. $walk   # walks every flow, one line per step
     2. curl -s -u demo-client:demo-secret -d grant_type=client_credentials \\
-         -d scope=items:read http://localhost:8080/token
-    3. curl -s http://localhost:8080/.well-known/openid-configuration
+         -d scope=items:read $issuer/token
+    3. curl -s $issuer/.well-known/openid-configuration
 
   Ctrl-C stops everything.
 MSG

@@ -52,7 +52,36 @@ fn scopes() -> Result<ScopeSet, AuthzError> {
 
 /// The demo clients, in seeding order, with every attribute `make demo` documents; the
 /// rest are the defaults of `authz clients create` ([`Client::new`]).
-pub fn clients() -> Result<Vec<NewClient>, AuthzError> {
+///
+/// `app` is the demo web app's URL (`authz serve --demo-app-url`, e.g.
+/// `http://localhost:3100` for `make demo` with `DEMO_APP_PORT=3100`; a trailing `/`
+/// ignored; an http(s) URL): `demo-client`'s and `demo-spa`'s redirect and post-logout
+/// redirect URIs are below it. `None` or empty: the defaults [`REDIRECT_URI`],
+/// [`SPA_REDIRECT_URI`] and [`POST_LOGOUT_REDIRECT_URI`]. Existing clients keep their URIs
+/// until `--reset-demo` registers them afresh.
+pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> {
+    let (redirect_uri, spa_redirect_uri, post_logout_redirect_uri) = match app {
+        Some(app) if !app.is_empty() => {
+            let http = url::Url::parse(app)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+            if !http {
+                return Err(AuthzError::Invalid(format!(
+                    "--demo-app-url {app:?} is not an http(s) URL"
+                )));
+            }
+            let app = app.trim_end_matches('/');
+            (
+                format!("{app}/callback"),
+                format!("{app}/spa/callback"),
+                format!("{app}/"),
+            )
+        }
+        _ => (
+            REDIRECT_URI.to_owned(),
+            SPA_REDIRECT_URI.to_owned(),
+            POST_LOGOUT_REDIRECT_URI.to_owned(),
+        ),
+    };
     let mut web = Client::new(id(CLIENT_ID)?, "Demo web app".to_owned());
     web.grant_types = vec![
         GrantType::AuthorizationCode,
@@ -60,16 +89,16 @@ pub fn clients() -> Result<Vec<NewClient>, AuthzError> {
         GrantType::ClientCredentials,
     ];
     web.scopes = scopes()?;
-    web.redirect_uris = vec![REDIRECT_URI.to_owned()];
-    web.post_logout_redirect_uris = vec![POST_LOGOUT_REDIRECT_URI.to_owned()];
+    web.redirect_uris = vec![redirect_uri];
+    web.post_logout_redirect_uris = vec![post_logout_redirect_uri.clone()];
     web.audiences = vec![AUDIENCE.to_owned()];
 
     let mut spa = Client::new(id(SPA_CLIENT_ID)?, "Demo single-page app".to_owned());
     spa.auth_method = TokenEndpointAuthMethod::None;
     spa.grant_types = vec![GrantType::AuthorizationCode, GrantType::RefreshToken];
     spa.scopes = scopes()?;
-    spa.redirect_uris = vec![SPA_REDIRECT_URI.to_owned()];
-    spa.post_logout_redirect_uris = vec![POST_LOGOUT_REDIRECT_URI.to_owned()];
+    spa.redirect_uris = vec![spa_redirect_uri];
+    spa.post_logout_redirect_uris = vec![post_logout_redirect_uri];
     spa.audiences = vec![AUDIENCE.to_owned()];
 
     let mut rs = Client::new(id(RS_CLIENT_ID)?, "Demo resource server (rs)".to_owned());
@@ -113,12 +142,19 @@ fn registered_line(id: &ClientId) -> String {
 
 /// Seeds the demo clients into `registry` as `demo` says, in one transaction, and returns
 /// one line per action (deleted, then registered) in order, or one line saying that
-/// nothing was seeded. Nothing at all when `demo` is [`Demo::Off`].
-pub async fn seed(registry: &Clients, demo: Demo) -> Result<Vec<String>, AuthzError> {
+/// nothing was seeded. Nothing at all when `demo` is [`Demo::Off`]. `app`: the demo web
+/// app's URL ([`clients_for_app`]).
+pub async fn seed(
+    registry: &Clients,
+    demo: Demo,
+    app: Option<&str>,
+) -> Result<Vec<String>, AuthzError> {
     if !demo.is_on() {
         return Ok(Vec::new());
     }
-    let outcomes = registry.seed(clients()?, demo == Demo::Reset).await?;
+    let outcomes = registry
+        .seed(clients_for_app(app)?, demo == Demo::Reset)
+        .await?;
     let mut lines: Vec<String> = outcomes
         .iter()
         .filter(|o| o.deleted)
@@ -153,5 +189,44 @@ mod tests {
             "{err}"
         );
         assert!(permitted(Demo::Off, "https://id.example.com").is_ok());
+    }
+
+    #[test]
+    fn the_demo_app_url_moves_the_redirect_uris() {
+        let uris = |app| {
+            clients_for_app(app)
+                .unwrap()
+                .into_iter()
+                .map(|c| (c.client.redirect_uris, c.client.post_logout_redirect_uris))
+                .collect::<Vec<_>>()
+        };
+        let defaults = vec![
+            (
+                vec![REDIRECT_URI.to_owned()],
+                vec![POST_LOGOUT_REDIRECT_URI.to_owned()],
+            ),
+            (
+                vec![SPA_REDIRECT_URI.to_owned()],
+                vec![POST_LOGOUT_REDIRECT_URI.to_owned()],
+            ),
+            (Vec::new(), Vec::new()),
+        ];
+        assert_eq!(uris(None), defaults);
+        assert_eq!(uris(Some("")), defaults);
+        assert_eq!(
+            uris(Some("http://localhost:3100/")),
+            vec![
+                (
+                    vec!["http://localhost:3100/callback".to_owned()],
+                    vec!["http://localhost:3100/".to_owned()],
+                ),
+                (
+                    vec!["http://localhost:3100/spa/callback".to_owned()],
+                    vec!["http://localhost:3100/".to_owned()],
+                ),
+                (Vec::new(), Vec::new()),
+            ]
+        );
+        assert!(clients_for_app(Some("localhost:3100")).is_err());
     }
 }

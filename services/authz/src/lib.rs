@@ -12,7 +12,6 @@ pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/authz.yaml");
 pub mod cli;
 pub mod clients;
 pub mod config;
-pub mod demo;
 pub mod demo_seed;
 mod error;
 mod flow;
@@ -276,8 +275,13 @@ fn spawn_purge(purge: Purge) {
 /// `authz serve`: runs until SIGTERM/ctrl-c. With demo data ([`demo_seed::Demo`]), refuses
 /// to start unless the issuer is local, warns that public demo credentials are in use, and
 /// seeds the demo clients (printing one `demo: …` line per action on stdout) after the
-/// migrations and before anything is served; a failed seed stops the start.
-pub async fn serve(config: AuthzConfig, demo: demo_seed::Demo) -> Result<(), AuthzError> {
+/// migrations and before anything is served; a failed seed stops the start. `demo_app_url`
+/// moves the demo clients' redirect URIs ([`demo_seed::clients_for_app`]).
+pub async fn serve(
+    config: AuthzConfig,
+    demo: demo_seed::Demo,
+    demo_app_url: Option<String>,
+) -> Result<(), AuthzError> {
     demo_seed::permitted(demo, &config.issuer)?;
     let shutdown = Shutdown::new();
     shutdown.on_signals();
@@ -286,7 +290,7 @@ pub async fn serve(config: AuthzConfig, demo: demo_seed::Demo) -> Result<(), Aut
         tracing::warn!(
             "demo data: public demo credentials are seeded; never use --demo in production"
         );
-        match demo_seed::seed(app.clients(), demo).await {
+        match demo_seed::seed(app.clients(), demo, demo_app_url.as_deref()).await {
             Ok(lines) => runtime::announce_lines(&lines),
             Err(e) => {
                 shutdown.trigger();

@@ -19,7 +19,7 @@ use issuer::jws::{Expect, Verifiers, verify};
 use reqwest::{StatusCode, Url};
 use serde_json::{Map, Value};
 
-use authz::demo::browser;
+use demo::browser;
 
 use crate::harness::{Service, TEST_KEK, free_port, workspace};
 

@@ -1,27 +1,99 @@
 //! `make demo` end to end: `deployments/demo.sh` itself on a temporary data directory,
-//! then `authz demo --json` against it; stopped with SIGTERM and started again on the same
-//! directory, it keeps the data, seeds nothing twice and the demo still passes; started with
+//! then `demo walk --json` against it; stopped with SIGTERM and started again on the same
+//! directory, it keeps the data, seeds nothing twice and the walk still passes; started with
 //! `--reset-demo`, authz and idp delete their demo data and seed all of it again. The demo
 //! data is seeded by the services (`serve --demo`), which print `[authz] demo: …` and
 //! `[idp] demo: …` lines before they serve; demo.sh itself only creates the wiring (KEK,
-//! generated secrets, idp's LoginFlow client).
+//! generated secrets, idp's LoginFlow client). With idp stopped, the walk reports the steps
+//! that need it as failed or skipped, passes the others and exits 1; a malformed `--issuer`
+//! exits 2.
 //!
-//! The demo listens on its documented fixed ports (8080-8082, 50051-50052, 9080-9082):
-//! this is the only e2e test that uses them (every other one binds port 0), so it cannot
-//! collide with another test; it does collide with a `make demo` running on this machine,
-//! and says so.
+//! demo.sh runs on free ports the test picks (`DEMO_*_PORT`), not on the documented 8080-8082,
+//! 9080-9082, 50051-50052 and 3000, so `make test` passes while a developer runs `make demo`:
+//! the test holds 127.0.0.1:8080 itself while it runs to prove it (when 8080 is taken
+//! already, that is the same situation).
 
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use authz::demo::browser::{Browser, Page, forms};
+use demo::browser::{Browser, Page, forms};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 use crate::harness::workspace;
+
+/// The ports of one demo run, every one free when picked.
+#[derive(Debug, Clone, Copy)]
+struct Ports {
+    authz: u16,
+    authz_grpc: u16,
+    authz_admin: u16,
+    idp: u16,
+    idp_grpc: u16,
+    idp_admin: u16,
+    rs: u16,
+    rs_admin: u16,
+    app: u16,
+}
+
+impl Ports {
+    /// Nine distinct loopback ports that were free a moment ago (bound together, then
+    /// released for demo.sh's services).
+    fn pick() -> Self {
+        let probes: Vec<std::net::TcpListener> = (0..9)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe"))
+            .collect();
+        let p: Vec<u16> = probes
+            .iter()
+            .map(|l| l.local_addr().expect("probe address").port())
+            .collect();
+        Self {
+            authz: p[0],
+            authz_grpc: p[1],
+            authz_admin: p[2],
+            idp: p[3],
+            idp_grpc: p[4],
+            idp_admin: p[5],
+            rs: p[6],
+            rs_admin: p[7],
+            app: p[8],
+        }
+    }
+
+    /// demo.sh's environment for these ports.
+    fn env(&self) -> Vec<(&'static str, String)> {
+        [
+            ("DEMO_AUTHZ_PORT", self.authz),
+            ("DEMO_AUTHZ_GRPC_PORT", self.authz_grpc),
+            ("DEMO_AUTHZ_ADMIN_PORT", self.authz_admin),
+            ("DEMO_IDP_PORT", self.idp),
+            ("DEMO_IDP_GRPC_PORT", self.idp_grpc),
+            ("DEMO_IDP_ADMIN_PORT", self.idp_admin),
+            ("DEMO_RS_PORT", self.rs),
+            ("DEMO_RS_ADMIN_PORT", self.rs_admin),
+            ("DEMO_APP_PORT", self.app),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k, v.to_string()))
+        .collect()
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://localhost:{}", self.authz)
+    }
+
+    fn rs_url(&self) -> String {
+        format!("http://localhost:{}", self.rs)
+    }
+
+    /// The demo app's home page URL (`/` included).
+    fn app_url(&self) -> String {
+        format!("http://localhost:{}/", self.app)
+    }
+}
 
 /// Build, seed and start: a cold build may take minutes.
 const START_TIMEOUT: Duration = Duration::from_secs(600);
@@ -35,18 +107,13 @@ struct Demo {
 }
 
 impl Demo {
-    async fn start(data: &Path, args: &[&str]) -> Self {
-        for port in [8080, 8081, 8082, 9080, 9081, 9082, 50051, 50052] {
-            assert!(
-                std::net::TcpListener::bind(("127.0.0.1", port)).is_ok(),
-                "port {port} is in use (is `make demo` running?): the demo test needs it"
-            );
-        }
+    async fn start(data: &Path, ports: &Ports, args: &[&str]) -> Self {
         let mut child = Command::new("bash")
             .arg(workspace().join("deployments/demo.sh"))
             .args(args)
             .current_dir(workspace())
             .env("DEMO_DATA", data)
+            .envs(ports.env())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -103,6 +170,17 @@ impl Demo {
             .collect();
         lines.sort_unstable();
         lines
+    }
+
+    /// The process id demo.sh recorded for `name` (`authz`, `idp`, `rs`, `app`) in
+    /// `<data>/demo.pids`.
+    fn pid_of(data: &Path, name: &str) -> u32 {
+        let pids = std::fs::read_to_string(data.join("demo.pids")).expect("demo.pids");
+        pids.lines()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(n, _)| *n == name)
+            .and_then(|(_, pid)| pid.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in demo.pids:\n{pids}"))
     }
 
     /// SIGTERM to the whole group, as ctrl-c does; demo.sh must stop everything and exit.
@@ -164,36 +242,150 @@ fn sorted<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     v
 }
 
-/// `authz demo --json` against the running demo: every step must pass.
-fn walk_the_demo() {
+/// `demo walk` with `args` against the demo on `ports`: its exit code, stdout and stderr.
+fn walk(ports: &Ports, args: &[&str]) -> (Option<i32>, String, String) {
     let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", "authz", "--", "demo", "--json"])
+        .args(["run", "--quiet", "-p", "demo", "--", "walk"])
+        .args(if args.contains(&"--issuer") {
+            Vec::new()
+        } else {
+            vec!["--issuer".to_owned(), ports.issuer()]
+        })
+        .args(["--rs", &ports.rs_url(), "--app", &ports.app_url()])
+        .args(args)
         .output()
         .unwrap();
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "authz demo --json printed no JSON ({e}): {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `demo walk --json`: its exit code and report.
+fn walk_json(ports: &Ports) -> (Option<i32>, Value) {
+    let (code, stdout, stderr) = walk(ports, &["--json"]);
+    let report: Value = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("demo walk --json printed no JSON ({e}): {stdout}\n{stderr}"));
+    (code, report)
+}
+
+/// `demo walk --json` against the running demo: every step must pass.
+fn walk_the_demo(ports: Ports) {
+    let (code, report) = walk_json(&ports);
     let steps = report["steps"].as_array().unwrap();
     let failed: Vec<&Value> = steps.iter().filter(|s| s["ok"] != true).collect();
     assert!(failed.is_empty(), "failed steps: {failed:?}");
     assert_eq!(report["ok"], true, "{report}");
-    assert!(out.status.success(), "{report}");
+    assert_eq!(report["passed"], steps.len(), "{report}");
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(code, Some(0), "{report}");
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
     for name in ["client_credentials", "browser_login", "refresh", "logout"] {
         assert!(names.contains(&name), "no step {name}: {names:?}");
     }
 }
 
-const APP: &str = "http://localhost:3000/";
+/// The steps that need no idp: they pass while it is down.
+const WITHOUT_IDP: [&str; 5] = [
+    "discovery",
+    "jwks",
+    "client_credentials",
+    "rs_items",
+    "introspection",
+];
+/// The steps after the browser login: they need its code, so they cannot run without idp.
+const AFTER_LOGIN: [&str; 6] = [
+    "code_exchange",
+    "userinfo",
+    "rs_me",
+    "refresh",
+    "revoke",
+    "logout",
+];
+
+/// With idp stopped: the browser login fails, the steps that need its code are skipped,
+/// every other step still runs and passes, and the walk exits 1, in JSON and in lines.
+fn walk_without_idp(ports: Ports) {
+    let (code, report) = walk_json(&ports);
+    assert_eq!(code, Some(1), "{report}");
+    assert_eq!(report["ok"], false, "{report}");
+    let status = |name: &str| -> (String, String) {
+        let step = report["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {report}"));
+        (
+            step["status"].as_str().unwrap().to_owned(),
+            step["detail"].as_str().unwrap().to_owned(),
+        )
+    };
+    for name in WITHOUT_IDP {
+        assert_eq!(status(name).0, "passed", "{name}: {report}");
+    }
+    let (login, why) = status("browser_login");
+    assert_eq!(login, "failed", "{report}");
+    assert!(
+        why.contains(&format!("localhost:{}", ports.idp)),
+        "the failure names idp's page: {why}"
+    );
+    for name in AFTER_LOGIN {
+        let (state, detail) = status(name);
+        assert_eq!(state, "skipped", "{name}: {report}");
+        assert!(detail.starts_with("skipped: needs "), "{name}: {detail}");
+    }
+    assert!(status("code_exchange").1.contains("browser_login"));
+    assert_eq!(report["passed"], WITHOUT_IDP.len(), "{report}");
+    assert_eq!(report["failed"], 1 + AFTER_LOGIN.len(), "{report}");
+    assert_eq!(report["skipped"], AFTER_LOGIN.len(), "{report}");
+
+    let (code, stdout, _) = walk(&ports, &[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(
+        lines.len(),
+        1 + WITHOUT_IDP.len() + 1 + AFTER_LOGIN.len(),
+        "{stdout}"
+    );
+    assert!(lines[0].starts_with("ok      discovery "), "{stdout}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("FAILED  browser_login ")),
+        "{stdout}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with("SKIPPED logout ")),
+        "{stdout}"
+    );
+    assert_eq!(
+        lines.last().copied(),
+        Some("5 passed, 7 failed (6 of them skipped: a step they need failed)"),
+        "{stdout}"
+    );
+}
+
+/// A malformed URL argument is a usage error: exit 2 and one line, before any request.
+fn walk_with_a_bad_issuer(ports: Ports) {
+    let (code, stdout, stderr) = walk(&ports, &["--issuer", "localhost:8080"]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("error: --issuer "), "{stderr}");
+}
 
 /// Submits the form of `page` that posts to `path` (with hidden `what` = `value` when
 /// given), expects the app's 303 back to its home page, and returns that page.
-async fn click(browser: &mut Browser, page: &Page, path: &str, what: Option<&str>) -> Page {
+async fn click(
+    browser: &mut Browser,
+    app: &str,
+    page: &Page,
+    path: &str,
+    what: Option<&str>,
+) -> Page {
     let form = forms(&page.url, &page.body)
         .unwrap()
         .into_iter()
@@ -202,13 +394,18 @@ async fn click(browser: &mut Browser, page: &Page, path: &str, what: Option<&str
     let res = browser.submit(&form, &[]).await.unwrap();
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{res:?}");
     assert_eq!(res.location.as_ref().map(Url::path), Some("/"), "{res:?}");
-    browser.get(&Url::parse(APP).unwrap()).await.unwrap()
+    browser.get(&Url::parse(app).unwrap()).await.unwrap()
 }
 
 /// Signs in on the demo app's home page `page` with the button for `client` (`web` or
 /// `spa`) through idp's pages, and returns the app's home page afterwards and the idp
 /// forms filled on the way.
-async fn sign_in(browser: &mut Browser, page: &Page, client: &str) -> (Page, Vec<&'static str>) {
+async fn sign_in(
+    browser: &mut Browser,
+    app: &str,
+    page: &Page,
+    client: &str,
+) -> (Page, Vec<&'static str>) {
     let form = forms(&page.url, &page.body)
         .unwrap()
         .into_iter()
@@ -222,13 +419,13 @@ async fn sign_in(browser: &mut Browser, page: &Page, client: &str) -> (Page, Vec
         "callback"
     };
     let (to, filled) = browser
-        .through_login(res, &format!("{APP}{callback}?"), "demo", "demo-password")
+        .through_login(res, &format!("{app}{callback}?"), "demo", "demo-password")
         .await
         .unwrap();
     let back = browser.get(&to).await.unwrap();
     assert_eq!(back.location.as_ref().map(Url::path), Some("/"), "{back:?}");
     (
-        browser.get(&Url::parse(APP).unwrap()).await.unwrap(),
+        browser.get(&Url::parse(app).unwrap()).await.unwrap(),
         filled,
     )
 }
@@ -236,17 +433,19 @@ async fn sign_in(browser: &mut Browser, page: &Page, client: &str) -> (Page, Vec
 /// What a newcomer does with the URL `make demo` prints: the demo app's home page, sign in
 /// through authz and idp, rs and userinfo with the access token, a refresh, RP-initiated
 /// logout back to the app, then a sign-in as the public client, which must log in again.
-async fn visit_the_demo_app() {
+async fn visit_the_demo_app(ports: Ports) {
+    let app = ports.app_url();
+    let app = app.as_str();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     // The health check answers without making a session.
-    let health = http.get(format!("{APP}healthz")).send().await.unwrap();
+    let health = http.get(format!("{app}healthz")).send().await.unwrap();
     assert_eq!(health.status(), StatusCode::OK);
     assert!(health.headers().get("set-cookie").is_none());
     let mut browser = Browser::new(http);
-    let home = Url::parse(APP).unwrap();
+    let home = Url::parse(app).unwrap();
     let page = browser.get(&home).await.unwrap();
     assert_eq!(page.status, StatusCode::OK);
     assert!(browser.has("demo_app"), "no session cookie");
@@ -265,7 +464,7 @@ async fn visit_the_demo_app() {
         .unwrap();
     assert_eq!(forged.status, StatusCode::FORBIDDEN);
 
-    let (page, filled) = sign_in(&mut browser, &page, "web").await;
+    let (page, filled) = sign_in(&mut browser, app, &page, "web").await;
     assert!(filled.contains(&"login"), "{filled:?}");
     assert!(
         page.body.contains("Signed in as Demo User"),
@@ -283,22 +482,23 @@ async fn visit_the_demo_app() {
         page.body
     );
 
-    let page = click(&mut browser, &page, "/call", Some("me")).await;
+    let page = click(&mut browser, app, &page, "/call", Some("me")).await;
     assert!(
-        page.body.contains("GET http://localhost:8082/api/v1/me"),
+        page.body
+            .contains(&format!("GET {}/api/v1/me", ports.rs_url())),
         "{}",
         page.body
     );
     assert!(page.body.contains("200 OK"), "{}", page.body);
-    let page = click(&mut browser, &page, "/call", Some("userinfo")).await;
+    let page = click(&mut browser, app, &page, "/call", Some("userinfo")).await;
     assert!(
         page.body.contains("200 OK") && page.body.contains("email_verified"),
         "{}",
         page.body
     );
-    let page = click(&mut browser, &page, "/refresh", None).await;
+    let page = click(&mut browser, app, &page, "/refresh", None).await;
     assert!(page.body.contains("refreshed 1 time(s)"), "{}", page.body);
-    let page = click(&mut browser, &page, "/call", Some("items")).await;
+    let page = click(&mut browser, app, &page, "/call", Some("items")).await;
     assert!(
         page.body.contains("200 OK"),
         "the refreshed access token works: {}",
@@ -318,14 +518,14 @@ async fn visit_the_demo_app() {
             break;
         };
         res = browser.get(&to).await.unwrap();
-        if to.as_str().starts_with(APP) {
+        if to.as_str().starts_with(app) {
             break;
         }
     }
     assert!(res.body.contains("Signed out of authz and idp."), "{res:?}");
 
     // The public client: idp's session ended, so the login form comes again.
-    let (page, filled) = sign_in(&mut browser, &res, "spa").await;
+    let (page, filled) = sign_in(&mut browser, app, &res, "spa").await;
     assert!(
         filled.contains(&"login"),
         "logout left a session behind: {filled:?}"
@@ -340,11 +540,14 @@ async fn visit_the_demo_app() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
+    // What `make demo` would hold: the test must not need it.
+    let _authz_default_port = std::net::TcpListener::bind(("127.0.0.1", 8080));
     let data = tempfile::tempdir().unwrap();
+    let ports = Ports::pick();
 
     // First start: demo.sh creates the KEK and the generated secrets and registers idp's
     // LoginFlow client; authz and idp seed every piece of demo data.
-    let demo = Demo::start(data.path(), &[]).await;
+    let demo = Demo::start(data.path(), &ports, &[]).await;
     assert_eq!(demo.demo_data(), SEEDED, "{:#?}", demo.output);
     let wiring: Vec<&str> = demo
         .seeded()
@@ -358,24 +561,28 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
             .any(|l| l.starts_with("demo: registered client idp ")),
         "{wiring:#?}"
     );
-    tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
-    visit_the_demo_app().await;
+    tokio::task::spawn_blocking(move || walk_the_demo(ports))
+        .await
+        .unwrap();
+    visit_the_demo_app(ports).await;
     demo.stop().await;
 
     // Second start: nothing is created or registered, and both services say so.
-    let demo = Demo::start(data.path(), &[]).await;
+    let demo = Demo::start(data.path(), &ports, &[]).await;
     assert!(
         demo.seeded().is_empty(),
         "a second start seeded again: {:#?}",
         demo.seeded()
     );
     assert_eq!(demo.demo_data(), NOTHING_SEEDED, "{:#?}", demo.output);
-    tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
+    tokio::task::spawn_blocking(move || walk_the_demo(ports))
+        .await
+        .unwrap();
     demo.stop().await;
 
     // --reset-demo: the services delete their demo data and seed all of it again; the
     // wiring (KEK, secrets, client idp) stays as it is.
-    let demo = Demo::start(data.path(), &["--reset-demo"]).await;
+    let demo = Demo::start(data.path(), &ports, &["--reset-demo"]).await;
     assert_eq!(
         demo.demo_data(),
         sorted(DELETED.into_iter().chain(SEEDED)),
@@ -383,6 +590,37 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         demo.output
     );
     assert_eq!(sorted(demo.seeded()), SEEDED, "{:#?}", demo.output);
-    tokio::task::spawn_blocking(walk_the_demo).await.unwrap();
+    tokio::task::spawn_blocking(move || walk_the_demo(ports))
+        .await
+        .unwrap();
+    tokio::task::spawn_blocking(move || walk_with_a_bad_issuer(ports))
+        .await
+        .unwrap();
+
+    // idp stopped: the walk goes on without it and says what failed.
+    stop_idp(data.path(), &ports).await;
+    tokio::task::spawn_blocking(move || walk_without_idp(ports))
+        .await
+        .unwrap();
     demo.stop().await;
+}
+
+/// SIGTERM to demo.sh's idp alone; returns once its public port refuses connections.
+async fn stop_idp(data: &Path, ports: &Ports) {
+    let pid = Demo::pid_of(data, "idp");
+    let sent = std::process::Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(sent.success(), "kill idp ({pid})");
+    let gone = tokio::time::timeout(Duration::from_secs(30), async {
+        while tokio::net::TcpStream::connect(("127.0.0.1", ports.idp))
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert!(gone.is_ok(), "idp still answers 30 s after SIGTERM");
 }

@@ -3,8 +3,9 @@
 //! (so every `AUTHZ__` / `IDP__` / `RS__` variable names a real key), its published ports
 //! are the ports that config listens on, its secrets are declared, generated and read
 //! through `*_file` keys, its healthcheck asks the admin `/readyz`, and Prometheus scrapes
-//! the three admin ports. The demo web app's command parses as `authz demo-app` and points
-//! at the services that are really there. `docker compose config` validates the file where
+//! the three admin ports. The demo web app runs the demo tool's image; its command parses
+//! as `demo app` (the demo crate's own clap types) and points at the services that are
+//! really there. `docker compose config` validates the file where
 //! Docker exists.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -271,8 +272,8 @@ fn compose_file_matches_the_service_configs() {
             );
         }
 
-        // The demo web app: authz's image running `demo-app`, checked once all is loaded.
-        if str_list(&svc["command"]).first().map(String::as_str) == Some("demo-app") {
+        // The demo web app: the demo tool's image, checked once all is loaded.
+        if svc["build"]["args"]["SERVICE"].as_str() == Some("demo") {
             demo_apps.push((name.to_owned(), svc.clone()));
             continue;
         }
@@ -466,22 +467,32 @@ fn compose_file_matches_the_service_configs() {
         "rs verifies JWTs locally but cannot reach {authz_issuer} from its container: set guard.jwks.backchannel_url"
     );
 
-    // The demo web app: its command is valid for `authz demo-app`, it listens on the
-    // published port behind the demo clients' redirect URIs, and reaches authz and rs.
+    // The demo web app: the demo tool's image (the Dockerfile's `demo` stage), its command
+    // is valid for `demo app`, it listens on the published port behind the demo clients'
+    // redirect URIs, and reaches authz and rs.
     let [(name, app)] = demo_apps.as_slice() else {
         panic!("expected one demo-app service, got {demo_apps:?}");
     };
-    #[derive(clap::Parser)]
-    struct DemoAppCommand {
-        #[command(flatten)]
-        args: authz::demo::app::AppArgs,
-    }
-    let argv =
-        std::iter::once("authz".to_owned()).chain(str_list(&app["command"]).into_iter().skip(1));
-    let parsed = <DemoAppCommand as clap::Parser>::try_parse_from(argv)
+    let argv = std::iter::once("demo".to_owned()).chain(str_list(&app["command"]));
+    let parsed = match <demo::cli::Cli as clap::Parser>::try_parse_from(argv)
         .unwrap_or_else(|e| panic!("{name}: command: {e}"))
-        .args;
-    assert_eq!(app["build"]["args"]["SERVICE"].as_str(), Some("authz"));
+        .command
+    {
+        demo::cli::Command::App(args) => args,
+        other => panic!("{name}: runs {other:?}, not `demo app`"),
+    };
+    assert_eq!(
+        app["build"]["target"].as_str(),
+        Some("demo"),
+        "{name}: target"
+    );
+    assert_eq!(app["image"].as_str(), Some("identity-platform/demo"));
+    assert!(
+        dockerfile.contains("FROM debian:bookworm-slim AS demo")
+            && dockerfile.contains("COPY --from=builder /out/demo /usr/local/bin/demo"),
+        "the Dockerfile has no demo stage with the demo binary"
+    );
+    assert!(repo().join("tools/demo/Cargo.toml").is_file());
     assert!(str_list(&app["profiles"]).contains(&"demo".to_owned()));
     assert!(
         parsed.listen.ip().is_unspecified(),
@@ -491,12 +502,16 @@ fn compose_file_matches_the_service_configs() {
     let port = parsed.listen.port();
     assert_eq!(str_list(&app["ports"]), vec![format!("{port}:{port}")]);
     assert_eq!(
-        format!("{}/callback", parsed.public_url),
+        demo::seeded::app_uri(&parsed.public_url, demo::seeded::CALLBACK_PATH),
         authz::demo_seed::REDIRECT_URI
     );
     assert_eq!(
-        format!("{}/spa/callback", parsed.public_url),
+        demo::seeded::app_uri(&parsed.public_url, demo::seeded::SPA_CALLBACK_PATH),
         authz::demo_seed::SPA_REDIRECT_URI
+    );
+    assert_eq!(
+        demo::seeded::app_uri(&parsed.public_url, demo::seeded::POST_LOGOUT_PATH),
+        authz::demo_seed::POST_LOGOUT_REDIRECT_URI
     );
     assert!(parsed.public_url.ends_with(&format!(":{port}")));
     assert_eq!(parsed.issuer, authz_issuer);
@@ -851,4 +866,32 @@ fn configuration_reference_is_current() {
         String::from_utf8_lossy(&out.stdout) == committed,
         "docs/configuration.md is stale: run `make config-reference`"
     );
+}
+
+/// The demo tool knows the demo data as constants, like any relying party knows its
+/// registration: they must be what `authz serve --demo` and `idp serve --demo` seed.
+#[test]
+fn the_demo_tool_knows_what_the_services_seed() {
+    use demo::seeded;
+    assert_eq!(seeded::CLIENT_ID, authz::demo_seed::CLIENT_ID);
+    assert_eq!(seeded::CLIENT_SECRET, authz::demo_seed::CLIENT_SECRET);
+    assert_eq!(seeded::SPA_CLIENT_ID, authz::demo_seed::SPA_CLIENT_ID);
+    assert_eq!(seeded::RS_CLIENT_ID, authz::demo_seed::RS_CLIENT_ID);
+    assert_eq!(seeded::RS_CLIENT_SECRET, authz::demo_seed::RS_CLIENT_SECRET);
+    assert_eq!(seeded::SCOPES, authz::demo_seed::SCOPES);
+    assert_eq!(seeded::AUDIENCE, authz::demo_seed::AUDIENCE);
+    assert_eq!(
+        seeded::app_uri(seeded::APP_URL, seeded::CALLBACK_PATH),
+        authz::demo_seed::REDIRECT_URI
+    );
+    assert_eq!(
+        seeded::app_uri(seeded::APP_URL, seeded::SPA_CALLBACK_PATH),
+        authz::demo_seed::SPA_REDIRECT_URI
+    );
+    assert_eq!(
+        seeded::app_uri(seeded::APP_URL, seeded::POST_LOGOUT_PATH),
+        authz::demo_seed::POST_LOGOUT_REDIRECT_URI
+    );
+    assert_eq!(seeded::USERNAME, idp::demo_seed::USERNAME);
+    assert_eq!(seeded::PASSWORD, idp::demo_seed::PASSWORD);
 }

@@ -21,7 +21,7 @@ use reqwest::{StatusCode, Url};
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use authz::demo::browser::{Browser, Page};
+use demo::browser::{Browser, Page};
 
 use crate::code_flow::{authz_keys, cli, pairs, random, sha256_b64, write};
 use crate::harness::{Service, TEST_KEK, free_port};
@@ -218,9 +218,9 @@ const SCOPE: &str = "openid profile items:read";
 const PASSWORD: &str = "correct horse battery staple";
 
 /// The page's first form, which must post.
-fn form_of(page: &Page) -> authz::demo::browser::Form {
+fn form_of(page: &Page) -> demo::browser::Form {
     assert_eq!(page.status, StatusCode::OK, "{page:?}");
-    let form = authz::demo::browser::forms(&page.url, &page.body)
+    let form = demo::browser::forms(&page.url, &page.body)
         .unwrap()
         .into_iter()
         .next()

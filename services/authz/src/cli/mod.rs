@@ -44,12 +44,6 @@ enum Command {
         #[command(subcommand)]
         command: keys::KeysCommand,
     },
-    /// Walk the main flows against a running `make demo` system and report each step
-    /// (exit code 0 only when every step worked).
-    Demo(crate::demo::DemoArgs),
-    /// Serve the demo's web application (the relying party behind the demo clients'
-    /// redirect URIs) on http://localhost:3000 until SIGTERM or ctrl-c.
-    DemoApp(crate::demo::app::AppArgs),
 }
 
 /// `authz serve` options.
@@ -64,6 +58,11 @@ struct ServeArgs {
     /// (implies --demo).
     #[arg(long)]
     reset_demo: bool,
+    /// The demo web app's URL (`demo app`), below which the demo clients' redirect URIs
+    /// are registered (default http://localhost:3000). `make demo` sets it when the app
+    /// runs on another port.
+    #[arg(long, env = "AUTHZ_DEMO_APP_URL", value_name = "URL")]
+    demo_app_url: Option<String>,
 }
 
 impl Cli {
@@ -75,9 +74,6 @@ impl Cli {
             Command::Common(Common::ConfigReference) => {
                 return runtime::cli::config_reference(crate::CONFIG_REFERENCE);
             }
-            // Need no configuration: they talk to a running system over HTTP only.
-            Command::Demo(args) => return crate::demo::run(args),
-            Command::DemoApp(args) => return crate::demo::app::run(args),
             // Needs no configuration: it makes the key-encryption key the configuration
             // requires.
             Command::Keys {
@@ -105,7 +101,9 @@ impl Cli {
                     eprintln!("error: {e}");
                     return ExitCode::from(runtime::cli::EXIT_CONFIG);
                 }
-                runtime::cli::run("authz", &rt, &telemetry, || crate::serve(config, demo))
+                runtime::cli::run("authz", &rt, &telemetry, || {
+                    crate::serve(config, demo, args.demo_app_url)
+                })
             }
             Command::Database(Database::Migrate) => {
                 runtime::cli::migrate("authz", &rt, &telemetry, || async move {
@@ -122,8 +120,6 @@ impl Cli {
                     keys::keys(&config, command).await
                 })
             }
-            Command::Demo(args) => crate::demo::run(args),
-            Command::DemoApp(args) => crate::demo::app::run(args),
         }
     }
 }

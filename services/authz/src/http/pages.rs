@@ -18,7 +18,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 pub(crate) const SESSION_COOKIE: &str = "authz_session";
 
 /// Escapes text for HTML element content and double-quoted attribute values.
-pub(crate) fn escape(raw: &str) -> String {
+fn escape(raw: &str) -> String {
     let mut out = String::with_capacity(raw.len());
     for c in raw.chars() {
         match c {

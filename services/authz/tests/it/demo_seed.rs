@@ -84,7 +84,7 @@ async fn first_seed_registers_the_documented_clients_and_a_second_changes_nothin
     let seeded_at = env.now();
 
     assert_eq!(
-        demo_seed::seed(&clients, Demo::Seed).await.unwrap(),
+        demo_seed::seed(&clients, Demo::Seed, None).await.unwrap(),
         REGISTERED
     );
 
@@ -165,7 +165,7 @@ async fn first_seed_registers_the_documented_clients_and_a_second_changes_nothin
     ];
     env.clock.advance(60);
     assert_eq!(
-        demo_seed::seed(&clients, Demo::Seed).await.unwrap(),
+        demo_seed::seed(&clients, Demo::Seed, None).await.unwrap(),
         [NOTHING]
     );
     let after = [
@@ -184,7 +184,7 @@ async fn first_seed_registers_the_documented_clients_and_a_second_changes_nothin
     );
     // Off seeds nothing.
     assert!(
-        demo_seed::seed(&clients, Demo::Off)
+        demo_seed::seed(&clients, Demo::Off, None)
             .await
             .unwrap()
             .is_empty()
@@ -250,7 +250,7 @@ async fn reset_deletes_what_was_issued_to_the_demo_clients_and_registers_them_af
     let clients = registry(&db, &env).await;
     let first = env.now();
     assert_eq!(
-        demo_seed::seed(&clients, Demo::Seed).await.unwrap(),
+        demo_seed::seed(&clients, Demo::Seed, None).await.unwrap(),
         REGISTERED
     );
     let scope = "openid offline_access items:read";
@@ -276,7 +276,7 @@ async fn reset_deletes_what_was_issued_to_the_demo_clients_and_registers_them_af
     assert!(env.active(&m2m).await);
 
     env.clock.advance(60);
-    let lines = demo_seed::seed(&clients, Demo::Reset).await.unwrap();
+    let lines = demo_seed::seed(&clients, Demo::Reset, None).await.unwrap();
     let expected: Vec<&str> = DELETED.iter().chain(&REGISTERED).copied().collect();
     assert_eq!(lines, expected);
 

@@ -8,13 +8,20 @@
 
 use reqwest::{StatusCode, Url, header};
 
-/// HTML character references the pages use in attribute values, decoded.
+use crate::support::causes;
+
+/// HTML character references the pages use in attribute values, decoded: the named ones
+/// and the numeric ones askama writes (`&#34;`, `&#38;`, `&#39;`, `&#60;`, `&#62;`).
 pub fn decode_html(s: &str) -> String {
     s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
         .replace("&amp;", "&")
 }
 
@@ -185,7 +192,10 @@ impl Browser {
         } else {
             req.header(header::COOKIE, cookies)
         };
-        let res = req.send().await.map_err(|e| format!("{url}: {e}"))?;
+        let res = req
+            .send()
+            .await
+            .map_err(|e| format!("{}: {}", without_query(url), causes(&e)))?;
         self.store(url, &res);
         let status = res.status();
         let location = match res.headers().get(header::LOCATION) {
@@ -193,11 +203,14 @@ impl Browser {
                 l.to_str()
                     .ok()
                     .and_then(|l| url.join(l).ok())
-                    .ok_or_else(|| format!("bad Location from {url}"))?,
+                    .ok_or_else(|| format!("bad Location from {}", without_query(url)))?,
             ),
             None => None,
         };
-        let body = res.text().await.map_err(|e| format!("read {url}: {e}"))?;
+        let body = res
+            .text()
+            .await
+            .map_err(|e| format!("read {}: {}", without_query(url), causes(&e)))?;
         Ok(Page {
             url: url.clone(),
             status,
@@ -292,6 +305,12 @@ impl Browser {
     }
 }
 
+/// `url` without its query and fragment, for messages: a query may carry a login challenge
+/// or an authorization code.
+fn without_query(url: &Url) -> &str {
+    &url[..url::Position::AfterPath]
+}
+
 /// Most redirects and form posts one browser login may take.
 pub const MAX_HOPS: usize = 16;
 
@@ -312,7 +331,7 @@ mod tests {
     fn reads_the_hidden_inputs_of_a_form() {
         let page = Url::parse("http://localhost:8081/login?login_challenge=x").unwrap();
         let html = r#"<p>hi</p><form method="post" action="/login">
-            <input type="hidden" name="csrf" value="a&amp;b">
+            <input type="hidden" name="csrf" value="a&amp;b&#34;&#60;&#38;lt;">
             <input type="hidden" name="login_challenge" value="c1">
             <input type="text" name="username">
             </form>"#;
@@ -328,11 +347,40 @@ mod tests {
         assert_eq!(
             form.hidden,
             vec![
-                ("csrf".to_owned(), "a&b".to_owned()),
+                ("csrf".to_owned(), "a&b\"<&lt;".to_owned()),
                 ("login_challenge".to_owned(), "c1".to_owned())
             ]
         );
         assert!(forms(&page, "<p>no form</p>").unwrap().is_empty());
+    }
+
+    #[test]
+    fn messages_leave_out_the_query_and_name_the_cause() {
+        let url = Url::parse("http://localhost:8081/login?login_challenge=secret#x").unwrap();
+        assert_eq!(without_query(&url), "http://localhost:8081/login");
+        let inner = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let outer = std::io::Error::other(inner);
+        assert_eq!(causes(&outer), "refused");
+        #[derive(Debug)]
+        struct Wrap(std::io::Error);
+        impl std::fmt::Display for Wrap {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("error sending request")
+            }
+        }
+        impl std::error::Error for Wrap {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let wrapped = Wrap(std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "Connection refused",
+        ));
+        assert_eq!(
+            causes(&wrapped),
+            "error sending request: Connection refused"
+        );
     }
 
     #[test]

@@ -1,23 +1,27 @@
-//! `authz demo-app`: the web application of the demo, the relying party behind the demo
-//! clients' redirect URIs (`http://localhost:3000/callback`, `/spa/callback`). A newcomer
-//! opens the URL `make demo` prints, signs in through authz and idp, and sees what the tokens
-//! carry and what rs and userinfo answer with them.
+//! `demo app`: the web application of the demo, the relying party behind the demo clients'
+//! redirect URIs (`http://localhost:3000/callback`, `/spa/callback`). A newcomer opens the
+//! URL `make demo` prints, signs in through authz and idp, and sees what the tokens carry
+//! and what rs and userinfo answer with them.
 //!
 //! It signs in as the confidential client `demo-client` (`client_secret_basic`) or as the
 //! public client `demo-spa` (auth method `none`), always with PKCE S256 (RFC 7636 §4.2),
 //! `state` and `nonce`; it checks `iss` in the authorization response (RFC 9207 §2.4) and
 //! validates ID tokens as OpenID Connect Core 1.0 §3.1.3.7 requires (signature against the
 //! issuer's JWKS, `iss`, `aud`, `azp`, `exp`, `nonce`). Tokens never leave the server: they
-//! live in a bounded in-memory session store keyed by an `HttpOnly`, `SameSite=Lax` cookie,
-//! and every form carries the session's CSRF token.
+//! live in a bounded in-memory session store keyed by an `HttpOnly`, `SameSite=Lax` cookie
+//! (actix-web's cookie support), and every form carries the session's CSRF token. The pages
+//! are askama templates (`templates/`), which escape every value they print.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use actix_web::http::header;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use issuer::Algorithm;
@@ -26,11 +30,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use tracing::instrument;
 
-use super::{
-    CLIENT_ID, CLIENT_SECRET, SPA_CLIENT_ID, json_of, random, str_field, unix_now,
-    verifier_challenge,
+use crate::seeded::{
+    APP_URL, CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, SCOPES, SPA_CALLBACK_PATH, SPA_CLIENT_ID,
 };
-use crate::http::pages::{cookie, escape, set_cookie};
+use crate::support::{base_url, json_of, random, str_field, unix_now, verifier_challenge};
 
 /// The app's session cookie (host-only, so distinct from authz's and idp's cookie names).
 const COOKIE: &str = "demo_app";
@@ -39,18 +42,18 @@ const MAX_SESSIONS: usize = 1_000;
 /// A session unused this long is forgotten.
 const IDLE: Duration = Duration::from_secs(3_600);
 /// What the app asks for: everything the demo clients may have.
-const SCOPE: &str = crate::demo_seed::SCOPES;
+const SCOPE: &str = SCOPES;
 /// Clock skew allowed on `exp` and `iat`.
 const LEEWAY: i64 = 60;
 
-/// `authz demo-app` options.
+/// `demo app` options.
 #[derive(Debug, Clone, clap::Args)]
 pub struct AppArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     /// The URL browsers use for this app; the redirect URIs are below it.
-    #[arg(long, default_value = "http://localhost:3000")]
+    #[arg(long, default_value = APP_URL)]
     pub public_url: String,
     /// authz's issuer URL: where browsers are sent, and the `iss` of its tokens.
     #[arg(long, default_value = "http://localhost:8080")]
@@ -92,8 +95,8 @@ impl Kind {
 
     fn callback(self) -> &'static str {
         match self {
-            Self::Web => "/callback",
-            Self::Spa => "/spa/callback",
+            Self::Web => CALLBACK_PATH,
+            Self::Spa => SPA_CALLBACK_PATH,
         }
     }
 }
@@ -175,20 +178,20 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl DemoApp {
+    /// The app for `args`, its URLs checked and without trailing `/`; the one line to
+    /// print when one is malformed.
     fn new(mut args: AppArgs) -> Result<Self, String> {
-        for url in [&mut args.public_url, &mut args.issuer, &mut args.rs] {
-            let trimmed = url.trim_end_matches('/').len();
-            url.truncate(trimmed);
-        }
-        if let Some(back) = &mut args.backchannel {
-            let trimmed = back.trim_end_matches('/').len();
-            back.truncate(trimmed);
+        args.public_url = base_url("public-url", &args.public_url)?;
+        args.issuer = base_url("issuer", &args.issuer)?;
+        args.rs = base_url("rs", &args.rs)?;
+        if let Some(back) = &args.backchannel {
+            args.backchannel = Some(base_url("backchannel", back)?);
         }
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))
             .build()
-            .map_err(|e| format!("HTTP client: {e}"))?;
+            .map_err(|e| format!("error: HTTP client: {e}"))?;
         Ok(Self {
             secure_cookie: args.public_url.starts_with("https://"),
             args,
@@ -238,8 +241,8 @@ impl DemoApp {
 
     /// The session of `req`, if its cookie names a live one; touched.
     fn with_session<T>(&self, req: &HttpRequest, f: impl FnOnce(&mut Session) -> T) -> Option<T> {
-        let id = cookie(req, COOKIE)?;
-        self.with_session_id(&id, f)
+        let cookie = req.cookie(COOKIE)?;
+        self.with_session_id(cookie.value(), f)
     }
 
     /// The session `id`, if live; touched.
@@ -270,15 +273,18 @@ impl DemoApp {
         Ok(id)
     }
 
-    /// The session cookie: `HttpOnly`, `SameSite=Lax`, `Secure` when the app is on https.
-    fn set_cookie(&self, id: &str) -> String {
-        set_cookie(
-            COOKIE,
-            id,
-            "/",
-            IDLE.as_secs().cast_signed(),
-            self.secure_cookie,
-        )
+    /// The session cookie (RFC 6265 §4.1): `HttpOnly`, `SameSite=Lax` (sent on the
+    /// top-level navigation back from authz), `Secure` when the app is on https.
+    fn session_cookie(&self, id: String) -> Cookie<'static> {
+        Cookie::build(COOKIE, id)
+            .path("/")
+            .max_age(actix_web::cookie::time::Duration::seconds(
+                IDLE.as_secs().cast_signed(),
+            ))
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure_cookie)
+            .finish()
     }
 
     /// A token request (RFC 6749 §4.1.3, §6) as the client of `kind`.
@@ -449,25 +455,64 @@ fn peek_claims(token: &str) -> Option<Value> {
     serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;\
-background:#f5f6f8;color:#1d2330;margin:0}main{background:#fff;max-width:52rem;\
-margin:2rem auto;padding:2rem;border-radius:.75rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}\
-h1{font-size:1.4rem;margin-top:0}h2{font-size:1.05rem;margin-top:1.8rem}p{line-height:1.5}\
-pre{background:#f0f2f6;padding:.8rem;border-radius:.4rem;overflow:auto;font-size:.85rem}\
-button{font:inherit;padding:.55rem 1.1rem;border:0;border-radius:.4rem;background:#2f5bd3;\
-color:#fff;cursor:pointer}button.secondary{background:#e4e7ee;color:#1d2330}\
-.actions{display:flex;flex-wrap:wrap;gap:.6rem;margin-top:1rem}form{margin:0}\
-.notice{padding:.7rem 1rem;border-radius:.4rem;background:#e8f3ea}.error{background:#fbe9e9}\
-dl{display:grid;grid-template-columns:max-content auto;gap:.3rem 1rem}dt{font-weight:600}";
+/// A message page: a title and a line of text, optionally a link back home.
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    title: &'a str,
+    text: &'a str,
+    start_again: bool,
+}
+
+/// A notice shown once at the top of the home page.
+struct Notice {
+    error: bool,
+    text: String,
+}
+
+/// The outcome of the last API call, shown on the home page.
+struct CallView<'a> {
+    what: &'a str,
+    status: &'a str,
+    body: &'a str,
+}
+
+/// What the home page shows of a signed-in user.
+struct UserView<'a> {
+    who: String,
+    sub: &'a str,
+    client: &'static str,
+    scope: &'a str,
+    expires_in: i64,
+    refreshes: u32,
+    has_refresh: bool,
+    last_call: Option<CallView<'a>>,
+    id_claims: String,
+    /// The access token's claims when it is a JWT (RFC 9068), pretty-printed.
+    access_claims: Option<String>,
+}
+
+/// The home page: the sign-in buttons, or what the signed-in user's tokens carry.
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage<'a> {
+    notice: Option<Notice>,
+    issuer: &'a str,
+    csrf: &'a str,
+    user: Option<UserView<'a>>,
+}
 
 /// A complete page: self-contained, no script, never cached or framed.
-fn page(status: actix_web::http::StatusCode, body: &str) -> HttpResponse {
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\"><title>Demo web app</title>\
-<style>{STYLE}</style></head><body><main>{body}</main></body></html>\n"
-    );
+fn page(status: StatusCode, template: &impl Template) -> HttpResponse {
+    let html = match template.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "demo app: template");
+            return HttpResponse::InternalServerError()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body("template error");
+        }
+    };
     HttpResponse::build(status)
         .content_type("text/html; charset=utf-8")
         .insert_header((
@@ -480,25 +525,16 @@ fn page(status: actix_web::http::StatusCode, body: &str) -> HttpResponse {
         .body(html)
 }
 
-fn button(action: &str, csrf: &str, fields: &[(&str, &str)], label: &str, primary: bool) -> String {
-    let mut html = format!(
-        "<form method=\"post\" action=\"{}\"><input type=\"hidden\" name=\"csrf\" value=\"{}\">",
-        escape(action),
-        escape(csrf)
-    );
-    for (name, value) in fields {
-        html.push_str(&format!(
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            escape(name),
-            escape(value)
-        ));
-    }
-    let class = if primary { "" } else { " class=\"secondary\"" };
-    html.push_str(&format!(
-        "<button type=\"submit\"{class}>{}</button></form>",
-        escape(label)
-    ));
-    html
+/// A message page with `status`.
+fn message(status: StatusCode, title: &str, text: &str, start_again: bool) -> HttpResponse {
+    page(
+        status,
+        &MessagePage {
+            title,
+            text,
+            start_again,
+        },
+    )
 }
 
 fn see_other(to: &str) -> HttpResponse {
@@ -518,7 +554,10 @@ async fn home(
     req: HttpRequest,
     query: web::Query<HashMap<String, String>>,
 ) -> HttpResponse {
-    let known = cookie(&req, COOKIE).filter(|id| lock(&app.sessions).contains_key(id));
+    let known = req
+        .cookie(COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|id| lock(&app.sessions).contains_key(id));
     let (id, fresh) = match known {
         Some(id) => (id, false),
         None => match app.create_session() {
@@ -534,116 +573,67 @@ async fn home(
             s.logout_state = None;
             s.notice = Some((false, "Signed out of authz and idp.".to_owned()));
         }
-        render(&app.args, s)
+        let notice = s.notice.take().map(|(error, text)| Notice { error, text });
+        page(StatusCode::OK, &home_page(&app.args, s, notice))
     });
-    let Some(html) = rendered else {
+    let Some(mut res) = rendered else {
         return failure("the session store is full; try again");
     };
-    let mut res = page(actix_web::http::StatusCode::OK, &html);
-    if fresh && let Ok(value) = header::HeaderValue::from_str(&app.set_cookie(&id)) {
-        res.headers_mut().append(header::SET_COOKIE, value);
+    if fresh && let Err(e) = res.add_cookie(&app.session_cookie(id)) {
+        return failure(&e.to_string());
     }
     res
 }
 
-fn failure(message: &str) -> HttpResponse {
-    page(
-        actix_web::http::StatusCode::INTERNAL_SERVER_ERROR,
-        &format!("<h1>Something went wrong</h1><p>{}</p>", escape(message)),
+fn failure(text: &str) -> HttpResponse {
+    message(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "Something went wrong",
+        text,
+        false,
     )
 }
 
-fn render(args: &AppArgs, s: &mut Session) -> String {
-    let mut html = String::new();
-    if let Some((error, text)) = s.notice.take() {
-        let class = if error { "notice error" } else { "notice" };
-        html.push_str(&format!("<p class=\"{class}\">{}</p>", escape(&text)));
-    }
-    let Some(user) = &s.user else {
-        html.push_str(&format!(
-            "<h1>Demo web app</h1><p>A client of the authorization server at <code>{}</code>. \
-Sign in as user <code>demo</code> with password <code>demo-password</code>: you will go \
-through idp's login and consent pages and come back here with tokens.</p>\
-<div class=\"actions\">{}{}</div>",
-            escape(&args.issuer),
-            button("/login", &s.csrf, &[("client", "web")], "Sign in", true),
-            button(
-                "/login",
-                &s.csrf,
-                &[("client", "spa")],
-                "Sign in as the public client (demo-spa)",
-                false
-            ),
-        ));
-        return html;
-    };
-    let claim = |name: &str| {
-        user.id_claims
-            .get(name)
-            .and_then(Value::as_str)
-            .unwrap_or("")
-    };
-    let who = match claim("name") {
-        "" => claim("sub").to_owned(),
-        name => name.to_owned(),
-    };
-    html.push_str(&format!(
-        "<h1>Signed in as {}</h1><dl><dt>subject</dt><dd><code>{}</code></dd>\
-<dt>client</dt><dd><code>{}</code></dd><dt>scope</dt><dd><code>{}</code></dd>\
-<dt>access token</dt><dd>expires in {} s{}</dd><dt>refresh token</dt><dd>{}</dd></dl>",
-        escape(&who),
-        escape(claim("sub")),
-        user.kind.client_id(),
-        escape(&user.scope),
-        (user.expires_at - unix_now()).max(0),
-        if user.refreshes > 0 {
-            format!(", refreshed {} time(s)", user.refreshes)
-        } else {
-            String::new()
-        },
-        if user.refresh_token.is_some() {
-            "yes (rotated on every use)"
-        } else {
-            "none"
-        },
-    ));
-    let csrf = s.csrf.as_str();
-    html.push_str("<div class=\"actions\">");
-    for (what, label) in [
-        ("me", "Call rs /api/v1/me"),
-        ("items", "Call rs /api/v1/items"),
-        ("userinfo", "Call userinfo"),
-    ] {
-        html.push_str(&button("/call", csrf, &[("what", what)], label, true));
-    }
-    if user.refresh_token.is_some() {
-        html.push_str(&button("/refresh", csrf, &[], "Refresh tokens", false));
-    }
-    html.push_str(&button("/logout", csrf, &[], "Sign out", false));
-    html.push_str("</div>");
-    if let Some(call) = &user.last_call {
-        html.push_str(&format!(
-            "<h2>{}</h2><p>{}</p><pre>{}</pre>",
-            escape(&call.what),
-            escape(&call.status),
-            escape(&call.body)
-        ));
-    }
-    html.push_str(&format!(
-        "<h2>ID token claims (verified)</h2><pre>{}</pre>",
-        escape(&pretty(&Value::Object(user.id_claims.clone())))
-    ));
-    let access = match peek_claims(&user.access_token) {
-        Some(claims) => format!(
-            "<h2>Access token claims (a JWT, RFC 9068; rs verifies it)</h2><pre>{}</pre>",
-            escape(&pretty(&claims))
-        ),
-        None => {
-            "<h2>Access token</h2><p>Opaque: rs asks authz about it (introspection).</p>".to_owned()
+/// The home page's view of session `s`.
+fn home_page<'a>(args: &'a AppArgs, s: &'a Session, notice: Option<Notice>) -> HomePage<'a> {
+    let user = s.user.as_ref().map(|user| {
+        let claim = |name: &str| {
+            user.id_claims
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+        };
+        let who = match claim("name") {
+            "" => claim("sub").to_owned(),
+            name => name.to_owned(),
+        };
+        UserView {
+            who,
+            sub: user
+                .id_claims
+                .get("sub")
+                .and_then(Value::as_str)
+                .unwrap_or(""),
+            client: user.kind.client_id(),
+            scope: &user.scope,
+            expires_in: (user.expires_at - unix_now()).max(0),
+            refreshes: user.refreshes,
+            has_refresh: user.refresh_token.is_some(),
+            last_call: user.last_call.as_ref().map(|c| CallView {
+                what: &c.what,
+                status: &c.status,
+                body: &c.body,
+            }),
+            id_claims: pretty(&Value::Object(user.id_claims.clone())),
+            access_claims: peek_claims(&user.access_token).map(|c| pretty(&c)),
         }
-    };
-    html.push_str(&access);
-    html
+    });
+    HomePage {
+        notice,
+        issuer: &args.issuer,
+        csrf: &s.csrf,
+        user,
+    }
 }
 
 #[derive(Deserialize)]
@@ -658,10 +648,11 @@ fn csrf_ok(s: &Session, presented: &str) -> bool {
 }
 
 fn forbidden() -> HttpResponse {
-    page(
-        actix_web::http::StatusCode::FORBIDDEN,
-        "<h1>Form expired</h1><p>The page's security token is missing or wrong. \
-<a href=\"/\">Start again</a>.</p>",
+    message(
+        StatusCode::FORBIDDEN,
+        "Form expired",
+        "The page's security token is missing or wrong.",
+        true,
     )
 }
 
@@ -674,10 +665,7 @@ async fn login(
     form: web::Form<LoginForm>,
 ) -> HttpResponse {
     let Some(kind) = Kind::parse(&form.client) else {
-        return page(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "<h1>Unknown client</h1>",
-        );
+        return message(StatusCode::BAD_REQUEST, "Unknown client", "", true);
     };
     let provider = match app.provider().await {
         Ok(p) => p,
@@ -738,10 +726,11 @@ async fn callback(
     };
     let pending = app.with_session(&req, |s| s.pending.take()).flatten();
     let Some(pending) = pending else {
-        return page(
-            actix_web::http::StatusCode::BAD_REQUEST,
-            "<h1>No sign-in in progress</h1><p>This browser did not start a sign-in here \
-(or already finished it). <a href=\"/\">Start again</a>.</p>",
+        return message(
+            StatusCode::BAD_REQUEST,
+            "No sign-in in progress",
+            "This browser did not start a sign-in here (or already finished it).",
+            true,
         );
     };
     let outcome = async {
@@ -864,10 +853,7 @@ async fn call(
             Err(e) => return failure(&e),
         },
         _ => {
-            return page(
-                actix_web::http::StatusCode::BAD_REQUEST,
-                "<h1>Unknown call</h1>",
-            );
+            return message(StatusCode::BAD_REQUEST, "Unknown call", "", true);
         }
     };
     let (status, body) = app.call(&url, &held.access_token).await;
@@ -975,23 +961,32 @@ async fn healthz() -> HttpResponse {
         .body("ok")
 }
 
-/// Runs the app until SIGTERM or ctrl-c.
-pub fn run(args: AppArgs) -> std::process::ExitCode {
+/// Runs the app until SIGTERM or ctrl-c: exit code 0 after a clean stop, 1 when it cannot
+/// listen or fails, 2 (one line on stderr) on a malformed URL argument.
+pub fn run(args: AppArgs) -> ExitCode {
+    let app = match DemoApp::new(args) {
+        Ok(app) => app,
+        Err(line) => {
+            eprintln!("{line}");
+            return ExitCode::from(crate::EXIT_USAGE);
+        }
+    };
     let rt = match runtime::cli::tokio_runtime(1) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
-            return std::process::ExitCode::FAILURE;
+            return ExitCode::FAILURE;
         }
     };
-    runtime::cli::exit_code(rt.block_on(serve(args)))
+    runtime::cli::exit_code(rt.block_on(serve(app)))
 }
 
-async fn serve(args: AppArgs) -> Result<(), String> {
-    let listener = std::net::TcpListener::bind(args.listen)
-        .map_err(|e| format!("cannot listen on {}: {e}", args.listen))?;
+async fn serve(app: DemoApp) -> Result<(), String> {
+    let listen = app.args.listen;
+    let listener = std::net::TcpListener::bind(listen)
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = web::Data::new(DemoApp::new(args)?);
+    let app = web::Data::new(app);
     let public = app.args.public_url.clone();
     let factory = move || {
         actix_web::App::new()
@@ -999,8 +994,8 @@ async fn serve(args: AppArgs) -> Result<(), String> {
             .route("/", web::get().to(home))
             .route("/healthz", web::get().to(healthz))
             .route("/login", web::post().to(login))
-            .route("/callback", web::get().to(callback))
-            .route("/spa/callback", web::get().to(callback))
+            .route(CALLBACK_PATH, web::get().to(callback))
+            .route(SPA_CALLBACK_PATH, web::get().to(callback))
             .route("/call", web::post().to(call))
             .route("/refresh", web::post().to(refresh))
             .route("/logout", web::post().to(logout))
@@ -1014,7 +1009,7 @@ async fn serve(args: AppArgs) -> Result<(), String> {
         shutdown.wait().await;
         handle.stop(true).await;
     });
-    println!("demo-app listening on {bound}: open {public}/");
+    println!("demo app listening on {bound}: open {public}/");
     server.await.map_err(|e| e.to_string())
 }
 
@@ -1093,9 +1088,55 @@ mod tests {
 
     #[test]
     fn pages_escape_what_they_print() {
-        let html = button("/call", "a\"b", &[("what", "<me>")], "x&y", true);
-        assert!(html.contains("value=\"a&quot;b\""));
-        assert!(html.contains("value=\"&lt;me&gt;\""));
-        assert!(html.contains(">x&amp;y<"));
+        let args = AppArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: "http://localhost:3000".into(),
+            issuer: "http://localhost:8080/<b>\"x\"".into(),
+            backchannel: None,
+            rs: "http://localhost:8082".into(),
+        };
+        let session = Session::new().unwrap();
+        let notice = Some(Notice {
+            error: true,
+            text: "<script>&".into(),
+        });
+        let html = home_page(&args, &session, notice).render().unwrap();
+        assert!(
+            html.contains("<code>http://localhost:8080/&#60;b&#62;&#34;x&#34;</code>"),
+            "{html}"
+        );
+        assert!(html.contains("&#60;script&#62;&#38;"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        let forms = crate::browser::forms(
+            &reqwest::Url::parse("http://localhost:3000/").unwrap(),
+            &html,
+        )
+        .unwrap();
+        let clients: Vec<_> = forms
+            .iter()
+            .map(|f| (f.action.path(), f.field("client"), f.field("csrf")))
+            .collect();
+        assert_eq!(
+            clients,
+            vec![
+                ("/login", Some("web"), Some(session.csrf.as_str())),
+                ("/login", Some("spa"), Some(session.csrf.as_str()))
+            ]
+        );
+    }
+
+    #[test]
+    fn malformed_urls_are_refused_in_one_line() {
+        let err = DemoApp::new(AppArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: "localhost:3000".into(),
+            issuer: "http://localhost:8080".into(),
+            backchannel: None,
+            rs: "http://localhost:8082".into(),
+        })
+        .err()
+        .unwrap();
+        assert!(err.starts_with("error: --public-url "), "{err}");
+        assert!(!err.contains('\n'));
     }
 }
