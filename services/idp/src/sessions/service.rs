@@ -197,22 +197,22 @@ impl Sessions {
     /// also picks up sessions other replicas started or ended).
     pub fn spawn_upkeep(&self, every: Duration, stop: impl Future<Output = ()> + Send + 'static) {
         let sessions = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        match sessions.purge().await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::debug!(purged = n, "expired sessions deleted"),
-                            Err(e) => tracing::warn!(error = %e, "cannot purge sessions"),
-                        }
-                        sessions.publish_gauge().await;
+        runtime::spawn_periodic(
+            "session upkeep",
+            every,
+            runtime::FirstRun::Immediately,
+            stop,
+            move || {
+                let sessions = sessions.clone();
+                async move {
+                    match sessions.purge().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(purged = n, "expired sessions deleted"),
+                        Err(e) => tracing::warn!(error = %e, "cannot purge sessions"),
                     }
-                    () = &mut stop => break,
+                    sessions.publish_gauge().await;
                 }
-            }
-        });
+            },
+        );
     }
 }
