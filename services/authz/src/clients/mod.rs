@@ -10,9 +10,8 @@ mod model;
 mod registry;
 mod repo;
 
-pub(crate) use model::hex as model_hex;
 pub use model::{Client, NewClient, Secret};
-pub use registry::{ClientAuthError, Clients, Credentials, SeedOutcome, parse_basic};
+pub use registry::{ClientAuthError, Clients, Credentials, SeedOutcome};
 
 /// A generated client id (128 random bits, base64url).
 pub(crate) fn generated_id() -> Result<String, crate::AuthzError> {

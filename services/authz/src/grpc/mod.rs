@@ -6,6 +6,7 @@ mod login_flow;
 
 use std::sync::Arc;
 
+use domain::basic::BasicError;
 use proto::authz::v1::introspection_server::IntrospectionServer;
 use proto::authz::v1::login_flow_server::LoginFlowServer;
 use runtime::Shutdown;
@@ -13,7 +14,7 @@ use tonic::transport::server::Router;
 use tonic::{Request, Status};
 use tonic_health::ServingStatus;
 
-use crate::clients::{Client, ClientAuthError, Clients, Credentials, parse_basic};
+use crate::clients::{Client, ClientAuthError, Clients, Credentials};
 use crate::flow::Flow;
 use crate::tokens::Tokens;
 
@@ -56,13 +57,10 @@ pub(crate) async fn caller<T>(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Status::unauthenticated("client credentials required"))?;
-    let encoded = header
-        .get(..6)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("basic "))
-        .map(|_| header[6..].trim())
-        .ok_or_else(|| Status::unauthenticated("use Basic client credentials"))?;
-    let (id, secret) =
-        parse_basic(encoded).ok_or_else(|| Status::unauthenticated("malformed credentials"))?;
+    let (id, secret) = domain::basic::parse(header).map_err(|e| match e {
+        BasicError::NotBasic => Status::unauthenticated("use Basic client credentials"),
+        _ => Status::unauthenticated("malformed credentials"),
+    })?;
     clients
         .authenticate(&Credentials::Basic { id, secret })
         .await

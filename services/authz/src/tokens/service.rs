@@ -12,7 +12,7 @@ use storage::{Database, StorageError};
 use tracing::instrument;
 
 use super::repo::{self, OpaqueRow};
-use crate::clients::{Client, Clients, model_hex};
+use crate::clients::{Client, Clients};
 use crate::keys::KeyStore;
 use crate::signing::SigningPool;
 
@@ -495,9 +495,7 @@ impl Tokens {
     /// key, `typ: at+jwt`, our `iss`), or `None`. Expiry is the caller's to check.
     fn verified_claims(&self, token: &str) -> Option<Arc<Claims>> {
         let ring = self.keys.ring();
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_ref());
+        let key = domain::secret::digest(token);
         if let Ok(cache) = self.verified.lock()
             && cache.is_for(&ring)
             && let Some(claims) = cache.entries.get(&key)
@@ -543,10 +541,5 @@ pub(crate) const ORDER_PREFIX_LEN: usize = 12;
 /// matches nothing.
 pub(crate) fn lookup_key(token: &str) -> String {
     let prefix = token.get(..ORDER_PREFIX_LEN).unwrap_or_default();
-    prefix.to_owned() + &hash(token)
-}
-
-/// SHA-256 of a token, hex.
-fn hash(token: &str) -> String {
-    model_hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+    prefix.to_owned() + &domain::secret::digest_hex(token)
 }
