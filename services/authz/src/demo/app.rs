@@ -30,7 +30,7 @@ use super::{
     CLIENT_ID, CLIENT_SECRET, SPA_CLIENT_ID, json_of, random, str_field, unix_now,
     verifier_challenge,
 };
-use crate::http::pages::{cookie, escape, set_cookie};
+use crate::http::pages::{cookie, set_cookie};
 
 /// The app's session cookie (host-only, so distinct from authz's and idp's cookie names).
 const COOKIE: &str = "demo_app";
@@ -1016,6 +1016,22 @@ async fn serve(args: AppArgs) -> Result<(), String> {
     });
     println!("demo-app listening on {bound}: open {public}/");
     server.await.map_err(|e| e.to_string())
+}
+
+/// Escapes text for HTML element content and double-quoted attribute values.
+fn escape(raw: &str) -> String {
+    let mut out = String::with_capacity(raw.len());
+    for c in raw.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 #[cfg(test)]

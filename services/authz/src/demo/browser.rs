@@ -11,11 +11,15 @@ use reqwest::{StatusCode, Url, header};
 /// HTML character references the pages use in attribute values, decoded.
 pub fn decode_html(s: &str) -> String {
     s.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
         .replace("&#x27;", "'")
         .replace("&#39;", "'")
         .replace("&lt;", "<")
+        .replace("&#60;", "<")
         .replace("&gt;", ">")
+        .replace("&#62;", ">")
         .replace("&amp;", "&")
+        .replace("&#38;", "&")
 }
 
 /// The value of attribute `name` in the tag text `tag` (`name="value"`), decoded.

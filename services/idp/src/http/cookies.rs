@@ -7,7 +7,9 @@
 //!   browser session only.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::cookie::time::Duration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::HeaderValue;
 
 use crate::IdpError;
 use crate::crypto::random_b64;
@@ -40,13 +42,8 @@ impl Cookies {
     }
 
     fn read(req: &HttpRequest, name: &str) -> Option<String> {
-        req.headers()
-            .get_all(header::COOKIE)
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.trim_matches('"').to_owned())
+        req.cookie_raw(name)
+            .map(|c| c.value().to_owned())
             .filter(|v| {
                 !v.is_empty()
                     && v.len() <= MAX_VALUE
@@ -56,14 +53,16 @@ impl Cookies {
     }
 
     fn header(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        let mut cookie = Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .finish();
         if let Some(age) = max_age {
-            cookie.push_str(&format!("; Max-Age={age}"));
+            cookie.set_max_age(Duration::seconds(i64::try_from(age).unwrap_or(i64::MAX)));
         }
-        if self.secure {
-            cookie.push_str("; Secure");
-        }
-        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// The session secret the browser sent, if any.
