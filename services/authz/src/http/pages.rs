@@ -30,10 +30,10 @@ fn nonce() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-/// `templates/error.html`.
+/// `templates/message.html`: a heading and one paragraph (the error and logged-out pages).
 #[derive(Template)]
-#[template(path = "error.html")]
-struct ErrorPage<'a> {
+#[template(path = "message.html")]
+struct MessagePage<'a> {
     nonce: &'a str,
     title: &'a str,
     message: &'a str,
@@ -57,15 +57,6 @@ struct LogoutConfirmationPage<'a> {
     title: &'a str,
     action: &'a str,
     hidden: &'a [(&'a str, &'a str)],
-}
-
-/// `templates/logged_out.html`.
-#[derive(Template)]
-#[template(path = "logged_out.html")]
-struct LoggedOutPage<'a> {
-    nonce: &'a str,
-    title: &'a str,
-    text: &'a str,
 }
 
 /// Sends a rendered page with the headers every page carries; `scripted`: the page runs
@@ -103,17 +94,22 @@ fn page(
         .body(html)
 }
 
-/// The error page (never a redirect): `status`, a title and an explanation for the user.
-pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> HttpResponse {
-    metrics::counter!("error_pages_total", "status" => status.as_str().to_owned()).increment(1);
+/// A page with `title` as its heading and `message` below it.
+fn message(res: HttpResponseBuilder, title: &str, message: &str) -> HttpResponse {
     let nonce = nonce();
-    let html = ErrorPage {
+    let html = MessagePage {
         nonce: &nonce,
         title,
         message,
     }
     .render();
-    page(HttpResponse::build(status), &nonce, false, html)
+    page(res, &nonce, false, html)
+}
+
+/// The error page (never a redirect): `status`, a title and an explanation for the user.
+pub(crate) fn error(status: StatusCode, title: &str, explanation: &str) -> HttpResponse {
+    metrics::counter!("error_pages_total", "status" => status.as_str().to_owned()).increment(1);
+    message(HttpResponse::build(status), title, explanation)
 }
 
 /// `response_mode=form_post`: an HTML form POSTing `params` to `action`, submitted by a
@@ -163,14 +159,7 @@ pub(crate) fn logged_out(res: HttpResponseBuilder, signed_out: bool) -> HttpResp
             "You stayed signed in. You can close this window.",
         )
     };
-    let nonce = nonce();
-    let html = LoggedOutPage {
-        nonce: &nonce,
-        title,
-        text,
-    }
-    .render();
-    page(res, &nonce, false, html)
+    message(res, title, text)
 }
 
 /// The value of cookie `name` in the request (as sent, surrounding quotes removed), if
