@@ -98,3 +98,77 @@ impl Cookies {
         Ok((value, Some(set)))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header;
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn attributes(set: &HeaderValue) -> Vec<String> {
+        let mut parts: Vec<String> = set
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .map(str::to_owned)
+            .collect();
+        parts[1..].sort();
+        parts
+    }
+
+    #[test]
+    fn reads_only_well_formed_values_of_its_own_names() {
+        let cookies = Cookies::new(true, 3600);
+        let req = TestRequest::default()
+            .insert_header((
+                header::COOKIE,
+                "junk; idp_session=plain; __Host-idp_session=\"abc-_9\"; __Host-idp_csrf=a+b",
+            ))
+            .to_http_request();
+        assert_eq!(cookies.session(&req).as_deref(), Some("abc-_9"));
+        assert_eq!(cookies.csrf(&req), None, "not base64url");
+        let long = TestRequest::default()
+            .insert_header((header::COOKIE, format!("idp_csrf={}", "a".repeat(129))))
+            .to_http_request();
+        assert_eq!(Cookies::new(false, 60).csrf(&long), None);
+    }
+
+    #[test]
+    fn set_cookie_attributes() {
+        let secure = Cookies::new(true, 3600);
+        assert_eq!(
+            attributes(&secure.set_session("s")),
+            [
+                "__Host-idp_session=s",
+                "HttpOnly",
+                "Max-Age=3600",
+                "Path=/",
+                "SameSite=Lax",
+                "Secure"
+            ]
+        );
+        assert_eq!(
+            attributes(&Cookies::new(false, 3600).clear_session()),
+            [
+                "idp_session=",
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/",
+                "SameSite=Lax"
+            ]
+        );
+        let req = TestRequest::default().to_http_request();
+        let (value, set) = secure.ensure_csrf(&req).unwrap();
+        assert_eq!(
+            attributes(&set.unwrap()),
+            [
+                format!("__Host-idp_csrf={value}").as_str(),
+                "HttpOnly",
+                "Path=/",
+                "SameSite=Lax",
+                "Secure"
+            ]
+        );
+    }
+}
