@@ -1,6 +1,7 @@
 //! Browser-session cookies are kept only as `domain::secret::digest_hex` of their secret,
 //! the one digest format of every service: a session created by sign-in is found again
-//! through the same function, on SQLite and PostgreSQL.
+//! through the same function, on SQLite and PostgreSQL; sessions stored before the switch
+//! (base64url digests) end with the migration.
 
 use std::sync::Arc;
 
@@ -70,6 +71,53 @@ async fn session_secrets_round_trip_through_the_hex_digest(db: TestDatabase) {
     );
     assert_eq!(sessions.by_secret(&stored[0]).await.unwrap(), None);
     assert_eq!(sessions.by_secret("wrong").await.unwrap(), None);
+}
+
+/// Sessions stored with base64url digests cannot be found any more; the migration ends
+/// them (and nothing else).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_migration_to_hex_digests_ends_the_sessions_stored_before() {
+    use diesel::Connection;
+    use diesel::migration::MigrationSource;
+    use diesel_migrations::MigrationHarness;
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("idp.db");
+    let mut conn = diesel::SqliteConnection::establish(path.to_str().unwrap()).unwrap();
+    let mut migrations =
+        MigrationSource::<diesel::sqlite::Sqlite>::migrations(&idp::MIGRATIONS).unwrap();
+    migrations.sort_by_key(|m| m.name().version().as_owned());
+    let (last, before) = migrations.split_last().unwrap();
+    assert!(last.name().to_string().ends_with("_session_digests_hex"));
+    // Creates diesel's bookkeeping table.
+    assert!(conn.applied_migrations().unwrap().is_empty());
+    for m in before {
+        conn.run_migration(m.as_ref()).unwrap();
+    }
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut conn,
+        "INSERT INTO users (id, username, password_hash, created_at, updated_at) \
+         VALUES ('u1', 'olga', 'x', 1, 1); \
+         INSERT INTO sessions (id, secret_hash, user_id, auth_time, amr, acr, created_at, \
+         last_seen_at, expires_at) VALUES ('s1', \
+         'ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0', 'u1', 1, 'pwd', '', 1, 4102444800, 4102444800);",
+    )
+    .unwrap();
+    drop(conn);
+
+    let db = storage::Database::connect(
+        &storage::DatabaseConfig::with_url(format!("sqlite://{}", path.display())),
+        &idp::MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    let applied = db.migrate().await.unwrap();
+    assert_eq!(applied.len(), 1, "{applied:?}");
+    let users = Users::new(db.clone(), Passwords::new(&cheap_passwords()).unwrap());
+    assert!(users.get("olga").await.is_ok(), "users stay");
+    let sessions = Sessions::new(db, Arc::new(idp::SystemClock), SessionConfig::default());
+    assert_eq!(sessions.count_alive().await.unwrap(), 0);
+    assert_eq!(sessions.by_id("s1").await.unwrap(), None);
 }
 
 storage::backend_tests!(idp::MIGRATIONS;
