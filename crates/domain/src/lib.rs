@@ -2,12 +2,13 @@
 //! framework types.
 
 mod authorize;
+pub mod basic;
 mod client;
 mod error;
 mod pkce;
 mod redirect;
 mod scope;
-mod secret;
+pub mod secret;
 
 pub use authorize::{Prompt, ResponseMode, authentication_is_fresh_enough, parse_max_age};
 pub use client::{AccessTokenFormat, ClientId, GrantType, TokenEndpointAuthMethod};

@@ -17,7 +17,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use proto::authz::v1::introspection_client::IntrospectionClient;
 use proto::authz::v1::{IntrospectRequest, IntrospectResponse};
 use runtime::GrpcChannel;
@@ -63,22 +62,6 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-fn digest(token: &str) -> Key {
-    let mut key = [0u8; 32];
-    key.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-    key
-}
-
-/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic_credentials(id: &str, secret: &str) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    let pair = format!("{}:{}", enc(id), enc(secret));
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(pair)
-    )
-}
-
 fn transient(code: tonic::Code) -> bool {
     matches!(
         code,
@@ -116,7 +99,7 @@ impl Introspector {
             .map(|s| s.expose().as_str())
             .unwrap_or_default();
         let mut authorization: AsciiMetadataValue =
-            MetadataValue::try_from(basic_credentials(id, secret))
+            MetadataValue::try_from(domain::basic::encode(id, secret))
                 .map_err(|_| invalid("client_id", "not encodable as metadata".into()))?;
         authorization.set_sensitive(true);
         Ok(Self {
@@ -132,7 +115,7 @@ impl Introspector {
     /// token, or from a new call.
     #[instrument(skip_all)]
     pub(crate) async fn introspect(&self, token: &str) -> Answer {
-        let key = digest(token);
+        let key = domain::secret::digest(token);
         if let Some(answer) = self.cached(&key) {
             metrics::counter!("guard_introspection_cache_total", "result" => "hit").increment(1);
             return answer;
@@ -335,10 +318,11 @@ pub(crate) fn principal_from(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     #[test]
     fn credentials_are_form_encoded_then_base64() {
-        let header = basic_credentials("my api", "s:e/c");
+        let header = domain::basic::encode("my api", "s:e/c");
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(header.strip_prefix("Basic ").unwrap())
             .unwrap();

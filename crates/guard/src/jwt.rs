@@ -78,12 +78,6 @@ impl VerifiedCache {
     }
 }
 
-fn digest(token: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref());
-    out
-}
-
 fn problem(e: VerifyError) -> GuardError {
     GuardError::InvalidToken(match e {
         VerifyError::Malformed | VerifyError::MissingKid | VerifyError::UnsupportedCritical => {
@@ -100,7 +94,7 @@ impl LocalVerifier {
     /// The principal of `token` if it is a valid access token for this resource now.
     #[instrument(skip_all)]
     pub(crate) async fn verify(&self, token: &str, now: i64) -> Result<Principal, GuardError> {
-        let digest = digest(token);
+        let digest = domain::secret::digest(token);
         let current = self.jwks.current();
         if let Some(keys) = &current
             && let Some(hit) = self.verified.get(keys, &digest)

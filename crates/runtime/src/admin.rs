@@ -61,16 +61,16 @@ pub fn admin_server(
     grace: Duration,
 ) -> Result<AdminServer, RuntimeError> {
     let upkeep = metrics.clone();
-    let stop = shutdown.clone();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => upkeep.run_upkeep(),
-                () = stop.wait() => break,
-            }
-        }
-    });
+    crate::spawn_periodic(
+        "metrics upkeep",
+        Duration::from_secs(5),
+        crate::FirstRun::Immediately,
+        shutdown.waiter(),
+        move || {
+            upkeep.run_upkeep();
+            std::future::ready(())
+        },
+    );
     let state = AdminState {
         readiness,
         metrics,

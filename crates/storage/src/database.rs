@@ -154,33 +154,18 @@ impl Database {
         AtomicU64::load(&self.inner.queries, Ordering::Relaxed)
     }
 
-    /// Publishes the pool state every `every` until `stop` completes:
-    /// `db_pool_connections{state="open"|"idle"}` and `db_pool_max_connections`.
-    pub fn spawn_pool_gauges(
-        &self,
-        every: std::time::Duration,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) {
-        let db = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        let (size, available) = db.pool_status();
-                        let max = match &db.inner.pool {
-                            DbPool::Sqlite(pool) => pool.status().max_size,
-                            DbPool::Postgres(pool) => pool.status().max_size,
-                        };
-                        metrics::gauge!("db_pool_connections", "state" => "open").set(size as f64);
-                        metrics::gauge!("db_pool_connections", "state" => "idle").set(available as f64);
-                        metrics::gauge!("db_pool_max_connections").set(max as f64);
-                    }
-                    () = &mut stop => break,
-                }
-            }
-        });
+    /// Publishes the pool state now: `db_pool_connections{state="open"|"idle"}` and
+    /// `db_pool_max_connections`. Services call it periodically (`runtime::spawn_periodic`;
+    /// storage sits below the runtime crate and does not schedule work itself).
+    pub fn publish_pool_gauges(&self) {
+        let (size, available) = self.pool_status();
+        let max = match &self.inner.pool {
+            DbPool::Sqlite(pool) => pool.status().max_size,
+            DbPool::Postgres(pool) => pool.status().max_size,
+        };
+        metrics::gauge!("db_pool_connections", "state" => "open").set(size as f64);
+        metrics::gauge!("db_pool_connections", "state" => "idle").set(available as f64);
+        metrics::gauge!("db_pool_max_connections").set(max as f64);
     }
 
     /// `(size, available)` of the pool, for the pool-state gauges.

@@ -1,15 +1,15 @@
 //! authz's client of idp's `idp.v1.Sessions` gRPC API: user claims for ID tokens and
 //! userinfo, and the liveness and end of idp browser sessions.
 //!
-//! Every call authenticates with `authorization: Basic base64(client_id:client_secret)`
-//! metadata (the `idp` configuration section), carries a deadline (`grpc-timeout`, and
-//! enforced locally as well), and maps idp's status codes once, here. The channel is the
+//! Every call authenticates with `authorization: Basic` client credentials (RFC 6749
+//! §2.3.1, [`domain::basic::encode`]; the `idp` configuration section) in its metadata,
+//! carries a deadline (`grpc-timeout`, and enforced locally as well), and maps idp's
+//! status codes once, here. The channel is the
 //! runtime's observed one: each call carries the W3C trace context and is counted in
 //! `grpc_client_requests_total{service,method,code}`.
 
 use std::time::Duration;
 
-use base64::Engine;
 use domain::ScopeSet;
 use proto::idp::v1::sessions_client::SessionsClient;
 use proto::idp::v1::{
@@ -65,11 +65,7 @@ impl Idp {
             .tcp_nodelay(true);
         let authorization = match &config.client_secret {
             Some(secret) => {
-                let raw = format!("{}:{}", config.client_id, secret.expose());
-                let value = format!(
-                    "Basic {}",
-                    base64::engine::general_purpose::STANDARD.encode(raw)
-                );
+                let value = domain::basic::encode(&config.client_id, secret.expose());
                 Some(value.parse().map_err(|_| {
                     AuthzError::Invalid("idp.client_secret: not encodable as metadata".into())
                 })?)

@@ -108,7 +108,17 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, AuthzError> {
         let db = Database::connect(&config.database, &MIGRATIONS).await?;
-        db.spawn_pool_gauges(std::time::Duration::from_secs(5), shutdown.waiter());
+        let gauges = db.clone();
+        runtime::spawn_periodic(
+            "db pool gauges",
+            std::time::Duration::from_secs(5),
+            runtime::FirstRun::Immediately,
+            shutdown.waiter(),
+            move || {
+                gauges.publish_pool_gauges();
+                std::future::ready(())
+            },
+        );
         if config.database.migrate_on_start {
             db.migrate().await?;
         } else {
@@ -248,28 +258,32 @@ fn spawn_purge(purge: Purge) {
         grants,
         shutdown,
     } = purge;
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(std::time::Duration::from_secs(600));
-        loop {
-            tokio::select! {
-                _ = tick.tick() => {
-                    let results = [
-                        ("tokens", tokens.purge_expired().await),
-                        ("authorization requests and sessions", flow.purge_expired().await),
-                        ("grants", grants.purge_expired().await),
-                    ];
-                    for (what, result) in results {
-                        match result {
-                            Ok(0) => {}
-                            Ok(n) => tracing::info!(rows = n, what, "expired rows purged"),
-                            Err(e) => tracing::warn!(error = %e, what, "purging expired rows failed"),
-                        }
+    runtime::spawn_periodic(
+        "purge expired rows",
+        std::time::Duration::from_secs(600),
+        runtime::FirstRun::Immediately,
+        shutdown.waiter(),
+        move || {
+            let (tokens, flow, grants) = (tokens.clone(), flow.clone(), grants.clone());
+            async move {
+                let results = [
+                    ("tokens", tokens.purge_expired().await),
+                    (
+                        "authorization requests and sessions",
+                        flow.purge_expired().await,
+                    ),
+                    ("grants", grants.purge_expired().await),
+                ];
+                for (what, result) in results {
+                    match result {
+                        Ok(0) => {}
+                        Ok(n) => tracing::info!(rows = n, what, "expired rows purged"),
+                        Err(e) => tracing::warn!(error = %e, what, "purging expired rows failed"),
                     }
                 }
-                () = shutdown.wait() => break,
             }
-        }
-    });
+        },
+    );
 }
 
 /// `authz serve`: runs until SIGTERM/ctrl-c. With demo data ([`demo_seed::Demo`]), refuses

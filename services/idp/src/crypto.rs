@@ -1,4 +1,4 @@
-//! Random identifiers and digests.
+//! Random identifiers. Secrets are digested with [`domain::secret::digest_hex`].
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -13,12 +13,4 @@ pub(crate) fn random_b64(bytes: usize) -> Result<String, IdpError> {
         .fill(&mut buf)
         .map_err(|_| IdpError::Task("no randomness available".into()))?;
     Ok(URL_SAFE_NO_PAD.encode(buf))
-}
-
-/// SHA-256 of `value`, base64url without padding: how secrets are kept at rest.
-pub(crate) fn sha256_b64(value: &str) -> String {
-    URL_SAFE_NO_PAD.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        value.as_bytes(),
-    ))
 }

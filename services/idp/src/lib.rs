@@ -86,7 +86,17 @@ impl Application {
         clock: Arc<dyn Clock>,
     ) -> Result<Self, IdpError> {
         let db = Database::connect(&config.database, &MIGRATIONS).await?;
-        db.spawn_pool_gauges(Duration::from_secs(5), shutdown.waiter());
+        let gauges = db.clone();
+        runtime::spawn_periodic(
+            "db pool gauges",
+            Duration::from_secs(5),
+            runtime::FirstRun::Immediately,
+            shutdown.waiter(),
+            move || {
+                gauges.publish_pool_gauges();
+                std::future::ready(())
+            },
+        );
         if config.database.migrate_on_start {
             db.migrate().await?;
         }

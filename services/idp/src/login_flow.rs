@@ -9,7 +9,6 @@
 
 use std::time::Duration;
 
-use base64::Engine;
 use config::{ConfigError, Secret, Validate};
 use proto::authz::v1::login_flow_client::LoginFlowClient;
 use proto::authz::v1::{
@@ -72,15 +71,6 @@ impl Validate for AuthzClientConfig {
     }
 }
 
-/// `Basic base64(urlencode(id):urlencode(secret))` (RFC 6749 §2.3.1).
-fn basic_credentials(id: &str, secret: &str) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
-}
-
 /// authz's `LoginFlow`, as idp calls it. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct LoginFlow {
@@ -103,7 +93,7 @@ impl LoginFlow {
             .connect_lazy();
         let authorization = match &config.client_secret {
             Some(secret) => Some(
-                basic_credentials(&config.client_id, secret.expose())
+                domain::basic::encode(&config.client_id, secret.expose())
                     .parse()
                     .map_err(|_| invalid("client_secret", "not usable in a header".into()))?,
             ),

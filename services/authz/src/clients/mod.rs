@@ -10,6 +10,6 @@ mod model;
 mod repo;
 mod service;
 
+pub(crate) use model::generated_id;
 pub use model::{Client, NewClient, Secret};
-pub(crate) use model::{generated_id, hex as model_hex};
-pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome, parse_basic};
+pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome};

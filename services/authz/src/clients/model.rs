@@ -102,14 +102,6 @@ pub struct NewClient {
     pub secret: Option<String>,
 }
 
-/// SHA-256 of a presented or generated secret.
-pub(crate) fn digest(secret: &str) -> [u8; 32] {
-    let d = ring::digest::digest(&ring::digest::SHA256, secret.as_bytes());
-    let mut out = [0u8; 32];
-    out.copy_from_slice(d.as_ref());
-    out
-}
-
 /// A fresh secret: 32 random bytes (256 bits), base64url without padding.
 pub(crate) fn generate_secret() -> Result<String, ring::error::Unspecified> {
     let mut bytes = [0u8; 32];
@@ -129,18 +121,5 @@ pub(crate) fn generated_id() -> Result<String, crate::AuthzError> {
     random_id().map_err(|_| crate::AuthzError::Task("no randomness available".into()))
 }
 
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub(crate) fn unhex(s: &str) -> Option<[u8; 32]> {
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, chunk) in s.as_bytes().chunks(2).enumerate() {
-        let pair = std::str::from_utf8(chunk).ok()?;
-        out[i] = u8::from_str_radix(pair, 16).ok()?;
-    }
-    Some(out)
-}
+/// Secrets are kept as [`domain::secret::digest`], stored as lowercase hex.
+pub(crate) use domain::secret::{digest, digest_from_hex as unhex, digest_to_hex as hex};

@@ -2,7 +2,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use domain::{ClientId, TokenEndpointAuthMethod, constant_time_eq};
 use issuer::Clock;
 use storage::{Database, StorageError};
@@ -81,22 +80,6 @@ pub enum ClientAuthError {
     /// The registry could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-/// `base64(urlencode(id) ":" urlencode(secret))` → (id, secret) (RFC 6749 §2.3.1).
-pub fn parse_basic(encoded: &str) -> Option<(String, String)> {
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    let raw = String::from_utf8(raw).ok()?;
-    let (id, secret) = raw.split_once(':')?;
-    let decode = |s: &str| -> Option<String> {
-        url::form_urlencoded::parse(format!("v={s}").as_bytes())
-            .next()
-            .map(|(_, v)| v.into_owned())
-    };
-    let (id, secret) = (decode(id)?, decode(secret)?);
-    (!id.is_empty()).then_some((id, secret))
 }
 
 /// What [`Clients::seed`] did to one client.
@@ -376,24 +359,5 @@ impl Clients {
         repo::rotate_secret(&self.db, id, &secret_id, digest(&secret), now, now + grace).await?;
         self.forget(id);
         Ok(secret)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_basic;
-    use base64::Engine;
-
-    #[test]
-    fn basic_credentials_are_form_urlencoded() {
-        let enc = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        assert_eq!(
-            parse_basic(&enc("cli%3Aent:s%2Bec+ret%25")),
-            Some(("cli:ent".into(), "s+ec ret%".into()))
-        );
-        assert_eq!(parse_basic(&enc("id:")), Some(("id".into(), String::new())));
-        assert_eq!(parse_basic(&enc(":secret")), None);
-        assert_eq!(parse_basic(&enc("no-colon")), None);
-        assert_eq!(parse_basic("%%%"), None);
     }
 }

@@ -6,12 +6,13 @@ mod login_flow;
 
 use std::sync::Arc;
 
+use domain::basic::BasicError;
 use proto::authz::v1::introspection_server::IntrospectionServer;
 use proto::authz::v1::login_flow_server::LoginFlowServer;
 use runtime::GrpcServices;
 use tonic::{Request, Status};
 
-use crate::clients::{Client, ClientAuthError, Clients, Credentials, parse_basic};
+use crate::clients::{Client, ClientAuthError, Clients, Credentials};
 use crate::error::Failure;
 use crate::flow::Flow;
 use crate::tokens::Tokens;
@@ -42,13 +43,10 @@ pub(crate) async fn caller<T>(
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .ok_or_else(|| Status::unauthenticated("client credentials required"))?;
-    let encoded = header
-        .get(..6)
-        .filter(|scheme| scheme.eq_ignore_ascii_case("basic "))
-        .map(|_| header[6..].trim())
-        .ok_or_else(|| Status::unauthenticated("use Basic client credentials"))?;
-    let (id, secret) =
-        parse_basic(encoded).ok_or_else(|| Status::unauthenticated("malformed credentials"))?;
+    let (id, secret) = domain::basic::parse(header).map_err(|e| match e {
+        BasicError::NotBasic => Status::unauthenticated("use Basic client credentials"),
+        _ => Status::unauthenticated("malformed credentials"),
+    })?;
     clients
         .authenticate(&Credentials::Basic { id, secret })
         .await

@@ -7,9 +7,10 @@
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
+use domain::basic::BasicError;
 use domain::{ErrorCode, OAuthError};
 
-use crate::clients::{ClientAuthError, Credentials, parse_basic};
+use crate::clients::{ClientAuthError, Credentials};
 use crate::error::Failure;
 use crate::flow::AuthorizeError;
 use crate::tokens::TokenError;
@@ -241,17 +242,14 @@ pub(crate) fn credentials(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
-    if let Some(auth) = authorization
-        && auth.len() > 6
-        && auth[..6].eq_ignore_ascii_case("basic ")
-    {
+    let basic = authorization.map(domain::basic::parse);
+    if let Some(parsed) = basic.filter(|b| !matches!(b, Err(BasicError::NotBasic))) {
         if body_secret.is_some() {
             return Err(OAuthFailure::invalid_request(
                 "use one client authentication method, not Basic and client_secret together",
             ));
         }
-        let (id, secret) =
-            parse_basic(auth[6..].trim()).ok_or_else(|| OAuthFailure::invalid_client(true))?;
+        let (id, secret) = parsed.map_err(|_| OAuthFailure::invalid_client(true))?;
         if body_id.is_some_and(|b| b != id) {
             return Err(OAuthFailure::invalid_request(
                 "client_id does not match the Basic credentials",

@@ -4,34 +4,22 @@
 //! §2), and the logout confirmation and result (RP-Initiated Logout 1.0 §2-§3). Plus the
 //! cookie helpers of the browser-facing endpoints.
 //!
-//! Every page is self-contained (no external assets), escapes every value it prints, and
-//! carries a Content-Security-Policy that allows only its own inline style and script by
-//! a per-response nonce; none may be framed or cached.
+//! The pages are askama templates in `templates/`, compiled into the binary; askama
+//! HTML-escapes every value they print. Every page is self-contained (no external assets)
+//! and carries a Content-Security-Policy that allows only its own inline style and script
+//! by a per-response nonce; none may be framed or cached.
 
+use actix_web::cookie::time::Duration;
+use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder};
+use askama::Template;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ring::rand::{SecureRandom, SystemRandom};
 
 /// The authz browser-session cookie (SSO, `prompt=none`, logout).
 pub(crate) const SESSION_COOKIE: &str = "authz_session";
-
-/// Escapes text for HTML element content and double-quoted attribute values.
-fn escape(raw: &str) -> String {
-    let mut out = String::with_capacity(raw.len());
-    for c in raw.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn nonce() -> String {
     let mut bytes = [0u8; 16];
@@ -42,42 +30,59 @@ fn nonce() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;\
-background:#f5f6f8;color:#1d2330;margin:0;display:flex;min-height:100vh;\
-align-items:center;justify-content:center}main{background:#fff;max-width:30rem;\
-margin:1rem;padding:2rem;border-radius:.75rem;box-shadow:0 1px 4px rgba(0,0,0,.12)}\
-h1{font-size:1.3rem;margin-top:0}p{line-height:1.5}code{font-size:.9em}\
-button{font:inherit;padding:.6rem 1.2rem;border:0;border-radius:.4rem;\
-background:#2f5bd3;color:#fff;cursor:pointer}button.secondary{background:#e4e7ee;color:#1d2330}\
-.actions{display:flex;gap:.75rem;margin-top:1.5rem}";
+/// `templates/message.html`: a heading and one paragraph (the error and logged-out pages).
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage<'a> {
+    nonce: &'a str,
+    title: &'a str,
+    message: &'a str,
+}
 
-/// A complete page: `title`, then `body` (already escaped HTML), with `script` (trusted
-/// JavaScript, run under the page's nonce) when given.
+/// `templates/form_post.html`.
+#[derive(Template)]
+#[template(path = "form_post.html")]
+struct FormPostPage<'a> {
+    nonce: &'a str,
+    title: &'a str,
+    action: &'a str,
+    params: &'a [(&'a str, &'a str)],
+}
+
+/// `templates/logout_confirmation.html`.
+#[derive(Template)]
+#[template(path = "logout_confirmation.html")]
+struct LogoutConfirmationPage<'a> {
+    nonce: &'a str,
+    title: &'a str,
+    action: &'a str,
+    hidden: &'a [(&'a str, &'a str)],
+}
+
+/// Sends a rendered page with the headers every page carries; `scripted`: the page runs
+/// an inline script under `nonce`.
 fn page(
     mut res: HttpResponseBuilder,
-    title: &str,
-    body: &str,
-    script: Option<&str>,
+    nonce: &str,
+    scripted: bool,
+    html: askama::Result<String>,
 ) -> HttpResponse {
-    let nonce = nonce();
-    let script_src = if script.is_some() {
+    let html = match html {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot render a page");
+            return HttpResponse::InternalServerError()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .body("internal error");
+        }
+    };
+    let script_src = if scripted {
         format!(" script-src 'nonce-{nonce}';")
     } else {
         String::new()
     };
     let csp = format!(
         "default-src 'none'; style-src 'nonce-{nonce}';{script_src} base-uri 'none'; frame-ancestors 'none'"
-    );
-    let script = script
-        .map(|s| format!("<script nonce=\"{nonce}\">{s}</script>"))
-        .unwrap_or_default();
-    let html = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
-<meta name=\"referrer\" content=\"no-referrer\">\
-<title>{title}</title><style nonce=\"{nonce}\">{STYLE}</style></head>\
-<body><main>{body}</main>{script}</body></html>\n",
-        title = escape(title),
     );
     res.content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, csp))
@@ -89,11 +94,22 @@ fn page(
         .body(html)
 }
 
+/// A page with `title` as its heading and `message` below it.
+fn message(res: HttpResponseBuilder, title: &str, message: &str) -> HttpResponse {
+    let nonce = nonce();
+    let html = MessagePage {
+        nonce: &nonce,
+        title,
+        message,
+    }
+    .render();
+    page(res, &nonce, false, html)
+}
+
 /// The error page (never a redirect): `status`, a title and an explanation for the user.
-pub(crate) fn error(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+pub(crate) fn error(status: StatusCode, title: &str, explanation: &str) -> HttpResponse {
     metrics::counter!("error_pages_total", "status" => status.as_str().to_owned()).increment(1);
-    let body = format!("<h1>{}</h1><p>{}</p>", escape(title), escape(message));
-    page(HttpResponse::build(status), title, &body, None)
+    message(HttpResponse::build(status), title, explanation)
 }
 
 /// `response_mode=form_post`: an HTML form POSTing `params` to `action`, submitted by a
@@ -103,50 +119,30 @@ pub(crate) fn form_post(
     action: &str,
     params: &[(&str, &str)],
 ) -> HttpResponse {
-    let mut body = format!(
-        "<h1>Returning to the application…</h1><form method=\"post\" action=\"{}\">",
-        escape(action)
-    );
-    for (name, value) in params {
-        body.push_str(&format!(
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            escape(name),
-            escape(value)
-        ));
+    let nonce = nonce();
+    let html = FormPostPage {
+        nonce: &nonce,
+        title: "Returning to the application",
+        action,
+        params,
     }
-    body.push_str(
-        "<noscript><p>JavaScript is off: press the button to continue.</p>\
-<button type=\"submit\">Continue</button></noscript></form>",
-    );
-    page(
-        res,
-        "Returning to the application",
-        &body,
-        Some("document.forms[0].submit();"),
-    )
+    .render();
+    page(res, &nonce, true, html)
 }
 
 /// The logout confirmation (RP-Initiated Logout 1.0 §2: without an `id_token_hint` that
 /// names the signed-in user, the End-User is asked). The form repeats the request's
 /// parameters and carries `csrf`, which only this browser's session cookie can produce.
 pub(crate) fn logout_confirmation(action: &str, hidden: &[(&str, &str)]) -> HttpResponse {
-    let mut body = format!(
-        "<h1>Sign out?</h1><p>Do you want to sign out of every application you signed in to \
-with this account?</p><form method=\"post\" action=\"{}\">",
-        escape(action)
-    );
-    for (name, value) in hidden {
-        body.push_str(&format!(
-            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-            escape(name),
-            escape(value)
-        ));
+    let nonce = nonce();
+    let html = LogoutConfirmationPage {
+        nonce: &nonce,
+        title: "Sign out",
+        action,
+        hidden,
     }
-    body.push_str(
-        "<div class=\"actions\"><button type=\"submit\" name=\"confirm\" value=\"yes\">Sign out</button>\
-<button class=\"secondary\" type=\"submit\" name=\"confirm\" value=\"no\">Stay signed in</button></div></form>",
-    );
-    page(HttpResponse::Ok(), "Sign out", &body, None)
+    .render();
+    page(HttpResponse::Ok(), &nonce, false, html)
 }
 
 /// The page after a logout without a (valid) `post_logout_redirect_uri` (RP-Initiated
@@ -163,23 +159,14 @@ pub(crate) fn logged_out(res: HttpResponseBuilder, signed_out: bool) -> HttpResp
             "You stayed signed in. You can close this window.",
         )
     };
-    page(
-        res,
-        title,
-        &format!("<h1>{}</h1><p>{}</p>", escape(title), escape(text)),
-        None,
-    )
+    message(res, title, text)
 }
 
-/// The value of cookie `name` in the request, if present.
+/// The value of cookie `name` in the request (as sent, surrounding quotes removed), if
+/// present and not empty.
 pub(crate) fn cookie(req: &HttpRequest, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.trim_matches('"').to_owned())
+    req.cookie_raw(name)
+        .map(|c| c.value().to_owned())
         .filter(|v| !v.is_empty())
 }
 
@@ -193,22 +180,110 @@ pub(crate) fn set_cookie(
     max_age: i64,
     secure: bool,
 ) -> String {
-    format!(
-        "{name}={value}; Path={path}; Max-Age={max_age}; HttpOnly; SameSite=Lax{}",
-        if secure { "; Secure" } else { "" }
-    )
+    Cookie::build(name, value)
+        .path(path)
+        .max_age(Duration::seconds(max_age))
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(secure)
+        .finish()
+        .to_string()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn escapes_markup_and_quotes() {
-        assert_eq!(
-            escape(r#"<a href="x">'&'</a>"#),
-            "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;"
+    async fn html(res: HttpResponse) -> (String, String) {
+        let csp = res
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        (csp, String::from_utf8(body.to_vec()).unwrap())
+    }
+
+    #[actix_web::test]
+    async fn error_page_escapes_what_it_prints() {
+        let res = error(
+            StatusCode::BAD_REQUEST,
+            "Bad <b>",
+            r#"redirect_uri "x'&y" <i>"#,
         );
+        assert_eq!(res.status(), 400);
+        assert_eq!(
+            res.headers().get(header::CACHE_CONTROL).unwrap(),
+            "no-store"
+        );
+        assert_eq!(res.headers().get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+        let (csp, body) = html(res).await;
+        assert!(!csp.contains("script-src"), "{csp}");
+        assert!(body.contains("<title>Bad &#60;b&#62;</title>"), "{body}");
+        assert!(
+            body.contains(
+                "<h1>Bad &#60;b&#62;</h1><p>redirect_uri &#34;x&#39;&#38;y&#34; &#60;i&#62;</p>"
+            ),
+            "{body}"
+        );
+        assert!(!body.contains("<script"), "{body}");
+    }
+
+    #[actix_web::test]
+    async fn form_post_posts_every_parameter_under_the_script_nonce() {
+        let res = form_post(
+            HttpResponse::Ok(),
+            "https://rp.example/cb?a=1&b=2",
+            &[("code", "c\"<x>"), ("state", "s&t")],
+        );
+        let (csp, body) = html(res).await;
+        let nonce = csp
+            .split("script-src 'nonce-")
+            .nth(1)
+            .and_then(|rest| rest.split('\'').next())
+            .unwrap();
+        assert!(csp.contains(&format!("style-src 'nonce-{nonce}'")), "{csp}");
+        assert!(
+            body.contains(&format!(
+                "<script nonce=\"{nonce}\">document.forms[0].submit();</script>"
+            )),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"<form method="post" action="https://rp.example/cb?a=1&#38;b=2">"#),
+            "{body}"
+        );
+        assert!(
+            body.contains(r#"<input type="hidden" name="code" value="c&#34;&#60;x&#62;"><input type="hidden" name="state" value="s&#38;t"><noscript>"#),
+            "{body}"
+        );
+        assert!(
+            body.contains("<title>Returning to the application</title>"),
+            "{body}"
+        );
+    }
+
+    #[actix_web::test]
+    async fn logout_pages() {
+        let (csp, body) = html(logout_confirmation("/end_session", &[("csrf", "a&b")])).await;
+        assert!(!csp.contains("script-src"), "{csp}");
+        assert!(body.contains("<h1>Sign out?</h1>"), "{body}");
+        assert!(
+            body.contains(r#"<form method="post" action="/end_session"><input type="hidden" name="csrf" value="a&#38;b"><div class="actions">"#),
+            "{body}"
+        );
+        assert!(body.contains(r#"name="confirm" value="no">Stay signed in</button>"#));
+        let (_, body) = html(logged_out(HttpResponse::Ok(), true)).await;
+        assert!(
+            body.contains(
+                "<h1>Signed out</h1><p>You are signed out. You can close this window.</p>"
+            ),
+            "{body}"
+        );
+        let (_, body) = html(logged_out(HttpResponse::Ok(), false)).await;
+        assert!(body.contains("<h1>Still signed in</h1>"), "{body}");
     }
 
     #[test]
@@ -218,9 +293,22 @@ mod tests {
             .to_http_request();
         assert_eq!(cookie(&req, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&req, "missing"), None);
+        let quoted = actix_web::test::TestRequest::default()
+            .insert_header((header::COOKIE, "broken; authz_session=\"abc\"; empty="))
+            .to_http_request();
+        assert_eq!(cookie(&quoted, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&quoted, "empty"), None);
+        let mut attributes: Vec<String> = set_cookie("n", "v", "/", 60, true)
+            .split("; ")
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(attributes.remove(0), "n=v");
+        attributes.sort();
         assert_eq!(
-            set_cookie("n", "v", "/", 60, true),
-            "n=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax; Secure"
+            attributes,
+            ["HttpOnly", "Max-Age=60", "Path=/", "SameSite=Lax", "Secure"]
         );
+        assert!(!set_cookie("n", "", "/x", 0, false).contains("Secure"));
+        assert!(set_cookie("n", "", "/x", 0, false).contains("Max-Age=0"));
     }
 }

@@ -173,21 +173,20 @@ impl KeyStore {
     /// retried at the next tick, never fatal (the last good ring keeps serving).
     pub fn spawn_maintenance(self: &Arc<Self>, interval: std::time::Duration, shutdown: Shutdown) {
         let store = Arc::clone(self);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(interval);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            tick.tick().await;
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        if let Err(e) = store.maintain().await {
-                            tracing::error!(error = %e, "signing key maintenance failed");
-                        }
+        runtime::spawn_periodic(
+            "signing key maintenance",
+            interval,
+            runtime::FirstRun::AfterInterval,
+            shutdown.waiter(),
+            move || {
+                let store = Arc::clone(&store);
+                async move {
+                    if let Err(e) = store.maintain().await {
+                        tracing::error!(error = %e, "signing key maintenance failed");
                     }
-                    () = shutdown.wait() => break,
                 }
-            }
-        });
+            },
+        );
     }
 
     /// Every stored key.

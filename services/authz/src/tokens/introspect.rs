@@ -169,9 +169,7 @@ impl Tokens {
     /// key, `typ: at+jwt`, our `iss`), or `None`. Expiry is the caller's to check.
     pub(super) fn verified_claims(&self, token: &str) -> Option<Arc<Claims>> {
         let ring = self.keys.ring();
-        let digest = ring::digest::digest(&ring::digest::SHA256, token.as_bytes());
-        let mut key = [0u8; 32];
-        key.copy_from_slice(digest.as_ref());
+        let key = domain::secret::digest(token);
         if let Ok(cache) = self.verified.lock()
             && cache.is_for(&ring)
             && let Some(claims) = cache.entries.get(&key)

@@ -14,7 +14,7 @@ use tracing::instrument;
 
 use super::introspect::VerifiedCache;
 use super::repo;
-use crate::clients::{Client, Clients, model_hex};
+use crate::clients::{Client, Clients};
 use crate::error::Failure;
 use crate::keys::KeyStore;
 use crate::signing::SigningPool;
@@ -150,10 +150,5 @@ pub(crate) const ORDER_PREFIX_LEN: usize = 12;
 /// matches nothing.
 pub(crate) fn lookup_key(token: &str) -> String {
     let prefix = token.get(..ORDER_PREFIX_LEN).unwrap_or_default();
-    prefix.to_owned() + &hash(token)
-}
-
-/// SHA-256 of a token, hex.
-fn hash(token: &str) -> String {
-    model_hex(ring::digest::digest(&ring::digest::SHA256, token.as_bytes()).as_ref())
+    prefix.to_owned() + &domain::secret::digest_hex(token)
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use authz::clients::{Client, Clients, NewClient};
 use authz::{Addresses, Application, AuthzConfig};
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use domain::{AccessTokenFormat, ClientId, GrantType, ScopeSet, TokenEndpointAuthMethod};
 use issuer::{Clock, ManualClock};
 use proto::authz::v1::login_flow_client::LoginFlowClient;
@@ -67,7 +67,7 @@ pub struct FakeIdp {
 }
 
 fn authorized<T>(request: &tonic::Request<T>) -> Result<(), tonic::Status> {
-    let expected = format!("Basic {}", STANDARD.encode(format!("authz:{AUTHZ_AT_IDP}")));
+    let expected = basic("authz", AUTHZ_AT_IDP);
     match request.metadata().get("authorization") {
         Some(v) if v.to_str().ok() == Some(expected.as_str()) => Ok(()),
         _ => Err(tonic::Status::unauthenticated("bad credentials")),
@@ -334,13 +334,7 @@ pub async fn start(db: &TestDatabase) -> Env {
 }
 
 /// RFC 6749 §2.3.1 Basic credentials.
-pub fn basic(id: &str, secret: &str) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
-}
+pub use domain::basic::encode as basic;
 
 /// A PKCE pair: (verifier, S256 challenge).
 pub fn pkce() -> (String, String) {

@@ -130,13 +130,7 @@ async fn start(db: &TestDatabase) -> Server {
 }
 
 /// RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-fn basic(id: &str, secret: &str) -> String {
-    let enc = |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", enc(id), enc(secret)))
-    )
-}
+use domain::basic::encode as basic;
 
 impl Server {
     fn url(&self, path: &str) -> String {
@@ -704,6 +698,66 @@ async fn removed_keys_stop_verifying_even_after_introspection(db: TestDatabase) 
     );
 }
 
+/// `Basic` credentials for `id` and `secret`, encoded per RFC 6749 §2.3.1, followed by
+/// `&junk=1` inside the base64: what a parser that splits at `&` would cut off.
+fn basic_with_junk(id: &str, secret: &str) -> String {
+    let engine = base64::engine::general_purpose::STANDARD;
+    let encoded = basic(id, secret);
+    let pair = engine
+        .decode(encoded.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    let pair = String::from_utf8(pair).unwrap();
+    format!("Basic {}", engine.encode(format!("{pair}&junk=1")))
+}
+
+async fn basic_credentials_are_decoded_exactly(db: TestDatabase) {
+    let s = start(&db).await;
+    let cc = [("grant_type", "client_credentials")];
+    // A secret with every character form-urlencoding treats specially.
+    let odd = "p&ss=w+rd: 100% ü";
+    let mut c = client("amp");
+    c.can_introspect = true;
+    s.clients
+        .create(NewClient {
+            client: c,
+            secret: Some(odd.to_owned()),
+        })
+        .await
+        .unwrap();
+
+    let (st, _, b) = s.post("/token", Some(("amp", odd)), &cc).await;
+    assert_eq!(st, 200, "{b}");
+    let token = b["access_token"].as_str().unwrap().to_owned();
+    let answer = s.introspect_grpc(&token, Some(("amp", odd))).await.unwrap();
+    assert!(answer.active);
+
+    // The registered secret followed by `&junk=1` is a different secret.
+    for (id, secret) in [("svc:a+b", SECRET), ("amp", odd)] {
+        let res = s
+            .http
+            .post(s.url("/token"))
+            .header("authorization", basic_with_junk(id, secret))
+            .form(&cc)
+            .send()
+            .await
+            .unwrap();
+        let (st, h) = (res.status(), res.headers().clone());
+        assert_error(st, &h, &res.json().await.unwrap(), 401, "invalid_client");
+        assert!(h.contains_key("www-authenticate"));
+
+        let mut req = tonic::Request::new(IntrospectRequest {
+            token: token.clone(),
+            token_type_hint: String::new(),
+        });
+        req.metadata_mut().insert(
+            "authorization",
+            basic_with_junk(id, secret).parse().unwrap(),
+        );
+        let status = s.grpc().await.introspect(req).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{id}");
+    }
+}
+
 async fn concurrent_opaque_tokens_are_all_stored(db: TestDatabase) {
     let s = Arc::new(start(&db).await);
     let issued = futures_util::future::join_all((0..40).map(|_| {
@@ -727,4 +781,5 @@ storage::backend_tests!(
     grpc_batch,
     removed_keys_stop_verifying_even_after_introspection,
     concurrent_opaque_tokens_are_all_stored,
+    basic_credentials_are_decoded_exactly,
 );

@@ -1,11 +1,12 @@
-//! Authentication of the callers of idp's gRPC API: `authorization: Basic
-//! base64(client_id:client_secret)` metadata matching `sessions_api.client_id` and
-//! `sessions_api.client_secret`. Each part may be form-urlencoded first, as RFC 6749 §2.3.1
-//! asks of OAuth clients; both the raw and the decoded form are accepted. The secret is
-//! compared as SHA-256 digests in constant time.
+//! Authentication of the callers of idp's gRPC API: `authorization: Basic` client
+//! credentials in the metadata (RFC 6749 §2.3.1: id and secret form-urlencoded, then
+//! base64; decoded by [`domain::basic::parse`]) matching `sessions_api.client_id` and
+//! `sessions_api.client_secret`. The secret is compared as SHA-256 digests
+//! ([`domain::secret::digest`]) in constant time.
 
-use base64::Engine;
 use config::{ConfigError, Secret, Validate};
+use domain::basic::BasicError;
+use domain::secret::{constant_time_eq, digest};
 use serde::{Deserialize, Serialize};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
@@ -49,19 +50,6 @@ impl Validate for SessionsApiConfig {
     }
 }
 
-fn digest(value: &str) -> [u8; 32] {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(ring::digest::digest(&ring::digest::SHA256, value.as_bytes()).as_ref());
-    out
-}
-
-fn form_decode(s: &str) -> String {
-    url::form_urlencoded::parse(format!("v={s}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
-}
-
 /// The one caller allowed.
 pub(crate) struct Callers {
     client_id: String,
@@ -89,26 +77,16 @@ impl Callers {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .ok_or_else(|| Status::unauthenticated("client credentials required"))?;
-        let encoded = header
-            .get(..6)
-            .filter(|scheme| scheme.eq_ignore_ascii_case("basic "))
-            .map(|_| header[6..].trim())
-            .ok_or_else(|| Status::unauthenticated("use Basic client credentials"))?;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(encoded)
-            .ok()
-            .and_then(|b| String::from_utf8(b).ok())
-            .ok_or_else(refused)?;
-        let (id, secret) = raw.split_once(':').ok_or_else(refused)?;
+        let (id, secret) = domain::basic::parse(header).map_err(|e| match e {
+            BasicError::NotBasic => Status::unauthenticated("use Basic client credentials"),
+            _ => refused(),
+        })?;
         let Some(expected) = &self.secret else {
             return Err(refused());
         };
-        let id_ok = id == self.client_id || form_decode(id) == self.client_id;
-        // Both candidate forms are always compared, so timing says nothing about which
-        // (if either) matched.
-        let raw_ok = domain::constant_time_eq(&digest(secret), expected);
-        let decoded_ok = domain::constant_time_eq(&digest(&form_decode(secret)), expected);
-        if id_ok && (raw_ok | decoded_ok) {
+        let id_ok = id == self.client_id;
+        let secret_ok = constant_time_eq(&digest(&secret), expected);
+        if id_ok & secret_ok {
             Ok(())
         } else {
             Err(refused())
@@ -127,22 +105,41 @@ mod tests {
         })
     }
 
-    fn basic(pair: &str) -> MetadataMap {
+    fn header(value: &str) -> MetadataMap {
         let mut m = MetadataMap::new();
-        let value = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(pair)
-        );
         m.insert("authorization", value.parse().unwrap());
         m
     }
 
+    fn basic(pair: &str) -> MetadataMap {
+        use base64::Engine;
+        header(&format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        ))
+    }
+
     #[test]
-    fn raw_and_form_encoded_credentials() {
+    fn form_encoded_credentials_per_rfc_6749_2_3_1() {
         let c = callers();
-        assert!(c.check(&basic("authz:s3cret+with/odd=chars")).is_ok());
+        assert!(
+            c.check(&header(&domain::basic::encode(
+                "authz",
+                "s3cret+with/odd=chars"
+            )))
+            .is_ok()
+        );
         assert!(c.check(&basic("authz:s3cret%2Bwith%2Fodd%3Dchars")).is_ok());
-        for bad in ["authz:wrong", "other:s3cret+with/odd=chars", "authz", ""] {
+        for bad in [
+            // Unencoded, `+` reads as a space.
+            "authz:s3cret+with/odd=chars",
+            // What follows `&` is part of the secret, not a separate parameter to drop.
+            "authz:s3cret%2Bwith%2Fodd%3Dchars&junk=1",
+            "authz:wrong",
+            "other:s3cret%2Bwith%2Fodd%3Dchars",
+            "authz",
+            "",
+        ] {
             assert_eq!(
                 c.check(&basic(bad)).unwrap_err().code(),
                 tonic::Code::Unauthenticated,

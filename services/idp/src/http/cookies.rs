@@ -7,7 +7,9 @@
 //!   browser session only.
 
 use actix_web::HttpRequest;
-use actix_web::http::header::{self, HeaderValue};
+use actix_web::cookie::time::Duration;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::header::HeaderValue;
 
 use crate::IdpError;
 use crate::crypto::random_b64;
@@ -40,13 +42,8 @@ impl Cookies {
     }
 
     fn read(req: &HttpRequest, name: &str) -> Option<String> {
-        req.headers()
-            .get_all(header::COOKIE)
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(n, _)| *n == name)
-            .map(|(_, v)| v.trim_matches('"').to_owned())
+        req.cookie_raw(name)
+            .map(|c| c.value().to_owned())
             .filter(|v| {
                 !v.is_empty()
                     && v.len() <= MAX_VALUE
@@ -56,14 +53,16 @@ impl Cookies {
     }
 
     fn header(&self, name: &str, value: &str, max_age: Option<u64>) -> HeaderValue {
-        let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
+        let mut cookie = Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .finish();
         if let Some(age) = max_age {
-            cookie.push_str(&format!("; Max-Age={age}"));
+            cookie.set_max_age(Duration::seconds(i64::try_from(age).unwrap_or(i64::MAX)));
         }
-        if self.secure {
-            cookie.push_str("; Secure");
-        }
-        HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static(""))
+        HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
     }
 
     /// The session secret the browser sent, if any.
@@ -97,5 +96,79 @@ impl Cookies {
         let value = random_b64(32)?;
         let set = self.header(self.csrf_name, &value, None);
         Ok((value, Some(set)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::http::header;
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    fn attributes(set: &HeaderValue) -> Vec<String> {
+        let mut parts: Vec<String> = set
+            .to_str()
+            .unwrap()
+            .split("; ")
+            .map(str::to_owned)
+            .collect();
+        parts[1..].sort();
+        parts
+    }
+
+    #[test]
+    fn reads_only_well_formed_values_of_its_own_names() {
+        let cookies = Cookies::new(true, 3600);
+        let req = TestRequest::default()
+            .insert_header((
+                header::COOKIE,
+                "junk; idp_session=plain; __Host-idp_session=\"abc-_9\"; __Host-idp_csrf=a+b",
+            ))
+            .to_http_request();
+        assert_eq!(cookies.session(&req).as_deref(), Some("abc-_9"));
+        assert_eq!(cookies.csrf(&req), None, "not base64url");
+        let long = TestRequest::default()
+            .insert_header((header::COOKIE, format!("idp_csrf={}", "a".repeat(129))))
+            .to_http_request();
+        assert_eq!(Cookies::new(false, 60).csrf(&long), None);
+    }
+
+    #[test]
+    fn set_cookie_attributes() {
+        let secure = Cookies::new(true, 3600);
+        assert_eq!(
+            attributes(&secure.set_session("s")),
+            [
+                "__Host-idp_session=s",
+                "HttpOnly",
+                "Max-Age=3600",
+                "Path=/",
+                "SameSite=Lax",
+                "Secure"
+            ]
+        );
+        assert_eq!(
+            attributes(&Cookies::new(false, 3600).clear_session()),
+            [
+                "idp_session=",
+                "HttpOnly",
+                "Max-Age=0",
+                "Path=/",
+                "SameSite=Lax"
+            ]
+        );
+        let req = TestRequest::default().to_http_request();
+        let (value, set) = secure.ensure_csrf(&req).unwrap();
+        assert_eq!(
+            attributes(&set.unwrap()),
+            [
+                format!("__Host-idp_csrf={value}").as_str(),
+                "HttpOnly",
+                "Path=/",
+                "SameSite=Lax",
+                "Secure"
+            ]
+        );
     }
 }

@@ -2,6 +2,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use config::Secret;
+use domain::secret::digest_hex;
 use storage::Database;
 use tracing::instrument;
 
@@ -9,7 +10,7 @@ use super::config::SessionConfig;
 use super::repo::{self, Row};
 use crate::IdpError;
 use crate::clock::{Clock, secs};
-use crate::crypto::{random_b64, sha256_b64};
+use crate::crypto::random_b64;
 
 /// Sessions are marked as used at most this often, so reuse does not write on every visit.
 const TOUCH_EVERY: i64 = 60;
@@ -97,7 +98,7 @@ impl Sessions {
         let now = self.clock.unix();
         let mut row = Row {
             id: random_b64(16)?,
-            secret_hash: sha256_b64(&secret),
+            secret_hash: digest_hex(&secret),
             user_id: new.user_id,
             auth_time: now,
             amr: new.amr.join(" "),
@@ -133,7 +134,7 @@ impl Sessions {
         }
         let now = self.clock.unix();
         let Some(row) =
-            repo::find_alive_by_secret(&self.db, &sha256_b64(secret), now, self.idle_cutoff(now))
+            repo::find_alive_by_secret(&self.db, &digest_hex(secret), now, self.idle_cutoff(now))
                 .await?
         else {
             return Ok(None);
@@ -197,22 +198,22 @@ impl Sessions {
     /// also picks up sessions other replicas started or ended).
     pub fn spawn_upkeep(&self, every: Duration, stop: impl Future<Output = ()> + Send + 'static) {
         let sessions = self.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(every);
-            tokio::pin!(stop);
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {
-                        match sessions.purge().await {
-                            Ok(0) => {}
-                            Ok(n) => tracing::debug!(purged = n, "expired sessions deleted"),
-                            Err(e) => tracing::warn!(error = %e, "cannot purge sessions"),
-                        }
-                        sessions.publish_gauge().await;
+        runtime::spawn_periodic(
+            "session upkeep",
+            every,
+            runtime::FirstRun::Immediately,
+            stop,
+            move || {
+                let sessions = sessions.clone();
+                async move {
+                    match sessions.purge().await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(purged = n, "expired sessions deleted"),
+                        Err(e) => tracing::warn!(error = %e, "cannot purge sessions"),
                     }
-                    () = &mut stop => break,
+                    sessions.publish_gauge().await;
                 }
-            }
-        });
+            },
+        );
     }
 }

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
-use base64::Engine;
 use proto::authz::v1::login_flow_server::{LoginFlow, LoginFlowServer};
 use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, Client, CompletedRequest, ConsentRequest,
@@ -114,13 +113,7 @@ impl FakeAuthz {
             method,
             grpc_timeout: text("grpc-timeout"),
         });
-        let expected = format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(format!(
-                "{CLIENT_ID}:{}",
-                url::form_urlencoded::byte_serialize(CLIENT_SECRET.as_bytes()).collect::<String>()
-            ))
-        );
+        let expected = domain::basic::encode(CLIENT_ID, CLIENT_SECRET);
         if text("authorization").as_deref() == Some(expected.as_str()) {
             Ok(())
         } else {

@@ -165,7 +165,8 @@ impl Idp {
     }
 }
 
-/// `Basic` credentials metadata for a `Sessions` call.
+/// `Basic` credentials metadata for a `Sessions` call: `id:secret` base64-encoded as given,
+/// without the form-urlencoding of RFC 6749 §2.3.1, so tests can craft exact input.
 pub fn with_credentials<T>(message: T, id: &str, secret: &str) -> tonic::Request<T> {
     let mut r = tonic::Request::new(message);
     let value = format!(

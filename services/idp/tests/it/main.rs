@@ -11,5 +11,6 @@ mod demo_seed;
 mod fake_authz;
 mod harness;
 mod login;
+mod session_digests;
 mod sessions_api;
 mod users;

@@ -216,11 +216,15 @@ async fn callers_must_authenticate(db: TestDatabase) {
     let kim = idp.user("kim").await;
     let (_, session) = signed_in(&idp, "kim", "k1").await;
     let mut api = idp.sessions_api().await;
-    let credentials: [Option<(&str, &str)>; 4] = [
+    // The right secret followed by `&junk=1`: a different secret (RFC 6749 §2.3.1 decodes
+    // the whole value; `&` separates nothing).
+    let junk = format!("{}&junk=1", crate::harness::SESSIONS_API_SECRET);
+    let credentials: [Option<(&str, &str)>; 5] = [
         None,
         Some(("authz", "wrong-secret-wrong-secret")),
         Some(("someone", crate::harness::SESSIONS_API_SECRET)),
         Some(("authz", "")),
+        Some(("authz", &junk)),
     ];
     for creds in credentials {
         let wrap = |m| match creds {
@@ -253,7 +257,7 @@ async fn callers_must_authenticate(db: TestDatabase) {
         .active,
         "refused calls ended nothing"
     );
-    assert!(idp.metric(r#"grpc_server_requests_total{service="idp.v1.Sessions",method="EndSession",code="UNAUTHENTICATED"}"#).await >= 4.0);
+    assert!(idp.metric(r#"grpc_server_requests_total{service="idp.v1.Sessions",method="EndSession",code="UNAUTHENTICATED"}"#).await >= 5.0);
 }
 
 fn wrap_check(creds: Option<(&str, &str)>, session: &str) -> tonic::Request<CheckSessionRequest> {
