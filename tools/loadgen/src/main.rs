@@ -14,7 +14,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use clap::Parser;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -32,7 +31,8 @@ struct Args {
     /// Form body (sent as application/x-www-form-urlencoded).
     #[arg(long)]
     form: Option<String>,
-    /// HTTP Basic credentials, `id:secret`.
+    /// HTTP Basic client credentials, `id:secret` (split at the first `:`; each part is
+    /// form-urlencoded before base64, RFC 6749 §2.3.1).
     #[arg(long)]
     basic: Option<String>,
     /// Extra header, `Name: value` (repeatable).
@@ -118,14 +118,20 @@ struct Tally {
     socket_errors: u64,
 }
 
+/// The `Authorization` header of `--basic id:secret` ([`domain::basic::encode`]).
+fn basic_header(args: &Args) -> Option<String> {
+    let basic = args.basic.as_deref()?;
+    let (id, secret) = basic.split_once(':').unwrap_or((basic, ""));
+    Some(domain::basic::encode(id, secret))
+}
+
 fn request(args: &Args, target: &Target) -> Result<hyper::Request<Full<Bytes>>, String> {
     let mut builder = hyper::Request::builder()
         .method(args.method.as_str())
         .uri(&target.path_and_query)
         .header("host", &target.host);
-    if let Some(basic) = &args.basic {
-        let encoded = base64::engine::general_purpose::STANDARD.encode(basic);
-        builder = builder.header("authorization", format!("Basic {encoded}"));
+    if let Some(basic) = basic_header(args) {
+        builder = builder.header("authorization", basic);
     }
     for h in &args.headers {
         let (name, value) = h
@@ -230,12 +236,7 @@ async fn grpc_connection(
         return tally;
     };
     let mut client = IntrospectionClient::new(channel);
-    let auth = args.basic.as_ref().map(|b| {
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(b)
-        )
-    });
+    let auth = basic_header(args);
     let one = IntrospectRequest {
         token: token.clone(),
         token_type_hint: String::new(),
