@@ -332,6 +332,10 @@ fn walk_without_idp(ports: Ports) {
         why.contains(&format!("localhost:{}", ports.idp)),
         "the failure names idp's page: {why}"
     );
+    assert!(
+        why.contains("Connection refused") && !why.contains("login_challenge"),
+        "the failure says why, without the pending request's handle: {why}"
+    );
     for name in AFTER_LOGIN {
         let (state, detail) = status(name);
         assert_eq!(state, "skipped", "{name}: {report}");

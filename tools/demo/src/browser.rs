@@ -195,7 +195,7 @@ impl Browser {
         let res = req
             .send()
             .await
-            .map_err(|e| format!("{}: {}", without_query(url), causes(&e)))?;
+            .map_err(|e| format!("{}: {}", without_query(url), causes(&e.without_url())))?;
         self.store(url, &res);
         let status = res.status();
         let location = match res.headers().get(header::LOCATION) {
@@ -210,7 +210,7 @@ impl Browser {
         let body = res
             .text()
             .await
-            .map_err(|e| format!("read {}: {}", without_query(url), causes(&e)))?;
+            .map_err(|e| format!("read {}: {}", without_query(url), causes(&e.without_url())))?;
         Ok(Page {
             url: url.clone(),
             status,
