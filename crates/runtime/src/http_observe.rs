@@ -3,16 +3,24 @@ use std::time::Instant;
 use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use opentelemetry::propagation::Extractor;
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+/// The request id header: taken from the request when it is a plausible id
+/// ([`request_id`]), otherwise made here, and sent back on every response.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+
 /// Middleware (use with `actix_web::middleware::from_fn`) that observes every request:
 ///
 /// - a tracing span `http.request` named `METHOD /route/{pattern}`, continuing the caller's
 ///   W3C trace context (`traceparent`/`tracestate` headers), exported over OTLP when
-///   configured;
+///   configured, with the field `request_id`, so every log line written while the request
+///   is served (an edge logging a failure's cause, say) names the request;
+/// - the response header `x-request-id` with that id (a proxy's or client's own id is kept),
+///   so a client can quote it and an operator find the log lines;
 /// - `http_requests_total` (counter) and `http_request_duration_seconds` (histogram) per
 ///   method, route pattern and status.
 ///
@@ -27,10 +35,12 @@ pub async fn observe_requests(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    let id = request_id(req.headers().get(REQUEST_ID_HEADER));
     let span = tracing::info_span!(
         "http.request",
         otel.name = %format_args!("{method} {route}"),
         otel.kind = "server",
+        request_id = %id,
         http.request.method = method,
         http.route = %route,
         http.response.status_code = tracing::field::Empty,
@@ -39,9 +49,15 @@ pub async fn observe_requests(
         propagator.extract(&Headers(req.headers()))
     });
     let _ = span.set_parent(parent);
-    let result = next.call(req).instrument(span.clone()).await;
-    let status = match &result {
-        Ok(res) => res.status(),
+    let mut result = next.call(req).instrument(span.clone()).await;
+    let status = match &mut result {
+        Ok(res) => {
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                res.headers_mut()
+                    .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
+            }
+            res.status()
+        }
         Err(e) => e.as_response_error().status_code(),
     };
     span.record("http.response.status_code", status.as_u16());
@@ -54,6 +70,25 @@ pub async fn observe_requests(
     metrics::histogram!("http_request_duration_seconds", &labels)
         .record(started.elapsed().as_secs_f64());
     result
+}
+
+/// The id of a request: the caller's `x-request-id` when it is 1 to 64 characters of
+/// `A-Z a-z 0-9 - _ . : /` (anything else could forge log lines or grow them), otherwise
+/// 128 random bits in hex.
+fn request_id(header: Option<&HeaderValue>) -> String {
+    let given = header.and_then(|v| v.to_str().ok()).filter(|v| {
+        (1..=64).contains(&v.len())
+            && v.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:/".contains(&b))
+    });
+    if let Some(given) = given {
+        return given.to_owned();
+    }
+    let mut bytes = [0u8; 16];
+    // Without OS randomness (never seen in practice) the id is merely all zeros: it names
+    // a request, it guards nothing.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 struct Headers<'a>(&'a actix_web::http::header::HeaderMap);
@@ -82,5 +117,97 @@ fn method_label(method: &actix_web::http::Method) -> &'static str {
         Method::HEAD => "HEAD",
         Method::OPTIONS => "OPTIONS",
         _ => "OTHER",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::{Arc, Mutex};
+
+    use actix_web::{App, HttpResponse, test, web};
+
+    use super::*;
+
+    /// The log lines a test's subscriber wrote.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[actix_web::test]
+    async fn every_response_and_log_line_carries_the_request_id() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = test::init_service(
+            App::new()
+                .wrap(actix_web::middleware::from_fn(observe_requests))
+                .route(
+                    "/fail",
+                    web::get().to(|| async {
+                        tracing::error!("the cause");
+                        HttpResponse::InternalServerError().finish()
+                    }),
+                ),
+        )
+        .await;
+
+        let res =
+            test::call_service(&app, test::TestRequest::get().uri("/fail").to_request()).await;
+        let made = res
+            .headers()
+            .get(REQUEST_ID_HEADER)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(made.len(), 32, "{made}");
+        assert!(made.bytes().all(|b| b.is_ascii_hexdigit()), "{made}");
+        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert!(
+            logged.contains(&format!("request_id={made}")) && logged.contains("the cause"),
+            "{logged}"
+        );
+
+        let kept = test::TestRequest::get()
+            .uri("/fail")
+            .insert_header((REQUEST_ID_HEADER, "lb-7f3a.2:x/1"))
+            .to_request();
+        let res = test::call_service(&app, kept).await;
+        assert_eq!(
+            res.headers().get(REQUEST_ID_HEADER).unwrap(),
+            "lb-7f3a.2:x/1"
+        );
+
+        for forged in ["a b", "x\"} level=ERROR", &"a".repeat(65), ""] {
+            let req = test::TestRequest::get()
+                .uri("/missing")
+                .insert_header((REQUEST_ID_HEADER, forged))
+                .to_request();
+            let res = test::call_service(&app, req).await;
+            let id = res
+                .headers()
+                .get(REQUEST_ID_HEADER)
+                .unwrap()
+                .to_str()
+                .unwrap();
+            assert_eq!(id.len(), 32, "{forged:?} replaced: {id}");
+            assert_ne!(id, forged);
+        }
     }
 }
