@@ -9,6 +9,9 @@
 //! Any key may instead be given as `<key>_file` naming a file whose contents (without a
 //! trailing newline) become the value; it is meant for secrets mounted by an orchestrator
 //! (`database.url_file: /run/secrets/authz_db_url`). A `_file` key overrides the plain key.
+//! The contents are read as the key's type: `8099` for a port, `true` for a flag, `30s` for
+//! a duration; a string key keeps the text exactly (a secret `0123` stays `0123`). Contents
+//! that do not fit are reported under the `_file` key (`http.port_file: …`).
 //!
 //! Every problem (unknown key, wrong type, invalid value, unreadable file) is reported as one
 //! [`ConfigError`] naming the dotted key, so a start fails with one clear line.

@@ -74,21 +74,40 @@ where
     }
 
     let merged: Value = figment.extract().map_err(ConfigError::from_figment)?;
-    let resolved = resolve_file_keys(merged, "")?;
+    let mut from_files = Vec::new();
+    let resolved = resolve_file_keys(merged, "", &mut from_files)?;
+    // Lossy: a file holds text, so `8099` or `true` read from a `<key>_file` must become the
+    // number or boolean the key wants. Only keys whose type is a number or a boolean are
+    // reinterpreted; a string key keeps the text as it is (a secret `0123` stays `0123`).
     let config: T = Figment::from(Serialized::defaults(resolved))
-        .extract()
-        .map_err(ConfigError::from_figment)?;
+        .extract_lossy()
+        .map_err(|e| {
+            let mut err = ConfigError::from_figment(e);
+            if let Some((_, file)) = from_files.iter().find(|(key, _)| *key == err.key) {
+                err = ConfigError::new(
+                    format!("{}_file", err.key),
+                    format!("{} (read from {file})", err.message),
+                );
+            }
+            err
+        })?;
     config.validate()?;
     Ok(config)
 }
 
-/// Replaces every `<key>_file: PATH` entry by `<key>: <contents of PATH>`.
-fn resolve_file_keys(value: Value, path: &str) -> Result<Value, ConfigError> {
+/// Replaces every `<key>_file: PATH` entry by `<key>: <contents of PATH>` (one trailing
+/// newline removed) and records `(dotted key, PATH)` in `from_files`, so a value that does
+/// not fit its key can be reported under the `<key>_file` it came from.
+fn resolve_file_keys(
+    value: Value,
+    path: &str,
+    from_files: &mut Vec<(String, String)>,
+) -> Result<Value, ConfigError> {
     let Value::Dict(tag, dict) = value else {
         return Ok(value);
     };
     let mut out = Dict::new();
-    let mut from_files = Vec::new();
+    let mut contents_of = Vec::new();
     for (key, child) in dict {
         let child_path = if path.is_empty() {
             key.clone()
@@ -105,15 +124,21 @@ fn resolve_file_keys(value: Value, path: &str) -> Result<Value, ConfigError> {
                 })?;
                 let contents = contents.strip_suffix('\n').unwrap_or(&contents);
                 let contents = contents.strip_suffix('\r').unwrap_or(contents);
-                from_files.push((target.to_owned(), Value::from(contents.to_owned())));
+                let target_path = if path.is_empty() {
+                    target.to_owned()
+                } else {
+                    format!("{path}.{target}")
+                };
+                from_files.push((target_path, file.to_owned()));
+                contents_of.push((target.to_owned(), Value::from(contents.to_owned())));
             }
             _ => {
-                out.insert(key, resolve_file_keys(child, &child_path)?);
+                out.insert(key, resolve_file_keys(child, &child_path, from_files)?);
             }
         }
     }
     // File contents win over plain values, whatever the iteration order.
-    for (key, value) in from_files {
+    for (key, value) in contents_of {
         out.insert(key, value);
     }
     Ok(Value::Dict(tag, out))
@@ -295,6 +320,106 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.database.url.expose(), "postgres://u:p@h/db");
         assert_eq!(format!("{:?}", cfg.database.url), "[redacted]");
+    }
+
+    #[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+    #[serde(deny_unknown_fields, default)]
+    struct Typed {
+        port: u16,
+        enabled: bool,
+        #[serde(with = "humantime_serde")]
+        grace: std::time::Duration,
+        secret: crate::Secret<String>,
+        name: String,
+    }
+
+    impl Validate for Typed {
+        fn validate(&self) -> Result<(), ConfigError> {
+            Ok(())
+        }
+    }
+
+    /// Loads [`Typed`] with each `(variable, contents)` written to a file and passed as
+    /// `SVC__<VARIABLE>_FILE`.
+    fn typed_from_files(files: &[(&str, &str)]) -> Result<Typed, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let vars = files
+            .iter()
+            .map(|(var, contents)| {
+                let path = dir.path().join(var);
+                std::fs::write(&path, contents).unwrap();
+                (
+                    format!("SVC__{var}_FILE"),
+                    path.to_str().unwrap().to_owned(),
+                )
+            })
+            .collect::<Vec<_>>();
+        load_with_env("svc", &ConfigSource::None, vars)
+    }
+
+    #[test]
+    fn file_values_take_the_type_of_their_key() {
+        let cfg = typed_from_files(&[
+            ("PORT", "8099\n"),
+            ("ENABLED", "true\n"),
+            ("GRACE", "30s\n"),
+            ("SECRET", "0123\n"),
+            ("NAME", "true"),
+        ])
+        .unwrap();
+        assert_eq!(cfg.port, 8099);
+        assert!(cfg.enabled);
+        assert_eq!(cfg.grace, std::time::Duration::from_secs(30));
+        assert_eq!(cfg.secret.expose(), "0123");
+        assert_eq!(cfg.name, "true");
+    }
+
+    #[test]
+    fn string_file_values_are_kept_exactly() {
+        for text in [
+            "0123", "1e3", "007", "false", "[a, b]", "{x: 1}", " padded ",
+        ] {
+            let cfg = typed_from_files(&[("SECRET", text), ("NAME", text)]).unwrap();
+            assert_eq!(cfg.secret.expose(), text);
+            assert_eq!(cfg.name, text);
+        }
+    }
+
+    #[test]
+    fn file_value_of_the_wrong_type_names_the_file_key() {
+        let e = typed_from_files(&[("PORT", "eighty\n")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("port_file: "), "{e}");
+        assert!(e.contains("eighty"), "{e}");
+        let e = typed_from_files(&[("ENABLED", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("enabled_file: "), "{e}");
+        let e = typed_from_files(&[("PORT", "70000")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("port_file: "), "{e}");
+    }
+
+    #[test]
+    fn nested_file_value_takes_the_type_of_its_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let port = dir.path().join("port");
+        std::fs::write(&port, "8099\n").unwrap();
+        let cfg: Cfg = load_with_env(
+            "svc",
+            &ConfigSource::None,
+            env(&[("SVC__HTTP__PORT_FILE", port.to_str().unwrap())]),
+        )
+        .unwrap();
+        assert_eq!(cfg.http.port, 8099);
+        std::fs::write(&port, "x8099\n").unwrap();
+        let e = err(
+            &ConfigSource::None,
+            &[("SVC__HTTP__PORT_FILE", port.to_str().unwrap())],
+        );
+        assert!(e.starts_with("http.port_file: "), "{e}");
     }
 
     #[test]

@@ -161,6 +161,29 @@ fn secret_from_file_is_used_and_not_printed() {
 }
 
 #[test]
+fn port_from_a_file_is_a_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = dir.path().join("port");
+    std::fs::write(&port, "8099\n").unwrap();
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__HTTP__PORT_FILE", port.to_str().unwrap())],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&port, "eighty\n").unwrap();
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__HTTP__PORT_FILE", port.to_str().unwrap())],
+    );
+    assert_config_error(&out, "http.port_file");
+}
+
+#[test]
 fn migrate_applies_then_reports_nothing_pending() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/authz.db", dir.path().display());
