@@ -87,6 +87,8 @@ export IDP__CSRF__KEY_FILE="$data"/idp-csrf.key
 # Wiring, not demo data: idp's LoginFlow credentials at authz, registered once per data
 # directory with the generated secret.
 authz_cli() { "$bin/authz" "$@" --config configs/authz.yaml; }
+# Only serve and migrate create the database; the client commands below need it.
+authz_cli migrate >/dev/null
 if ! authz_cli clients show idp >/dev/null 2>&1; then
     authz_cli clients create --id idp --name "Identity provider (LoginFlow)" \
         --secret-file "$data"/idp-loginflow.secret >/dev/null

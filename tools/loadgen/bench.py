@@ -164,6 +164,7 @@ def run_backend(backend, db_url, data):
     secret_file = os.path.join(data, "secret")
     with open(secret_file, "w") as f:
         f.write(SECRET)
+    subprocess.run([AUTHZ, "migrate"], env=env, check=True, capture_output=True, cwd=data)
     for client, extra in [("bench-cc", []), ("bench-es", ["--signing-alg", "ES256"]),
                           ("bench-opaque", ["--token-format", "opaque"])]:
         subprocess.run([AUTHZ, "clients", "create", "--id", client, "--name", client, "--scope", SCOPE,

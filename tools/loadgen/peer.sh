@@ -25,6 +25,7 @@ ours() { # label format alg
         AUTHZ__KEYS__DEFAULT_ALG=$alg AUTHZ__KEYS__ALGORITHMS="[$alg]" AUTHZ__RUNTIME__WORKER_THREADS=1 \
         AUTHZ__TELEMETRY__LOG_FILTER=warn RUST_LOG=warn
     printf 'bench-secret' > "$data/secret"
+    "$AUTHZ" migrate > /dev/null
     "$AUTHZ" clients create --id bench-cc --name bench --scope "api:read api:write" \
         --audience https://api.example.test --introspect true --token-format "$format" \
         --secret-file "$data/secret" --json > /dev/null

@@ -69,25 +69,72 @@ struct AppliedVersion {
     version: String,
 }
 
+/// Whether opening a [`Database`] may create a SQLite database file that does not exist.
+/// PostgreSQL databases are never created: connecting to a missing one fails either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file (and its directory) when missing: what `serve` and `migrate` do.
+    Create,
+    /// Refuse a missing file with [`StorageError::Missing`] and create nothing, not even its
+    /// directory: every command that only works on an existing deployment's data. The
+    /// connections open the file read-write without SQLite's create flag, so a file removed
+    /// after the check is not silently recreated either.
+    MustExist,
+}
+
 impl Database {
-    /// Builds the pool and opens one connection to fail fast on a wrong URL or credentials.
-    /// Nothing is migrated here: see [`Database::migrate`].
+    /// Builds the pool and opens one connection to fail fast on a wrong URL or credentials,
+    /// creating a missing SQLite file ([`OpenMode::Create`]). Nothing is migrated here: see
+    /// [`Database::migrate`].
     pub async fn connect(
         config: &DatabaseConfig,
         migrations: &'static EmbeddedMigrations,
+    ) -> Result<Self, StorageError> {
+        Self::open(config, migrations, OpenMode::Create).await
+    }
+
+    /// Fails with [`StorageError::Missing`] when `config` names a SQLite file that does not
+    /// exist; checks nothing else and touches nothing. Lets a command refuse before it starts
+    /// any work; [`Database::open`] with [`OpenMode::MustExist`] checks again when opening.
+    pub fn require_existing(config: &DatabaseConfig) -> Result<(), StorageError> {
+        match DatabaseUrl::parse(config.url.expose()).map_err(StorageError::Url)? {
+            DatabaseUrl::Sqlite(path) if !path.is_file() => Err(StorageError::Missing {
+                url: format!("sqlite://{}", path.display()),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Database::connect`] with an explicit [`OpenMode`].
+    pub async fn open(
+        config: &DatabaseConfig,
+        migrations: &'static EmbeddedMigrations,
+        mode: OpenMode,
     ) -> Result<Self, StorageError> {
         let url = DatabaseUrl::parse(config.url.expose()).map_err(StorageError::Url)?;
         let queries = Arc::new(AtomicU64::new(0));
         let pool = match &url {
             DatabaseUrl::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
-                        StorageError::Connect(format!("cannot create {}: {e}", dir.display()))
-                    })?;
-                }
+                let target = match mode {
+                    OpenMode::Create => {
+                        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                            std::fs::create_dir_all(dir).map_err(|e| {
+                                StorageError::Connect(format!(
+                                    "cannot create {}: {e}",
+                                    dir.display()
+                                ))
+                            })?;
+                        }
+                        path.to_string_lossy().into_owned()
+                    }
+                    OpenMode::MustExist => {
+                        Self::require_existing(config)?;
+                        sqlite_uri_without_create(path)
+                    }
+                };
                 let pragmas = sqlite_pragmas(config.sqlite_busy_timeout.as_millis());
                 DbPool::Sqlite(pool::<SqliteConn, _>(
-                    &path.to_string_lossy(),
+                    &target,
                     config,
                     &queries,
                     move |conn| {
@@ -316,6 +363,23 @@ fn count_queries(counter: Arc<AtomicU64>) -> impl diesel::connection::Instrument
             metrics::counter!("db_queries_total").increment(1);
         }
     }
+}
+
+/// `file:PATH?mode=rw`: a SQLite URI (diesel opens with `SQLITE_OPEN_URI`) that opens an
+/// existing database read-write and fails instead of creating a missing one. `%`, `?` and
+/// `#` in the path are percent-encoded, as the URI syntax requires.
+fn sqlite_uri_without_create(path: &std::path::Path) -> String {
+    let mut uri = String::from("file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3f"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=rw");
+    uri
 }
 
 fn sqlite_pragmas(busy_timeout_ms: u128) -> String {

@@ -4,6 +4,14 @@ pub enum StorageError {
     /// The configured URL is not usable (never contains the URL itself).
     #[error("database.url: {0}")]
     Url(String),
+    /// The SQLite database file does not exist and the open mode forbids creating it
+    /// ([`crate::OpenMode::MustExist`]). `url` is `sqlite://PATH` (SQLite URLs hold no
+    /// password).
+    #[error("database {url} does not exist")]
+    Missing {
+        /// The URL that was tried.
+        url: String,
+    },
     /// A connection could not be established.
     #[error("cannot connect to the database: {0}")]
     Connect(String),

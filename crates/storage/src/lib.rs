@@ -18,7 +18,7 @@ mod error;
 pub mod testing;
 
 pub use config::{DatabaseConfig, DatabaseUrl};
-pub use database::{Backend, Database, DbConn, PgConn, SqliteConn};
+pub use database::{Backend, Database, DbConn, OpenMode, PgConn, SqliteConn};
 pub use diesel;
 pub use diesel_async;
 pub use diesel_migrations::EmbeddedMigrations;

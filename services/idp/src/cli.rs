@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use storage::Database;
+use storage::{Database, OpenMode};
 
 use crate::users::{NewUser, Passwords, Profile, User, Users};
 use crate::{IdpConfig, IdpError, MIGRATIONS};
@@ -148,9 +148,26 @@ fn show(u: &User, json: bool) {
     }
 }
 
-/// Runs one `idp users` command against the configured database.
+/// Refuses a SQLite database file that does not exist before a `users` command runs (only
+/// `serve` and `migrate` create one): prints one line on stderr naming the URL tried and how
+/// to point at the right database, and returns exit code 2 for `main`; creates nothing.
+pub fn require_database(config: &IdpConfig) -> Result<(), std::process::ExitCode> {
+    Database::require_existing(&config.database).map_err(|e| {
+        match e {
+            storage::StorageError::Missing { .. } => eprintln!(
+                "error: {e}; run from the directory of your deployment, pass --config, or set \
+                 IDP__DATABASE__URL (only serve and migrate create it)"
+            ),
+            other => eprintln!("error: {other}"),
+        }
+        std::process::ExitCode::from(runtime::cli::EXIT_CONFIG)
+    })
+}
+
+/// Runs one `idp users` command against the configured database, which must exist.
 pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpError> {
-    let db = Database::connect(&config.database, &MIGRATIONS).await?;
+    // Only serve and migrate create a database; this refuses a missing one.
+    let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
     let users = Users::new(db, Passwords::new(&config.passwords)?);
     match command {

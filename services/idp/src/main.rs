@@ -79,8 +79,13 @@ fn main() -> ExitCode {
                 idp::migrate(&config).await
             })
         }
-        Command::Users { command } => runtime::cli::run("idp", &rt, &telemetry, || async move {
-            idp::cli::users(&config, command).await
-        }),
+        Command::Users { command } => {
+            if let Err(code) = idp::cli::require_database(&config) {
+                return code;
+            }
+            runtime::cli::run("idp", &rt, &telemetry, || async move {
+                idp::cli::users(&config, command).await
+            })
+        }
     }
 }

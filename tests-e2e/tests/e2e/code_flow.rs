@@ -63,6 +63,23 @@ pub(crate) fn cli(name: &str, env: &[(String, String)], args: &[&str]) -> Value 
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// Runs `<name> migrate` (`cargo run -p <name> -- migrate`). Only `serve` and `migrate`
+/// create a database, so a test that registers clients or users before starting the
+/// service migrates first.
+pub(crate) fn migrate(name: &str, env: &[(String, String)]) {
+    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace())
+        .args(["run", "--quiet", "-p", name, "--", "migrate"])
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{name} migrate: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 pub(crate) fn write(dir: &Path, name: &str, content: &str) -> String {
     let path = dir.join(name);
     std::fs::write(&path, content).unwrap();
@@ -349,6 +366,7 @@ async fn code_flow() {
         ),
         ("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK),
     ]));
+    migrate("authz", &authz_env);
     cli(
         "authz",
         &authz_env,
@@ -410,12 +428,14 @@ async fn code_flow() {
         .as_str()
         .unwrap()
         .to_owned();
+    let idp_db = pairs(&[(
+        "IDP__DATABASE__URL",
+        &format!("sqlite://{}/idp.db", dir.display()),
+    )]);
+    migrate("idp", &idp_db);
     let user = cli(
         "idp",
-        &pairs(&[(
-            "IDP__DATABASE__URL",
-            &format!("sqlite://{}/idp.db", dir.display()),
-        )]),
+        &idp_db,
         &[
             "users",
             "create",

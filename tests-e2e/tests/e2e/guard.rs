@@ -257,6 +257,7 @@ where
 async fn guard_modes_against_a_real_authz() {
     let data = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/authz.db", data.path().display());
+    crate::code_flow::migrate("authz", &[("AUTHZ__DATABASE__URL".into(), db_url.clone())]);
     let both = "items:read items:write";
     let caller = create_client(&db_url, "caller", &["--scope", both, "--audience", RS_AUD]);
     let short = create_client(

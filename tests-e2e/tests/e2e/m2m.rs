@@ -31,6 +31,7 @@ fn authz_cli(db_url: &str, args: &[&str]) -> Value {
 async fn cli_client_token_introspect_revoke() {
     let data = tempfile::tempdir().unwrap();
     let db_url = format!("sqlite://{}/authz.db", data.path().display());
+    crate::code_flow::migrate("authz", &[("AUTHZ__DATABASE__URL".into(), db_url.clone())]);
     let api = authz_cli(
         &db_url,
         &[

@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 
 use demo::browser::{Browser, Page};
 
-use crate::code_flow::{authz_keys, cli, pairs, random, sha256_b64, write};
+use crate::code_flow::{authz_keys, cli, migrate, pairs, random, sha256_b64, write};
 use crate::harness::{Service, TEST_KEK, free_port};
 
 /// One exported span: which service sent it, its kind and name.
@@ -263,6 +263,7 @@ async fn one_trace_spans_every_grpc_hop() {
         ),
         ("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK),
     ]));
+    migrate("authz", &authz_env);
     let create = |id: &str, extra: &[&str]| {
         let mut args = vec!["clients", "create", "--id", id, "--name", id, "--json"];
         args.extend_from_slice(extra);
@@ -286,12 +287,14 @@ async fn one_trace_spans_every_grpc_hop() {
         .as_str()
         .unwrap()
         .to_owned();
+    let idp_db = pairs(&[(
+        "IDP__DATABASE__URL",
+        &format!("sqlite://{}/idp.db", dir.display()),
+    )]);
+    migrate("idp", &idp_db);
     cli(
         "idp",
-        &pairs(&[(
-            "IDP__DATABASE__URL",
-            &format!("sqlite://{}/idp.db", dir.display()),
-        )]),
+        &idp_db,
         &[
             "users",
             "create",

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 use diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::testing::TestDatabase;
-use storage::{Backend, Database, DatabaseConfig, StorageError, with_conn};
+use storage::{Backend, Database, DatabaseConfig, OpenMode, StorageError, with_conn};
 
 static MIGRATIONS: storage::EmbeddedMigrations =
     diesel_migrations::embed_migrations!("tests/migrations");
@@ -174,6 +174,44 @@ async fn fresh_database_reports_pending_migrations_until_migrated() {
         "second run applies nothing"
     );
     db.check_ready().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn must_exist_refuses_a_missing_sqlite_file_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // Odd characters must not let the URI form of the path create something elsewhere.
+    for name in ["sub/missing.db", "missing?mode=rwc.db", "100%.db", "a#b.db"] {
+        let path = dir.path().join(name);
+        let config = DatabaseConfig::with_url(format!("sqlite://{}", path.display()));
+        let err = Database::require_existing(&config).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("database sqlite://{} does not exist", path.display())
+        );
+        let err = Database::open(&config, &MIGRATIONS, OpenMode::MustExist)
+            .await
+            .err()
+            .unwrap();
+        assert!(matches!(err, StorageError::Missing { .. }), "{err}");
+    }
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+
+    for name in ["existing.db", "odd?mode=rwc%#.db"] {
+        let path = dir.path().join(name);
+        let config = DatabaseConfig::with_url(format!("sqlite://{}", path.display()));
+        Database::connect(&config, &MIGRATIONS)
+            .await
+            .unwrap()
+            .migrate()
+            .await
+            .unwrap();
+        Database::require_existing(&config).unwrap();
+        let db = Database::open(&config, &MIGRATIONS, OpenMode::MustExist)
+            .await
+            .unwrap();
+        insert(&db, &note("kept", 1)).await.unwrap();
+        assert_eq!(list(&db).await.unwrap().len(), 1);
+    }
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use domain::{AccessTokenFormat, ClientId, GrantType, ScopeSet, TokenEndpointAuthMethod};
 use issuer::{Algorithm, SystemClock};
-use storage::Database;
+use storage::{Database, OpenMode};
 
 use crate::clients::{Client, Clients, NewClient};
 use crate::{AuthzConfig, AuthzError, MIGRATIONS};
@@ -258,7 +258,8 @@ fn show(c: &Client, json: bool) {
 
 /// Runs one `authz clients` command.
 pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<(), AuthzError> {
-    let db = Database::connect(&config.database, &MIGRATIONS).await?;
+    // Only serve and migrate create a database; this refuses a missing one.
+    let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
     let registry = Clients::new(db, Arc::new(SystemClock), Duration::ZERO);
     match command {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use clap::Subcommand;
 use issuer::{Algorithm, KeyRecord, PrivateKey, SystemClock};
-use storage::Database;
+use storage::{Database, OpenMode};
 
 use crate::keys::KeyStore;
 use crate::{AuthzConfig, AuthzError, MIGRATIONS};
@@ -94,7 +94,8 @@ fn parse_alg(s: &str) -> Result<Algorithm, String> {
 /// Runs one `authz keys` command against the configured database. `list` is read-only:
 /// it opens no private key and applies no lifecycle step.
 pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), AuthzError> {
-    let db = Database::connect(&config.database, &MIGRATIONS).await?;
+    // Only serve and migrate create a database; this refuses a missing one.
+    let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
     let open = || async {
         KeyStore::open(

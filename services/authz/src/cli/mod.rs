@@ -85,6 +85,17 @@ impl Cli {
             Ok(config) => config,
             Err(code) => return code,
         };
+        if needs_kek(&command)
+            && let Err(e) = config.keys.kek()
+        {
+            eprintln!("config error: {}", e.within("keys"));
+            return ExitCode::from(runtime::cli::EXIT_CONFIG);
+        }
+        if matches!(command, Command::Clients { .. } | Command::Keys { .. })
+            && let Err(code) = require_database(&config.database)
+        {
+            return code;
+        }
         let rt = config.runtime;
         let telemetry = match command {
             Command::Common(Common::Serve(_)) => config.telemetry.clone(),
@@ -121,5 +132,44 @@ impl Cli {
                 })
             }
         }
+    }
+}
+
+/// Whether `command` needs the key-encryption key (`keys.encryption_key[_file]`): `serve`
+/// and `check-config` (which vouches for a configuration `serve` accepts), and the `keys`
+/// commands that create, import or retire signing keys (they open the sealed key store).
+/// Reading the registry or listing keys (`clients …`, `keys list`) and `migrate` never
+/// touch private key material and need none.
+fn needs_kek(command: &Command) -> bool {
+    match command {
+        Command::Common(Common::Serve(_) | Common::CheckConfig) => true,
+        Command::Common(Common::ConfigReference) | Command::Database(_) => false,
+        Command::Clients { .. } => false,
+        Command::Keys { command } => !matches!(
+            command,
+            keys::KeysCommand::List { .. } | keys::KeysCommand::NewKek
+        ),
+    }
+}
+
+/// Refuses a SQLite database file that does not exist before a command that must not
+/// create one (only `serve` and `migrate` do): one line on stderr naming the URL tried and
+/// how to point at the right database, exit code 2, nothing created.
+fn require_database(database: &storage::DatabaseConfig) -> Result<(), ExitCode> {
+    storage::Database::require_existing(database).map_err(|e| {
+        eprintln!("error: {}", missing_database_hint(&e, "AUTHZ"));
+        ExitCode::from(runtime::cli::EXIT_CONFIG)
+    })
+}
+
+/// `e` followed, for a missing database, by how to select the right one: `prefix` is the
+/// service's environment prefix (`AUTHZ`, `IDP`).
+fn missing_database_hint(e: &storage::StorageError, prefix: &str) -> String {
+    match e {
+        storage::StorageError::Missing { .. } => format!(
+            "{e}; run from the directory of your deployment, pass --config, or set \
+             {prefix}__DATABASE__URL (only serve and migrate create it)"
+        ),
+        other => other.to_string(),
     }
 }

@@ -89,7 +89,12 @@ impl KeysConfig {
 
 impl Validate for KeysConfig {
     fn validate(&self) -> Result<(), ConfigError> {
-        self.kek()?;
+        // A malformed key is always refused; a missing one only by the commands that need
+        // it (serve, check-config, the keys commands that open the key store), so
+        // read-only commands run without it.
+        if self.encryption_key.is_some() {
+            self.kek()?;
+        }
         if self.algorithms.is_empty() {
             return Err(ConfigError::new(
                 "algorithms",

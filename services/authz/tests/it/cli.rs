@@ -267,6 +267,133 @@ fn schedule_that_would_break_caches_is_refused() {
     assert_config_error(&out, "keys.publish_ahead");
 }
 
+/// Runs the binary in `dir` with no key-encryption key configured at all.
+fn authz_without_kek(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_authz"))
+        .current_dir(dir)
+        .args(args)
+        .env_remove("AUTHZ__KEYS__ENCRYPTION_KEY")
+        .env_remove("AUTHZ__KEYS__ENCRYPTION_KEY_FILE")
+        .envs(env.iter().copied())
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn commands_other_than_serve_and_migrate_refuse_a_missing_database() {
+    for args in [
+        &["clients", "list"][..],
+        &["clients", "show", "web"],
+        &["clients", "create", "--id", "web", "--name", "Web"],
+        &["clients", "delete", "web"],
+        &["keys", "list"],
+        &["keys", "rotate"],
+    ] {
+        // The default URL, relative to the working directory: the stray database a command
+        // run from the wrong directory used to create.
+        let dir = tempfile::tempdir().unwrap();
+        let out = authz_in(dir.path(), args, &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(
+            stderr,
+            "error: database sqlite://data/authz.db does not exist; run from the directory of \
+             your deployment, pass --config, or set AUTHZ__DATABASE__URL (only serve and \
+             migrate create it)\n",
+            "{args:?}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{args:?} created something"
+        );
+
+        // An explicit URL is named as given, and its directory is not created either.
+        let url = format!("sqlite://{}/elsewhere/authz.db", dir.path().display());
+        let out = authz_in(dir.path(), args, &[("AUTHZ__DATABASE__URL", &url)]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(&format!("error: database {url} does not exist; ")));
+        assert!(!dir.path().join("elsewhere").exists());
+    }
+}
+
+#[test]
+fn read_only_commands_need_no_kek() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/authz.db", dir.path().display());
+    let env = [("AUTHZ__DATABASE__URL", url.as_str())];
+    let ok = |out: Output| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    ok(authz_in(dir.path(), &["migrate"], &env));
+    ok(authz_in(
+        dir.path(),
+        &[
+            "clients", "create", "--id", "web", "--name", "Web", "--json",
+        ],
+        &env,
+    ));
+    ok(authz_in(
+        dir.path(),
+        &["keys", "rotate", "--alg", "ES256"],
+        &env,
+    ));
+
+    for args in [
+        &["clients", "list"][..],
+        &["clients", "list", "--json"],
+        &["clients", "show", "web", "--json"],
+        &["keys", "list"],
+        &["keys", "list", "--json"],
+    ] {
+        let with_kek = ok(authz_in(dir.path(), args, &env));
+        let without = ok(authz_without_kek(dir.path(), args, &env));
+        assert_eq!(without, with_kek, "{args:?}");
+        assert!(!without.is_empty(), "{args:?}");
+    }
+    let keys = ok(authz_without_kek(
+        dir.path(),
+        &["keys", "list", "--json"],
+        &env,
+    ));
+    let keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    let stored = keys.as_array().unwrap().len();
+    assert!(stored > 0, "{keys}");
+    assert!(ok(authz_without_kek(dir.path(), &["clients", "list"], &env)).contains("web"));
+
+    // Creating or unsealing keys still needs it, with the same one-line error as before.
+    for args in [
+        &["keys", "rotate"][..],
+        &["keys", "generate", "--alg", "ES256"],
+        &["keys", "retire", "no-such-kid"],
+        &["serve"],
+    ] {
+        let out = authz_without_kek(dir.path(), args, &env);
+        assert_config_error(&out, "keys.encryption_key");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("keys.encryption_key_file"));
+    }
+    let keys = ok(authz_without_kek(
+        dir.path(),
+        &["keys", "list", "--json"],
+        &env,
+    ));
+    let keys: serde_json::Value = serde_json::from_str(&keys).unwrap();
+    assert_eq!(
+        keys.as_array().unwrap().len(),
+        stored,
+        "nothing was created: {keys}"
+    );
+}
+
 /// How many migrations authz ships (directories under migrations/).
 pub(crate) fn migration_count() -> usize {
     std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))

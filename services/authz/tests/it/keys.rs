@@ -31,8 +31,10 @@ fn keys_cli_lists_generates_imports_and_retires() {
     let env = [("AUTHZ__DATABASE__URL", url.as_str())];
     let run = |args: &[&str]| authz_in(dir.path(), args, &env);
 
-    // Listing an empty database is read-only; the first command that opens the keys
-    // creates one current key per configured algorithm.
+    // Only migrate (or serve) creates the database. Listing an empty database is
+    // read-only; the first command that opens the keys creates one current key per
+    // configured algorithm.
+    assert_eq!(run(&["migrate"]).status.code(), Some(0));
     assert_eq!(
         json(&run(&["keys", "list", "--json"])),
         serde_json::json!([])

@@ -56,3 +56,41 @@ fn migrate_creates_the_schema() {
     );
     assert!(dir.path().join("idp.db").exists());
 }
+
+#[test]
+fn users_commands_refuse_a_missing_database_and_create_nothing() {
+    for args in [
+        &["users", "list"][..],
+        &["users", "show", "demo"],
+        &["users", "delete", "demo"],
+        &["users", "create", "--username", "demo"],
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_idp"))
+            .current_dir(dir.path())
+            .args(args)
+            .env_remove("IDP__DATABASE__URL")
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stderr),
+            "error: database sqlite://data/idp.db does not exist; run from the directory of \
+             your deployment, pass --config, or set IDP__DATABASE__URL (only serve and \
+             migrate create it)\n",
+            "{args:?}"
+        );
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "{args:?} created something"
+        );
+    }
+}

@@ -55,6 +55,8 @@ fn users_cli() {
     let d = dir.path();
     let pw = d.join("pw");
     std::fs::write(&pw, "demo-password\n").unwrap();
+    // Only migrate (or serve) creates the database.
+    assert_eq!(idp(d, &["migrate"], None).status.code(), Some(0));
     let created = ok_json(&idp(
         d,
         &[
