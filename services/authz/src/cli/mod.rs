@@ -67,8 +67,11 @@ struct ServeArgs {
 
 impl Cli {
     /// Runs the command and returns the process exit code: 0 on success, 1 when the command
-    /// failed (its error printed on one line), 2 for configuration errors. Commands that
-    /// need no configuration (`config-reference`, `keys new-kek`) run without loading it.
+    /// failed (its error printed on one line), 2 for configuration errors, including a
+    /// missing key-encryption key where the command needs one (serve, check-config, the keys
+    /// commands that create, import or retire keys) and a missing SQLite database for
+    /// `clients …` and `keys …` (only `serve` and `migrate` create it). Commands that need
+    /// no configuration (`config-reference`, `keys new-kek`) run without loading it.
     pub fn run(self) -> ExitCode {
         let command = match self.command {
             Command::Common(Common::ConfigReference) => {
