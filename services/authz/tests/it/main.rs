@@ -10,3 +10,4 @@ mod flow_env;
 mod keys;
 mod layering;
 mod oauth;
+mod refresh_grace;
