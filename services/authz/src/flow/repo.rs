@@ -188,6 +188,16 @@ pub(crate) async fn insert_request(db: &Database, pending: &Pending) -> Result<(
     Ok(())
 }
 
+/// How many pending requests are unexpired at `now`.
+pub(crate) async fn count_pending(db: &Database, now: i64) -> Result<i64, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| authorization_requests::table
+        .filter(authorization_requests::expires_at.gt(now))
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
 /// The unexpired request whose outstanding challenge has digest `hash` and is at `stage`.
 pub(crate) async fn request_by_challenge(
     db: &Database,

@@ -425,6 +425,20 @@ impl Browser {
         }
     }
 
+    /// A browser whose connections come from `local` (an address of the loopback network,
+    /// e.g. 127.0.0.2), so that authz sees another client address.
+    pub fn from_address(env: &Env, local: std::net::IpAddr) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
+                .build()
+                .unwrap(),
+            base: format!("http://{}", env.addrs.http),
+            jar: HashMap::new(),
+        }
+    }
+
     fn url(&self, url: &str) -> String {
         match url.strip_prefix(ISSUER) {
             Some(path) => format!("{}{path}", self.base),
