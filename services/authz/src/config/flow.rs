@@ -19,6 +19,12 @@ pub struct AuthorizeConfig {
     /// and its login and consent challenges expire with it.
     #[serde(with = "humantime_serde")]
     pub request_ttl: Duration,
+    /// Lifetime of a pending request until idp reads its challenge (the browser reached
+    /// idp's page); then it gets `request_ttl` from its start. Requests nobody follows up
+    /// (bots, abandoned tabs) expire and are purged after this. Between 10s and
+    /// `request_ttl`.
+    #[serde(with = "humantime_serde")]
+    pub unresumed_ttl: Duration,
     /// Most unexpired pending requests (a browser sent to idp's login or consent page);
     /// beyond it `/authorize` answers `temporarily_unavailable` (RFC 6749 §4.1.2.1) instead
     /// of storing another, so unauthenticated requests cannot fill the disk. 10,000 rows
@@ -35,6 +41,7 @@ impl Default for AuthorizeConfig {
         Self {
             code_ttl: Duration::from_secs(60),
             request_ttl: Duration::from_secs(600),
+            unresumed_ttl: Duration::from_secs(120),
             max_pending_requests: 10_000,
             pending_requests_per_address: 30,
         }
@@ -50,6 +57,12 @@ impl Validate for AuthorizeConfig {
             || self.request_ttl > Duration::from_secs(3600)
         {
             return Err(ConfigError::new("request_ttl", "must be between 1m and 1h"));
+        }
+        if self.unresumed_ttl < Duration::from_secs(10) || self.unresumed_ttl > self.request_ttl {
+            return Err(ConfigError::new(
+                "unresumed_ttl",
+                "must be between 10s and authorize.request_ttl",
+            ));
         }
         if self.max_pending_requests == 0 || self.max_pending_requests > 10_000_000 {
             return Err(ConfigError::new(

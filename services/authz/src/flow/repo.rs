@@ -217,6 +217,24 @@ pub(crate) async fn request_by_challenge(
     row.map(RequestRow::into_pending).transpose()
 }
 
+/// Sets the expiry of request `id` to `expires_at` (never shortening it).
+pub(crate) async fn extend_request(
+    db: &Database,
+    id: &str,
+    expires_at: i64,
+) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| diesel::update(
+        authorization_requests::table
+            .filter(authorization_requests::id.eq(id))
+            .filter(authorization_requests::expires_at.lt(expires_at))
+    )
+    .set(authorization_requests::expires_at.eq(expires_at))
+    .execute(c)
+    .await)?;
+    Ok(())
+}
+
 /// A request by id, whatever its stage or expiry.
 pub(crate) async fn request_by_id(
     db: &Database,

@@ -35,7 +35,8 @@ pub(crate) struct Flow {
 /// The flow's configuration, fixed at start.
 pub(super) struct Settings {
     code_ttl: i64,
-    request_ttl: i64,
+    pub(super) request_ttl: i64,
+    unresumed_ttl: i64,
     max_pending: i64,
     pub(super) session_ttl: i64,
     login_url: String,
@@ -80,6 +81,8 @@ impl Flow {
             settings: Settings {
                 code_ttl: secs(config.authorize.code_ttl),
                 request_ttl: secs(config.authorize.request_ttl),
+                unresumed_ttl: secs(config.authorize.unresumed_ttl)
+                    .min(secs(config.authorize.request_ttl)),
                 max_pending: i64::try_from(config.authorize.max_pending_requests)
                     .unwrap_or(i64::MAX),
                 session_ttl: secs(config.login.session_ttl),
@@ -344,7 +347,9 @@ impl Flow {
             error: None,
             error_description: None,
             created_at: now,
-            expires_at: now + self.settings.request_ttl,
+            // Until idp reads the challenge (the browser reached its page), the row lives
+            // only `unresumed_ttl`; reading it extends it to `request_ttl` (challenges.rs).
+            expires_at: now + self.settings.unresumed_ttl,
             id,
         };
         repo::insert_request(&self.db, &row).await?;

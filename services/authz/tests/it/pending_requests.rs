@@ -1,7 +1,8 @@
 //! Pending authorization requests are bounded (issue 14): unauthenticated `/authorize`
 //! requests stored 33,441 rows in 20 s. A cap on pending requests and a per-address
 //! allowance per minute answer `temporarily_unavailable` at the redirect URI (RFC 6749
-//! §4.1.2.1) instead of storing another row.
+//! §4.1.2.1) instead of storing another row; a request whose challenge idp never reads
+//! expires after `authorize.unresumed_ttl` (and the periodic purge deletes it).
 
 use std::net::IpAddr;
 
@@ -108,8 +109,45 @@ async fn one_address_is_limited_while_another_gets_through(db: TestDatabase) {
         .redirected_to(&format!("{IDP_URL}/login"));
 }
 
+async fn a_request_nobody_follows_up_expires_after_unresumed_ttl(db: TestDatabase) {
+    let env = start_with(&db, |c| {
+        c.authorize.max_pending_requests = 2;
+        c.authorize.unresumed_ttl = std::time::Duration::from_secs(120);
+    })
+    .await;
+    let local: IpAddr = [127, 0, 0, 1].into();
+    let abandoned = ask(&env, local)
+        .await
+        .redirected_to(&format!("{IDP_URL}/login"));
+    let followed = ask(&env, local)
+        .await
+        .redirected_to(&format!("{IDP_URL}/login"));
+    refused(&ask(&env, local).await);
+    // The browser reached idp's login page for one of them: idp read its challenge.
+    env.get_login(&followed["login_challenge"]).await.unwrap();
+
+    env.clock.advance(121);
+    assert_eq!(
+        env.get_login(&abandoned["login_challenge"])
+            .await
+            .unwrap_err()
+            .code(),
+        tonic::Code::NotFound,
+        "never followed up: expired after unresumed_ttl"
+    );
+    // The abandoned one no longer counts against the cap; the followed one is still alive
+    // (request_ttl, 10m) and can be answered.
+    ask(&env, local)
+        .await
+        .redirected_to(&format!("{IDP_URL}/login"));
+    env.accept_login(&followed["login_challenge"], "alice", "idp-a", env.now())
+        .await
+        .unwrap();
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     the_pending_requests_are_capped,
     one_address_is_limited_while_another_gets_through,
+    a_request_nobody_follows_up_expires_after_unresumed_ttl,
 );
