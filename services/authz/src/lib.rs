@@ -168,6 +168,7 @@ impl Application {
             db.clone(),
             Arc::clone(&tokens),
             Arc::clone(&idp),
+            config.tokens.refresh_reuse_interval,
         ));
         let purge = Purge {
             tokens: Arc::clone(&tokens),

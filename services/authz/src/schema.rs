@@ -152,6 +152,7 @@ diesel::table! {
         issued_at -> BigInt,
         expires_at -> BigInt,
         rotated_at -> Nullable<BigInt>,
+        successor_salt -> Nullable<Text>,
     }
 }
 

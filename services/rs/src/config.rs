@@ -63,11 +63,19 @@ impl Validate for RsConfig {
 pub struct ItemsConfig {
     /// Most items kept in memory; creating more answers 507.
     pub capacity: usize,
+    /// Most items one token subject (`sub`) may create; creating more answers 403
+    /// `quota_exceeded`, so one token cannot fill the store for everyone. At most
+    /// `capacity`. The default, a tenth of the default capacity, takes ten subjects to
+    /// fill the store.
+    pub max_per_subject: usize,
 }
 
 impl Default for ItemsConfig {
     fn default() -> Self {
-        Self { capacity: 1000 }
+        Self {
+            capacity: 1000,
+            max_per_subject: 100,
+        }
     }
 }
 
@@ -77,6 +85,12 @@ impl Validate for ItemsConfig {
             return Err(ConfigError::new(
                 "capacity",
                 "must be between 1 and 1000000",
+            ));
+        }
+        if self.max_per_subject == 0 || self.max_per_subject > self.capacity {
+            return Err(ConfigError::new(
+                "max_per_subject",
+                "must be between 1 and items.capacity",
             ));
         }
         Ok(())
@@ -116,6 +130,8 @@ mod tests {
         assert_eq!(err.key, "guard.issuer");
         let err = load(&[("RS__ITEMS__CAPACITY", "0")]).unwrap_err();
         assert_eq!(err.key, "items.capacity");
+        let err = load(&[("RS__ITEMS__MAX_PER_SUBJECT", "1001")]).unwrap_err();
+        assert_eq!(err.key, "items.max_per_subject");
         let loaded = load(&[
             ("RS__GUARD__MODE", "hybrid"),
             ("RS__GUARD__INTROSPECTION__CLIENT_ID", "rs"),

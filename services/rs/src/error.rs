@@ -23,6 +23,13 @@ pub enum RsError {
     /// The bounded item store is full (507).
     #[error("the item store is full")]
     StoreFull,
+    /// The caller's subject already created as many items as `items.max_per_subject`
+    /// allows (403). Not 507: RFC 4918 §11.5's 507 says the server cannot store the
+    /// representation, which is false for everyone else; RFC 9110 §15.5.4's 403 says the
+    /// server understood the request and refuses it for this caller, and repeating it with
+    /// the same credentials will not help. The `quota_exceeded` code tells the two apart.
+    #[error("this subject has created as many items as its quota allows")]
+    QuotaExceeded,
 }
 
 impl ResponseError for RsError {
@@ -31,6 +38,7 @@ impl ResponseError for RsError {
             Self::InvalidItem(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Body(status, _) => *status,
             Self::StoreFull => StatusCode::INSUFFICIENT_STORAGE,
+            Self::QuotaExceeded => StatusCode::FORBIDDEN,
             Self::Runtime(_) | Self::Guard(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -40,6 +48,7 @@ impl ResponseError for RsError {
             Self::InvalidItem(d) => ("invalid_item", d.clone()),
             Self::Body(_, d) => ("invalid_body", d.clone()),
             Self::StoreFull => ("store_full", self.to_string()),
+            Self::QuotaExceeded => ("quota_exceeded", self.to_string()),
             Self::Runtime(_) | Self::Guard(_) => {
                 tracing::error!(error = %self, "request failed");
                 ("server_error", "internal error".to_owned())

@@ -1,5 +1,6 @@
 //! The demo API's domain: items, their validation, and a bounded in-memory store. No HTTP.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
@@ -76,48 +77,68 @@ impl TryFrom<NewItemRequest> for NewItem {
     }
 }
 
-/// Items in memory, at most `capacity` of them.
+/// Items in memory, at most `capacity` of them and at most `max_per_subject` created by
+/// any one token subject, so that one caller cannot fill the store shared by all.
 #[derive(Debug)]
 pub struct ItemStore {
     capacity: usize,
-    inner: Mutex<(u64, Vec<Item>)>,
+    max_per_subject: usize,
+    inner: Mutex<Inner>,
+}
+
+/// The store's state, behind one lock so that the quota and the capacity are checked and
+/// updated atomically.
+#[derive(Debug, Default)]
+struct Inner {
+    last_id: u64,
+    items: Vec<Item>,
+    per_subject: HashMap<String, usize>,
 }
 
 impl ItemStore {
-    /// An empty store.
-    pub fn new(capacity: usize) -> Self {
+    /// An empty store holding at most `capacity` items, at most `max_per_subject` of them
+    /// created by one `sub`.
+    pub fn new(capacity: usize, max_per_subject: usize) -> Self {
         Self {
             capacity,
-            inner: Mutex::new((0, Vec::new())),
+            max_per_subject,
+            inner: Mutex::new(Inner::default()),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, Vec<Item>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    /// Stores `item` for `created_by`; `StoreFull` at capacity.
+    /// Stores `item` for `created_by`. `QuotaExceeded` once `created_by` already created
+    /// `max_per_subject` items (checked first, so an over-quota caller is told so even when
+    /// the store is also full); `StoreFull` at capacity.
     pub fn add(&self, item: NewItem, created_by: &str) -> Result<Item, RsError> {
         let mut inner = self.lock();
-        if inner.1.len() >= self.capacity {
+        let mine = inner.per_subject.get(created_by).copied().unwrap_or(0);
+        if mine >= self.max_per_subject {
+            return Err(RsError::QuotaExceeded);
+        }
+        if inner.items.len() >= self.capacity {
             return Err(RsError::StoreFull);
         }
-        inner.0 += 1;
+        inner.last_id += 1;
         let stored = Item {
-            id: inner.0,
+            id: inner.last_id,
             name: item.name,
             quantity: item.quantity,
             created_by: created_by.to_owned(),
         };
-        inner.1.push(stored.clone());
+        inner.items.push(stored.clone());
+        *inner.per_subject.entry(created_by.to_owned()).or_insert(0) += 1;
         Ok(stored)
     }
 
     /// Every item, oldest first.
     pub fn list(&self) -> Vec<Item> {
-        self.lock().1.clone()
+        self.lock().items.clone()
     }
 }
 
@@ -160,7 +181,7 @@ mod tests {
 
     #[test]
     fn the_store_is_bounded() {
-        let store = ItemStore::new(2);
+        let store = ItemStore::new(2, 2);
         let item = || NewItem {
             name: "n".into(),
             quantity: 1,

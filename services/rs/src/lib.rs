@@ -48,7 +48,10 @@ impl Application {
         );
         let state = AppState {
             guard: guard.clone(),
-            items: Arc::new(ItemStore::new(config.items.capacity)),
+            items: Arc::new(ItemStore::new(
+                config.items.capacity,
+                config.items.max_per_subject,
+            )),
         };
         let launch = Launch {
             service: "rs",

@@ -19,6 +19,21 @@ pub struct AuthorizeConfig {
     /// and its login and consent challenges expire with it.
     #[serde(with = "humantime_serde")]
     pub request_ttl: Duration,
+    /// Lifetime of a pending request until idp reads its challenge (the browser reached
+    /// idp's page); then it gets `request_ttl` from its start. Requests nobody follows up
+    /// (bots, abandoned tabs) expire and are purged after this. Between 10s and
+    /// `request_ttl`.
+    #[serde(with = "humantime_serde")]
+    pub unresumed_ttl: Duration,
+    /// Most unexpired pending requests (a browser sent to idp's login or consent page);
+    /// beyond it `/authorize` answers `temporarily_unavailable` (RFC 6749 §4.1.2.1) instead
+    /// of storing another, so unauthenticated requests cannot fill the disk. 10,000 rows
+    /// are a few MB.
+    pub max_pending_requests: u64,
+    /// Most pending requests one client address (the TCP peer; forwarding headers are not
+    /// trusted) may create per minute, counted in each process's memory; beyond it
+    /// `temporarily_unavailable`. 30 leaves room for a shared NAT's users.
+    pub pending_requests_per_address: u32,
 }
 
 impl Default for AuthorizeConfig {
@@ -26,6 +41,9 @@ impl Default for AuthorizeConfig {
         Self {
             code_ttl: Duration::from_secs(60),
             request_ttl: Duration::from_secs(600),
+            unresumed_ttl: Duration::from_secs(120),
+            max_pending_requests: 10_000,
+            pending_requests_per_address: 30,
         }
     }
 }
@@ -39,6 +57,24 @@ impl Validate for AuthorizeConfig {
             || self.request_ttl > Duration::from_secs(3600)
         {
             return Err(ConfigError::new("request_ttl", "must be between 1m and 1h"));
+        }
+        if self.unresumed_ttl < Duration::from_secs(10) || self.unresumed_ttl > self.request_ttl {
+            return Err(ConfigError::new(
+                "unresumed_ttl",
+                "must be between 10s and authorize.request_ttl",
+            ));
+        }
+        if self.max_pending_requests == 0 || self.max_pending_requests > 10_000_000 {
+            return Err(ConfigError::new(
+                "max_pending_requests",
+                "must be between 1 and 10000000",
+            ));
+        }
+        if self.pending_requests_per_address == 0 {
+            return Err(ConfigError::new(
+                "pending_requests_per_address",
+                "must be at least 1",
+            ));
         }
         Ok(())
     }

@@ -6,6 +6,40 @@ mod keys;
 pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
 
+/// The `tokens` section: issued tokens beyond what each client's registration says.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensConfig {
+    /// How long after a refresh token was rotated the same token presented again still
+    /// gets the same successor refresh token (a grace period for a client that lost the
+    /// response), instead of revoking its grant as a replay (RFC 9700 §4.14.2, OAuth 2.1
+    /// §6.1). Only while the successor is unused; at most 5m. Default `0s`, off: strict
+    /// reuse detection unless the deployment opts in (Okta and Ory Hydra default to 0 as
+    /// well); a few seconds covers a client's retry after a timeout.
+    #[serde(with = "humantime_serde")]
+    pub refresh_reuse_interval: std::time::Duration,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self {
+            refresh_reuse_interval: std::time::Duration::ZERO,
+        }
+    }
+}
+
+impl Validate for TokensConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.refresh_reuse_interval > std::time::Duration::from_secs(300) {
+            return Err(ConfigError::new(
+                "refresh_reuse_interval",
+                "must be at most 5m",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// The `clients` section.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -61,6 +95,8 @@ pub struct AuthzConfig {
     pub keys: KeysConfig,
     /// Client registry.
     pub clients: ClientsConfig,
+    /// Issued tokens.
+    pub tokens: TokensConfig,
     /// The authorization endpoint and its codes.
     pub authorize: AuthorizeConfig,
     /// Login and consent delegated to idp; authz's browser session.
@@ -85,6 +121,7 @@ impl Default for AuthzConfig {
             database: DatabaseConfig::with_url("sqlite://data/authz.db"),
             keys: KeysConfig::default(),
             clients: ClientsConfig::default(),
+            tokens: TokensConfig::default(),
             authorize: AuthorizeConfig::default(),
             login: LoginConfig::default(),
             idp: IdpConfig::default(),
@@ -113,6 +150,7 @@ impl Validate for AuthzConfig {
             ("database", &self.database),
             ("keys", &self.keys),
             ("clients", &self.clients),
+            ("tokens", &self.tokens),
             ("authorize", &self.authorize),
             ("login", &self.login),
             ("idp", &self.idp),

@@ -23,9 +23,16 @@ impl Flow {
             return Err(FlowError::Invalid("the challenge is required".into()));
         }
         let now = self.tokens.now();
-        let row = repo::request_by_challenge(&self.db, &lookup_key(challenge), at, now)
+        let mut row = repo::request_by_challenge(&self.db, &lookup_key(challenge), at, now)
             .await?
             .ok_or(FlowError::NotFound)?;
+        // The browser reached idp's page: the request gets its full lifetime, which a
+        // request nobody followed up never gets (`authorize.unresumed_ttl`).
+        let full = row.created_at.saturating_add(self.settings.request_ttl);
+        if row.expires_at < full {
+            repo::extend_request(&self.db, &row.id, full).await?;
+            row.expires_at = full;
+        }
         let client = self
             .clients
             .find(&row.client_id)

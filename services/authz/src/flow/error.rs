@@ -28,6 +28,11 @@ pub(crate) enum AuthorizeError {
         /// idp's description, possibly empty.
         description: String,
     },
+    /// No new pending request is admitted now: `authorize.max_pending_requests` are
+    /// pending, or this address created `authorize.pending_requests_per_address` in the
+    /// last minute. Answered as `temporarily_unavailable` (RFC 6749 §4.1.2.1).
+    #[error("{0}")]
+    Busy(&'static str),
     /// The database or idp failed, or something broke inside authz.
     #[error(transparent)]
     Failed(#[from] Failure),

@@ -11,6 +11,7 @@
 //! finishes: a code, or the error idp chose. Transport-neutral: the HTTP and gRPC edges
 //! call these functions and map [`error`]'s enums to the wire.
 
+mod admission;
 mod challenges;
 mod error;
 mod model;

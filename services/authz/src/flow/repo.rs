@@ -188,6 +188,16 @@ pub(crate) async fn insert_request(db: &Database, pending: &Pending) -> Result<(
     Ok(())
 }
 
+/// How many pending requests are unexpired at `now`.
+pub(crate) async fn count_pending(db: &Database, now: i64) -> Result<i64, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| authorization_requests::table
+        .filter(authorization_requests::expires_at.gt(now))
+        .count()
+        .get_result(c)
+        .await)?)
+}
+
 /// The unexpired request whose outstanding challenge has digest `hash` and is at `stage`.
 pub(crate) async fn request_by_challenge(
     db: &Database,
@@ -205,6 +215,24 @@ pub(crate) async fn request_by_challenge(
         .await
         .optional())?;
     row.map(RequestRow::into_pending).transpose()
+}
+
+/// Sets the expiry of request `id` to `expires_at` (never shortening it).
+pub(crate) async fn extend_request(
+    db: &Database,
+    id: &str,
+    expires_at: i64,
+) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| diesel::update(
+        authorization_requests::table
+            .filter(authorization_requests::id.eq(id))
+            .filter(authorization_requests::expires_at.lt(expires_at))
+    )
+    .set(authorization_requests::expires_at.eq(expires_at))
+    .execute(c)
+    .await)?;
+    Ok(())
 }
 
 /// A request by id, whatever its stage or expiry.

@@ -3,12 +3,14 @@
 //! codes. `challenges.rs` holds the `LoginFlow` answers from idp, `resume.rs` the
 //! browser's return from idp.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use domain::{Prompt, ScopeSet, with_query};
 use storage::{Database, StorageError};
 use tracing::instrument;
 
+use super::admission::PerAddress;
 use super::error::AuthorizeError;
 use super::model::{
     AuthorizationRequest, FlowCookie, Outcome, SessionCookie, Step, flow_cookie_name,
@@ -27,12 +29,15 @@ pub(crate) struct Flow {
     pub(super) tokens: Arc<Tokens>,
     idp: Arc<Idp>,
     pub(super) settings: Settings,
+    per_address: PerAddress,
 }
 
 /// The flow's configuration, fixed at start.
 pub(super) struct Settings {
     code_ttl: i64,
-    request_ttl: i64,
+    pub(super) request_ttl: i64,
+    unresumed_ttl: i64,
+    max_pending: i64,
     pub(super) session_ttl: i64,
     login_url: String,
     pub(super) consent_url: String,
@@ -76,12 +81,17 @@ impl Flow {
             settings: Settings {
                 code_ttl: secs(config.authorize.code_ttl),
                 request_ttl: secs(config.authorize.request_ttl),
+                unresumed_ttl: secs(config.authorize.unresumed_ttl)
+                    .min(secs(config.authorize.request_ttl)),
+                max_pending: i64::try_from(config.authorize.max_pending_requests)
+                    .unwrap_or(i64::MAX),
                 session_ttl: secs(config.login.session_ttl),
                 login_url: config.idp.page("/login"),
                 consent_url: config.idp.page("/consent"),
                 resume_url,
                 idp_client_id: config.login.idp_client_id.clone(),
             },
+            per_address: PerAddress::new(config.authorize.pending_requests_per_address),
         }
     }
 
@@ -127,12 +137,16 @@ impl Flow {
     /// a code at once when the browser's session is alive, fresh enough for `max_age`, not
     /// overridden by `prompt=login`, and consent is remembered or not needed (first-party
     /// client); otherwise idp's login or consent page, or with `prompt=none` the error
-    /// `login_required` / `consent_required`.
+    /// `login_required` / `consent_required`. A request that must be stored as pending is
+    /// refused with [`AuthorizeError::Busy`] when `peer` (the TCP peer address; forwarding
+    /// headers are not trusted) exceeded its per-minute allowance or the pending requests
+    /// reached their cap.
     #[instrument(skip_all, fields(client_id = %request.client.id))]
     pub(crate) async fn authorize(
         &self,
         request: &AuthorizationRequest,
         session_cookie: Option<&str>,
+        peer: Option<IpAddr>,
     ) -> Outcome {
         let (session, cookie) = match self.live_session(session_cookie).await {
             Ok(found) => found,
@@ -144,7 +158,7 @@ impl Flow {
             }
         };
         Outcome {
-            step: self.decide(request, session.as_ref()).await,
+            step: self.decide(request, session.as_ref(), peer).await,
             session: cookie,
         }
     }
@@ -153,6 +167,7 @@ impl Flow {
         &self,
         request: &AuthorizationRequest,
         session: Option<&SessionRow>,
+        peer: Option<IpAddr>,
     ) -> Result<Step, AuthorizeError> {
         if request.prompt.select_account {
             return Err(AuthorizeError::AccountSelectionRequired);
@@ -181,6 +196,7 @@ impl Flow {
                 .clone()
                 .or_else(|| session.map(|s| s.subject.clone()))
                 .unwrap_or_default();
+            self.admit(peer, now).await?;
             return Ok(self
                 .pending(request, stage::LOGIN, subject_hint, None, now)
                 .await?);
@@ -211,16 +227,44 @@ impl Flow {
                 Ok(Step::Code(code))
             }
             Consent::Ask if request.prompt.none => Err(AuthorizeError::ConsentRequired),
-            Consent::Ask => Ok(self
-                .pending(
-                    request,
-                    stage::CONSENT,
-                    session.subject.clone(),
-                    Some(session),
-                    now,
-                )
-                .await?),
+            Consent::Ask => {
+                self.admit(peer, now).await?;
+                Ok(self
+                    .pending(
+                        request,
+                        stage::CONSENT,
+                        session.subject.clone(),
+                        Some(session),
+                        now,
+                    )
+                    .await?)
+            }
         }
+    }
+
+    /// Whether a new pending request may be stored: `peer` within its per-minute allowance
+    /// (an unknown peer, e.g. a Unix socket, is not limited per address), and fewer than
+    /// `authorize.max_pending_requests` unexpired pending requests. The count and the
+    /// insert are not one transaction: concurrent requests can overshoot the cap by at most
+    /// their number, which the per-address limit and the HTTP worker count bound.
+    async fn admit(&self, peer: Option<IpAddr>, now: i64) -> Result<(), AuthorizeError> {
+        if let Some(addr) = peer
+            && !self.per_address.admit(addr, now)
+        {
+            metrics::counter!("authorize_pending_refused_total", "reason" => "per_address")
+                .increment(1);
+            return Err(AuthorizeError::Busy(
+                "too many sign-in requests from this address; try again in a minute",
+            ));
+        }
+        if repo::count_pending(&self.db, now).await? >= self.settings.max_pending {
+            metrics::counter!("authorize_pending_refused_total", "reason" => "cap").increment(1);
+            tracing::warn!("pending authorization requests at their cap: request refused");
+            return Err(AuthorizeError::Busy(
+                "too many sign-in requests are pending; try again later",
+            ));
+        }
+        Ok(())
     }
 
     /// Whether the scopes can be granted without asking: first-party clients need no
@@ -303,7 +347,9 @@ impl Flow {
             error: None,
             error_description: None,
             created_at: now,
-            expires_at: now + self.settings.request_ttl,
+            // Until idp reads the challenge (the browser reached its page), the row lives
+            // only `unresumed_ttl`; reading it extends it to `request_ttl` (challenges.rs).
+            expires_at: now + self.settings.unresumed_ttl,
             id,
         };
         repo::insert_request(&self.db, &row).await?;

@@ -69,7 +69,7 @@ impl Grants {
             nonce: row.nonce.as_deref(),
         };
         let (response, issued) = self
-            .issue(client, &grant_id, &scope, aud, &auth, &user)
+            .issue(client, &grant_id, &scope, aud, &auth, &user, None)
             .await?;
         let grant = GrantRow {
             id: grant_id,

@@ -45,6 +45,9 @@ pub(crate) struct RefreshRow {
     pub(crate) issued_at: i64,
     pub(crate) expires_at: i64,
     pub(crate) rotated_at: Option<i64>,
+    /// Set on rotation: the salt of the successor's derivation
+    /// ([`crate::tokens::successor_token`]).
+    pub(crate) successor_salt: Option<String>,
 }
 
 /// An access token issued from a grant.
@@ -169,15 +172,17 @@ pub(crate) async fn refresh_token(
 }
 
 /// Rotates the refresh token `hash` of grant `grant_id`, once (RFC 9700 §4.14.2): locks
-/// the unrevoked grant, marks the token rotated by a conditional UPDATE (`rotated_at IS
-/// NULL`, unexpired) that only one caller can win, and stores the new tokens. `false`: the
-/// grant was revoked or the token already rotated; nothing was written.
+/// the unrevoked grant, marks the token rotated (recording `successor_salt`) by a
+/// conditional UPDATE (`rotated_at IS NULL`, unexpired) that only one caller can win, and
+/// stores the new tokens. `false`: the grant was revoked or the token already rotated;
+/// nothing was written.
 pub(crate) async fn rotate(
     db: &Database,
     hash: &str,
     grant_id: &str,
     now: i64,
     grant_expires_at: i64,
+    successor_salt: &str,
     issued: &Issued,
 ) -> Result<bool, StorageError> {
     let mut conn = db.get().await?;
@@ -203,13 +208,64 @@ pub(crate) async fn rotate(
                     .filter(refresh_tokens::rotated_at.is_null())
                     .filter(refresh_tokens::expires_at.gt(now)),
             )
-            .set(refresh_tokens::rotated_at.eq(Some(now)))
+            .set((
+                refresh_tokens::rotated_at.eq(Some(now)),
+                refresh_tokens::successor_salt.eq(Some(successor_salt)),
+            ))
             .execute(tx)
             .await?;
             if n != 1 {
                 return Err(lost());
             }
             insert_issued!(tx, issued)
+        })
+        .await);
+    won(result)
+}
+
+/// Records the access token of a grace answer (see `refresh.rs`): locks the unrevoked
+/// grant `grant_id`, checks that the successor refresh token `successor_hash` is still
+/// unrotated and unexpired, and stores `issued` (whose refresh token, the existing
+/// successor, is not inserted again). `false`: the grant was revoked or the successor
+/// already rotated or expired; nothing was written.
+pub(crate) async fn record_grace(
+    db: &Database,
+    grant_id: &str,
+    successor_hash: &str,
+    now: i64,
+    issued: &Issued,
+) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let result = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(
+                grants::table
+                    .filter(grants::id.eq(grant_id))
+                    .filter(grants::revoked_at.is_null()),
+            )
+            .set(grants::updated_at.eq(now))
+            .execute(tx)
+            .await?;
+            if n != 1 {
+                return Err(lost());
+            }
+            let live: i64 = refresh_tokens::table
+                .filter(refresh_tokens::token_hash.eq(successor_hash))
+                .filter(refresh_tokens::grant_id.eq(grant_id))
+                .filter(refresh_tokens::rotated_at.is_null())
+                .filter(refresh_tokens::expires_at.gt(now))
+                .count()
+                .get_result(tx)
+                .await?;
+            if live != 1 {
+                return Err(lost());
+            }
+            let access_only = Issued {
+                access: issued.access.clone(),
+                opaque: issued.opaque.clone(),
+                refresh: None,
+            };
+            insert_issued!(tx, &access_only)
         })
         .await);
     won(result)

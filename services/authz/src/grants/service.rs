@@ -21,12 +21,26 @@ pub(crate) struct Grants {
     pub(super) db: Database,
     pub(super) tokens: Arc<Tokens>,
     idp: Arc<Idp>,
+    /// `tokens.refresh_reuse_interval` in seconds (see `refresh.rs`); 0: no grace.
+    pub(super) refresh_reuse_interval: i64,
 }
 
 impl Grants {
-    /// The service.
-    pub(crate) fn new(db: Database, tokens: Arc<Tokens>, idp: Arc<Idp>) -> Self {
-        Self { db, tokens, idp }
+    /// The service; a rotated refresh token presented again within
+    /// `refresh_reuse_interval` gets the grace answer instead of revoking its grant.
+    pub(crate) fn new(
+        db: Database,
+        tokens: Arc<Tokens>,
+        idp: Arc<Idp>,
+        refresh_reuse_interval: std::time::Duration,
+    ) -> Self {
+        Self {
+            db,
+            tokens,
+            idp,
+            refresh_reuse_interval: i64::try_from(refresh_reuse_interval.as_secs())
+                .unwrap_or(i64::MAX),
+        }
     }
 
     /// The standard claims `scope` allows for `subject`, from idp; a disabled or deleted
@@ -47,7 +61,9 @@ impl Grants {
 
     /// Makes the tokens of one response: the access token (with `scope`), a refresh token
     /// when the client may refresh (a refresh token stands for its grant, whose scope it
-    /// always keeps, RFC 6749 §6), and an ID token when `scope` includes `openid`.
+    /// always keeps, RFC 6749 §6), and an ID token when `scope` includes `openid`. The
+    /// refresh token is `refresh` when given (a rotation's derived successor), else random.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn issue(
         &self,
         client: &Client,
@@ -56,6 +72,7 @@ impl Grants {
         aud: &[String],
         auth: &Authentication<'_>,
         user: &UserClaims,
+        refresh: Option<String>,
     ) -> Result<(TokenResponse, Issued), Failure> {
         let PreparedAccess {
             token,
@@ -69,7 +86,10 @@ impl Grants {
             .await?;
         let now = self.tokens.now();
         let refresh = if client.grant_types.contains(&GrantType::RefreshToken) {
-            Some(self.tokens.opaque_token()?)
+            match refresh {
+                Some(given) => Some(given),
+                None => Some(self.tokens.opaque_token()?),
+            }
         } else {
             None
         };
@@ -101,6 +121,7 @@ impl Grants {
                 issued_at: now,
                 expires_at: now + client.refresh_token_ttl,
                 rotated_at: None,
+                successor_salt: None,
             }),
         };
         Ok((

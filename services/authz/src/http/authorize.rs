@@ -62,7 +62,12 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState) -> HttpRespo
         }
         Ok(request) => {
             let session = pages::cookie(req, SESSION_COOKIE);
-            let outcome = state.flow.authorize(&request, session.as_deref()).await;
+            // The TCP peer, never X-Forwarded-For / Forwarded: a client could forge those.
+            let peer = req.peer_addr().map(|a| a.ip());
+            let outcome = state
+                .flow
+                .authorize(&request, session.as_deref(), peer)
+                .await;
             reply(state, &request.reply_to, outcome, None)
         }
     }

@@ -54,6 +54,7 @@ pub(crate) fn authorization_error(e: AuthorizeError) -> OAuthError {
         AuthorizeError::AccountSelectionRequired => ErrorCode::AccountSelectionRequired,
         AuthorizeError::LoginRequired => ErrorCode::LoginRequired,
         AuthorizeError::ConsentRequired => ErrorCode::ConsentRequired,
+        AuthorizeError::Busy(_) => ErrorCode::TemporarilyUnavailable,
         AuthorizeError::Rejected { code, description } => {
             return OAuthError::new(*code, description.clone());
         }

@@ -14,4 +14,4 @@ mod writer;
 
 pub(crate) use error::TokenError;
 pub(crate) use model::{Introspection, PreparedAccess};
-pub(crate) use service::{Tokens, lookup_key};
+pub(crate) use service::{Tokens, lookup_key, successor_token};

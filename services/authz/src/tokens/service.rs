@@ -148,6 +148,19 @@ pub(crate) const ORDER_PREFIX_LEN: usize = 12;
 /// primary-key index instead of dirtying a random index page per token, which is most of
 /// the cost of storing a token. Any string maps to some key; a malformed token simply
 /// matches nothing.
+/// The successor of refresh token `rotated` under `salt` (a value of
+/// [`Tokens::opaque_token`]): the salt's order prefix followed by
+/// base64url(HMAC-SHA256(key = `rotated`, message = `salt`)), 32 bytes like every opaque
+/// token. Only a holder of `rotated` can compute it, so the database (which keeps the salt
+/// and digests, never a token) is not enough to recover the successor.
+#[instrument(skip_all)]
+pub(crate) fn successor_token(rotated: &str, salt: &str) -> String {
+    let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, rotated.as_bytes());
+    let tag = ring::hmac::sign(&key, salt.as_bytes());
+    let prefix = salt.get(..ORDER_PREFIX_LEN).unwrap_or_default();
+    prefix.to_owned() + &URL_SAFE_NO_PAD.encode(tag.as_ref())
+}
+
 pub(crate) fn lookup_key(token: &str) -> String {
     let prefix = token.get(..ORDER_PREFIX_LEN).unwrap_or_default();
     prefix.to_owned() + &domain::secret::digest_hex(token)

@@ -255,6 +255,11 @@ impl Drop for Env {
 /// - `idp`: the identity provider on LoginFlow; `intruder`: another confidential client;
 /// - `rs`: may introspect.
 pub async fn start(db: &TestDatabase) -> Env {
+    start_with(db, |_| {}).await
+}
+
+/// [`start`], with `adjust` applied to the configuration first.
+pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(&mut AuthzConfig)) -> Env {
     let (idp, idp_grpc) = FakeIdp::start().await;
     let mut config = AuthzConfig {
         issuer: ISSUER.to_owned(),
@@ -271,6 +276,7 @@ pub async fn start(db: &TestDatabase) -> Env {
     config.idp.public_url = IDP_URL.to_owned();
     config.idp.grpc_url = idp_grpc;
     config.idp.client_secret = Some(config::Secret::new(AUTHZ_AT_IDP.to_owned()));
+    adjust(&mut config);
     let clock = ManualClock::new(1_800_000_000);
     let shutdown = Shutdown::new();
     let app = Application::build_with_clock(config, shutdown.clone(), Arc::new(clock.clone()))
@@ -414,6 +420,20 @@ impl Browser {
     pub fn new(env: &Env) -> Self {
         Self {
             http: env.http.clone(),
+            base: format!("http://{}", env.addrs.http),
+            jar: HashMap::new(),
+        }
+    }
+
+    /// A browser whose connections come from `local` (an address of the loopback network,
+    /// e.g. 127.0.0.2), so that authz sees another client address.
+    pub fn from_address(env: &Env, local: std::net::IpAddr) -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
+                .build()
+                .unwrap(),
             base: format!("http://{}", env.addrs.http),
             jar: HashMap::new(),
         }

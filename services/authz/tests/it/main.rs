@@ -10,3 +10,5 @@ mod flow_env;
 mod keys;
 mod layering;
 mod oauth;
+mod pending_requests;
+mod refresh_grace;

@@ -4,3 +4,4 @@
 
 mod app;
 mod cli;
+mod quota;

@@ -7,7 +7,8 @@ use guard::Principal;
 use crate::RsError;
 use crate::items::{ItemStore, NewItem, NewItemRequest};
 
-/// Validates and stores the item: 201 with it, 422 for an invalid one, 507 when full.
+/// Validates and stores the item: 201 with it, 422 for an invalid one, 403
+/// `quota_exceeded` when the caller's subject has used its quota, 507 when full.
 pub(crate) async fn post(
     caller: Principal,
     body: web::Json<NewItemRequest>,
