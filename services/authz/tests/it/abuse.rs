@@ -1,6 +1,7 @@
 //! Holes an abusive client found on the wire (issue 14): oversized bodies on the OAuth
 //! endpoints, `/userinfo` with a client's own token, and RP-Initiated Logout with a
-//! leaked `id_token_hint` but without the victim's browser.
+//! leaked `id_token_hint` but without the victim's browser, and gRPC messages that are
+//! not protobuf.
 
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -162,9 +163,98 @@ async fn a_leaked_id_token_hint_does_not_end_the_session(db: TestDatabase) {
     assert!(!victim.jar.contains_key("authz_session"));
 }
 
+/// Raw bytes on the wire: what a client sends when it does not speak protobuf.
+#[derive(Debug, Clone, Copy, Default)]
+struct RawCodec;
+
+struct RawEncoder;
+struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = prost::bytes::Buf::remaining(src);
+        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}
+
+/// A message that is not protobuf (a truncated varint key) is the caller's mistake:
+/// `INVALID_ARGUMENT` on LoginFlow and Introspection, with or without credentials, never
+/// `INTERNAL`, and nothing of the decoder's message.
+async fn undecodable_grpc_requests_are_invalid_argument(db: TestDatabase) {
+    let env = start(&db).await;
+    let channel =
+        tonic::transport::Endpoint::from_shared(format!("http://{}", env.addrs.grpc.unwrap()))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+    for path in [
+        "/authz.v1.LoginFlow/GetLoginRequest",
+        "/authz.v1.Introspection/Introspect",
+    ] {
+        for auth in [None, Some(("rs", SECRET))] {
+            let mut grpc = tonic::client::Grpc::new(channel.clone());
+            grpc.ready().await.unwrap();
+            let status = grpc
+                .unary(
+                    as_client(vec![0xff_u8, 0xff, 0xff], auth),
+                    tonic::codegen::http::uri::PathAndQuery::from_static(path),
+                    RawCodec,
+                )
+                .await
+                .unwrap_err();
+            assert_eq!(
+                status.code(),
+                tonic::Code::InvalidArgument,
+                "{path} {auth:?}: {status:?}"
+            );
+            assert!(!status.message().contains("decode"), "{status:?}");
+        }
+    }
+    // A well-formed request still reaches the handler.
+    let status = env.get_login("no-such-challenge").await.unwrap_err();
+    assert_ne!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     oversized_bodies_get_the_oauth_error_shape,
     userinfo_refuses_a_clients_own_token,
     a_leaked_id_token_hint_does_not_end_the_session,
+    undecodable_grpc_requests_are_invalid_argument,
 );
