@@ -1,11 +1,12 @@
 //! Holes an abusive client found on the wire (issue 14): oversized bodies on the OAuth
 //! endpoints, `/userinfo` with a client's own token, and RP-Initiated Logout with a
 //! leaked `id_token_hint` but without the victim's browser, and gRPC messages that are
-//! not protobuf.
+//! not protobuf, and malformed HTTP requests flooding the error log.
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use storage::testing::TestDatabase;
+use tracing_subscriber::layer::SubscriberExt;
 
 use crate::flow_env::*;
 
@@ -251,10 +252,94 @@ async fn undecodable_grpc_requests_are_invalid_argument(db: TestDatabase) {
     assert_ne!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
 }
 
+/// What the service logs, captured in memory.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Sends `raw` on a new connection and returns all the server answers before closing.
+async fn raw_exchange(addr: std::net::SocketAddr, raw: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(raw).await.unwrap();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    // A reset after the answer is as good as a close.
+    let _ = read.expect("the server closes a connection it cannot parse");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Malformed requests are the client's error: twenty of them over raw TCP get 400 (or a
+/// closed connection) and leave no ERROR line in the service's log, which is installed as
+/// the binaries install it (`telemetry::log_layer`).
+async fn malformed_requests_do_not_log_errors(db: TestDatabase) {
+    // Once per process (nextest runs each test in its own; plain cargo test does not).
+    static CAPTURED: std::sync::OnceLock<Captured> = std::sync::OnceLock::new();
+    let captured = CAPTURED.get_or_init(|| {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new("info"))
+            .with(telemetry::log_layer(false, false, move || writer.clone()));
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        captured
+    });
+    let env = start(&db).await;
+    let addr = env.addrs.http;
+    let malformed: [&[u8]; 5] = [
+        b"GARBAGE\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nNo colon here\r\n\r\n",
+        b"POST /token HTTP/1.1\r\nHost: a\r\nContent-Length: many\r\n\r\n",
+        b"POST /token HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",
+        b"GET /\x01\x02 HTTP/1.1\r\nHost: a\r\n\r\n",
+    ];
+    for round in 0..4 {
+        for raw in malformed {
+            let answer = raw_exchange(addr, raw).await;
+            assert!(
+                answer.is_empty() || answer.starts_with("HTTP/1.1 400"),
+                "round {round}: {answer}"
+            );
+        }
+    }
+    // The service still answers, and its log is captured (an ERROR would be seen).
+    let res = env
+        .http
+        .get(format!("http://{addr}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let canary = format!("canary {addr}");
+    tracing::error!("{canary}");
+    let log = String::from_utf8_lossy(&captured.0.lock().unwrap()).into_owned();
+    let errors: Vec<&str> = log.lines().filter(|l| l.contains("ERROR")).collect();
+    assert!(errors.iter().any(|l| l.contains(&canary)), "{log}");
+    assert!(
+        !errors.iter().any(|l| l.contains("actix_http")),
+        "{errors:#?}"
+    );
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     oversized_bodies_get_the_oauth_error_shape,
     userinfo_refuses_a_clients_own_token,
     a_leaked_id_token_hint_does_not_end_the_session,
     undecodable_grpc_requests_are_invalid_argument,
+    malformed_requests_do_not_log_errors,
 );
