@@ -14,6 +14,9 @@
 //!   `grpc-status` of the response: its headers for a trailers-only answer (how errors are
 //!   sent), else its trailers. The duration runs until that status is known.
 //!
+//! A request message that does not decode is answered `INVALID_ARGUMENT`, not tonic's
+//! `INTERNAL`, and counted in `grpc_undecodable_requests_total`.
+//!
 //! A call that ends without a status counts as `CANCELLED` (the peer or the caller gave
 //! up), or `DEADLINE_EXCEEDED` on the client when its `grpc-timeout` had passed by then.
 
@@ -368,7 +371,10 @@ where
         Box::pin(
             async move {
                 match future.await {
-                    Ok(response) => Ok(call.watch(response)),
+                    Ok(mut response) => {
+                        undecodable_is_invalid_argument(&mut response);
+                        Ok(call.watch(response))
+                    }
                     Err(e) => {
                         call.finish(Code::Unknown);
                         Err(e)
@@ -377,6 +383,27 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// What tonic's prost codec says (as `INTERNAL`) when a request message does not decode.
+const DECODE_FAILURE: &str = "failed to decode Protobuf message";
+
+/// A request whose message is not valid protobuf is the caller's error: tonic answers it
+/// with `INTERNAL` before the handler (and so authentication) runs; this turns exactly that
+/// answer (a trailers-only `INTERNAL` whose message is the codec's decode failure) into
+/// `INVALID_ARGUMENT` (gRPC `statuscodes.md`: "the client specified an invalid argument"),
+/// without the decoder's details. Every other `INTERNAL` is left as it is.
+fn undecodable_is_invalid_argument(response: &mut http::Response<Body>) {
+    let Some(status) = tonic::Status::from_header_map(response.headers()) else {
+        return;
+    };
+    if status.code() == Code::Internal && status.message().starts_with(DECODE_FAILURE) {
+        let replacement =
+            tonic::Status::invalid_argument("the request message is not valid protobuf");
+        if replacement.add_header(response.headers_mut()).is_ok() {
+            metrics::counter!("grpc_undecodable_requests_total").increment(1);
+        }
     }
 }
 

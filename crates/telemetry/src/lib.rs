@@ -7,6 +7,9 @@
 //!   connects lazily, so a collector that is down never delays or fails the start; spans are
 //!   batched and dropped, not queued without bound, while it is unreachable. The W3C trace
 //!   context propagator is installed so incoming `traceparent` headers continue a trace.
+//! - A client's malformed requests are not errors of the service: what actix-http logs
+//!   about them at ERROR is counted in `http_malformed_requests_total` instead of written
+//!   ([`log_layer`]).
 //! - Metrics go through the `metrics` facade into one process-wide Prometheus recorder
 //!   (the facade itself is process-global), rendered by the services' admin `/metrics`.
 
@@ -70,19 +73,7 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
         LogFormat::Pretty => false,
         LogFormat::Auto => !terminal,
     };
-    let fmt_layer = if json {
-        tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .with_writer(std::io::stderr)
-            .boxed()
-    } else {
-        tracing_subscriber::fmt::layer()
-            .with_ansi(terminal)
-            .with_writer(std::io::stderr)
-            .boxed()
-    };
+    let fmt_layer = log_layer(json, terminal, std::io::stderr);
 
     let provider = match &config.otlp_endpoint {
         Some(endpoint) => Some(tracer_provider(
@@ -108,6 +99,63 @@ pub fn init(service: &'static str, config: &TelemetryConfig) -> Result<Telemetry
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInitialised)?;
     Ok(Telemetry { provider })
+}
+
+/// Where actix-http's HTTP/1 connection handling logs; it logs what a client got wrong on
+/// the wire (a malformed request line or header, bad chunked encoding, a connection cut
+/// mid-body) at ERROR, after it has answered 400 or closed the connection.
+const ACTIX_CONNECTION_TARGET: &str = "actix_http::h1";
+
+/// Whether `meta` is one of those client-caused connection errors.
+fn is_client_connection_error(meta: &tracing::Metadata<'_>) -> bool {
+    *meta.level() == tracing::Level::ERROR && meta.target().starts_with(ACTIX_CONNECTION_TARGET)
+}
+
+/// Counts the client-caused connection errors actix-http reports, in
+/// `http_malformed_requests_total`, so a flood of them shows on a dashboard instead of in
+/// the error log.
+struct MalformedRequests;
+
+impl<S: tracing::Subscriber> Layer<S> for MalformedRequests {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        if is_client_connection_error(event.metadata()) {
+            metrics::counter!("http_malformed_requests_total").increment(1);
+        }
+    }
+}
+
+/// The log output every service installs: JSON (with the current span) or text (`ansi`
+/// colours) lines into `writer`, plus the `http_malformed_requests_total` counter.
+///
+/// A client cannot flood the error log: what actix-http logs at ERROR about a client's
+/// malformed request or broken connection (target `actix_http::h1`) is counted and not
+/// written; the 400 answer and the counter are what is observable of it.
+pub fn log_layer<S, W>(json: bool, ansi: bool, writer: W) -> Box<dyn Layer<S> + Send + Sync>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
+    let quiet = tracing_subscriber::filter::filter_fn(|meta| !is_client_connection_error(meta));
+    let fmt = if json {
+        tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(writer)
+            .with_filter(quiet)
+            .boxed()
+    } else {
+        tracing_subscriber::fmt::layer()
+            .with_ansi(ansi)
+            .with_writer(writer)
+            .with_filter(quiet)
+            .boxed()
+    };
+    fmt.and_then(MalformedRequests).boxed()
 }
 
 fn tracer_provider(

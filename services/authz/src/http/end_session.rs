@@ -3,8 +3,9 @@
 //! Ends authz's browser session and idp's session behind it, revokes the grants bound to
 //! that session unless they are for offline use, and sends the browser to a registered
 //! `post_logout_redirect_uri` (with `state`) or shows that the End-User is signed out.
-//! Without an `id_token_hint` naming the signed-in user the End-User is asked first (§2),
-//! so another site cannot sign anyone out by linking here.
+//! Unless the `id_token_hint` names the session this browser holds (by its session
+//! cookie) the End-User is asked first (§2), so another site cannot sign anyone out by
+//! linking here, not even with a leaked ID token of the victim.
 
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -113,51 +114,46 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState, posted: bool
     let presented_csrf = param!("csrf").unwrap_or_default().to_owned();
 
     let cookie = pages::cookie(req, SESSION_COOKIE);
-    let mut session = match &cookie {
+    let session = match &cookie {
         Some(c) => match state.flow.session_by_cookie(c).await {
             Ok(s) => s,
             Err(e) => return unavailable(e.into()),
         },
         None => None,
     };
-    let hint_subject = claim("sub");
-    // No cookie (e.g. cleared by the browser), but the relying party names the session.
-    if session.is_none()
-        && let Some(sid) = claim("sid")
-    {
-        match state.flow.session_by_sid(&sid).await {
-            Ok(found) => session = found.filter(|s| Some(&s.subject) == hint_subject.as_ref()),
-            Err(e) => return unavailable(e.into()),
-        }
-    }
-    if let Some(current) = &session
-        && hint_subject.as_deref() != Some(current.subject.as_str())
-    {
-        let expected = cookie.as_deref().map(csrf_token).unwrap_or_default();
-        let confirmed = posted
-            && !expected.is_empty()
-            && constant_time_eq(presented_csrf.as_bytes(), expected.as_bytes());
+    let Some(cookie) = cookie.filter(|_| session.is_some()) else {
+        // This browser holds no session of ours. A hint naming a live session elsewhere
+        // proves nothing about who is at this browser (the hint may have leaked to any
+        // relying party), so that session is never ended from here: the End-User is
+        // asked (§2), and the answer, which no session cookie can vouch for, ends
+        // nothing.
+        return match claim("sid") {
+            Some(sid) if !posted || confirm.is_none() => {
+                match state.flow.session_by_sid(&sid).await {
+                    Ok(Some(_)) => confirmation(state, "", &client_id, &redirect, &logout_state),
+                    Ok(None) => finish(state, redirect.as_deref(), logout_state.as_deref(), true),
+                    Err(e) => unavailable(e.into()),
+                }
+            }
+            Some(_) => finish(state, redirect.as_deref(), logout_state.as_deref(), false),
+            None => finish(state, redirect.as_deref(), logout_state.as_deref(), true),
+        };
+    };
+    // The End-User is known to be the one logging out only when the hint names the
+    // session this browser holds (its `sub`, and its `sid` when the hint has one).
+    let known = session.as_ref().is_some_and(|current| {
+        claim("sub").as_deref() == Some(current.subject.as_str())
+            && claim("sid").is_none_or(|sid| sid == current.sid)
+    });
+    if !known {
+        let expected = csrf_token(&cookie);
+        let confirmed = posted && constant_time_eq(presented_csrf.as_bytes(), expected.as_bytes());
         match confirm {
             Some("yes") if confirmed => {}
             Some("no") if confirmed => {
                 return finish(state, redirect.as_deref(), logout_state.as_deref(), false);
             }
-            _ => {
-                let mut hidden: Vec<(&str, &str)> = vec![("csrf", &expected)];
-                if let Some(id) = &client_id {
-                    hidden.push(("client_id", id));
-                }
-                if let Some(uri) = &redirect {
-                    hidden.push(("post_logout_redirect_uri", uri));
-                }
-                if let Some(s) = &logout_state {
-                    hidden.push(("state", s));
-                }
-                return pages::logout_confirmation(
-                    &state.endpoint(super::END_SESSION_PATH),
-                    &hidden,
-                );
-            }
+            _ => return confirmation(state, &expected, &client_id, &redirect, &logout_state),
         }
     }
     if let Some(session) = &session
@@ -166,6 +162,29 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState, posted: bool
         return unavailable(failure);
     }
     finish(state, redirect.as_deref(), logout_state.as_deref(), true)
+}
+
+/// The question of RP-Initiated Logout 1.0 §2 ("sign out?"), carrying the request's
+/// parameters and the anti-forgery token `csrf` (empty when the browser has no session,
+/// so no answer can be confirmed).
+fn confirmation(
+    state: &AppState,
+    csrf: &str,
+    client_id: &Option<String>,
+    redirect: &Option<String>,
+    logout_state: &Option<String>,
+) -> HttpResponse {
+    let mut hidden: Vec<(&str, &str)> = vec![("csrf", csrf)];
+    if let Some(id) = client_id {
+        hidden.push(("client_id", id));
+    }
+    if let Some(uri) = redirect {
+        hidden.push(("post_logout_redirect_uri", uri));
+    }
+    if let Some(s) = logout_state {
+        hidden.push(("state", s));
+    }
+    pages::logout_confirmation(&state.endpoint(super::END_SESSION_PATH), &hidden)
 }
 
 /// Ends idp's and authz's sessions and revokes the session-bound grants.

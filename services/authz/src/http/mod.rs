@@ -2,6 +2,8 @@
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::middleware::ErrorHandlers;
 use actix_web::{App, Error, web};
 
 use crate::AppState;
@@ -33,7 +35,8 @@ pub(crate) const INTROSPECT_PATH: &str = "/introspect";
 /// The revocation endpoint.
 pub(crate) const REVOKE_PATH: &str = "/revoke";
 
-/// Largest accepted form body on the OAuth endpoints.
+/// Largest accepted form body on the OAuth endpoints; beyond it the OAuth endpoints
+/// answer 413 with the RFC 6749 §5.2 JSON error ([`oauth::too_large`]).
 const FORM_LIMIT: usize = 16 * 1024;
 
 pub(crate) use well_known::discovery::document as discovery_document;
@@ -70,6 +73,7 @@ pub(crate) fn app(
         .route(RESUME_PATH, web::get().to(authorize_resume::get))
         .service(
             web::resource(USERINFO_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::get().to(userinfo::handle))
                 .route(web::post().to(userinfo::handle)),
         )
@@ -80,16 +84,19 @@ pub(crate) fn app(
         )
         .service(
             web::resource(TOKEN_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::post().to(token::post))
                 .default_service(web::to(oauth::post_only)),
         )
         .service(
             web::resource(INTROSPECT_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::post().to(introspect::post))
                 .default_service(web::to(oauth::post_only)),
         )
         .service(
             web::resource(REVOKE_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::post().to(revoke::post))
                 .default_service(web::to(oauth::post_only)),
         )

@@ -5,7 +5,9 @@
 //! [`TokenError`], [`AuthorizeError`], [`ClientAuthError`]) become statuses, OAuth error
 //! codes and headers here, and their causes are logged here, once.
 
+use actix_web::dev::ServiceResponse;
 use actix_web::http::{StatusCode, header};
+use actix_web::middleware::ErrorHandlerResponse;
 use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use domain::basic::BasicError;
 use domain::{ErrorCode, OAuthError};
@@ -290,6 +292,21 @@ pub(crate) async fn authenticated_form(
         .await
         .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
     Ok((form, client))
+}
+
+/// A body over the size limit on an OAuth endpoint (actix answers 413 in plain text
+/// before the handler runs): the same status with the RFC 6749 §5.2 error shape,
+/// `{"error":"invalid_request","error_description":"request body too large"}`, never
+/// cached. Installed with `ErrorHandlers` for `413` only.
+pub(crate) fn too_large<B>(res: ServiceResponse<B>) -> actix_web::Result<ErrorHandlerResponse<B>> {
+    let (req, _) = res.into_parts();
+    let failure = OAuthFailure {
+        error: OAuthError::new(ErrorCode::InvalidRequest, "request body too large"),
+        status: StatusCode::PAYLOAD_TOO_LARGE,
+        basic_challenge: false,
+    };
+    let res = ServiceResponse::new(req, failure.error_response()).map_into_right_body();
+    Ok(ErrorHandlerResponse::Response(res))
 }
 
 /// `405 Method Not Allowed` with `Allow: POST`, for every other method on a POST endpoint.

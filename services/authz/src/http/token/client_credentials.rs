@@ -1,14 +1,21 @@
 //! The `client_credentials` grant (RFC 6749 §4.4).
 
-use domain::{ErrorCode, TokenEndpointAuthMethod};
+use domain::{ErrorCode, ScopeSet, TokenEndpointAuthMethod};
 
 use super::{audiences, requested_scope};
 use crate::AppState;
 use crate::clients::Client;
 use crate::http::oauth::{Form, OAuthFailure};
 
+/// The scope that marks an OpenID Connect authentication (Core §3.1.2.1).
+const OPENID: &str = "openid";
+
 /// RFC 6749 §4.4: the client acts on its own behalf (`sub` = `client_id`); only
-/// confidential clients may.
+/// confidential clients may. Such a token never carries `openid`: that scope is granted
+/// only through an OpenID Connect authentication request (Core §3.1.2.1), and it is what
+/// `/userinfo` (Core §5.3) requires, so a client's own token cannot read the claims of a
+/// user whose subject happens to equal its `client_id`. Asked for, it is `invalid_scope`;
+/// left out of the default scope when none is asked for.
 pub(super) async fn grant(
     state: &AppState,
     client: &Client,
@@ -20,7 +27,17 @@ pub(super) async fn grant(
             "public clients cannot use client_credentials",
         ));
     }
-    let scope = requested_scope(client, form)?;
+    let asked = form.one("scope")?.is_some();
+    let mut scope = requested_scope(client, form)?;
+    if scope.contains(OPENID) {
+        if asked {
+            return Err(OAuthFailure::bad(
+                ErrorCode::InvalidScope,
+                "openid is granted only through an OpenID Connect authentication request",
+            ));
+        }
+        scope = scope.difference(&ScopeSet::parse(OPENID).unwrap_or_default());
+    }
     let aud = audiences(state, client, form)?;
     let issued = state
         .tokens
