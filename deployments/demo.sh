@@ -60,6 +60,15 @@ export IDP__AUTHZ__GRPC_URL="http://127.0.0.1:$authz_grpc_port"
 export RS__HTTP__PORT="$rs_port" RS__ADMIN__PORT="$rs_admin_port"
 export RS__GUARD__ISSUER="$issuer"
 export RS__GUARD__INTROSPECTION__ENDPOINT="http://127.0.0.1:$authz_grpc_port"
+# rs checks tokens as in compose: hybrid (JWT signature locally, then introspection at
+# authz) with the demo-rs introspection client seeded by `authz serve --demo` (its secret is
+# the demo's public one), so a revoked token is refused (401) at once. Demo only: no
+# introspection answer is cached (cache_ttl 0s); compose keeps the 30s default, the delay
+# after which a revocation reaches rs.
+export RS__GUARD__MODE=hybrid
+export RS__GUARD__INTROSPECTION__CLIENT_ID=demo-rs
+export RS__GUARD__INTROSPECTION__CLIENT_SECRET=demo-rs-secret
+export RS__GUARD__INTROSPECTION__CACHE_TTL=0s
 # Demo only: authz needs a key-encryption key for its signing keys; create one for the
 # demo data directory (a real deployment mounts its own as keys.encryption_key_file).
 if [ ! -s "$data"/authz.kek ]; then

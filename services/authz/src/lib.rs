@@ -191,7 +191,7 @@ impl Application {
             clients: Arc::clone(&clients),
             tokens: Arc::clone(&tokens),
             flow: Arc::clone(&flow),
-            grants,
+            grants: Arc::clone(&grants),
             idp,
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
@@ -203,6 +203,7 @@ impl Application {
                 Arc::clone(&clients),
                 Arc::clone(&tokens),
                 flow,
+                grants,
             )),
             runtime::readiness({
                 let db = db.clone();

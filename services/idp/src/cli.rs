@@ -1,6 +1,12 @@
 //! `idp users …`: user management from the command line. Passwords come from a file
 //! (`--password-file`), from standard input when it is not a terminal, or from a prompt
 //! without echo; never from the command line.
+//!
+//! `users disable` and `users delete` sign the user out everywhere: the user's idp sessions
+//! end with the local change (one transaction), then authz revokes every grant of the user
+//! (`authz.v1.LoginFlow.RevokeSubject`). When authz cannot be reached the local change
+//! stays committed and the command fails with one line saying that the grants were not
+//! revoked; running `users disable` again retries the revocation.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -8,6 +14,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use storage::{Database, OpenMode};
 
+use crate::login_flow::LoginFlow;
 use crate::users::{NewUser, Passwords, Profile, User, Users};
 use crate::{IdpConfig, IdpError, MIGRATIONS};
 
@@ -51,7 +58,9 @@ pub enum UsersCommand {
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
     },
-    /// Disable a user: no login, refresh or userinfo.
+    /// Disable a user: no login, refresh or userinfo. Ends the user's idp sessions and
+    /// has authz revoke every grant of the user; run it again to retry the revocation when
+    /// authz was unreachable.
     Disable {
         /// Id, username or email.
         user: String,
@@ -61,7 +70,7 @@ pub enum UsersCommand {
         /// Id, username or email.
         user: String,
     },
-    /// Delete a user.
+    /// Delete a user with its idp sessions, and have authz revoke every grant of the user.
     Delete {
         /// Id, username or email.
         user: String,
@@ -164,6 +173,37 @@ pub fn require_database(config: &IdpConfig) -> Result<(), std::process::ExitCode
     })
 }
 
+/// Has authz revoke every grant of `user` after `done` (what was already committed here),
+/// and prints what authz revoked. On failure the error says, on one line, that the grants
+/// are not revoked and how to retry.
+async fn revoke_at_authz(
+    config: &IdpConfig,
+    user: &User,
+    done: &str,
+    retry: &str,
+) -> Result<(), IdpError> {
+    let incomplete = |e: IdpError| {
+        let tell = |cause: String| {
+            format!(
+                "{}; {done}, but the user's grants at authz are NOT revoked: {retry}",
+                cause.replace(['\n', '\r'], " ")
+            )
+        };
+        match e {
+            IdpError::Unavailable(m) => IdpError::Unavailable(tell(m)),
+            IdpError::Upstream(m) => IdpError::Upstream(tell(m)),
+            other => IdpError::Upstream(tell(other.to_string())),
+        }
+    };
+    let authz = LoginFlow::new(&config.authz)?;
+    let revoked = authz.revoke_subject(&user.id).await.map_err(incomplete)?;
+    println!(
+        "authz revoked {} grant(s) and ended {} session(s) of {}",
+        revoked.grants_revoked, revoked.sessions_ended, user.username
+    );
+    Ok(())
+}
+
 /// Runs one `idp users` command against the configured database, which must exist.
 pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpError> {
     // Only serve and migrate create a database; this refuses a missing one.
@@ -217,11 +257,31 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
             let u = users.set_password(&user, password).await?;
             println!("password set for {}", u.username);
         }
-        UsersCommand::Disable { user } => show(&users.set_disabled(&user, true).await?, false),
+        UsersCommand::Disable { user } => {
+            let u = users.set_disabled(&user, true).await?;
+            show(&u, false);
+            revoke_at_authz(
+                config,
+                &u,
+                &format!("user {} is disabled and its idp sessions ended", u.username),
+                &format!(
+                    "run `idp users disable {}` again once authz is reachable",
+                    u.username
+                ),
+            )
+            .await?;
+        }
         UsersCommand::Enable { user } => show(&users.set_disabled(&user, false).await?, false),
         UsersCommand::Delete { user } => {
-            users.delete(&user).await?;
+            let u = users.delete(&user).await?;
             println!("deleted {user}");
+            revoke_at_authz(
+                config,
+                &u,
+                &format!("user {} is deleted", u.username),
+                "its refresh tokens fail anyway (the user is gone), its access tokens stay valid until they expire",
+            )
+            .await?;
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The client of authz's `authz.v1.LoginFlow` (proto/authz/v1/login_flow.proto): idp reads
-//! pending login and consent requests and completes them.
+//! pending login and consent requests and completes them, and signs a disabled or deleted
+//! user out everywhere at authz (`RevokeSubject`).
 //!
 //! Every call authenticates as the client configured in `authz` (metadata `authorization:
 //! Basic base64(urlencode(id):urlencode(secret))`, RFC 6749 §2.3.1), carries a deadline
@@ -14,6 +15,7 @@ use proto::authz::v1::login_flow_client::LoginFlowClient;
 use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, CompletedRequest, ConsentRequest,
     GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
+    RevokeSubjectRequest, RevokeSubjectResponse,
 };
 use runtime::GrpcChannel;
 use serde::{Deserialize, Serialize};
@@ -197,6 +199,24 @@ impl LoginFlow {
         })
         .await
         .map(|c: CompletedRequest| c.redirect_to)
+    }
+
+    /// `RevokeSubject`: authz revokes every grant of `subject` (refresh tokens, and the
+    /// access tokens issued from them) and ends its authz browser sessions, in one
+    /// transaction; idempotent, so a failed call can simply be repeated. Returns authz's
+    /// count of what this call revoked. [`IdpError::Unavailable`] when authz cannot be
+    /// reached in time.
+    pub(crate) async fn revoke_subject(
+        &self,
+        subject: &str,
+    ) -> Result<RevokeSubjectResponse, IdpError> {
+        let message = RevokeSubjectRequest {
+            subject: subject.to_owned(),
+        };
+        self.call("RevokeSubject", message, |mut c, r| async move {
+            c.revoke_subject(r).await
+        })
+        .await
     }
 
     /// `RejectConsent`; returns where to send the browser.

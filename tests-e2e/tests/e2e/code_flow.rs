@@ -6,7 +6,9 @@
 //! One set of processes runs, in order: code + PKCE sign-in of a confidential client (ID
 //! token checked against the JWKS, userinfo, rs), refresh rotation and reuse detection, a
 //! replayed code revoking its tokens, `prompt=none` with and without a session,
-//! `max_age=0` forcing a new login, and RP-initiated logout ending SSO at authz and idp.
+//! `max_age=0` forcing a new login, RP-initiated logout ending SSO at authz and idp, and
+//! `idp users disable` revoking the user's grants for good (re-enabling does not revive
+//! an old refresh token).
 
 use std::path::Path;
 use std::process::Command;
@@ -67,17 +69,24 @@ pub(crate) fn cli(name: &str, env: &[(String, String)], args: &[&str]) -> Value 
 /// create a database, so a test that registers clients or users before starting the
 /// service migrates first.
 pub(crate) fn migrate(name: &str, env: &[(String, String)]) {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .current_dir(workspace())
-        .args(["run", "--quiet", "-p", name, "--", "migrate"])
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .output()
-        .unwrap();
+    let out = cli_output(name, env, &["migrate"]);
     assert!(
         out.status.success(),
         "{name} migrate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// Runs a service's CLI (`cargo run -p <name> -- args…`) and returns what it printed and
+/// its exit status, whatever it was.
+fn cli_output(name: &str, env: &[(String, String)], args: &[&str]) -> std::process::Output {
+    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace())
+        .args(["run", "--quiet", "-p", name, "--"])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .output()
+        .unwrap()
 }
 
 pub(crate) fn write(dir: &Path, name: &str, content: &str) -> String {
@@ -456,6 +465,19 @@ async fn code_flow() {
         ],
     );
     let user_id = user["id"].as_str().unwrap().to_owned();
+    // `idp users …` while idp and authz run: the same database, and authz's LoginFlow.
+    let idp_cli_env = pairs(&[
+        (
+            "IDP__DATABASE__URL",
+            &format!("sqlite://{}/idp.db", dir.display()),
+        ),
+        (
+            "IDP__AUTHZ__GRPC_URL",
+            &format!("http://127.0.0.1:{authz_grpc}"),
+        ),
+        ("IDP__AUTHZ__CLIENT_ID", "idp"),
+        ("IDP__AUTHZ__CLIENT_SECRET_FILE", &idp_secret),
+    ]);
 
     authz_env.extend(pairs(&[
         ("AUTHZ__ISSUER", &issuer),
@@ -679,4 +701,53 @@ async fn code_flow() {
     let form = browser.get(&to).await;
     assert_eq!(form.status, StatusCode::OK);
     assert!(form.body.contains("name=\"password\""), "{}", form.body);
+
+    // 7. Disabling the user revokes its grants at authz; enabling it again does not bring
+    // an old refresh token back.
+    let to = browser.log_in(&form).await.see_other(&resume);
+    let to = browser.get(&to).await.see_other(REDIRECT_URI);
+    let code = op.code(&req, &to);
+    let (status, seventh) = op.redeem(&req, &code).await;
+    assert_eq!(status, 200, "{seventh}");
+    let refresh = seventh["refresh_token"].as_str().unwrap();
+    let access = seventh["access_token"].as_str().unwrap();
+    assert!(op.active(access, &introspector_secret).await);
+    // Its offline_access grant outlived the logout.
+    let offline = newest["refresh_token"].as_str().unwrap();
+    let (status, still) = op.refresh(offline).await;
+    assert_eq!(status, 200, "{still}");
+    let offline = still["refresh_token"].as_str().unwrap();
+
+    let out = cli_output("idp", &idp_cli_env, &["users", "disable", USERNAME]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Every unrevoked grant of alice (steps 4, 5 and 7), not only this one.
+    let printed = String::from_utf8_lossy(&out.stdout);
+    let grants: u32 = printed
+        .split("authz revoked ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{printed}"));
+    assert!(grants >= 2, "{printed}");
+    assert!(!op.active(access, &introspector_secret).await);
+    for token in [refresh, offline] {
+        let (status, body) = op.refresh(token).await;
+        assert_eq!(status, 400, "{body}");
+        assert_eq!(body["error"], "invalid_grant");
+    }
+    let out = cli_output("idp", &idp_cli_env, &["users", "enable", USERNAME]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for token in [refresh, offline] {
+        let (status, body) = op.refresh(token).await;
+        assert_eq!(status, 400, "the old refresh token stays dead: {body}");
+        assert_eq!(body["error"], "invalid_grant");
+    }
 }

@@ -285,6 +285,16 @@ fn walk_the_demo(ports: Ports) {
     for name in ["client_credentials", "browser_login", "refresh", "logout"] {
         assert!(names.contains(&name), "no step {name}: {names:?}");
     }
+    // rs runs in hybrid mode in the demo: after the revoke step it refuses the revoked
+    // grant's access token.
+    let revoke = steps.iter().find(|s| s["name"] == "revoke").unwrap();
+    assert!(
+        revoke["detail"]
+            .as_str()
+            .unwrap()
+            .contains("rs: HTTP 401 for its access token"),
+        "{revoke}"
+    );
 }
 
 /// The steps that need no idp: they pass while it is down.

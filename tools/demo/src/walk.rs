@@ -2,7 +2,8 @@
 //! reports each step: discovery (OpenID Connect Discovery 1.0 §4), JWKS, client credentials
 //! (RFC 6749 §4.4), an rs call (RFC 6750), introspection (RFC 7662), a scripted browser
 //! login with PKCE S256 (RFC 7636) through idp's pages, the code exchange, userinfo
-//! (OpenID Connect Core 1.0 §5.3), refresh (RFC 6749 §6), revocation (RFC 7009) and
+//! (OpenID Connect Core 1.0 §5.3), refresh (RFC 6749 §6), revocation (RFC 7009; rs, which
+//! checks tokens in hybrid mode, then refuses the grant's access token with 401) and
 //! RP-initiated logout (RP-Initiated Logout 1.0).
 //!
 //! A failed step does not stop the walk: every later step runs, except those that need
@@ -369,15 +370,28 @@ async fn walk(t: &Targets, http: reqwest::Client, report: &mut Report) {
             ];
             let step = async {
                 let (body, detail) = op.token(&form).await?;
-                Ok((str_field(&body, "refresh_token")?, detail))
+                let refreshed = (
+                    str_field(&body, "refresh_token")?,
+                    str_field(&body, "access_token")?,
+                );
+                Ok((refreshed, detail))
             };
             report.step("refresh", step).await
         }
         None => None,
     };
     let inputs = op.zip(refreshed);
-    if let Some((op, refresh)) = report.given("revoke", &["discovery", "refresh"], inputs) {
-        report.step("revoke", op.revoke(&refresh)).await;
+    if let Some((op, (refresh, access))) = report.given("revoke", &["discovery", "refresh"], inputs)
+    {
+        // The access token from the refresh was never shown to rs, so no cached answer
+        // of rs's introspection hides the revocation (guard.introspection.cache_ttl).
+        let url = format!("{}/api/v1/me", t.rs);
+        let step = async {
+            let ((), detail) = op.revoke(&refresh).await?;
+            let ((), refused) = refused_by_rs(&http, &url, &access).await?;
+            Ok(((), format!("{detail}; {refused}")))
+        };
+        report.step("revoke", step).await;
     }
     if let Some((op, tokens)) = report.given("logout", &["discovery", "code_exchange"], user) {
         let step = log_out(
@@ -450,6 +464,22 @@ async fn bearer_get(http: &reqwest::Client, url: &str, token: &str) -> Outcome<(
         None => "HTTP 200".to_owned(),
     };
     Ok(((), detail))
+}
+
+/// A call to rs (RFC 6750) with a revoked access token: rs must answer 401.
+async fn refused_by_rs(http: &reqwest::Client, url: &str, token: &str) -> Outcome<()> {
+    let res = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(fail("GET"))?;
+    match res.status() {
+        StatusCode::UNAUTHORIZED => Ok(((), "rs: HTTP 401 for its access token".to_owned())),
+        status => Err(format!(
+            "rs accepted a revoked access token: HTTP {status} from {url} (is its guard in hybrid or introspection mode?)"
+        )),
+    }
 }
 
 impl Op {

@@ -44,7 +44,9 @@ pub enum KeysCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Stop a key signing now; it stays published for keys.retired_retention.
+    /// Stop a key signing: stored as retired at once; running servers stop signing with it
+    /// within keys.check_interval (they reload the key table that often). It stays
+    /// published for keys.retired_retention.
     Retire {
         /// The key id.
         kid: String,
@@ -133,6 +135,17 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
         KeysCommand::Retire { kid, json } => {
             let record = open().await?.retire(&kid).await?;
             print(&[record], json);
+            // Running servers reload the key table every keys.check_interval: the bound
+            // after which none of them signs with this key any more.
+            let note = format!(
+                "running authz servers stop signing with {kid} within keys.check_interval ({})",
+                humantime::format_duration(config.keys.check_interval)
+            );
+            if json {
+                eprintln!("{note}");
+            } else {
+                println!("{note}");
+            }
         }
         KeysCommand::Import {
             file,

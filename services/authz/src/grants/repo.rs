@@ -13,7 +13,8 @@ use storage::{Database, StorageError, with_conn};
 
 use crate::flow::repo::CodeRow;
 use crate::schema::{
-    authorization_codes, grant_access_tokens, grants, opaque_tokens, refresh_tokens, revoked_jtis,
+    authorization_codes, browser_sessions, grant_access_tokens, grants, opaque_tokens,
+    refresh_tokens, revoked_jtis,
 };
 use crate::tokens::repo::OpaqueRow;
 
@@ -271,39 +272,33 @@ pub(crate) async fn record_grace(
     won(result)
 }
 
-/// Revokes grant `grant_id` with everything issued from it, in one transaction: the grant
-/// is marked revoked (so none of its refresh tokens works again), its unexpired JWT access
-/// tokens go on the denylist until they expire, its opaque access tokens are deleted.
-/// Revoking a revoked grant changes nothing. Returns whether this call revoked it.
-pub(crate) async fn revoke_grant(
-    db: &Database,
-    grant_id: &str,
-    now: i64,
-) -> Result<bool, StorageError> {
-    let mut conn = db.get().await?;
-    let result = with_conn!(&mut conn, |c| c
-        .transaction(async |tx| {
-            let n = diesel::update(
-                grants::table
-                    .filter(grants::id.eq(grant_id))
-                    .filter(grants::revoked_at.is_null()),
-            )
-            .set(grants::revoked_at.eq(Some(now)))
-            .execute(tx)
-            .await?;
-            if n != 1 {
-                return Err(lost());
-            }
+/// Revokes grant `$grant_id` inside the caller's transaction (a macro: the transaction's
+/// connection type differs per backend), locking its row first: marks it revoked,
+/// denylists its unexpired JWT access tokens until they expire, deletes its opaque ones.
+/// Evaluates to `Ok(false)` when the grant was already revoked (nothing is written).
+macro_rules! revoke_in {
+    ($tx:expr, $grant_id:expr, $now:expr) => {{
+        let grant_id: &str = $grant_id;
+        let now: i64 = $now;
+        let n = diesel::update(
+            grants::table
+                .filter(grants::id.eq(grant_id))
+                .filter(grants::revoked_at.is_null()),
+        )
+        .set(grants::revoked_at.eq(Some(now)))
+        .execute($tx)
+        .await?;
+        if n == 1 {
             let client_id: String = grants::table
                 .find(grant_id)
                 .select(grants::client_id)
-                .first(tx)
+                .first($tx)
                 .await?;
             let issued: Vec<AccessRecord> = grant_access_tokens::table
                 .filter(grant_access_tokens::grant_id.eq(grant_id))
                 .filter(grant_access_tokens::expires_at.gt(now))
                 .select(AccessRecord::as_select())
-                .load(tx)
+                .load($tx)
                 .await?;
             let mut opaque = Vec::new();
             for record in &issued {
@@ -317,7 +312,7 @@ pub(crate) async fn revoke_grant(
                                 revoked_jtis::expires_at.eq(record.expires_at),
                             ))
                             .on_conflict_do_nothing()
-                            .execute(tx)
+                            .execute($tx)
                             .await?;
                     }
                 }
@@ -326,13 +321,79 @@ pub(crate) async fn revoke_grant(
                 diesel::delete(
                     opaque_tokens::table.filter(opaque_tokens::token_hash.eq_any(&opaque)),
                 )
-                .execute(tx)
+                .execute($tx)
                 .await?;
             }
-            Ok(())
+        }
+        Ok::<bool, diesel::result::Error>(n == 1)
+    }};
+}
+
+/// Revokes grant `grant_id` with everything issued from it, in one transaction: the grant
+/// is marked revoked (so none of its refresh tokens works again), its unexpired JWT access
+/// tokens go on the denylist until they expire, its opaque access tokens are deleted.
+/// Revoking a revoked grant changes nothing. Returns whether this call revoked it.
+pub(crate) async fn revoke_grant(
+    db: &Database,
+    grant_id: &str,
+    now: i64,
+) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| revoke_in!(tx, grant_id, now))
+        .await)?)
+}
+
+/// What [`revoke_subject`] ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct SubjectRevoked {
+    /// Grants this call revoked.
+    pub(crate) grants: usize,
+    /// authz browser sessions this call deleted.
+    pub(crate) sessions: usize,
+}
+
+/// Signs `subject` out everywhere at authz, in one transaction (all or nothing): every
+/// unrevoked grant of the subject is revoked as by [`revoke_grant`] (grant rows locked in
+/// id order, each before anything issued from it, as the module's lock order asks), the
+/// subject's unredeemed authorization codes are deleted (so none issued before can still
+/// become a grant), and its browser sessions are deleted. Consents are kept. Idempotent.
+pub(crate) async fn revoke_subject(
+    db: &Database,
+    subject: &str,
+    now: i64,
+) -> Result<SubjectRevoked, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let ids: Vec<String> = grants::table
+                .filter(grants::subject.eq(subject))
+                .filter(grants::revoked_at.is_null())
+                .order(grants::id.asc())
+                .select(grants::id)
+                .load(tx)
+                .await?;
+            let mut revoked = SubjectRevoked::default();
+            for id in &ids {
+                if revoke_in!(tx, id, now)? {
+                    revoked.grants += 1;
+                }
+            }
+            diesel::delete(
+                authorization_codes::table
+                    .filter(authorization_codes::subject.eq(subject))
+                    .filter(authorization_codes::redeemed_at.is_null()),
+            )
+            .execute(tx)
+            .await?;
+            revoked.sessions = diesel::delete(
+                browser_sessions::table.filter(browser_sessions::subject.eq(subject)),
+            )
+            .execute(tx)
+            .await?;
+            Ok::<SubjectRevoked, diesel::result::Error>(revoked)
         })
-        .await);
-    won(result)
+        .await)?)
 }
 
 /// The unrevoked grants bound to browser session `sid`, as `(id, scope)`.

@@ -1,10 +1,11 @@
 //! Revoking grants from outside the token endpoint: a refresh token at the revocation
-//! endpoint (RFC 7009 §2.1) and the session-bound grants at logout (OpenID Connect Core
-//! §11, RP-Initiated Logout 1.0).
+//! endpoint (RFC 7009 §2.1), the session-bound grants at logout (OpenID Connect Core
+//! §11, RP-Initiated Logout 1.0), and every grant of a user idp disabled or deleted
+//! (`authz.v1.LoginFlow.RevokeSubject`).
 
 use tracing::instrument;
 
-use super::repo;
+use super::repo::{self, SubjectRevoked};
 use super::service::Grants;
 use crate::clients::Client;
 use crate::error::Failure;
@@ -51,6 +52,22 @@ impl Grants {
                 revoked += 1;
             }
         }
+        Ok(revoked)
+    }
+
+    /// When idp disables or deletes a user (`LoginFlow.RevokeSubject`): revokes every grant
+    /// of `subject` with everything issued from it (RFC 7009 §2.1 semantics for each:
+    /// refresh tokens stop working, access tokens are reported inactive by introspection,
+    /// RFC 7662 §2.2), deletes its unredeemed codes and ends its authz browser sessions,
+    /// all in one transaction. Consents are kept. Calling it again is harmless.
+    #[instrument(skip_all)]
+    pub(crate) async fn revoke_subject(&self, subject: &str) -> Result<SubjectRevoked, Failure> {
+        let revoked = repo::revoke_subject(&self.db, subject, self.tokens.now()).await?;
+        tracing::info!(
+            grants = revoked.grants,
+            sessions = revoked.sessions,
+            "subject signed out everywhere"
+        );
         Ok(revoked)
     }
 }

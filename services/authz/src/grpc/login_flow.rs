@@ -6,6 +6,9 @@
 //! client must be the one named by `login.idp_client_id`. Bad or missing credentials are
 //! `UNAUTHENTICATED`, another valid client is `PERMISSION_DENIED`. A challenge that is
 //! unknown, expired or already answered is `NOT_FOUND`.
+//!
+//! `RevokeSubject` is idp's way to sign a disabled or deleted user out everywhere: every
+//! grant of the subject is revoked and its authz browser sessions end, in one transaction.
 
 use std::sync::Arc;
 
@@ -13,16 +16,19 @@ use proto::authz::v1::login_flow_server::LoginFlow;
 use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, Client as ClientView, CompletedRequest,
     ConsentRequest, GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
+    RevokeSubjectRequest, RevokeSubjectResponse,
 };
 use tonic::{Request, Response, Status};
 
 use crate::clients::Clients;
 use crate::flow::{Flow, FlowError, Login, PendingRequest};
+use crate::grants::Grants;
 
 /// The gRPC login-flow service.
 pub(crate) struct LoginFlowService {
     pub(crate) clients: Arc<Clients>,
     pub(crate) flow: Arc<Flow>,
+    pub(crate) grants: Arc<Grants>,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -185,5 +191,28 @@ impl LoginFlow for LoginFlowService {
         metrics::counter!("login_flow_total", "step" => "consent", "result" => "rejected")
             .increment(1);
         Ok(completed(to))
+    }
+
+    async fn revoke_subject(
+        &self,
+        request: Request<RevokeSubjectRequest>,
+    ) -> Result<Response<RevokeSubjectResponse>, Status> {
+        self.authorize(&request).await?;
+        let subject = request.into_inner().subject;
+        if subject.is_empty() {
+            return Err(Status::invalid_argument("subject is required"));
+        }
+        let revoked = self
+            .grants
+            .revoke_subject(&subject)
+            .await
+            .map_err(|e| super::failure_status(&e))?;
+        metrics::counter!("login_flow_total", "step" => "revoke_subject", "result" => "revoked")
+            .increment(1);
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(Response::new(RevokeSubjectResponse {
+            grants_revoked: count(revoked.grants),
+            sessions_ended: count(revoked.sessions),
+        }))
     }
 }

@@ -15,16 +15,26 @@ use tonic::{Request, Status};
 use crate::clients::{Client, ClientAuthError, Clients, Credentials};
 use crate::error::Failure;
 use crate::flow::Flow;
+use crate::grants::Grants;
 use crate::tokens::Tokens;
 
 /// Every gRPC service authz offers; the runtime serves them with health (each SERVING),
 /// reflection, trace context and request metrics.
-pub(crate) fn router(clients: Arc<Clients>, tokens: Arc<Tokens>, flow: Arc<Flow>) -> GrpcServices {
+pub(crate) fn router(
+    clients: Arc<Clients>,
+    tokens: Arc<Tokens>,
+    flow: Arc<Flow>,
+    grants: Arc<Grants>,
+) -> GrpcServices {
     let introspection = introspection::IntrospectionService {
         clients: Arc::clone(&clients),
         tokens,
     };
-    let login_flow = login_flow::LoginFlowService { clients, flow };
+    let login_flow = login_flow::LoginFlowService {
+        clients,
+        flow,
+        grants,
+    };
     GrpcServices::new(proto::FILE_DESCRIPTOR_SET)
         .add_service(IntrospectionServer::new(introspection))
         .add_service(LoginFlowServer::new(login_flow))

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use proto::authz::v1::{GetLoginRequestRequest, RejectRequest};
+use proto::authz::v1::{GetLoginRequestRequest, RejectRequest, RevokeSubjectRequest};
 use reqwest::StatusCode;
 use serde_json::Value;
 use storage::testing::TestDatabase;
@@ -1576,6 +1576,90 @@ async fn discovery_lists_the_code_flow(db: TestDatabase) {
     );
 }
 
+/// `LoginFlow.RevokeSubject` (idp disabled or deleted the user): every grant of the
+/// subject is revoked (refresh → invalid_grant; its JWT and opaque access tokens inactive
+/// at introspection, RFC 7662 §2.2), its unredeemed codes die, its authz browser session
+/// ends; other users keep theirs; only idp may call it; a repeat revokes nothing more.
+async fn revoke_subject_signs_the_user_out_everywhere(db: TestDatabase) {
+    let env = start(&db).await;
+    let mut alice = Browser::new(&env);
+    let (code, verifier) = env
+        .sign_in(&mut alice, "web", "openid", "alice", "idp-a")
+        .await;
+    let (status, _, body) = env.redeem("web", &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let jwt = body["access_token"].as_str().unwrap().to_owned();
+    let refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    let (code, verifier) = env
+        .sign_in(&mut alice, "opaque", "openid", "alice", "idp-a")
+        .await;
+    let (status, _, body) = env.redeem("opaque", &code, &verifier).await;
+    assert_eq!(status, 200, "{body}");
+    let opaque = body["access_token"].as_str().unwrap().to_owned();
+    let (pending_code, pending_verifier) = env
+        .sign_in(&mut alice, "web", "openid", "alice", "idp-a")
+        .await;
+    let mut bob = Browser::new(&env);
+    let (code, verifier) = env.sign_in(&mut bob, "web", "openid", "bob", "idp-b").await;
+    let (_, _, body) = env.redeem("web", &code, &verifier).await;
+    let bob_access = body["access_token"].as_str().unwrap().to_owned();
+    let bob_refresh = body["refresh_token"].as_str().unwrap().to_owned();
+    assert!(env.active(&jwt).await && env.active(&opaque).await);
+
+    let mut api = env.login_flow().await;
+    let request = || RevokeSubjectRequest {
+        subject: "alice".into(),
+    };
+    let denied = api
+        .revoke_subject(as_client(request(), None))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated);
+    let denied = api
+        .revoke_subject(as_client(request(), Some(("web", SECRET))))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+    let empty = api
+        .revoke_subject(env.as_idp(RevokeSubjectRequest::default()))
+        .await
+        .unwrap_err();
+    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
+    assert!(env.active(&jwt).await, "refused calls change nothing");
+
+    let done = api
+        .revoke_subject(env.as_idp(request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((done.grants_revoked, done.sessions_ended), (2, 1));
+    assert!(!env.active(&jwt).await, "JWT access token denylisted");
+    assert!(!env.active(&opaque).await, "opaque access token deleted");
+    assert_token_error(&env.refresh("web", &refresh).await, 400, "invalid_grant");
+    assert_token_error(
+        &env.redeem("web", &pending_code, &pending_verifier).await,
+        400,
+        "invalid_grant",
+    );
+    // The authz browser session ended: the next request goes to idp's login page again.
+    let (_, challenge) = pkce();
+    alice
+        .authorize(&code_request("web", WEB_CB, "openid", &challenge, &[]))
+        .await
+        .redirected_to(&format!("{IDP_URL}/login"));
+    // Bob keeps everything.
+    assert!(env.active(&bob_access).await);
+    let (status, _, body) = env.refresh("web", &bob_refresh).await;
+    assert_eq!(status, 200, "{body}");
+    // A repeat (idp retrying) finds nothing left.
+    let again = api
+        .revoke_subject(env.as_idp(request()))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((again.grants_revoked, again.sessions_ended), (0, 0));
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     code_flow_with_login_consent_sso_refresh_and_replay,
@@ -1589,4 +1673,5 @@ storage::backend_tests!(
     userinfo_errors,
     rp_initiated_logout,
     discovery_lists_the_code_flow,
+    revoke_subject_signs_the_user_out_everywhere,
 );

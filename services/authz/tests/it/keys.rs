@@ -74,7 +74,18 @@ fn keys_cli_lists_generates_imports_and_retires() {
     let again = run(&["keys", "import", file.to_str().unwrap()]);
     assert_eq!(again.status.code(), Some(1));
 
-    let retired = json(&run(&["keys", "retire", key.kid(), "--json"]));
+    let out = run(&["keys", "retire", key.kid(), "--json"]);
+    // The bound on when running servers stop signing with it: the configured interval
+    // (on stderr, so that stdout stays JSON).
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(&format!(
+            "running authz servers stop signing with {} within keys.check_interval (30s)",
+            key.kid()
+        )),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let retired = json(&out);
     assert_eq!(retired[0]["state"], "retired");
     assert!(
         retired[0]["remove_after"].as_i64().unwrap() > retired[0]["retired_at"].as_i64().unwrap()
@@ -319,10 +330,54 @@ async fn wrong_kek_stops_the_start(db: TestDatabase) {
     );
 }
 
+/// `keys retire` on another process (here a second `KeyStore` on the same database, as the
+/// CLI opens one): a running server stops signing with the retired key within
+/// `keys.check_interval`, the bound the command prints.
+async fn a_running_server_stops_signing_with_a_retired_key_within_check_interval(db: TestDatabase) {
+    let check_interval = Duration::from_millis(200);
+    let clock = ManualClock::new(1_800_000_000);
+    let shutdown = Shutdown::new();
+    let mut cfg = config(&db);
+    cfg.keys.check_interval = check_interval;
+    let keys_config = cfg.keys.clone();
+    let app = Application::build_with_clock(cfg, shutdown.clone(), Arc::new(clock.clone()))
+        .await
+        .unwrap();
+    let keys = Arc::clone(app.keys());
+    let running = tokio::spawn(app.run());
+    let signing = || {
+        keys.ring()
+            .signer(Algorithm::ES256, clock.now())
+            .map(|s| s.kid().to_owned())
+    };
+    let first = signing().unwrap();
+
+    let pool = Database::connect(db.config(), &MIGRATIONS).await.unwrap();
+    let cli = KeyStore::open(
+        pool,
+        &keys_config,
+        keys_config.kek().unwrap(),
+        Arc::new(clock.clone()),
+    )
+    .await
+    .unwrap();
+    cli.retire(&first).await.unwrap();
+    // Waiting out the documented bound is what is tested here (with a margin for a slow
+    // machine): afterwards the server signs with another key.
+    tokio::time::sleep(check_interval * 3).await;
+    let now_signing = signing();
+    assert!(now_signing.is_some(), "a replacement key signs");
+    assert_ne!(now_signing.as_deref(), Some(first.as_str()));
+
+    shutdown.trigger();
+    running.await.unwrap().unwrap();
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     discovery_and_jwks_are_served_without_database_work,
     rotation_publishes_before_signing_and_keeps_retired_keys,
     two_replicas_rotate_exactly_once_per_period,
     wrong_kek_stops_the_start,
+    a_running_server_stops_signing_with_a_retired_key_within_check_interval,
 );

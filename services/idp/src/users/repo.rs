@@ -5,7 +5,7 @@ use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
 use super::model::{Profile, User};
-use crate::schema::users;
+use crate::schema::{sessions, users};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
 #[diesel(table_name = users)]
@@ -166,6 +166,30 @@ pub(crate) async fn update(db: &Database, row: &Row) -> Result<usize, StorageErr
     .set(row)
     .execute(c)
     .await)?)
+}
+
+/// Stores `row` and, when it is disabled, deletes every session of the user, in one
+/// transaction: a disabled user has no session left (disabling ends them as deleting does).
+/// Returns how many sessions were deleted.
+pub(crate) async fn update_ending_sessions(
+    db: &Database,
+    row: &Row,
+) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::update(users::table.find(&row.id))
+                .set(row)
+                .execute(tx)
+                .await?;
+            if !row.disabled {
+                return Ok::<usize, diesel::result::Error>(0);
+            }
+            diesel::delete(sessions::table.filter(sessions::user_id.eq(&row.id)))
+                .execute(tx)
+                .await
+        })
+        .await)?)
 }
 
 pub(crate) async fn delete(db: &Database, id: &str) -> Result<usize, StorageError> {

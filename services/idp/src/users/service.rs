@@ -154,20 +154,27 @@ impl Users {
         Ok(row.user())
     }
 
-    /// Disables or re-enables a user.
+    /// Disables or re-enables a user. Disabling also ends every idp session of the user, in
+    /// the same transaction (authz's grants are revoked separately, by the caller, through
+    /// `LoginFlow.RevokeSubject`). Disabling a disabled user is allowed and ends any
+    /// session left.
     pub async fn set_disabled(&self, key: &str, disabled: bool) -> Result<User, IdpError> {
         let mut row = self.row(key).await?;
         row.disabled = disabled;
         row.updated_at = now();
-        repo::update(&self.db, &row).await?;
+        let ended = repo::update_ending_sessions(&self.db, &row).await?;
+        if ended > 0 {
+            tracing::info!(user = %row.id, sessions = ended, "sessions of a disabled user ended");
+        }
         Ok(row.user())
     }
 
-    /// Deletes a user.
-    pub async fn delete(&self, key: &str) -> Result<(), IdpError> {
+    /// Deletes a user with every idp session of it (`ON DELETE CASCADE`); returns the
+    /// deleted user, whose id the caller needs to revoke the user's grants at authz.
+    pub async fn delete(&self, key: &str) -> Result<User, IdpError> {
         let row = self.row(key).await?;
         repo::delete(&self.db, &row.id).await?;
-        Ok(())
+        Ok(row.user())
     }
 
     /// Checks a login (username or email): `Some(user)` for a right password of an enabled

@@ -10,6 +10,7 @@ use proto::authz::v1::login_flow_server::{LoginFlow, LoginFlowServer};
 use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, Client, CompletedRequest, ConsentRequest,
     GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
+    RevokeSubjectRequest, RevokeSubjectResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -23,6 +24,7 @@ pub enum Call {
     RejectLogin(RejectRequest),
     AcceptConsent(AcceptConsentRequest),
     RejectConsent(RejectRequest),
+    RevokeSubject(RevokeSubjectRequest),
 }
 
 /// Metadata seen on a call.
@@ -217,5 +219,19 @@ impl LoginFlow for FakeAuthz {
         let to = format!("https://client.test/cb?error={}", r.error);
         s.calls.push(Call::RejectConsent(r));
         Self::completed(to)
+    }
+
+    async fn revoke_subject(
+        &self,
+        request: Request<RevokeSubjectRequest>,
+    ) -> Result<Response<RevokeSubjectResponse>, Status> {
+        self.check("RevokeSubject", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        s.calls.push(Call::RevokeSubject(r));
+        Ok(Response::new(RevokeSubjectResponse {
+            grants_revoked: 2,
+            sessions_ended: 1,
+        }))
     }
 }

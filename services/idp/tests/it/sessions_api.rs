@@ -174,6 +174,9 @@ async fn check_and_end_sessions(db: TestDatabase) {
     idp.users.set_disabled(&judy.id, true).await.unwrap();
     assert!(!check(&mut api, &s3).await.active);
     idp.users.set_disabled(&judy.id, false).await.unwrap();
+    // Disabling ended it: enabling the user again does not bring it back.
+    assert!(!check(&mut api, &s3).await.active, "ended by disabling");
+    let (_, s3) = signed_in(&idp, "judy", "j1b").await;
 
     // EndSession by id, then by subject.
     let end = async |api: &mut proto::idp::v1::sessions_client::SessionsClient<_>, target| {

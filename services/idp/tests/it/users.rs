@@ -7,12 +7,23 @@ use std::process::{Command, Output, Stdio};
 use idp::users::{NewUser, PasswordConfig, Passwords, Profile, Users};
 use storage::testing::TestDatabase;
 
+use crate::fake_authz::{self, Call, FakeAuthz};
+
 const CHEAP: [(&str, &str); 2] = [
     ("IDP__PASSWORDS__MEMORY_KIB", "8192"),
     ("IDP__PASSWORDS__ITERATIONS", "1"),
 ];
 
 fn idp(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
+    idp_env(dir, args, stdin, &[])
+}
+
+fn idp_env(
+    dir: &std::path::Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    env: &[(&str, String)],
+) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_idp"))
         .current_dir(dir)
         .args(args)
@@ -21,6 +32,7 @@ fn idp(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
             format!("sqlite://{}/idp.db", dir.display()),
         )
         .envs(CHEAP)
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
         .env_remove("RUST_LOG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -49,10 +61,28 @@ fn ok_json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-#[test]
-fn users_cli() {
+/// The environment that points `idp users` at `authz` (a [`FakeAuthz`]'s address).
+fn authz_env(d: &std::path::Path, authz: std::net::SocketAddr) -> Vec<(&'static str, String)> {
+    let secret = d.join("authz.secret");
+    std::fs::write(&secret, fake_authz::CLIENT_SECRET).unwrap();
+    vec![
+        ("IDP__AUTHZ__GRPC_URL", format!("http://{authz}")),
+        ("IDP__AUTHZ__CLIENT_ID", fake_authz::CLIENT_ID.to_owned()),
+        (
+            "IDP__AUTHZ__CLIENT_SECRET_FILE",
+            secret.to_str().unwrap().to_owned(),
+        ),
+        ("IDP__AUTHZ__TIMEOUT", "2s".to_owned()),
+    ]
+}
+
+// Multi-threaded: the fake authz answers while the test waits for the binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_cli() {
+    let (_fake, authz) = FakeAuthz::start().await;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
+    let env = authz_env(d, authz);
     let pw = d.join("pw");
     std::fs::write(&pw, "demo-password\n").unwrap();
     // Only migrate (or serve) creates the database.
@@ -132,7 +162,9 @@ fn users_cli() {
     assert_eq!(shown["id"], created["id"]);
 
     assert_eq!(
-        idp(d, &["users", "disable", "demo"], None).status.code(),
+        idp_env(d, &["users", "disable", "demo"], None, &env)
+            .status
+            .code(),
         Some(0)
     );
     assert_eq!(
@@ -158,12 +190,115 @@ fn users_cli() {
         Some(0)
     );
     assert_eq!(
-        idp(d, &["users", "delete", "second"], None).status.code(),
+        idp_env(d, &["users", "delete", "second"], None, &env)
+            .status
+            .code(),
         Some(0)
     );
     let gone = idp(d, &["users", "show", "second"], None);
     assert_eq!(gone.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&gone.stderr).contains("no user second"));
+}
+
+/// `users disable` and `users delete` have authz revoke the user's grants
+/// (`LoginFlow.RevokeSubject` with the user's id); a second `disable` retries; with authz
+/// unreachable the local change is kept and the command fails with one line saying the
+/// grants are not revoked.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disable_and_delete_revoke_at_authz() {
+    let (fake, authz) = FakeAuthz::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let env = authz_env(d, authz);
+    let revoked = |fake: &FakeAuthz| -> Vec<String> {
+        fake.calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::RevokeSubject(r) => Some(r.subject),
+                _ => None,
+            })
+            .collect()
+    };
+    let eve = ok_json(&idp(
+        d,
+        &["users", "create", "--username", "eve", "--json"],
+        Some("eve-password\n"),
+    ));
+    let eve_id = eve["id"].as_str().unwrap().to_owned();
+
+    let out = idp_env(d, &["users", "disable", "eve"], None, &env);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("authz revoked 2 grant(s) and ended 1 session(s) of eve"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert_eq!(revoked(&fake), vec![eve_id.clone()]);
+    // Disabling a disabled user asks authz again (the retry after a failure).
+    assert_eq!(
+        idp_env(d, &["users", "disable", "eve"], None, &env)
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(revoked(&fake), [eve_id.clone(), eve_id.clone()]);
+
+    // authz unreachable: enabled → disabled still happens, the command says the grants are
+    // not revoked, in one line, and exits 1.
+    assert_eq!(
+        idp(d, &["users", "enable", "eve"], None).status.code(),
+        Some(0)
+    );
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed_addr = closed.local_addr().unwrap();
+    drop(closed);
+    let down = authz_env(d, closed_addr);
+    let out = idp_env(d, &["users", "disable", "eve"], None, &down);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains("authz unavailable"), "{stderr}");
+    assert!(
+        errors[0].contains("NOT revoked")
+            && errors[0].contains("run `idp users disable eve` again"),
+        "{stderr}"
+    );
+    assert_eq!(
+        ok_json(&idp(d, &["users", "show", "eve", "--json"], None))["disabled"],
+        true
+    );
+    assert_eq!(revoked(&fake).len(), 2, "nothing reached the fake");
+
+    // Wrong credentials at authz are a failure too, not a silent success.
+    let mut refused = env.clone();
+    std::fs::write(d.join("wrong.secret"), "not-the-secret").unwrap();
+    refused.retain(|(k, _)| *k != "IDP__AUTHZ__CLIENT_SECRET_FILE");
+    refused.push((
+        "IDP__AUTHZ__CLIENT_SECRET_FILE",
+        d.join("wrong.secret").to_str().unwrap().to_owned(),
+    ));
+    assert_eq!(
+        idp_env(d, &["users", "disable", "eve"], None, &refused)
+            .status
+            .code(),
+        Some(1)
+    );
+
+    // Deleting revokes too.
+    assert_eq!(
+        idp_env(d, &["users", "delete", "eve"], None, &env)
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(revoked(&fake), [eve_id.clone(), eve_id.clone(), eve_id]);
 }
 
 fn cheap(memory_kib: u32) -> Passwords {
