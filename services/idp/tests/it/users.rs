@@ -219,6 +219,8 @@ async fn disable_and_delete_revoke_at_authz() {
             })
             .collect()
     };
+    // Only migrate (or serve) creates the database.
+    assert_eq!(idp(d, &["migrate"], None).status.code(), Some(0));
     let eve = ok_json(&idp(
         d,
         &["users", "create", "--username", "eve", "--json"],
