@@ -48,7 +48,9 @@ pub enum KeysCommand {
     /// within keys.check_interval (they reload the key table that often). It stays
     /// published for keys.retired_retention.
     Retire {
-        /// The key id.
+        /// The key id. RFC 7638 thumbprints are base64url, so a kid may start with `-`:
+        /// it is taken as the kid, not as an option.
+        #[arg(allow_hyphen_values = true)]
         kid: String,
         /// Machine-readable output.
         #[arg(long)]

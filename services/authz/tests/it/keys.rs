@@ -93,6 +93,10 @@ fn keys_cli_lists_generates_imports_and_retires() {
     let unknown = run(&["keys", "retire", "no-such-kid"]);
     assert_eq!(unknown.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("no key with kid no-such-kid"));
+    // RFC 7638 kids are base64url: one may start with `-` and is still a kid, not an option.
+    let dash = run(&["keys", "retire", "-6Xq9kid", "--json"]);
+    assert_eq!(dash.status.code(), Some(1), "{dash:?}");
+    assert!(String::from_utf8_lossy(&dash.stderr).contains("no key with kid -6Xq9kid"));
 
     // Opening the database with another key-encryption key fails and yields nothing.
     let other = authz_in(
