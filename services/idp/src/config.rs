@@ -1,6 +1,6 @@
 //! The idp configuration (`configs/idp.yaml`, `IDP__…` environment variables).
 
-use config::{ConfigError, Validate};
+use config::{ConfigError, Secret, Validate};
 use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
 use storage::DatabaseConfig;
@@ -32,7 +32,7 @@ pub struct IdpConfig {
     /// authz's `LoginFlow`, which idp calls.
     pub authz: crate::login_flow::AuthzClientConfig,
     /// Who may call idp's `Sessions` gRPC API.
-    pub sessions_api: crate::grpc::SessionsApiConfig,
+    pub sessions_api: SessionsApiConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -54,7 +54,7 @@ impl Default for IdpConfig {
             csrf: crate::csrf::CsrfConfig::default(),
             login_throttle: crate::throttle::ThrottleConfig::default(),
             authz: crate::login_flow::AuthzClientConfig::default(),
-            sessions_api: crate::grpc::SessionsApiConfig::default(),
+            sessions_api: SessionsApiConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -124,5 +124,44 @@ mod reference_tests {
             missing.is_empty() && unknown.is_empty(),
             "configs/idp.yaml lacks {missing:?} and names unknown {unknown:?}"
         );
+    }
+}
+
+/// The `sessions_api` section: who may call `idp.v1.Sessions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsApiConfig {
+    /// The client id authz presents.
+    pub client_id: String,
+    /// Its secret. Secret: give it as `client_secret_file`. Without it every call is
+    /// refused (`UNAUTHENTICATED`).
+    pub client_secret: Option<Secret<String>>,
+}
+
+impl Default for SessionsApiConfig {
+    fn default() -> Self {
+        Self {
+            client_id: "authz".to_owned(),
+            client_secret: None,
+        }
+    }
+}
+
+impl Validate for SessionsApiConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::new("client_id", "must not be empty"));
+        }
+        if self
+            .client_secret
+            .as_ref()
+            .is_some_and(|s| s.expose().len() < 16)
+        {
+            return Err(ConfigError::new(
+                "client_secret",
+                "must be at least 16 characters",
+            ));
+        }
+        Ok(())
     }
 }

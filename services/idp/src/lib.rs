@@ -34,9 +34,9 @@ use storage::{Database, EmbeddedMigrations};
 
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::IdpConfig;
+pub use crate::config::SessionsApiConfig;
 pub use crate::csrf::CsrfConfig;
 pub use crate::error::IdpError;
-pub use crate::grpc::SessionsApiConfig;
 pub use crate::login_flow::AuthzClientConfig;
 pub use crate::throttle::ThrottleConfig;
 use crate::users::{Passwords, Users};

@@ -4,51 +4,12 @@
 //! `sessions_api.client_secret`. The secret is compared as SHA-256 digests
 //! ([`domain::secret::digest`]) in constant time.
 
-use config::{ConfigError, Secret, Validate};
 use domain::basic::BasicError;
 use domain::secret::{constant_time_eq, digest};
-use serde::{Deserialize, Serialize};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
-/// The `sessions_api` section: who may call `idp.v1.Sessions`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionsApiConfig {
-    /// The client id authz presents.
-    pub client_id: String,
-    /// Its secret. Secret: give it as `client_secret_file`. Without it every call is
-    /// refused (`UNAUTHENTICATED`).
-    pub client_secret: Option<Secret<String>>,
-}
-
-impl Default for SessionsApiConfig {
-    fn default() -> Self {
-        Self {
-            client_id: "authz".to_owned(),
-            client_secret: None,
-        }
-    }
-}
-
-impl Validate for SessionsApiConfig {
-    fn validate(&self) -> Result<(), ConfigError> {
-        if self.client_id.trim().is_empty() {
-            return Err(ConfigError::new("client_id", "must not be empty"));
-        }
-        if self
-            .client_secret
-            .as_ref()
-            .is_some_and(|s| s.expose().len() < 16)
-        {
-            return Err(ConfigError::new(
-                "client_secret",
-                "must be at least 16 characters",
-            ));
-        }
-        Ok(())
-    }
-}
+use crate::config::SessionsApiConfig;
 
 /// The one caller allowed.
 pub(crate) struct Callers {
@@ -96,6 +57,8 @@ impl Callers {
 
 #[cfg(test)]
 mod tests {
+    use config::Secret;
+
     use super::*;
 
     fn callers() -> Callers {

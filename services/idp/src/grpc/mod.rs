@@ -8,7 +8,6 @@ use proto::idp::v1::sessions_server::SessionsServer;
 use runtime::GrpcServices;
 
 pub(crate) use auth::Callers;
-pub use auth::SessionsApiConfig;
 
 use crate::sessions::Sessions;
 use crate::users::Users;
