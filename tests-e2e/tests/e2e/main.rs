@@ -11,4 +11,5 @@ mod guard;
 mod harness;
 mod keys;
 mod m2m;
+mod reliability;
 mod telemetry;
