@@ -90,3 +90,58 @@ async fn ready(admin: &str) -> bool {
     let mut head = [0u8; 12];
     stream.read_exact(&mut head).await.is_ok() && head.ends_with(b" 200")
 }
+
+/// A gRPC codec of raw bytes, for tests that send what a client that does not speak
+/// protobuf sends (malformed or arbitrary messages) and read answers undecoded.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RawCodec;
+
+/// The encoder of [`RawCodec`]: writes the bytes as they are.
+#[derive(Debug)]
+pub struct RawEncoder;
+
+/// The decoder of [`RawCodec`]: hands back the message bytes as they are.
+#[derive(Debug)]
+pub struct RawDecoder;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = Vec<u8>;
+    type Encoder = RawEncoder;
+    type Decoder = RawDecoder;
+
+    fn encoder(&mut self) -> RawEncoder {
+        RawEncoder
+    }
+
+    fn decoder(&mut self) -> RawDecoder {
+        RawDecoder
+    }
+}
+
+impl tonic::codec::Encoder for RawEncoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        item: Vec<u8>,
+        dst: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        prost::bytes::BufMut::put_slice(dst, &item);
+        Ok(())
+    }
+}
+
+impl tonic::codec::Decoder for RawDecoder {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn decode(
+        &mut self,
+        src: &mut tonic::codec::DecodeBuf<'_>,
+    ) -> Result<Option<Vec<u8>>, tonic::Status> {
+        let n = prost::bytes::Buf::remaining(src);
+        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, n).to_vec()))
+    }
+}

@@ -3,6 +3,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod fuzz;
+
 use issuer::Clock;
 use issuer::jws::{Expect, Signer, verify};
 use issuer::lifecycle::{Policy, apply, plan};

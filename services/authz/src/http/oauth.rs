@@ -66,7 +66,8 @@ pub(crate) fn authorization_error(e: AuthorizeError) -> OAuthError {
 }
 
 /// An OAuth error response: `{"error","error_description"}`, never cached, with
-/// `WWW-Authenticate: Basic` when the client tried HTTP Basic and failed (RFC 6749 §5.2).
+/// `WWW-Authenticate: Basic` when the client tried HTTP Basic and failed (RFC 6749 §5.2)
+/// and on every other 401 (RFC 7235 §3.1: a 401 without a challenge is malformed).
 #[derive(Debug)]
 pub(crate) struct OAuthFailure {
     pub(crate) error: OAuthError,
@@ -157,7 +158,9 @@ impl ResponseError for OAuthFailure {
         let mut res = HttpResponse::build(self.status);
         res.insert_header((header::CACHE_CONTROL, "no-store"))
             .insert_header((header::PRAGMA, "no-cache"));
-        if self.basic_challenge {
+        // RFC 7235 §3.1: every 401 carries a challenge; RFC 6749 §5.2 names the schemes
+        // the client may use, and requires it when the client tried Basic.
+        if self.basic_challenge || self.status == StatusCode::UNAUTHORIZED {
             res.insert_header((
                 header::WWW_AUTHENTICATE,
                 r#"Basic realm="authz", charset="UTF-8""#,

@@ -8,6 +8,8 @@ use serde_json::Value;
 use storage::testing::TestDatabase;
 use tracing_subscriber::layer::SubscriberExt;
 
+use runtime::testing::RawCodec;
+
 use crate::flow_env::*;
 
 /// Over the form limit, every OAuth endpoint answers 413 with the RFC 6749 §5.2 JSON
@@ -162,55 +164,6 @@ async fn a_leaked_id_token_hint_does_not_end_the_session(db: TestDatabase) {
     assert_eq!(seen.redirected_to(WEB_BYE)["state"], "s9");
     assert_eq!(env.idp.ended(), vec!["idp-a".to_owned()]);
     assert!(!victim.jar.contains_key("authz_session"));
-}
-
-/// Raw bytes on the wire: what a client sends when it does not speak protobuf.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-struct RawEncoder;
-struct RawDecoder;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-impl tonic::codec::Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        prost::bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawDecoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let n = prost::bytes::Buf::remaining(src);
-        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, n).to_vec()))
-    }
 }
 
 /// A message that is not protobuf (a truncated varint key) is the caller's mistake:

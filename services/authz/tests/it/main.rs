@@ -8,6 +8,7 @@ mod cli;
 mod code_flow;
 mod demo_seed;
 mod flow_env;
+mod fuzz;
 mod keys;
 mod layering;
 mod oauth;

@@ -236,10 +236,16 @@ async fn token_endpoint_errors(db: TestDatabase) {
     let (st, h) = (res.status(), res.headers().clone());
     assert_error(st, &h, &res.json().await.unwrap(), 400, "invalid_request");
 
-    // No client authentication at all: 401, no Basic challenge.
+    // No client authentication at all: 401, with the Basic challenge every 401 carries
+    // (RFC 7235 §3.1), naming the scheme the client may use.
     let (st, h, b) = s.post("/token", None, &cc).await;
     assert_error(st, &h, &b, 401, "invalid_client");
-    assert!(h.get("www-authenticate").is_none());
+    assert!(
+        h["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic realm=")
+    );
     // Wrong secret over Basic: 401 with the challenge.
     let (st, h, b) = s.post("/token", Some(("svc:a+b", "wrong")), &cc).await;
     assert_error(st, &h, &b, 401, "invalid_client");

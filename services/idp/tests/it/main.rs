@@ -9,6 +9,7 @@ mod cli;
 mod consent;
 mod demo_seed;
 mod fake_authz;
+mod fuzz;
 mod harness;
 mod login;
 mod session_digests;
