@@ -16,7 +16,8 @@
 //! `base_delay · 2^(n-1)` (n = failures beyond the free ones), at most `max_delay` past the
 //! last attempt. An attempt refused while a key is blocked is counted as a failure too
 //! (without any password check), so an attacker who keeps hammering keeps the block at
-//! `max_delay` and gains nothing. A key without failures for `reset_after` is forgotten,
+//! `max_delay` and gains nothing: a refusal by the account's block counts against the
+//! account and the address, one by the address's block against the address only. A key without failures for `reset_after` is forgotten,
 //! and a periodic task purges it, so the table does not grow forever. A successful login
 //! forgets the address's counter and, unless it came through the soft path below, the
 //! account's.
@@ -152,14 +153,19 @@ impl Throttle {
         Some(now.saturating_add(delay))
     }
 
-    /// Counts a failure (or a refused attempt) against every key of `attempt`; returns the
-    /// counters as they are now, with their scopes, and logs each key that became blocked.
+    /// Counts a failure (or a refused attempt) against the keys of `attempt` (only its
+    /// address's with `address_only`); returns the counters as they are now, with their
+    /// scopes, and logs each key that became blocked.
     async fn count(
         &self,
         attempt: &Attempt,
         now: i64,
+        address_only: bool,
     ) -> Result<Vec<(Scope, repo::Counter)>, IdpError> {
-        let keys = attempt.keys();
+        let mut keys = attempt.keys();
+        if address_only {
+            keys.retain(|(_, s)| *s == Scope::Address);
+        }
         let names: Vec<String> = keys.iter().map(|(k, _)| k.clone()).collect();
         let scopes: Vec<Scope> = keys.iter().map(|(_, s)| *s).collect();
         let block = |i: usize, failures: i64| {
@@ -214,7 +220,10 @@ impl Throttle {
         } else {
             return Ok(Verdict::Proceed { soft: false });
         };
-        let counted = self.count(attempt, now).await?;
+        // A refusal extends the block that refused it. One by the address's block does not
+        // count against the account: no password was tried, and counting it would let a
+        // blocked address keep blocking any account it names.
+        let counted = self.count(attempt, now, scope == Scope::Address).await?;
         let until = counted
             .iter()
             .filter(|(s, _)| *s == scope)
@@ -257,7 +266,7 @@ impl Throttle {
     /// Counts a failed password check against the account and the address.
     #[instrument(skip_all)]
     pub(crate) async fn failure(&self, attempt: &Attempt) -> Result<(), IdpError> {
-        self.count(attempt, self.now_ms()).await?;
+        self.count(attempt, self.now_ms(), false).await?;
         Ok(())
     }
 

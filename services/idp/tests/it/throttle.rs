@@ -159,10 +159,11 @@ async fn a_device_cookie_lets_the_owner_past_an_account_block(db: TestDatabase) 
     );
 }
 
-/// A blocked address is refused even with the owner's device cookie.
+/// A blocked address is refused even with the owner's device cookie; its refusals extend
+/// the address's block, not the account's.
 async fn the_address_limit_is_hard(db: TestDatabase) {
     let idp = start(db, |c| {
-        c.login_throttle.account_free_failures = 100;
+        c.login_throttle.account_free_failures = 1;
         c.login_throttle.address_free_failures = 2;
         c.login_throttle.base_delay = Duration::from_secs(60);
     })
@@ -179,10 +180,13 @@ async fn the_address_limit_is_hard(db: TestDatabase) {
         refused.headers["retry-after"], "120",
         "the refused attempt counted"
     );
+    let again = fresh(&idp, home, "gina", "wrong password").await;
+    assert_eq!(again.status, 429);
+    assert_eq!(again.headers["retry-after"], "240");
     assert_eq!(
         fresh(&idp, addr(0, 4, 2), "gina", PASSWORD).await.status,
         303,
-        "another address is not blocked"
+        "another address is not blocked, nor is the account (one free failure)"
     );
     assert!(
         idp.metric(r#"idp_login_throttled_total{scope="address"}"#)
