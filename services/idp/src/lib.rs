@@ -46,6 +46,8 @@ pub static MIGRATIONS: EmbeddedMigrations = diesel_migrations::embed_migrations!
 
 /// How often dead sessions are purged and the active-sessions gauge is refreshed.
 const SESSION_UPKEEP: Duration = Duration::from_secs(30);
+/// How often forgotten login counters and expired device cookies are purged.
+const THROTTLE_UPKEEP: Duration = Duration::from_secs(60);
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -68,6 +70,8 @@ pub struct Application {
     /// Session upkeep, started by [`Application::run`] so that nothing else writes while
     /// start-up work (`serve --demo`) runs its transaction.
     sessions: sessions::Sessions,
+    /// Login throttle upkeep, started by [`Application::run`] like the session upkeep.
+    throttle: throttle::Throttle,
     shutdown: Shutdown,
 }
 
@@ -102,6 +106,8 @@ impl Application {
         }
         let users = Users::new(db.clone(), Passwords::new(&config.passwords)?);
         let sessions = sessions::Sessions::new(db.clone(), Arc::clone(&clock), config.sessions);
+        let throttle =
+            throttle::Throttle::new(db.clone(), config.login_throttle, Arc::clone(&clock));
         let mut base = config.public_url.path().to_owned();
         if !base.ends_with('/') {
             base.push('/');
@@ -111,7 +117,7 @@ impl Application {
             sessions: sessions.clone(),
             flow: login_flow::LoginFlow::new(&config.authz)?,
             csrf: csrf::Csrf::new(&config.csrf)?,
-            throttle: throttle::Throttle::new(config.login_throttle, Arc::clone(&clock)),
+            throttle: throttle.clone(),
             clock,
             cookies: http::cookies::Cookies::new(
                 config.public_url.scheme() == "https",
@@ -145,6 +151,7 @@ impl Application {
             launched,
             users,
             sessions,
+            throttle,
             shutdown,
         })
     }
@@ -163,6 +170,8 @@ impl Application {
     pub async fn run(self) -> Result<(), IdpError> {
         self.sessions
             .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
+        self.throttle
+            .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
         Ok(self.launched.supervisor.run().await?)
     }
 }

@@ -33,5 +33,25 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    login_throttle (id) {
+        id -> Text,
+        failures -> BigInt,
+        last_failure_at -> BigInt,
+        blocked_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    login_devices (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        network -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions);
+diesel::joinable!(login_devices -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttle, login_devices);

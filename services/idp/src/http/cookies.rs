@@ -1,10 +1,13 @@
-//! The two cookies of idp, both `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the
+//! The three cookies of idp, all `HttpOnly; SameSite=Lax; Path=/`, and `Secure` with the
 //! `__Host-` name prefix (RFC 6265bis §4.1.3.2: no `Domain`, so no sibling host can set or
 //! read them) when `public_url` is https:
 //!
 //! - the session cookie: the random session secret, `Max-Age` = `sessions.lifetime`;
 //! - the CSRF cookie: a random pre-session value the form tokens are bound to, for the
-//!   browser session only.
+//!   browser session only;
+//! - the device cookie: the random token of the login throttle's device standing (see
+//!   `throttle`), `Max-Age` = `login_throttle.device_lifetime`; it outlives sign-out on
+//!   purpose (it opens nothing by itself, it only lets its browser past an account block).
 
 use actix_web::HttpRequest;
 use actix_web::cookie::time::Duration;
@@ -20,6 +23,7 @@ pub(crate) struct Cookies {
     secure: bool,
     session_name: &'static str,
     csrf_name: &'static str,
+    device_name: &'static str,
     session_max_age: u64,
 }
 
@@ -28,15 +32,16 @@ const MAX_VALUE: usize = 128;
 
 impl Cookies {
     pub(crate) fn new(secure: bool, session_max_age: u64) -> Self {
-        let (session_name, csrf_name) = if secure {
-            ("__Host-idp_session", "__Host-idp_csrf")
+        let (session_name, csrf_name, device_name) = if secure {
+            ("__Host-idp_session", "__Host-idp_csrf", "__Host-idp_device")
         } else {
-            ("idp_session", "idp_csrf")
+            ("idp_session", "idp_csrf", "idp_device")
         };
         Self {
             secure,
             session_name,
             csrf_name,
+            device_name,
             session_max_age,
         }
     }
@@ -78,6 +83,16 @@ impl Cookies {
     /// `Set-Cookie` that removes the session cookie.
     pub(crate) fn clear_session(&self) -> HeaderValue {
         self.header(self.session_name, "", Some(0))
+    }
+
+    /// The device cookie the browser sent, if any.
+    pub(crate) fn device(&self, req: &HttpRequest) -> Option<String> {
+        Self::read(req, self.device_name)
+    }
+
+    /// `Set-Cookie` for a new device cookie living `max_age` seconds.
+    pub(crate) fn set_device(&self, token: &str, max_age: u64) -> HeaderValue {
+        self.header(self.device_name, token, Some(max_age))
     }
 
     /// The CSRF cookie value the browser sent, if any.

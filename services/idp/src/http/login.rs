@@ -8,10 +8,13 @@
 //! prefilled with `login_hint`.
 //!
 //! POST checks the CSRF token first (403 and nothing else otherwise), then either cancels
-//! (`RejectLogin` with `access_denied`) or checks the password: back-off first (429 while
-//! the account or the address is blocked), then argon2id. Every failure shows the same
+//! (`RejectLogin` with `access_denied`) or checks the password: the login throttle first
+//! (OWASP ASVS V2.2.1, see `throttle`: 429 with `Retry-After` while the address is blocked,
+//! or the account is and the browser has no device cookie of it from this network; the
+//! refused attempt counts as a failure), then argon2id. Every failure shows the same
 //! message, whether the user is unknown, disabled or typed a wrong password. On success
-//! the session cookie is set and the browser goes where `AcceptLogin` says (303).
+//! the session cookie and a fresh device cookie are set and the browser goes where
+//! `AcceptLogin` says (303).
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::HeaderValue;
@@ -24,6 +27,7 @@ use super::pages::{self, LoginPage};
 use super::{challenge, csrf_rejected, current_session, see_other};
 use crate::csrf::Purpose;
 use crate::sessions::{NewSession, Session};
+use crate::throttle::{Account, Attempt, Verdict};
 use crate::{AppState, IdpError};
 
 /// The `acr` of a password login (OpenID Connect Core 1.0 §2): "1", ISO/IEC 29115 level 1
@@ -186,36 +190,50 @@ pub(crate) async fn post(
     // The request must still be pending before any password work is spent on it.
     let request = state.flow.get_login_request(&challenge).await?;
     let login = posted.username.trim();
-    let ip = req.peer_addr().map(|a| a.ip());
-    if let Some(wait) = state.throttle.blocked(login, ip) {
-        login_metric("throttled");
-        let mut response = form(
-            &state,
-            &req,
-            StatusCode::TOO_MANY_REQUESTS,
-            &request,
-            login,
-            Some(THROTTLED),
-        )?;
-        let retry = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        response.headers_mut().insert(
-            actix_web::http::header::RETRY_AFTER,
-            HeaderValue::from(retry),
-        );
-        return Ok(response);
-    }
-    let user =
-        if login.is_empty() || login.len() > MAX_LOGIN || posted.password.len() > MAX_PASSWORD {
-            None
-        } else {
-            state.users.authenticate(login, posted.password).await?
-        };
+    let acceptable =
+        !login.is_empty() && login.len() <= MAX_LOGIN && posted.password.len() <= MAX_PASSWORD;
+    // The account the name or email resolves to: every spelling shares one counter.
+    let user_id = if acceptable {
+        state.users.resolve_login(login).await?
+    } else {
+        None
+    };
+    let attempt = Attempt {
+        account: Account::of(user_id, login),
+        address: req.peer_addr().map(|a| a.ip()),
+        device: state.cookies.device(&req),
+    };
+    let soft = match state.throttle.admit(&attempt).await? {
+        Verdict::Proceed { soft } => soft,
+        Verdict::Refused { retry_after, .. } => {
+            login_metric("throttled");
+            let mut response = form(
+                &state,
+                &req,
+                StatusCode::TOO_MANY_REQUESTS,
+                &request,
+                login,
+                Some(THROTTLED),
+            )?;
+            let retry = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+            response.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                HeaderValue::from(retry.max(1)),
+            );
+            return Ok(response);
+        }
+    };
+    let user = if acceptable {
+        state.users.authenticate(login, posted.password).await?
+    } else {
+        None
+    };
     let Some(user) = user else {
-        state.throttle.failure(login, ip);
+        state.throttle.failure(&attempt).await?;
         login_metric("failure");
         return form(&state, &req, StatusCode::OK, &request, login, Some(FAILED));
     };
-    state.throttle.success(login, ip);
+    let device = state.throttle.success(&attempt, &user.id, soft).await?;
     let previous = current_session(&state, &req).await?.map(|(s, _)| s);
     let (session, secret) = state
         .sessions
@@ -230,20 +248,24 @@ pub(crate) async fn post(
         .await?;
     login_metric("success");
     tracing::info!(user = %user.id, session = %session.id, "signed in");
-    let cookie = state.cookies.set_session(secret.expose());
-    // The browser keeps its new session even when authz cannot take the answer now.
-    match accept(&state, &challenge, &session).await {
-        Ok(to) => Ok(see_other(&to)
-            .append_header((actix_web::http::header::SET_COOKIE, cookie))
-            .finish()),
-        Err(e) => {
-            let mut response = e.error_response();
-            response
-                .headers_mut()
-                .append(actix_web::http::header::SET_COOKIE, cookie);
-            Ok(response)
-        }
+    let mut cookies = vec![state.cookies.set_session(secret.expose())];
+    cookies.extend(device.map(|token| {
+        state
+            .cookies
+            .set_device(token.expose(), state.throttle.device_lifetime().as_secs())
+    }));
+    // The browser keeps its new session (and device cookie) even when authz cannot take
+    // the answer now.
+    let mut response = match accept(&state, &challenge, &session).await {
+        Ok(to) => see_other(&to).finish(),
+        Err(e) => e.error_response(),
+    };
+    for cookie in cookies {
+        response
+            .headers_mut()
+            .append(actix_web::http::header::SET_COOKIE, cookie);
     }
+    Ok(response)
 }
 
 #[cfg(test)]

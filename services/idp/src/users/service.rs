@@ -177,6 +177,13 @@ impl Users {
         Ok(row.user())
     }
 
+    /// The id of the user a login name (username or email, as [`Users::authenticate`]
+    /// looks it up) belongs to, disabled users included: what the login throttle counts
+    /// failures against, so every spelling of one account shares one counter.
+    pub async fn resolve_login(&self, login: &str) -> Result<Option<String>, IdpError> {
+        Ok(repo::find_login(&self.db, login).await?.map(|r| r.id))
+    }
+
     /// Checks a login (username or email): `Some(user)` for a right password of an enabled
     /// user. Unknown users cost the same argon2id verification as known ones, and every
     /// failure looks alike. A hash with outdated parameters is replaced transparently on

@@ -57,7 +57,8 @@ pub struct Idp {
     pub users: Users,
     pub clock: Arc<TestClock>,
     shutdown: Shutdown,
-    _db: TestDatabase,
+    /// The test's database; `None` on a second replica ([`replica`]), which shares it.
+    _db: Option<TestDatabase>,
 }
 
 impl Drop for Idp {
@@ -68,12 +69,12 @@ impl Drop for Idp {
 
 /// The config the tests start from: everything on port 0, cheap argon2, credentials for
 /// both directions.
-pub fn config(db: &TestDatabase, authz: std::net::SocketAddr) -> IdpConfig {
+pub fn config(database: &storage::DatabaseConfig, authz: std::net::SocketAddr) -> IdpConfig {
     let mut c = IdpConfig {
         http: ListenConfig::loopback(0),
         grpc: ListenConfig::loopback(0),
         admin: ListenConfig::loopback(0),
-        database: db.config().clone(),
+        database: database.clone(),
         passwords: cheap_passwords(),
         ..IdpConfig::default()
     };
@@ -86,8 +87,19 @@ pub fn config(db: &TestDatabase, authz: std::net::SocketAddr) -> IdpConfig {
 }
 
 pub async fn start(db: TestDatabase, tweak: impl FnOnce(&mut IdpConfig)) -> Idp {
+    let mut idp = replica(db.config(), tweak).await;
+    idp._db = Some(db);
+    idp
+}
+
+/// Another idp process stand-in on the database `database` (which the caller keeps alive):
+/// its own listeners, fake authz and clock, sharing everything stored, as replicas do.
+pub async fn replica(
+    database: &storage::DatabaseConfig,
+    tweak: impl FnOnce(&mut IdpConfig),
+) -> Idp {
     let (authz, authz_addr) = FakeAuthz::start().await;
-    let mut cfg = config(&db, authz_addr);
+    let mut cfg = config(database, authz_addr);
     tweak(&mut cfg);
     let clock = Arc::new(TestClock::default());
     let shutdown = Shutdown::new();
@@ -96,7 +108,9 @@ pub async fn start(db: TestDatabase, tweak: impl FnOnce(&mut IdpConfig)) -> Idp 
         .unwrap();
     let addrs = app.addresses();
     tokio::spawn(app.run());
-    let pool = db.connect(&idp::MIGRATIONS).await.unwrap();
+    let pool = storage::Database::connect(database, &idp::MIGRATIONS)
+        .await
+        .unwrap();
     let users = Users::new(pool, Passwords::new(&cfg.passwords).unwrap());
     Idp {
         url: format!("http://{}", addrs.http),
@@ -106,7 +120,7 @@ pub async fn start(db: TestDatabase, tweak: impl FnOnce(&mut IdpConfig)) -> Idp 
         users,
         clock,
         shutdown,
-        _db: db,
+        _db: None,
     }
 }
 
@@ -223,9 +237,16 @@ pub struct Browser {
 
 impl Browser {
     pub fn new(idp: &Idp) -> Self {
+        Self::from_address(idp, std::net::Ipv4Addr::LOCALHOST.into())
+    }
+
+    /// A browser whose connections come from `local` (any 127.0.0.0/8 address on Linux's
+    /// loopback), so tests can play clients on different addresses and networks.
+    pub fn from_address(idp: &Idp, local: std::net::IpAddr) -> Self {
         Self {
             client: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .local_address(local)
                 .build()
                 .unwrap(),
             base: idp.url.clone(),

@@ -128,7 +128,7 @@ async fn failures_look_alike(db: TestDatabase) {
         c.passwords.memory_kib = 16_384;
         c.passwords.iterations = 2;
         c.login_throttle.account_free_failures = 100;
-        c.login_throttle.ip_free_failures = 100;
+        c.login_throttle.address_free_failures = 100;
     })
     .await;
     idp.user("bob").await;
@@ -234,7 +234,7 @@ async fn csrf_is_required(db: TestDatabase) {
 async fn back_off_after_failures(db: TestDatabase) {
     let idp = start(db, |c| {
         c.login_throttle.account_free_failures = 2;
-        c.login_throttle.ip_free_failures = 100;
+        c.login_throttle.address_free_failures = 100;
         c.login_throttle.base_delay = Duration::from_secs(30);
     })
     .await;
@@ -256,12 +256,13 @@ async fn back_off_after_failures(db: TestDatabase) {
         assert_eq!(attempt("erin", "wrong password").await.status, 200);
     }
     // The third failure in a row starts a 30 s back-off: even the right password is refused
-    // without being checked.
+    // without being checked, and the refused attempt counts as the fourth failure, so the
+    // back-off doubles to 60 s.
     assert_eq!(attempt("erin", "wrong password").await.status, 200);
     let blocked = attempt("erin", PASSWORD).await;
     assert_eq!(blocked.status, 429);
     assert!(blocked.body.contains("Too many failed attempts"));
-    assert_eq!(blocked.headers["retry-after"], "30");
+    assert_eq!(blocked.headers["retry-after"], "60");
     assert!(blocked.set_cookie("idp_session").is_none());
     // Unknown names back off exactly the same way.
     for _ in 0..3 {
@@ -269,7 +270,7 @@ async fn back_off_after_failures(db: TestDatabase) {
     }
     assert_eq!(attempt("nobody", "wrong password").await.status, 429);
     // After the window the right password works again.
-    idp.clock.advance(Duration::from_secs(31));
+    idp.clock.advance(Duration::from_secs(61));
     assert_eq!(attempt("erin", PASSWORD).await.status, 303);
     assert!(
         idp.metric(r#"idp_login_throttled_total{scope="account"}"#)
@@ -283,7 +284,7 @@ async fn back_off_after_failures(db: TestDatabase) {
 async fn back_off_per_address(db: TestDatabase) {
     let idp = start(db, |c| {
         c.login_throttle.account_free_failures = 100;
-        c.login_throttle.ip_free_failures = 3;
+        c.login_throttle.address_free_failures = 3;
         c.login_throttle.base_delay = Duration::from_secs(60);
     })
     .await;
@@ -303,7 +304,11 @@ async fn back_off_per_address(db: TestDatabase) {
     idp.authz.login("p9");
     let blocked = browser.login("p9", "frank", PASSWORD).await;
     assert_eq!(blocked.status, 429, "this address is in back-off");
-    assert!(idp.metric(r#"idp_login_throttled_total{scope="ip"}"#).await >= 1.0);
+    assert!(
+        idp.metric(r#"idp_login_throttled_total{scope="address"}"#)
+            .await
+            >= 1.0
+    );
 }
 
 /// A success from an address clears the address's counter, like the account's: its
@@ -311,7 +316,7 @@ async fn back_off_per_address(db: TestDatabase) {
 async fn back_off_per_address_resets_on_success(db: TestDatabase) {
     let idp = start(db, |c| {
         c.login_throttle.account_free_failures = 100;
-        c.login_throttle.ip_free_failures = 3;
+        c.login_throttle.address_free_failures = 3;
         c.login_throttle.base_delay = Duration::from_secs(60);
     })
     .await;
@@ -333,9 +338,12 @@ async fn back_off_per_address_resets_on_success(db: TestDatabase) {
         blocked.status, 429,
         "the fourth failure started the back-off"
     );
-    assert_eq!(blocked.headers["retry-after"], "60");
+    assert_eq!(
+        blocked.headers["retry-after"], "120",
+        "the refused attempt counted as the fifth failure"
+    );
 
-    idp.clock.advance(Duration::from_secs(61));
+    idp.clock.advance(Duration::from_secs(121));
     assert_eq!(attempt("gina", PASSWORD).await.status, 303);
     // Without the reset the next failure would be the address's fifth: 120 s of back-off.
     for who in ["e", "f", "g", "h"] {
@@ -348,7 +356,7 @@ async fn back_off_per_address_resets_on_success(db: TestDatabase) {
     let blocked = attempt("gina", PASSWORD).await;
     assert_eq!(blocked.status, 429, "counted afresh from the success");
     assert_eq!(
-        blocked.headers["retry-after"], "60",
+        blocked.headers["retry-after"], "120",
         "the doubling starts over"
     );
     assert_eq!(accepted(&idp.authz.calls()).len(), 1);
@@ -360,9 +368,9 @@ fn attributes(set_cookie: &str) -> Vec<&str> {
 }
 
 /// The `Set-Cookie` values of one visit: the CSRF cookie of the login form, the session
-/// cookie of the login and its removal at logout, named `{prefix}idp_csrf` and
-/// `{prefix}idp_session`.
-async fn cookies_of_a_visit(idp: &Idp, prefix: &str) -> [String; 3] {
+/// cookie of the login and its removal at logout, and the device cookie of the login,
+/// named `{prefix}idp_csrf`, `{prefix}idp_session` and `{prefix}idp_device`.
+async fn cookies_of_a_visit(idp: &Idp, prefix: &str) -> [String; 4] {
     let (csrf_name, session_name) = (format!("{prefix}idp_csrf"), format!("{prefix}idp_session"));
     idp.user("hana").await;
     idp.authz.login("c1");
@@ -388,6 +396,14 @@ async fn cookies_of_a_visit(idp: &Idp, prefix: &str) -> [String; 3] {
         .set_cookie(&session_name)
         .expect("a session cookie")
         .to_owned();
+    let device = done
+        .set_cookie(&format!("{prefix}idp_device"))
+        .expect("a device cookie")
+        .to_owned();
+    assert!(
+        attributes(&device).contains(&"Max-Age=2592000"),
+        "login_throttle.device_lifetime: {device}"
+    );
     let confirm = browser.get("/logout").await;
     let out = browser
         .post("/logout", &[("csrf", &confirm.hidden("csrf"))])
@@ -398,7 +414,7 @@ async fn cookies_of_a_visit(idp: &Idp, prefix: &str) -> [String; 3] {
         .expect("the session cookie removed")
         .to_owned();
     assert!(attributes(&cleared).contains(&"Max-Age=0"), "{cleared}");
-    [csrf, session, cleared]
+    [csrf, session, cleared, device]
 }
 
 /// Behind an https `public_url` every cookie, including the one that removes the session,

@@ -14,4 +14,5 @@ mod harness;
 mod login;
 mod session_digests;
 mod sessions_api;
+mod throttle;
 mod users;
