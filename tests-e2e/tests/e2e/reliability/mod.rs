@@ -3,4 +3,5 @@
 //! reproduced against the real binaries and asserted fixed. One submodule per finding.
 
 mod holes;
+mod replicas;
 mod wiring;
