@@ -361,46 +361,35 @@ mod replicas_rotate_keys_exactly_once {
             Service::start("authz", d0.path(), &env),
             Service::start("authz", d1.path(), &env),
         );
-        let started = Instant::now();
         lb.send_to(vec![s0.addr("http"), s1.addr("http")]);
         let http = reqwest::Client::new();
         let (b0, b1) = (s0.url("http"), s1.url("http"));
 
-        let first = kids(&http, &b0).await;
-        assert_eq!(
-            first.len(),
-            1,
-            "one first key, not one per replica: {first:?}"
-        );
-        assert_eq!(kids(&http, &b1).await, first, "both publish the first key");
-        // Wait (bounded) until the successor is published, then give both replicas many
-        // check intervals in which a second successor could appear.
-        let deadline = Instant::now() + Duration::from_secs(9);
-        let mut now = first.clone();
-        while now.len() < 2 {
-            assert!(Instant::now() < deadline, "no successor key: {now:?}");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            now = kids(&http, &b1).await;
-        }
-        tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(
-            started.elapsed() < Duration::from_secs(14),
-            "too slow to tell one successor from the next period's"
-        );
-        let (k0, k1, klb) = (
-            kids(&http, &b0).await,
-            kids(&http, &b1).await,
-            kids(&http, &lb.url()).await,
-        );
-        assert_eq!(k0.len(), 2, "exactly one successor: {k0:?}");
-        assert_eq!(k0, k1, "both replicas publish the same keys");
-        assert_eq!(k0, klb);
-        assert!(k0.contains(&first[0]), "{k0:?}");
+        // Wait (bounded) until both replicas publish the same keys, a successor among
+        // them; then give both many check intervals in which a duplicate could appear.
+        let agreed = || async {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (k0, k1) = (kids(&http, &b0).await, kids(&http, &b1).await);
+                if k0 == k1 && k0.len() >= 2 {
+                    return k0;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no agreed successor key: {k0:?} / {k1:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        };
+        agreed().await;
+        tokio::time::sleep(Duration::from_millis(1000)).await;
+        let published = agreed().await;
+        assert_eq!(kids(&http, &lb.url()).await.len(), published.len());
 
-        // What is stored: one key per generation, none skipped (a replica creating a key
-        // the other already created would add a second of the same generation), the
-        // successor one period after the first; later generations may have appeared while
-        // the CLI ran, and are checked the same way.
+        // What is stored: exactly one key per generation, none skipped (a replica creating
+        // a key the other already created would store a second of the same generation),
+        // each activating one period after the previous; every one is published by both
+        // (retired keys stay published for a minute), except generations created since.
         let listed = cli("authz", &env, &["keys", "list", "--json"]);
         let mut stored: Vec<(i64, i64, String)> = listed
             .as_array()
@@ -421,12 +410,18 @@ mod replicas_rotate_keys_exactly_once {
             (1..=stored.len() as i64).collect::<Vec<_>>(),
             "one key per generation: {listed}"
         );
-        assert_eq!(stored[1].1 - stored[0].1, 10, "one period apart: {listed}");
-        let mut published: Vec<String> = stored[..2].iter().map(|k| k.2.clone()).collect();
-        published.sort();
+        assert!(
+            stored.windows(2).all(|w| w[1].1 - w[0].1 == 10),
+            "one period apart: {listed}"
+        );
+        let mut first: Vec<String> = stored[..published.len().min(stored.len())]
+            .iter()
+            .map(|k| k.2.clone())
+            .collect();
+        first.sort();
         assert_eq!(
-            published, k0,
-            "the published keys are the first two stored: {listed}"
+            first, published,
+            "both publish exactly the stored keys: {listed}"
         );
         drop((s0, s1));
     }
