@@ -2,4 +2,7 @@
 //! (stalled bodies, lockout of the owner, storage trouble, replicas, the smaller holes),
 //! reproduced against the real binaries and asserted fixed. One submodule per finding.
 
+mod holes;
 mod lockout;
+mod replicas;
+mod wiring;
