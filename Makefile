@@ -25,7 +25,7 @@ endif
 .PHONY: help demo build install test config-reference e2e bench bench-peer lint fmt clean-data
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
 demo: ## build and run authz, idp, rs and the demo web app (http://localhost:3000/) on SQLite under ./data, seeding the demo data (ctrl-c stops them; ARGS=--reset-demo seeds it afresh; DEMO_*_PORT move the ports); then `demo walk` (after make install; or target/debug/demo walk) walks every flow
 	@./deployments/demo.sh $(ARGS)
