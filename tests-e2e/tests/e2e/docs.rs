@@ -435,3 +435,50 @@ fn ellipses_match_any_text_and_any_lines() {
     assert!(!output_matches(&["x", "z"], &["x", "y", "z"]));
     assert!(!output_matches(&["x"], &[]));
 }
+
+/// The runner itself can fail: a block that exits non-zero, a block printing something else
+/// than its `text output` block, and a guide without runnable blocks are each reported.
+#[tokio::test]
+async fn failing_blocks_and_wrong_output_are_reported() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let stack = Stack::new(&tmp.path().join("demo"), &tmp.path().join("prod"));
+    let doc = |name: &str, text: &str| {
+        let path = tmp.path().join(name);
+        std::fs::write(&path, text).expect("write a doc");
+        path
+    };
+    let scratch = tmp.path().join("blocks");
+
+    let ok = doc(
+        "ok.md",
+        "```sh test\nX=$AUTHZ\n```\n\n```sh test\necho \"$X\"; echo tail\n```\n\n```text output\nhttp://localhost:8080\n…\n```\n",
+    );
+    assert_eq!(run_file(&ok, &stack, &scratch).await, Vec::<String>::new());
+
+    let failing = doc(
+        "failing.md",
+        "```sh test\necho before\nfalse\necho after\n```\n",
+    );
+    let problems = run_file(&failing, &stack, &scratch).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("failing.md:1: the block failed"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[0].contains("--- stdout:\nbefore\n"),
+        "{problems:?}"
+    );
+
+    let wrong = doc(
+        "wrong.md",
+        "```sh test\necho 2\n```\n\n```text output\n1\n```\n",
+    );
+    let problems = run_file(&wrong, &stack, &scratch).await;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("the output differs"), "{problems:?}");
+
+    let none = doc("none.md", "```sh\necho illustration\n```\n");
+    let problems = run_file(&none, &stack, &scratch).await;
+    assert!(problems[0].contains("no runnable"), "{problems:?}");
+}
