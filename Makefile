@@ -22,24 +22,37 @@ CHROMIUM_NOTE := true
 endif
 
 
-.PHONY: help demo build test config-reference e2e bench bench-peer lint fmt clean-data
+.PHONY: help demo build install test config-reference e2e bench bench-peer lint fmt clean-data
 
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
 
-demo: ## build and run authz, idp, rs and the demo web app (http://localhost:3000/) on SQLite under ./data, seeding the demo data (ctrl-c stops them; ARGS=--reset-demo seeds it afresh; DEMO_*_PORT move the ports); then `cargo run -q -p demo -- walk` walks every flow
+demo: ## build and run authz, idp, rs and the demo web app (http://localhost:3000/) on SQLite under ./data, seeding the demo data (ctrl-c stops them; ARGS=--reset-demo seeds it afresh; DEMO_*_PORT move the ports); then `demo walk` (after make install; or target/debug/demo walk) walks every flow
 	@./deployments/demo.sh $(ARGS)
 
-build: ## build the three service binaries
+build: ## build the three service binaries (debug, under target/debug)
 	$(CARGO) build -p authz -p idp -p rs
+
+# cargo install puts the binaries in ~/.cargo/bin, or in $(PREFIX)/bin when PREFIX is set.
+PREFIX ?=
+INSTALL_ROOT := $(if $(strip $(PREFIX)),--root $(PREFIX),)
+
+install: ## install authz, idp, rs and demo (release builds) into ~/.cargo/bin, or PREFIX/bin with PREFIX=DIR
+	$(CARGO) install --locked $(INSTALL_ROOT) --path services/authz
+	$(CARGO) install --locked $(INSTALL_ROOT) --path services/idp
+	$(CARGO) install --locked $(INSTALL_ROOT) --path services/rs
+	$(CARGO) install --locked $(INSTALL_ROOT) --path tools/demo
 
 # cargo-nextest runs each test in its own process; plain cargo test is the fallback.
 NEXTEST := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo yes)
 
-test: ## unit, integration and e2e tests (PostgreSQL ones when TEST_POSTGRES_URL is set)
+# nextest does not run doctests, so they run separately; plain cargo test runs them itself.
+# They compile README.md's Rust blocks too (crates/guard includes the README as doc).
+test: ## unit, integration, e2e and docs tests, and the doctests (PostgreSQL ones when TEST_POSTGRES_URL is set)
 	@$(PG_NOTE)
 ifeq ($(NEXTEST),yes)
 	$(CARGO) nextest run --workspace --no-fail-fast $(PG_FILTER)
+	$(CARGO) test --workspace --doc --no-fail-fast
 else
 	@echo "NOTE: cargo-nextest not found, using cargo test (cargo install cargo-nextest is faster)"
 	$(CARGO) test --workspace --no-fail-fast -- $(PG_SKIP)
@@ -47,7 +60,7 @@ endif
 	@$(PG_NOTE)
 	@$(CHROMIUM_NOTE)
 
-e2e: ## only the end-to-end tests (real processes via cargo run)
+e2e: ## only the end-to-end tests (real processes via cargo run; needs cargo-nextest)
 	$(CARGO) nextest run -p tests-e2e
 
 bench: ## load-test authz's hot endpoints with tools/loadgen (release build, pinned cores) and print a table

@@ -11,7 +11,7 @@
 //!
 //! guard::required_scopes!(ItemsRead = ["items:read"]);
 //!
-//! async fn me(who: Principal) -> String { who.sub }
+//! async fn me(who: Principal) -> String { who.sub.clone() }
 //! async fn items(who: Scoped<ItemsRead>) -> String { format!("items of {}", who.client_id) }
 //!
 //! #[actix_web::main]
@@ -56,6 +56,13 @@ mod token;
 
 #[cfg(test)]
 mod tests;
+
+/// The README's code blocks as doctests of this crate, so `cargo test --doc` (run by
+/// `make test`) compiles its Rust examples against this API: an example that stops compiling
+/// fails the tests. Blocks that are not Rust carry a language (`sh`, `text`, …).
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeDoctests;
 
 use std::sync::Arc;
 

@@ -6,6 +6,7 @@
 mod code_flow;
 mod demo;
 mod deployments;
+mod docs;
 mod foundation;
 mod guard;
 mod harness;
