@@ -305,4 +305,39 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::TimedOut);
         assert!(started.elapsed() < Duration::from_secs(1));
     }
+
+    #[tokio::test]
+    async fn connections_beyond_the_cap_are_closed_on_accept_until_one_leaves() {
+        use tokio::io::AsyncReadExt;
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let limits = LimitsConfig {
+            grpc_max_connections: 1,
+            max_connections_per_peer: 1,
+            ..LimitsConfig::default()
+        };
+        let mut incoming = Box::pin(guarded_incoming(listener, &limits));
+        macro_rules! next {
+            () => {
+                tokio::time::timeout(
+                    Duration::from_secs(2),
+                    futures_util::StreamExt::next(&mut incoming),
+                )
+            };
+        }
+        let _first_client = TcpStream::connect(addr).await.unwrap();
+        let first = next!().await.unwrap().unwrap().unwrap();
+        // The second is accepted and closed at once: its client reads the end.
+        let mut refused = TcpStream::connect(addr).await.unwrap();
+        assert!(next!().await.is_err(), "nothing handed on");
+        let mut buf = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), refused.read(&mut buf))
+            .await
+            .unwrap();
+        assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+        // Once the first leaves, a new connection is taken.
+        drop(first);
+        let _third_client = TcpStream::connect(addr).await.unwrap();
+        assert!(next!().await.unwrap().unwrap().is_ok());
+    }
 }
