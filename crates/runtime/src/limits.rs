@@ -32,8 +32,8 @@ pub struct LimitsConfig {
     pub header_timeout: Duration,
     /// HTTP: how long a request may take from the end of its head until its answer is
     /// ready, reading the body included; past it the client gets 408 with
-    /// `Connection: close`. gRPC: the deadline of every call (`DEADLINE_EXCEEDED`-like
-    /// cancellation), whatever `grpc-timeout` the client asks for.
+    /// `Connection: close`. gRPC: the longest any call may run before it is ended with
+    /// `CANCELLED` (a client's shorter `grpc-timeout` still applies).
     #[serde(with = "humantime_serde")]
     pub request_timeout: Duration,
     /// HTTP: how long an idle keep-alive connection stays open.
