@@ -5,7 +5,7 @@ use std::time::Duration;
 use actix_web::{HttpResponse, web};
 use telemetry::PrometheusHandle;
 
-use crate::{RuntimeError, Shutdown};
+use crate::{ConnectionCaps, LimitsConfig, RuntimeError, Shutdown};
 
 /// The admin HTTP server (`/metrics`, `/healthz`, `/readyz`).
 pub type AdminServer = actix_web::dev::Server;
@@ -53,12 +53,17 @@ struct AdminState {
 /// - `GET /metrics`: the Prometheus text exposition of every metric of the process.
 ///
 /// Also runs the recorder's periodic upkeep (histogram draining) until shutdown.
+///
+/// It runs on its own worker with its own connection count
+/// ([`ConnectionCaps::admin`]: `limits.admin_max_connections`) and the deadlines of
+/// `limits`, so it stays reachable while the public listener is saturated.
 pub fn admin_server(
     listener: std::net::TcpListener,
     readiness: Arc<dyn Readiness>,
     metrics: PrometheusHandle,
     shutdown: Shutdown,
     grace: Duration,
+    limits: &LimitsConfig,
 ) -> Result<AdminServer, RuntimeError> {
     let upkeep = metrics.clone();
     crate::spawn_periodic(
@@ -76,7 +81,7 @@ pub fn admin_server(
         metrics,
         shutdown,
     };
-    let server = crate::http_server(
+    let server = crate::http_server_with_limits(
         "admin",
         listener,
         move || {
@@ -88,6 +93,8 @@ pub fn admin_server(
         },
         1,
         grace,
+        limits,
+        ConnectionCaps::admin(limits),
     )?;
     Ok(server)
 }

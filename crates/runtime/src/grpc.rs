@@ -7,13 +7,13 @@ use tonic::body::Body;
 use tonic::codegen::{Service, http};
 use tonic::server::NamedService;
 use tonic::service::RoutesBuilder;
-use tonic::transport::server::TcpIncoming;
 use tonic_health::ServingStatus;
 use tonic_health::pb::health_server::{Health, HealthServer};
 use tonic_health::server::HealthReporter;
 use tonic_reflection::pb::{v1, v1alpha};
 
-use crate::{GrpcServerLayer, RuntimeError, Shutdown};
+use crate::grpc_limits::ShedLayer;
+use crate::{GrpcServerLayer, LimitsConfig, RuntimeError, Shutdown};
 
 /// Every gRPC service one process offers, with the file descriptor sets that describe them.
 ///
@@ -100,10 +100,21 @@ impl GrpcServer {
     /// Serves `services` (plus health and reflection, all observed by [`GrpcServerLayer`],
     /// see [`GrpcServices`]) on `listener` until `shutdown` triggers. Must run inside a Tokio
     /// runtime.
+    ///
+    /// Within `limits` (issue 14): every call has the deadline `limits.request_timeout`;
+    /// more than `limits.grpc_max_concurrent_requests` calls in flight are answered
+    /// `UNAVAILABLE` at once (`http_requests_shed_total{listener="grpc"}`); connections
+    /// beyond `limits.grpc_max_connections` or `limits.max_connections_per_peer` are
+    /// closed on accept (`http_connections_refused_total`); each connection carries at most
+    /// `limits.grpc_max_streams_per_connection` concurrent streams (RFC 9113 §6.5.2); the
+    /// server PINGs (RFC 9113 §6.7) after `limits.grpc_keepalive_interval` of silence and
+    /// closes a connection whose peer then stays silent for `limits.grpc_keepalive_timeout`,
+    /// a half-sent handshake or frame included (`http_request_timeouts_total{listener="grpc"}`).
     pub fn new(
         services: GrpcServices,
         listener: std::net::TcpListener,
         shutdown: &Shutdown,
+        limits: &LimitsConfig,
     ) -> Result<Self, RuntimeError> {
         let addr = listener.local_addr().map_err(|source| RuntimeError::Http {
             name: "grpc",
@@ -157,9 +168,14 @@ impl GrpcServer {
             }
         });
 
-        let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+        let incoming = crate::grpc_limits::guarded_incoming(listener, limits);
         let serve = tonic::transport::Server::builder()
+            .timeout(limits.request_timeout)
+            .max_concurrent_streams(limits.grpc_max_streams_per_connection)
+            .http2_keepalive_interval(Some(limits.grpc_keepalive_interval))
+            .http2_keepalive_timeout(Some(limits.grpc_keepalive_timeout))
             .layer(layer)
+            .layer(ShedLayer::new(limits.grpc_max_concurrent_requests))
             .add_routes(routes.routes())
             .serve_with_incoming_shutdown(incoming, shutdown.waiter());
         Ok(Self {
@@ -230,7 +246,13 @@ mod tests {
         let metrics = telemetry::prometheus().unwrap();
         let shutdown = Shutdown::new();
         let (listener, addr) = crate::bind("grpc", &ListenConfig::loopback(0)).unwrap();
-        let server = GrpcServer::new(GrpcServices::new(&[]), listener, &shutdown).unwrap();
+        let server = GrpcServer::new(
+            GrpcServices::new(&[]),
+            listener,
+            &shutdown,
+            &LimitsConfig::default(),
+        )
+        .unwrap();
         let serving = tokio::spawn(server.serve);
         let channel = grpc_channel(
             Endpoint::from_shared(format!("http://{addr}"))

@@ -6,10 +6,13 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
 
 use crate::RuntimeError;
+use crate::http_limits::HttpGuard;
+use crate::limits::{ConnectionTable, LimitsConfig};
 
 /// Starts an actix-web server on an already bound listener the way every service needs it:
 /// `workers` workers, no signal handling of its own (the [`crate::Supervisor`] owns
-/// shutdown), and in-flight requests drained for at most `grace` on stop.
+/// shutdown), in-flight requests drained for at most `grace` on stop, and the default
+/// [`LimitsConfig`] of a public listener (see [`http_server_with_limits`]).
 pub fn http_server<F, I, S, B>(
     name: &'static str,
     listener: std::net::TcpListener,
@@ -28,20 +31,106 @@ where
     S::Service: 'static,
     B: MessageBody + 'static,
 {
+    let limits = LimitsConfig::default();
+    let caps = ConnectionCaps::public(&limits);
+    http_server_with_limits(name, listener, factory, workers, grace, &limits, caps)
+}
+
+/// The connection caps of one HTTP listener.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCaps {
+    /// Open connections beyond this are answered 503 + `Retry-After` and closed.
+    pub max: usize,
+    /// Open connections from one address (IPv6: one /64) beyond this likewise.
+    pub per_peer: usize,
+    /// Beyond this many open connections the listener stops accepting (the backlog
+    /// holds new ones): the ceiling that keeps the process below its file-descriptor
+    /// limit.
+    pub hard: usize,
+}
+
+impl ConnectionCaps {
+    /// The public listener's caps: `limits.max_connections`,
+    /// `limits.max_connections_per_peer`, and a hard ceiling a quarter above.
+    pub fn public(limits: &LimitsConfig) -> Self {
+        Self {
+            max: limits.max_connections,
+            per_peer: limits.max_connections_per_peer,
+            hard: limits.http_hard_ceiling(),
+        }
+    }
+
+    /// The admin listener's caps: `limits.admin_max_connections` in total, no cap per
+    /// address (operators and probes share few addresses), the same hard ceiling rule.
+    pub fn admin(limits: &LimitsConfig) -> Self {
+        let max = limits.admin_max_connections;
+        Self {
+            max,
+            per_peer: max,
+            hard: max.saturating_add(max / 4).max(max + 1),
+        }
+    }
+}
+
+/// [`http_server`] with explicit limits (issue 14): a request's head must arrive within
+/// `limits.header_timeout` (else 408, actix's `client_request_timeout`); the rest of the
+/// request, body included, and its answer within `limits.request_timeout` (else 408 with
+/// `Connection: close`, counted in `http_request_timeouts_total{listener}`); idle
+/// keep-alive connections close after `limits.keep_alive`; unacknowledged response data
+/// ends the connection after `limits.request_timeout` (slow readers); and beyond `caps`
+/// requests are shed with 503, `Retry-After: limits.retry_after` and `Connection: close`
+/// (counted in `http_requests_shed_total{listener}`), with the JSON body
+/// `{"error":"temporarily_unavailable",…}` (RFC 6749 §5.2's shape).
+pub fn http_server_with_limits<F, I, S, B>(
+    name: &'static str,
+    listener: std::net::TcpListener,
+    factory: F,
+    workers: usize,
+    grace: Duration,
+    limits: &LimitsConfig,
+    caps: ConnectionCaps,
+) -> Result<actix_web::dev::Server, RuntimeError>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
     let addr = listener
         .local_addr()
         .map_err(|source| RuntimeError::Http { name, source })?;
-    Ok(actix_web::HttpServer::new(factory)
-        .workers(workers.max(1))
-        .disable_signals()
-        .shutdown_timeout(grace.as_secs().max(1))
-        .listen(listener)
-        .map_err(|source| RuntimeError::Bind {
-            section: name,
-            addr,
-            source,
-        })?
-        .run())
+    let workers = workers.max(1);
+    let guard = HttpGuard::<B, S::InitError>::new(
+        name,
+        ConnectionTable::new(caps.max, caps.per_peer),
+        limits.request_timeout,
+        limits.retry_after_secs(),
+        limits.request_timeout,
+    );
+    let on_connect = guard.on_connect();
+    Ok(actix_web::HttpServer::new(move || {
+        actix_service::apply(guard.clone(), factory().into_factory())
+    })
+    .on_connect(on_connect)
+    .workers(workers)
+    .max_connections(caps.hard.div_ceil(workers).max(1))
+    .client_request_timeout(limits.header_timeout)
+    .client_disconnect_timeout(limits.disconnect_timeout)
+    .keep_alive(actix_web::http::KeepAlive::Timeout(limits.keep_alive))
+    .disable_signals()
+    .shutdown_timeout(grace.as_secs().max(1))
+    .listen(listener)
+    .map_err(|source| RuntimeError::Bind {
+        section: name,
+        addr,
+        source,
+    })?
+    .run())
 }
 
 /// The base of every public application: request observation (span, metrics) around
@@ -63,4 +152,98 @@ pub fn base_app() -> actix_web::App<
 /// Unknown paths: a JSON 404 rather than an empty body.
 async fn not_found() -> actix_web::HttpResponse {
     actix_web::HttpResponse::NotFound().json(serde_json::json!({ "error": "not_found" }))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpStream;
+
+    use super::*;
+    use crate::ListenConfig;
+
+    async fn stalled_body(addr: std::net::SocketAddr) -> TcpStream {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\nabc")
+            .await
+            .unwrap();
+        stream
+    }
+
+    async fn answer(mut stream: TcpStream) -> String {
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut got)).await;
+        String::from_utf8_lossy(&got).into_owned()
+    }
+
+    async fn post(addr: std::net::SocketAddr) -> String {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+            .await
+            .unwrap();
+        answer(stream).await
+    }
+
+    /// A stalled body is answered 408 with `Connection: close` at the request deadline;
+    /// beyond the per-peer cap requests are shed with 503 + `Retry-After` at once, and a
+    /// closed connection frees its place.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn stalled_bodies_time_out_and_the_per_peer_cap_sheds() {
+        let limits = LimitsConfig {
+            request_timeout: Duration::from_millis(300),
+            max_connections_per_peer: 2,
+            retry_after: Duration::from_secs(7),
+            ..LimitsConfig::default()
+        };
+        let (listener, addr) = crate::bind("http", &ListenConfig::loopback(0)).unwrap();
+        let server = http_server_with_limits(
+            "test",
+            listener,
+            || {
+                actix_web::App::new().route(
+                    "/echo",
+                    actix_web::web::post().to(|body: actix_web::web::Bytes| async move {
+                        format!("{} bytes", body.len())
+                    }),
+                )
+            },
+            1,
+            Duration::from_secs(1),
+            &limits,
+            ConnectionCaps::public(&limits),
+        )
+        .unwrap();
+        let handle = server.handle();
+        tokio::spawn(server);
+
+        assert!(post(addr).await.ends_with("2 bytes"));
+        let started = Instant::now();
+        let timed_out = answer(stalled_body(addr).await).await;
+        assert!(timed_out.starts_with("HTTP/1.1 408"), "{timed_out}");
+        assert!(timed_out.contains("connection: close"), "{timed_out}");
+        assert!(started.elapsed() >= Duration::from_millis(250));
+        assert!(started.elapsed() < Duration::from_secs(3));
+
+        let first = stalled_body(addr).await;
+        let second = stalled_body(addr).await;
+        let shed = post(addr).await;
+        assert!(shed.starts_with("HTTP/1.1 503"), "{shed}");
+        assert!(shed.contains("retry-after: 7"), "{shed}");
+        assert!(shed.contains("temporarily_unavailable"), "{shed}");
+        drop(first);
+        drop(second);
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !post(addr).await.ends_with("2 bytes") {
+            assert!(
+                Instant::now() < deadline,
+                "not back after the stalled ones left"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        handle.stop(false).await;
+    }
 }

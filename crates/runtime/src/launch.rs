@@ -8,7 +8,8 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
 
 use crate::{
-    GrpcServer, GrpcServices, ListenConfig, Readiness, RuntimeError, Shutdown, Supervisor,
+    ConnectionCaps, GrpcServer, GrpcServices, LimitsConfig, ListenConfig, Readiness, RuntimeError,
+    Shutdown, Supervisor,
 };
 
 /// Where a started service listens.
@@ -37,6 +38,8 @@ pub struct Launch {
     pub workers: usize,
     /// Drain bound on stop.
     pub grace: Duration,
+    /// Deadlines and connection caps of every listener (the `limits` section).
+    pub limits: LimitsConfig,
 }
 
 /// A bound service: listeners open, addresses announced, nothing served yet.
@@ -50,7 +53,8 @@ pub struct Launched {
 impl Launch {
     /// Binds every listener, builds the public HTTP server from `app`, the gRPC server from
     /// `grpc` (which must be `Some` exactly when a gRPC listener is configured), and the admin
-    /// server around `readiness`, then prints the `<service> listening …` line.
+    /// server around `readiness`, all within `limits` (after raising the process's
+    /// file-descriptor limit to fit them), then prints the `<service> listening …` line.
     pub fn bind<F, I, S, B>(
         self,
         shutdown: &Shutdown,
@@ -70,22 +74,36 @@ impl Launch {
         B: MessageBody + 'static,
     {
         let metrics = telemetry::prometheus().map_err(|e| RuntimeError::Metrics(e.to_string()))?;
+        crate::limits::ensure_descriptors(&self.limits, self.grpc.is_some())
+            .map_err(RuntimeError::Limits)?;
         let (http_listener, http_addr) = crate::bind("http", &self.http)?;
         let grpc_bound = match (&self.grpc, grpc) {
             (Some(config), Some(services)) => {
                 let (listener, addr) = crate::bind("grpc", config)?;
-                Some((GrpcServer::new(services, listener, shutdown)?, addr))
+                Some((
+                    GrpcServer::new(services, listener, shutdown, &self.limits)?,
+                    addr,
+                ))
             }
             _ => None,
         };
         let (admin_listener, admin_addr) = crate::bind("admin", &self.admin)?;
-        let http = crate::http_server("http", http_listener, app, self.workers, self.grace)?;
+        let http = crate::http_server_with_limits(
+            "http",
+            http_listener,
+            app,
+            self.workers,
+            self.grace,
+            &self.limits,
+            ConnectionCaps::public(&self.limits),
+        )?;
         let admin = crate::admin_server(
             admin_listener,
             readiness,
             metrics,
             shutdown.clone(),
             self.grace,
+            &self.limits,
         )?;
         let addresses = Addresses {
             http: http_addr,

@@ -13,10 +13,13 @@ mod announce;
 pub mod cli;
 mod demo;
 mod grpc;
+mod grpc_limits;
 mod grpc_observe;
+mod http_limits;
 mod http_observe;
 mod http_server;
 mod launch;
+mod limits;
 mod listen;
 mod periodic;
 mod shutdown;
@@ -33,8 +36,9 @@ pub use grpc_observe::{
     grpc_channel,
 };
 pub use http_observe::observe_requests;
-pub use http_server::{base_app, http_server};
+pub use http_server::{ConnectionCaps, base_app, http_server, http_server_with_limits};
 pub use launch::{Addresses, Launch, Launched};
+pub use limits::{LimitsConfig, REFUSED_METRIC, SHED_METRIC, TIMEOUT_METRIC};
 pub use listen::{ListenConfig, bind};
 pub use periodic::{FirstRun, spawn_periodic};
 pub use shutdown::{Shutdown, ShutdownConfig};
@@ -71,6 +75,10 @@ pub enum RuntimeError {
     /// The metrics recorder is unavailable.
     #[error("metrics recorder: {0}")]
     Metrics(String),
+    /// The connection caps do not fit the process's file-descriptor limit (one line
+    /// naming the `limits` key).
+    #[error("{0}")]
+    Limits(String),
     /// A server task panicked or was cancelled.
     #[error("a server task panicked or was cancelled")]
     TaskAborted,

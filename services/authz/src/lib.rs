@@ -183,6 +183,7 @@ impl Application {
             admin: config.admin,
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
+            limits: config.limits,
         };
         let state = AppState {
             discovery: http::discovery_document(&config),

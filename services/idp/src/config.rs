@@ -1,7 +1,7 @@
 //! The idp configuration (`configs/idp.yaml`, `IDP__…` environment variables).
 
 use config::{ConfigError, Secret, Validate};
-use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
+use runtime::{LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
 use storage::DatabaseConfig;
 use telemetry::TelemetryConfig;
@@ -19,6 +19,8 @@ pub struct IdpConfig {
     pub grpc: ListenConfig,
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: ListenConfig,
+    /// Deadlines and connection caps of every listener (issue 14).
+    pub limits: LimitsConfig,
     /// The idp database.
     pub database: DatabaseConfig,
     /// Password hashing (argon2id) and policy.
@@ -48,6 +50,7 @@ impl Default for IdpConfig {
             http: ListenConfig::loopback(8081),
             grpc: ListenConfig::loopback(50052),
             admin: ListenConfig::loopback(9081),
+            limits: LimitsConfig::default(),
             database: DatabaseConfig::with_url("sqlite://data/idp.db"),
             passwords: crate::users::PasswordConfig::default(),
             sessions: crate::sessions::SessionConfig::default(),
@@ -80,6 +83,7 @@ impl Validate for IdpConfig {
             ("http", &self.http),
             ("grpc", &self.grpc),
             ("admin", &self.admin),
+            ("limits", &self.limits),
             ("database", &self.database),
             ("passwords", &self.passwords),
             ("sessions", &self.sessions),

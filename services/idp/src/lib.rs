@@ -137,6 +137,7 @@ impl Application {
             admin: config.admin,
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
+            limits: config.limits,
         };
         let launched = launch.bind(
             &shutdown,

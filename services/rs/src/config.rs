@@ -2,7 +2,7 @@
 
 use config::{ConfigError, Validate};
 use guard::GuardConfig;
-use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
+use runtime::{LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
 use telemetry::TelemetryConfig;
 
@@ -14,6 +14,8 @@ pub struct RsConfig {
     pub http: ListenConfig,
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: ListenConfig,
+    /// Deadlines and connection caps of every listener (issue 14).
+    pub limits: LimitsConfig,
     /// How access tokens are validated (the `guard` crate).
     pub guard: GuardConfig,
     /// The in-memory item store of the demo API.
@@ -31,6 +33,7 @@ impl Default for RsConfig {
         Self {
             http: ListenConfig::loopback(8082),
             admin: ListenConfig::loopback(9082),
+            limits: LimitsConfig::default(),
             guard: GuardConfig {
                 realm: "rs".to_owned(),
                 ..GuardConfig::default()
@@ -48,6 +51,7 @@ impl Validate for RsConfig {
         config::validate_sections(&[
             ("http", &self.http),
             ("admin", &self.admin),
+            ("limits", &self.limits),
             ("guard", &self.guard),
             ("items", &self.items),
             ("telemetry", &self.telemetry),

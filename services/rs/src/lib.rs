@@ -60,6 +60,7 @@ impl Application {
             admin: config.admin,
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
+            limits: config.limits,
         };
         let readiness = runtime::readiness(move || {
             let ready = guard.is_ready();

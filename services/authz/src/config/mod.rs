@@ -68,7 +68,7 @@ impl Validate for ClientsConfig {
 }
 
 use config::{ConfigError, Validate};
-use runtime::{ListenConfig, RuntimeConfig, ShutdownConfig};
+use runtime::{LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
 use storage::DatabaseConfig;
 use telemetry::TelemetryConfig;
@@ -89,6 +89,8 @@ pub struct AuthzConfig {
     pub grpc: ListenConfig,
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: ListenConfig,
+    /// Deadlines and connection caps of every listener (issue 14).
+    pub limits: LimitsConfig,
     /// The authz database.
     pub database: DatabaseConfig,
     /// Signing keys.
@@ -118,6 +120,7 @@ impl Default for AuthzConfig {
             http: ListenConfig::loopback(8080),
             grpc: ListenConfig::loopback(50051),
             admin: ListenConfig::loopback(9080),
+            limits: LimitsConfig::default(),
             database: DatabaseConfig::with_url("sqlite://data/authz.db"),
             keys: KeysConfig::default(),
             clients: ClientsConfig::default(),
@@ -147,6 +150,7 @@ impl Validate for AuthzConfig {
             ("http", &self.http),
             ("grpc", &self.grpc),
             ("admin", &self.admin),
+            ("limits", &self.limits),
             ("database", &self.database),
             ("keys", &self.keys),
             ("clients", &self.clients),

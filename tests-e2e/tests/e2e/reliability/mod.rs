@@ -3,6 +3,7 @@
 //! reproduced against the real binaries and asserted fixed. One submodule per finding.
 
 mod holes;
+mod listeners;
 mod lockout;
 mod replicas;
 mod wiring;

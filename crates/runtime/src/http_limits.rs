@@ -1,0 +1,186 @@
+use std::any::Any;
+use std::future::{Ready, ready};
+use std::marker::PhantomData;
+use std::time::Duration;
+
+use actix_http::body::{BoxBody, EitherBody, MessageBody};
+use actix_http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use actix_http::{ConnectionType, Extensions, Request, Response, StatusCode};
+use actix_service::{Service, Transform};
+use futures_util::future::LocalBoxFuture;
+
+use crate::limits::{ConnectionSlot, ConnectionTable, SHED_METRIC, TIMEOUT_METRIC};
+
+/// The limits one actix-web listener enforces: its connection table (filled by
+/// [`HttpGuard::on_connect`]) and the whole-request deadline.
+#[derive(Debug)]
+pub(crate) struct HttpGuard<B, E> {
+    listener: &'static str,
+    table: ConnectionTable,
+    request_timeout: Duration,
+    retry_after: u64,
+    slow_peer_timeout: Duration,
+    marker: PhantomData<fn() -> (B, E)>,
+}
+
+impl<B, E> Clone for HttpGuard<B, E> {
+    fn clone(&self) -> Self {
+        Self {
+            listener: self.listener,
+            table: self.table.clone(),
+            request_timeout: self.request_timeout,
+            retry_after: self.retry_after,
+            slow_peer_timeout: self.slow_peer_timeout,
+            marker: PhantomData,
+        }
+    }
+}
+
+impl<B, E> HttpGuard<B, E> {
+    /// Guards `listener` with `table`'s caps and `request_timeout`; a 503 asks clients to
+    /// come back after `retry_after` seconds. Unacknowledged response data older than
+    /// `slow_peer_timeout` ends the connection (`TCP_USER_TIMEOUT`).
+    pub(crate) fn new(
+        listener: &'static str,
+        table: ConnectionTable,
+        request_timeout: Duration,
+        retry_after: u64,
+        slow_peer_timeout: Duration,
+    ) -> Self {
+        Self {
+            listener,
+            table,
+            request_timeout,
+            retry_after,
+            slow_peer_timeout,
+            marker: PhantomData,
+        }
+    }
+
+    /// The `on_connect` hook of the server: counts the connection in the table (the slot
+    /// lives in the connection's data and uncounts it when the connection ends) and bounds
+    /// how long sent data may stay unacknowledged, so a client that stops reading the
+    /// answer cannot hold the connection.
+    pub(crate) fn on_connect(&self) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
+        let table = self.table.clone();
+        let slow_peer_timeout = self.slow_peer_timeout;
+        move |io: &dyn Any, data: &mut Extensions| {
+            let stream = io.downcast_ref::<tokio::net::TcpStream>();
+            let peer = stream.and_then(|s| s.peer_addr().ok()).map(|a| a.ip());
+            if let Some(stream) = stream {
+                crate::grpc_limits::bound_unacknowledged(stream, slow_peer_timeout);
+            }
+            data.insert(table.open(peer));
+        }
+    }
+}
+
+impl<S, B, E> Transform<S, Request> for HttpGuard<B, E>
+where
+    S: Service<Request> + 'static,
+    S::Response: Into<Response<B>>,
+    S::Error: 'static,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    type Response = Response<EitherBody<B, BoxBody>>;
+    type Error = S::Error;
+    type Transform = HttpGuardService<S, B>;
+    type InitError = E;
+    type Future = Ready<Result<Self::Transform, Self::InitError>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(HttpGuardService {
+            service: std::rc::Rc::new(service),
+            listener: self.listener,
+            request_timeout: self.request_timeout,
+            retry_after: self.retry_after,
+            marker: PhantomData,
+        }))
+    }
+}
+
+/// The service [`HttpGuard`] wraps around an application.
+pub(crate) struct HttpGuardService<S, B> {
+    service: std::rc::Rc<S>,
+    listener: &'static str,
+    request_timeout: Duration,
+    retry_after: u64,
+    marker: PhantomData<fn() -> B>,
+}
+
+impl<S, B> Service<Request> for HttpGuardService<S, B>
+where
+    S: Service<Request> + 'static,
+    S::Response: Into<Response<B>>,
+    S::Error: 'static,
+    S::Future: 'static,
+    B: MessageBody + 'static,
+{
+    type Response = Response<EitherBody<B, BoxBody>>;
+    type Error = S::Error;
+    type Future = LocalBoxFuture<'static, Result<Self::Response, Self::Error>>;
+
+    actix_service::forward_ready!(service);
+
+    fn call(&self, req: Request) -> Self::Future {
+        let listener = self.listener;
+        if req
+            .conn_data::<ConnectionSlot>()
+            .is_some_and(|slot| !slot.admitted)
+        {
+            metrics::counter!(SHED_METRIC, "listener" => listener).increment(1);
+            tracing::debug!(listener, "connection cap reached: request shed with 503");
+            let answer = refusal(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+                "the server is at its connection limit; retry later",
+                Some(self.retry_after),
+            );
+            return Box::pin(ready(Ok(answer)));
+        }
+        let deadline = self.request_timeout;
+        let call = self.service.call(req);
+        Box::pin(async move {
+            match tokio::time::timeout(deadline, call).await {
+                Ok(answer) => answer.map(|res| res.into().map_body(|_, b| EitherBody::left(b))),
+                Err(_) => {
+                    metrics::counter!(TIMEOUT_METRIC, "listener" => listener).increment(1);
+                    tracing::debug!(
+                        listener,
+                        "request not received and answered within limits.request_timeout: 408"
+                    );
+                    Ok(refusal(
+                        StatusCode::REQUEST_TIMEOUT,
+                        "invalid_request",
+                        "the request was not received in time",
+                        None,
+                    ))
+                }
+            }
+        })
+    }
+}
+
+/// A JSON error answer (RFC 6749 §5.2 shape: `error`, `error_description`) that closes
+/// the connection, with `Retry-After` (RFC 9110 §10.2.3) when given.
+fn refusal<B>(
+    status: StatusCode,
+    error: &str,
+    description: &str,
+    retry_after: Option<u64>,
+) -> Response<EitherBody<B, BoxBody>> {
+    let body = serde_json::json!({ "error": error, "error_description": description });
+    let mut res = Response::with_body(status, BoxBody::new(body.to_string()));
+    res.head_mut().set_connection_type(ConnectionType::Close);
+    let headers = res.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        actix_http::header::CACHE_CONTROL,
+        HeaderValue::from_static("no-store"),
+    );
+    if let Some(seconds) = retry_after {
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    res.map_body(|_, b| EitherBody::right(b))
+}
