@@ -1,12 +1,18 @@
 use std::any::Any;
+use std::cell::{Cell, RefCell};
 use std::future::{Ready, ready};
 use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use actix_http::body::{BoxBody, EitherBody, MessageBody};
+use actix_http::error::PayloadError;
 use actix_http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
-use actix_http::{ConnectionType, Extensions, Request, Response, StatusCode};
+use actix_http::{ConnectionType, Extensions, Payload, Request, Response, StatusCode};
 use actix_service::{Service, Transform};
+use actix_web::web::Bytes;
 use futures_util::future::LocalBoxFuture;
 
 use crate::limits::{ConnectionSlot, ConnectionTable, SHED_METRIC, TIMEOUT_METRIC};
@@ -140,10 +146,23 @@ where
             return Box::pin(ready(Ok(answer)));
         }
         let deadline = self.request_timeout;
+        let mut req = req;
+        let held = hold_payload(&mut req);
         let call = self.service.call(req);
         Box::pin(async move {
             match tokio::time::timeout(deadline, call).await {
-                Ok(answer) => answer.map(|res| res.into().map_body(|_, b| EitherBody::left(b))),
+                Ok(answer) => answer.map(|res| {
+                    let res = res.into();
+                    match held.filter(|h| !h.0.finished.get()) {
+                        None => res.map_body(|_, b| EitherBody::left(b)),
+                        Some(held) => res.map_body(|_, b| {
+                            EitherBody::right(BoxBody::new(HoldingBody {
+                                inner: BoxBody::new(b),
+                                _held: held,
+                            }))
+                        }),
+                    }
+                }),
                 Err(_) => {
                     metrics::counter!(TIMEOUT_METRIC, "listener" => listener).increment(1);
                     tracing::debug!(
@@ -160,6 +179,76 @@ where
             }
         })
     }
+}
+
+/// The request body, shared between the application (which may read it, or not) and the
+/// response ([`hold_payload`]).
+#[derive(Clone)]
+struct HeldPayload(Rc<Held>);
+
+struct Held {
+    payload: RefCell<Payload>,
+    /// The body was read to its end.
+    finished: Cell<bool>,
+}
+
+impl futures_util::Stream for HeldPayload {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Ok(mut payload) = self.0.payload.try_borrow_mut() else {
+            // Never borrowed elsewhere while polled; a body that cannot be read ends.
+            return Poll::Ready(None);
+        };
+        let next = Pin::new(&mut *payload).poll_next(cx);
+        if matches!(next, Poll::Ready(None)) {
+            self.0.finished.set(true);
+        }
+        next
+    }
+}
+
+/// A response body that keeps an unread request body alive until it has been sent.
+struct HoldingBody {
+    inner: BoxBody,
+    _held: HeldPayload,
+}
+
+impl MessageBody for HoldingBody {
+    type Error = Box<dyn std::error::Error>;
+
+    fn size(&self) -> actix_http::body::BodySize {
+        self.inner.size()
+    }
+
+    fn poll_next(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// Gives the application a handle on the request body and returns another one, which the
+/// caller attaches to the response's body when the application left the request body
+/// unread ([`HoldingBody`]). That body is then still alive when actix-http finishes the
+/// response, so it answers with `Connection: close` and
+/// ends the connection (after `limits.disconnect_timeout`) instead of draining the rest of
+/// the body with no deadline, which a client stalling a chunked body (RFC 9112 §7.1) on an
+/// endpoint that never reads it could otherwise stretch forever. A body that was read to
+/// its end changes nothing: the connection is kept alive as before.
+fn hold_payload(req: &mut Request) -> Option<HeldPayload> {
+    if matches!(req.payload(), Payload::None) {
+        return None;
+    }
+    let held = HeldPayload(Rc::new(Held {
+        payload: RefCell::new(req.take_payload()),
+        finished: Cell::new(false),
+    }));
+    *req.payload() = Payload::Stream {
+        payload: Box::pin(held.clone()),
+    };
+    Some(held)
 }
 
 /// A JSON error answer (RFC 6749 §5.2 shape: `error`, `error_description`) that closes

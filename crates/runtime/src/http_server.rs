@@ -246,4 +246,68 @@ mod tests {
         }
         handle.stop(false).await;
     }
+
+    /// A chunked body (RFC 9112 §7.1) that stalls, sent to an endpoint that never reads its
+    /// body: the answer comes with `Connection: close` and the connection ends soon after,
+    /// instead of actix draining the rest of the body with no deadline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_unread_stalled_chunked_body_does_not_hold_the_connection() {
+        let limits = LimitsConfig {
+            disconnect_timeout: Duration::from_millis(500),
+            ..LimitsConfig::default()
+        };
+        let (listener, addr) = crate::bind("http", &ListenConfig::loopback(0)).unwrap();
+        let server = http_server_with_limits(
+            "test",
+            listener,
+            || {
+                actix_web::App::new()
+                    .route("/ignore", actix_web::web::post().to(|| async { "ignored" }))
+                    .route(
+                        "/echo",
+                        actix_web::web::post().to(|body: actix_web::web::Bytes| async move {
+                            format!("{} bytes", body.len())
+                        }),
+                    )
+            },
+            1,
+            Duration::from_secs(1),
+            &limits,
+            ConnectionCaps::public(&limits),
+        )
+        .unwrap();
+        let handle = server.handle();
+        tokio::spawn(server);
+
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST /ignore HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n")
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut got)).await;
+        let got = String::from_utf8_lossy(&got);
+        assert!(closed.is_ok(), "connection still open after 5 s: {got}");
+        assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+        assert!(got.contains("connection: close"), "{got}");
+        assert!(started.elapsed() < Duration::from_secs(4));
+
+        // A chunked body that is read to its end keeps the connection alive.
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n")
+            .await
+            .unwrap();
+        let mut buf = vec![0u8; 1024];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        let first = String::from_utf8_lossy(&buf[..n]);
+        assert!(first.ends_with("3 bytes"), "{first}");
+        assert!(!first.contains("connection: close"), "{first}");
+        handle.stop(false).await;
+    }
 }

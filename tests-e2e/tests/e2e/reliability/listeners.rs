@@ -164,6 +164,20 @@ async fn authz_cuts_off_stalled_bodies_while_serving_others() {
         "{page}"
     );
     assert_eq!(token(&http, &authz).await.status(), 200);
+
+    // A chunked body (RFC 9112 §7.1) that stalls, on an endpoint that never reads a body
+    // (the JWKS answers POST with 405): answered, then closed, not drained forever.
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /.well-known/jwks.json HTTP/1.1\r\nHost: {addr}\r\nTransfer-Encoding: chunked\r\n\r\n4\r\nabcd\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let sent = closed_within(stream, DEADLINE + SLACK, "a stalled chunked body").await;
+    assert!(sent.starts_with("HTTP/1.1 "), "{sent}");
+    assert!(
+        sent.to_ascii_lowercase().contains("connection: close"),
+        "{sent}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
