@@ -68,6 +68,8 @@ pub struct Application {
     /// Session upkeep, started by [`Application::run`] so that nothing else writes while
     /// start-up work (`serve --demo`) runs its transaction.
     sessions: sessions::Sessions,
+    /// The database, whose write check [`Application::run`] starts for readiness.
+    db: Database,
     shutdown: Shutdown,
 }
 
@@ -136,15 +138,19 @@ impl Application {
             &shutdown,
             move || http::app(state.clone()),
             Some(grpc),
-            runtime::readiness(move || {
+            runtime::readiness({
                 let db = db.clone();
-                async move { db.check_ready().await }
+                move || {
+                    let db = db.clone();
+                    async move { db.check_ready().await }
+                }
             }),
         )?;
         Ok(Self {
             launched,
             users,
             sessions,
+            db,
             shutdown,
         })
     }
@@ -163,6 +169,22 @@ impl Application {
     pub async fn run(self) -> Result<(), IdpError> {
         self.sessions
             .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
+        // Checks every database.write_check_interval that the database takes writes, so
+        // /readyz answers 503 while it does not and 200 again once it does.
+        let db = self.db.clone();
+        runtime::spawn_periodic(
+            "database write check",
+            db.write_check_interval(),
+            runtime::FirstRun::Immediately,
+            self.shutdown.waiter(),
+            move || {
+                let db = db.clone();
+                async move {
+                    // The outcome is kept for readiness and logged when it changes.
+                    let _ = db.check_writes().await;
+                }
+            },
+        );
         Ok(self.launched.supervisor.run().await?)
     }
 }

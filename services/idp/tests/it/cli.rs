@@ -52,7 +52,7 @@ fn migrate_creates_the_schema() {
     );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout).trim(),
-        "idp: 3 migration(s) applied"
+        "idp: 4 migration(s) applied"
     );
     assert!(dir.path().join("idp.db").exists());
 }
