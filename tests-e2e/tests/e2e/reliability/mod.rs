@@ -1,3 +1,5 @@
 //! Reliability: each availability finding of the black-box security and chaos run
 //! (stalled bodies, lockout of the owner, storage trouble, replicas, the smaller holes),
 //! reproduced against the real binaries and asserted fixed. One submodule per finding.
+
+mod storage;
