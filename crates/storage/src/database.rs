@@ -422,28 +422,29 @@ impl Database {
     /// all migrations were seen applied the migration table is no longer read. The reason
     /// names the kind of failure only ("database writes failing: disk full").
     pub async fn check_ready(&self) -> Result<(), String> {
-        self.inner.health.verdict()?;
-        if AtomicBool::load(&self.inner.migrated, Ordering::Acquire) {
-            let mut conn = self
-                .get()
+        if !AtomicBool::load(&self.inner.migrated, Ordering::Acquire) {
+            // Pending migrations are the first thing to name: without them the write check
+            // has no table to write to.
+            let pending = self
+                .pending_migrations()
                 .await
                 .map_err(|_| "database unavailable".to_owned())?;
-            with_conn!(&mut conn, |c| diesel::sql_query("SELECT 1")
-                .execute(c)
-                .await)
-            .map_err(|_| "database unavailable".to_owned())?;
-            return Ok(());
+            if !pending.is_empty() {
+                return Err(format!("{} migration(s) pending", pending.len()));
+            }
+            self.inner.migrated.store(true, Ordering::Release);
+            return self.inner.health.verdict();
         }
-        let pending = self
-            .pending_migrations()
+        self.inner.health.verdict()?;
+        let mut conn = self
+            .get()
             .await
             .map_err(|_| "database unavailable".to_owned())?;
-        if pending.is_empty() {
-            self.inner.migrated.store(true, Ordering::Release);
-            Ok(())
-        } else {
-            Err(format!("{} migration(s) pending", pending.len()))
-        }
+        with_conn!(&mut conn, |c| diesel::sql_query("SELECT 1")
+            .execute(c)
+            .await)
+        .map_err(|_| "database unavailable".to_owned())?;
+        Ok(())
     }
 }
 
