@@ -170,6 +170,15 @@ impl Authz {
     }
 }
 
+/// A client whose every request ends within 15s: a request stuck behind a lock fails the
+/// test instead of hanging it.
+fn bounded_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(15))
+        .build()
+        .unwrap()
+}
+
 /// A 503 as RFC 6749 §5.2 and RFC 9110 §10.2.3 want it: `temporarily_unavailable`,
 /// `Retry-After`, never cached, no cause.
 async fn assert_temporarily_unavailable(res: reqwest::Response, what: &str) {
@@ -193,7 +202,7 @@ async fn access_token(res: reqwest::Response) -> String {
 
 /// Polls `/readyz` until it answers `want`, within [`READINESS_WITHIN`]; returns the body.
 async fn readiness(service: &Service, want: StatusCode) -> Value {
-    let http = reqwest::Client::new();
+    let http = bounded_client();
     let url = format!("{}/readyz", service.url("admin"));
     let deadline = Instant::now() + READINESS_WITHIN;
     loop {
@@ -390,7 +399,7 @@ async fn sqlite_locked_past_the_busy_timeout() {
     let idp = Service::start("idp", dir, &idp_env).await;
     let authz = Authz {
         service,
-        http: reqwest::Client::new(),
+        http: bounded_client(),
         clients,
     };
 
@@ -468,7 +477,7 @@ async fn sqlite_disk_full() {
     authz_env.extend(fast_database("AUTHZ"));
     let authz = Authz {
         service: Service::start("authz", dir, &authz_env).await,
-        http: reqwest::Client::new(),
+        http: bounded_client(),
         clients,
     };
     let kept = access_token(authz.client_credentials().await).await;
@@ -632,7 +641,7 @@ async fn authz_through(proxy: &Proxy, db_url: &str, dir: &Path, extra: &[(&str, 
     authz_env.extend(pairs(extra));
     Authz {
         service: Service::start("authz", dir, &authz_env).await,
-        http: reqwest::Client::new(),
+        http: bounded_client(),
         clients,
     }
 }
