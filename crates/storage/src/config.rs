@@ -22,6 +22,21 @@ pub struct DatabaseConfig {
     /// How long SQLite waits on a locked database before failing a statement.
     #[serde(with = "humantime_serde")]
     pub sqlite_busy_timeout: Duration,
+    /// PostgreSQL only: how long a statement waits for a row or table lock before it fails
+    /// (SQLSTATE 55P03, answered 503 with `Retry-After`) instead of holding the request;
+    /// set as `lock_timeout` on every pooled connection. `0s` disables it.
+    #[serde(with = "humantime_serde")]
+    pub lock_timeout: Duration,
+    /// PostgreSQL only: the longest a single statement may run before the server cancels
+    /// it (SQLSTATE 57014, answered 503); set as `statement_timeout` on every pooled
+    /// connection. `0s` disables it.
+    #[serde(with = "humantime_serde")]
+    pub statement_timeout: Duration,
+    /// How often a tiny write (one row of the `storage_health` table) checks that the
+    /// database takes writes; `/readyz` answers 503 while it fails, or while queries failed
+    /// for a full or failing disk or a lost server within this interval.
+    #[serde(with = "humantime_serde")]
+    pub write_check_interval: Duration,
     /// Apply pending migrations when `serve` starts (otherwise run `migrate` first).
     pub migrate_on_start: bool,
 }
@@ -35,6 +50,9 @@ impl DatabaseConfig {
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            lock_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+            write_check_interval: Duration::from_secs(5),
             migrate_on_start: true,
         }
     }
@@ -52,14 +70,33 @@ impl Validate for DatabaseConfig {
         for (key, value) in [
             ("connect_timeout", self.connect_timeout),
             ("acquire_timeout", self.acquire_timeout),
+            ("write_check_interval", self.write_check_interval),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::new(key, "must be greater than zero"));
             }
         }
+        for (key, value) in [
+            ("lock_timeout", self.lock_timeout),
+            ("statement_timeout", self.statement_timeout),
+        ] {
+            if !value.is_zero() && value < Duration::from_millis(1) {
+                return Err(ConfigError::new(key, "must be 0s (off) or at least 1ms"));
+            }
+            if value > MAX_PG_TIMEOUT {
+                return Err(ConfigError::new(
+                    key,
+                    "must be at most 24d (PostgreSQL's limit is 2147483647ms)",
+                ));
+            }
+        }
         Ok(())
     }
 }
+
+/// The largest `lock_timeout`/`statement_timeout` accepted: PostgreSQL takes at most
+/// `i32::MAX` milliseconds (about 24.8 days).
+const MAX_PG_TIMEOUT: Duration = Duration::from_secs(24 * 24 * 3600);
 
 /// A parsed database URL.
 #[derive(Clone, PartialEq, Eq)]
@@ -145,5 +182,24 @@ mod tests {
         c.acquire_timeout = Duration::from_secs(1);
         c.url = Secret::new("oracle://x".into());
         assert_eq!(c.validate().unwrap_err().key, "url");
+    }
+
+    #[test]
+    fn validates_postgres_timeouts_and_the_write_check() {
+        let mut c = DatabaseConfig::with_url("postgres://u:p@localhost/db");
+        assert_eq!(c.lock_timeout, Duration::from_secs(5));
+        assert_eq!(c.statement_timeout, Duration::from_secs(30));
+        c.lock_timeout = Duration::ZERO;
+        c.statement_timeout = Duration::ZERO;
+        assert!(c.validate().is_ok(), "0s disables");
+        c.lock_timeout = Duration::from_micros(10);
+        assert_eq!(c.validate().unwrap_err().key, "lock_timeout");
+        c.lock_timeout = Duration::from_millis(200);
+        c.statement_timeout = Duration::from_secs(30 * 24 * 3600);
+        assert_eq!(c.validate().unwrap_err().key, "statement_timeout");
+        c.statement_timeout = Duration::from_secs(1);
+        assert!(c.validate().is_ok());
+        c.write_check_interval = Duration::ZERO;
+        assert_eq!(c.validate().unwrap_err().key, "write_check_interval");
     }
 }

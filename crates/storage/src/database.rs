@@ -1,6 +1,7 @@
 use std::collections::BTreeSet;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use deadpool::Runtime;
 use diesel::migration::MigrationSource;
@@ -15,6 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
 
+use crate::error::{Transience, transience};
 use crate::{DatabaseConfig, DatabaseUrl, StorageError, with_conn};
 
 /// The async SQLite connection: diesel's synchronous connection run on Tokio's blocking pool.
@@ -61,6 +63,74 @@ struct Inner {
     expected: BTreeSet<String>,
     migrated: AtomicBool,
     queries: Arc<AtomicU64>,
+    health: Arc<WriteHealth>,
+}
+
+/// What the pool has seen of write health: the last write check's verdict and the last
+/// query that failed because the database cannot take writes ([`Transience::Outage`]).
+struct WriteHealth {
+    /// `Some(reason)` while the last [`Database::check_writes`] failed.
+    failing: Mutex<Option<&'static str>>,
+    /// When a query last failed with an outage, and which.
+    last_outage: Mutex<Option<(Instant, &'static str)>>,
+    /// How long an outage seen by a query keeps readiness down.
+    window: Duration,
+}
+
+impl WriteHealth {
+    fn note_outage(&self, reason: &'static str) {
+        *self
+            .last_outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some((Instant::now(), reason));
+    }
+
+    fn verdict(&self) -> Result<(), String> {
+        if let Some(reason) = *self.failing.lock().unwrap_or_else(PoisonError::into_inner) {
+            return Err(format!("database writes failing: {reason}"));
+        }
+        let last = *self
+            .last_outage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match last {
+            Some((at, reason)) if at.elapsed() < self.window => {
+                Err(format!("database writes failing: {reason}"))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// A short, secret-free description of a transient failure for `/readyz`.
+fn reason(e: &StorageError) -> &'static str {
+    match e {
+        StorageError::Unavailable(_) => "no connection",
+        StorageError::Query(q) => match transience(q) {
+            Some(Transience::Contention) => "locked or timed out",
+            Some(Transience::Outage) => outage_reason(q),
+            None => "write failed",
+        },
+        _ => "write failed",
+    }
+}
+
+fn outage_reason(e: &diesel::result::Error) -> &'static str {
+    use diesel::result::Error;
+    match e {
+        Error::DatabaseError(_, info) => {
+            let m = info.message();
+            if m == "database or disk is full" {
+                "disk full"
+            } else if m.starts_with("disk I/O error") {
+                "disk I/O error"
+            } else {
+                "connection lost"
+            }
+        }
+        Error::RollbackErrorOnCommit { commit_error, .. } => outage_reason(commit_error),
+        _ => "connection lost",
+    }
 }
 
 #[derive(diesel::QueryableByName)]
@@ -113,6 +183,11 @@ impl Database {
     ) -> Result<Self, StorageError> {
         let url = DatabaseUrl::parse(config.url.expose()).map_err(StorageError::Url)?;
         let queries = Arc::new(AtomicU64::new(0));
+        let health = Arc::new(WriteHealth {
+            failing: Mutex::new(None),
+            last_outage: Mutex::new(None),
+            window: config.write_check_interval,
+        });
         let pool = match &url {
             DatabaseUrl::Sqlite(path) => {
                 let target = match mode {
@@ -137,6 +212,7 @@ impl Database {
                     &target,
                     config,
                     &queries,
+                    &health,
                     move |conn| {
                         let pragmas = pragmas.clone();
                         async move {
@@ -149,9 +225,27 @@ impl Database {
                 )?)
             }
             DatabaseUrl::Postgres(raw) => {
-                DbPool::Postgres(pool::<PgConn, _>(raw, config, &queries, |_| {
-                    async { Ok(()) }.boxed()
-                })?)
+                let timeouts = postgres_timeouts(config);
+                DbPool::Postgres(pool::<PgConn, _>(
+                    raw,
+                    config,
+                    &queries,
+                    &health,
+                    move |conn| {
+                        let timeouts = timeouts.clone();
+                        async move {
+                            // Best effort: the transient classification reads the server's
+                            // English messages; only privileged roles may change this.
+                            if conn.batch_execute("SET lc_messages = 'C'").await.is_err() {
+                                tracing::debug!("lc_messages left at the server's setting");
+                            }
+                            conn.batch_execute(&timeouts)
+                                .await
+                                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)
+                        }
+                        .boxed()
+                    },
+                )?)
             }
         };
         let expected = MigrationSource::<diesel::sqlite::Sqlite>::migrations(migrations)
@@ -167,6 +261,7 @@ impl Database {
                 expected,
                 migrated: AtomicBool::new(false),
                 queries,
+                health,
             }),
         };
         db.get().await.map_err(|e| match e {
@@ -193,6 +288,12 @@ impl Database {
             DbPool::Sqlite(pool) => DbConn::Sqlite(pool.get().await.map_err(unavailable)?),
             DbPool::Postgres(pool) => DbConn::Postgres(pool.get().await.map_err(unavailable)?),
         })
+    }
+
+    /// `database.write_check_interval`: how often the service should call
+    /// [`Database::check_writes`], and how long a query's outage keeps readiness down.
+    pub fn write_check_interval(&self) -> Duration {
+        self.inner.health.window
     }
 
     /// How many SQL statements this pool's connections have started since it was built
@@ -282,30 +383,68 @@ impl Database {
         Ok(self.inner.expected.difference(&applied).cloned().collect())
     }
 
-    /// Readiness: the database answers and no embedded migration is pending. Once all
-    /// migrations were seen applied only the round trip is checked.
+    /// One tiny write: bumps the single row of the `storage_health` table (every service
+    /// with a database has it from its migrations) in its own one-statement transaction,
+    /// and remembers the outcome for [`Database::check_ready`]. Services run it every
+    /// `database.write_check_interval` (`runtime::spawn_periodic`). A failure is logged as
+    /// a warning without its SQL or connection details.
+    pub async fn check_writes(&self) -> Result<(), StorageError> {
+        let result = async {
+            let mut conn = self.get().await?;
+            with_conn!(&mut conn, |c| diesel::sql_query(
+                "INSERT INTO storage_health (id, beats) VALUES (1, 1) \
+                 ON CONFLICT (id) DO UPDATE SET beats = storage_health.beats + 1"
+            )
+            .execute(c)
+            .await)?;
+            Ok::<(), StorageError>(())
+        }
+        .await;
+        let verdict = result.as_ref().err().map(reason);
+        let mut failing = self
+            .inner
+            .health
+            .failing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match (verdict, *failing) {
+            (Some(now), None) => tracing::warn!(reason = now, "database writes failing"),
+            (None, Some(_)) => tracing::info!("database writes work again"),
+            _ => {}
+        }
+        *failing = verdict;
+        result
+    }
+
+    /// Readiness: the database answers, no embedded migration is pending, and it takes
+    /// writes: the last [`Database::check_writes`] succeeded and no query failed for a
+    /// full or failing disk or a lost server within the last `write_check_interval`. Once
+    /// all migrations were seen applied the migration table is no longer read. The reason
+    /// names the kind of failure only ("database writes failing: disk full").
     pub async fn check_ready(&self) -> Result<(), String> {
-        if AtomicBool::load(&self.inner.migrated, Ordering::Acquire) {
-            let mut conn = self
-                .get()
+        if !AtomicBool::load(&self.inner.migrated, Ordering::Acquire) {
+            // Pending migrations are the first thing to name: without them the write check
+            // has no table to write to.
+            let pending = self
+                .pending_migrations()
                 .await
                 .map_err(|_| "database unavailable".to_owned())?;
-            with_conn!(&mut conn, |c| diesel::sql_query("SELECT 1")
-                .execute(c)
-                .await)
-            .map_err(|_| "database unavailable".to_owned())?;
-            return Ok(());
+            if !pending.is_empty() {
+                return Err(format!("{} migration(s) pending", pending.len()));
+            }
+            self.inner.migrated.store(true, Ordering::Release);
+            return self.inner.health.verdict();
         }
-        let pending = self
-            .pending_migrations()
+        self.inner.health.verdict()?;
+        let mut conn = self
+            .get()
             .await
             .map_err(|_| "database unavailable".to_owned())?;
-        if pending.is_empty() {
-            self.inner.migrated.store(true, Ordering::Release);
-            Ok(())
-        } else {
-            Err(format!("{} migration(s) pending", pending.len()))
-        }
+        with_conn!(&mut conn, |c| diesel::sql_query("SELECT 1")
+            .execute(c)
+            .await)
+        .map_err(|_| "database unavailable".to_owned())?;
+        Ok(())
     }
 }
 
@@ -315,6 +454,7 @@ fn pool<C, F>(
     url: &str,
     config: &DatabaseConfig,
     queries: &Arc<AtomicU64>,
+    health: &Arc<WriteHealth>,
     setup: F,
 ) -> Result<Pool<C>, StorageError>
 where
@@ -326,6 +466,7 @@ where
     AsyncDieselConnectionManager<C>: deadpool::managed::Manager<Type = C>,
 {
     let counter = Arc::clone(queries);
+    let health = Arc::clone(health);
     let setup = Arc::new(setup);
     let mut manager = ManagerConfig::<C>::default();
     // No test query on every checkout: broken connections are detected when used.
@@ -333,11 +474,12 @@ where
     manager.custom_setup = Box::new(move |url| {
         let url = url.to_owned();
         let counter = Arc::clone(&counter);
+        let health = Arc::clone(&health);
         let setup = Arc::clone(&setup);
         async move {
             let mut conn = C::establish(&url).await?;
             setup(&mut conn).await?;
-            conn.set_instrumentation(count_queries(counter));
+            conn.set_instrumentation(observe_queries(counter, health));
             Ok(conn)
         }
         .boxed()
@@ -356,13 +498,35 @@ where
 /// Key of the PostgreSQL advisory lock held while migrating ("migrate" in ASCII).
 const MIGRATION_LOCK: i64 = 0x006d_6967_7261_7465;
 
-fn count_queries(counter: Arc<AtomicU64>) -> impl diesel::connection::Instrumentation {
-    move |event: diesel::connection::InstrumentationEvent<'_>| {
-        if let diesel::connection::InstrumentationEvent::StartQuery { .. } = event {
+/// Counts started queries and notes queries that failed because the database cannot take
+/// writes (for readiness).
+fn observe_queries(
+    counter: Arc<AtomicU64>,
+    health: Arc<WriteHealth>,
+) -> impl diesel::connection::Instrumentation {
+    use diesel::connection::InstrumentationEvent;
+    move |event: InstrumentationEvent<'_>| match event {
+        InstrumentationEvent::StartQuery { .. } => {
             counter.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("db_queries_total").increment(1);
         }
+        InstrumentationEvent::FinishQuery { error: Some(e), .. }
+            if transience(e) == Some(Transience::Outage) =>
+        {
+            health.note_outage(outage_reason(e));
+        }
+        _ => {}
     }
+}
+
+/// `SET lock_timeout …; SET statement_timeout …` for a new PostgreSQL connection (0
+/// disables either, as in PostgreSQL).
+fn postgres_timeouts(config: &DatabaseConfig) -> String {
+    format!(
+        "SET lock_timeout = {}; SET statement_timeout = {};",
+        config.lock_timeout.as_millis(),
+        config.statement_timeout.as_millis()
+    )
 }
 
 /// `file:PATH?mode=rw`: a SQLite URI (diesel opens with `SQLITE_OPEN_URI`) that opens an

@@ -59,14 +59,14 @@ impl Failure {
         Self::Internal(cause.to_string())
     }
 
-    /// Whether trying again shortly may work: the database pool is busy or the database
-    /// cannot be reached ([`storage::StorageError::Unavailable`]), or idp did not answer in
-    /// time. The edges answer those with 503 and `Retry-After` (HTTP, RFC 9110 §15.6.4),
+    /// Whether trying again shortly may work: the database is busy, locked, full or cannot
+    /// be reached ([`storage::StorageError::is_transient`], the storage crate's one
+    /// classification), or idp did not answer in time. The edges answer those with 503 and `Retry-After` (HTTP, RFC 9110 §15.6.4),
     /// `temporarily_unavailable` (RFC 6749 §4.1.2.1) or `UNAVAILABLE` (gRPC), everything
     /// else as an internal error. This is the only place the rule is written.
     pub(crate) fn is_transient(&self) -> bool {
         match self {
-            Self::Storage(e) => matches!(**e, storage::StorageError::Unavailable(_)),
+            Self::Storage(e) => e.is_transient(),
             Self::Idp(e) => matches!(e, crate::idp::IdpError::Unavailable(_)),
             Self::Internal(_) => false,
         }
@@ -94,6 +94,18 @@ mod tests {
     #[test]
     fn only_a_busy_database_or_an_unreachable_idp_is_transient() {
         assert!(Failure::from(StorageError::Unavailable("pool timed out".into())).is_transient());
+        let query = |message: &str| {
+            Failure::from(StorageError::Query(
+                storage::diesel::result::Error::DatabaseError(
+                    storage::diesel::result::DatabaseErrorKind::Unknown,
+                    Box::new(message.to_owned()),
+                ),
+            ))
+        };
+        assert!(query("database is locked").is_transient());
+        assert!(query("database or disk is full").is_transient());
+        assert!(query("canceling statement due to lock timeout").is_transient());
+        assert!(!query("no such table: grants").is_transient());
         assert!(Failure::from(IdpError::Unavailable("deadline".into())).is_transient());
         assert!(!Failure::from(StorageError::Migration("broken".into())).is_transient());
         assert!(!Failure::from(IdpError::Failed("refused".into())).is_transient());

@@ -246,9 +246,29 @@ impl Application {
 
     /// Serves until shutdown, then drains within the grace period.
     pub async fn run(self) -> Result<(), AuthzError> {
+        spawn_write_check(self.db.clone(), self.purge.shutdown.waiter());
         spawn_purge(self.purge);
         Ok(self.launched.supervisor.run().await?)
     }
+}
+
+/// Checks every `database.write_check_interval` until `stop` that the database takes
+/// writes ([`Database::check_writes`]), so `/readyz` answers 503 while it does not and 200
+/// again once it does, without a restart.
+fn spawn_write_check(db: Database, stop: impl std::future::Future<Output = ()> + Send + 'static) {
+    runtime::spawn_periodic(
+        "database write check",
+        db.write_check_interval(),
+        runtime::FirstRun::Immediately,
+        stop,
+        move || {
+            let db = db.clone();
+            async move {
+                // The outcome is kept for readiness and logged when it changes.
+                let _ = db.check_writes().await;
+            }
+        },
+    );
 }
 
 /// Deletes expired state every ten minutes until shutdown: opaque tokens and denylist

@@ -72,6 +72,8 @@ pub struct Application {
     sessions: sessions::Sessions,
     /// Login throttle upkeep, started by [`Application::run`] like the session upkeep.
     throttle: throttle::Throttle,
+    /// The database, whose write check [`Application::run`] starts for readiness.
+    db: Database,
     shutdown: Shutdown,
 }
 
@@ -143,9 +145,12 @@ impl Application {
             &shutdown,
             move || http::app(state.clone()),
             Some(grpc),
-            runtime::readiness(move || {
+            runtime::readiness({
                 let db = db.clone();
-                async move { db.check_ready().await }
+                move || {
+                    let db = db.clone();
+                    async move { db.check_ready().await }
+                }
             }),
         )?;
         Ok(Self {
@@ -153,6 +158,7 @@ impl Application {
             users,
             sessions,
             throttle,
+            db,
             shutdown,
         })
     }
@@ -173,6 +179,22 @@ impl Application {
             .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
         self.throttle
             .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
+        // Checks every database.write_check_interval that the database takes writes, so
+        // /readyz answers 503 while it does not and 200 again once it does.
+        let db = self.db.clone();
+        runtime::spawn_periodic(
+            "database write check",
+            db.write_check_interval(),
+            runtime::FirstRun::Immediately,
+            self.shutdown.waiter(),
+            move || {
+                let db = db.clone();
+                async move {
+                    // The outcome is kept for readiness and logged when it changes.
+                    let _ = db.check_writes().await;
+                }
+            },
+        );
         Ok(self.launched.supervisor.run().await?)
     }
 }

@@ -7,6 +7,8 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::testing::TestDatabase;
 use storage::{Backend, Database, DatabaseConfig, OpenMode, StorageError, with_conn};
 
+mod faults;
+
 static MIGRATIONS: storage::EmbeddedMigrations =
     diesel_migrations::embed_migrations!("tests/migrations");
 

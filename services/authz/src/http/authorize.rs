@@ -55,7 +55,12 @@ pub(crate) async fn post(
 async fn handle(req: &HttpRequest, params: &Form, state: &AppState) -> HttpResponse {
     match validate(params, state).await {
         Err(Refusal::Page(status, message)) => {
-            pages::error(status, "The sign-in request is invalid", &message)
+            let title = if status.is_server_error() {
+                "The sign-in request cannot be handled now"
+            } else {
+                "The sign-in request is invalid"
+            };
+            pages::error(status, title, &message)
         }
         Err(Refusal::Redirect(reply_to, error)) => {
             respond(state, &reply_to, Err(error), SessionCookie::Keep, None)
@@ -85,10 +90,13 @@ async fn validate(params: &Form, state: &AppState) -> Result<AuthorizationReques
         .find(client_id)
         .await
         .map_err(|e| {
-            Refusal::Page(
-                failure_status(&Failure::from(e)),
-                "The service is busy. Try again in a moment.".into(),
-            )
+            let status = failure_status(&Failure::from(e));
+            let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+                "The service is busy. Try again in a moment."
+            } else {
+                "Something went wrong on our side."
+            };
+            Refusal::Page(status, message.into())
         })?
         .ok_or_else(|| page("The application (client_id) is not registered here."))?;
     let redirect_uri = params

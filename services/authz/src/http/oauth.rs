@@ -353,6 +353,42 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_locked_full_or_lost_database_is_503_temporarily_unavailable() {
+        use storage::diesel::result::{DatabaseErrorKind, Error};
+        for message in [
+            "database is locked",
+            "database or disk is full",
+            "canceling statement due to lock timeout",
+            "terminating connection due to administrator command",
+        ] {
+            let e = StorageError::Query(Error::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(message.to_owned()),
+            ));
+            let res = OAuthFailure::from(TokenError::from(e)).error_response();
+            assert_eq!(res.status(), 503, "{message}");
+            assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "1");
+            let body = json(res).await;
+            assert_eq!(body["error"], "temporarily_unavailable", "{message}");
+            assert!(!body.to_string().contains(message), "{body}");
+        }
+        // /authorize sends the same code to a trusted redirect URI (RFC 6749 §4.1.2.1).
+        let e = StorageError::Query(Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new("database or disk is full".to_owned()),
+        ));
+        let error = super::authorization_error(crate::flow::AuthorizeError::Failed(e.into()));
+        assert_eq!(error.code, domain::ErrorCode::TemporarilyUnavailable);
+        // An error page for a transient failure says when to come back.
+        let page = crate::http::pages::error(
+            actix_web::http::StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "try again",
+        );
+        assert_eq!(page.headers().get(header::RETRY_AFTER).unwrap(), "1");
+    }
+
+    #[tokio::test]
     async fn other_failures_are_500_server_error_without_their_cause() {
         let res =
             OAuthFailure::from(Failure::internal("no current ES256 signing key")).error_response();

@@ -109,7 +109,9 @@ fn message(res: HttpResponseBuilder, title: &str, message: &str) -> HttpResponse
 /// The error page (never a redirect): `status`, a title and an explanation for the user.
 pub(crate) fn error(status: StatusCode, title: &str, explanation: &str) -> HttpResponse {
     metrics::counter!("error_pages_total", "status" => status.as_str().to_owned()).increment(1);
-    message(HttpResponse::build(status), title, explanation)
+    let mut res = HttpResponse::build(status);
+    super::oauth::retry_after(&mut res, status);
+    message(res, title, explanation)
 }
 
 /// `response_mode=form_post`: an HTML form POSTing `params` to `action`, submitted by a

@@ -24,8 +24,8 @@ pub(crate) struct SessionsService {
 /// One mapping of the crate error to gRPC codes; causes are logged, not sent.
 fn status(e: IdpError) -> Status {
     match e {
-        IdpError::Storage(storage::StorageError::Unavailable(m)) => {
-            tracing::warn!(error = %m, "database unavailable");
+        IdpError::Storage(e) if e.is_transient() => {
+            tracing::warn!(error = %e, "database unavailable");
             Status::unavailable("try again later")
         }
         IdpError::Invalid(m) => Status::invalid_argument(m),
@@ -162,5 +162,40 @@ impl SessionsApi for SessionsService {
         let (metadata, _, message) = request.into_parts();
         self.callers.check(&metadata)?;
         self.end_session(message).await.map(Response::new)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use storage::StorageError;
+    use storage::diesel::result::{DatabaseErrorKind, Error};
+    use tonic::Code;
+
+    use super::status;
+    use crate::IdpError;
+
+    #[test]
+    fn transient_database_errors_are_unavailable_and_others_internal() {
+        let query = |message: &str| {
+            IdpError::Storage(StorageError::Query(Error::DatabaseError(
+                DatabaseErrorKind::Unknown,
+                Box::new(message.to_owned()),
+            )))
+        };
+        assert_eq!(
+            status(query("database is locked")).code(),
+            Code::Unavailable
+        );
+        assert_eq!(
+            status(query("database or disk is full")).code(),
+            Code::Unavailable
+        );
+        assert_eq!(
+            status(IdpError::Storage(StorageError::Unavailable("pool".into()))).code(),
+            Code::Unavailable
+        );
+        let internal = status(query("no such table: users"));
+        assert_eq!(internal.code(), Code::Internal);
+        assert!(!internal.message().contains("no such table"));
     }
 }

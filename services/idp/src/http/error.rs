@@ -20,7 +20,12 @@ impl IdpError {
                 "This request has expired",
                 format!("{m} Go back to the application and start again."),
             ),
-            Self::Unavailable(_) | Self::Storage(storage::StorageError::Unavailable(_)) => (
+            Self::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Sign-in is temporarily unavailable. Please try again in a moment.".to_owned(),
+            ),
+            Self::Storage(e) if e.is_transient() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
                 "Sign-in is temporarily unavailable. Please try again in a moment.".to_owned(),
@@ -63,11 +68,63 @@ impl ResponseError for IdpError {
 
     fn error_response(&self) -> HttpResponse {
         let (status, title, message) = self.page();
-        if status.is_server_error() {
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            tracing::warn!(error = %self, status = status.as_u16(), "dependency unavailable");
+        } else if status.is_server_error() {
             tracing::error!(error = %self, status = status.as_u16(), "request failed");
         } else {
             tracing::info!(error = %self, status = status.as_u16(), "request refused");
         }
-        error_page(status, title, &message)
+        let mut res = error_page(status, title, &message);
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // RFC 9110 §10.2.3: a browser or client may try again after a moment.
+            res.headers_mut().insert(
+                actix_web::http::header::RETRY_AFTER,
+                actix_web::http::header::HeaderValue::from_static("1"),
+            );
+        }
+        res
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::ResponseError;
+    use actix_web::http::{StatusCode, header};
+    use storage::StorageError;
+    use storage::diesel::result::{DatabaseErrorKind, Error};
+
+    use crate::IdpError;
+
+    fn query(message: &str) -> IdpError {
+        IdpError::Storage(StorageError::Query(Error::DatabaseError(
+            DatabaseErrorKind::Unknown,
+            Box::new(message.to_owned()),
+        )))
+    }
+
+    #[test]
+    fn a_busy_full_or_lost_database_is_a_503_page_with_retry_after() {
+        for e in [
+            query("database is locked"),
+            query("database or disk is full"),
+            query("canceling statement due to lock timeout"),
+            IdpError::Storage(StorageError::Unavailable("pool timed out".into())),
+            IdpError::Unavailable("authz down".into()),
+        ] {
+            let res = e.error_response();
+            assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}");
+            assert_eq!(res.headers().get(header::RETRY_AFTER).unwrap(), "1", "{e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_database_errors_stay_500_without_retry_after_or_cause() {
+        let res = query("no such table: users").error_response();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers().get(header::RETRY_AFTER).is_none());
+        let body = actix_web::body::to_bytes(res.into_body()).await.unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(!body.contains("no such table"), "{body}");
     }
 }

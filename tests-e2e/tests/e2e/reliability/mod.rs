@@ -6,4 +6,5 @@ mod holes;
 mod listeners;
 mod lockout;
 mod replicas;
+mod storage;
 mod wiring;
