@@ -30,6 +30,9 @@ pub enum IdpError {
     /// authz refused a call it should have accepted (credentials, contract).
     #[error("authz refused the call: {0}")]
     Upstream(String),
+    /// Too much work queued (the password hashing queue is full): try again shortly.
+    #[error("busy: {0}")]
+    Busy(String),
     /// A background task failed.
     #[error("task failed: {0}")]
     Task(String),

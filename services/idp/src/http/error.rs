@@ -25,6 +25,11 @@ impl IdpError {
                 "Temporarily unavailable",
                 "Sign-in is temporarily unavailable. Please try again in a moment.".to_owned(),
             ),
+            Self::Busy(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "Sign-in is busy right now. Please try again in a moment.".to_owned(),
+            ),
             Self::Storage(e) if e.is_transient() => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",
@@ -111,6 +116,7 @@ mod tests {
             query("canceling statement due to lock timeout"),
             IdpError::Storage(StorageError::Unavailable("pool timed out".into())),
             IdpError::Unavailable("authz down".into()),
+            IdpError::Busy("the password hashing queue is full".into()),
         ] {
             let res = e.error_response();
             assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE, "{e}");

@@ -420,6 +420,7 @@ mod tests {
                 iterations: 1,
                 parallelism: 1,
                 min_length: 8,
+                ..crate::users::PasswordConfig::default()
             })
             .unwrap(),
         );

@@ -1,11 +1,13 @@
 //! Users of the identity provider: profile claims, argon2id password hashes, the
 //! disabled flag. The user id is the stable, opaque OIDC `sub`.
 
+mod hasher;
 mod model;
 mod password;
 mod repo;
 mod service;
 
+pub use hasher::HashPoolStats;
 pub use model::{NewUser, Profile, User};
-pub use password::{PasswordConfig, Passwords};
+pub use password::{Checked, PasswordConfig, Passwords};
 pub use service::{SeedOutcome, Users};

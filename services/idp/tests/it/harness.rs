@@ -44,6 +44,7 @@ pub fn cheap_passwords() -> PasswordConfig {
         iterations: 1,
         parallelism: 1,
         min_length: 8,
+        ..PasswordConfig::default()
     }
 }
 

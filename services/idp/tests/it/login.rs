@@ -628,6 +628,68 @@ async fn wrong_authz_credentials(db: TestDatabase) {
     assert!(idp.metric(r#"grpc_client_requests_total{service="authz.v1.LoginFlow",method="GetLoginRequest",code="UNAUTHENTICATED"}"#).await >= 1.0);
 }
 
+/// More concurrent logins than one hashing worker and a queue of one hold: the overflow is
+/// answered at once with the 503 page and Retry-After (back-pressure, not an unbounded
+/// pile of argon2 memory), the refusals are counted, and the others sign in.
+async fn a_full_hashing_queue_answers_503(db: TestDatabase) {
+    let idp = start(db, |c| {
+        // Slow enough per hash that the posts overlap.
+        c.passwords.memory_kib = 32_768;
+        c.passwords.iterations = 4;
+        c.passwords.workers = 1;
+        c.passwords.queue = 1;
+    })
+    .await;
+    idp.user("alice").await;
+    let mut posts = tokio::task::JoinSet::new();
+    for n in 0..12 {
+        let challenge = format!("q{n}");
+        idp.authz.login(&challenge);
+        let mut browser = Browser::new(&idp);
+        let form = browser
+            .get(&format!("/login?login_challenge={challenge}"))
+            .await;
+        assert_eq!(form.status, 200, "{}", form.body);
+        let csrf = form.hidden("csrf");
+        posts.spawn(async move {
+            browser
+                .post(
+                    "/login",
+                    &[
+                        ("csrf", &csrf),
+                        ("login_challenge", &challenge),
+                        ("username", "alice"),
+                        ("password", PASSWORD),
+                        ("action", "login"),
+                    ],
+                )
+                .await
+        });
+    }
+    let (mut signed_in, mut busy) = (0, 0);
+    while let Some(page) = posts.join_next().await {
+        let page = page.unwrap();
+        match page.status {
+            303 => signed_in += 1,
+            503 => {
+                assert_eq!(page.headers.get("retry-after").unwrap(), "1");
+                assert!(page.body.contains("try again"), "{}", page.body);
+                busy += 1;
+            }
+            other => panic!("{other}: {}", page.body),
+        }
+    }
+    assert!(signed_in >= 1, "{signed_in} signed in, {busy} refused");
+    assert!(busy >= 1, "{signed_in} signed in, {busy} refused");
+    assert!(idp.metric("idp_password_hash_queue_full_total").await >= f64::from(busy));
+    assert!(
+        idp.metrics()
+            .await
+            .contains("idp_password_hashes_in_flight "),
+        "the in-flight gauge is exported"
+    );
+}
+
 storage::backend_tests!(idp::MIGRATIONS;
     login_success_sets_a_session,
     session_reuse_prompt_and_max_age,
@@ -660,4 +722,5 @@ sqlite_tests!(
     cookies_are_not_secure_over_http,
     cancel_prompt_none_and_bad_challenges,
     wrong_authz_credentials,
+    a_full_hashing_queue_answers_503,
 );
