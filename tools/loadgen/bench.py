@@ -490,7 +490,7 @@ def main():
         h = hashes["hashes_per_s"]
         print(f"Login row: authz and idp (1 worker thread each){' pinned together to CPU 0' if PIN else ''}, "
               f"`loadgen login`{' on CPU 1' if PIN else ''}: {LOGIN_USERS} browsers, each with its own cookie jar, "
-              f"authorize → idp login page → password → remembered consent → code → token (prompt=login, so every "
+              f"authorize → idp login page → password → remembered consent (asked once per user) → code → token (prompt=login, so every "
               f"login checks the password); a login counts only on a 200 token answer with an access token; the req/s "
               f"column is logins/s.")
         print(f"argon2id limit of CPU 0 in this run (loadgen argon2, 5 s, m={hashes['memory_kib']} KiB, "
