@@ -63,7 +63,7 @@ endif
 e2e: ## only the end-to-end tests (real processes via cargo run; needs cargo-nextest)
 	$(CARGO) nextest run -p tests-e2e
 
-bench: ## load-test authz's hot endpoints with tools/loadgen (release build, pinned cores) and print a table
+bench: ## load-test authz's hot endpoints and the browser login (authz + idp) with tools/loadgen (release build, pinned cores) and print the tables, with RSS per row and cold start
 	@python3 tools/loadgen/bench.py
 
 bench-peer: ## the shared wrk bench against authz and node-oidc-provider in one run (needs wrk, node)

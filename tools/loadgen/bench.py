@@ -2,10 +2,18 @@
 """`make bench`: authz (release build, one worker thread) pinned to CPU 0, the workspace's
 `loadgen` pinned to CPU 1, one endpoint at a time; on SQLite and, when BENCH_POSTGRES_URL
 (or TEST_POSTGRES_URL) names a PostgreSQL server whose role may create databases, on a
-fresh PostgreSQL database too. Prints a markdown table.
+fresh PostgreSQL database too. Then the login row: authz and idp (both `serve --demo`, one
+worker thread each) pinned together to CPU 0, `loadgen login` on CPU 1 with LOGIN_USERS
+virtual users signing in as the demo user again and again, and beside it `loadgen argon2`
+pinned to CPU 0: the argon2id hashes/s of that core with idp's password parameters.
+Every row also gets each running service's RSS (VmRSS) before, at the peak during (sampled
+every 100 ms) and after it. Last, cold start: exec of each release binary to its admin
+/readyz answering 200, with an existing database, COLD_RUNS times (median printed).
+Prints markdown tables.
 
 Env: DUR (default 15s), WARMUP (3s), CONNS (32), ONLY (comma-separated row labels; `rs` for
-the guard rows).
+the guard rows, `login` for the login row and `cold` for cold start), LOGIN_USERS (8),
+COLD_RUNS (5), BENCH_PROFILE (release; `debug` to try the script on debug binaries).
 Loopback only; every run is bounded in time.
 """
 import base64
@@ -15,7 +23,9 @@ import re
 import socket
 import subprocess
 import sys
+import statistics
 import tempfile
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -28,9 +38,19 @@ ONLY = [x for x in os.environ.get("ONLY", "").split(",") if x]
 PG = os.environ.get("BENCH_POSTGRES_URL") or os.environ.get("TEST_POSTGRES_URL")
 PIN = len(os.sched_getaffinity(0)) >= 2
 TICKS = os.sysconf("SC_CLK_TCK")
-AUTHZ = os.path.join(ROOT, "target", "release", "authz")
-RS = os.path.join(ROOT, "target", "release", "rs")
-LOADGEN = os.path.join(ROOT, "target", "release", "loadgen")
+PROFILE = os.environ.get("BENCH_PROFILE", "release")
+LOGIN_USERS = os.environ.get("LOGIN_USERS", "8")
+COLD_RUNS = int(os.environ.get("COLD_RUNS", "5"))
+AUTHZ = os.path.join(ROOT, "target", PROFILE, "authz")
+IDP = os.path.join(ROOT, "target", PROFILE, "idp")
+RS = os.path.join(ROOT, "target", PROFILE, "rs")
+LOADGEN = os.path.join(ROOT, "target", PROFILE, "loadgen")
+# idp's password parameters (passwords.*), for the argon2id limit beside the login row.
+ARGON2 = {
+    "memory_kib": os.environ.get("IDP__PASSWORDS__MEMORY_KIB", "19456"),
+    "iterations": os.environ.get("IDP__PASSWORDS__ITERATIONS", "2"),
+    "parallelism": os.environ.get("IDP__PASSWORDS__PARALLELISM", "1"),
+}
 SECRET = "bench-secret"
 RESOURCE = "https://api.example.test"
 SCOPE = "api:read api:write"
@@ -40,6 +60,59 @@ def cpu_seconds(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def rss_mib(pid):
+    """VmRSS of process `pid` in MiB (None once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+class RssWatch:
+    """Each service's RSS before, at the peak during (sampled every 100 ms) and after a run:
+    `with RssWatch({"authz": pid}) as w: ...`, then `w.result()` = {name: (before, peak, after)}."""
+
+    def __init__(self, procs):
+        self.procs = dict(procs)
+        self.before = {n: rss_mib(p) for n, p in self.procs.items()}
+        self.peak = {n: v or 0.0 for n, v in self.before.items()}
+        self.after = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self):
+        while not self.stop.wait(0.1):
+            for n, p in self.procs.items():
+                v = rss_mib(p)
+                if v is not None:
+                    self.peak[n] = max(self.peak[n], v)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(timeout=5)
+        self.after = {n: rss_mib(p) for n, p in self.procs.items()}
+        for n, v in self.after.items():
+            if v is not None:
+                self.peak[n] = max(self.peak[n], v)
+
+    def result(self):
+        return {n: (self.before[n], self.peak[n], self.after.get(n)) for n in self.procs}
+
+
+def rss_cell(rss):
+    """`authz 21/24/22` (before/peak/after MiB) for each service of a row."""
+    fmt = lambda v: "?" if v is None else f"{v:.0f}"
+    return ", ".join(f"{n} {fmt(b)}/{fmt(p)}/{fmt(a)}" for n, (b, p, a) in rss.items()) or "-"
 
 
 def pinned(cpu, cmd):
@@ -81,21 +154,27 @@ def openssl_speed(alg):
     return None
 
 
-def run_once(label, url, args, pid, metrics=None):
-    """One loadgen run against `url`; adds the server's CPU share (process `pid`)."""
-    cpu0, t0 = cpu_seconds(pid), time.monotonic()
-    out = subprocess.run(pinned(1, [LOADGEN, url, "--connections", CONNS, "--duration", DUR,
-                                    "--warmup", WARMUP, "--label", label] + (metrics or []) + args),
-                         capture_output=True, text=True)
-    cpu1, t1 = cpu_seconds(pid), time.monotonic()
+def run_once(label, url, args, pid, metrics=None, procs=None, cmd=None):
+    """One loadgen run against `url` (or the loadgen command `cmd`); adds the CPU share of
+    the servers (process `pid`, or every process of `procs`) and the RSS of each service of
+    `procs` ({name: pid}) before, at the peak during and after the run."""
+    procs = procs or {}
+    pids = [pid] if pid else list(procs.values())
+    cpu0, t0 = sum(cpu_seconds(p) for p in pids), time.monotonic()
+    cmd = cmd or [LOADGEN, url, "--connections", CONNS, "--duration", DUR,
+                  "--warmup", WARMUP, "--label", label] + (metrics or []) + args
+    with RssWatch(procs) as watch:
+        out = subprocess.run(pinned(1, cmd), capture_output=True, text=True)
+    cpu1, t1 = sum(cpu_seconds(p) for p in pids), time.monotonic()
     if out.returncode != 0:
         sys.exit(f"bench: {label}: {out.stderr.strip()} {out.stdout.strip()}")
     r = json.loads(out.stdout)
     r["server_cpu_pct"] = 100.0 * (cpu1 - cpu0) / (t1 - t0)
+    r["rss"] = watch.result()
     return r
 
 
-def run_guard(http, data):
+def run_guard(http, data, authz_pid):
     """rs in `jwt` mode against the running authz: CPU per request of `GET /api/v1/me` with a
     valid RS256 JWT, against the public `GET /api/v1/status`, one worker pinned to CPU 0."""
     env = dict(os.environ)
@@ -135,7 +214,7 @@ def run_guard(http, data):
             ("rs /api/v1/me (RS256 JWT, jwt mode)", "/me", ["--expect", '"sub"',
                                                              "--header", f"Authorization: Bearer {jwt}"]),
         ]:
-            r = run_once(label, api + path, args, server.pid)
+            r = run_once(label, api + path, args, server.pid, procs={"authz": authz_pid, "rs": server.pid})
             r["backend"] = "rs"
             rows.append(r)
             print(f"  {'rs':<10} {label:<34} {r['rps']:>9.0f} req/s", file=sys.stderr)
@@ -205,21 +284,177 @@ def run_backend(backend, db_url, data):
             if ONLY and label not in ONLY:
                 continue
             metrics = ["--metrics", admin + "/metrics"] if "--route" in args else []
-            r = run_once(label, url, args, server.pid, metrics)
+            r = run_once(label, url, args, server.pid, metrics, procs={"authz": server.pid})
             r["backend"] = backend
             rows.append(r)
             print(f"  {backend:<10} {label:<34} {r['rps']:>9.0f} req/s", file=sys.stderr)
         if backend == "SQLite" and (not ONLY or "rs" in ONLY):
-            rows += run_guard(http, data)
+            rows += run_guard(http, data, server.pid)
     finally:
         server.terminate()
         server.wait(timeout=15)
     return rows
 
 
+def wait_ready(admin, name, deadline_s=30):
+    deadline = time.monotonic() + deadline_s
+    while True:
+        try:
+            with urllib.request.urlopen(f"{admin}/readyz", timeout=2) as res:
+                if res.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            sys.exit(f"bench: {name} never became ready")
+        time.sleep(0.05)
+
+
+def start(cmd, env, data, cpu=0):
+    """Starts a service (pinned to `cpu`, every thread) and returns the process and the
+    addresses of its start line."""
+    server = subprocess.Popen(pinned(cpu, cmd), cwd=data, env=env, stdout=subprocess.PIPE, text=True)
+    line = server.stdout.readline()
+    addrs = dict(re.findall(r"(\w+)=(\S+)", line))
+    if "admin" not in addrs:
+        server.terminate()
+        sys.exit(f"bench: {cmd[0]} did not start: {line!r}")
+    if PIN:
+        subprocess.run(["taskset", "-a", "-cp", str(cpu), str(server.pid)], check=True, capture_output=True)
+    return server, addrs
+
+
+def stop(server):
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def cold_start_ms(cmd, env, data, admin_port):
+    """Milliseconds from exec of `cmd` (pinned to CPU 0) to its admin /readyz answering 200."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=data, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=(lambda: os.sched_setaffinity(0, {0})) if PIN else None)
+    try:
+        deadline = t0 + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/readyz", timeout=2) as res:
+                    if res.status == 200:
+                        return (time.perf_counter() - t0) * 1000
+            except OSError:
+                pass
+            if time.perf_counter() > deadline or proc.poll() is not None:
+                sys.exit(f"bench: cold start of {cmd[0]} never became ready")
+            time.sleep(0.002)
+    finally:
+        stop(proc)
+
+
+def login_env(data):
+    """authz and idp wired to each other as deployments/demo.sh does, on free loopback ports,
+    SQLite databases under `data`, one worker thread each."""
+    ports = {k: free_port() for k in ["authz", "authz_grpc", "authz_admin", "idp", "idp_grpc", "idp_admin"]}
+    loginflow, sessions = base64.b64encode(os.urandom(32)).decode(), base64.b64encode(os.urandom(32)).decode()
+    kek = subprocess.run([AUTHZ, "keys", "new-kek"], check=True, capture_output=True, text=True).stdout.strip()
+    quiet = {"RUST_LOG": "warn"}
+    authz = dict(os.environ, **quiet)
+    authz.update({
+        "AUTHZ__ISSUER": f"http://127.0.0.1:{ports['authz']}",
+        "AUTHZ__DATABASE__URL": f"sqlite://{data}/authz.db",
+        "AUTHZ__KEYS__ENCRYPTION_KEY": kek,
+        "AUTHZ__HTTP__PORT": str(ports["authz"]),
+        "AUTHZ__GRPC__PORT": str(ports["authz_grpc"]),
+        "AUTHZ__ADMIN__PORT": str(ports["authz_admin"]),
+        "AUTHZ__IDP__PUBLIC_URL": f"http://127.0.0.1:{ports['idp']}",
+        "AUTHZ__IDP__GRPC_URL": f"http://127.0.0.1:{ports['idp_grpc']}",
+        "AUTHZ__IDP__CLIENT_SECRET": sessions,
+        "AUTHZ__RUNTIME__WORKER_THREADS": "1",
+        "AUTHZ__TELEMETRY__LOG_FILTER": "warn",
+        # Every virtual user signs in from 127.0.0.1: lift the per-address limit on new
+        # authorization requests (30/min by default) that is meant for one browser's address.
+        "AUTHZ__AUTHORIZE__PENDING_REQUESTS_PER_ADDRESS": "1000000",
+    })
+    idp = dict(os.environ, **quiet)
+    idp.update({
+        "IDP__PUBLIC_URL": f"http://127.0.0.1:{ports['idp']}",
+        "IDP__DATABASE__URL": f"sqlite://{data}/idp.db",
+        "IDP__HTTP__PORT": str(ports["idp"]),
+        "IDP__GRPC__PORT": str(ports["idp_grpc"]),
+        "IDP__ADMIN__PORT": str(ports["idp_admin"]),
+        "IDP__AUTHZ__GRPC_URL": f"http://127.0.0.1:{ports['authz_grpc']}",
+        "IDP__AUTHZ__CLIENT_SECRET": loginflow,
+        "IDP__SESSIONS_API__CLIENT_SECRET": sessions,
+        "IDP__CSRF__KEY": base64.b64encode(os.urandom(32)).decode(),
+        "IDP__RUNTIME__WORKER_THREADS": "1",
+        "IDP__TELEMETRY__LOG_FILTER": "warn",
+    })
+    secret_file = os.path.join(data, "idp-loginflow.secret")
+    with open(secret_file, "w") as f:
+        f.write(loginflow)
+    subprocess.run([AUTHZ, "migrate"], env=authz, check=True, capture_output=True, cwd=data)
+    subprocess.run([AUTHZ, "clients", "create", "--id", "idp", "--name", "idp LoginFlow", "--secret-file", secret_file],
+                   env=authz, check=True, capture_output=True, cwd=data)
+    return authz, idp, ports
+
+
+def run_login(data):
+    """The login row and the argon2id limit beside it; then, on the databases it left, the
+    cold starts of authz, idp and rs. Returns (rows, argon2 result, cold starts)."""
+    authz_env, idp_env, ports = login_env(data)
+    rows, hashes, cold = [], None, {}
+    authz, a_addrs = start([AUTHZ, "serve", "--demo"], authz_env, data)
+    try:
+        idp, i_addrs = start([IDP, "serve", "--demo"], idp_env, data)
+        try:
+            wait_ready(f"http://{a_addrs['admin']}", "authz")
+            wait_ready(f"http://{i_addrs['admin']}", "idp")
+            issuer = authz_env["AUTHZ__ISSUER"]
+            procs = {"authz": authz.pid, "idp": idp.pid}
+            if not ONLY or "login" in ONLY:
+                # The hash limit of CPU 0 while the servers idle on it, same parameters as idp.
+                out = subprocess.run(pinned(0, [LOADGEN, "argon2", "--seconds", "5"] +
+                                            [a for k, v in ARGON2.items() for a in (f"--{k.replace('_', '-')}", v)]),
+                                     capture_output=True, text=True)
+                if out.returncode != 0:
+                    sys.exit(f"bench: argon2: {out.stderr.strip()}")
+                hashes = json.loads(out.stdout)
+                label = f"login ({LOGIN_USERS} browsers)"
+                r = run_once(label, issuer, [], None, procs=procs,
+                             cmd=[LOADGEN, "login", "--issuer", issuer, "--users", LOGIN_USERS,
+                                  "--duration", DUR, "--warmup", WARMUP, "--label", label])
+                r["backend"] = "SQLite"
+                rows.append(r)
+                print(f"  {'SQLite':<10} {label:<34} {r['rps']:>9.1f} logins/s", file=sys.stderr)
+            if not ONLY or "cold" in ONLY:
+                rs_env = dict(os.environ, RUST_LOG="warn", RS__GUARD__MODE="jwt", RS__GUARD__ISSUER=issuer,
+                              RS__GUARD__AUDIENCE=RESOURCE, RS__HTTP__PORT="0", RS__TELEMETRY__LOG_FILTER="warn")
+                for name, binary, env, key in [("authz", AUTHZ, authz_env, "AUTHZ"), ("idp", IDP, idp_env, "IDP"),
+                                               ("rs", RS, rs_env, "RS")]:
+                    times = []
+                    for _ in range(COLD_RUNS):
+                        # A second process on the same (existing, migrated) database, on free ports.
+                        env = dict(env)
+                        admin_port = free_port()
+                        env.update({f"{key}__HTTP__PORT": "0", f"{key}__ADMIN__PORT": str(admin_port)})
+                        if key != "RS":
+                            env[f"{key}__GRPC__PORT"] = "0"
+                        times.append(cold_start_ms([binary, "serve"], env, data, admin_port))
+                    cold[name] = times
+                    print(f"  cold start {name:<6} median {statistics.median(times):.0f} ms", file=sys.stderr)
+        finally:
+            stop(idp)
+    finally:
+        stop(authz)
+    return rows, hashes, cold
+
+
 def main():
-    subprocess.run(["cargo", "build", "--quiet", "--release", "-p", "authz", "-p", "rs", "-p", "loadgen"],
-                   cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--quiet"] + (["--release"] if PROFILE == "release" else []) +
+                   ["-p", "authz", "-p", "idp", "-p", "rs", "-p", "loadgen"], cwd=ROOT, check=True)
     rsa, ec = openssl_speed("rsa2048"), openssl_speed("ecdsap256")
     rows = []
     with tempfile.TemporaryDirectory() as data:
@@ -229,18 +464,48 @@ def main():
             rows += run_backend("PostgreSQL", fresh_postgres_url(PG), data)
     else:
         print("bench: BENCH_POSTGRES_URL / TEST_POSTGRES_URL not set: PostgreSQL rows skipped", file=sys.stderr)
+    hashes, cold = None, {}
+    if not ONLY or "login" in ONLY or "cold" in ONLY:
+        with tempfile.TemporaryDirectory() as data:
+            login_rows, hashes, cold = run_login(data)
+            rows += login_rows
     print()
-    print(f"authz release build, 1 worker thread{' pinned to CPU 0' if PIN else ''}; loadgen{' on CPU 1' if PIN else ''}, "
+    print(f"authz {PROFILE} build, 1 worker thread{' pinned to CPU 0' if PIN else ''}; loadgen{' on CPU 1' if PIN else ''}, "
           f"{CONNS} connections, {DUR} after {WARMUP} warm-up, every response checked; RS256 keys RSA-2048")
     print()
-    print("| store | endpoint | req/s | tokens/s | p50 ms | p99 ms | errors | server CPU | in-server latency |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| store | endpoint | req/s | tokens/s | p50 ms | p99 ms | errors | server CPU | in-server latency "
+          "| RSS MiB before/peak/after |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
         errors = r["bad_status"] + r["bad_body"] + r["socket_errors"]
         st = r["server_us_per_request"]
-        print(f"| {r['backend']} | {r['label']} | {r['rps']:.0f} | {r['items_per_s']:.0f} | {r['p50_ms']:.2f} | "
-              f"{r['p99_ms']:.2f} | {errors} | {r['server_cpu_pct']:.0f}% | {f'{st} µs' if st is not None else '-'} |")
+        rate = f"{r['rps']:.1f}" if r["label"].startswith("login") else f"{r['rps']:.0f}"
+        items = f"{r['items_per_s']:.1f}" if r["label"].startswith("login") else f"{r['items_per_s']:.0f}"
+        print(f"| {r['backend']} | {r['label']} | {rate} | {items} | {r['p50_ms']:.2f} | "
+              f"{r['p99_ms']:.2f} | {errors} | {r['server_cpu_pct']:.0f}% | {f'{st} µs' if st is not None else '-'} "
+              f"| {rss_cell(r['rss'])} |")
     print()
+    login = [r for r in rows if r["label"].startswith("login")]
+    if hashes and login:
+        h = hashes["hashes_per_s"]
+        print(f"Login row: authz and idp (1 worker thread each){' pinned together to CPU 0' if PIN else ''}, "
+              f"`loadgen login`{' on CPU 1' if PIN else ''}: {LOGIN_USERS} browsers, each with its own cookie jar, "
+              f"authorize → idp login page → password → remembered consent (asked once per user) → code → token (prompt=login, so every "
+              f"login checks the password); a login counts only on a 200 token answer with an access token; the req/s "
+              f"column is logins/s.")
+        print(f"argon2id limit of CPU 0 in this run (loadgen argon2, 5 s, m={hashes['memory_kib']} KiB, "
+              f"t={hashes['iterations']}, p={hashes['parallelism']}, idp's parameters): {h:.1f} hashes/s; "
+              f"logins/s ÷ hashes/s = {100 * login[0]['rps'] / h:.0f}% (target ≥ 85%).")
+        print()
+    if cold:
+        print(f"Cold start (exec of the {PROFILE} binary{' pinned to CPU 0' if PIN else ''} to its admin /readyz "
+              f"answering 200, existing SQLite database, {COLD_RUNS} runs):")
+        print()
+        print("| service | median ms | min ms | max ms |")
+        print("|---|---:|---:|---:|")
+        for name, times in cold.items():
+            print(f"| {name} | {statistics.median(times):.0f} | {min(times):.0f} | {max(times):.0f} |")
+        print()
     if rsa and ec:
         print(f"Signing limit of CPU 0 in this run (openssl speed, 5 s, core 1 idle): RSA-2048 {rsa:,.0f} signs/s, "
               f"ECDSA P-256 {ec:,.0f} signs/s.")

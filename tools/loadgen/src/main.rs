@@ -9,6 +9,13 @@
 //!
 //! It is bounded in time and in requests (`--max-requests`, whichever ends first), and it
 //! refuses non-loopback targets: load is only ever sent to this machine.
+//!
+//! Two subcommands, chosen by the first argument: `loadgen login` (repeated browser
+//! sign-ins, [`login`]) and `loadgen argon2` (the argon2id hash rate of one thread,
+//! [`hashes`]).
+
+mod hashes;
+mod login;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -328,7 +335,13 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 }
 
 fn main() -> std::process::ExitCode {
-    let args = Args::parse();
+    let argv: Vec<String> = std::env::args().collect();
+    match argv.get(1).map(String::as_str) {
+        Some("login") => return login::main(argv[1..].to_vec()),
+        Some("argon2") => return hashes::main(argv[1..].to_vec()),
+        _ => {}
+    }
+    let args = Args::parse_from(argv);
     let target = match parse_target(&args.url) {
         Ok(t) => t,
         Err(e) => {

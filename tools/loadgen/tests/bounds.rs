@@ -1,6 +1,8 @@
 //! The load generator's bounds, run as the real binary against a minimal loopback server:
 //! it stops after `--max-requests` measured requests even when `--duration` is far away,
-//! and it refuses targets that are not on this machine.
+//! and it refuses targets that are not on this machine. `loadgen login` against a fake authz
+//! and idp counts a login only on a 200 token answer with an access token; `loadgen argon2`
+//! stops at its bound.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -88,4 +90,214 @@ fn refuses_targets_off_this_machine() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
+}
+
+/// One parsed request of the fake login stack: method, target, body.
+fn read_request(reader: &mut BufReader<std::net::TcpStream>) -> Option<(String, String, String)> {
+    use std::io::Read;
+    let mut line = String::new();
+    if reader.read_line(&mut line).ok()? == 0 {
+        return None;
+    }
+    let mut parts = line.split_whitespace();
+    let (method, target) = (parts.next()?.to_owned(), parts.next()?.to_owned());
+    let mut length = 0;
+    loop {
+        let mut header = String::new();
+        if reader.read_line(&mut header).ok()? == 0 {
+            return None;
+        }
+        if header == "\r\n" {
+            break;
+        }
+        if let Some((name, value)) = header.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().ok()?;
+        }
+    }
+    let mut body = vec![0; length];
+    reader.read_exact(&mut body).ok()?;
+    Some((method, target, String::from_utf8(body).ok()?))
+}
+
+fn param(query: &str, name: &str) -> String {
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// A fake authz + idp on one loopback port: `/authorize` redirects to a login page whose
+/// form carries a CSRF token, a correct password redirects to the client's redirect URI
+/// with a code, and `/token` answers the n-th exchange with `token(n)` (status, body).
+/// Returns the issuer URL and the number of token requests served.
+fn login_stack(token: fn(u64) -> (u16, &'static str)) -> (String, Arc<AtomicU64>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let issuer = format!("http://{}", listener.local_addr().unwrap());
+    let exchanges = Arc::new(AtomicU64::new(0));
+    let count = Arc::clone(&exchanges);
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let count = Arc::clone(&count);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                while let Some((method, target, body)) = read_request(&mut reader) {
+                    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+                    let (status, location, body) = match (method.as_str(), path) {
+                        ("GET", "/authorize") => {
+                            assert_eq!(param(query, "code_challenge_method"), "S256");
+                            assert_eq!(param(query, "prompt"), "login");
+                            let to = format!("/login?state={}", param(query, "state"));
+                            (302, to, String::new())
+                        }
+                        ("GET", "/login") => (
+                            200,
+                            String::new(),
+                            format!(
+                                "<form method=\"post\" action=\"/login\">\
+                                 <input type=\"hidden\" name=\"csrf\" value=\"t0k\">\
+                                 <input type=\"hidden\" name=\"state\" value=\"{}\">\
+                                 <input name=\"username\"><input type=\"password\" name=\"password\">\
+                                 </form>",
+                                param(query, "state")
+                            ),
+                        ),
+                        ("POST", "/login")
+                            if param(&body, "csrf") == "t0k"
+                                && param(&body, "password") == "demo-password" =>
+                        {
+                            let to = format!(
+                                "http://localhost:3000/callback?code=c&state={}",
+                                param(&body, "state")
+                            );
+                            (302, to, String::new())
+                        }
+                        ("POST", "/token") if param(&body, "code") == "c" => {
+                            let n = count.fetch_add(1, Ordering::SeqCst);
+                            let (status, body) = token(n);
+                            (status, String::new(), body.to_owned())
+                        }
+                        _ => (403, String::new(), "refused".to_owned()),
+                    };
+                    let location = if location.is_empty() {
+                        String::new()
+                    } else {
+                        format!("location: {location}\r\n")
+                    };
+                    let reply = format!(
+                        "HTTP/1.1 {status} X\r\n{location}content-length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    if stream.write_all(reply.as_bytes()).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (issuer, exchanges)
+}
+
+fn login_run(issuer: &str, max_logins: &str) -> (Option<i32>, serde_json::Value) {
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "login",
+            "--issuer",
+            issuer,
+            "--users",
+            "2",
+            "--warmup",
+            "0s",
+            "--duration",
+            "60s",
+            "--max-logins",
+            max_logins,
+            "--timeout",
+            "5s",
+        ])
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code(), report)
+}
+
+#[test]
+fn a_login_counts_only_on_a_200_token_answer_with_an_access_token() {
+    // Of every four exchanges: one 200 with a token, one 400, one 200 without a token, one
+    // 200 with an empty token.
+    let (issuer, exchanges) = login_stack(|n| match n % 4 {
+        0 => (200, r#"{"access_token":"at","token_type":"Bearer"}"#),
+        1 => (400, r#"{"error":"invalid_grant"}"#),
+        2 => (200, r#"{"token_type":"Bearer"}"#),
+        _ => (200, r#"{"access_token":""}"#),
+    });
+    let started = Instant::now();
+    let (code, report) = login_run(&issuer, "8");
+    assert!(started.elapsed() < Duration::from_secs(30), "{report}");
+    assert_eq!(exchanges.load(Ordering::SeqCst), 8, "{report}");
+    assert_eq!(report["requests"], 8, "{report}");
+    assert_eq!(report["ok"], 2, "{report}");
+    assert_eq!(report["bad_status"], 2, "{report}");
+    assert_eq!(report["bad_body"], 4, "{report}");
+    assert_eq!(
+        code,
+        Some(3),
+        "a run with failed logins is invalid: {report}"
+    );
+
+    let (issuer, exchanges) =
+        login_stack(|_| (200, r#"{"access_token":"at","token_type":"Bearer"}"#));
+    let (code, report) = login_run(&issuer, "6");
+    assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report["ok"], 6, "{report}");
+    assert_eq!(exchanges.load(Ordering::SeqCst), 6, "{report}");
+    assert!(report["rps"].as_f64().unwrap() > 0.0, "{report}");
+}
+
+#[test]
+fn login_refuses_an_issuer_off_this_machine() {
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "login",
+            "--issuer",
+            "http://192.0.2.1:8080",
+            "--duration",
+            "1s",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
+fn argon2_hashes_within_its_bound_with_the_given_parameters() {
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "argon2",
+            "--seconds",
+            "30",
+            "--max-hashes",
+            "3",
+            "--memory-kib",
+            "1024",
+            "--iterations",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["hashes"], 3, "{report}");
+    assert_eq!(report["memory_kib"], 1024, "{report}");
+    assert!(report["seconds"].as_f64().unwrap() < 30.0, "{report}");
+    assert!(report["hashes_per_s"].as_f64().unwrap() > 0.0, "{report}");
 }
