@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use reqwest::{StatusCode, Url};
+use runtime::testing::RawCodec;
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -245,55 +246,6 @@ async fn basic_credentials_with_a_trailing_parameter_are_refused() {
         !matches!(&answer, Err(s) if s.code() == tonic::Code::Unauthenticated),
         "{answer:?}"
     );
-}
-
-/// Raw bytes on the wire: what a client sends when it does not speak protobuf.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-struct RawEncoder;
-struct RawDecoder;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Vec<u8>;
-    type Decode = Vec<u8>;
-    type Encoder = RawEncoder;
-    type Decoder = RawDecoder;
-
-    fn encoder(&mut self) -> RawEncoder {
-        RawEncoder
-    }
-
-    fn decoder(&mut self) -> RawDecoder {
-        RawDecoder
-    }
-}
-
-impl tonic::codec::Encoder for RawEncoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn encode(
-        &mut self,
-        item: Vec<u8>,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        prost::bytes::BufMut::put_slice(dst, &item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawDecoder {
-    type Item = Vec<u8>;
-    type Error = tonic::Status;
-
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<Vec<u8>>, tonic::Status> {
-        let n = prost::bytes::Buf::remaining(src);
-        Ok(Some(prost::bytes::Buf::copy_to_bytes(src, n).to_vec()))
-    }
 }
 
 /// A message that is not protobuf (a truncated varint key) at Introspect answers
