@@ -2,7 +2,8 @@
 # `make bench-peer`: the same ../shared/bench/bench.sh (wrk, every response checked) against
 # our authz and against node-oidc-provider, one after the other in one run, each server
 # pinned to CPU 0 and wrk to CPU 1. Needs wrk (apt-get install wrk) and Node.js with npm.
-# Results: target/peer-bench/results/<stamp>-<label>/ and a table from summarize.py.
+# Results: target/peer-bench/results/<stamp>-<label>/, a table from summarize.py and the
+# chart docs/bench/peer.svg (tools/loadgen/chart.py) that the README links.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT"
@@ -45,3 +46,5 @@ ours authz-jwt-es256 jwt ES256
 "$BENCH/run-node-peer.sh" opaque || true
 "$BENCH/run-node-peer.sh" jwt ES256 || true
 python3 "$BENCH/summarize.py"
+# The chart the README links: this run's req/s per endpoint, ours beside the peer.
+python3 tools/loadgen/chart.py "$BENCH/results" docs/bench/peer.svg
