@@ -1212,6 +1212,60 @@ mod tests {
     }
 
     #[test]
+    fn the_spa_page_escapes_its_configuration_and_may_only_reach_the_issuer() {
+        let app = DemoApp::new(AppArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: "http://localhost:3000".into(),
+            issuer: "http://localhost:8080/\"><x".into(),
+            backchannel: None,
+            rs: "http://localhost:8082".into(),
+        })
+        .unwrap();
+        let res = spa_page(&app);
+        assert_eq!(res.status(), StatusCode::OK);
+        let csp = res
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(
+            csp.contains("connect-src http://localhost:8080;"),
+            "only authz's origin: {csp}"
+        );
+        let body = actix_web::body::to_bytes(res.into_body());
+        let html = String::from_utf8(
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(body)
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(
+            html.contains(r#"data-issuer="http://localhost:8080/&#34;&#62;&#60;x""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-redirect-uri="http://localhost:3000/spa/callback""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-client-id="demo-spa""#), "{html}");
+        assert!(
+            html.contains(r#"<script src="/spa/app.js" defer></script>"#),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "no inline script: {html}"
+        );
+    }
+
+    #[test]
     fn malformed_urls_are_refused_in_one_line() {
         let err = DemoApp::new(AppArgs {
             listen: "127.0.0.1:0".parse().unwrap(),

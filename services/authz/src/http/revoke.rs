@@ -10,7 +10,8 @@ use crate::AppState;
 /// `POST /revoke` (RFC 7009 §2.1): the authenticated client revokes one of its own tokens.
 /// A refresh token revokes its whole grant, with the access tokens issued from it (§2.1).
 /// Unknown tokens and other clients' tokens are answered 200 too (§2.2) and left alone.
-/// A browser request of an origin the client allows gets the CORS headers ([`cors`]).
+/// A browser request of an origin the client allows gets the CORS headers ([`cors`]; RFC
+/// 7009 §2.1: the endpoint SHOULD support CORS for user-agent-based applications).
 pub(crate) async fn post(
     req: HttpRequest,
     body: web::Bytes,
