@@ -85,14 +85,16 @@ impl Client {
     /// exactly as serialized origins, as Keycloak's "web origins" `+` and
     /// node-oidc-provider's `clientBasedCORS` do. `null` and malformed origins never match.
     pub fn allows_origin(&self, origin: &str) -> bool {
-        if origin_of(origin).as_deref() != Some(origin) {
-            return false;
-        }
-        self.allowed_origins.iter().any(|o| o == origin)
-            || self
-                .redirect_uris
-                .iter()
-                .any(|u| origin_of(u).as_deref() == Some(origin))
+        origin_of(origin).as_deref() == Some(origin) && self.origins().any(|o| o == origin)
+    }
+
+    /// The origins [`Client::allows_origin`] accepts: its explicit
+    /// [`Client::allowed_origins`], then the origins of its http(s) redirect URIs.
+    pub fn origins(&self) -> impl Iterator<Item = String> + '_ {
+        self.allowed_origins
+            .iter()
+            .cloned()
+            .chain(self.redirect_uris.iter().filter_map(|u| origin_of(u)))
     }
 }
 

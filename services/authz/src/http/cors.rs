@@ -6,9 +6,10 @@
 //! and Keycloak's web origins do.
 //!
 //! - A preflight (`OPTIONS` with `Origin` and `Access-Control-Request-Method`) carries no
-//!   client identity, so it is answered for any well-formed origin with the endpoint's
-//!   methods, the request headers an OAuth client sends and `Access-Control-Max-Age`
-//!   (node-oidc-provider does the same): the actual request decides.
+//!   client identity, so it is answered for an origin that some registered client allows
+//!   with the endpoint's methods, the request headers an OAuth client sends and
+//!   `Access-Control-Max-Age`; other origins get no CORS header. (node-oidc-provider and
+//!   Keycloak answer every origin here; the stricter answer costs one cached set.)
 //! - The actual request: once the client is known (the authenticating client or
 //!   `client_id`; at userinfo the access token's client), an allowed origin gets
 //!   `Access-Control-Allow-Origin: <origin>` and `Vary: Origin` on the response, errors
@@ -22,8 +23,9 @@
 
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::http::{Method, StatusCode};
-use actix_web::{HttpRequest, HttpResponse};
+use actix_web::{HttpRequest, HttpResponse, web};
 
+use crate::AppState;
 use crate::clients::{Client, origin_of};
 
 /// How long a browser may cache a preflight answer, seconds (Chromium caps it at 7200).
@@ -64,11 +66,12 @@ pub(crate) fn allow(res: &mut HttpResponse, origin: &str) {
     headers.append(header::VARY, HeaderValue::from_static("Origin"));
 }
 
-/// Answers a CORS preflight for an endpoint serving `methods` (Fetch §3.2.3): 204 with
-/// the allowed origin (any well-formed http(s) origin: the actual request is checked
-/// against its client), methods, headers and max age; without a well-formed `Origin` or
-/// an `Access-Control-Request-Method` it is no preflight and gets 204 with `Allow` only.
-fn preflight(req: &HttpRequest, methods: &'static str) -> HttpResponse {
+/// Answers a CORS preflight for an endpoint serving `methods` (Fetch §3.2.2): always 204
+/// with `Allow`; when it is a preflight (`Access-Control-Request-Method`) of an origin
+/// some registered client allows ([`crate::clients::Clients::any_allows_origin`]), also the origin,
+/// methods, headers and max age. Which client the actual request is about is checked
+/// then ([`check`]); an origin no client allows gets no CORS header here already.
+async fn preflight(req: &HttpRequest, state: &AppState, methods: &'static str) -> HttpResponse {
     let mut res = HttpResponse::build(StatusCode::NO_CONTENT);
     res.insert_header((header::ALLOW, methods))
         .insert_header((header::CACHE_CONTROL, "no-store"));
@@ -76,24 +79,35 @@ fn preflight(req: &HttpRequest, methods: &'static str) -> HttpResponse {
         .headers()
         .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
     let origin = origin(req).filter(|o| origin_of(o).as_deref() == Some(*o));
-    if let (true, Some(origin)) = (requested, origin) {
-        res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.to_owned()))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, methods))
-            .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS))
-            .insert_header((header::ACCESS_CONTROL_MAX_AGE, MAX_AGE))
-            .insert_header((header::VARY, "Origin"));
+    let (true, Some(origin)) = (requested, origin) else {
+        return res.finish();
+    };
+    match state.clients.any_allows_origin(origin).await {
+        Ok(true) => {
+            res.insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.to_owned()))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, methods))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_HEADERS, ALLOW_HEADERS))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, MAX_AGE))
+                .insert_header((header::VARY, "Origin"));
+        }
+        Ok(false) => {}
+        // Without CORS headers the browser does not send the request; it may try again.
+        Err(e) => tracing::warn!(error = %e, "CORS preflight: clients unavailable"),
     }
     res.finish()
 }
 
 /// `OPTIONS` of a POST-only client endpoint (token, revocation, PAR).
-pub(crate) async fn preflight_post(req: HttpRequest) -> HttpResponse {
-    preflight(&req, "POST")
+pub(crate) async fn preflight_post(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    preflight(&req, &state, "POST").await
 }
 
 /// `OPTIONS` of the userinfo endpoint (GET and POST, OpenID Connect Core §5.3).
-pub(crate) async fn preflight_get_post(req: HttpRequest) -> HttpResponse {
-    preflight(&req, "GET, POST")
+pub(crate) async fn preflight_get_post(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    preflight(&req, &state, "GET, POST").await
 }
 
 /// The route guard of preflights.

@@ -115,8 +115,8 @@ async fn cors_on_token_userinfo_and_revocation(db: TestDatabase) {
     let env = start(&db).await;
     let scope = "openid profile offline_access";
 
-    // Preflights: answered for a well-formed origin with methods, headers and max age
-    // (the client is unknown until the actual request), never with credentials.
+    // Preflights: answered for an origin some client allows with methods, headers and
+    // max age (which client is checked on the actual request), never with credentials.
     for (path, methods) in [
         ("/token", "POST"),
         ("/revoke", "POST"),
@@ -134,10 +134,14 @@ async fn cors_on_token_userinfo_and_revocation(db: TestDatabase) {
         assert_eq!(headers["access-control-max-age"], "600", "{path}");
         assert!(headers["vary"].to_str().unwrap().contains("Origin"));
         assert!(headers.get("access-control-allow-credentials").is_none());
-        // An opaque origin (sandboxed frames, file:) is no origin to allow.
-        let (status, headers) = preflight(&env, path, "null").await;
-        assert_eq!(status, StatusCode::NO_CONTENT, "{path}");
-        assert_no_cors(&headers);
+        // An origin no client allows, another port, an opaque origin (sandboxed frames,
+        // file:): no CORS headers, the browser does not send the request.
+        for origin in [EVIL, "https://rp.example.test:8443", SPA_EXTRA, "null"] {
+            let (status, headers) = preflight(&env, path, origin).await;
+            assert_eq!(status, StatusCode::NO_CONTENT, "{path} {origin}");
+            assert_eq!(headers["allow"], methods, "{path}");
+            assert_no_cors(&headers);
+        }
     }
 
     // Token endpoint: the allowed origin (web's redirect URI's) gets the headers on the
@@ -254,6 +258,9 @@ async fn cors_on_token_userinfo_and_revocation(db: TestDatabase) {
             "a-verifier-of-the-right-length-0123456789abcdefghijk",
         ),
     ];
+    let (status, headers) = preflight(&env, "/token", SPA_EXTRA).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(headers["access-control-allow-origin"], SPA_EXTRA);
     for origin in [SPA_EXTRA, "https://spa.example.test"] {
         let (status, headers, body) = post(&env, "/token", Some(origin), None, &form).await;
         assert_eq!(body["error"], "invalid_grant", "{origin}: {body}");
