@@ -33,6 +33,8 @@ diesel::table! {
         can_introspect -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        // browser clients (CORS)
+        allowed_origins -> Text,
     }
 }
 

@@ -27,7 +27,7 @@ use crate::harness::workspace;
 
 /// The ports of one demo run, every one free when picked.
 #[derive(Debug, Clone, Copy)]
-struct Ports {
+pub(crate) struct Ports {
     authz: u16,
     authz_grpc: u16,
     authz_admin: u16,
@@ -42,7 +42,7 @@ struct Ports {
 impl Ports {
     /// Nine distinct loopback ports that were free a moment ago (bound together, then
     /// released for demo.sh's services).
-    fn pick() -> Self {
+    pub(crate) fn pick() -> Self {
         let probes: Vec<std::net::TcpListener> = (0..9)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe"))
             .collect();
@@ -81,7 +81,7 @@ impl Ports {
         .collect()
     }
 
-    fn issuer(&self) -> String {
+    pub(crate) fn issuer(&self) -> String {
         format!("http://localhost:{}", self.authz)
     }
 
@@ -90,7 +90,7 @@ impl Ports {
     }
 
     /// The demo app's home page URL (`/` included).
-    fn app_url(&self) -> String {
+    pub(crate) fn app_url(&self) -> String {
         format!("http://localhost:{}/", self.app)
     }
 }
@@ -100,14 +100,14 @@ const START_TIMEOUT: Duration = Duration::from_secs(600);
 const READY_LINE: &str = "All three services are ready.";
 
 /// A running `deployments/demo.sh`, in its own process group (killed on drop).
-struct Demo {
+pub(crate) struct Demo {
     child: Child,
     /// What demo.sh printed up to its ready line.
     output: Vec<String>,
 }
 
 impl Demo {
-    async fn start(data: &Path, ports: &Ports, args: &[&str]) -> Self {
+    pub(crate) async fn start(data: &Path, ports: &Ports, args: &[&str]) -> Self {
         let mut child = Command::new("bash")
             .arg(workspace().join("deployments/demo.sh"))
             .args(args)
@@ -184,7 +184,7 @@ impl Demo {
     }
 
     /// SIGTERM to the whole group, as ctrl-c does; demo.sh must stop everything and exit.
-    async fn stop(mut self) {
+    pub(crate) async fn stop(mut self) {
         let pid = self.child.id().expect("demo.sh still running");
         let sent = std::process::Command::new("kill")
             .args(["-TERM", "--", &format!("-{pid}")])

@@ -13,4 +13,5 @@ mod harness;
 mod keys;
 mod m2m;
 mod reliability;
+mod spa;
 mod telemetry;

@@ -502,6 +502,80 @@ struct HomePage<'a> {
     user: Option<UserView<'a>>,
 }
 
+/// The single-page app's page: the configuration its script reads, all escaped.
+#[derive(Template)]
+#[template(path = "spa.html")]
+struct SpaPage<'a> {
+    issuer: &'a str,
+    client_id: &'a str,
+    redirect_uri: &'a str,
+    scope: &'a str,
+    home: &'a str,
+    script: &'a str,
+}
+
+/// Where the single-page app's page is served (its redirect URI is [`SPA_CALLBACK_PATH`]).
+const SPA_PATH: &str = "/spa";
+/// The single-page app's script.
+const SPA_SCRIPT_PATH: &str = "/spa/app.js";
+/// The single-page app's script: plain JavaScript, no build step.
+const SPA_SCRIPT: &str = include_str!("../static/spa.js");
+
+/// `GET /spa` (and `GET /spa/callback` when this app's server did not start the
+/// sign-in): the single-page app, which runs the code flow with PKCE from JavaScript as
+/// the public client `demo-spa`. Its Content-Security-Policy allows its own script and
+/// requests to authz's origin only.
+fn spa_page(app: &DemoApp) -> HttpResponse {
+    let redirect_uri = format!("{}{}", app.args.public_url, SPA_CALLBACK_PATH);
+    let home = format!("{}/", app.args.public_url);
+    let template = SpaPage {
+        issuer: &app.args.issuer,
+        client_id: SPA_CLIENT_ID,
+        redirect_uri: &redirect_uri,
+        scope: SCOPE,
+        home: &home,
+        script: SPA_SCRIPT_PATH,
+    };
+    let html = match template.render() {
+        Ok(html) => html,
+        Err(e) => {
+            tracing::error!(error = %e, "demo app: template");
+            return failure("template error");
+        }
+    };
+    let issuer_origin = url::Url::parse(&app.args.issuer)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            format!(
+                "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; \
+                 connect-src {issuer_origin}; form-action 'none'; base-uri 'none'; \
+                 frame-ancestors 'none'"
+            ),
+        ))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::X_FRAME_OPTIONS, "DENY"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .body(html)
+}
+
+/// `GET /spa`.
+async fn spa(app: web::Data<DemoApp>) -> HttpResponse {
+    spa_page(&app)
+}
+
+/// `GET /spa/app.js`: the single-page app's script.
+async fn spa_script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Content-Type-Options", "nosniff"))
+        .body(SPA_SCRIPT)
+}
+
 /// A complete page: self-contained, no script, never cached or framed.
 fn page(status: StatusCode, template: &impl Template) -> HttpResponse {
     let html = match template.render() {
@@ -712,7 +786,8 @@ async fn login(
 }
 
 /// `GET /callback` and `GET /spa/callback`: the authorization response (RFC 6749 §4.1.2,
-/// §4.1.2.1), then the code exchange and the ID token validation.
+/// §4.1.2.1), then the code exchange and the ID token validation. A `/spa/callback` this
+/// server did not start is the single-page app's: its page is served instead.
 #[instrument(skip_all)]
 async fn callback(
     app: web::Data<DemoApp>,
@@ -724,6 +799,15 @@ async fn callback(
     } else {
         Kind::Web
     };
+    // The single-page app's own sign-ins come back here too: unless this server started
+    // a `demo-spa` sign-in for this browser, the page's script finishes it.
+    let server_side = app
+        .with_session(&req, |s| s.pending.as_ref().map(|p| p.kind))
+        .flatten()
+        == Some(Kind::Spa);
+    if kind == Kind::Spa && !server_side {
+        return spa_page(&app);
+    }
     let pending = app.with_session(&req, |s| s.pending.take()).flatten();
     let Some(pending) = pending else {
         return message(
@@ -996,6 +1080,8 @@ async fn serve(app: DemoApp) -> Result<(), String> {
             .route("/login", web::post().to(login))
             .route(CALLBACK_PATH, web::get().to(callback))
             .route(SPA_CALLBACK_PATH, web::get().to(callback))
+            .route(SPA_PATH, web::get().to(spa))
+            .route(SPA_SCRIPT_PATH, web::get().to(spa_script))
             .route("/call", web::post().to(call))
             .route("/refresh", web::post().to(refresh))
             .route("/logout", web::post().to(logout))
@@ -1122,6 +1208,60 @@ mod tests {
                 ("/login", Some("web"), Some(session.csrf.as_str())),
                 ("/login", Some("spa"), Some(session.csrf.as_str()))
             ]
+        );
+    }
+
+    #[test]
+    fn the_spa_page_escapes_its_configuration_and_may_only_reach_the_issuer() {
+        let app = DemoApp::new(AppArgs {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            public_url: "http://localhost:3000".into(),
+            issuer: "http://localhost:8080/\"><x".into(),
+            backchannel: None,
+            rs: "http://localhost:8082".into(),
+        })
+        .unwrap();
+        let res = spa_page(&app);
+        assert_eq!(res.status(), StatusCode::OK);
+        let csp = res
+            .headers()
+            .get(header::CONTENT_SECURITY_POLICY)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(csp.contains("script-src 'self';"), "{csp}");
+        assert!(
+            csp.contains("connect-src http://localhost:8080;"),
+            "only authz's origin: {csp}"
+        );
+        let body = actix_web::body::to_bytes(res.into_body());
+        let html = String::from_utf8(
+            tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap()
+                .block_on(body)
+                .unwrap()
+                .to_vec(),
+        )
+        .unwrap();
+        assert!(
+            html.contains(r#"data-issuer="http://localhost:8080/&#34;&#62;&#60;x""#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"data-redirect-uri="http://localhost:3000/spa/callback""#),
+            "{html}"
+        );
+        assert!(html.contains(r#"data-client-id="demo-spa""#), "{html}");
+        assert!(
+            html.contains(r#"<script src="/spa/app.js" defer></script>"#),
+            "{html}"
+        );
+        assert_eq!(
+            html.matches("<script").count(),
+            1,
+            "no inline script: {html}"
         );
     }
 

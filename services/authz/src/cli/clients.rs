@@ -124,6 +124,12 @@ pub struct Settings {
     /// May call the introspection endpoints.
     #[arg(long)]
     introspect: Option<bool>,
+    // browser clients (CORS)
+    /// Origin (`https://app.example.com`, no path) whose browser JavaScript may call the
+    /// token, userinfo and revocation endpoints for this client, besides the origins of
+    /// its redirect URIs (repeatable; replaces the list).
+    #[arg(long = "allowed-origin")]
+    allowed_origins: Vec<String>,
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
@@ -184,6 +190,18 @@ impl Settings {
         if let Some(i) = self.introspect {
             c.can_introspect = i;
         }
+        // browser clients (CORS)
+        if !self.allowed_origins.is_empty() {
+            c.allowed_origins = self.allowed_origins;
+        }
+        for o in &c.allowed_origins {
+            if crate::clients::origin_of(o).as_deref() != Some(o.as_str()) {
+                return Err(AuthzError::Invalid(format!(
+                    "allowed origin {o:?} must be an http(s) origin such as \
+                     https://app.example.com (scheme, host and optional port, no path)"
+                )));
+            }
+        }
         for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
             absolute_uri("redirect URI", u)?;
         }
@@ -230,6 +248,7 @@ pub fn client_json(c: &Client) -> serde_json::Value {
         "signing_alg": c.signing_alg.map(|a| a.as_str()),
         "first_party": c.first_party,
         "introspect": c.can_introspect,
+        "allowed_origins": c.allowed_origins,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })

@@ -1,9 +1,11 @@
 //! The `authz` command line: the subcommands every service has ([`runtime::cli::Common`],
-//! [`runtime::cli::Database`]), the client registry (`authz clients …`, [`clients`]) and
-//! the signing keys (`authz keys …`, [`keys`]). `main.rs` parses [`Cli`] and hands it to
+//! [`runtime::cli::Database`]), the client registry (`authz clients …`, [`clients`]),
+//! the remembered consents (`authz consents …`, [`consents`]) and the signing keys
+//! (`authz keys …`, [`keys`]). `main.rs` parses [`Cli`] and hands it to
 //! [`Cli::run`].
 
 pub mod clients;
+pub mod consents;
 pub mod keys;
 
 use std::path::PathBuf;
@@ -38,6 +40,11 @@ enum Command {
     Clients {
         #[command(subcommand)]
         command: clients::ClientsCommand,
+    },
+    /// List and revoke the consents users asked to be remembered.
+    Consents {
+        #[command(subcommand)]
+        command: consents::ConsentsCommand,
     },
     /// Manage signing keys.
     Keys {
@@ -94,8 +101,10 @@ impl Cli {
             eprintln!("config error: {}", e.within("keys"));
             return ExitCode::from(runtime::cli::EXIT_CONFIG);
         }
-        if matches!(command, Command::Clients { .. } | Command::Keys { .. })
-            && let Err(code) = require_database(&config.database)
+        if matches!(
+            command,
+            Command::Clients { .. } | Command::Consents { .. } | Command::Keys { .. }
+        ) && let Err(code) = require_database(&config.database)
         {
             return code;
         }
@@ -129,6 +138,11 @@ impl Cli {
                     clients::clients(&config, command).await
                 })
             }
+            Command::Consents { command } => {
+                runtime::cli::run("authz", &rt, &telemetry, || async move {
+                    consents::consents(&config, command).await
+                })
+            }
             Command::Keys { command } => {
                 runtime::cli::run("authz", &rt, &telemetry, || async move {
                     keys::keys(&config, command).await
@@ -147,7 +161,7 @@ fn needs_kek(command: &Command) -> bool {
     match command {
         Command::Common(Common::Serve(_) | Common::CheckConfig) => true,
         Command::Common(Common::ConfigReference) | Command::Database(_) => false,
-        Command::Clients { .. } => false,
+        Command::Clients { .. } | Command::Consents { .. } => false,
         Command::Keys { command } => !matches!(
             command,
             keys::KeysCommand::List { .. } | keys::KeysCommand::NewKek

@@ -42,6 +42,11 @@ pub struct Client {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    // browser clients (CORS)
+    /// Origins (`scheme://host[:port]`, WHATWG URL §4.5 serialization) allowed to call the
+    /// token, userinfo and revocation endpoints from browser JavaScript for this client,
+    /// besides the origins of its redirect URIs ([`Client::allows_origin`]).
+    pub allowed_origins: Vec<String>,
 }
 
 impl Client {
@@ -69,8 +74,40 @@ impl Client {
             can_introspect: false,
             created_at: 0,
             updated_at: 0,
+            allowed_origins: Vec::new(),
         }
     }
+
+    // browser clients (CORS)
+    /// Whether browser JavaScript of `origin` (an `Origin` request header, RFC 6454 §7)
+    /// may read this client's responses (WHATWG Fetch §3.2, CORS): the origins of its
+    /// registered redirect URIs and its explicit [`Client::allowed_origins`], compared
+    /// exactly as serialized origins, as Keycloak's "web origins" `+` and
+    /// node-oidc-provider's `clientBasedCORS` do. `null` and malformed origins never match.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        origin_of(origin).as_deref() == Some(origin) && self.origins().any(|o| o == origin)
+    }
+
+    /// The origins [`Client::allows_origin`] accepts: its explicit
+    /// [`Client::allowed_origins`], then the origins of its http(s) redirect URIs.
+    pub fn origins(&self) -> impl Iterator<Item = String> + '_ {
+        self.allowed_origins
+            .iter()
+            .cloned()
+            .chain(self.redirect_uris.iter().filter_map(|u| origin_of(u)))
+    }
+}
+
+// browser clients (CORS)
+/// The serialized origin (`scheme://host[:port]`, default port omitted) of an http(s)
+/// URL; `None` for other schemes and unparsable input.
+pub fn origin_of(url: &str) -> Option<String> {
+    let url = url::Url::parse(url).ok()?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return None;
+    }
+    let origin = url.origin();
+    origin.is_tuple().then(|| origin.ascii_serialization())
 }
 
 /// A stored secret: its digest and when it stops working.

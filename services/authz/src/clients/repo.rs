@@ -30,6 +30,9 @@ struct ClientRow {
     can_introspect: bool,
     created_at: i64,
     updated_at: i64,
+    // browser clients (CORS)
+    /// JSON array of serialized origins.
+    allowed_origins: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -80,6 +83,8 @@ impl ClientRow {
             can_introspect: c.can_introspect,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            // browser clients (CORS)
+            allowed_origins: json_list(&c.allowed_origins),
         }
     }
 
@@ -120,6 +125,8 @@ impl ClientRow {
             can_introspect: self.can_introspect,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            // browser clients (CORS)
+            allowed_origins: list(&self.allowed_origins)?,
         })
     }
 }

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -111,6 +111,9 @@ pub struct Clients {
     clock: Arc<dyn Clock>,
     ttl: Duration,
     cache: RwLock<Cache>,
+    // browser clients (CORS)
+    /// Every origin some client allows, and when it was read.
+    origins: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
 }
 
 impl Clients {
@@ -121,7 +124,35 @@ impl Clients {
             clock,
             ttl: cache_ttl,
             cache: RwLock::new(HashMap::new()),
+            origins: RwLock::new(None),
         }
+    }
+
+    // browser clients (CORS)
+    /// Whether some registered client allows `origin` ([`Client::allows_origin`]): for
+    /// CORS preflights, which carry no client identity (WHATWG Fetch §3.2.2). The set of
+    /// allowed origins is read at most once per `clients.cache_ttl` (on every call when
+    /// it is zero) and again at once after a change through this registry.
+    pub async fn any_allows_origin(&self, origin: &str) -> Result<bool, StorageError> {
+        if !self.ttl.is_zero()
+            && let Ok(origins) = self.origins.read()
+            && let Some((at, set)) = &*origins
+            && at.elapsed() < self.ttl
+        {
+            return Ok(set.contains(origin));
+        }
+        let set: HashSet<String> = repo::list(&self.db)
+            .await?
+            .iter()
+            .flat_map(Client::origins)
+            .collect();
+        let found = set.contains(origin);
+        if !self.ttl.is_zero()
+            && let Ok(mut origins) = self.origins.write()
+        {
+            *origins = Some((Instant::now(), Arc::new(set)));
+        }
+        Ok(found)
     }
 
     async fn entry(&self, id: &str) -> Result<Option<Arc<Entry>>, StorageError> {
@@ -171,6 +202,9 @@ impl Clients {
     fn forget(&self, id: &str) {
         if let Ok(mut cache) = self.cache.write() {
             cache.remove(id);
+        }
+        if let Ok(mut origins) = self.origins.write() {
+            *origins = None;
         }
     }
 

@@ -10,6 +10,7 @@
 //! [`crate::tokens::TokenError`] to the wire.
 
 pub(crate) mod claims;
+mod consents;
 mod model;
 mod redeem;
 mod refresh;
@@ -17,5 +18,6 @@ pub(crate) mod repo;
 mod revoke;
 mod service;
 
+pub(crate) use consents::Consents;
 pub(crate) use model::TokenResponse;
 pub(crate) use service::Grants;

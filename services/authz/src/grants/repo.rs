@@ -13,7 +13,7 @@ use storage::{Database, StorageError, with_conn};
 
 use crate::flow::repo::CodeRow;
 use crate::schema::{
-    authorization_codes, browser_sessions, grant_access_tokens, grants, opaque_tokens,
+    authorization_codes, browser_sessions, consents, grant_access_tokens, grants, opaque_tokens,
     refresh_tokens, revoked_jtis,
 };
 use crate::tokens::repo::OpaqueRow;
@@ -392,6 +392,83 @@ pub(crate) async fn revoke_subject(
             .execute(tx)
             .await?;
             Ok::<SubjectRevoked, diesel::result::Error>(revoked)
+        })
+        .await)?)
+}
+
+// consent management (browser)
+/// A remembered consent: what `subject` granted `client_id` and asked to be remembered.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub(crate) struct ConsentRow {
+    pub(crate) client_id: String,
+    pub(crate) scope: String,
+    pub(crate) updated_at: i64,
+}
+
+/// The remembered consents of `subject`, by client id.
+pub(crate) async fn consents_of(
+    db: &Database,
+    subject: &str,
+) -> Result<Vec<ConsentRow>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| consents::table
+        .filter(consents::subject.eq(subject))
+        .order(consents::client_id.asc())
+        .select((consents::client_id, consents::scope, consents::updated_at))
+        .load(c)
+        .await)?)
+}
+
+/// What [`revoke_consent`] ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct ConsentRevoked {
+    /// Whether a remembered consent was deleted.
+    pub(crate) consent: bool,
+    /// Grants this call revoked.
+    pub(crate) grants: usize,
+}
+
+/// Withdraws what `subject` granted `client_id`, in one transaction (all or nothing):
+/// every unrevoked grant of the pair is revoked as by [`revoke_grant`] (grant rows first,
+/// in id order, as the module's lock order asks), its unredeemed authorization codes are
+/// deleted, then the remembered consent, so the next authorization request of the client
+/// asks the user again. Idempotent.
+pub(crate) async fn revoke_consent(
+    db: &Database,
+    subject: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<ConsentRevoked, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let ids: Vec<String> = grants::table
+                .filter(grants::subject.eq(subject))
+                .filter(grants::client_id.eq(client_id))
+                .filter(grants::revoked_at.is_null())
+                .order(grants::id.asc())
+                .select(grants::id)
+                .load(tx)
+                .await?;
+            let mut revoked = ConsentRevoked::default();
+            for id in &ids {
+                if revoke_in!(tx, id, now)? {
+                    revoked.grants += 1;
+                }
+            }
+            diesel::delete(
+                authorization_codes::table
+                    .filter(authorization_codes::subject.eq(subject))
+                    .filter(authorization_codes::client_id.eq(client_id))
+                    .filter(authorization_codes::redeemed_at.is_null()),
+            )
+            .execute(tx)
+            .await?;
+            revoked.consent = diesel::delete(consents::table.find((subject, client_id)))
+                .execute(tx)
+                .await?
+                == 1;
+            Ok::<ConsentRevoked, diesel::result::Error>(revoked)
         })
         .await)?)
 }

@@ -10,6 +10,7 @@ use crate::AppState;
 
 mod authorize;
 mod authorize_resume;
+mod cors;
 mod end_session;
 mod introspect;
 mod oauth;
@@ -75,7 +76,8 @@ pub(crate) fn app(
             web::resource(USERINFO_PATH)
                 .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::get().to(userinfo::handle))
-                .route(web::post().to(userinfo::handle)),
+                .route(web::post().to(userinfo::handle))
+                .route(cors::options().to(cors::preflight_get_post)),
         )
         .service(
             web::resource(END_SESSION_PATH)
@@ -86,6 +88,7 @@ pub(crate) fn app(
             web::resource(TOKEN_PATH)
                 .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::post().to(token::post))
+                .route(cors::options().to(cors::preflight_post))
                 .default_service(web::to(oauth::post_only)),
         )
         .service(
@@ -98,6 +101,7 @@ pub(crate) fn app(
             web::resource(REVOKE_PATH)
                 .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::post().to(revoke::post))
+                .route(cors::options().to(cors::preflight_post))
                 .default_service(web::to(oauth::post_only)),
         )
 }

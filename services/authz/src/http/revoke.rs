@@ -1,20 +1,40 @@
 //! Token revocation, RFC 7009.
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 
+use super::cors;
 use super::oauth::{OAuthFailure, authenticated_form};
 use crate::AppState;
 
 /// `POST /revoke` (RFC 7009 §2.1): the authenticated client revokes one of its own tokens.
 /// A refresh token revokes its whole grant, with the access tokens issued from it (§2.1).
 /// Unknown tokens and other clients' tokens are answered 200 too (§2.2) and left alone.
+/// A browser request of an origin the client allows gets the CORS headers ([`cors`]; RFC
+/// 7009 §2.1: the endpoint SHOULD support CORS for user-agent-based applications).
 pub(crate) async fn post(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
+) -> HttpResponse {
+    let mut origin = None;
+    let mut res = revoke(&req, &body, &state, &mut origin)
+        .await
+        .unwrap_or_else(|failure| failure.error_response());
+    if let Some(origin) = origin {
+        cors::allow(&mut res, &origin);
+    }
+    res
+}
+
+async fn revoke(
+    req: &HttpRequest,
+    body: &web::Bytes,
+    state: &web::Data<AppState>,
+    origin: &mut Option<String>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let (form, client) = authenticated_form(&req, &body, &state.clients).await?;
+    let (form, client) = authenticated_form(req, body, &state.clients).await?;
+    *origin = cors::check(req, &client).map_err(OAuthFailure::invalid_request)?;
     let token = form.required("token")?;
     form.one("token_type_hint")?;
     if !state.grants.revoke_refresh_token(&client, token).await? {

@@ -5,6 +5,7 @@ use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use domain::{ErrorCode, ScopeSet};
 
+use super::cors;
 use super::oauth::{Form, failure_status, retry_after};
 use crate::AppState;
 use crate::error::Failure;
@@ -90,13 +91,29 @@ fn bearer(req: &HttpRequest, body: &[u8]) -> Result<Option<String>, String> {
 
 /// `GET|POST /userinfo` (OpenID Connect Core §5.3): `sub` and the standard claims of the
 /// token's scopes (§5.4), for an active access token of this server that carries `openid`.
-/// A disabled or deleted user makes the token invalid.
+/// A disabled or deleted user makes the token invalid. A browser request of an origin the
+/// token's client allows gets the CORS headers; another origin is refused with
+/// `invalid_request` ([`cors`]).
 pub(crate) async fn handle(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> HttpResponse {
-    let token = match bearer(&req, &body) {
+    let mut origin = None;
+    let mut res = answer(&req, &body, &state, &mut origin).await;
+    if let Some(origin) = origin {
+        cors::allow(&mut res, &origin);
+    }
+    res
+}
+
+async fn answer(
+    req: &HttpRequest,
+    body: &web::Bytes,
+    state: &web::Data<AppState>,
+    origin: &mut Option<String>,
+) -> HttpResponse {
+    let token = match bearer(req, body) {
         Ok(Some(token)) => token,
         Ok(None) => return refuse(StatusCode::UNAUTHORIZED, None),
         Err(description) => return invalid_request(&description),
@@ -114,6 +131,26 @@ pub(crate) async fn handle(
             )),
         );
     };
+    if cors::origin(req).is_some() {
+        let client = match info.client_id.as_deref() {
+            Some(id) => state.clients.find(id).await,
+            None => Ok(None),
+        };
+        let client = match client {
+            Ok(client) => client,
+            Err(e) => return refuse(failure_status(&Failure::from(e)), None),
+        };
+        let Some(client) = client else {
+            return refuse(
+                StatusCode::UNAUTHORIZED,
+                Some((ErrorCode::InvalidToken, "the token's client is gone")),
+            );
+        };
+        match cors::check(req, &client) {
+            Ok(allowed) => *origin = allowed,
+            Err(description) => return invalid_request(&description),
+        }
+    }
     let scope = ScopeSet::parse(info.scope.as_deref().unwrap_or_default()).unwrap_or_default();
     if !scope.contains("openid") {
         return refuse(

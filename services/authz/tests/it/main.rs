@@ -6,6 +6,8 @@ mod abuse;
 mod app;
 mod cli;
 mod code_flow;
+mod consents;
+mod cors;
 mod demo_seed;
 mod flow_env;
 mod fuzz;

@@ -60,6 +60,7 @@ fn client(id: &str) -> Client {
         can_introspect: false,
         created_at: 0,
         updated_at: 0,
+        allowed_origins: Vec::new(),
     }
 }
 

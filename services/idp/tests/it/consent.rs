@@ -44,6 +44,14 @@ async fn consent_approve_and_deny(db: TestDatabase) {
     ] {
         assert!(page.body.contains(text), "{text}");
     }
+    // "Remember my decision" is on by default (a returning user is not asked again).
+    assert!(
+        page.body.contains(
+            r#"<input type="checkbox" id="remember" name="remember" value="yes" checked>"#
+        ),
+        "{}",
+        page.body
+    );
     let approved = browser
         .post(
             "/consent",

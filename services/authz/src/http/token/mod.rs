@@ -7,34 +7,47 @@ mod client_credentials;
 mod refresh_token;
 
 use actix_web::http::header;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use domain::{ErrorCode, GrantType, ScopeSet};
 
+use super::cors;
 use super::oauth::{Form, OAuthFailure, authenticated_form};
 use crate::AppState;
 use crate::clients::Client;
 
 /// `POST /token`. Counts `tokens_issued_total{grant_type}` and, for every error
-/// response, `token_errors_total{error}` (the RFC 6749 §5.2 code).
+/// response, `token_errors_total{error}` (the RFC 6749 §5.2 code). A browser request of an
+/// origin the client allows gets the CORS headers on its answer, errors included
+/// ([`cors`]).
 pub(crate) async fn post(
     req: HttpRequest,
     body: web::Bytes,
     state: web::Data<AppState>,
-) -> Result<HttpResponse, OAuthFailure> {
-    let result = issue(&req, &body, &state).await;
-    if let Err(failure) = &result {
-        metrics::counter!("token_errors_total", "error" => failure.error.code.as_str())
-            .increment(1);
+) -> HttpResponse {
+    let mut origin = None;
+    let result = issue(&req, &body, &state, &mut origin).await;
+    let mut res = match result {
+        Ok(res) => res,
+        Err(failure) => {
+            metrics::counter!("token_errors_total", "error" => failure.error.code.as_str())
+                .increment(1);
+            failure.error_response()
+        }
+    };
+    if let Some(origin) = origin {
+        cors::allow(&mut res, &origin);
     }
-    result
+    res
 }
 
 async fn issue(
     req: &HttpRequest,
     body: &web::Bytes,
     state: &web::Data<AppState>,
+    origin: &mut Option<String>,
 ) -> Result<HttpResponse, OAuthFailure> {
     let (form, client) = authenticated_form(req, body, &state.clients).await?;
+    *origin = cors::check(req, &client).map_err(OAuthFailure::invalid_request)?;
     let grant = form.required("grant_type")?;
     let grant: GrantType = grant.parse().map_err(|_| {
         OAuthFailure::bad(
