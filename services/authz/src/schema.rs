@@ -33,6 +33,8 @@ diesel::table! {
         can_introspect -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        // logout: OpenID Connect Back-/Front-Channel Logout 1.0 metadata (JSON).
+        logout -> Text,
     }
 }
 
@@ -165,6 +167,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    logout_deliveries (id) {
+        id -> Text,
+        client_id -> Text,
+        uri -> Text,
+        subject -> Text,
+        sid -> Text,
+        jti -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::joinable!(grant_access_tokens -> grants (grant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -174,4 +192,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     opaque_tokens,
     revoked_jtis,
     authorization_codes,
+    logout_deliveries,
 );

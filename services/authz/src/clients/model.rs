@@ -42,6 +42,18 @@ pub struct Client {
     pub created_at: i64,
     /// Last change.
     pub updated_at: i64,
+    /// logout: where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0
+    /// §2.2); `None`: the client is not told.
+    pub backchannel_logout_uri: Option<String>,
+    /// logout: the client needs `sid` in logout tokens (Back-Channel Logout 1.0 §2.2;
+    /// authz always sends it).
+    pub backchannel_logout_session_required: bool,
+    /// logout: the page loaded in an iframe on authz's logout page (OpenID Connect
+    /// Front-Channel Logout 1.0 §2).
+    pub frontchannel_logout_uri: Option<String>,
+    /// logout: `iss` and `sid` are added to `frontchannel_logout_uri` (Front-Channel
+    /// Logout 1.0 §2; authz adds them whenever it knows the session).
+    pub frontchannel_logout_session_required: bool,
 }
 
 impl Client {
@@ -69,7 +81,35 @@ impl Client {
             can_introspect: false,
             created_at: 0,
             updated_at: 0,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
         }
+    }
+}
+
+/// logout: why `uri` cannot be a logout endpoint (`backchannel_logout_uri`, OpenID Connect
+/// Back-Channel Logout 1.0 §2.2, or `frontchannel_logout_uri`, Front-Channel Logout 1.0
+/// §2): it must be an absolute `https` URI (plain `http` only on a loopback host, for
+/// development), without a fragment. `None` when it is fine.
+pub fn logout_uri_problem(uri: &str) -> Option<&'static str> {
+    let Ok(url) = url::Url::parse(uri) else {
+        return Some("must be an absolute URI");
+    };
+    if url.fragment().is_some() {
+        return Some("must not contain a fragment");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Some("must be an absolute URI with a host"),
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        _ => Some("must use https (http only on a loopback host)"),
     }
 }
 

@@ -30,6 +30,9 @@ struct ClientRow {
     can_introspect: bool,
     created_at: i64,
     updated_at: i64,
+    /// logout: `{"backchannel_logout_uri":S|null,"backchannel_logout_session_required":B,
+    /// "frontchannel_logout_uri":S|null,"frontchannel_logout_session_required":B}`.
+    logout: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -80,6 +83,13 @@ impl ClientRow {
             can_introspect: c.can_introspect,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            logout: serde_json::json!({
+                "backchannel_logout_uri": c.backchannel_logout_uri,
+                "backchannel_logout_session_required": c.backchannel_logout_session_required,
+                "frontchannel_logout_uri": c.frontchannel_logout_uri,
+                "frontchannel_logout_session_required": c.frontchannel_logout_session_required,
+            })
+            .to_string(),
         }
     }
 
@@ -88,6 +98,11 @@ impl ClientRow {
             |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| corrupt(e.to_string()));
         let lifetimes: serde_json::Value =
             serde_json::from_str(&self.token_lifetimes).map_err(|e| corrupt(e.to_string()))?;
+        // logout: absent members (rows from before the migration hold `{}`) are unset.
+        let logout: serde_json::Value =
+            serde_json::from_str(&self.logout).map_err(|e| corrupt(e.to_string()))?;
+        let logout_uri = |k: &str| logout[k].as_str().map(str::to_owned);
+        let logout_flag = |k: &str| logout[k].as_bool().unwrap_or(false);
         let lifetime = |k: &str| {
             lifetimes[k]
                 .as_i64()
@@ -120,6 +135,12 @@ impl ClientRow {
             can_introspect: self.can_introspect,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            backchannel_logout_uri: logout_uri("backchannel_logout_uri"),
+            backchannel_logout_session_required: logout_flag("backchannel_logout_session_required"),
+            frontchannel_logout_uri: logout_uri("frontchannel_logout_uri"),
+            frontchannel_logout_session_required: logout_flag(
+                "frontchannel_logout_session_required",
+            ),
         })
     }
 }
