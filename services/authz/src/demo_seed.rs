@@ -63,30 +63,31 @@ fn scopes() -> Result<ScopeSet, AuthzError> {
 /// [`SPA_REDIRECT_URI`] and [`POST_LOGOUT_REDIRECT_URI`]. Existing clients keep their URIs
 /// until `--reset-demo` registers them afresh.
 pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> {
-    let (redirect_uri, spa_redirect_uri, post_logout_redirect_uri, backchannel_logout_uri) = match app {
-        Some(app) if !app.is_empty() => {
-            let http = url::Url::parse(app)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !http {
-                return Err(AuthzError::Invalid(format!(
-                    "--demo-app-url {app:?} is not an http(s) URL"
-                )));
+    let (redirect_uri, spa_redirect_uri, post_logout_redirect_uri, backchannel_logout_uri) =
+        match app {
+            Some(app) if !app.is_empty() => {
+                let http = url::Url::parse(app)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !http {
+                    return Err(AuthzError::Invalid(format!(
+                        "--demo-app-url {app:?} is not an http(s) URL"
+                    )));
+                }
+                let app = app.trim_end_matches('/');
+                (
+                    format!("{app}/callback"),
+                    format!("{app}/spa/callback"),
+                    format!("{app}/"),
+                    format!("{app}/backchannel-logout"),
+                )
             }
-            let app = app.trim_end_matches('/');
-            (
-                format!("{app}/callback"),
-                format!("{app}/spa/callback"),
-                format!("{app}/"),
-                format!("{app}/backchannel-logout"),
-            )
-        }
-        _ => (
-            REDIRECT_URI.to_owned(),
-            SPA_REDIRECT_URI.to_owned(),
-            POST_LOGOUT_REDIRECT_URI.to_owned(),
-            BACKCHANNEL_LOGOUT_URI.to_owned(),
-        ),
-    };
+            _ => (
+                REDIRECT_URI.to_owned(),
+                SPA_REDIRECT_URI.to_owned(),
+                POST_LOGOUT_REDIRECT_URI.to_owned(),
+                BACKCHANNEL_LOGOUT_URI.to_owned(),
+            ),
+        };
     let mut web = Client::new(id(CLIENT_ID)?, "Demo web app".to_owned());
     web.grant_types = vec![
         GrantType::AuthorizationCode,

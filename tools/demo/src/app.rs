@@ -1241,10 +1241,7 @@ mod tests {
                 5_000,
             )
         };
-        assert_eq!(
-            check(json!({})),
-            Ok((Some("s1".into()), Some("u1".into())))
-        );
+        assert_eq!(check(json!({})), Ok((Some("s1".into()), Some("u1".into()))));
         assert_eq!(check(json!({"sid": null})), Ok((None, Some("u1".into()))));
         assert!(check(json!({"sid": null, "sub": null})).is_err());
         assert!(check(json!({"iss": "http://evil"})).is_err());

@@ -80,7 +80,12 @@ impl Validate for LogoutConfig {
             return Err(ConfigError::new("max_attempts", "must be between 1 and 50"));
         }
         within("max_backoff", self.max_backoff, s(1), s(3600))?;
-        within("initial_backoff", self.initial_backoff, s(1), self.max_backoff)?;
+        within(
+            "initial_backoff",
+            self.initial_backoff,
+            s(1),
+            self.max_backoff,
+        )?;
         within("max_age", self.max_age, s(60), s(7 * 86_400))?;
         if !(1..=1_000_000).contains(&self.max_queued) {
             return Err(ConfigError::new(
@@ -95,7 +100,10 @@ impl Validate for LogoutConfig {
             s(60),
         )?;
         if !(1..=1000).contains(&self.concurrency) {
-            return Err(ConfigError::new("concurrency", "must be between 1 and 1000"));
+            return Err(ConfigError::new(
+                "concurrency",
+                "must be between 1 and 1000",
+            ));
         }
         Ok(())
     }

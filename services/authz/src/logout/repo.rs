@@ -57,9 +57,11 @@ pub(crate) async fn sessions_of_idp_session(
 /// Deletes the authz browser session with cookie digest `key`; whether it existed.
 pub(crate) async fn delete_browser_session(db: &Database, key: &str) -> Result<bool, StorageError> {
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::delete(browser_sessions::table.find(key))
-        .execute(c)
-        .await)?;
+    let n = with_conn!(&mut conn, |c| diesel::delete(
+        browser_sessions::table.find(key)
+    )
+    .execute(c)
+    .await)?;
     Ok(n == 1)
 }
 
@@ -142,9 +144,11 @@ pub(crate) async fn claim_due(
 /// Removes a delivery (delivered, or given up).
 pub(crate) async fn remove(db: &Database, id: &str) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::delete(logout_deliveries::table.find(id))
-        .execute(c)
-        .await)?;
+    with_conn!(&mut conn, |c| diesel::delete(
+        logout_deliveries::table.find(id)
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -157,14 +161,16 @@ pub(crate) async fn reschedule(
     error: &str,
 ) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::update(logout_deliveries::table.find(id))
-        .set((
-            logout_deliveries::attempts.eq(attempts),
-            logout_deliveries::next_attempt_at.eq(next_attempt_at),
-            logout_deliveries::last_error.eq(Some(error)),
-        ))
-        .execute(c)
-        .await)?;
+    with_conn!(&mut conn, |c| diesel::update(
+        logout_deliveries::table.find(id)
+    )
+    .set((
+        logout_deliveries::attempts.eq(attempts),
+        logout_deliveries::next_attempt_at.eq(next_attempt_at),
+        logout_deliveries::last_error.eq(Some(error)),
+    ))
+    .execute(c)
+    .await)?;
     Ok(())
 }
 

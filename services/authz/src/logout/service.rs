@@ -139,8 +139,7 @@ impl Logouts {
                 last_error: None,
             });
         }
-        let queued =
-            repo::enqueue(&self.db, &rows, i64::from(self.config.max_queued)).await?;
+        let queued = repo::enqueue(&self.db, &rows, i64::from(self.config.max_queued)).await?;
         Ok((queued, rows.len() - queued))
     }
 
@@ -207,10 +206,7 @@ impl Logouts {
     /// when a logout was queued on this replica) it claims the due deliveries, as many as
     /// `logout.concurrency` allows, and attempts each in its own task, so a slow receiver
     /// holds up no other.
-    pub(crate) fn spawn_worker(
-        self: &Arc<Self>,
-        stop: impl Future<Output = ()> + Send + 'static,
-    ) {
+    pub(crate) fn spawn_worker(self: &Arc<Self>, stop: impl Future<Output = ()> + Send + 'static) {
         let this = Arc::clone(self);
         let permits = Arc::new(Semaphore::new(
             usize::try_from(self.config.concurrency).unwrap_or(1),
@@ -242,20 +238,16 @@ impl Logouts {
         let now = self.tokens.now();
         // The lease outlasts one attempt (sign, POST within the timeout, record).
         let lease_until = now + secs(self.config.timeout) + 30;
-        let claimed = match repo::claim_due(
-            &self.db,
-            now,
-            lease_until,
-            i64::try_from(free).unwrap_or(1),
-        )
-        .await
-        {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot read the back-channel logout queue");
-                return;
-            }
-        };
+        let claimed =
+            match repo::claim_due(&self.db, now, lease_until, i64::try_from(free).unwrap_or(1))
+                .await
+            {
+                Ok(rows) => rows,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the back-channel logout queue");
+                    return;
+                }
+            };
         for row in claimed {
             let Ok(permit) = Arc::clone(permits).acquire_owned().await else {
                 return;
@@ -273,13 +265,13 @@ impl Logouts {
     /// `initial_backoff * 2^(attempts - 1)` (at most `max_backoff`).
     #[instrument(skip_all, fields(client_id = %row.client_id))]
     async fn attempt(&self, row: DeliveryRow) {
-        let outcome = self.post(&row).await;
+        // The backoff counts from the attempt's start, so its length does not shift it.
         let now = self.tokens.now();
+        let outcome = self.post(&row).await;
         let attempts = row.attempts.saturating_add(1);
         let result = match outcome {
             Outcome::Delivered => {
-                metrics::counter!("backchannel_logout_total", "result" => "delivered")
-                    .increment(1);
+                metrics::counter!("backchannel_logout_total", "result" => "delivered").increment(1);
                 tracing::info!(attempts, "logout token delivered");
                 repo::remove(&self.db, &row.id).await
             }
@@ -298,9 +290,13 @@ impl Logouts {
                     tracing::warn!(attempts, error = %why, "logout token not delivered: giving up");
                     repo::remove(&self.db, &row.id).await
                 } else {
-                    metrics::counter!("backchannel_logout_total", "result" => "retry")
-                        .increment(1);
-                    tracing::info!(attempts, error = %why, retry_in = next - now, "logout token not delivered: will retry");
+                    metrics::counter!("backchannel_logout_total", "result" => "retry").increment(1);
+                    tracing::info!(
+                        attempts,
+                        error = %why,
+                        retry_in = next - now,
+                        "logout token not delivered: will retry"
+                    );
                     repo::reschedule(&self.db, &row.id, attempts, next, &why).await
                 }
             }

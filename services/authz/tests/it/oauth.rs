@@ -60,6 +60,10 @@ fn client(id: &str) -> Client {
         can_introspect: false,
         created_at: 0,
         updated_at: 0,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        frontchannel_logout_uri: None,
+        frontchannel_logout_session_required: false,
     }
 }
 
