@@ -33,8 +33,8 @@ pub struct LogoutConfig {
     /// counted in `backchannel_logout_total{result="dropped"}`), the logout itself still
     /// succeeds. 1..1000000.
     pub max_queued: u32,
-    /// How often each replica looks for due deliveries (a logout on this replica wakes it
-    /// at once). 100ms..1m.
+    /// How often each replica looks for due deliveries queued by other replicas (a logout
+    /// or a scheduled retry on this replica wakes it at its time). 100ms..1m.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
     /// Deliveries in flight at once per replica (1..1000).
@@ -51,7 +51,7 @@ impl Default for LogoutConfig {
             max_backoff: Duration::from_secs(300),
             max_age: Duration::from_secs(3600),
             max_queued: 10_000,
-            poll_interval: Duration::from_secs(1),
+            poll_interval: Duration::from_secs(10),
             concurrency: 32,
         }
     }

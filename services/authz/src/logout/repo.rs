@@ -79,14 +79,15 @@ pub(crate) async fn sids_of_subject(
 }
 
 /// Queues `rows` in one transaction, as many as fit under `max_queued` (counting what is
-/// already queued); returns how many were queued (the rest are not stored).
+/// already queued); returns how many were queued (the rest are not stored) and how many
+/// are queued now.
 pub(crate) async fn enqueue(
     db: &Database,
     rows: &[DeliveryRow],
     max_queued: i64,
-) -> Result<usize, StorageError> {
+) -> Result<(usize, i64), StorageError> {
     if rows.is_empty() {
-        return Ok(0);
+        return Ok((0, 0));
     }
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| c
@@ -100,7 +101,8 @@ pub(crate) async fn enqueue(
                     .execute(tx)
                     .await?;
             }
-            Ok::<usize, diesel::result::Error>(take)
+            let now_queued = queued.saturating_add(i64::try_from(take).unwrap_or(0));
+            Ok::<(usize, i64), diesel::result::Error>((take, now_queued))
         })
         .await)?)
 }

@@ -2,6 +2,7 @@
 //! background, and the front-channel logout URIs of a session.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use storage::{Database, StorageError};
@@ -30,6 +31,9 @@ pub(crate) struct Logouts {
     http: reqwest::Client,
     /// Wakes this replica's worker when a logout was queued here.
     wake: Notify,
+    /// The earliest retry this replica scheduled and has not yet looked for (Unix
+    /// seconds; `i64::MAX`: none), so the worker wakes for it rather than polling often.
+    next_retry: AtomicI64,
 }
 
 /// What [`Logouts::idp_session_ended`] did.
@@ -79,6 +83,7 @@ impl Logouts {
             config: config.clone(),
             http,
             wake: Notify::new(),
+            next_retry: AtomicI64::new(i64::MAX),
         })
     }
 
@@ -139,7 +144,12 @@ impl Logouts {
                 last_error: None,
             });
         }
-        let queued = repo::enqueue(&self.db, &rows, i64::from(self.config.max_queued)).await?;
+        let (queued, total) =
+            repo::enqueue(&self.db, &rows, i64::from(self.config.max_queued)).await?;
+        if !rows.is_empty() {
+            #[allow(clippy::cast_precision_loss)]
+            metrics::gauge!("backchannel_logout_queued").set(total as f64);
+        }
         Ok((queued, rows.len() - queued))
     }
 
@@ -192,14 +202,13 @@ impl Logouts {
         repo::sids_of_subject(&self.db, subject).await
     }
 
-    /// How many deliveries are queued (all replicas).
-    pub(crate) async fn queued(&self) -> Result<i64, StorageError> {
-        repo::queued(&self.db).await
-    }
-
-    /// Deletes deliveries older than `logout.max_age`.
+    /// Deletes deliveries older than `logout.max_age` and refreshes the
+    /// `backchannel_logout_queued` gauge.
     pub(crate) async fn purge_expired(&self) -> Result<usize, StorageError> {
-        repo::purge_expired(&self.db, self.tokens.now()).await
+        let purged = repo::purge_expired(&self.db, self.tokens.now()).await?;
+        #[allow(clippy::cast_precision_loss)]
+        metrics::gauge!("backchannel_logout_queued").set(repo::queued(&self.db).await? as f64);
+        Ok(purged)
     }
 
     /// Starts the delivery worker: until `stop`, every `logout.poll_interval` (or at once
@@ -215,27 +224,37 @@ impl Logouts {
             tokio::pin!(stop);
             loop {
                 this.deliver_due(&permits).await;
+                let pause = this.pause();
                 tokio::select! {
                     biased;
                     () = &mut stop => break,
                     () = this.wake.notified() => {}
-                    () = tokio::time::sleep(this.config.poll_interval) => {}
+                    () = tokio::time::sleep(pause) => {}
                 }
             }
         });
     }
 
+    /// How long the worker sleeps: until the earliest retry scheduled here, at most
+    /// `logout.poll_interval` (which also picks up other replicas' deliveries).
+    fn pause(&self) -> Duration {
+        let next = self.next_retry.load(Ordering::SeqCst);
+        let wait = next.saturating_sub(self.tokens.now()).max(0);
+        Duration::from_secs(u64::try_from(wait).unwrap_or(0)).min(self.config.poll_interval)
+    }
+
     async fn deliver_due(self: &Arc<Self>, permits: &Arc<Semaphore>) {
-        match self.queued().await {
-            #[allow(clippy::cast_precision_loss)]
-            Ok(n) => metrics::gauge!("backchannel_logout_queued").set(n as f64),
-            Err(e) => tracing::debug!(error = %e, "cannot count the back-channel logout queue"),
-        }
         let free = permits.available_permits();
         if free == 0 {
             return;
         }
         let now = self.tokens.now();
+        // A retry hint that is due now is served by this round.
+        let _ = self
+            .next_retry
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |v| {
+                (v <= now).then_some(i64::MAX)
+            });
         // The lease outlasts one attempt (sign, POST within the timeout, record).
         let lease_until = now + secs(self.config.timeout) + 30;
         let claimed =
@@ -297,7 +316,10 @@ impl Logouts {
                         retry_in = next - now,
                         "logout token not delivered: will retry"
                     );
-                    repo::reschedule(&self.db, &row.id, attempts, next, &why).await
+                    let result = repo::reschedule(&self.db, &row.id, attempts, next, &why).await;
+                    self.next_retry.fetch_min(next, Ordering::SeqCst);
+                    self.wake.notify_one();
+                    result
                 }
             }
         };
