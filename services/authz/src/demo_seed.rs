@@ -23,6 +23,9 @@ pub const REDIRECT_URI: &str = "http://localhost:3000/callback";
 pub const SPA_CLIENT_ID: &str = "demo-spa";
 /// `demo-spa`'s registered redirect URI.
 pub const SPA_REDIRECT_URI: &str = "http://localhost:3000/spa/callback";
+/// logout: `demo-client`'s back-channel logout URI (OpenID Connect Back-Channel Logout 1.0
+/// §2.2), where the demo app receives logout tokens.
+pub const BACKCHANNEL_LOGOUT_URI: &str = "http://localhost:3000/backchannel-logout";
 /// The post-logout redirect URI of `demo-client` and `demo-spa`.
 pub const POST_LOGOUT_REDIRECT_URI: &str = "http://localhost:3000/";
 /// The scopes `demo-client` and `demo-spa` may ask for.
@@ -60,28 +63,31 @@ fn scopes() -> Result<ScopeSet, AuthzError> {
 /// [`SPA_REDIRECT_URI`] and [`POST_LOGOUT_REDIRECT_URI`]. Existing clients keep their URIs
 /// until `--reset-demo` registers them afresh.
 pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> {
-    let (redirect_uri, spa_redirect_uri, post_logout_redirect_uri) = match app {
-        Some(app) if !app.is_empty() => {
-            let http = url::Url::parse(app)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
-            if !http {
-                return Err(AuthzError::Invalid(format!(
-                    "--demo-app-url {app:?} is not an http(s) URL"
-                )));
+    let (redirect_uri, spa_redirect_uri, post_logout_redirect_uri, backchannel_logout_uri) =
+        match app {
+            Some(app) if !app.is_empty() => {
+                let http = url::Url::parse(app)
+                    .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some());
+                if !http {
+                    return Err(AuthzError::Invalid(format!(
+                        "--demo-app-url {app:?} is not an http(s) URL"
+                    )));
+                }
+                let app = app.trim_end_matches('/');
+                (
+                    format!("{app}/callback"),
+                    format!("{app}/spa/callback"),
+                    format!("{app}/"),
+                    format!("{app}/backchannel-logout"),
+                )
             }
-            let app = app.trim_end_matches('/');
-            (
-                format!("{app}/callback"),
-                format!("{app}/spa/callback"),
-                format!("{app}/"),
-            )
-        }
-        _ => (
-            REDIRECT_URI.to_owned(),
-            SPA_REDIRECT_URI.to_owned(),
-            POST_LOGOUT_REDIRECT_URI.to_owned(),
-        ),
-    };
+            _ => (
+                REDIRECT_URI.to_owned(),
+                SPA_REDIRECT_URI.to_owned(),
+                POST_LOGOUT_REDIRECT_URI.to_owned(),
+                BACKCHANNEL_LOGOUT_URI.to_owned(),
+            ),
+        };
     let mut web = Client::new(id(CLIENT_ID)?, "Demo web app".to_owned());
     web.grant_types = vec![
         GrantType::AuthorizationCode,
@@ -92,6 +98,9 @@ pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> 
     web.redirect_uris = vec![redirect_uri];
     web.post_logout_redirect_uris = vec![post_logout_redirect_uri.clone()];
     web.audiences = vec![AUDIENCE.to_owned()];
+    // logout: the demo app ends its own session when authz tells it over the back channel.
+    web.backchannel_logout_uri = Some(backchannel_logout_uri);
+    web.backchannel_logout_session_required = true;
 
     let mut spa = Client::new(id(SPA_CLIENT_ID)?, "Demo single-page app".to_owned());
     spa.auth_method = TokenEndpointAuthMethod::None;

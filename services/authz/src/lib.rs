@@ -20,6 +20,7 @@ mod grpc;
 mod http;
 mod idp;
 pub mod keys;
+mod logout;
 mod relay;
 mod schema;
 pub mod signing;
@@ -37,6 +38,7 @@ use crate::flow::Flow;
 use crate::grants::Grants;
 use crate::idp::Idp;
 use crate::keys::KeyStore;
+use crate::logout::Logouts;
 use crate::tokens::Tokens;
 
 pub use crate::config::AuthzConfig;
@@ -57,6 +59,8 @@ pub(crate) struct AppState {
     pub(crate) grants: Arc<Grants>,
     /// idp's `Sessions` API.
     pub(crate) idp: Arc<Idp>,
+    /// logout: back- and front-channel logout propagation.
+    pub(crate) logouts: Arc<Logouts>,
     /// Whether cookies get `Secure` (the issuer is https).
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
@@ -90,6 +94,7 @@ struct Purge {
     tokens: Arc<Tokens>,
     flow: Arc<Flow>,
     grants: Arc<Grants>,
+    logouts: Arc<Logouts>,
     shutdown: Shutdown,
 }
 
@@ -170,10 +175,21 @@ impl Application {
             Arc::clone(&idp),
             config.tokens.refresh_reuse_interval,
         ));
+        let logouts = Arc::new(
+            Logouts::new(
+                db.clone(),
+                Arc::clone(&clients),
+                Arc::clone(&tokens),
+                Arc::clone(&grants),
+                &config.logout,
+            )
+            .map_err(|e| AuthzError::Task(format!("cannot start logout propagation: {e}")))?,
+        );
         let purge = Purge {
             tokens: Arc::clone(&tokens),
             flow: Arc::clone(&flow),
             grants: Arc::clone(&grants),
+            logouts: Arc::clone(&logouts),
             shutdown: shutdown.clone(),
         };
         let launch = Launch {
@@ -194,6 +210,7 @@ impl Application {
             flow: Arc::clone(&flow),
             grants: Arc::clone(&grants),
             idp,
+            logouts: Arc::clone(&logouts),
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
         };
@@ -205,6 +222,7 @@ impl Application {
                 Arc::clone(&tokens),
                 flow,
                 grants,
+                logouts,
             )),
             runtime::readiness({
                 let db = db.clone();
@@ -247,6 +265,9 @@ impl Application {
     /// Serves until shutdown, then drains within the grace period.
     pub async fn run(self) -> Result<(), AuthzError> {
         spawn_write_check(self.db.clone(), self.purge.shutdown.waiter());
+        self.purge
+            .logouts
+            .spawn_worker(self.purge.shutdown.waiter());
         spawn_purge(self.purge);
         Ok(self.launched.supervisor.run().await?)
     }
@@ -279,6 +300,7 @@ fn spawn_purge(purge: Purge) {
         tokens,
         flow,
         grants,
+        logouts,
         shutdown,
     } = purge;
     runtime::spawn_periodic(
@@ -287,7 +309,12 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants) = (tokens.clone(), flow.clone(), grants.clone());
+            let (tokens, flow, grants, logouts) = (
+                tokens.clone(),
+                flow.clone(),
+                grants.clone(),
+                logouts.clone(),
+            );
             async move {
                 let results = [
                     ("tokens", tokens.purge_expired().await),
@@ -296,6 +323,10 @@ fn spawn_purge(purge: Purge) {
                         flow.purge_expired().await,
                     ),
                     ("grants", grants.purge_expired().await),
+                    (
+                        "back-channel logout deliveries",
+                        logouts.purge_expired().await,
+                    ),
                 ];
                 for (what, result) in results {
                     match result {

@@ -35,6 +35,8 @@ diesel::table! {
         updated_at -> BigInt,
         // browser clients (CORS)
         allowed_origins -> Text,
+        // logout: OpenID Connect Back-/Front-Channel Logout 1.0 metadata (JSON).
+        logout -> Text,
     }
 }
 
@@ -167,6 +169,22 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    logout_deliveries (id) {
+        id -> Text,
+        client_id -> Text,
+        uri -> Text,
+        subject -> Text,
+        sid -> Text,
+        jti -> Text,
+        attempts -> Integer,
+        next_attempt_at -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+        last_error -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::joinable!(grant_access_tokens -> grants (grant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -176,4 +194,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     opaque_tokens,
     revoked_jtis,
     authorization_codes,
+    logout_deliveries,
 );

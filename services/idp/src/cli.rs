@@ -7,6 +7,12 @@
 //! (`authz.v1.LoginFlow.RevokeSubject`). When authz cannot be reached the local change
 //! stays committed and the command fails with one line saying that the grants were not
 //! revoked; running `users disable` again retries the revocation.
+//!
+//! `users sign-out` (and `users set-password` with `sessions.end_on_password_change`) ends
+//! the user's idp sessions and tells authz about each (`LoginFlow.SessionEnded`), which ends
+//! the matching authz sessions, revokes their grants except `offline_access` and sends
+//! back-channel logout tokens to the relying parties (OpenID Connect Back-Channel Logout
+//! 1.0).
 
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
@@ -57,6 +63,13 @@ pub enum UsersCommand {
         /// Read the password from this file (first line).
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+    },
+    /// Sign a user out everywhere: end the user's idp sessions and have authz end the
+    /// matching sessions, revoke their grants (except offline_access) and send back-channel
+    /// logout tokens to the applications.
+    SignOut {
+        /// Id, username or email.
+        user: String,
     },
     /// Disable a user: no login, refresh or userinfo. Ends the user's idp sessions and
     /// has authz revoke every grant of the user; run it again to retry the revocation when
@@ -204,12 +217,49 @@ async fn revoke_at_authz(
     Ok(())
 }
 
+/// logout: ends every idp session of `user` and tells authz about each
+/// (`LoginFlow.SessionEnded`), printing what happened. On failure the error says, on one
+/// line, what is not done and how to retry.
+async fn sign_out(config: &IdpConfig, db: &Database, user: &User) -> Result<(), IdpError> {
+    let sessions = crate::sessions::Sessions::new(
+        db.clone(),
+        std::sync::Arc::new(crate::clock::SystemClock),
+        config.sessions,
+    );
+    let ended = sessions.end_all_listed(&user.id).await?;
+    println!("ended {} idp session(s) of {}", ended.len(), user.username);
+    if ended.is_empty() {
+        return Ok(());
+    }
+    let authz = LoginFlow::new(&config.authz)?;
+    let (mut sessions_ended, mut grants, mut queued) = (0, 0, 0);
+    for id in &ended {
+        let r = authz.session_ended(id).await.map_err(|e| {
+            IdpError::Unavailable(format!(
+                "{}; the idp sessions of {} ended, but authz was NOT told: its sessions and \
+                 grants stay until they expire",
+                e.to_string().replace(['\n', '\r'], " "),
+                user.username
+            ))
+        })?;
+        sessions_ended += r.sessions_ended;
+        grants += r.grants_revoked;
+        queued += r.logout_tokens_queued;
+    }
+    println!(
+        "authz ended {sessions_ended} session(s), revoked {grants} grant(s) and queued \
+         {queued} back-channel logout token(s) for {}",
+        user.username
+    );
+    Ok(())
+}
+
 /// Runs one `idp users` command against the configured database, which must exist.
 pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpError> {
     // Only serve and migrate create a database; this refuses a missing one.
     let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
-    let users = Users::new(db, Passwords::new(&config.passwords)?);
+    let users = Users::new(db.clone(), Passwords::new(&config.passwords)?);
     match command {
         UsersCommand::Create {
             username,
@@ -256,6 +306,13 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
             let password = read_password(password_file.as_ref())?;
             let u = users.set_password(&user, password).await?;
             println!("password set for {}", u.username);
+            if config.sessions.end_on_password_change {
+                sign_out(config, &db, &u).await?;
+            }
+        }
+        UsersCommand::SignOut { user } => {
+            let u = users.get(&user).await?;
+            sign_out(config, &db, &u).await?;
         }
         UsersCommand::Disable { user } => {
             let u = users.set_disabled(&user, true).await?;

@@ -15,7 +15,7 @@ use proto::authz::v1::login_flow_client::LoginFlowClient;
 use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, CompletedRequest, ConsentRequest,
     GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
-    RevokeSubjectRequest, RevokeSubjectResponse,
+    RevokeSubjectRequest, RevokeSubjectResponse, SessionEndedRequest, SessionEndedResponse,
 };
 use runtime::GrpcChannel;
 use serde::{Deserialize, Serialize};
@@ -215,6 +215,23 @@ impl LoginFlow {
         };
         self.call("RevokeSubject", message, |mut c, r| async move {
             c.revoke_subject(r).await
+        })
+        .await
+    }
+
+    /// logout: `SessionEnded`: tells authz that idp session `session_id` ended here, so
+    /// authz ends the authz sessions backed by it, revokes their grants (except
+    /// `offline_access`) and queues back-channel logout tokens for their clients.
+    /// Idempotent. [`IdpError::Unavailable`] when authz cannot be reached in time.
+    pub(crate) async fn session_ended(
+        &self,
+        session_id: &str,
+    ) -> Result<SessionEndedResponse, IdpError> {
+        let message = SessionEndedRequest {
+            session_id: session_id.to_owned(),
+        };
+        self.call("SessionEnded", message, |mut c, r| async move {
+            c.session_ended(r).await
         })
         .await
     }

@@ -6,7 +6,9 @@
 //! One set of processes runs, in order: code + PKCE sign-in of a confidential client (ID
 //! token checked against the JWKS, userinfo, rs), refresh rotation and reuse detection, a
 //! replayed code revoking its tokens, `prompt=none` with and without a session,
-//! `max_age=0` forcing a new login, RP-initiated logout ending SSO at authz and idp, and
+//! `max_age=0` forcing a new login, RP-initiated logout ending SSO at authz and idp (and
+//! reaching the RP's back-channel logout receiver, a slow one the logout does not wait
+//! for, with a logout token verified against the JWKS), and
 //! `idp users disable` revoking the user's grants for good (re-enabling does not revive
 //! an old refresh token).
 
@@ -376,6 +378,8 @@ async fn code_flow() {
         ("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK),
     ]));
     migrate("authz", &authz_env);
+    // logout: the RP's back-channel logout endpoint, answering only after 3 s.
+    let receiver = crate::logout::Receiver::start(std::time::Duration::from_secs(3)).await;
     cli(
         "authz",
         &authz_env,
@@ -413,6 +417,10 @@ async fn code_flow() {
             LOGOUT_URI,
             "--audience",
             RS_AUD,
+            "--backchannel-logout-uri",
+            &receiver.url,
+            "--backchannel-logout-session-required",
+            "true",
             "--json",
         ],
     )["client_secret"]
@@ -534,6 +542,8 @@ async fn code_flow() {
         .unwrap();
     assert_eq!(doc["issuer"], issuer.as_str());
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(doc["backchannel_logout_supported"], true);
+    assert_eq!(doc["backchannel_logout_session_supported"], true);
     let op = Op {
         issuer: issuer.clone(),
         idp: idp_url.clone(),
@@ -685,12 +695,40 @@ async fn code_flow() {
         ],
     )
     .unwrap();
+    let started = std::time::Instant::now();
     let res = browser.get(&logout).await;
+    let took = started.elapsed();
     assert_eq!(res.status, StatusCode::SEE_OTHER, "{res:?}");
     assert_eq!(
         res.location.as_ref().unwrap().as_str(),
         format!("{LOGOUT_URI}?state=bye-state")
     );
+    // The RP's back-channel receiver gets a logout token for this session; the logout
+    // did not wait for the receiver's slow answer.
+    assert!(
+        took < std::time::Duration::from_millis(2_500),
+        "the logout waited for the back-channel receiver: {took:?}"
+    );
+    let logout_token = receiver.first().await;
+    let jwks: Value = op
+        .http
+        .get(op.endpoint("jwks_uri"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let claims = crate::logout::verified_logout_token(&logout_token, &jwks, &issuer, "rp");
+    let id_payload = newest["id_token"]
+        .as_str()
+        .unwrap()
+        .split('.')
+        .nth(1)
+        .unwrap();
+    let id: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(id_payload).unwrap()).unwrap();
+    assert_eq!(claims["sid"], id["sid"], "the session that ended");
+    assert_eq!(claims["sub"], user_id.as_str());
 
     let req = op.authorize(&[("prompt", "none")]);
     let to = browser.get(&req.url).await.see_other(REDIRECT_URI);

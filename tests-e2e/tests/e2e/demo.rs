@@ -550,6 +550,54 @@ async fn visit_the_demo_app(ports: Ports) {
         page.body
     );
     assert!(page.body.contains("<code>demo-spa</code>"), "{}", page.body);
+
+    // logout: signing out at idp's own logout page reaches the demo app over the back
+    // channel (idp → LoginFlow.SessionEnded → authz → POST /backchannel-logout, a logout
+    // token the app verifies against the JWKS), and the app's page says its session ended.
+    let form = forms(&page.url, &page.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == "/logout")
+        .unwrap();
+    let mut res = browser.submit(&form, &[]).await.unwrap();
+    for _ in 0..4 {
+        let Some(to) = res.location.clone() else {
+            break;
+        };
+        res = browser.get(&to).await.unwrap();
+        if to.as_str().starts_with(app) {
+            break;
+        }
+    }
+    let (page, _) = sign_in(&mut browser, app, &res, "web").await;
+    assert!(
+        page.body.contains("<code>demo-client</code>"),
+        "{}",
+        page.body
+    );
+    let idp_logout = Url::parse(&format!("http://localhost:{}/logout", ports.idp)).unwrap();
+    let confirm = browser.get(&idp_logout).await.unwrap();
+    let form = forms(&confirm.url, &confirm.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path().ends_with("/logout"))
+        .unwrap_or_else(|| panic!("no sign-out form on\n{}", confirm.body));
+    let done = browser.submit(&form, &[]).await.unwrap();
+    assert_eq!(done.status, StatusCode::OK, "{done:?}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = browser.get(&Url::parse(app).unwrap()).await.unwrap();
+        if page.body.contains("back-channel logout token arrived") {
+            assert!(!page.body.contains("Signed in as"), "{}", page.body);
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the demo app was not told: {}",
+            page.body
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

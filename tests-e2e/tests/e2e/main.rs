@@ -11,6 +11,7 @@ mod foundation;
 mod guard;
 mod harness;
 mod keys;
+mod logout;
 mod m2m;
 mod reliability;
 mod spa;

@@ -1038,6 +1038,151 @@ async fn logout(
     see_other(url.as_str())
 }
 
+/// The form of a back-channel logout request (Back-Channel Logout 1.0 §2.5).
+#[derive(Debug, Deserialize)]
+struct LogoutTokenForm {
+    #[serde(default)]
+    logout_token: String,
+}
+
+/// The path where authz POSTs logout tokens to `demo-client` (its registered
+/// `backchannel_logout_uri`).
+pub const BACKCHANNEL_LOGOUT_PATH: &str = "/backchannel-logout";
+
+/// The `events` member of a logout token (Back-Channel Logout 1.0 §2.4).
+const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
+
+/// Back-Channel Logout 1.0 §2.6 steps 3-8 after the signature and `typ`: `iss`, `aud`
+/// (this client), `iat` and `exp`, the logout event in `events`, `sub` or `sid`, and no
+/// `nonce`. Returns `(sid, sub)`.
+fn check_logout_claims(
+    claims: &Map<String, Value>,
+    issuer: &str,
+    client_id: &str,
+    now: i64,
+) -> Result<(Option<String>, Option<String>), String> {
+    if claims.get("iss").and_then(Value::as_str) != Some(issuer) {
+        return Err(format!("logout token iss is not {issuer}"));
+    }
+    let audiences: Vec<&str> = match claims.get("aud") {
+        Some(Value::String(a)) => vec![a.as_str()],
+        Some(Value::Array(list)) => list.iter().filter_map(Value::as_str).collect(),
+        _ => Vec::new(),
+    };
+    if !audiences.contains(&client_id) {
+        return Err(format!("logout token aud does not contain {client_id}"));
+    }
+    match claims.get("iat").and_then(Value::as_i64) {
+        Some(iat) if iat <= now + LEEWAY => {}
+        _ => return Err("logout token iat missing or in the future".to_owned()),
+    }
+    match claims.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp + LEEWAY > now => {}
+        _ => return Err("logout token expired".to_owned()),
+    }
+    if !claims
+        .get("events")
+        .and_then(|e| e.get(BACKCHANNEL_LOGOUT_EVENT))
+        .is_some_and(Value::is_object)
+    {
+        return Err("logout token has no back-channel logout event".to_owned());
+    }
+    if claims.contains_key("nonce") {
+        return Err("logout token carries a nonce".to_owned());
+    }
+    let text = |name: &str| claims.get(name).and_then(Value::as_str).map(str::to_owned);
+    let (sid, sub) = (text("sid"), text("sub"));
+    if sid.is_none() && sub.is_none() {
+        return Err("logout token has neither sid nor sub".to_owned());
+    }
+    Ok((sid, sub))
+}
+
+/// The §2.8 error answer: 400 with an OAuth error body, never cached.
+fn logout_refused(description: &str) -> HttpResponse {
+    HttpResponse::BadRequest()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "error": "invalid_request",
+            "error_description": description,
+        }))
+}
+
+/// `POST /backchannel-logout` (OpenID Connect Back-Channel Logout 1.0 §2.5-§2.8): verifies
+/// the logout token against authz's JWKS (signature, `typ: logout+jwt`, and the claims of
+/// [`check_logout_claims`]), ends this app's sessions of `demo-client` with that `sid` (or,
+/// without `sid`, that `sub`), each showing on its next page that authz ended it; 200 when
+/// the token is valid, 400 `invalid_request` otherwise.
+#[instrument(skip_all)]
+async fn backchannel_logout(
+    app: web::Data<DemoApp>,
+    form: web::Form<LogoutTokenForm>,
+) -> HttpResponse {
+    if form.logout_token.is_empty() {
+        return logout_refused("logout_token is missing");
+    }
+    let provider = match app.provider().await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot check a logout token");
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
+    };
+    let jwks = match app.http.get(&provider.jwks_uri).send().await {
+        Ok(res) => match json_of(res).await {
+            Ok((_, jwks)) => jwks,
+            Err(e) => return logout_refused(&e),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot fetch the JWKS");
+            return HttpResponse::ServiceUnavailable()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish();
+        }
+    };
+    let mut keys = Verifiers::new();
+    keys.extend_from_jwks(&jwks);
+    let expect = Expect {
+        algorithms: &Algorithm::ALL,
+        typ: Some("logout+jwt"),
+    };
+    let claims = match issuer::jws::verify(&form.logout_token, &keys, &expect) {
+        Ok(v) => v.claims,
+        Err(e) => return logout_refused(&format!("logout token refused: {e}")),
+    };
+    let (sid, sub) = match check_logout_claims(&claims, &app.args.issuer, CLIENT_ID, unix_now()) {
+        Ok(found) => found,
+        Err(e) => return logout_refused(&e),
+    };
+    let mut ended = 0;
+    for session in lock(&app.sessions).values_mut() {
+        let matches = session.user.as_ref().is_some_and(|u| {
+            let claim = |name: &str| u.id_claims.get(name).and_then(Value::as_str);
+            u.kind == Kind::Web
+                && match &sid {
+                    Some(sid) => claim("sid") == Some(sid.as_str()),
+                    None => claim("sub") == sub.as_deref(),
+                }
+        });
+        if matches {
+            session.user = None;
+            session.notice = Some((
+                false,
+                "authz ended this session: a back-channel logout token arrived (OpenID \
+                 Connect Back-Channel Logout 1.0)."
+                    .to_owned(),
+            ));
+            ended += 1;
+        }
+    }
+    tracing::info!(sessions = ended, "back-channel logout");
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
 /// `GET /healthz`: 200 while the app serves; creates no session (for health checks).
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok()
@@ -1085,6 +1230,7 @@ async fn serve(app: DemoApp) -> Result<(), String> {
             .route("/call", web::post().to(call))
             .route("/refresh", web::post().to(refresh))
             .route("/logout", web::post().to(logout))
+            .route(BACKCHANNEL_LOGOUT_PATH, web::post().to(backchannel_logout))
     };
     let server = runtime::http_server("demo-app", listener, factory, 1, Duration::from_secs(2))
         .map_err(|e| e.to_string())?;
@@ -1152,6 +1298,45 @@ mod tests {
         assert!(check(json!({"iat": 9_000}), Some("n1")).is_err());
         assert!(check(json!({"nonce": "n2"}), Some("n1")).is_err());
         assert!(check(json!({"nonce": null}), Some("n1")).is_err());
+    }
+
+    #[test]
+    fn logout_token_checks_of_back_channel_logout_2_6() {
+        let check = |extra: Value| {
+            let mut claims = json!({
+                "iss": "http://localhost:8080",
+                "aud": "demo-client",
+                "iat": 5_000,
+                "exp": 5_120,
+                "jti": "j1",
+                "sub": "u1",
+                "sid": "s1",
+                "events": { BACKCHANNEL_LOGOUT_EVENT: {} },
+            });
+            for (k, v) in extra.as_object().unwrap() {
+                if v.is_null() {
+                    claims.as_object_mut().unwrap().remove(k);
+                } else {
+                    claims[k] = v.clone();
+                }
+            }
+            check_logout_claims(
+                claims.as_object().unwrap(),
+                "http://localhost:8080",
+                "demo-client",
+                5_000,
+            )
+        };
+        assert_eq!(check(json!({})), Ok((Some("s1".into()), Some("u1".into()))));
+        assert_eq!(check(json!({"sid": null})), Ok((None, Some("u1".into()))));
+        assert!(check(json!({"sid": null, "sub": null})).is_err());
+        assert!(check(json!({"iss": "http://evil"})).is_err());
+        assert!(check(json!({"aud": "other"})).is_err());
+        assert!(check(json!({"exp": 1_000})).is_err());
+        assert!(check(json!({"iat": 9_000})).is_err());
+        assert!(check(json!({"events": null})).is_err());
+        assert!(check(json!({"events": {"other": {}}})).is_err());
+        assert!(check(json!({"nonce": "n"})).is_err());
     }
 
     #[test]

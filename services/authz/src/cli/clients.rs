@@ -130,6 +130,60 @@ pub struct Settings {
     /// its redirect URIs (repeatable; replaces the list).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
+    /// logout: settings of OpenID Connect Back-/Front-Channel Logout 1.0.
+    #[command(flatten)]
+    logout: LogoutSettings,
+}
+
+/// logout: the client's logout endpoints (OpenID Connect Back-Channel Logout 1.0 §2.2,
+/// Front-Channel Logout 1.0 §2). An empty value removes an endpoint.
+#[derive(Debug, Args)]
+pub struct LogoutSettings {
+    /// Where authz POSTs logout tokens when a session of the client ends (absolute https
+    /// URI, http only on a loopback host, no fragment; "" removes it).
+    #[arg(long)]
+    backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in its logout tokens.
+    #[arg(long)]
+    backchannel_logout_session_required: Option<bool>,
+    /// The page authz's logout page loads in an iframe (same rules; "" removes it).
+    #[arg(long)]
+    frontchannel_logout_uri: Option<String>,
+    /// The client needs `iss` and `sid` on its front-channel logout URI.
+    #[arg(long)]
+    frontchannel_logout_session_required: Option<bool>,
+}
+
+impl LogoutSettings {
+    /// Applies the given options to `c` and checks its logout endpoints.
+    fn apply(self, c: &mut Client) -> Result<(), AuthzError> {
+        let endpoint = |v: String| (!v.is_empty()).then_some(v);
+        if let Some(uri) = self.backchannel_logout_uri {
+            c.backchannel_logout_uri = endpoint(uri);
+        }
+        if let Some(b) = self.backchannel_logout_session_required {
+            c.backchannel_logout_session_required = b;
+        }
+        if let Some(uri) = self.frontchannel_logout_uri {
+            c.frontchannel_logout_uri = endpoint(uri);
+        }
+        if let Some(b) = self.frontchannel_logout_session_required {
+            c.frontchannel_logout_session_required = b;
+        }
+        for (name, uri) in [
+            ("backchannel_logout_uri", &c.backchannel_logout_uri),
+            ("frontchannel_logout_uri", &c.frontchannel_logout_uri),
+        ] {
+            if let Some(uri) = uri
+                && let Some(problem) = crate::clients::logout_uri_problem(uri)
+            {
+                return Err(AuthzError::Invalid(format!(
+                    "invalid_client_metadata: {name} {uri:?} {problem}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
@@ -202,6 +256,7 @@ impl Settings {
                 )));
             }
         }
+        self.logout.apply(c)?;
         for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
             absolute_uri("redirect URI", u)?;
         }
@@ -249,6 +304,10 @@ pub fn client_json(c: &Client) -> serde_json::Value {
         "first_party": c.first_party,
         "introspect": c.can_introspect,
         "allowed_origins": c.allowed_origins,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "frontchannel_logout_uri": c.frontchannel_logout_uri,
+        "frontchannel_logout_session_required": c.frontchannel_logout_session_required,
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })

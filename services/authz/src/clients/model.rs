@@ -47,6 +47,18 @@ pub struct Client {
     /// token, userinfo and revocation endpoints from browser JavaScript for this client,
     /// besides the origins of its redirect URIs ([`Client::allows_origin`]).
     pub allowed_origins: Vec<String>,
+    /// logout: where logout tokens are POSTed (OpenID Connect Back-Channel Logout 1.0
+    /// §2.2); `None`: the client is not told.
+    pub backchannel_logout_uri: Option<String>,
+    /// logout: the client needs `sid` in logout tokens (Back-Channel Logout 1.0 §2.2;
+    /// authz always sends it).
+    pub backchannel_logout_session_required: bool,
+    /// logout: the page loaded in an iframe on authz's logout page (OpenID Connect
+    /// Front-Channel Logout 1.0 §2).
+    pub frontchannel_logout_uri: Option<String>,
+    /// logout: `iss` and `sid` are added to `frontchannel_logout_uri` (Front-Channel
+    /// Logout 1.0 §2; authz adds them whenever it knows the session).
+    pub frontchannel_logout_session_required: bool,
 }
 
 impl Client {
@@ -75,6 +87,10 @@ impl Client {
             created_at: 0,
             updated_at: 0,
             allowed_origins: Vec::new(),
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
+            frontchannel_logout_uri: None,
+            frontchannel_logout_session_required: false,
         }
     }
 
@@ -108,6 +124,30 @@ pub fn origin_of(url: &str) -> Option<String> {
     }
     let origin = url.origin();
     origin.is_tuple().then(|| origin.ascii_serialization())
+}
+
+/// logout: why `uri` cannot be a logout endpoint (`backchannel_logout_uri`, OpenID Connect
+/// Back-Channel Logout 1.0 §2.2, or `frontchannel_logout_uri`, Front-Channel Logout 1.0
+/// §2): it must be an absolute `https` URI (plain `http` only on a loopback host, for
+/// development), without a fragment. `None` when it is fine.
+pub fn logout_uri_problem(uri: &str) -> Option<&'static str> {
+    let Ok(url) = url::Url::parse(uri) else {
+        return Some("must be an absolute URI");
+    };
+    if url.fragment().is_some() {
+        return Some("must not contain a fragment");
+    }
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Some("must be an absolute URI with a host"),
+    };
+    match url.scheme() {
+        "https" => None,
+        "http" if loopback => None,
+        _ => Some("must use https (http only on a loopback host)"),
+    }
 }
 
 /// A stored secret: its digest and when it stops working.

@@ -33,6 +33,9 @@ struct ClientRow {
     // browser clients (CORS)
     /// JSON array of serialized origins.
     allowed_origins: String,
+    /// logout: `{"backchannel_logout_uri":S|null,"backchannel_logout_session_required":B,
+    /// "frontchannel_logout_uri":S|null,"frontchannel_logout_session_required":B}`.
+    logout: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -85,6 +88,13 @@ impl ClientRow {
             updated_at: c.updated_at,
             // browser clients (CORS)
             allowed_origins: json_list(&c.allowed_origins),
+            logout: serde_json::json!({
+                "backchannel_logout_uri": c.backchannel_logout_uri,
+                "backchannel_logout_session_required": c.backchannel_logout_session_required,
+                "frontchannel_logout_uri": c.frontchannel_logout_uri,
+                "frontchannel_logout_session_required": c.frontchannel_logout_session_required,
+            })
+            .to_string(),
         }
     }
 
@@ -93,6 +103,11 @@ impl ClientRow {
             |s: &str| serde_json::from_str::<Vec<String>>(s).map_err(|e| corrupt(e.to_string()));
         let lifetimes: serde_json::Value =
             serde_json::from_str(&self.token_lifetimes).map_err(|e| corrupt(e.to_string()))?;
+        // logout: absent members (rows from before the migration hold `{}`) are unset.
+        let logout: serde_json::Value =
+            serde_json::from_str(&self.logout).map_err(|e| corrupt(e.to_string()))?;
+        let logout_uri = |k: &str| logout[k].as_str().map(str::to_owned);
+        let logout_flag = |k: &str| logout[k].as_bool().unwrap_or(false);
         let lifetime = |k: &str| {
             lifetimes[k]
                 .as_i64()
@@ -127,6 +142,12 @@ impl ClientRow {
             updated_at: self.updated_at,
             // browser clients (CORS)
             allowed_origins: list(&self.allowed_origins)?,
+            backchannel_logout_uri: logout_uri("backchannel_logout_uri"),
+            backchannel_logout_session_required: logout_flag("backchannel_logout_session_required"),
+            frontchannel_logout_uri: logout_uri("frontchannel_logout_uri"),
+            frontchannel_logout_session_required: logout_flag(
+                "frontchannel_logout_session_required",
+            ),
         })
     }
 }

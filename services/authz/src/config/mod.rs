@@ -2,9 +2,11 @@
 
 mod flow;
 mod keys;
+mod logout;
 
 pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
+pub use logout::LogoutConfig;
 
 /// The `tokens` section: issued tokens beyond what each client's registration says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -105,6 +107,8 @@ pub struct AuthzConfig {
     pub login: LoginConfig,
     /// How authz reaches idp.
     pub idp: IdpConfig,
+    /// logout: propagating the end of a session to relying parties.
+    pub logout: LogoutConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -128,6 +132,7 @@ impl Default for AuthzConfig {
             authorize: AuthorizeConfig::default(),
             login: LoginConfig::default(),
             idp: IdpConfig::default(),
+            logout: LogoutConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -158,6 +163,7 @@ impl Validate for AuthzConfig {
             ("authorize", &self.authorize),
             ("login", &self.login),
             ("idp", &self.idp),
+            ("logout", &self.logout),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

@@ -16,19 +16,22 @@ use proto::authz::v1::login_flow_server::LoginFlow;
 use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, Client as ClientView, CompletedRequest,
     ConsentRequest, GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
-    RevokeSubjectRequest, RevokeSubjectResponse,
+    RevokeSubjectRequest, RevokeSubjectResponse, SessionEndedRequest, SessionEndedResponse,
 };
 use tonic::{Request, Response, Status};
 
 use crate::clients::Clients;
 use crate::flow::{Flow, FlowError, Login, PendingRequest};
 use crate::grants::Grants;
+use crate::logout::Logouts;
 
 /// The gRPC login-flow service.
 pub(crate) struct LoginFlowService {
     pub(crate) clients: Arc<Clients>,
     pub(crate) flow: Arc<Flow>,
     pub(crate) grants: Arc<Grants>,
+    /// logout: back-channel logout propagation.
+    pub(crate) logouts: Arc<Logouts>,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -202,17 +205,50 @@ impl LoginFlow for LoginFlowService {
         if subject.is_empty() {
             return Err(Status::invalid_argument("subject is required"));
         }
+        // logout: the sessions about to end, whose clients get logout tokens.
+        let sids = self
+            .logouts
+            .sids_of_subject(&subject)
+            .await
+            .map_err(|e| super::failure_status(&e.into()))?;
         let revoked = self
             .grants
             .revoke_subject(&subject)
             .await
             .map_err(|e| super::failure_status(&e))?;
+        for sid in &sids {
+            self.logouts.session_ended(sid).await;
+        }
         metrics::counter!("login_flow_total", "step" => "revoke_subject", "result" => "revoked")
             .increment(1);
         let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
         Ok(Response::new(RevokeSubjectResponse {
             grants_revoked: count(revoked.grants),
             sessions_ended: count(revoked.sessions),
+        }))
+    }
+
+    async fn session_ended(
+        &self,
+        request: Request<SessionEndedRequest>,
+    ) -> Result<Response<SessionEndedResponse>, Status> {
+        self.authorize(&request).await?;
+        let session_id = request.into_inner().session_id;
+        if session_id.is_empty() {
+            return Err(Status::invalid_argument("session_id is required"));
+        }
+        let ended = self
+            .logouts
+            .idp_session_ended(&session_id)
+            .await
+            .map_err(|e| super::failure_status(&e))?;
+        metrics::counter!("login_flow_total", "step" => "session_ended", "result" => "ended")
+            .increment(1);
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        Ok(Response::new(SessionEndedResponse {
+            sessions_ended: count(ended.sessions),
+            grants_revoked: count(ended.grants),
+            logout_tokens_queued: count(ended.queued),
         }))
     }
 }

@@ -16,6 +16,7 @@ use crate::clients::{Client, ClientAuthError, Clients, Credentials};
 use crate::error::Failure;
 use crate::flow::Flow;
 use crate::grants::Grants;
+use crate::logout::Logouts;
 use crate::tokens::Tokens;
 
 /// Every gRPC service authz offers; the runtime serves them with health (each SERVING),
@@ -25,6 +26,7 @@ pub(crate) fn router(
     tokens: Arc<Tokens>,
     flow: Arc<Flow>,
     grants: Arc<Grants>,
+    logouts: Arc<Logouts>,
 ) -> GrpcServices {
     let introspection = introspection::IntrospectionService {
         clients: Arc::clone(&clients),
@@ -34,6 +36,7 @@ pub(crate) fn router(
         clients,
         flow,
         grants,
+        logouts,
     };
     GrpcServices::new(proto::FILE_DESCRIPTOR_SET)
         .add_service(IntrospectionServer::new(introspection))

@@ -156,12 +156,43 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState, posted: bool
             _ => return confirmation(state, &expected, &client_id, &redirect, &logout_state),
         }
     }
-    if let Some(session) = &session
-        && let Err(failure) = end(state, session).await
-    {
-        return unavailable(failure);
+    let mut frontchannel = Vec::new();
+    if let Some(session) = &session {
+        match end(state, session).await {
+            Ok(uris) => frontchannel = uris,
+            Err(failure) => return unavailable(failure),
+        }
+    }
+    if !frontchannel.is_empty() {
+        return finish_frontchannel(
+            state,
+            &frontchannel,
+            redirect.as_deref(),
+            logout_state.as_deref(),
+        );
     }
     finish(state, redirect.as_deref(), logout_state.as_deref(), true)
+}
+
+/// logout: [`finish`] for a session whose clients registered `frontchannel_logout_uri`s:
+/// the cookie is deleted and a page loads them in iframes before it goes on to the
+/// `post_logout_redirect_uri` (Front-Channel Logout 1.0 §4).
+fn finish_frontchannel(
+    state: &AppState,
+    uris: &[String],
+    redirect: Option<&str>,
+    logout_state: Option<&str>,
+) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.append_header((
+        header::SET_COOKIE,
+        set_cookie(SESSION_COOKIE, "", "/", 0, state.secure_cookies),
+    ));
+    let next = redirect.map(|uri| {
+        let params: Vec<(&str, &str)> = logout_state.map(|s| ("state", s)).into_iter().collect();
+        domain::with_query(uri, &params)
+    });
+    pages::frontchannel_logout(res, uris, next.as_deref())
 }
 
 /// The question of RP-Initiated Logout 1.0 §2 ("sign out?"), carrying the request's
@@ -187,13 +218,24 @@ fn confirmation(
     pages::logout_confirmation(&state.endpoint(super::END_SESSION_PATH), &hidden)
 }
 
-/// Ends idp's and authz's sessions and revokes the session-bound grants.
-async fn end(state: &AppState, session: &SessionRow) -> Result<(), Failure> {
+/// Ends idp's and authz's sessions, revokes the session-bound grants, queues the
+/// back-channel logout tokens (Back-Channel Logout 1.0 §2.7; delivered in the background,
+/// never awaited here) and returns the front-channel logout URIs to load (Front-Channel
+/// Logout 1.0 §4).
+async fn end(state: &AppState, session: &SessionRow) -> Result<Vec<String>, Failure> {
     state.flow.end_session(session).await?;
     let n = state.grants.revoke_session(&session.sid).await?;
     metrics::counter!("logouts_total").increment(1);
-    tracing::info!(revoked_grants = n, "session ended");
-    Ok(())
+    let queued = state.logouts.session_ended(&session.sid).await;
+    tracing::info!(revoked_grants = n, logout_tokens = queued, "session ended");
+    // The session has ended: a failure to list the iframes costs only them.
+    Ok(match state.logouts.frontchannel_uris(&session.sid).await {
+        Ok(uris) => uris,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list the front-channel logout URIs");
+            Vec::new()
+        }
+    })
 }
 
 /// The sign-out could not be completed: 503 (or 500, see [`failure_status`]) with a page.

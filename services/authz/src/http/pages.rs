@@ -59,12 +59,65 @@ struct LogoutConfirmationPage<'a> {
     hidden: &'a [(&'a str, &'a str)],
 }
 
+/// logout: `templates/frontchannel_logout.html`.
+#[derive(Template)]
+#[template(path = "frontchannel_logout.html")]
+struct FrontchannelLogoutPage<'a> {
+    nonce: &'a str,
+    title: &'a str,
+    uris: &'a [String],
+    next: Option<&'a str>,
+}
+
+/// logout: OpenID Connect Front-Channel Logout 1.0 §4: the End-User is signed out, and the
+/// page loads each client's `frontchannel_logout_uri` (with `iss` and `sid`) in a hidden
+/// iframe, then (once every frame loaded, or after 5 s) goes on to `next`, the
+/// post-logout redirect with `state` (RP-Initiated Logout 1.0 §3), if any. The CSP allows
+/// framing exactly the origins of `uris`.
+pub(crate) fn frontchannel_logout(
+    res: HttpResponseBuilder,
+    uris: &[String],
+    next: Option<&str>,
+) -> HttpResponse {
+    let nonce = nonce();
+    let html = FrontchannelLogoutPage {
+        nonce: &nonce,
+        title: "Signing out",
+        uris,
+        next,
+    }
+    .render();
+    let origins: Vec<String> = uris
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok())
+        .map(|u| u.origin().ascii_serialization())
+        .filter(|o| o != "null")
+        .collect();
+    let frames = if origins.is_empty() {
+        String::new()
+    } else {
+        format!(" frame-src {};", origins.join(" "))
+    };
+    page_with(res, &nonce, true, &frames, html)
+}
+
 /// Sends a rendered page with the headers every page carries; `scripted`: the page runs
 /// an inline script under `nonce`.
 fn page(
+    res: HttpResponseBuilder,
+    nonce: &str,
+    scripted: bool,
+    html: askama::Result<String>,
+) -> HttpResponse {
+    page_with(res, nonce, scripted, "", html)
+}
+
+/// [`page`] with `extra` CSP directives (each `" name value;"`).
+fn page_with(
     mut res: HttpResponseBuilder,
     nonce: &str,
     scripted: bool,
+    extra: &str,
     html: askama::Result<String>,
 ) -> HttpResponse {
     let html = match html {
@@ -82,7 +135,7 @@ fn page(
         String::new()
     };
     let csp = format!(
-        "default-src 'none'; style-src 'nonce-{nonce}';{script_src} base-uri 'none'; frame-ancestors 'none'"
+        "default-src 'none'; style-src 'nonce-{nonce}';{script_src}{extra} base-uri 'none'; frame-ancestors 'none'"
     );
     res.content_type("text/html; charset=utf-8")
         .insert_header((header::CONTENT_SECURITY_POLICY, csp))

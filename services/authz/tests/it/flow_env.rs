@@ -226,6 +226,10 @@ pub fn client(id: &str) -> Client {
         created_at: 0,
         updated_at: 0,
         allowed_origins: Vec::new(),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        frontchannel_logout_uri: None,
+        frontchannel_logout_session_required: false,
     }
 }
 
@@ -239,6 +243,8 @@ pub struct Env {
     pub idp: FakeIdp,
     pub http: reqwest::Client,
     shutdown: Shutdown,
+    /// The configuration it was booted with (for [`Env::restart`]).
+    config: AuthzConfig,
 }
 
 impl Drop for Env {
@@ -280,9 +286,10 @@ pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(&mut AuthzConfig)
     adjust(&mut config);
     let clock = ManualClock::new(1_800_000_000);
     let shutdown = Shutdown::new();
-    let app = Application::build_with_clock(config, shutdown.clone(), Arc::new(clock.clone()))
-        .await
-        .unwrap();
+    let app =
+        Application::build_with_clock(config.clone(), shutdown.clone(), Arc::new(clock.clone()))
+            .await
+            .unwrap();
     let addrs = app.addresses();
     tokio::spawn(app.run());
     let pool = Database::connect(db.config(), &authz::MIGRATIONS)
@@ -337,6 +344,7 @@ pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(&mut AuthzConfig)
             .build()
             .unwrap(),
         shutdown,
+        config,
     }
 }
 
@@ -529,6 +537,23 @@ pub fn code_request<'a>(
 }
 
 impl Env {
+    /// Stops this authz and boots a new one on the same database, configuration, clock
+    /// and idp (new ports), as a restart of the process would.
+    pub async fn restart(&mut self) {
+        self.shutdown.trigger();
+        let shutdown = Shutdown::new();
+        let app = Application::build_with_clock(
+            self.config.clone(),
+            shutdown.clone(),
+            Arc::new(self.clock.clone()),
+        )
+        .await
+        .unwrap();
+        self.addrs = app.addresses();
+        tokio::spawn(app.run());
+        self.shutdown = shutdown;
+    }
+
     /// A LoginFlow client authenticated as `id:secret` (`None`: no credentials).
     pub async fn login_flow(&self) -> LoginFlowClient<tonic::transport::Channel> {
         let channel =

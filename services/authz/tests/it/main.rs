@@ -13,6 +13,7 @@ mod flow_env;
 mod fuzz;
 mod keys;
 mod layering;
+mod logout;
 mod oauth;
 mod pending_requests;
 mod refresh_grace;

@@ -61,6 +61,10 @@ fn client(id: &str) -> Client {
         created_at: 0,
         updated_at: 0,
         allowed_origins: Vec::new(),
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
+        frontchannel_logout_uri: None,
+        frontchannel_logout_session_required: false,
     }
 }
 

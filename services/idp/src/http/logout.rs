@@ -3,8 +3,11 @@
 //! user out); POST checks the token (403 otherwise), ends the session, removes the cookie
 //! and shows that the user is signed out. Without a session both show the signed-out page.
 //!
-//! This ends the session at idp only; relying parties use authz's end-session endpoint,
-//! which ends it through `Sessions.EndSession`.
+//! Ending the session here also tells authz (`LoginFlow.SessionEnded`), which ends the
+//! authz sessions backed by it and sends back-channel logout tokens to the relying parties
+//! (OpenID Connect Back-Channel Logout 1.0). authz being unreachable does not undo the
+//! sign-out here (it is logged). Relying parties use authz's end-session endpoint, which
+//! ends this session through `Sessions.EndSession`.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::SET_COOKIE;
@@ -67,6 +70,10 @@ pub(crate) async fn post(
     if let Some((session, user)) = current_session(&state, &req).await? {
         state.sessions.end(&session.id).await?;
         tracing::info!(user = %user.id, session = %session.id, "signed out");
+        // logout: authz propagates the end of the session (Back-Channel Logout 1.0 §2.7).
+        if let Err(e) = state.flow.session_ended(&session.id).await {
+            tracing::warn!(error = %e, "authz was not told that the session ended");
+        }
     }
     Ok(pages::page_builder(StatusCode::OK)
         .append_header((SET_COOKIE, state.cookies.clear_session()))

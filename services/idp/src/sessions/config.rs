@@ -14,6 +14,10 @@ pub struct SessionConfig {
     /// counts as use).
     #[serde(with = "humantime_serde")]
     pub idle_timeout: Duration,
+    /// logout: `idp users set-password` also ends every session of the user and has authz
+    /// end the matching sessions and send back-channel logout tokens (OpenID Connect
+    /// Back-Channel Logout 1.0). Off by default, like Keycloak.
+    pub end_on_password_change: bool,
 }
 
 impl Default for SessionConfig {
@@ -21,6 +25,7 @@ impl Default for SessionConfig {
         Self {
             lifetime: Duration::from_secs(24 * 3600),
             idle_timeout: Duration::from_secs(8 * 3600),
+            end_on_password_change: false,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Sessions in the idp database: one query path for SQLite and PostgreSQL.
 
 use diesel::prelude::*;
-use storage::diesel_async::RunQueryDsl;
+use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
 use crate::schema::sessions;
@@ -110,6 +110,27 @@ pub(crate) async fn delete_by_user(db: &Database, user_id: &str) -> Result<usize
     )
     .execute(c)
     .await)?)
+}
+
+/// logout: deletes every session of `user_id` in one transaction and returns their ids.
+pub(crate) async fn end_all_listed(
+    db: &Database,
+    user_id: &str,
+) -> Result<Vec<String>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let ids: Vec<String> = sessions::table
+                .filter(sessions::user_id.eq(user_id))
+                .select(sessions::id)
+                .load(tx)
+                .await?;
+            diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids)))
+                .execute(tx)
+                .await?;
+            Ok::<_, diesel::result::Error>(ids)
+        })
+        .await)?)
 }
 
 /// Sessions alive at `now`, over the whole database (every replica's).

@@ -173,6 +173,14 @@ impl Sessions {
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
+    /// logout: ends every session of `user_id` and returns their public ids (to tell
+    /// authz about each, `LoginFlow.SessionEnded`).
+    pub async fn end_all_listed(&self, user_id: &str) -> Result<Vec<String>, IdpError> {
+        let ids = repo::end_all_listed(&self.db, user_id).await?;
+        self.publish_gauge().await;
+        Ok(ids)
+    }
+
     /// Live sessions in the database (all replicas').
     pub async fn count_alive(&self) -> Result<i64, IdpError> {
         let now = self.clock.unix();

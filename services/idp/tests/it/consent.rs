@@ -178,6 +178,21 @@ async fn logout_confirms_then_ends_the_session(db: TestDatabase) {
     assert!(done.body.contains("You are signed out"));
     let cleared = done.set_cookie("idp_session").unwrap();
     assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    // logout: authz is told which session ended (LoginFlow.SessionEnded), the one idp
+    // reported at AcceptLogin.
+    let calls = idp.authz.calls();
+    let accepted = calls.iter().find_map(|c| match c {
+        crate::fake_authz::Call::AcceptLogin(r) => Some(r.session_id.clone()),
+        _ => None,
+    });
+    let ended: Vec<String> = calls
+        .iter()
+        .filter_map(|c| match c {
+            crate::fake_authz::Call::SessionEnded(r) => Some(r.session_id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(ended, vec![accepted.unwrap()]);
     assert!(!browser.cookies.contains_key("idp_session"));
     idp.authz.login("l3");
     assert_eq!(browser.get("/login?login_challenge=l3").await.status, 200);

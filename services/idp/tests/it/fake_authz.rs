@@ -10,7 +10,7 @@ use proto::authz::v1::login_flow_server::{LoginFlow, LoginFlowServer};
 use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, Client, CompletedRequest, ConsentRequest,
     GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
-    RevokeSubjectRequest, RevokeSubjectResponse,
+    RevokeSubjectRequest, RevokeSubjectResponse, SessionEndedRequest, SessionEndedResponse,
 };
 use tonic::{Request, Response, Status};
 
@@ -25,6 +25,7 @@ pub enum Call {
     AcceptConsent(AcceptConsentRequest),
     RejectConsent(RejectRequest),
     RevokeSubject(RevokeSubjectRequest),
+    SessionEnded(SessionEndedRequest),
 }
 
 /// Metadata seen on a call.
@@ -232,6 +233,21 @@ impl LoginFlow for FakeAuthz {
         Ok(Response::new(RevokeSubjectResponse {
             grants_revoked: 2,
             sessions_ended: 1,
+        }))
+    }
+
+    async fn session_ended(
+        &self,
+        request: Request<SessionEndedRequest>,
+    ) -> Result<Response<SessionEndedResponse>, Status> {
+        self.check("SessionEnded", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        s.calls.push(Call::SessionEnded(r));
+        Ok(Response::new(SessionEndedResponse {
+            sessions_ended: 1,
+            grants_revoked: 1,
+            logout_tokens_queued: 1,
         }))
     }
 }

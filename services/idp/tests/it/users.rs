@@ -403,3 +403,100 @@ struct Hash {
 }
 
 storage::backend_tests!(idp::MIGRATIONS; logins);
+
+/// logout: `users sign-out` ends the user's idp sessions and tells authz about each
+/// (`LoginFlow.SessionEnded`, so authz sends back-channel logout tokens); `set-password`
+/// does the same only with `sessions.end_on_password_change`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sign_out_and_password_change_tell_authz_which_sessions_ended() {
+    let (fake, authz) = FakeAuthz::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let env = authz_env(d, authz);
+    let ended = |fake: &FakeAuthz| -> Vec<String> {
+        let mut ids: Vec<String> = fake
+            .calls()
+            .into_iter()
+            .filter_map(|c| match c {
+                Call::SessionEnded(r) => Some(r.session_id),
+                _ => None,
+            })
+            .collect();
+        ids.sort();
+        ids
+    };
+    assert_eq!(idp(d, &["migrate"], None).status.code(), Some(0));
+    let eve = ok_json(&idp(
+        d,
+        &["users", "create", "--username", "eve", "--json"],
+        Some("eve-password\n"),
+    ));
+    let eve_id = eve["id"].as_str().unwrap().to_owned();
+    let pool = storage::Database::connect(
+        &storage::DatabaseConfig::with_url(format!("sqlite://{}/idp.db", d.display())),
+        &idp::MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    let sessions = idp::sessions::Sessions::new(
+        pool,
+        std::sync::Arc::new(idp::SystemClock),
+        idp::sessions::SessionConfig::default(),
+    );
+    let sign_in = || async {
+        let new = idp::sessions::NewSession {
+            user_id: eve_id.clone(),
+            amr: vec!["pwd".into()],
+            acr: String::new(),
+        };
+        sessions.sign_in(None, new).await.unwrap().0.id
+    };
+    let mut ids = vec![sign_in().await, sign_in().await];
+    ids.sort();
+
+    let out = idp_env(d, &["users", "sign-out", "eve"], None, &env);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("ended 2 idp session(s) of eve"), "{stdout}");
+    assert!(
+        stdout.contains("authz ended 2 session(s), revoked 2 grant(s) and queued 2 back-channel logout token(s) for eve"),
+        "{stdout}"
+    );
+    assert_eq!(ended(&fake), ids);
+    for id in &ids {
+        assert!(sessions.by_id(id).await.unwrap().is_none(), "ended at idp");
+    }
+
+    // A password change ends nothing unless configured.
+    let third = sign_in().await;
+    let out = idp_env(
+        d,
+        &["users", "set-password", "eve"],
+        Some("new-password-1\n"),
+        &env,
+    );
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(ended(&fake).len(), 2);
+    assert!(sessions.by_id(&third).await.unwrap().is_some());
+    let mut configured = env.clone();
+    configured.push(("IDP__SESSIONS__END_ON_PASSWORD_CHANGE", "true".to_owned()));
+    let out = idp_env(
+        d,
+        &["users", "set-password", "eve"],
+        Some("new-password-2\n"),
+        &configured,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(ended(&fake).contains(&third));
+    assert!(sessions.by_id(&third).await.unwrap().is_none());
+}

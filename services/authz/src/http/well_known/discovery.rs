@@ -22,6 +22,12 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "jwks_uri": config.endpoint(super::jwks::PATH),
         // RP-Initiated Logout 1.0 §2.1.
         "end_session_endpoint": config.endpoint(crate::http::END_SESSION_PATH),
+        // logout: Back-Channel Logout 1.0 §2.1 (logout tokens always carry `sid`) and
+        // Front-Channel Logout 1.0 §3 (`iss` and `sid` always added to the iframe URL).
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
         "scopes_supported": crate::grants::claims::SCOPES,
         "response_types_supported": ["code"],
         // OAuth 2.0 Multiple Response Type Encoding Practices §2.1, Form Post Response Mode.
