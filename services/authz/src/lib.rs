@@ -202,7 +202,6 @@ impl Application {
             move || http::app(state.clone()),
             Some(grpc::router(
                 Arc::clone(&clients),
-                Arc::clone(&tokens),
                 flow,
                 grants,
             )),

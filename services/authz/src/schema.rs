@@ -33,6 +33,8 @@ diesel::table! {
         can_introspect -> Bool,
         created_at -> BigInt,
         updated_at -> BigInt,
+        // token exchange (RFC 8693)
+        token_exchange -> Text,
     }
 }
 
@@ -56,6 +58,8 @@ diesel::table! {
         audience -> Text,
         issued_at -> BigInt,
         expires_at -> BigInt,
+        // token exchange (RFC 8693)
+        act -> Nullable<Text>,
     }
 }
 

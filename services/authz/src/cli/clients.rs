@@ -87,7 +87,8 @@ pub struct Settings {
     /// client_secret_basic, client_secret_post or none (public client).
     #[arg(long, value_parser = parse::<TokenEndpointAuthMethod>)]
     auth_method: Option<TokenEndpointAuthMethod>,
-    /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token.
+    /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token,
+    /// urn:ietf:params:oauth:grant-type:token-exchange.
     #[arg(long = "grant-type", value_parser = parse::<GrantType>)]
     grant_types: Vec<GrantType>,
     /// Allowed scopes, space-separated.
@@ -124,6 +125,18 @@ pub struct Settings {
     /// May call the introspection endpoints.
     #[arg(long)]
     introspect: Option<bool>,
+    // token exchange (RFC 8693)
+    /// Audience (name or resource URI) the client may exchange tokens for with the
+    /// token-exchange grant (repeatable; the first is the default target).
+    #[arg(long = "exchange-audience")]
+    exchange_audiences: Vec<String>,
+    /// Most scopes an exchanged token may carry, space-separated (never more than the
+    /// subject token had).
+    #[arg(long)]
+    exchange_scope: Option<String>,
+    /// May exchange without an actor token (impersonation).
+    #[arg(long)]
+    exchange_impersonate: Option<bool>,
 }
 
 fn parse<T: std::str::FromStr<Err = String>>(s: &str) -> Result<T, String> {
@@ -184,6 +197,34 @@ impl Settings {
         if let Some(i) = self.introspect {
             c.can_introspect = i;
         }
+        // token exchange (RFC 8693)
+        if !self.exchange_audiences.is_empty() {
+            c.token_exchange.audiences = self.exchange_audiences;
+        }
+        if let Some(scope) = self.exchange_scope {
+            c.token_exchange.scopes =
+                ScopeSet::parse(&scope).map_err(|e| AuthzError::Invalid(e.to_string()))?;
+        }
+        if let Some(i) = self.exchange_impersonate {
+            c.token_exchange.impersonate = i;
+        }
+        if let Some(a) = c
+            .token_exchange
+            .audiences
+            .iter()
+            .find(|a| a.is_empty() || a.chars().any(char::is_whitespace))
+        {
+            return Err(AuthzError::Invalid(format!(
+                "exchange audience {a:?} must be non-empty without spaces"
+            )));
+        }
+        if c.auth_method == TokenEndpointAuthMethod::None
+            && c.grant_types.contains(&GrantType::TokenExchange)
+        {
+            return Err(AuthzError::Invalid(
+                "a public client cannot use token exchange".into(),
+            ));
+        }
         for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
             absolute_uri("redirect URI", u)?;
         }
@@ -230,6 +271,12 @@ pub fn client_json(c: &Client) -> serde_json::Value {
         "signing_alg": c.signing_alg.map(|a| a.as_str()),
         "first_party": c.first_party,
         "introspect": c.can_introspect,
+        // token exchange (RFC 8693)
+        "token_exchange": {
+            "audiences": c.token_exchange.audiences,
+            "scope": c.token_exchange.scopes.to_string(),
+            "impersonate": c.token_exchange.impersonate,
+        },
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })

@@ -11,5 +11,5 @@ mod repo;
 mod service;
 
 pub(crate) use model::generated_id;
-pub use model::{Client, NewClient, Secret};
+pub use model::{Client, NewClient, Secret, TokenExchangePolicy};
 pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome};

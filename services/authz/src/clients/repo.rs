@@ -30,6 +30,9 @@ struct ClientRow {
     can_introspect: bool,
     created_at: i64,
     updated_at: i64,
+    // token exchange (RFC 8693)
+    /// [`crate::clients::TokenExchangePolicy`] as JSON.
+    token_exchange: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -80,6 +83,9 @@ impl ClientRow {
             can_introspect: c.can_introspect,
             created_at: c.created_at,
             updated_at: c.updated_at,
+            // token exchange (RFC 8693)
+            token_exchange: serde_json::to_string(&c.token_exchange)
+                .unwrap_or_else(|_| "{}".to_owned()),
         }
     }
 
@@ -120,6 +126,9 @@ impl ClientRow {
             can_introspect: self.can_introspect,
             created_at: self.created_at,
             updated_at: self.updated_at,
+            // token exchange (RFC 8693)
+            token_exchange: serde_json::from_str(&self.token_exchange)
+                .map_err(|e| corrupt(e.to_string()))?,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! [`crate::tokens::TokenError`] to the wire.
 
 pub(crate) mod claims;
+mod introspect;
 mod model;
 mod redeem;
 mod refresh;

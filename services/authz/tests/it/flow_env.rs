@@ -225,6 +225,7 @@ pub fn client(id: &str) -> Client {
         can_introspect: false,
         created_at: 0,
         updated_at: 0,
+        token_exchange: Default::default(),
     }
 }
 
