@@ -14,3 +14,4 @@ mod layering;
 mod oauth;
 mod pending_requests;
 mod refresh_grace;
+mod token_exchange;
