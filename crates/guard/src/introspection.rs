@@ -352,7 +352,6 @@ fn act_claim(act: Option<&proto::authz::v1::Actor>) -> Option<Value> {
     }
     Some(Value::Object(obj))
 }
-}
 
 #[cfg(test)]
 mod tests {
