@@ -140,7 +140,9 @@ mod tests {
         assert_eq!(numeric_date(Some(&json!(10.9))), Some(10));
         assert_eq!(numeric_date(Some(&json!("10"))), None);
         assert_eq!(numeric_date(None), None);
-        let chain = actors(Some(&json!({"sub": "rs", "act": {"sub": "gw", "client_id": "gw"}})));
+        let chain = actors(Some(
+            &json!({"sub": "rs", "act": {"sub": "gw", "client_id": "gw"}}),
+        ));
         assert_eq!(
             chain,
             vec![

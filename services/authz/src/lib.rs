@@ -200,11 +200,7 @@ impl Application {
         let launched = launch.bind(
             &shutdown,
             move || http::app(state.clone()),
-            Some(grpc::router(
-                Arc::clone(&clients),
-                flow,
-                grants,
-            )),
+            Some(grpc::router(Arc::clone(&clients), flow, grants)),
             runtime::readiness({
                 let db = db.clone();
                 move || {

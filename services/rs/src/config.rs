@@ -158,7 +158,11 @@ impl ExchangeConfig {
         match &self.token_endpoint {
             Some(t) => t.clone(),
             None => {
-                let base = guard.jwks.backchannel_url.as_deref().unwrap_or(&guard.issuer);
+                let base = guard
+                    .jwks
+                    .backchannel_url
+                    .as_deref()
+                    .unwrap_or(&guard.issuer);
                 format!("{}/token", base.trim_end_matches('/'))
             }
         }
@@ -172,7 +176,10 @@ fn http_url(u: &str) -> bool {
 impl Validate for ExchangeConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if self.audience.is_empty() || self.audience.chars().any(char::is_whitespace) {
-            return Err(ConfigError::new("audience", "must be non-empty without spaces"));
+            return Err(ConfigError::new(
+                "audience",
+                "must be non-empty without spaces",
+            ));
         }
         for (key, value) in [
             ("token_endpoint", &self.token_endpoint),
@@ -253,10 +260,7 @@ mod tests {
         let loaded = load(&[
             ("RS__EXCHANGE__ENABLED", "true"),
             ("RS__EXCHANGE__CLIENT_ID", "rs"),
-            (
-                "RS__EXCHANGE__CLIENT_SECRET_FILE",
-                secret.to_str().unwrap(),
-            ),
+            ("RS__EXCHANGE__CLIENT_SECRET_FILE", secret.to_str().unwrap()),
         ])
         .unwrap();
         assert_eq!(

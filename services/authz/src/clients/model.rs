@@ -74,7 +74,9 @@ mod scope_text {
         ser.serialize_str(&s.to_string())
     }
 
-    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<ScopeSet, D::Error> {
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<ScopeSet, D::Error> {
         let text: String = serde::Deserialize::deserialize(d)?;
         ScopeSet::parse(&text).map_err(serde::de::Error::custom)
     }

@@ -19,11 +19,7 @@ use crate::grants::Grants;
 
 /// Every gRPC service authz offers; the runtime serves them with health (each SERVING),
 /// reflection, trace context and request metrics.
-pub(crate) fn router(
-    clients: Arc<Clients>,
-    flow: Arc<Flow>,
-    grants: Arc<Grants>,
-) -> GrpcServices {
+pub(crate) fn router(clients: Arc<Clients>, flow: Arc<Flow>, grants: Arc<Grants>) -> GrpcServices {
     let introspection = introspection::IntrospectionService {
         clients: Arc::clone(&clients),
         grants: Arc::clone(&grants),

@@ -12,9 +12,9 @@ use domain::ScopeSet;
 use serde_json::{Map, Value};
 use tracing::instrument;
 
+use super::TokenError;
 use super::model::{Exchanged, Introspection, IssuedToken};
 use super::service::Tokens;
-use super::TokenError;
 use crate::clients::Client;
 
 /// RFC 8693 §3: the token type identifier of an access token.

@@ -130,7 +130,10 @@ impl Tokens {
                 iat: Some(row.issued_at),
                 token_type: Some("Bearer".into()),
                 jti: Some(row.jti.clone()),
-                act: row.act.as_deref().and_then(|a| serde_json::from_str(a).ok()),
+                act: row
+                    .act
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok()),
             };
         }
         // A token outlives neither its client nor the client's re-registration.

@@ -87,10 +87,7 @@ impl Tokens {
                     audience: serde_json::to_string(aud).map_err(Failure::internal)?,
                     issued_at: now,
                     expires_at: exp,
-                    act: exchanged
-                        .act
-                        .as_ref()
-                        .map(serde_json::Value::to_string),
+                    act: exchanged.act.as_ref().map(serde_json::Value::to_string),
                 };
                 (token, Some(row))
             }

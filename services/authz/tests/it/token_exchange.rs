@@ -72,7 +72,13 @@ async fn exchangers(db: &TestDatabase, env: &Env) {
 async fn user_token(env: &Env) -> (String, String) {
     let mut browser = Browser::new(env);
     let (code, verifier) = env
-        .sign_in(&mut browser, "web", "openid profile api:read", "alice", "idp-a")
+        .sign_in(
+            &mut browser,
+            "web",
+            "openid profile api:read",
+            "alice",
+            "idp-a",
+        )
         .await;
     let (status, _, body) = env.redeem("web", &code, &verifier).await;
     assert_eq!(status, 200, "{body}");
@@ -224,7 +230,11 @@ async fn delegation_down_scoping_and_the_act_chain(db: TestDatabase) {
     let info = introspect(&env, &opaque, None).await;
     assert_eq!(info["active"], true, "{info}");
     assert_eq!(info["sub"], "alice");
-    assert_eq!(info["aud"], json!([LEDGER]), "the policy's default audience");
+    assert_eq!(
+        info["aud"],
+        json!([LEDGER]),
+        "the policy's default audience"
+    );
     assert_eq!(info["scope"], "api:read");
     assert_eq!(
         info["act"],
@@ -308,7 +318,10 @@ async fn every_bad_exchange_is_refused_with_the_rfc_8693_code(db: TestDatabase) 
                 "urn:ietf:params:oauth:token-type:refresh_token",
             )]),
         ),
-        ("actor_token without its type", good(&[("actor_token_type", "")])),
+        (
+            "actor_token without its type",
+            good(&[("actor_token_type", "")]),
+        ),
         (
             "actor_token_type without actor_token",
             good(&[("actor_token", "")]),
@@ -340,7 +353,10 @@ async fn every_bad_exchange_is_refused_with_the_rfc_8693_code(db: TestDatabase) 
     };
     for (case, token) in [
         ("another issuer's token", foreign.as_str()),
-        ("our claims under a key we never published", forged_ours.as_str()),
+        (
+            "our claims under a key we never published",
+            forged_ours.as_str(),
+        ),
         ("garbage", "not-a-token"),
         ("a refresh token as access token", refresh.as_str()),
     ] {
@@ -352,7 +368,10 @@ async fn every_bad_exchange_is_refused_with_the_rfc_8693_code(db: TestDatabase) 
 
     // Actor tokens: invalid, or not the requesting client's.
     let m2m = own_token(&env, "m2m").await;
-    for (case, token) in [("garbage actor", "nope"), ("another client's actor", m2m.as_str())] {
+    for (case, token) in [
+        ("garbage actor", "nope"),
+        ("another client's actor", m2m.as_str()),
+    ] {
         let mut form = good(&[]);
         form.retain(|(k, _)| *k != "actor_token");
         form.push(("actor_token", token.to_owned()));
@@ -361,7 +380,11 @@ async fn every_bad_exchange_is_refused_with_the_rfc_8693_code(db: TestDatabase) 
 
     // Impersonation is refused unless the policy allows it.
     refused(
-        &send(good(&[("actor_token", ""), ("actor_token_type", "")]), "gateway").await,
+        &send(
+            good(&[("actor_token", ""), ("actor_token_type", "")]),
+            "gateway",
+        )
+        .await,
         "invalid_request",
         "impersonation not allowed",
     );
@@ -374,7 +397,10 @@ async fn every_bad_exchange_is_refused_with_the_rfc_8693_code(db: TestDatabase) 
         ),
         (
             "resource not allowed",
-            good(&[("audience", ""), ("resource", "https://payroll.example.test")]),
+            good(&[
+                ("audience", ""),
+                ("resource", "https://payroll.example.test"),
+            ]),
         ),
         (
             "resource not an absolute URI",
@@ -477,7 +503,10 @@ async fn refresh_tokens_are_introspected_while_live(db: TestDatabase) {
     let (status, _, body) = env.refresh("web", &refresh).await;
     assert_eq!(status, 200, "{body}");
     let next = body["refresh_token"].as_str().unwrap().to_owned();
-    assert_eq!(introspect(&env, &refresh, None).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&env, &refresh, None).await,
+        json!({"active": false})
+    );
     assert!(!introspect_grpc(&env, &refresh).await.active);
     assert_eq!(introspect(&env, &next, None).await["active"], true);
 
@@ -486,7 +515,10 @@ async fn refresh_tokens_are_introspected_while_live(db: TestDatabase) {
         .http
         .post(format!("http://{}/revoke", env.addrs.http))
         .header("authorization", basic("intruder", SECRET))
-        .form(&[("token", next.as_str()), ("token_type_hint", "refresh_token")])
+        .form(&[
+            ("token", next.as_str()),
+            ("token_type_hint", "refresh_token"),
+        ])
         .send()
         .await
         .unwrap();
@@ -507,7 +539,10 @@ async fn refresh_tokens_are_introspected_while_live(db: TestDatabase) {
         .await
         .unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(introspect(&env, &next, None).await, json!({"active": false}));
+    assert_eq!(
+        introspect(&env, &next, None).await,
+        json!({"active": false})
+    );
     assert!(!introspect_grpc(&env, &next).await.active);
 
     // Expired: inactive.
