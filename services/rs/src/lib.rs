@@ -99,10 +99,16 @@ impl Application {
         });
         let launched = launch.bind(&shutdown, move || http::app(state.clone()), None, readiness)?;
         if let Some(d) = &delegation {
-            d.exchanger.serve_downstream_at(format!(
-                "http://{}/api/v1/downstream",
-                launched.addresses.http
-            ));
+            // A wildcard listener is reached over loopback.
+            let mut own = launched.addresses.http;
+            if own.ip().is_unspecified() {
+                own.set_ip(match own {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            d.exchanger
+                .serve_downstream_at(format!("http://{own}/api/v1/downstream"));
         }
         Ok(Self { launched })
     }
