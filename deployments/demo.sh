@@ -69,6 +69,11 @@ export RS__GUARD__MODE=hybrid
 export RS__GUARD__INTROSPECTION__CLIENT_ID=demo-rs
 export RS__GUARD__INTROSPECTION__CLIENT_SECRET=demo-rs-secret
 export RS__GUARD__INTROSPECTION__CACHE_TTL=0s
+# token exchange (RFC 8693): rs's /api/v1/delegate calls its /api/v1/downstream with a token
+# exchanged as demo-rs (seeded with the grant and the downstream audience).
+export RS__EXCHANGE__ENABLED=true
+export RS__EXCHANGE__CLIENT_ID=demo-rs
+export RS__EXCHANGE__CLIENT_SECRET=demo-rs-secret
 # Demo only: authz needs a key-encryption key for its signing keys; create one for the
 # demo data directory (a real deployment mounts its own as keys.encryption_key_file).
 if [ ! -s "$data"/authz.kek ]; then

@@ -90,6 +90,9 @@ wire_enum!(
         ClientCredentials = "client_credentials",
         /// Refresh token (RFC 6749 §6).
         RefreshToken = "refresh_token",
+        // token exchange
+        /// Token exchange (RFC 8693 §2.1).
+        TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
     }
 );
 

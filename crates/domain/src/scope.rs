@@ -66,6 +66,11 @@ impl ScopeSet {
         self.0.iter().map(Scope::as_str)
     }
 
+    /// Scopes in both `self` and `other`.
+    pub fn intersection(&self, other: &Self) -> Self {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// Scopes of `self` not in `allowed`.
     pub fn difference(&self, allowed: &Self) -> Self {
         Self(self.0.difference(&allowed.0).cloned().collect())

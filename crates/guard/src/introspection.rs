@@ -29,7 +29,7 @@ use tracing::instrument;
 use crate::config::IntrospectionConfig;
 use crate::error::{GuardError, TokenProblem};
 use crate::jwt::Expectations;
-use crate::principal::{Identity, Principal, parse_scopes};
+use crate::principal::{Actor, Identity, Principal, parse_scopes};
 
 type Key = [u8; 32];
 
@@ -276,6 +276,11 @@ pub(crate) fn principal_from(
     if response.nbf > 0 && now.saturating_add(expect.leeway) < response.nbf {
         return Err(invalid(TokenProblem::NotYetValid));
     }
+    // RFC 7662 §2.2 `token_type`: an access token is Bearer (or DPoP); anything else, such
+    // as an introspected refresh token, never authorizes a request.
+    if !matches!(response.token_type.as_str(), "" | "Bearer" | "DPoP") {
+        return Err(invalid(TokenProblem::Type));
+    }
     if !response.aud.contains(&expect.audience) {
         return Err(invalid(TokenProblem::Audience));
     }
@@ -305,6 +310,10 @@ pub(crate) fn principal_from(
             claims.insert(name.into(), value.into());
         }
     }
+    let act = chain(response.act.as_ref());
+    if let Some(json) = act_claim(response.act.as_ref()) {
+        claims.insert("act".into(), json);
+    }
     Ok(Principal::new(Identity {
         sub: response.sub.clone(),
         client_id: response.client_id.clone(),
@@ -312,7 +321,36 @@ pub(crate) fn principal_from(
         aud: response.aud.clone(),
         exp: response.exp,
         claims,
+        act,
     }))
+}
+
+/// The RFC 8693 §4.1 chain of the introspection response's nested `act`, current actor
+/// first.
+fn chain(mut next: Option<&proto::authz::v1::Actor>) -> Vec<Actor> {
+    let mut out = Vec::new();
+    while let Some(a) = next.filter(|a| !a.sub.is_empty()) {
+        out.push(Actor {
+            sub: a.sub.clone(),
+            client_id: (!a.client_id.is_empty()).then(|| a.client_id.clone()),
+        });
+        next = a.act.as_deref();
+    }
+    out
+}
+
+/// The `act` claim as JSON (as a JWT would carry it), for [`Identity::claims`].
+fn act_claim(act: Option<&proto::authz::v1::Actor>) -> Option<Value> {
+    let a = act.filter(|a| !a.sub.is_empty())?;
+    let mut obj = Map::new();
+    obj.insert("sub".into(), Value::String(a.sub.clone()));
+    if !a.client_id.is_empty() {
+        obj.insert("client_id".into(), Value::String(a.client_id.clone()));
+    }
+    if let Some(inner) = act_claim(a.act.as_deref()) {
+        obj.insert("act".into(), inner);
+    }
+    Some(Value::Object(obj))
 }
 
 #[cfg(test)]
@@ -353,6 +391,38 @@ mod tests {
         assert_eq!(p.claims["exp"], 2_000);
         assert_eq!(p.claims["aud"][0], "https://api.example.com");
         assert!(!p.claims.contains_key("nbf"));
+        assert!(p.act.is_empty());
+        let delegated = IntrospectResponse {
+            act: Some(proto::authz::v1::Actor {
+                sub: "rs".into(),
+                client_id: String::new(),
+                act: Some(Box::new(proto::authz::v1::Actor {
+                    sub: "gateway".into(),
+                    client_id: "gateway".into(),
+                    act: None,
+                })),
+            }),
+            ..good.clone()
+        };
+        let p = principal_from(&delegated, &expect, 1_500).unwrap();
+        let chain: Vec<&str> = p.act.iter().map(|a| a.sub.as_str()).collect();
+        assert_eq!(chain, ["rs", "gateway"]);
+        assert_eq!(p.act[1].client_id.as_deref(), Some("gateway"));
+        assert_eq!(
+            p.claims["act"],
+            serde_json::json!({"sub": "rs", "act": {"sub": "gateway", "client_id": "gateway"}})
+        );
+        let refresh = IntrospectResponse {
+            token_type: "refresh_token".into(),
+            ..good.clone()
+        };
+        assert!(
+            matches!(
+                principal_from(&refresh, &expect, 1_500),
+                Err(GuardError::InvalidToken(TokenProblem::Type))
+            ),
+            "an introspected refresh token is no access token"
+        );
         let problem = |r: IntrospectResponse, now| match principal_from(&r, &expect, now) {
             Err(GuardError::InvalidToken(p)) => Some(p),
             _ => None,

@@ -12,7 +12,7 @@ use tracing::instrument;
 
 use crate::error::{GuardError, TokenProblem};
 use crate::jwks::{Jwks, KeySet};
-use crate::principal::{Identity, Principal, audiences, numeric_date, parse_scopes};
+use crate::principal::{Identity, Principal, actors, audiences, numeric_date, parse_scopes};
 
 /// What every token must match.
 #[derive(Debug, Clone)]
@@ -182,6 +182,7 @@ pub(crate) fn check_claims(
         scopes: parse_scopes(text("scope").unwrap_or_default()),
         aud,
         exp,
+        act: actors(claims.get("act")),
         claims,
     }))
 }
@@ -236,6 +237,15 @@ mod tests {
         assert_eq!(p.aud.len(), 2);
         assert_eq!(p.exp, 1_000);
         assert_eq!(p.claims["iat"], 900);
+        assert!(p.act.is_empty());
+        let p = check_claims(
+            claims(json!({"act": {"sub": "rs", "act": {"sub": "gateway"}}})),
+            &expect(),
+            950,
+        )
+        .unwrap();
+        let chain: Vec<&str> = p.act.iter().map(|a| a.sub.as_str()).collect();
+        assert_eq!(chain, ["rs", "gateway"]);
     }
 
     #[test]

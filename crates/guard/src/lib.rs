@@ -72,7 +72,7 @@ use tracing::instrument;
 pub use crate::actix::{Protect, ProtectService, RequiredScopes, Scoped};
 pub use crate::config::{GuardConfig, IntrospectionConfig, JwksConfig, Mode};
 pub use crate::error::{GuardError, TokenProblem};
-pub use crate::principal::{Identity, Principal};
+pub use crate::principal::{Actor, Identity, Principal};
 pub use crate::token::FORM_BODY_LIMIT;
 
 use crate::introspection::{Answer, Introspector};

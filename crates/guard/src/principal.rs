@@ -43,6 +43,42 @@ pub struct Identity {
     /// Every claim of the token (JWT payload, or the introspection response of RFC 7662
     /// §2.2), for the handler's own decisions.
     pub claims: Map<String, Value>,
+    /// The delegation chain of an exchanged token (RFC 8693 §4.1 `act`): the current actor
+    /// first, then each prior actor. Empty when the token was not issued by delegation:
+    /// then `sub` alone speaks.
+    pub act: Vec<Actor>,
+}
+
+/// One actor of a delegation chain (RFC 8693 §4.1): the party acting for `sub`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Actor {
+    /// The actor's `sub` (for a client acting with its own credentials, its client id).
+    pub sub: String,
+    /// The actor's `client_id`, when the claim names it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_id: Option<String>,
+}
+
+/// The chain of an `act` claim (RFC 8693 §4.1), outermost (current) actor first. Only
+/// `sub` and `client_id` are read; an actor without `sub` ends the chain, as does a value
+/// that is not an object.
+pub(crate) fn actors(value: Option<&Value>) -> Vec<Actor> {
+    let mut chain = Vec::new();
+    let mut next = value;
+    while let Some(Value::Object(act)) = next {
+        let Some(sub) = act.get("sub").and_then(Value::as_str) else {
+            break;
+        };
+        chain.push(Actor {
+            sub: sub.to_owned(),
+            client_id: act
+                .get("client_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        });
+        next = act.get("act");
+    }
+    chain
 }
 
 impl Identity {
@@ -104,5 +140,24 @@ mod tests {
         assert_eq!(numeric_date(Some(&json!(10.9))), Some(10));
         assert_eq!(numeric_date(Some(&json!("10"))), None);
         assert_eq!(numeric_date(None), None);
+        let chain = actors(Some(
+            &json!({"sub": "rs", "act": {"sub": "gw", "client_id": "gw"}}),
+        ));
+        assert_eq!(
+            chain,
+            vec![
+                Actor {
+                    sub: "rs".into(),
+                    client_id: None
+                },
+                Actor {
+                    sub: "gw".into(),
+                    client_id: Some("gw".into())
+                }
+            ]
+        );
+        assert!(actors(None).is_empty());
+        assert!(actors(Some(&json!("rs"))).is_empty());
+        assert!(actors(Some(&json!({"client_id": "x"}))).is_empty());
     }
 }

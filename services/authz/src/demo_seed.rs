@@ -36,6 +36,12 @@ pub const AUDIENCE: &str = "http://localhost:8082";
 pub const RS_CLIENT_ID: &str = "demo-rs";
 /// `demo-rs`'s secret.
 pub const RS_CLIENT_SECRET: &str = "demo-rs-secret";
+// token exchange (RFC 8693)
+/// The downstream audience `demo-rs` may exchange users' tokens for (rs's
+/// `/api/v1/downstream` route, RFC 8693 §2.1 `audience`).
+pub const DOWNSTREAM_AUDIENCE: &str = "http://localhost:8082/downstream";
+/// The scopes `demo-rs` may carry into an exchanged token.
+pub const EXCHANGE_SCOPES: &str = "items:read";
 
 pub use runtime::Demo;
 
@@ -112,6 +118,12 @@ pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> 
 
     let mut rs = Client::new(id(RS_CLIENT_ID)?, "Demo resource server (rs)".to_owned());
     rs.can_introspect = true;
+    // token exchange (RFC 8693): rs delegates to its downstream route with its own
+    // client_credentials token as the actor token; no impersonation.
+    rs.grant_types = vec![GrantType::ClientCredentials, GrantType::TokenExchange];
+    rs.token_exchange.audiences = vec![DOWNSTREAM_AUDIENCE.to_owned()];
+    rs.token_exchange.scopes =
+        ScopeSet::parse(EXCHANGE_SCOPES).map_err(|e| AuthzError::Invalid(e.to_string()))?;
 
     Ok(vec![
         NewClient {

@@ -217,13 +217,7 @@ impl Application {
         let launched = launch.bind(
             &shutdown,
             move || http::app(state.clone()),
-            Some(grpc::router(
-                Arc::clone(&clients),
-                Arc::clone(&tokens),
-                flow,
-                grants,
-                logouts,
-            )),
+            Some(grpc::router(Arc::clone(&clients), flow, grants, logouts)),
             runtime::readiness({
                 let db = db.clone();
                 move || {

@@ -37,6 +37,8 @@ diesel::table! {
         allowed_origins -> Text,
         // logout: OpenID Connect Back-/Front-Channel Logout 1.0 metadata (JSON).
         logout -> Text,
+        // token exchange (RFC 8693)
+        token_exchange -> Text,
     }
 }
 
@@ -60,6 +62,8 @@ diesel::table! {
         audience -> Text,
         issued_at -> BigInt,
         expires_at -> BigInt,
+        // token exchange (RFC 8693)
+        act -> Nullable<Text>,
     }
 }
 

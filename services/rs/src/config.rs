@@ -1,6 +1,8 @@
 //! The rs configuration (`configs/rs.yaml`, `RS__…` environment variables).
 
-use config::{ConfigError, Validate};
+use std::time::Duration;
+
+use config::{ConfigError, Secret, Validate};
 use guard::GuardConfig;
 use runtime::{LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
@@ -20,6 +22,9 @@ pub struct RsConfig {
     pub guard: GuardConfig,
     /// The in-memory item store of the demo API.
     pub items: ItemsConfig,
+    /// Token exchange (RFC 8693): `/api/v1/delegate` calls `/api/v1/downstream` with an
+    /// exchanged token.
+    pub exchange: ExchangeConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -39,6 +44,7 @@ impl Default for RsConfig {
                 ..GuardConfig::default()
             },
             items: ItemsConfig::default(),
+            exchange: ExchangeConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -54,6 +60,7 @@ impl Validate for RsConfig {
             ("limits", &self.limits),
             ("guard", &self.guard),
             ("items", &self.items),
+            ("exchange", &self.exchange),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),
@@ -101,6 +108,108 @@ impl Validate for ItemsConfig {
     }
 }
 
+/// The `exchange` section: how rs obtains a token for its downstream route by RFC 8693
+/// token exchange, with its own client credentials (a client allowed the token-exchange
+/// grant, with the downstream audience in its exchange policy).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    /// Serve `/api/v1/delegate` and `/api/v1/downstream`.
+    pub enabled: bool,
+    /// The authorization server's token endpoint; `None`:
+    /// `<guard.jwks.backchannel_url or guard.issuer>/token`.
+    pub token_endpoint: Option<String>,
+    /// rs's client id at the authorization server.
+    pub client_id: Option<String>,
+    /// Its secret; give it as `client_secret_file`.
+    pub client_secret: Option<Secret<String>>,
+    /// The audience of the exchanged token (RFC 8693 §2.1 `audience`), which the
+    /// downstream route requires.
+    pub audience: String,
+    /// The scope asked for (space-separated); `None`: what the subject token has and the
+    /// policy allows.
+    pub scope: Option<String>,
+    /// Where the downstream route is called; `None`: this rs's own
+    /// `/api/v1/downstream` on its bound address.
+    pub downstream_url: Option<String>,
+    /// Deadline of each token and downstream request.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for ExchangeConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            token_endpoint: None,
+            client_id: None,
+            client_secret: None,
+            audience: "http://localhost:8082/downstream".to_owned(),
+            scope: None,
+            downstream_url: None,
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl ExchangeConfig {
+    /// The token endpoint to call (see [`ExchangeConfig::token_endpoint`]).
+    pub fn token_endpoint_for(&self, guard: &GuardConfig) -> String {
+        match &self.token_endpoint {
+            Some(t) => t.clone(),
+            None => {
+                let base = guard
+                    .jwks
+                    .backchannel_url
+                    .as_deref()
+                    .unwrap_or(&guard.issuer);
+                format!("{}/token", base.trim_end_matches('/'))
+            }
+        }
+    }
+}
+
+fn http_url(u: &str) -> bool {
+    url::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host().is_some())
+}
+
+impl Validate for ExchangeConfig {
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.audience.is_empty() || self.audience.chars().any(char::is_whitespace) {
+            return Err(ConfigError::new(
+                "audience",
+                "must be non-empty without spaces",
+            ));
+        }
+        for (key, value) in [
+            ("token_endpoint", &self.token_endpoint),
+            ("downstream_url", &self.downstream_url),
+        ] {
+            if value.as_deref().is_some_and(|u| !http_url(u)) {
+                return Err(ConfigError::new(key, "must be an http(s) URL"));
+            }
+        }
+        if self.timeout.is_zero() {
+            return Err(ConfigError::new("timeout", "must be positive"));
+        }
+        if self.enabled {
+            if self.client_id.as_deref().is_none_or(str::is_empty) {
+                return Err(ConfigError::new(
+                    "client_id",
+                    "is required when exchange.enabled is true",
+                ));
+            }
+            if self.client_secret.is_none() {
+                return Err(ConfigError::new(
+                    "client_secret",
+                    "is required when exchange.enabled is true (client_secret_file)",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,6 +245,36 @@ mod tests {
         assert_eq!(err.key, "items.capacity");
         let err = load(&[("RS__ITEMS__MAX_PER_SUBJECT", "1001")]).unwrap_err();
         assert_eq!(err.key, "items.max_per_subject");
+        let err = load(&[("RS__EXCHANGE__ENABLED", "true")]).unwrap_err();
+        assert_eq!(err.key, "exchange.client_id");
+        let err = load(&[
+            ("RS__EXCHANGE__ENABLED", "true"),
+            ("RS__EXCHANGE__CLIENT_ID", "rs"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.key, "exchange.client_secret");
+        let err = load(&[("RS__EXCHANGE__DOWNSTREAM_URL", "ftp://x")]).unwrap_err();
+        assert_eq!(err.key, "exchange.downstream_url");
+        let err = load(&[("RS__EXCHANGE__TIMEOUT", "0s")]).unwrap_err();
+        assert_eq!(err.key, "exchange.timeout");
+        let loaded = load(&[
+            ("RS__EXCHANGE__ENABLED", "true"),
+            ("RS__EXCHANGE__CLIENT_ID", "rs"),
+            ("RS__EXCHANGE__CLIENT_SECRET_FILE", secret.to_str().unwrap()),
+        ])
+        .unwrap();
+        assert_eq!(
+            loaded
+                .exchange
+                .client_secret
+                .as_ref()
+                .map(|s| s.expose().as_str()),
+            Some("s3cret")
+        );
+        assert_eq!(
+            loaded.exchange.token_endpoint_for(&loaded.guard),
+            "http://localhost:8080/token"
+        );
         let loaded = load(&[
             ("RS__GUARD__MODE", "hybrid"),
             ("RS__GUARD__INTROSPECTION__CLIENT_ID", "rs"),

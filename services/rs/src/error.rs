@@ -30,6 +30,13 @@ pub enum RsError {
     /// the same credentials will not help. The `quota_exceeded` code tells the two apart.
     #[error("this subject has created as many items as its quota allows")]
     QuotaExceeded,
+    /// The token exchange (RFC 8693) for the downstream call failed (502): the
+    /// authorization server refused it or could not be reached.
+    #[error("token exchange failed: {0}")]
+    Exchange(String),
+    /// The downstream route refused the exchanged token or could not be reached (502).
+    #[error("downstream call failed: {0}")]
+    Downstream(String),
 }
 
 impl ResponseError for RsError {
@@ -39,6 +46,7 @@ impl ResponseError for RsError {
             Self::Body(status, _) => *status,
             Self::StoreFull => StatusCode::INSUFFICIENT_STORAGE,
             Self::QuotaExceeded => StatusCode::FORBIDDEN,
+            Self::Exchange(_) | Self::Downstream(_) => StatusCode::BAD_GATEWAY,
             Self::Runtime(_) | Self::Guard(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -49,6 +57,14 @@ impl ResponseError for RsError {
             Self::Body(_, d) => ("invalid_body", d.clone()),
             Self::StoreFull => ("store_full", self.to_string()),
             Self::QuotaExceeded => ("quota_exceeded", self.to_string()),
+            Self::Exchange(_) => {
+                tracing::warn!(error = %self, "delegation failed");
+                ("exchange_failed", self.to_string())
+            }
+            Self::Downstream(_) => {
+                tracing::warn!(error = %self, "delegation failed");
+                ("downstream_failed", self.to_string())
+            }
             Self::Runtime(_) | Self::Guard(_) => {
                 tracing::error!(error = %self, "request failed");
                 ("server_error", "internal error".to_owned())

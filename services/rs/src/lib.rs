@@ -11,6 +11,7 @@ pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/rs.yaml");
 
 pub mod config;
 mod error;
+mod exchange;
 mod http;
 pub mod items;
 
@@ -22,6 +23,7 @@ use runtime::{Launch, Launched, Shutdown};
 
 pub use crate::config::RsConfig;
 pub use crate::error::RsError;
+use crate::exchange::Exchanger;
 use crate::items::ItemStore;
 
 /// What every request handler shares.
@@ -29,6 +31,16 @@ use crate::items::ItemStore;
 pub(crate) struct AppState {
     pub(crate) guard: Guard,
     pub(crate) items: Arc<ItemStore>,
+    /// The token exchange demo (`exchange.enabled`).
+    pub(crate) delegation: Option<Delegation>,
+}
+
+/// What the token exchange routes share: the exchanging client and the downstream route's
+/// guard (the main guard's settings with the exchange audience).
+#[derive(Clone)]
+pub(crate) struct Delegation {
+    pub(crate) exchanger: Arc<Exchanger>,
+    pub(crate) guard: Guard,
 }
 
 /// A bound, ready-to-run rs.
@@ -46,12 +58,24 @@ impl Application {
             audience = %config.guard.audience,
             "token guard configured"
         );
+        let token_endpoint = config.exchange.token_endpoint_for(&config.guard);
+        let delegation = match Exchanger::new(&config.exchange, token_endpoint)? {
+            Some(exchanger) => Some(Delegation {
+                exchanger: Arc::new(exchanger),
+                guard: Guard::new(guard::GuardConfig {
+                    audience: config.exchange.audience.clone(),
+                    ..config.guard.clone()
+                })?,
+            }),
+            None => None,
+        };
         let state = AppState {
             guard: guard.clone(),
             items: Arc::new(ItemStore::new(
                 config.items.capacity,
                 config.items.max_per_subject,
             )),
+            delegation: delegation.clone(),
         };
         let launch = Launch {
             service: "rs",
@@ -62,8 +86,9 @@ impl Application {
             grace: config.shutdown.grace_period,
             limits: config.limits,
         };
+        let downstream_guard = delegation.as_ref().map(|d| d.guard.clone());
         let readiness = runtime::readiness(move || {
-            let ready = guard.is_ready();
+            let ready = guard.is_ready() && downstream_guard.as_ref().is_none_or(Guard::is_ready);
             async move {
                 if ready {
                     Ok(())
@@ -73,6 +98,18 @@ impl Application {
             }
         });
         let launched = launch.bind(&shutdown, move || http::app(state.clone()), None, readiness)?;
+        if let Some(d) = &delegation {
+            // A wildcard listener is reached over loopback.
+            let mut own = launched.addresses.http;
+            if own.ip().is_unspecified() {
+                own.set_ip(match own {
+                    std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+                    std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+                });
+            }
+            d.exchanger
+                .serve_downstream_at(format!("http://{own}/api/v1/downstream"));
+        }
         Ok(Self { launched })
     }
 

@@ -629,6 +629,43 @@ async fn code_flow() {
         refreshed_id["auth_time"], auth_time,
         "the original auth_time"
     );
+    // A live refresh token introspects as active with its metadata (RFC 7662 §2.1-§2.2);
+    // the rotated one does not.
+    let answer: Value = op
+        .http
+        .post(op.endpoint("introspection_endpoint"))
+        .basic_auth("introspector", Some(&introspector_secret))
+        .form(&[
+            ("token", newest_refresh),
+            ("token_type_hint", "refresh_token"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["token_type"], "refresh_token");
+    assert_eq!(answer["client_id"], "rp");
+    assert_eq!(answer["sub"], user_id.as_str());
+    assert_eq!(answer["iss"], op.issuer.as_str());
+    assert!(answer["exp"].as_i64() > answer["iat"].as_i64(), "{answer}");
+    assert!(!op.active(old_refresh, &introspector_secret).await);
+    // Another confidential client cannot revoke it (RFC 7009 §2.1): refused, still active.
+    let refused = op
+        .http
+        .post(op.endpoint("revocation_endpoint"))
+        .basic_auth("introspector", Some(&introspector_secret))
+        .form(&[("token", newest_refresh)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(refused["error"], "unauthorized_client", "{refused}");
+    assert!(op.active(newest_refresh, &introspector_secret).await);
+
     let (status, reused) = op.refresh(old_refresh).await;
     assert_eq!(status, 400, "{reused}");
     assert_eq!(reused["error"], "invalid_grant");

@@ -7,6 +7,7 @@ mod code_flow;
 mod demo;
 mod deployments;
 mod docs;
+mod exchange;
 mod foundation;
 mod guard;
 mod harness;

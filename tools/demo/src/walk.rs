@@ -2,7 +2,9 @@
 //! reports each step: discovery (OpenID Connect Discovery 1.0 §4), JWKS, client credentials
 //! (RFC 6749 §4.4), an rs call (RFC 6750), introspection (RFC 7662), a scripted browser
 //! login with PKCE S256 (RFC 7636) through idp's pages, the code exchange, userinfo
-//! (OpenID Connect Core 1.0 §5.3), refresh (RFC 6749 §6), revocation (RFC 7009; rs, which
+//! (OpenID Connect Core 1.0 §5.3), rs delegating to its downstream route with a token
+//! exchanged for the user's (RFC 8693, the `act` claim naming demo-rs), refresh (RFC 6749
+//! §6), revocation (RFC 7009; rs, which
 //! checks tokens in hybrid mode, then refuses the grant's access token with 401) and
 //! RP-initiated logout (RP-Initiated Logout 1.0).
 //!
@@ -362,6 +364,12 @@ async fn walk(t: &Targets, http: reqwest::Client, report: &mut Report) {
             .step("rs_me", bearer_get(&http, &url, &tokens.access))
             .await;
     }
+    if let Some(tokens) = report.given("rs_delegate", &["code_exchange"], tokens) {
+        let url = format!("{}/api/v1/delegate", t.rs);
+        report
+            .step("rs_delegate", delegated(&http, &url, &tokens.access))
+            .await;
+    }
     let refreshed = match report.given("refresh", &["discovery", "code_exchange"], user) {
         Some((op, tokens)) => {
             let form = [
@@ -464,6 +472,35 @@ async fn bearer_get(http: &reqwest::Client, url: &str, token: &str) -> Outcome<(
         None => "HTTP 200".to_owned(),
     };
     Ok(((), detail))
+}
+
+/// rs's `/api/v1/delegate` with the user's token: rs exchanges it (RFC 8693) and its
+/// downstream route must have seen the user as `sub` and demo-rs as the actor (§4.1).
+async fn delegated(http: &reqwest::Client, url: &str, token: &str) -> Outcome<()> {
+    let res = http
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .map_err(fail("GET"))?;
+    let (status, body) = json_of(res).await?;
+    if status != StatusCode::OK {
+        return Err(format!(
+            "HTTP {status} from {url}: {body} (does rs run with exchange.enabled, and demo-rs have the token-exchange grant? make demo ARGS=--reset-demo)"
+        ));
+    }
+    let seen = &body["downstream"];
+    let actor = seen["act"][0]["sub"].as_str();
+    if actor != Some(RS_CLIENT_ID) || seen["sub"] != body["sub"] {
+        return Err(format!("the downstream route saw {seen}"));
+    }
+    Ok((
+        (),
+        format!(
+            "HTTP 200, downstream saw sub {} acted for by {RS_CLIENT_ID}",
+            seen["sub"].as_str().unwrap_or_default()
+        ),
+    ))
 }
 
 /// A call to rs (RFC 6750) with a revoked access token: rs must answer 401.

@@ -87,7 +87,8 @@ pub struct Settings {
     /// client_secret_basic, client_secret_post or none (public client).
     #[arg(long, value_parser = parse::<TokenEndpointAuthMethod>)]
     auth_method: Option<TokenEndpointAuthMethod>,
-    /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token.
+    /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token,
+    /// urn:ietf:params:oauth:grant-type:token-exchange.
     #[arg(long = "grant-type", value_parser = parse::<GrantType>)]
     grant_types: Vec<GrantType>,
     /// Allowed scopes, space-separated.
@@ -130,6 +131,18 @@ pub struct Settings {
     /// its redirect URIs (repeatable; replaces the list).
     #[arg(long = "allowed-origin")]
     allowed_origins: Vec<String>,
+    // token exchange (RFC 8693)
+    /// Audience (name or resource URI) the client may exchange tokens for with the
+    /// token-exchange grant (repeatable; the first is the default target).
+    #[arg(long = "exchange-audience")]
+    exchange_audiences: Vec<String>,
+    /// Most scopes an exchanged token may carry, space-separated (never more than the
+    /// subject token had).
+    #[arg(long)]
+    exchange_scope: Option<String>,
+    /// May exchange without an actor token (impersonation).
+    #[arg(long)]
+    exchange_impersonate: Option<bool>,
     /// logout: settings of OpenID Connect Back-/Front-Channel Logout 1.0.
     #[command(flatten)]
     logout: LogoutSettings,
@@ -257,6 +270,34 @@ impl Settings {
             }
         }
         self.logout.apply(c)?;
+        // token exchange (RFC 8693)
+        if !self.exchange_audiences.is_empty() {
+            c.token_exchange.audiences = self.exchange_audiences;
+        }
+        if let Some(scope) = self.exchange_scope {
+            c.token_exchange.scopes =
+                ScopeSet::parse(&scope).map_err(|e| AuthzError::Invalid(e.to_string()))?;
+        }
+        if let Some(i) = self.exchange_impersonate {
+            c.token_exchange.impersonate = i;
+        }
+        if let Some(a) = c
+            .token_exchange
+            .audiences
+            .iter()
+            .find(|a| a.is_empty() || a.chars().any(char::is_whitespace))
+        {
+            return Err(AuthzError::Invalid(format!(
+                "exchange audience {a:?} must be non-empty without spaces"
+            )));
+        }
+        if c.auth_method == TokenEndpointAuthMethod::None
+            && c.grant_types.contains(&GrantType::TokenExchange)
+        {
+            return Err(AuthzError::Invalid(
+                "a public client cannot use token exchange".into(),
+            ));
+        }
         for u in c.redirect_uris.iter().chain(&c.post_logout_redirect_uris) {
             absolute_uri("redirect URI", u)?;
         }
@@ -308,6 +349,12 @@ pub fn client_json(c: &Client) -> serde_json::Value {
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "frontchannel_logout_uri": c.frontchannel_logout_uri,
         "frontchannel_logout_session_required": c.frontchannel_logout_session_required,
+        // token exchange (RFC 8693)
+        "token_exchange": {
+            "audiences": c.token_exchange.audiences,
+            "scope": c.token_exchange.scopes.to_string(),
+            "impersonate": c.token_exchange.impersonate,
+        },
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })

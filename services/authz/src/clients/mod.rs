@@ -11,5 +11,5 @@ mod repo;
 mod service;
 
 pub(crate) use model::generated_id;
-pub use model::{Client, NewClient, Secret, logout_uri_problem, origin_of};
+pub use model::{Client, NewClient, Secret, TokenExchangePolicy, logout_uri_problem, origin_of};
 pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome};

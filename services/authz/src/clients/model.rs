@@ -59,6 +59,44 @@ pub struct Client {
     /// logout: `iss` and `sid` are added to `frontchannel_logout_uri` (Front-Channel
     /// Logout 1.0 §2; authz adds them whenever it knows the session).
     pub frontchannel_logout_session_required: bool,
+    // token exchange (RFC 8693)
+    /// What the client may obtain with the token exchange grant.
+    pub token_exchange: TokenExchangePolicy,
+}
+
+// token exchange (RFC 8693)
+/// A client's token exchange policy (RFC 8693 §2.1, §5: "the authorization server
+/// determines whether the client is allowed to exchange"). The empty policy allows no
+/// audience, so the grant type alone grants nothing.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokenExchangePolicy {
+    /// Audiences (`audience` names or `resource` URIs, compared exactly) the client may
+    /// exchange tokens for; the first is the default target.
+    pub audiences: Vec<String>,
+    /// The most scopes an exchanged token may carry; it never carries more than the
+    /// subject token had either (down-scoping only).
+    #[serde(with = "scope_text")]
+    pub scopes: ScopeSet,
+    /// Whether the client may exchange without an actor token (impersonation, RFC 8693
+    /// §1.1): the issued token then carries no new `act` claim.
+    pub impersonate: bool,
+}
+
+/// [`ScopeSet`] as its space-separated text.
+mod scope_text {
+    use domain::ScopeSet;
+
+    pub(super) fn serialize<S: serde::Serializer>(s: &ScopeSet, ser: S) -> Result<S::Ok, S::Error> {
+        ser.serialize_str(&s.to_string())
+    }
+
+    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<ScopeSet, D::Error> {
+        let text: String = serde::Deserialize::deserialize(d)?;
+        ScopeSet::parse(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 impl Client {
@@ -91,6 +129,7 @@ impl Client {
             backchannel_logout_session_required: false,
             frontchannel_logout_uri: None,
             frontchannel_logout_session_required: false,
+            token_exchange: TokenExchangePolicy::default(),
         }
     }
 

@@ -36,6 +36,9 @@ struct ClientRow {
     /// logout: `{"backchannel_logout_uri":S|null,"backchannel_logout_session_required":B,
     /// "frontchannel_logout_uri":S|null,"frontchannel_logout_session_required":B}`.
     logout: String,
+    // token exchange (RFC 8693)
+    /// [`crate::clients::TokenExchangePolicy`] as JSON.
+    token_exchange: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -95,6 +98,9 @@ impl ClientRow {
                 "frontchannel_logout_session_required": c.frontchannel_logout_session_required,
             })
             .to_string(),
+            // token exchange (RFC 8693)
+            token_exchange: serde_json::to_string(&c.token_exchange)
+                .unwrap_or_else(|_| "{}".to_owned()),
         }
     }
 
@@ -148,6 +154,9 @@ impl ClientRow {
             frontchannel_logout_session_required: logout_flag(
                 "frontchannel_logout_session_required",
             ),
+            // token exchange (RFC 8693)
+            token_exchange: serde_json::from_str(&self.token_exchange)
+                .map_err(|e| corrupt(e.to_string()))?,
         })
     }
 }

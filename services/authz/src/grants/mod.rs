@@ -11,6 +11,7 @@
 
 pub(crate) mod claims;
 mod consents;
+mod introspect;
 mod model;
 mod redeem;
 mod refresh;

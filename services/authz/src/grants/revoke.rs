@@ -9,7 +9,7 @@ use super::repo::{self, SubjectRevoked};
 use super::service::Grants;
 use crate::clients::Client;
 use crate::error::Failure;
-use crate::tokens::lookup_key;
+use crate::tokens::{Revocation, lookup_key};
 
 /// The `offline_access` scope (OpenID Connect Core §11): refresh tokens that outlive the
 /// browser session.
@@ -17,26 +17,36 @@ const OFFLINE_ACCESS: &str = "offline_access";
 
 impl Grants {
     /// RFC 7009 §2.1: revokes the grant of a refresh token of `client` (with every token
-    /// issued from it). `false` when `token` is no refresh token of this client.
+    /// issued from it). [`Revocation::Unknown`] when `token` is no refresh token;
+    /// [`Revocation::OtherClient`] (nothing revoked) when it is a live refresh token of
+    /// another client.
     #[instrument(skip_all, fields(client_id = %client.id))]
     pub(crate) async fn revoke_refresh_token(
         &self,
         client: &Client,
         token: &str,
-    ) -> Result<bool, Failure> {
+    ) -> Result<Revocation, Failure> {
         if token.contains('.') {
             // A JWT (an access token): refresh tokens are opaque.
-            return Ok(false);
+            return Ok(Revocation::Unknown);
         }
         let Some((refresh, grant)) = repo::refresh_token(&self.db, &lookup_key(token)).await?
         else {
-            return Ok(false);
+            return Ok(Revocation::Unknown);
         };
+        let now = self.tokens.now();
         if refresh.client_id != client.id.as_str() {
-            return Ok(false);
+            let live = grant.revoked_at.is_none()
+                && refresh.rotated_at.is_none()
+                && refresh.expires_at > now;
+            return Ok(if live {
+                Revocation::OtherClient
+            } else {
+                Revocation::Unknown
+            });
         }
-        repo::revoke_grant(&self.db, &grant.id, self.tokens.now()).await?;
-        Ok(true)
+        repo::revoke_grant(&self.db, &grant.id, now).await?;
+        Ok(Revocation::Revoked)
     }
 
     /// At logout: revokes the grants bound to browser session `sid` that are not for

@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use proto::authz::v1::introspection_server::Introspection;
 use proto::authz::v1::{
-    IntrospectBatchRequest, IntrospectBatchResponse, IntrospectRequest, IntrospectResponse,
+    Actor, IntrospectBatchRequest, IntrospectBatchResponse, IntrospectRequest, IntrospectResponse,
 };
 use tonic::{Request, Response, Status};
 
 use crate::clients::Clients;
-use crate::tokens::{self, Tokens};
+use crate::grants::Grants;
+use crate::tokens;
 
 /// Most tokens in one `IntrospectBatch`.
 pub(crate) const MAX_BATCH: usize = 100;
@@ -21,7 +22,8 @@ pub(crate) const MAX_BATCH: usize = 100;
 /// The gRPC introspection service.
 pub(crate) struct IntrospectionService {
     pub(crate) clients: Arc<Clients>,
-    pub(crate) tokens: Arc<Tokens>,
+    /// Access and refresh tokens (RFC 7662 §2.1: every token kind).
+    pub(crate) grants: Arc<Grants>,
 }
 
 impl IntrospectionService {
@@ -49,7 +51,7 @@ impl IntrospectionService {
 
     async fn run(&self, tokens: &[&str]) -> Result<Vec<IntrospectResponse>, Status> {
         let results = self
-            .tokens
+            .grants
             .introspect_many(tokens)
             .await
             .map_err(|failure| super::failure_status(&failure))?;
@@ -82,7 +84,24 @@ fn to_proto(r: tokens::Introspection) -> IntrospectResponse {
         token_type: r.token_type.unwrap_or_default(),
         jti: r.jti.unwrap_or_default(),
         username: String::new(),
+        act: r.act.as_ref().and_then(actor).map(|a| *a),
     }
+}
+
+/// RFC 8693 §4.1: an `act` claim as the nested [`Actor`] message.
+fn actor(act: &serde_json::Value) -> Option<Box<Actor>> {
+    let obj = act.as_object()?;
+    let text = |k: &str| {
+        obj.get(k)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default()
+            .to_owned()
+    };
+    Some(Box::new(Actor {
+        sub: text("sub"),
+        client_id: text("client_id"),
+        act: obj.get("act").and_then(actor),
+    }))
 }
 
 #[tonic::async_trait]

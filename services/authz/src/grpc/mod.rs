@@ -17,20 +17,18 @@ use crate::error::Failure;
 use crate::flow::Flow;
 use crate::grants::Grants;
 use crate::logout::Logouts;
-use crate::tokens::Tokens;
 
 /// Every gRPC service authz offers; the runtime serves them with health (each SERVING),
 /// reflection, trace context and request metrics.
 pub(crate) fn router(
     clients: Arc<Clients>,
-    tokens: Arc<Tokens>,
     flow: Arc<Flow>,
     grants: Arc<Grants>,
     logouts: Arc<Logouts>,
 ) -> GrpcServices {
     let introspection = introspection::IntrospectionService {
         clients: Arc::clone(&clients),
-        tokens,
+        grants: Arc::clone(&grants),
     };
     let login_flow = login_flow::LoginFlowService {
         clients,

@@ -8,7 +8,8 @@ use super::oauth::{OAuthFailure, authenticated_form};
 use crate::AppState;
 
 /// `POST /introspect` (RFC 7662 §2.1): `token` (and an optional `token_type_hint`, which
-/// is not needed to find the token) → §2.2 response. The caller must authenticate as a
+/// is not needed to find the token) → §2.2 response, for access tokens and refresh tokens
+/// alike (see [`crate::grants::Grants::introspect_many`]). The caller must authenticate as a
 /// client with the introspection permission: 401 otherwise, 403 when authenticated but not
 /// allowed. Counted in `introspections_total{transport="http", result}`, `result` being
 /// `active`, `inactive` or `refused` (401 and 403).
@@ -51,7 +52,7 @@ async fn introspect(
     }
     let token = form.required("token")?;
     form.one("token_type_hint")?;
-    let result = state.tokens.introspect(token).await?;
+    let result = state.grants.introspect(token).await?;
     metrics::counter!(
         "introspections_total",
         "transport" => "http",

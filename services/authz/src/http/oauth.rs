@@ -143,6 +143,12 @@ impl From<TokenError> for OAuthFailure {
                 Self::bad(ErrorCode::InvalidScope, description)
             }
             TokenError::InvalidRequest(description) => Self::invalid_request(description),
+            TokenError::InvalidTarget(description) => {
+                Self::bad(ErrorCode::InvalidTarget, description)
+            }
+            TokenError::UnauthorizedClient(description) => {
+                Self::bad(ErrorCode::UnauthorizedClient, description)
+            }
             TokenError::Failed(failure) => Self::from(failure),
         }
     }

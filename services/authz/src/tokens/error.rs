@@ -18,6 +18,15 @@ pub(crate) enum TokenError {
     /// A parameter is malformed (RFC 6749 §5.2 `invalid_request`).
     #[error("{0}")]
     InvalidRequest(String),
+    // token exchange (RFC 8693)
+    /// The client may not have a token for the requested audience or resource (RFC 8693
+    /// §2.2.2 `invalid_target`).
+    #[error("{0}")]
+    InvalidTarget(String),
+    /// The authenticated client may not act on this token (RFC 6749 §5.2
+    /// `unauthorized_client`): revoking a token issued to another client.
+    #[error("{0}")]
+    UnauthorizedClient(String),
     /// The database or idp failed, or something broke inside authz.
     #[error(transparent)]
     Failed(#[from] Failure),

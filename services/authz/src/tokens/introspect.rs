@@ -107,6 +107,7 @@ impl Tokens {
                 iat: claims.get("iat").and_then(serde_json::Value::as_i64),
                 token_type: Some("Bearer".into()),
                 jti: Some(jti),
+                act: claims.get("act").cloned(),
             };
         }
         let hashes: Vec<&str> = opaque.iter().map(|(_, h)| h.as_str()).collect();
@@ -129,6 +130,10 @@ impl Tokens {
                 iat: Some(row.issued_at),
                 token_type: Some("Bearer".into()),
                 jti: Some(row.jti.clone()),
+                act: row
+                    .act
+                    .as_deref()
+                    .and_then(|a| serde_json::from_str(a).ok()),
             };
         }
         // A token outlives neither its client nor the client's re-registration.
@@ -142,6 +147,13 @@ impl Tokens {
             }
         }
         Ok(out)
+    }
+
+    /// Whether a token issued to `client_id` at `iat` may still be honoured (see
+    /// [`crate::clients::Clients::honours`]): for introspection of tokens kept elsewhere
+    /// (refresh tokens).
+    pub(crate) async fn honours(&self, client_id: &str, iat: i64) -> Result<bool, Failure> {
+        Ok(self.clients.honours(client_id, iat).await?)
     }
 
     /// The claims of an ID token this server issued (OpenID Connect Core §2): a valid

@@ -5,7 +5,7 @@ use domain::{AccessTokenFormat, ScopeSet};
 use serde::Serialize;
 use tracing::instrument;
 
-use super::model::{IssuedToken, PreparedAccess};
+use super::model::{Exchanged, IssuedToken, PreparedAccess};
 use super::repo::OpaqueRow;
 use super::service::{Tokens, lookup_key};
 use crate::clients::Client;
@@ -22,6 +22,9 @@ struct AccessClaims<'a> {
     jti: &'a str,
     client_id: &'a str,
     scope: String,
+    /// RFC 8693 §4.1: the actor chain of an exchanged token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    act: Option<&'a serde_json::Value>,
 }
 
 impl Tokens {
@@ -35,8 +38,27 @@ impl Tokens {
         scope: &ScopeSet,
         aud: &[String],
     ) -> Result<PreparedAccess, Failure> {
+        self.prepare_exchanged(client, subject, scope, aud, &Exchanged::default())
+            .await
+    }
+
+    /// [`Tokens::prepare`] with what a token exchange adds: an `act` claim and an expiry
+    /// no later than `exchanged.not_after`.
+    #[instrument(skip_all, fields(client_id = %client.id))]
+    pub(crate) async fn prepare_exchanged(
+        &self,
+        client: &Client,
+        subject: &str,
+        scope: &ScopeSet,
+        aud: &[String],
+        exchanged: &Exchanged,
+    ) -> Result<PreparedAccess, Failure> {
         let now = self.clock.now();
-        let exp = now + client.access_token_ttl;
+        let exp = exchanged
+            .not_after
+            .map_or(now + client.access_token_ttl, |t| {
+                t.min(now + client.access_token_ttl)
+            });
         let jti = self.random(16)?;
         let (token, opaque) = match client.access_token_format {
             AccessTokenFormat::Jwt => {
@@ -49,6 +71,7 @@ impl Tokens {
                     jti: &jti,
                     client_id: client.id.as_str(),
                     scope: scope.to_string(),
+                    act: exchanged.act.as_ref(),
                 };
                 let token = self.sign(self.alg_for(client), "at+jwt", &claims).await?;
                 (token, None)
@@ -64,6 +87,7 @@ impl Tokens {
                     audience: serde_json::to_string(aud).map_err(Failure::internal)?,
                     issued_at: now,
                     expires_at: exp,
+                    act: exchanged.act.as_ref().map(serde_json::Value::to_string),
                 };
                 (token, Some(row))
             }
@@ -72,7 +96,7 @@ impl Tokens {
             token,
             jti,
             expires_at: exp,
-            expires_in: client.access_token_ttl,
+            expires_in: exp - now,
             opaque,
         })
     }
@@ -88,7 +112,24 @@ impl Tokens {
         scope: ScopeSet,
         aud: Vec<String>,
     ) -> Result<IssuedToken, Failure> {
-        let prepared = self.prepare(client, subject, &scope, &aud).await?;
+        self.issue_exchanged(client, subject, scope, aud, &Exchanged::default())
+            .await
+    }
+
+    /// Issues the access token of a token exchange (RFC 8693 §2.2.1): [`Tokens::issue`]
+    /// with the `act` claim and expiry ceiling of `exchanged`.
+    #[instrument(skip_all, fields(client_id = %client.id))]
+    pub(crate) async fn issue_exchanged(
+        &self,
+        client: &Client,
+        subject: &str,
+        scope: ScopeSet,
+        aud: Vec<String>,
+        exchanged: &Exchanged,
+    ) -> Result<IssuedToken, Failure> {
+        let prepared = self
+            .prepare_exchanged(client, subject, &scope, &aud, exchanged)
+            .await?;
         if let Some(row) = prepared.opaque {
             self.writer.insert(row).await?;
         }

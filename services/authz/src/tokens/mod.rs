@@ -4,6 +4,7 @@
 //! these functions and map [`TokenError`] and [`crate::error::Failure`] to the wire.
 
 mod error;
+mod exchange;
 mod introspect;
 mod issue;
 mod model;
@@ -13,5 +14,6 @@ mod service;
 mod writer;
 
 pub(crate) use error::TokenError;
-pub(crate) use model::{Introspection, PreparedAccess};
+pub(crate) use exchange::{ACCESS_TOKEN_TYPE, ExchangeRequest, JWT_TOKEN_TYPE};
+pub(crate) use model::{Introspection, PreparedAccess, Revocation};
 pub(crate) use service::{Tokens, lookup_key, successor_token};

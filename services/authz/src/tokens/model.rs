@@ -31,6 +31,16 @@ pub(crate) struct PreparedAccess {
     pub(crate) opaque: Option<OpaqueRow>,
 }
 
+/// What a token exchange (RFC 8693) adds to an access token: the `act` claim (§4.1) and a
+/// ceiling on its expiry (an exchanged token never outlives its subject token).
+#[derive(Debug, Default)]
+pub(crate) struct Exchanged {
+    /// The `act` claim, a JSON object with `sub` (and a nested `act` for prior actors).
+    pub(crate) act: Option<serde_json::Value>,
+    /// Latest expiry, Unix seconds.
+    pub(crate) not_after: Option<i64>,
+}
+
 /// RFC 7662 §2.2 introspection result; `active: false` carries nothing else.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Introspection {
@@ -63,7 +73,22 @@ pub struct Introspection {
     /// Token id.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jti: Option<String>,
+    /// The actor chain of an exchanged token (RFC 8693 §4.1, listed for introspection
+    /// responses in §2.2 of RFC 7662 by RFC 8693 §4.1's registration).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
 }
 
 /// JWT claims.
 pub(crate) type Claims = serde_json::Map<String, serde_json::Value>;
+
+/// What a revocation request (RFC 7009 §2.1) found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Revocation {
+    /// The token was the client's and is revoked now (or already was).
+    Revoked,
+    /// No live token of this kind: unknown, expired, malformed (§2.2: still a success).
+    Unknown,
+    /// A live token issued to another client: refused, and left active (§2.1).
+    OtherClient,
+}

@@ -19,6 +19,9 @@ pub(crate) struct OpaqueRow {
     pub(crate) audience: String,
     pub(crate) issued_at: i64,
     pub(crate) expires_at: i64,
+    // token exchange (RFC 8693)
+    /// The `act` claim as JSON, for exchanged tokens.
+    pub(crate) act: Option<String>,
 }
 
 /// Inserts several opaque tokens in one transaction. The one place that differs by

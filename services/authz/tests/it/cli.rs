@@ -401,3 +401,108 @@ pub(crate) fn migration_count() -> usize {
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .count()
 }
+
+/// `clients create` / `update` set the token exchange policy (RFC 8693) and `show --json`
+/// reports it; a public client cannot have the grant, and a malformed exchange scope or
+/// audience is refused before anything is stored.
+#[test]
+fn clients_carry_their_token_exchange_policy() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/authz.db", dir.path().display());
+    let env = [("AUTHZ__DATABASE__URL", url.as_str())];
+    let run = |args: &[&str]| authz_in(dir.path(), args, &env);
+    assert_eq!(run(&["migrate"]).status.code(), Some(0));
+    let exchange = "urn:ietf:params:oauth:grant-type:token-exchange";
+    let out = run(&[
+        "clients",
+        "create",
+        "--id",
+        "gateway",
+        "--name",
+        "Gateway",
+        "--grant-type",
+        "client_credentials",
+        "--grant-type",
+        exchange,
+        "--exchange-audience",
+        "https://downstream.example.test",
+        "--exchange-audience",
+        "urn:example:ledger",
+        "--exchange-scope",
+        "items:read",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown = run(&["clients", "show", "gateway", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(
+        shown["grant_types"],
+        serde_json::json!(["client_credentials", exchange])
+    );
+    assert_eq!(
+        shown["token_exchange"],
+        serde_json::json!({
+            "audiences": ["https://downstream.example.test", "urn:example:ledger"],
+            "scope": "items:read",
+            "impersonate": false,
+        })
+    );
+    let out = run(&[
+        "clients",
+        "update",
+        "gateway",
+        "--exchange-impersonate",
+        "true",
+        "--json",
+    ]);
+    let updated: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(updated["token_exchange"]["impersonate"], true, "{updated}");
+    assert_eq!(updated["token_exchange"]["scope"], "items:read", "kept");
+
+    for (args, why) in [
+        (
+            &[
+                "clients",
+                "create",
+                "--id",
+                "spa",
+                "--name",
+                "SPA",
+                "--auth-method",
+                "none",
+                "--grant-type",
+                exchange,
+            ][..],
+            "public client",
+        ),
+        (
+            &["clients", "update", "gateway", "--exchange-scope", "a  b"],
+            "malformed scope",
+        ),
+        (
+            &[
+                "clients",
+                "update",
+                "gateway",
+                "--exchange-audience",
+                "has space",
+            ],
+            "malformed audience",
+        ),
+    ] {
+        let out = run(args);
+        assert_ne!(out.status.code(), Some(0), "{why}");
+    }
+    let shown = run(&["clients", "show", "gateway", "--json"]);
+    let shown: serde_json::Value = serde_json::from_slice(&shown.stdout).unwrap();
+    assert_eq!(shown["token_exchange"]["scope"], "items:read", "unchanged");
+    assert!(
+        !String::from_utf8_lossy(&run(&["clients", "list"]).stdout).contains("spa"),
+        "nothing stored for the refused public client"
+    );
+}

@@ -1279,8 +1279,13 @@ async fn public_client_and_opaque_tokens(db: TestDatabase) {
                 .status()
         }
     };
-    assert_eq!(revoke("opaque").await, 200, "another client's token: 200");
+    assert_eq!(
+        revoke("opaque").await,
+        400,
+        "another client's refresh token: refused (RFC 7009 §2.1)"
+    );
     assert!(env.active(&access).await, "left alone");
+    assert!(env.active(&refresh).await, "the refresh token too");
     assert_eq!(revoke("web").await, 200);
     assert!(!env.active(&access).await);
     assert_token_error(&env.refresh("web", &refresh).await, 400, "invalid_grant");
@@ -1542,7 +1547,12 @@ async fn discovery_lists_the_code_flow(db: TestDatabase) {
     assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
     assert_eq!(
         doc["grant_types_supported"],
-        serde_json::json!(["authorization_code", "client_credentials", "refresh_token"])
+        serde_json::json!([
+            "authorization_code",
+            "client_credentials",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:token-exchange"
+        ])
     );
     assert_eq!(
         doc["prompt_values_supported"],

@@ -126,8 +126,17 @@ async fn first_seed_registers_the_documented_clients_and_a_second_changes_nothin
     let (rs, rs_secrets) = stored(&clients, "demo-rs").await;
     assert_eq!(rs.name, "Demo resource server (rs)");
     assert_eq!(rs.auth_method, TokenEndpointAuthMethod::ClientSecretBasic);
-    assert_eq!(rs.grant_types, [GrantType::ClientCredentials]);
+    assert_eq!(
+        rs.grant_types,
+        [GrantType::ClientCredentials, GrantType::TokenExchange]
+    );
     assert!(rs.can_introspect);
+    assert_eq!(
+        rs.token_exchange.audiences,
+        ["http://localhost:8082/downstream"]
+    );
+    assert_eq!(rs.token_exchange.scopes.to_string(), "items:read");
+    assert!(!rs.token_exchange.impersonate);
     assert_eq!(rs_secrets.len(), 1);
 
     // The documented credentials work: demo-client gets a token for rs, demo-rs may

@@ -230,6 +230,7 @@ pub fn client(id: &str) -> Client {
         backchannel_logout_session_required: false,
         frontchannel_logout_uri: None,
         frontchannel_logout_session_required: false,
+        token_exchange: Default::default(),
     }
 }
 

@@ -17,3 +17,4 @@ mod logout;
 mod oauth;
 mod pending_requests;
 mod refresh_grace;
+mod token_exchange;

@@ -4,7 +4,7 @@ use std::collections::BTreeSet;
 
 use actix_web::HttpResponse;
 use actix_web::http::header::CACHE_CONTROL;
-use guard::Principal;
+use guard::{Actor, Principal};
 use serde::Serialize;
 
 /// The response body.
@@ -15,9 +15,12 @@ struct Me<'a> {
     scopes: &'a BTreeSet<String>,
     aud: &'a [String],
     exp: i64,
+    /// RFC 8693 §4.1 actors of an exchanged token, current first; omitted when none.
+    #[serde(skip_serializing_if = "<[Actor]>::is_empty")]
+    act: &'a [Actor],
 }
 
-/// The token's subject, client, scopes, audiences and expiry.
+/// The token's subject, client, scopes, audiences, expiry and actor chain.
 pub(crate) async fn get(principal: Principal) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
@@ -27,5 +30,6 @@ pub(crate) async fn get(principal: Principal) -> HttpResponse {
             scopes: &principal.scopes,
             aud: &principal.aud,
             exp: principal.exp,
+            act: &principal.act,
         })
 }

@@ -4,8 +4,12 @@
 //! `guard` crate): `/me` any,
 //! `GET /items` the scope `items:read` ([`guard::Scoped`]), `POST /items` the scope
 //! `items:write` (the [`guard::Guard::protect`] middleware, so the body is parsed only for
-//! an authorised caller).
+//! an authorised caller). With `exchange.enabled`: `GET /delegate` any token (it calls
+//! `/downstream` with an exchanged token, RFC 8693), `GET /downstream` a token for the
+//! exchange audience (its own guard).
 
+mod delegate;
+mod downstream;
 mod items;
 mod me;
 mod status;
@@ -32,22 +36,36 @@ pub(crate) fn app(
         InitError = (),
     >,
 > {
+    let mut api = web::scope("/api/v1")
+        .route("/status", web::get().to(status::get))
+        .route("/me", web::get().to(me::get))
+        .route("/items", web::get().to(items::list::get))
+        .route(
+            "/items",
+            web::post()
+                .to(items::create::post)
+                .wrap(state.guard.protect(&[items::WRITE])),
+        );
+    if let Some(delegation) = &state.delegation {
+        api = api
+            .service(
+                web::resource("/delegate")
+                    .app_data(web::Data::from(delegation.exchanger.clone()))
+                    .route(web::get().to(delegate::get)),
+            )
+            .service(
+                // The resource's guard is found before the application's: only tokens for
+                // the exchange audience get in.
+                web::resource("/downstream")
+                    .app_data(delegation.guard.clone())
+                    .route(web::get().to(downstream::get)),
+            );
+    }
     runtime::base_app()
         .app_data(state.guard.clone())
         .app_data(web::Data::from(state.items.clone()))
         .app_data(json_config())
-        .service(
-            web::scope("/api/v1")
-                .route("/status", web::get().to(status::get))
-                .route("/me", web::get().to(me::get))
-                .route("/items", web::get().to(items::list::get))
-                .route(
-                    "/items",
-                    web::post()
-                        .to(items::create::post)
-                        .wrap(state.guard.protect(&[items::WRITE])),
-                ),
-        )
+        .service(api)
 }
 
 /// JSON bodies: 413 when too large, 415 when not JSON, 422 when not a valid request.

@@ -32,7 +32,7 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "response_types_supported": ["code"],
         // OAuth 2.0 Multiple Response Type Encoding Practices §2.1, Form Post Response Mode.
         "response_modes_supported": domain::ResponseMode::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token"],
+        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token", domain::GrantType::TokenExchange.as_str()],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "claims_supported": crate::grants::claims::SUPPORTED,
