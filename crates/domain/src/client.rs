@@ -82,7 +82,7 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(
-    /// OAuth grant types (RFC 6749 §4, §6).
+    /// OAuth grant types (RFC 6749 §4, §6; RFC 8628 §3.4).
     GrantType {
         /// Authorization code (with PKCE).
         AuthorizationCode = "authorization_code",
@@ -90,6 +90,9 @@ wire_enum!(
         ClientCredentials = "client_credentials",
         /// Refresh token (RFC 6749 §6).
         RefreshToken = "refresh_token",
+        // device grant (RFC 8628)
+        /// Device authorization grant (RFC 8628 §3.4).
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 );
 

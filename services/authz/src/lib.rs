@@ -13,6 +13,8 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod demo_seed;
+// device grant (RFC 8628)
+mod device;
 mod error;
 mod flow;
 mod grants;
@@ -33,6 +35,7 @@ use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
 
 use crate::clients::Clients;
+use crate::device::Devices;
 use crate::flow::Flow;
 use crate::grants::Grants;
 use crate::idp::Idp;
@@ -57,6 +60,8 @@ pub(crate) struct AppState {
     pub(crate) grants: Arc<Grants>,
     /// idp's `Sessions` API.
     pub(crate) idp: Arc<Idp>,
+    /// Device authorizations (RFC 8628).
+    pub(crate) devices: Arc<Devices>,
     /// Whether cookies get `Secure` (the issuer is https).
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
@@ -90,6 +95,7 @@ struct Purge {
     tokens: Arc<Tokens>,
     flow: Arc<Flow>,
     grants: Arc<Grants>,
+    devices: Arc<Devices>,
     shutdown: Shutdown,
 }
 
@@ -170,10 +176,18 @@ impl Application {
             Arc::clone(&idp),
             config.tokens.refresh_reuse_interval,
         ));
+        let devices = Arc::new(Devices::new(
+            db.clone(),
+            Arc::clone(&clients),
+            Arc::clone(&tokens),
+            &config.device,
+            config.idp.page("/device"),
+        ));
         let purge = Purge {
             tokens: Arc::clone(&tokens),
             flow: Arc::clone(&flow),
             grants: Arc::clone(&grants),
+            devices: Arc::clone(&devices),
             shutdown: shutdown.clone(),
         };
         let launch = Launch {
@@ -194,6 +208,7 @@ impl Application {
             flow: Arc::clone(&flow),
             grants: Arc::clone(&grants),
             idp,
+            devices: Arc::clone(&devices),
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
         };
@@ -205,6 +220,7 @@ impl Application {
                 Arc::clone(&tokens),
                 flow,
                 grants,
+                devices,
             )),
             runtime::readiness({
                 let db = db.clone();
@@ -272,13 +288,14 @@ fn spawn_write_check(db: Database, stop: impl std::future::Future<Output = ()> +
 }
 
 /// Deletes expired state every ten minutes until shutdown: opaque tokens and denylist
-/// entries, pending authorization requests, browser sessions, unredeemed codes, and grants
-/// with their refresh tokens.
+/// entries, pending authorization requests, browser sessions, unredeemed codes, grants
+/// with their refresh tokens, and device authorizations.
 fn spawn_purge(purge: Purge) {
     let Purge {
         tokens,
         flow,
         grants,
+        devices,
         shutdown,
     } = purge;
     runtime::spawn_periodic(
@@ -287,7 +304,8 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants) = (tokens.clone(), flow.clone(), grants.clone());
+            let (tokens, flow, grants, devices) =
+                (tokens.clone(), flow.clone(), grants.clone(), devices.clone());
             async move {
                 let results = [
                     ("tokens", tokens.purge_expired().await),
@@ -296,6 +314,7 @@ fn spawn_purge(purge: Purge) {
                         flow.purge_expired().await,
                     ),
                     ("grants", grants.purge_expired().await),
+                    ("device authorizations", devices.purge_expired().await),
                 ];
                 for (what, result) in results {
                     match result {

@@ -217,22 +217,24 @@ fn unprefixed(line: &str) -> &str {
 }
 
 /// What authz and idp print when they seed their demo data.
-const SEEDED: [&str; 4] = [
+const SEEDED: [&str; 5] = [
     "demo: created user demo / demo-password",
     "demo: registered client demo-client / demo-secret",
     "demo: registered client demo-rs / demo-rs-secret (may introspect)",
     "demo: registered public client demo-spa (PKCE, no secret)",
+    "demo: registered public client demo-tv (device flow, no secret)",
 ];
 /// What they print when their demo data is there already.
 const NOTHING_SEEDED: [&str; 2] = [
-    "demo: clients demo-client, demo-spa and demo-rs are registered; nothing seeded",
+    "demo: clients demo-client, demo-spa, demo-rs and demo-tv are registered; nothing seeded",
     "demo: user demo exists; nothing seeded",
 ];
 /// What they print when --reset-demo deletes their demo data.
-const DELETED: [&str; 4] = [
+const DELETED: [&str; 5] = [
     "demo: deleted client demo-client with its tokens, codes, consents and grants",
     "demo: deleted client demo-rs with its tokens, codes, consents and grants",
     "demo: deleted client demo-spa with its tokens, codes, consents and grants",
+    "demo: deleted client demo-tv with its tokens, codes, consents and grants",
     "demo: deleted user demo with its sessions",
 ];
 

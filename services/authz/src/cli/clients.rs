@@ -87,7 +87,8 @@ pub struct Settings {
     /// client_secret_basic, client_secret_post or none (public client).
     #[arg(long, value_parser = parse::<TokenEndpointAuthMethod>)]
     auth_method: Option<TokenEndpointAuthMethod>,
-    /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token.
+    /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token,
+    /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628).
     #[arg(long = "grant-type", value_parser = parse::<GrantType>)]
     grant_types: Vec<GrantType>,
     /// Allowed scopes, space-separated.

@@ -1,8 +1,11 @@
 //! The authz configuration (`configs/authz.yaml`, `AUTHZ__…` environment variables).
 
+// device grant (RFC 8628)
+mod device;
 mod flow;
 mod keys;
 
+pub use device::DeviceConfig;
 pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
 
@@ -105,6 +108,8 @@ pub struct AuthzConfig {
     pub login: LoginConfig,
     /// How authz reaches idp.
     pub idp: IdpConfig,
+    /// The Device Authorization Grant (RFC 8628).
+    pub device: DeviceConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -128,6 +133,7 @@ impl Default for AuthzConfig {
             authorize: AuthorizeConfig::default(),
             login: LoginConfig::default(),
             idp: IdpConfig::default(),
+            device: DeviceConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -158,6 +164,7 @@ impl Validate for AuthzConfig {
             ("authorize", &self.authorize),
             ("login", &self.login),
             ("idp", &self.idp),
+            ("device", &self.device),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

@@ -7,6 +7,7 @@ mod app;
 mod cli;
 mod code_flow;
 mod demo_seed;
+mod device;
 mod flow_env;
 mod fuzz;
 mod keys;
