@@ -176,11 +176,12 @@ pub(crate) async fn polled(
     Ok(())
 }
 
-/// Deletes device authorizations that expired (redeemed ones live on in their grant).
-pub(crate) async fn purge_expired(db: &Database, now: i64) -> Result<usize, StorageError> {
+/// Deletes device authorizations that expired at or before `before` (redeemed ones live on
+/// in their grant).
+pub(crate) async fn purge_expired(db: &Database, before: i64) -> Result<usize, StorageError> {
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| diesel::delete(
-        device_authorizations::table.filter(device_authorizations::expires_at.le(now))
+        device_authorizations::table.filter(device_authorizations::expires_at.le(before))
     )
     .execute(c)
     .await)?)

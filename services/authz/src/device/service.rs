@@ -20,6 +20,10 @@ use crate::tokens::{Tokens, lookup_key};
 /// probability live codes / 20^8, so a second attempt is already rare).
 const USER_CODE_ATTEMPTS: usize = 5;
 
+/// Seconds an expired device authorization is kept, so that polls still get
+/// `expired_token` (RFC 8628 §3.5) for a while.
+const EXPIRED_KEPT: i64 = 3600;
+
 /// The device-authorization service.
 pub(crate) struct Devices {
     db: Database,
@@ -172,8 +176,9 @@ impl Devices {
         Ok(())
     }
 
-    /// Deletes expired device authorizations.
+    /// Deletes device authorizations that expired more than [`EXPIRED_KEPT`] ago (until
+    /// then a device still polling learns `expired_token` rather than `invalid_grant`).
     pub(crate) async fn purge_expired(&self) -> Result<usize, StorageError> {
-        repo::purge_expired(&self.db, self.tokens.now()).await
+        repo::purge_expired(&self.db, self.tokens.now() - EXPIRED_KEPT).await
     }
 }
