@@ -45,10 +45,8 @@ impl UserCode {
             .filter(|c| *c != '-' && !c.is_whitespace())
             .map(|c| c.to_ascii_uppercase())
             .collect();
-        let valid = code.len() == USER_CODE_LEN
-            && code
-                .bytes()
-                .all(|b| USER_CODE_ALPHABET.contains(&b));
+        let valid =
+            code.len() == USER_CODE_LEN && code.bytes().all(|b| USER_CODE_ALPHABET.contains(&b));
         valid.then_some(Self(code))
     }
 
@@ -79,8 +77,15 @@ mod tests {
         let bytes: Vec<u8> = (0..=255).collect();
         let code = UserCode::from_random(&bytes).unwrap();
         assert_eq!(code.canonical().len(), 8);
-        assert!(code.canonical().bytes().all(|b| USER_CODE_ALPHABET.contains(&b)));
-        assert!(UserCode::from_random(&[250; 32]).is_none(), "bytes >= 240 are skipped");
+        assert!(
+            code.canonical()
+                .bytes()
+                .all(|b| USER_CODE_ALPHABET.contains(&b))
+        );
+        assert!(
+            UserCode::from_random(&[250; 32]).is_none(),
+            "bytes >= 240 are skipped"
+        );
         for bad in [b'0', b'O', b'1', b'I', b'A', b'E', b'U'] {
             assert!(!USER_CODE_ALPHABET.contains(&bad));
         }

@@ -304,8 +304,12 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants, devices) =
-                (tokens.clone(), flow.clone(), grants.clone(), devices.clone());
+            let (tokens, flow, grants, devices) = (
+                tokens.clone(),
+                flow.clone(),
+                grants.clone(),
+                devices.clone(),
+            );
             async move {
                 let results = [
                     ("tokens", tokens.purge_expired().await),

@@ -651,13 +651,23 @@ async fn device_login(ports: Ports) {
             .unwrap()
             .expect("demo device ended early");
         printed.push(line.clone());
-        if let Some(url) = line.strip_prefix("(or open ").and_then(|l| l.strip_suffix(')')) {
+        if let Some(url) = line
+            .strip_prefix("(or open ")
+            .and_then(|l| l.strip_suffix(')'))
+        {
             break url.to_owned();
         }
     };
     let idp = format!("http://localhost:{}/device", ports.idp);
-    assert_eq!(printed[0], format!("To sign in, visit {idp}"), "{printed:?}");
-    let code = printed[1].strip_prefix("and enter the code ").unwrap().to_owned();
+    assert_eq!(
+        printed[0],
+        format!("To sign in, visit {idp}"),
+        "{printed:?}"
+    );
+    let code = printed[1]
+        .strip_prefix("and enter the code ")
+        .unwrap()
+        .to_owned();
     assert!(
         code.len() == 9 && code.as_bytes()[4] == b'-',
         "XXXX-XXXX: {code}"
@@ -705,7 +715,11 @@ async fn device_login(ports: Ports) {
     assert_eq!(codes.interval, 5);
     let poll = |code: String| {
         let (http, endpoints) = (http.clone(), endpoints.clone());
-        async move { device::poll(&http, &endpoints, "demo-tv", &code).await.unwrap() }
+        async move {
+            device::poll(&http, &endpoints, "demo-tv", &code)
+                .await
+                .unwrap()
+        }
     };
     assert_eq!(poll(codes.device_code.clone()).await, Poll::Pending);
     assert_eq!(poll(codes.device_code.clone()).await, Poll::SlowDown);
@@ -715,22 +729,26 @@ async fn device_login(ports: Ports) {
         .unwrap();
     let form = forms(&page.url, &page.body).unwrap().remove(0);
     let confirm = browser
-        .submit(&form, &[("user_code", &codes.user_code), ("action", "submit")])
+        .submit(
+            &form,
+            &[("user_code", &codes.user_code), ("action", "submit")],
+        )
         .await
         .unwrap();
     assert!(confirm.body.contains("Demo TV"), "{}", confirm.body);
     let form = forms(&confirm.url, &confirm.body).unwrap().remove(0);
     let denied = browser.submit(&form, &[("action", "deny")]).await.unwrap();
-    assert!(denied.body.contains("Device not connected"), "{}", denied.body);
+    assert!(
+        denied.body.contains("Device not connected"),
+        "{}",
+        denied.body
+    );
     match poll(codes.device_code.clone()).await {
         Poll::Failed(error, _) => assert_eq!(error, "access_denied"),
         other => panic!("{other:?}"),
     }
     // The code is answered: confirming it again shows that it is used up.
-    let again = browser
-        .submit(&form, &[("action", "allow")])
-        .await
-        .unwrap();
+    let again = browser.submit(&form, &[("action", "allow")]).await.unwrap();
     assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
 }
 

@@ -70,7 +70,11 @@ impl Devices {
     /// opaque secret stored as a digest; the user code is drawn uniformly from the
     /// unambiguous alphabet of [`UserCode`] and is unique among stored requests.
     #[instrument(skip_all, fields(client_id = %client.id))]
-    pub(crate) async fn start(&self, client: &Client, scope: &ScopeSet) -> Result<Started, Failure> {
+    pub(crate) async fn start(
+        &self,
+        client: &Client,
+        scope: &ScopeSet,
+    ) -> Result<Started, Failure> {
         let now = self.tokens.now();
         let device_code = self.tokens.opaque_token()?;
         for _ in 0..USER_CODE_ATTEMPTS {
@@ -108,7 +112,9 @@ impl Devices {
                 });
             }
         }
-        Err(Failure::internal("no free user code after several attempts"))
+        Err(Failure::internal(
+            "no free user code after several attempts",
+        ))
     }
 
     /// The pending request of a user code as typed (case, hyphens and spaces do not

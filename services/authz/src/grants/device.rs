@@ -82,7 +82,9 @@ impl Grants {
         let (Some(subject), Some(sid), Some(auth_time)) =
             (row.subject.as_deref(), row.sid.as_deref(), row.auth_time)
         else {
-            return Err(Failure::internal("an approved device authorization lacks its login").into());
+            return Err(
+                Failure::internal("an approved device authorization lacks its login").into(),
+            );
         };
         let amr = row.amr.clone().unwrap_or_default();
         let acr = row.acr.clone().unwrap_or_default();

@@ -104,7 +104,10 @@ async fn assert_poll_error(env: &Env, device_code: &str, error: &str) {
     assert_eq!(body["error"], error, "{body}");
 }
 
-async fn get_device(env: &Env, user_code: &str) -> Result<proto::authz::v1::DeviceRequest, tonic::Status> {
+async fn get_device(
+    env: &Env,
+    user_code: &str,
+) -> Result<proto::authz::v1::DeviceRequest, tonic::Status> {
     env.login_flow()
         .await
         .get_device_request(env.as_idp(GetDeviceRequestRequest {
@@ -151,7 +154,10 @@ async fn a_device_login_ends_in_tokens_once(db: TestDatabase) {
     let (status, headers, body) = device_authorization(
         &env,
         None,
-        &[("client_id", "tv"), ("scope", "openid profile offline_access")],
+        &[
+            ("client_id", "tv"),
+            ("scope", "openid profile offline_access"),
+        ],
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -187,7 +193,10 @@ async fn a_device_login_ends_in_tokens_once(db: TestDatabase) {
     accept_device(&env, &typed, "alice").await.unwrap();
     // The answer is taken once.
     assert_eq!(
-        accept_device(&env, &user_code, "bob").await.unwrap_err().code(),
+        accept_device(&env, &user_code, "bob")
+            .await
+            .unwrap_err()
+            .code(),
         tonic::Code::NotFound
     );
     assert_eq!(
@@ -261,7 +270,10 @@ async fn a_denied_device_gets_access_denied(db: TestDatabase) {
     assert_poll_error(&env, &device_code, "access_denied").await;
     // The code cannot be answered again, either way.
     assert_eq!(
-        accept_device(&env, &user_code, "alice").await.unwrap_err().code(),
+        accept_device(&env, &user_code, "alice")
+            .await
+            .unwrap_err()
+            .code(),
         tonic::Code::NotFound
     );
     assert_eq!(
@@ -281,7 +293,10 @@ async fn expired_codes_are_refused(db: TestDatabase) {
         tonic::Code::NotFound
     );
     assert_eq!(
-        accept_device(&env, &user_code, "alice").await.unwrap_err().code(),
+        accept_device(&env, &user_code, "alice")
+            .await
+            .unwrap_err()
+            .code(),
         tonic::Code::NotFound
     );
     assert_poll_error(&env, &device_code, "expired_token").await;
@@ -307,7 +322,10 @@ async fn wrong_user_codes_are_not_found(db: TestDatabase) {
             "{typed}"
         );
         assert_eq!(
-            accept_device(&env, typed, "alice").await.unwrap_err().code(),
+            accept_device(&env, typed, "alice")
+                .await
+                .unwrap_err()
+                .code(),
             tonic::Code::NotFound,
             "{typed}"
         );
@@ -401,12 +419,8 @@ async fn the_device_authorization_endpoint_checks_the_client(db: TestDatabase) {
     assert_eq!(status, 400);
     assert_eq!(body["error"], "unauthorized_client", "{body}");
     // Scopes the client may not have.
-    let (status, _, body) = device_authorization(
-        &env,
-        Some(("tvc", SECRET)),
-        &[("scope", "openid email")],
-    )
-    .await;
+    let (status, _, body) =
+        device_authorization(&env, Some(("tvc", SECRET)), &[("scope", "openid email")]).await;
     assert_eq!(status, 400);
     assert_eq!(body["error"], "invalid_scope", "{body}");
     // Another client's device code, and the confidential client polling without its
@@ -415,7 +429,11 @@ async fn the_device_authorization_endpoint_checks_the_client(db: TestDatabase) {
     let (status, _, body) = env
         .token(
             None,
-            &[("grant_type", GRANT), ("device_code", &device_code), ("client_id", "tv")],
+            &[
+                ("grant_type", GRANT),
+                ("device_code", &device_code),
+                ("client_id", "tv"),
+            ],
         )
         .await;
     assert_eq!(status, 400);
@@ -423,7 +441,11 @@ async fn the_device_authorization_endpoint_checks_the_client(db: TestDatabase) {
     let (status, _, body) = env
         .token(
             None,
-            &[("grant_type", GRANT), ("device_code", &device_code), ("client_id", "tvc")],
+            &[
+                ("grant_type", GRANT),
+                ("device_code", &device_code),
+                ("client_id", "tvc"),
+            ],
         )
         .await;
     assert_eq!(status, 401);

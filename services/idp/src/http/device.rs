@@ -286,11 +286,10 @@ pub(crate) async fn post(
                     sign_in_form(&state, &req, StatusCode::OK, &request, login, Some(FAILED))
                 }
                 PasswordSignIn::SignedIn { session, cookies } => {
-                    let user = state
-                        .users
-                        .by_id(&session.user_id)
-                        .await?
-                        .ok_or_else(|| IdpError::Task("the user just signed in is gone".into()))?;
+                    let user =
+                        state.users.by_id(&session.user_id).await?.ok_or_else(|| {
+                            IdpError::Task("the user just signed in is gone".into())
+                        })?;
                     let mut response = confirm(&state, &req, &request, &user)?;
                     for cookie in cookies {
                         response.headers_mut().append(SET_COOKIE, cookie);
@@ -389,7 +388,10 @@ async fn answer(
             state,
             req,
             "Device connected",
-            &format!("{client} is now signed in as {}. You can close this window and return to your device.", user.username),
+            &format!(
+                "{client} is now signed in as {}. You can close this window and return to your device.",
+                user.username
+            ),
         )
     } else {
         state.flow.reject_device(&request.user_code).await?;

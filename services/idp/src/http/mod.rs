@@ -16,8 +16,8 @@ use crate::{AppState, IdpError};
 
 mod consent;
 // device grant (RFC 8628)
-mod device;
 pub(crate) mod cookies;
+mod device;
 mod error;
 mod login;
 mod logout;

@@ -125,7 +125,11 @@ async fn a_user_signs_in_and_approves_a_device(db: TestDatabase) {
     // The code works once: the same confirmation again is a clear "expired or used" page.
     let again = act(&mut browser, &confirm, "allow", &[]).await;
     assert_eq!(again.status, 410, "{}", again.body);
-    assert!(again.body.contains("expired or was already used"), "{}", again.body);
+    assert!(
+        again.body.contains("expired or was already used"),
+        "{}",
+        again.body
+    );
     assert_eq!(device_calls(&idp).len(), 1);
     // And typed again it is a wrong code.
     let used = submit(&mut browser, None, CODE).await;
@@ -207,7 +211,11 @@ async fn guessing_codes_is_throttled(db: TestDatabase) {
     let refused = submit(&mut guesser, None, CODE).await;
     assert_eq!(refused.status, 429, "{}", refused.body);
     assert!(refused.body.contains(THROTTLED));
-    let retry: u64 = refused.headers["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry: u64 = refused.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!((60..=900).contains(&retry), "{retry}");
     // A browser with its own device cookie on the same address is counted apart (until
     // the address limit)...
