@@ -285,7 +285,13 @@ fn walk_the_demo(ports: Ports) {
     assert_eq!(report["failed"], 0, "{report}");
     assert_eq!(code, Some(0), "{report}");
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    for name in ["client_credentials", "browser_login", "refresh", "logout"] {
+    for name in [
+        "client_credentials",
+        "browser_login",
+        "refresh",
+        "device_login",
+        "logout",
+    ] {
         assert!(names.contains(&name), "no step {name}: {names:?}");
     }
     // rs runs in hybrid mode in the demo: after the revoke step it refuses the revoked
@@ -309,12 +315,13 @@ const WITHOUT_IDP: [&str; 5] = [
     "introspection",
 ];
 /// The steps after the browser login: they need its code, so they cannot run without idp.
-const AFTER_LOGIN: [&str; 6] = [
+const AFTER_LOGIN: [&str; 7] = [
     "code_exchange",
     "userinfo",
     "rs_me",
     "refresh",
     "revoke",
+    "device_login",
     "logout",
 ];
 
@@ -380,7 +387,7 @@ fn walk_without_idp(ports: Ports) {
     );
     assert_eq!(
         lines.last().copied(),
-        Some("5 passed, 7 failed (6 of them skipped: a step they need failed)"),
+        Some("5 passed, 8 failed (7 of them skipped: a step they need failed)"),
         "{stdout}"
     );
 }
