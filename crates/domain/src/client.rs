@@ -82,7 +82,7 @@ macro_rules! wire_enum {
 }
 
 wire_enum!(
-    /// OAuth grant types (RFC 6749 §4, §6).
+    /// OAuth grant types (RFC 6749 §4, §6; RFC 8628 §3.4).
     GrantType {
         /// Authorization code (with PKCE).
         AuthorizationCode = "authorization_code",
@@ -93,6 +93,9 @@ wire_enum!(
         // token exchange
         /// Token exchange (RFC 8693 §2.1).
         TokenExchange = "urn:ietf:params:oauth:grant-type:token-exchange",
+        // device grant (RFC 8628)
+        /// Device authorization grant (RFC 8628 §3.4).
+        DeviceCode = "urn:ietf:params:oauth:grant-type:device_code",
     }
 );
 

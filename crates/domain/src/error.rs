@@ -1,7 +1,7 @@
 use std::fmt;
 
 /// OAuth 2.0 error codes used by this server (RFC 6749 §4.1.2.1, §5.2; RFC 6750 §3.1;
-/// RFC 7009 §2.2.1; RFC 8707 §2; OpenID Connect Core §3.1.2.6).
+/// RFC 7009 §2.2.1; RFC 8707 §2; RFC 8628 §3.5; OpenID Connect Core §3.1.2.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     /// Missing, repeated or malformed parameter.
@@ -48,6 +48,13 @@ pub enum ErrorCode {
     InvalidToken,
     /// The access token lacks a scope the resource requires (RFC 6750 §3.1).
     InsufficientScope,
+    // device grant (RFC 8628 §3.5)
+    /// The user has not yet approved or denied the device authorization request.
+    AuthorizationPending,
+    /// The device polls faster than its `interval`; it must add 5 seconds to it.
+    SlowDown,
+    /// The `device_code` has expired; the device must start a new request.
+    ExpiredToken,
 }
 
 impl ErrorCode {
@@ -74,6 +81,10 @@ impl ErrorCode {
             Self::RequestUriNotSupported => "request_uri_not_supported",
             Self::InvalidToken => "invalid_token",
             Self::InsufficientScope => "insufficient_scope",
+            // device grant (RFC 8628 §3.5)
+            Self::AuthorizationPending => "authorization_pending",
+            Self::SlowDown => "slow_down",
+            Self::ExpiredToken => "expired_token",
         }
     }
 
@@ -99,6 +110,10 @@ impl ErrorCode {
         Self::RequestUriNotSupported,
         Self::InvalidToken,
         Self::InsufficientScope,
+        // device grant (RFC 8628 §3.5)
+        Self::AuthorizationPending,
+        Self::SlowDown,
+        Self::ExpiredToken,
     ];
 }
 

@@ -4,6 +4,7 @@
 mod authorize;
 pub mod basic;
 mod client;
+pub mod device;
 mod error;
 mod pkce;
 mod redirect;

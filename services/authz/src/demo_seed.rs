@@ -42,6 +42,10 @@ pub const RS_CLIENT_SECRET: &str = "demo-rs-secret";
 pub const DOWNSTREAM_AUDIENCE: &str = "http://localhost:8082/downstream";
 /// The scopes `demo-rs` may carry into an exchanged token.
 pub const EXCHANGE_SCOPES: &str = "items:read";
+// device grant (RFC 8628)
+/// The public demo TV-style device (`demo device`): the device authorization grant
+/// (RFC 8628) and refresh tokens, no secret, no redirect URI.
+pub const TV_CLIENT_ID: &str = "demo-tv";
 
 pub use runtime::Demo;
 
@@ -125,6 +129,15 @@ pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> 
     rs.token_exchange.scopes =
         ScopeSet::parse(EXCHANGE_SCOPES).map_err(|e| AuthzError::Invalid(e.to_string()))?;
 
+    // device grant (RFC 8628)
+    let mut tv = Client::new(id(TV_CLIENT_ID)?, "Demo TV".to_owned());
+    tv.auth_method = TokenEndpointAuthMethod::None;
+    tv.grant_types = vec![GrantType::DeviceCode, GrantType::RefreshToken];
+    tv.scopes = scopes()?;
+    tv.redirect_uris = Vec::new();
+    tv.post_logout_redirect_uris = Vec::new();
+    tv.audiences = vec![AUDIENCE.to_owned()];
+
     Ok(vec![
         NewClient {
             client: web,
@@ -137,6 +150,10 @@ pub fn clients_for_app(app: Option<&str>) -> Result<Vec<NewClient>, AuthzError> 
         NewClient {
             client: rs,
             secret: Some(RS_CLIENT_SECRET.to_owned()),
+        },
+        NewClient {
+            client: tv,
+            secret: None,
         },
     ])
 }
@@ -156,6 +173,9 @@ fn registered_line(id: &ClientId) -> String {
         }
         RS_CLIENT_ID => {
             format!("demo: registered client {RS_CLIENT_ID} / {RS_CLIENT_SECRET} (may introspect)")
+        }
+        TV_CLIENT_ID => {
+            format!("demo: registered public client {TV_CLIENT_ID} (device flow, no secret)")
         }
         other => format!("demo: registered client {other}"),
     }
@@ -189,8 +209,8 @@ pub async fn seed(
     );
     if lines.is_empty() {
         lines.push(format!(
-            "demo: clients {CLIENT_ID}, {SPA_CLIENT_ID} and {RS_CLIENT_ID} are registered; \
-             nothing seeded"
+            "demo: clients {CLIENT_ID}, {SPA_CLIENT_ID}, {RS_CLIENT_ID} and {TV_CLIENT_ID} are \
+             registered; nothing seeded"
         ));
     }
     Ok(lines)
@@ -231,6 +251,7 @@ mod tests {
                 vec![POST_LOGOUT_REDIRECT_URI.to_owned()],
             ),
             (Vec::new(), Vec::new()),
+            (Vec::new(), Vec::new()),
         ];
         assert_eq!(uris(None), defaults);
         assert_eq!(uris(Some("")), defaults);
@@ -245,6 +266,7 @@ mod tests {
                     vec!["http://localhost:3100/spa/callback".to_owned()],
                     vec!["http://localhost:3100/".to_owned()],
                 ),
+                (Vec::new(), Vec::new()),
                 (Vec::new(), Vec::new()),
             ]
         );

@@ -13,6 +13,8 @@ pub mod cli;
 pub mod clients;
 pub mod config;
 pub mod demo_seed;
+// device grant (RFC 8628)
+mod device;
 mod error;
 mod flow;
 mod grants;
@@ -34,6 +36,7 @@ use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
 
 use crate::clients::Clients;
+use crate::device::Devices;
 use crate::flow::Flow;
 use crate::grants::Grants;
 use crate::idp::Idp;
@@ -61,6 +64,8 @@ pub(crate) struct AppState {
     pub(crate) idp: Arc<Idp>,
     /// logout: back- and front-channel logout propagation.
     pub(crate) logouts: Arc<Logouts>,
+    /// Device authorizations (RFC 8628).
+    pub(crate) devices: Arc<Devices>,
     /// Whether cookies get `Secure` (the issuer is https).
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
@@ -95,6 +100,7 @@ struct Purge {
     flow: Arc<Flow>,
     grants: Arc<Grants>,
     logouts: Arc<Logouts>,
+    devices: Arc<Devices>,
     shutdown: Shutdown,
 }
 
@@ -185,11 +191,19 @@ impl Application {
             )
             .map_err(|e| AuthzError::Task(format!("cannot start logout propagation: {e}")))?,
         );
+        let devices = Arc::new(Devices::new(
+            db.clone(),
+            Arc::clone(&clients),
+            Arc::clone(&tokens),
+            &config.device,
+            config.idp.page("/device"),
+        ));
         let purge = Purge {
             tokens: Arc::clone(&tokens),
             flow: Arc::clone(&flow),
             grants: Arc::clone(&grants),
             logouts: Arc::clone(&logouts),
+            devices: Arc::clone(&devices),
             shutdown: shutdown.clone(),
         };
         let launch = Launch {
@@ -211,13 +225,20 @@ impl Application {
             grants: Arc::clone(&grants),
             idp,
             logouts: Arc::clone(&logouts),
+            devices: Arc::clone(&devices),
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
         };
         let launched = launch.bind(
             &shutdown,
             move || http::app(state.clone()),
-            Some(grpc::router(Arc::clone(&clients), flow, grants, logouts)),
+            Some(grpc::router(
+                Arc::clone(&clients),
+                flow,
+                grants,
+                logouts,
+                devices,
+            )),
             runtime::readiness({
                 let db = db.clone();
                 move || {
@@ -287,14 +308,15 @@ fn spawn_write_check(db: Database, stop: impl std::future::Future<Output = ()> +
 }
 
 /// Deletes expired state every ten minutes until shutdown: opaque tokens and denylist
-/// entries, pending authorization requests, browser sessions, unredeemed codes, and grants
-/// with their refresh tokens.
+/// entries, pending authorization requests, browser sessions, unredeemed codes, grants
+/// with their refresh tokens, and device authorizations.
 fn spawn_purge(purge: Purge) {
     let Purge {
         tokens,
         flow,
         grants,
         logouts,
+        devices,
         shutdown,
     } = purge;
     runtime::spawn_periodic(
@@ -303,11 +325,12 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants, logouts) = (
+            let (tokens, flow, grants, logouts, devices) = (
                 tokens.clone(),
                 flow.clone(),
                 grants.clone(),
                 logouts.clone(),
+                devices.clone(),
             );
             async move {
                 let results = [
@@ -321,6 +344,7 @@ fn spawn_purge(purge: Purge) {
                         "back-channel logout deliveries",
                         logouts.purge_expired().await,
                     ),
+                    ("device authorizations", devices.purge_expired().await),
                 ];
                 for (what, result) in results {
                     match result {

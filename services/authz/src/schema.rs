@@ -189,6 +189,28 @@ diesel::table! {
     }
 }
 
+// device grant (RFC 8628)
+diesel::table! {
+    device_authorizations (device_code_hash) {
+        device_code_hash -> Text,
+        user_code_hash -> Text,
+        client_id -> Text,
+        scope -> Text,
+        status -> Text,
+        poll_interval -> BigInt,
+        last_polled_at -> Nullable<BigInt>,
+        subject -> Nullable<Text>,
+        idp_session_id -> Nullable<Text>,
+        sid -> Nullable<Text>,
+        auth_time -> Nullable<BigInt>,
+        amr -> Nullable<Text>,
+        acr -> Nullable<Text>,
+        grant_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
 diesel::joinable!(refresh_tokens -> grants (grant_id));
 diesel::joinable!(grant_access_tokens -> grants (grant_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -199,4 +221,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     revoked_jtis,
     authorization_codes,
     logout_deliveries,
+    device_authorizations,
 );

@@ -59,6 +59,8 @@ pub(crate) enum Purpose {
     Consent,
     /// The logout confirmation.
     Logout,
+    /// The device verification page (RFC 8628 §3.3).
+    Device,
 }
 
 impl Purpose {
@@ -67,6 +69,7 @@ impl Purpose {
             Self::Login => "login",
             Self::Consent => "consent",
             Self::Logout => "logout",
+            Self::Device => "device",
         }
     }
 }

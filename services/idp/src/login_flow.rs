@@ -17,6 +17,11 @@ use proto::authz::v1::{
     GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
     RevokeSubjectRequest, RevokeSubjectResponse, SessionEndedRequest, SessionEndedResponse,
 };
+// device grant (RFC 8628)
+use proto::authz::v1::{
+    AcceptDeviceRequest, DeviceAnswered, DeviceRequest, GetDeviceRequestRequest,
+    RejectDeviceRequest,
+};
 use runtime::GrpcChannel;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::AsciiMetadataValue;
@@ -243,6 +248,43 @@ impl LoginFlow {
         })
         .await
         .map(|c: CompletedRequest| c.redirect_to)
+    }
+
+    // device grant (RFC 8628 §3.3)
+    /// `GetDeviceRequest`; [`IdpError::Gone`] when the user code is malformed, unknown,
+    /// expired or already answered.
+    pub(crate) async fn get_device_request(
+        &self,
+        user_code: &str,
+    ) -> Result<DeviceRequest, IdpError> {
+        let message = GetDeviceRequestRequest {
+            user_code: user_code.to_owned(),
+        };
+        self.call("GetDeviceRequest", message, |mut c, r| async move {
+            c.get_device_request(r).await
+        })
+        .await
+    }
+
+    /// `AcceptDevice`: the signed-in user approved the device.
+    pub(crate) async fn accept_device(&self, message: AcceptDeviceRequest) -> Result<(), IdpError> {
+        self.call("AcceptDevice", message, |mut c, r| async move {
+            c.accept_device(r).await
+        })
+        .await
+        .map(|_: DeviceAnswered| ())
+    }
+
+    /// `RejectDevice`: the user denied the device.
+    pub(crate) async fn reject_device(&self, user_code: &str) -> Result<(), IdpError> {
+        let message = RejectDeviceRequest {
+            user_code: user_code.to_owned(),
+        };
+        self.call("RejectDevice", message, |mut c, r| async move {
+            c.reject_device(r).await
+        })
+        .await
+        .map(|_: DeviceAnswered| ())
     }
 }
 

@@ -6,7 +6,8 @@
 //! `[idp] demo: …` lines before they serve; demo.sh itself only creates the wiring (KEK,
 //! generated secrets, idp's LoginFlow client). With idp stopped, the walk reports the steps
 //! that need it as failed or skipped, passes the others and exits 1; a malformed `--issuer`
-//! exits 2.
+//! exits 2. The device grant (RFC 8628) runs too: `demo device` signs in through idp's
+//! `/device` page driven by the scripted browser.
 //!
 //! demo.sh runs on free ports the test picks (`DEMO_*_PORT`), not on the documented 8080-8082,
 //! 9080-9082, 50051-50052 and 3000, so `make test` passes while a developer runs `make demo`:
@@ -217,22 +218,24 @@ fn unprefixed(line: &str) -> &str {
 }
 
 /// What authz and idp print when they seed their demo data.
-const SEEDED: [&str; 4] = [
+const SEEDED: [&str; 5] = [
     "demo: created user demo / demo-password",
     "demo: registered client demo-client / demo-secret",
     "demo: registered client demo-rs / demo-rs-secret (may introspect)",
     "demo: registered public client demo-spa (PKCE, no secret)",
+    "demo: registered public client demo-tv (device flow, no secret)",
 ];
 /// What they print when their demo data is there already.
 const NOTHING_SEEDED: [&str; 2] = [
-    "demo: clients demo-client, demo-spa and demo-rs are registered; nothing seeded",
+    "demo: clients demo-client, demo-spa, demo-rs and demo-tv are registered; nothing seeded",
     "demo: user demo exists; nothing seeded",
 ];
 /// What they print when --reset-demo deletes their demo data.
-const DELETED: [&str; 4] = [
+const DELETED: [&str; 5] = [
     "demo: deleted client demo-client with its tokens, codes, consents and grants",
     "demo: deleted client demo-rs with its tokens, codes, consents and grants",
     "demo: deleted client demo-spa with its tokens, codes, consents and grants",
+    "demo: deleted client demo-tv with its tokens, codes, consents and grants",
     "demo: deleted user demo with its sessions",
 ];
 
@@ -287,6 +290,7 @@ fn walk_the_demo(ports: Ports) {
         "browser_login",
         "rs_delegate",
         "refresh",
+        "device_login",
         "logout",
     ] {
         assert!(names.contains(&name), "no step {name}: {names:?}");
@@ -312,13 +316,14 @@ const WITHOUT_IDP: [&str; 5] = [
     "introspection",
 ];
 /// The steps after the browser login: they need its code, so they cannot run without idp.
-const AFTER_LOGIN: [&str; 7] = [
+const AFTER_LOGIN: [&str; 8] = [
     "code_exchange",
     "userinfo",
     "rs_me",
     "rs_delegate",
     "refresh",
     "revoke",
+    "device_login",
     "logout",
 ];
 
@@ -634,6 +639,7 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         .await
         .unwrap();
     visit_the_demo_app(ports).await;
+    device_login(ports).await;
     demo.stop().await;
 
     // Second start: nothing is created or registered, and both services say so.
@@ -672,6 +678,135 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         .await
         .unwrap();
     demo.stop().await;
+}
+
+/// The device authorization grant (RFC 8628) across the real authz and idp: `demo device`
+/// (the TV) prints the URL and the code; the scripted browser opens
+/// `verification_uri_complete` at idp, confirms the code, signs in as the demo user and
+/// allows; the TV's polling ends in tokens whose claims it prints (verified against the
+/// JWKS). A second device authorization is denied in the browser and its poll says
+/// `access_denied`; its device code, approved or not, never gives tokens twice.
+async fn device_login(ports: Ports) {
+    use demo::device::{self, Poll};
+    use tokio::io::AsyncReadExt;
+
+    let mut tv = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(workspace())
+        .args(["run", "--quiet", "-p", "demo", "--", "device"])
+        .args(["--issuer", &ports.issuer()])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(tv.stdout.take().unwrap()).lines();
+    let mut printed = Vec::new();
+    let complete = loop {
+        let line = tokio::time::timeout(Duration::from_secs(120), stdout.next_line())
+            .await
+            .expect("demo device prints the URL")
+            .unwrap()
+            .expect("demo device ended early");
+        printed.push(line.clone());
+        if let Some(url) = line
+            .strip_prefix("(or open ")
+            .and_then(|l| l.strip_suffix(')'))
+        {
+            break url.to_owned();
+        }
+    };
+    let idp = format!("http://localhost:{}/device", ports.idp);
+    assert_eq!(
+        printed[0],
+        format!("To sign in, visit {idp}"),
+        "{printed:?}"
+    );
+    let code = printed[1]
+        .strip_prefix("and enter the code ")
+        .unwrap()
+        .to_owned();
+    assert!(
+        code.len() == 9 && code.as_bytes()[4] == b'-',
+        "XXXX-XXXX: {code}"
+    );
+    assert_eq!(complete, format!("{idp}?user_code={code}"));
+
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut browser = Browser::new(http.clone());
+    let filled = browser
+        .through_device(&complete, "demo", "demo-password")
+        .await
+        .unwrap();
+    assert_eq!(filled, ["code", "login", "allow"]);
+
+    let mut rest = String::new();
+    let status = tokio::time::timeout(Duration::from_secs(60), async {
+        stdout.into_inner().read_to_string(&mut rest).await.unwrap();
+        tv.wait().await.unwrap()
+    })
+    .await
+    .expect("demo device ends once approved");
+    let mut stderr = String::new();
+    if let Some(mut e) = tv.stderr.take() {
+        e.read_to_string(&mut stderr).await.unwrap();
+    }
+    assert!(status.success(), "{rest}\n{stderr}");
+    assert!(
+        rest.contains("signed in: scope \"items:read offline_access openid profile\""),
+        "{rest}"
+    );
+    assert!(rest.contains("access token claims"), "{rest}");
+    assert!(rest.contains("\"client_id\": \"demo-tv\""), "{rest}");
+    assert!(rest.contains("ID token claims:"), "{rest}");
+    assert!(rest.contains("\"preferred_username\": \"demo\""), "{rest}");
+    assert!(rest.contains("a refresh token was issued too"), "{rest}");
+
+    // Denied in the browser (already signed in: straight to the confirmation).
+    let endpoints = device::endpoints(&http, &ports.issuer()).await.unwrap();
+    let codes = device::start(&http, &endpoints, "demo-tv", "openid")
+        .await
+        .unwrap();
+    assert_eq!(codes.interval, 5);
+    let poll = |code: String| {
+        let (http, endpoints) = (http.clone(), endpoints.clone());
+        async move {
+            device::poll(&http, &endpoints, "demo-tv", &code)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(poll(codes.device_code.clone()).await, Poll::Pending);
+    assert_eq!(poll(codes.device_code.clone()).await, Poll::SlowDown);
+    let page = browser
+        .get(&Url::parse(&codes.verification_uri_complete).unwrap())
+        .await
+        .unwrap();
+    let form = forms(&page.url, &page.body).unwrap().remove(0);
+    let confirm = browser
+        .submit(
+            &form,
+            &[("user_code", &codes.user_code), ("action", "submit")],
+        )
+        .await
+        .unwrap();
+    assert!(confirm.body.contains("Demo TV"), "{}", confirm.body);
+    let form = forms(&confirm.url, &confirm.body).unwrap().remove(0);
+    let denied = browser.submit(&form, &[("action", "deny")]).await.unwrap();
+    assert!(
+        denied.body.contains("Device not connected"),
+        "{}",
+        denied.body
+    );
+    match poll(codes.device_code.clone()).await {
+        Poll::Failed(error, _) => assert_eq!(error, "access_denied"),
+        other => panic!("{other:?}"),
+    }
+    // The code is answered: confirming it again shows that it is used up.
+    let again = browser.submit(&form, &[("action", "allow")]).await.unwrap();
+    assert_eq!(again.status, StatusCode::GONE, "{}", again.body);
 }
 
 /// SIGTERM to demo.sh's idp alone; returns once its public port refuses connections.

@@ -815,6 +815,7 @@ async fn demo_profile_seeds_the_demo_data_once() {
                     "demo: registered client demo-client / demo-secret",
                     "demo: registered public client demo-spa (PKCE, no secret)",
                     "demo: registered client demo-rs / demo-rs-secret (may introspect)",
+                    "demo: registered public client demo-tv (device flow, no secret)",
                 ]
             ),
             ("idp", &["demo: created user demo / demo-password"]),
@@ -827,7 +828,9 @@ async fn demo_profile_seeds_the_demo_data_once() {
             ("authz-seed", &[]),
             (
                 "authz",
-                &["demo: clients demo-client, demo-spa and demo-rs are registered; nothing seeded"]
+                &[
+                    "demo: clients demo-client, demo-spa, demo-rs and demo-tv are registered; nothing seeded"
+                ]
             ),
             ("idp", &["demo: user demo exists; nothing seeded"]),
         ]),

@@ -305,6 +305,68 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Approves a device (RFC 8628 §3.3) at idp's verification page: opens
+    /// `verification_uri_complete`, confirms the prefilled code, signs in as `username`
+    /// when asked, and allows. Returns the forms filled in order (`code`, `login`,
+    /// `allow`). Fails on a wrong code, a wrong password or an unexpected page.
+    pub async fn through_device(
+        &mut self,
+        verification_uri_complete: &str,
+        username: &str,
+        password: &str,
+    ) -> Result<Vec<&'static str>, String> {
+        let url = Url::parse(verification_uri_complete)
+            .map_err(|e| format!("verification_uri_complete: {e}"))?;
+        let code = url
+            .query_pairs()
+            .find(|(k, _)| k == "user_code")
+            .map(|(_, v)| v.into_owned())
+            .ok_or("no user_code in verification_uri_complete")?;
+        let page = self.get(&url).await?;
+        if page.status != StatusCode::OK {
+            return Err(format!("HTTP {} at {}", page.status, without_query(&url)));
+        }
+        let mut filled = vec!["code"];
+        let form = first_form(&page)?;
+        let mut res = self
+            .submit(&form, &[("user_code", &code), ("action", "submit")])
+            .await?;
+        if res.status == StatusCode::OK && res.body.contains("name=\"password\"") {
+            filled.push("login");
+            let form = first_form(&res)?;
+            res = self
+                .submit(
+                    &form,
+                    &[
+                        ("username", username),
+                        ("password", password),
+                        ("action", "login"),
+                    ],
+                )
+                .await?;
+        }
+        if res.status != StatusCode::OK || !res.body.contains("value=\"allow\"") {
+            return Err(format!(
+                "no confirmation: HTTP {} at {}: {:.200}",
+                res.status,
+                without_query(&res.url),
+                res.body
+            ));
+        }
+        filled.push("allow");
+        let form = first_form(&res)?;
+        let done = self.submit(&form, &[("action", "allow")]).await?;
+        if done.status != StatusCode::OK || !done.body.contains("Device connected") {
+            return Err(format!(
+                "not approved: HTTP {}: {:.200}",
+                done.status, done.body
+            ));
+        }
+        Ok(filled)
+    }
+}
+
 /// `url` without its query and fragment, for messages: a query may carry a login challenge
 /// or an authorization code.
 fn without_query(url: &Url) -> &str {

@@ -21,6 +21,10 @@ pub enum Command {
     /// Serve the demo web application (the relying party behind the demo clients' redirect
     /// URIs) on http://localhost:3000 until SIGTERM or ctrl-c.
     App(crate::app::AppArgs),
+    /// A TV-style device (RFC 8628): print a URL and a code to enter there, poll until the
+    /// user approved, print the tokens' claims. Exit code 0 with tokens, 1 when denied,
+    /// expired or failed, 2 on a usage error.
+    Device(crate::device::DeviceArgs),
 }
 
 impl Cli {
@@ -29,6 +33,7 @@ impl Cli {
         match self.command {
             Command::Walk(args) => crate::walk::run(args),
             Command::App(args) => crate::app::run(args),
+            Command::Device(args) => crate::device::run(args),
         }
     }
 }

@@ -6,6 +6,8 @@
 //!   code (0 all passed, 1 some failed, 2 usage or configuration error).
 //! - [`app`]: `demo app`, the demo web application: the relying party behind the demo
 //!   clients' redirect URIs.
+//! - [`device`]: `demo device`, a TV-style client of the device authorization grant
+//!   (RFC 8628).
 //! - [`browser`]: the scripted browser of the walk and of the end-to-end tests.
 //! - [`cli`]: the command line (the e2e tests parse compose's `demo app` command with it).
 //! - [`seeded`]: the public demo credentials that `authz serve --demo` and `idp serve
@@ -14,6 +16,7 @@
 pub mod app;
 pub mod browser;
 pub mod cli;
+pub mod device;
 pub mod seeded;
 mod support;
 pub mod walk;

@@ -16,6 +16,9 @@ pub const SPA_CLIENT_ID: &str = "demo-spa";
 pub const RS_CLIENT_ID: &str = "demo-rs";
 /// `demo-rs`'s secret, seeded by `authz serve --demo`.
 pub const RS_CLIENT_SECRET: &str = "demo-rs-secret";
+/// The public demo TV (the device authorization grant, RFC 8628), seeded by
+/// `authz serve --demo`.
+pub const TV_CLIENT_ID: &str = "demo-tv";
 /// The scopes `demo-client` and `demo-spa` may ask for, seeded by `authz serve --demo`.
 pub const SCOPES: &str = "openid profile email offline_access items:read items:write";
 /// The audience (RFC 8707 resource) of `demo-client`'s and `demo-spa`'s tokens, seeded by

@@ -4,9 +4,9 @@
 //! login with PKCE S256 (RFC 7636) through idp's pages, the code exchange, userinfo
 //! (OpenID Connect Core 1.0 §5.3), rs delegating to its downstream route with a token
 //! exchanged for the user's (RFC 8693, the `act` claim naming demo-rs), refresh (RFC 6749
-//! §6), revocation (RFC 7009; rs, which
-//! checks tokens in hybrid mode, then refuses the grant's access token with 401) and
-//! RP-initiated logout (RP-Initiated Logout 1.0).
+//! §6), revocation (RFC 7009; rs, which checks tokens in hybrid mode, then refuses the
+//! grant's access token with 401), a device login (RFC 8628, approved in the signed-in
+//! browser) and RP-initiated logout (RP-Initiated Logout 1.0).
 //!
 //! A failed step does not stop the walk: every later step runs, except those that need
 //! what the failed one would have produced (a token, a code); those are reported as
@@ -25,9 +25,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::browser::Browser;
+use crate::device;
 use crate::seeded::{
     APP_URL, AUDIENCE, CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, PASSWORD, POST_LOGOUT_PATH,
-    RS_CLIENT_ID, RS_CLIENT_SECRET, USERNAME, app_uri,
+    RS_CLIENT_ID, RS_CLIENT_SECRET, TV_CLIENT_ID, USERNAME, app_uri,
 };
 use crate::support::{base_url, causes, json_of, random, str_field, verifier_challenge};
 
@@ -327,6 +328,7 @@ async fn walk(t: &Targets, http: reqwest::Client, report: &mut Report) {
         }
         None => None,
     };
+    let signed_in = login.is_some();
     let inputs = op.zip(login);
     let tokens = match report.given("code_exchange", &["discovery", "browser_login"], inputs) {
         Some((op, (code, verifier))) => {
@@ -400,6 +402,17 @@ async fn walk(t: &Targets, http: reqwest::Client, report: &mut Report) {
             Ok(((), format!("{detail}; {refused}")))
         };
         report.step("revoke", step).await;
+    }
+    // The device grant (RFC 8628), approved in the browser that is signed in at idp.
+    let device_input = op.filter(|_| signed_in);
+    if let Some(op) = report.given(
+        "device_login",
+        &["discovery", "browser_login"],
+        device_input,
+    ) {
+        report
+            .step("device_login", device_login(op, &mut browser))
+            .await;
     }
     if let Some((op, tokens)) = report.given("logout", &["discovery", "code_exchange"], user) {
         let step = log_out(
@@ -643,6 +656,34 @@ async fn log_in(op: &Op, browser: &mut Browser, redirect_uri: &str) -> Outcome<(
     let code = get("code").ok_or_else(|| format!("no code: {to}"))?;
     let detail = format!("code for {USERNAME} via {}", pages.join(" → "));
     Ok(((code, verifier), detail))
+}
+
+/// The device authorization grant (RFC 8628) as the public client `demo-tv`: codes from
+/// the device authorization endpoint, approval at idp's `/device` page in `browser`
+/// (already signed in there), then polling until the tokens come; the access token must
+/// verify against the JWKS and be `demo-tv`'s.
+async fn device_login(op: &Op, browser: &mut Browser) -> Outcome<()> {
+    let endpoints = device::Endpoints {
+        device_authorization: op.endpoint("device_authorization_endpoint")?,
+        token: op.endpoint("token_endpoint")?,
+        jwks: op.endpoint("jwks_uri")?,
+    };
+    let codes = device::start(&op.http, &endpoints, TV_CLIENT_ID, "openid profile").await?;
+    let filled = browser
+        .through_device(&codes.verification_uri_complete, USERNAME, PASSWORD)
+        .await?;
+    let tokens =
+        device::wait_for_tokens(&op.http, &endpoints, TV_CLIENT_ID, &codes, |_, _| {}).await?;
+    let access = str_field(&tokens, "access_token")?;
+    let claims = device::claims(&op.http, &endpoints.jwks, &access, "at+jwt").await?;
+    if claims.get("client_id").and_then(Value::as_str) != Some(TV_CLIENT_ID) {
+        return Err(format!("access token of another client: {claims:?}"));
+    }
+    let detail = format!(
+        "tokens for {TV_CLIENT_ID} after {} at idp's /device",
+        filled.join(" → ")
+    );
+    Ok(((), detail))
 }
 
 /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0 §2) with the browser's

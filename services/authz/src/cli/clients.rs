@@ -89,6 +89,7 @@ pub struct Settings {
     auth_method: Option<TokenEndpointAuthMethod>,
     /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token,
     /// urn:ietf:params:oauth:grant-type:token-exchange.
+    /// urn:ietf:params:oauth:grant-type:device_code (RFC 8628).
     #[arg(long = "grant-type", value_parser = parse::<GrantType>)]
     grant_types: Vec<GrantType>,
     /// Allowed scopes, space-separated.

@@ -1,9 +1,12 @@
 //! The authz configuration (`configs/authz.yaml`, `AUTHZ__…` environment variables).
 
+// device grant (RFC 8628)
+mod device;
 mod flow;
 mod keys;
 mod logout;
 
+pub use device::DeviceConfig;
 pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
 pub use logout::LogoutConfig;
@@ -109,6 +112,8 @@ pub struct AuthzConfig {
     pub idp: IdpConfig,
     /// logout: propagating the end of a session to relying parties.
     pub logout: LogoutConfig,
+    /// The Device Authorization Grant (RFC 8628).
+    pub device: DeviceConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -133,6 +138,7 @@ impl Default for AuthzConfig {
             login: LoginConfig::default(),
             idp: IdpConfig::default(),
             logout: LogoutConfig::default(),
+            device: DeviceConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -164,6 +170,7 @@ impl Validate for AuthzConfig {
             ("login", &self.login),
             ("idp", &self.idp),
             ("logout", &self.logout),
+            ("device", &self.device),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

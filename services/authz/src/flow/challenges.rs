@@ -86,33 +86,7 @@ impl Flow {
         login: Login,
     ) -> Result<String, FlowError> {
         let now = self.tokens.now();
-        if login.subject.is_empty() || login.subject.len() > 255 {
-            return Err(FlowError::Invalid(
-                "subject must be 1 to 255 characters".into(),
-            ));
-        }
-        if login.idp_session_id.is_empty() || login.idp_session_id.len() > 255 {
-            return Err(FlowError::Invalid(
-                "session_id must be 1 to 255 characters".into(),
-            ));
-        }
-        if login.auth_time <= 0 || login.auth_time > now + AUTH_TIME_SKEW {
-            return Err(FlowError::Invalid(
-                "auth_time must be the Unix time of the authentication".into(),
-            ));
-        }
-        if login
-            .amr
-            .iter()
-            .any(|m| m.is_empty() || m.contains(' ') || m.len() > 64)
-        {
-            return Err(FlowError::Invalid(
-                "amr values must be non-empty words".into(),
-            ));
-        }
-        if login.acr.contains(' ') || login.acr.len() > 255 {
-            return Err(FlowError::Invalid("acr must be one word".into()));
-        }
+        login.check(now)?;
         let (row, _) = self.pending_by_challenge(challenge, stage::LOGIN).await?;
         let prompt = Prompt::parse(Some(&row.request.prompt)).unwrap_or_default();
         if !domain::authentication_is_fresh_enough(
@@ -252,3 +226,40 @@ const REJECT_CODES: &[ErrorCode] = &[
     ErrorCode::AccountSelectionRequired,
     ErrorCode::TemporarilyUnavailable,
 ];
+
+impl Login {
+    /// What idp reports about a login must be well-formed (shared by `AcceptLogin` and the
+    /// device grant's `AcceptDevice`): a subject and a session id of 1 to 255 characters,
+    /// the Unix time of the authentication (not in the future beyond the clock skew), `amr`
+    /// words and one `acr` word.
+    pub(crate) fn check(&self, now: i64) -> Result<(), FlowError> {
+        if self.subject.is_empty() || self.subject.len() > 255 {
+            return Err(FlowError::Invalid(
+                "subject must be 1 to 255 characters".into(),
+            ));
+        }
+        if self.idp_session_id.is_empty() || self.idp_session_id.len() > 255 {
+            return Err(FlowError::Invalid(
+                "session_id must be 1 to 255 characters".into(),
+            ));
+        }
+        if self.auth_time <= 0 || self.auth_time > now + AUTH_TIME_SKEW {
+            return Err(FlowError::Invalid(
+                "auth_time must be the Unix time of the authentication".into(),
+            ));
+        }
+        if self
+            .amr
+            .iter()
+            .any(|m| m.is_empty() || m.contains(' ') || m.len() > 64)
+        {
+            return Err(FlowError::Invalid(
+                "amr values must be non-empty words".into(),
+            ));
+        }
+        if self.acr.contains(' ') || self.acr.len() > 255 {
+            return Err(FlowError::Invalid("acr must be one word".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,6 +1,7 @@
 //! The token endpoint's user grants: `authorization_code` (RFC 6749 §4.1.3, RFC 7636
-//! §4.5-§4.6, OpenID Connect Core §3.1.3) and `refresh_token` (RFC 6749 §6, Core §12),
-//! and the revocation of grants (code replay, refresh token reuse, RFC 7009, logout).
+//! §4.5-§4.6, OpenID Connect Core §3.1.3), `refresh_token` (RFC 6749 §6, Core §12) and
+//! the device code (RFC 8628 §3.4-§3.5), and the revocation of grants (code replay,
+//! refresh token reuse, RFC 7009, logout).
 //!
 //! A redeemed code becomes a *grant*: the family of every token issued from it. Refresh
 //! tokens are opaque, stored as digests and rotated on every use; presenting a rotated one
@@ -12,6 +13,8 @@
 pub(crate) mod claims;
 mod consents;
 mod introspect;
+// device grant (RFC 8628)
+mod device;
 mod model;
 mod redeem;
 mod refresh;

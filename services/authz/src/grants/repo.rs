@@ -69,11 +69,11 @@ pub(crate) struct Issued {
 }
 
 /// Why a transaction was abandoned on purpose: the conditional update lost.
-fn lost() -> diesel::result::Error {
+pub(super) fn lost() -> diesel::result::Error {
     diesel::result::Error::RollbackTransaction
 }
 
-fn won(result: Result<(), diesel::result::Error>) -> Result<bool, StorageError> {
+pub(super) fn won(result: Result<(), diesel::result::Error>) -> Result<bool, StorageError> {
     match result {
         Ok(()) => Ok(true),
         Err(diesel::result::Error::RollbackTransaction) => Ok(false),
@@ -105,6 +105,8 @@ macro_rules! insert_issued {
         Ok::<(), diesel::result::Error>(())
     }};
 }
+// device grant (RFC 8628): `grants/device.rs` redeems device codes the same way.
+pub(super) use insert_issued;
 
 /// The code with digest `hash`, redeemed or not.
 pub(crate) async fn code(db: &Database, hash: &str) -> Result<Option<CodeRow>, StorageError> {

@@ -7,6 +7,10 @@
 //! `UNAUTHENTICATED`, another valid client is `PERMISSION_DENIED`. A challenge that is
 //! unknown, expired or already answered is `NOT_FOUND`.
 //!
+//! `GetDeviceRequest`, `AcceptDevice` and `RejectDevice` serve idp's device verification
+//! page (RFC 8628 §3.3): a user code that is malformed, unknown, expired or already
+//! answered is `NOT_FOUND`.
+//!
 //! `RevokeSubject` is idp's way to sign a disabled or deleted user out everywhere: every
 //! grant of the subject is revoked and its authz browser sessions end, in one transaction.
 
@@ -18,9 +22,15 @@ use proto::authz::v1::{
     ConsentRequest, GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
     RevokeSubjectRequest, RevokeSubjectResponse, SessionEndedRequest, SessionEndedResponse,
 };
+// device grant (RFC 8628)
+use proto::authz::v1::{
+    AcceptDeviceRequest, DeviceAnswered, DeviceRequest, GetDeviceRequestRequest,
+    RejectDeviceRequest,
+};
 use tonic::{Request, Response, Status};
 
 use crate::clients::Clients;
+use crate::device::Devices;
 use crate::flow::{Flow, FlowError, Login, PendingRequest};
 use crate::grants::Grants;
 use crate::logout::Logouts;
@@ -32,6 +42,8 @@ pub(crate) struct LoginFlowService {
     pub(crate) grants: Arc<Grants>,
     /// logout: back-channel logout propagation.
     pub(crate) logouts: Arc<Logouts>,
+    /// Device authorizations (RFC 8628).
+    pub(crate) devices: Arc<Devices>,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -250,5 +262,60 @@ impl LoginFlow for LoginFlowService {
             grants_revoked: count(ended.grants),
             logout_tokens_queued: count(ended.queued),
         }))
+    }
+    // device grant (RFC 8628 §3.3)
+    async fn get_device_request(
+        &self,
+        request: Request<GetDeviceRequestRequest>,
+    ) -> Result<Response<DeviceRequest>, Status> {
+        self.authorize(&request).await?;
+        let typed = request.into_inner().user_code;
+        let d = self.devices.request(&typed).await.map_err(status)?;
+        Ok(Response::new(DeviceRequest {
+            user_code: domain::device::UserCode::parse(&typed)
+                .map(|c| c.display())
+                .unwrap_or_default(),
+            client: Some(ClientView {
+                client_id: d.client.id.as_str().to_owned(),
+                name: d.client.name.clone(),
+                first_party: d.client.first_party,
+            }),
+            requested_scopes: d.scope.iter().map(str::to_owned).collect(),
+            expires_at: d.expires_at,
+        }))
+    }
+
+    async fn accept_device(
+        &self,
+        request: Request<AcceptDeviceRequest>,
+    ) -> Result<Response<DeviceAnswered>, Status> {
+        self.authorize(&request).await?;
+        let r = request.into_inner();
+        let login = Login {
+            subject: r.subject,
+            idp_session_id: r.session_id,
+            auth_time: r.auth_time,
+            amr: r.amr,
+            acr: r.acr,
+        };
+        self.devices
+            .approve(&r.user_code, &login)
+            .await
+            .map_err(status)?;
+        metrics::counter!("login_flow_total", "step" => "device", "result" => "accepted")
+            .increment(1);
+        Ok(Response::new(DeviceAnswered {}))
+    }
+
+    async fn reject_device(
+        &self,
+        request: Request<RejectDeviceRequest>,
+    ) -> Result<Response<DeviceAnswered>, Status> {
+        self.authorize(&request).await?;
+        let user_code = request.into_inner().user_code;
+        self.devices.deny(&user_code).await.map_err(status)?;
+        metrics::counter!("login_flow_total", "step" => "device", "result" => "rejected")
+            .increment(1);
+        Ok(Response::new(DeviceAnswered {}))
     }
 }

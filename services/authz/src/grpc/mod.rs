@@ -13,6 +13,7 @@ use runtime::GrpcServices;
 use tonic::{Request, Status};
 
 use crate::clients::{Client, ClientAuthError, Clients, Credentials};
+use crate::device::Devices;
 use crate::error::Failure;
 use crate::flow::Flow;
 use crate::grants::Grants;
@@ -25,6 +26,7 @@ pub(crate) fn router(
     flow: Arc<Flow>,
     grants: Arc<Grants>,
     logouts: Arc<Logouts>,
+    devices: Arc<Devices>,
 ) -> GrpcServices {
     let introspection = introspection::IntrospectionService {
         clients: Arc::clone(&clients),
@@ -35,6 +37,7 @@ pub(crate) fn router(
         flow,
         grants,
         logouts,
+        devices,
     };
     GrpcServices::new(proto::FILE_DESCRIPTOR_SET)
         .add_service(IntrospectionServer::new(introspection))

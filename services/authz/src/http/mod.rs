@@ -11,6 +11,8 @@ use crate::AppState;
 mod authorize;
 mod authorize_resume;
 mod cors;
+// device grant (RFC 8628)
+mod device_authorization;
 mod end_session;
 mod introspect;
 mod oauth;
@@ -35,6 +37,8 @@ pub(crate) const TOKEN_PATH: &str = "/token";
 pub(crate) const INTROSPECT_PATH: &str = "/introspect";
 /// The revocation endpoint.
 pub(crate) const REVOKE_PATH: &str = "/revoke";
+/// The device authorization endpoint (RFC 8628 §3.1).
+pub(crate) const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
 
 /// Largest accepted form body on the OAuth endpoints; beyond it the OAuth endpoints
 /// answer 413 with the RFC 6749 §5.2 JSON error ([`oauth::too_large`]).
@@ -89,6 +93,12 @@ pub(crate) fn app(
                 .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::post().to(token::post))
                 .route(cors::options().to(cors::preflight_post))
+                .default_service(web::to(oauth::post_only)),
+        )
+        .service(
+            web::resource(DEVICE_AUTHORIZATION_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
+                .route(web::post().to(device_authorization::post))
                 .default_service(web::to(oauth::post_only)),
         )
         .service(

@@ -154,6 +154,22 @@ impl From<TokenError> for OAuthFailure {
     }
 }
 
+// device grant (RFC 8628 §3.5)
+impl From<crate::device::PollError> for OAuthFailure {
+    fn from(e: crate::device::PollError) -> Self {
+        use crate::device::PollError;
+        let description = e.to_string();
+        let code = match e {
+            PollError::Token(t) => return Self::from(t),
+            PollError::Pending => ErrorCode::AuthorizationPending,
+            PollError::SlowDown(_) => ErrorCode::SlowDown,
+            PollError::Denied => ErrorCode::AccessDenied,
+            PollError::Expired => ErrorCode::ExpiredToken,
+        };
+        Self::bad(code, description)
+    }
+}
+
 impl ResponseError for OAuthFailure {
     fn status_code(&self) -> StatusCode {
         self.status

@@ -86,6 +86,13 @@ impl Tokens {
         Ok(URL_SAFE_NO_PAD.encode(buf))
     }
 
+    /// Fills `buf` with random bytes (the device grant's user codes).
+    pub(crate) fn fill_random(&self, buf: &mut [u8]) -> Result<(), Failure> {
+        self.rng
+            .fill(buf)
+            .map_err(|_| Failure::internal("no randomness"))
+    }
+
     /// The issuer identifier, as configured.
     pub(crate) fn issuer(&self) -> &str {
         &self.issuer

@@ -19,18 +19,20 @@ use crate::cli::TEST_KEK;
 use crate::flow_env::*;
 
 const SCOPES: &str = "openid profile email offline_access items:read items:write";
-const REGISTERED: [&str; 3] = [
+const REGISTERED: [&str; 4] = [
     "demo: registered client demo-client / demo-secret",
     "demo: registered public client demo-spa (PKCE, no secret)",
     "demo: registered client demo-rs / demo-rs-secret (may introspect)",
+    "demo: registered public client demo-tv (device flow, no secret)",
 ];
-const DELETED: [&str; 3] = [
+const DELETED: [&str; 4] = [
     "demo: deleted client demo-client with its tokens, codes, consents and grants",
     "demo: deleted client demo-spa with its tokens, codes, consents and grants",
     "demo: deleted client demo-rs with its tokens, codes, consents and grants",
+    "demo: deleted client demo-tv with its tokens, codes, consents and grants",
 ];
 const NOTHING: &str =
-    "demo: clients demo-client, demo-spa and demo-rs are registered; nothing seeded";
+    "demo: clients demo-client, demo-spa, demo-rs and demo-tv are registered; nothing seeded";
 
 /// A registry over the test database on the server's clock, without a cache.
 async fn registry(db: &TestDatabase, env: &Env) -> Clients {

@@ -9,6 +9,7 @@ mod code_flow;
 mod consents;
 mod cors;
 mod demo_seed;
+mod device;
 mod flow_env;
 mod fuzz;
 mod keys;

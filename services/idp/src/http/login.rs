@@ -190,8 +190,75 @@ pub(crate) async fn post(
     // The request must still be pending before any password work is spent on it.
     let request = state.flow.get_login_request(&challenge).await?;
     let login = posted.username.trim();
+    let (session, cookies) = match password_sign_in(&state, &req, login, posted.password).await? {
+        PasswordSignIn::Throttled(retry_after) => {
+            let mut response = form(
+                &state,
+                &req,
+                StatusCode::TOO_MANY_REQUESTS,
+                &request,
+                login,
+                Some(THROTTLED),
+            )?;
+            set_retry_after(&mut response, retry_after);
+            return Ok(response);
+        }
+        PasswordSignIn::Failed => {
+            return form(&state, &req, StatusCode::OK, &request, login, Some(FAILED));
+        }
+        PasswordSignIn::SignedIn { session, cookies } => (session, cookies),
+    };
+    // The browser keeps its new session (and device cookie) even when authz cannot take
+    // the answer now.
+    let mut response = match accept(&state, &challenge, &session).await {
+        Ok(to) => see_other(&to).finish(),
+        Err(e) => e.error_response(),
+    };
+    for cookie in cookies {
+        response
+            .headers_mut()
+            .append(actix_web::http::header::SET_COOKIE, cookie);
+    }
+    Ok(response)
+}
+
+/// What a password sign-in attempt came to ([`password_sign_in`]).
+pub(crate) enum PasswordSignIn {
+    /// Refused by the throttle without a password check; try again after this long.
+    Throttled(std::time::Duration),
+    /// Unknown user, disabled user or wrong password (one answer for all).
+    Failed,
+    /// Signed in: the new session and the cookies to set (session, device cookie).
+    SignedIn {
+        /// The new idp session.
+        session: Session,
+        /// `Set-Cookie` values for the response.
+        cookies: Vec<HeaderValue>,
+    },
+}
+
+/// `Retry-After` in whole seconds (at least 1), for a throttled answer.
+pub(crate) fn set_retry_after(response: &mut HttpResponse, retry_after: std::time::Duration) {
+    let retry = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+    response.headers_mut().insert(
+        actix_web::http::header::RETRY_AFTER,
+        HeaderValue::from(retry.max(1)),
+    );
+}
+
+/// Checks a username (or email) and password the way the login form does, for every page
+/// that signs a user in (the login form, the device verification page): the login
+/// throttle first (see the module docs), then argon2id; on success a new session (replacing
+/// the browser's previous one) and a fresh device cookie. Counted in `idp_logins_total`.
+#[instrument(skip_all)]
+pub(crate) async fn password_sign_in(
+    state: &AppState,
+    req: &HttpRequest,
+    login: &str,
+    password: String,
+) -> Result<PasswordSignIn, IdpError> {
     let acceptable =
-        !login.is_empty() && login.len() <= MAX_LOGIN && posted.password.len() <= MAX_PASSWORD;
+        !login.is_empty() && login.len() <= MAX_LOGIN && password.len() <= MAX_PASSWORD;
     // The account the name or email resolves to: every spelling shares one counter.
     let user_id = if acceptable {
         state.users.resolve_login(login).await?
@@ -201,40 +268,27 @@ pub(crate) async fn post(
     let attempt = Attempt {
         account: Account::of(user_id, login),
         address: req.peer_addr().map(|a| a.ip()),
-        device: state.cookies.device(&req),
+        device: state.cookies.device(req),
     };
     let soft = match state.throttle.admit(&attempt).await? {
         Verdict::Proceed { soft } => soft,
         Verdict::Refused { retry_after, .. } => {
             login_metric("throttled");
-            let mut response = form(
-                &state,
-                &req,
-                StatusCode::TOO_MANY_REQUESTS,
-                &request,
-                login,
-                Some(THROTTLED),
-            )?;
-            let retry = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-            response.headers_mut().insert(
-                actix_web::http::header::RETRY_AFTER,
-                HeaderValue::from(retry.max(1)),
-            );
-            return Ok(response);
+            return Ok(PasswordSignIn::Throttled(retry_after));
         }
     };
     let user = if acceptable {
-        state.users.authenticate(login, posted.password).await?
+        state.users.authenticate(login, password).await?
     } else {
         None
     };
     let Some(user) = user else {
         state.throttle.failure(&attempt).await?;
         login_metric("failure");
-        return form(&state, &req, StatusCode::OK, &request, login, Some(FAILED));
+        return Ok(PasswordSignIn::Failed);
     };
     let device = state.throttle.success(&attempt, &user.id, soft).await?;
-    let previous = current_session(&state, &req).await?.map(|(s, _)| s);
+    let previous = current_session(state, req).await?.map(|(s, _)| s);
     let (session, secret) = state
         .sessions
         .sign_in(
@@ -254,18 +308,7 @@ pub(crate) async fn post(
             .cookies
             .set_device(token.expose(), state.throttle.device_lifetime().as_secs())
     }));
-    // The browser keeps its new session (and device cookie) even when authz cannot take
-    // the answer now.
-    let mut response = match accept(&state, &challenge, &session).await {
-        Ok(to) => see_other(&to).finish(),
-        Err(e) => e.error_response(),
-    };
-    for cookie in cookies {
-        response
-            .headers_mut()
-            .append(actix_web::http::header::SET_COOKIE, cookie);
-    }
-    Ok(response)
+    Ok(PasswordSignIn::SignedIn { session, cookies })
 }
 
 #[cfg(test)]

@@ -3,7 +3,8 @@
 //! - `GET/POST /login?login_challenge=…`: the login form, or an immediate `AcceptLogin`
 //!   when the browser's session is good enough for the request;
 //! - `GET/POST /consent?consent_challenge=…`: the consent form;
-//! - `GET/POST /logout`: confirmation, then the idp session ends.
+//! - `GET/POST /logout`: confirmation, then the idp session ends;
+//! - `GET/POST /device[?user_code=…]`: the device verification page (RFC 8628 §3.3).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -14,7 +15,9 @@ use crate::users::User;
 use crate::{AppState, IdpError};
 
 mod consent;
+// device grant (RFC 8628)
 pub(crate) mod cookies;
+mod device;
 mod error;
 mod login;
 mod logout;
@@ -73,6 +76,11 @@ pub(crate) fn app(
             web::resource("/consent")
                 .route(web::get().to(consent::get))
                 .route(web::post().to(consent::post)),
+        )
+        .service(
+            web::resource("/device")
+                .route(web::get().to(device::get))
+                .route(web::post().to(device::post)),
         )
         .service(
             web::resource("/logout")

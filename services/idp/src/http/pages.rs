@@ -97,6 +97,26 @@ pub(crate) struct LogoutPage<'a> {
     pub(crate) username: &'a str,
 }
 
+// device grant (RFC 8628 §3.3)
+/// The device verification page: `step` is `enter` (the code form), `signin` (the
+/// password form for a valid code), `confirm` (client and scopes, allow or deny) or
+/// `done` (`title` and `message` say what happened).
+#[derive(Template)]
+#[template(path = "device.html")]
+pub(crate) struct DevicePage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) step: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) user_code: &'a str,
+    pub(crate) client_name: &'a str,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) username: Option<&'a str>,
+    pub(crate) login: &'a str,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) message: &'a str,
+}
+
 /// After logout, or at `/logout` without a session.
 #[derive(Template)]
 #[template(path = "signed_out.html")]

@@ -33,6 +33,11 @@ pub(crate) enum Account {
     User(String),
     /// A name that resolves to no user, trimmed and lower-cased as look-ups do.
     Unknown(String),
+    // device grant (RFC 8628 §5.1)
+    /// User codes typed at the device verification page by one browser: the digest of its
+    /// device cookie, or without one its address key. Never a user, so a block of it is
+    /// never lifted by a device cookie.
+    UserCodes(String),
 }
 
 impl Account {
@@ -49,6 +54,7 @@ impl Account {
         match self {
             Self::User(id) => format!("user:{id}"),
             Self::Unknown(name) => format!("name:{name}"),
+            Self::UserCodes(browser) => format!("usercode:{browser}"),
         }
     }
 
@@ -56,7 +62,7 @@ impl Account {
     pub(crate) fn user_id(&self) -> Option<&str> {
         match self {
             Self::User(id) => Some(id),
-            Self::Unknown(_) => None,
+            Self::Unknown(_) | Self::UserCodes(_) => None,
         }
     }
 }

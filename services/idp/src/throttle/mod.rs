@@ -2,6 +2,10 @@
 //! does not let an attacker lock the owner out), shared by every idp replica through the
 //! database.
 //!
+//! The device verification page's user codes (RFC 8628 §5.1) are throttled by the same
+//! counters: per browser (device cookie, else address) in place of the account, and per
+//! address ([`Attempt::user_code`]).
+//!
 //! Two failure counters see every attempt:
 //!
 //! - **per account**, keyed on the account the typed username or email resolves to (so
@@ -73,6 +77,26 @@ impl Attempt {
                 .map(|ip| (keys::address_key(ip), Scope::Address)),
         );
         keys
+    }
+}
+
+// device grant (RFC 8628 §5.1)
+impl Attempt {
+    /// An attempt at a device user code (the verification page's brute-force protection,
+    /// RFC 8628 §5.1): counted per browser (its device cookie, or without one its
+    /// address) with the account limits, and per address with the address limits, like a
+    /// password attempt. A wrong code is a failure ([`Throttle::failure`]).
+    pub(crate) fn user_code(address: Option<IpAddr>, device: Option<String>) -> Self {
+        let browser = match (&device, address) {
+            (Some(token), _) => format!("device:{}", digest_hex(token)),
+            (None, Some(ip)) => keys::address_key(ip),
+            (None, None) => "unknown".to_owned(),
+        };
+        Self {
+            account: Account::UserCodes(browser),
+            address,
+            device,
+        }
     }
 }
 

@@ -12,6 +12,11 @@ use proto::authz::v1::{
     GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
     RevokeSubjectRequest, RevokeSubjectResponse, SessionEndedRequest, SessionEndedResponse,
 };
+// device grant (RFC 8628)
+use proto::authz::v1::{
+    AcceptDeviceRequest, DeviceAnswered, DeviceRequest, GetDeviceRequestRequest,
+    RejectDeviceRequest,
+};
 use tonic::{Request, Response, Status};
 
 pub const CLIENT_ID: &str = "idp";
@@ -26,6 +31,8 @@ pub enum Call {
     RejectConsent(RejectRequest),
     RevokeSubject(RevokeSubjectRequest),
     SessionEnded(SessionEndedRequest),
+    AcceptDevice(AcceptDeviceRequest),
+    RejectDevice(RejectDeviceRequest),
 }
 
 /// Metadata seen on a call.
@@ -39,6 +46,8 @@ pub struct Seen {
 struct State {
     logins: HashMap<String, (LoginRequest, String)>,
     consents: HashMap<String, (ConsentRequest, String)>,
+    /// Pending device requests by canonical user code.
+    devices: HashMap<String, DeviceRequest>,
     calls: Vec<Call>,
     seen: Vec<Seen>,
 }
@@ -99,6 +108,23 @@ impl FakeAuthz {
         let mut s = self.state.lock().unwrap();
         s.consents
             .insert(request.challenge.clone(), (request, accept_to.to_owned()));
+    }
+
+    /// A pending device request of "Demo TV" for `openid profile` with `user_code`
+    /// (display form, `XXXX-XXXX`); found however it is typed, answered once.
+    pub fn device(&self, user_code: &str) {
+        let request = DeviceRequest {
+            user_code: user_code.to_owned(),
+            client: Some(Client {
+                client_id: "demo-tv".into(),
+                name: "Demo TV".into(),
+                first_party: false,
+            }),
+            requested_scopes: vec!["openid".into(), "profile".into()],
+            expires_at: i64::MAX,
+        };
+        let key = canonical(user_code).unwrap();
+        self.state.lock().unwrap().devices.insert(key, request);
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -250,4 +276,48 @@ impl LoginFlow for FakeAuthz {
             logout_tokens_queued: 1,
         }))
     }
+    async fn get_device_request(
+        &self,
+        request: Request<GetDeviceRequestRequest>,
+    ) -> Result<Response<DeviceRequest>, Status> {
+        self.check("GetDeviceRequest", &request)?;
+        let s = self.state.lock().unwrap();
+        canonical(&request.get_ref().user_code)
+            .and_then(|k| s.devices.get(&k))
+            .map(|r| Response::new(r.clone()))
+            .ok_or_else(|| Status::not_found("no such device request"))
+    }
+
+    async fn accept_device(
+        &self,
+        request: Request<AcceptDeviceRequest>,
+    ) -> Result<Response<DeviceAnswered>, Status> {
+        self.check("AcceptDevice", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        canonical(&r.user_code)
+            .and_then(|k| s.devices.remove(&k))
+            .ok_or_else(|| Status::not_found("no such device request"))?;
+        s.calls.push(Call::AcceptDevice(r));
+        Ok(Response::new(DeviceAnswered {}))
+    }
+
+    async fn reject_device(
+        &self,
+        request: Request<RejectDeviceRequest>,
+    ) -> Result<Response<DeviceAnswered>, Status> {
+        self.check("RejectDevice", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        canonical(&r.user_code)
+            .and_then(|k| s.devices.remove(&k))
+            .ok_or_else(|| Status::not_found("no such device request"))?;
+        s.calls.push(Call::RejectDevice(r));
+        Ok(Response::new(DeviceAnswered {}))
+    }
+}
+
+/// A user code as authz reads it.
+fn canonical(typed: &str) -> Option<String> {
+    domain::device::UserCode::parse(typed).map(|c| c.canonical().to_owned())
 }

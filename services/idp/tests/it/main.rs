@@ -8,6 +8,7 @@ mod browser;
 mod cli;
 mod consent;
 mod demo_seed;
+mod device;
 mod fake_authz;
 mod fuzz;
 mod harness;

@@ -1,10 +1,12 @@
 //! The token endpoint (RFC 6749 §3.2): client authentication, then one file per grant
 //! (`client_credentials` §4.4, `authorization_code` §4.1.3, `refresh_token` §6, token
-//! exchange RFC 8693), RFC 8707
+//! exchange RFC 8693, the device code of RFC 8628 §3.4), RFC 8707
 //! resource indicators and RFC 9068 access tokens. Every response is `no-store`.
 
 mod authorization_code;
 mod client_credentials;
+// device grant (RFC 8628)
+mod device_code;
 mod refresh_token;
 mod token_exchange;
 
@@ -68,6 +70,7 @@ async fn issue(
         GrantType::AuthorizationCode => authorization_code::grant(state, &client, &form).await?,
         GrantType::RefreshToken => refresh_token::grant(state, &client, &form).await?,
         GrantType::TokenExchange => token_exchange::grant(state, &client, &form).await?,
+        GrantType::DeviceCode => device_code::grant(state, &client, &form).await?,
     };
     metrics::counter!("tokens_issued_total", "grant_type" => grant.as_str()).increment(1);
     Ok(HttpResponse::Ok()

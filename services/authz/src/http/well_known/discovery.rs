@@ -32,7 +32,7 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "response_types_supported": ["code"],
         // OAuth 2.0 Multiple Response Type Encoding Practices §2.1, Form Post Response Mode.
         "response_modes_supported": domain::ResponseMode::ALL.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
-        "grant_types_supported": ["authorization_code", "client_credentials", "refresh_token", domain::GrantType::TokenExchange.as_str()],
+        "grant_types_supported": domain::GrantType::ALL.iter().map(|g| g.as_str()).collect::<Vec<_>>(),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": algorithms,
         "claims_supported": crate::grants::claims::SUPPORTED,
@@ -52,6 +52,8 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "introspection_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint": config.endpoint(crate::http::REVOKE_PATH),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        // RFC 8628 §4: the device authorization endpoint.
+        "device_authorization_endpoint": config.endpoint(crate::http::DEVICE_AUTHORIZATION_PATH),
         // Signing algorithms of RFC 9068 access tokens.
         "access_token_signing_alg_values_supported": algorithms,
     });
