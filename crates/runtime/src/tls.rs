@@ -36,8 +36,9 @@ use crate::{ListenConfig, RuntimeError};
 /// `failed`).
 pub const RELOAD_METRIC: &str = "tls_certificate_reloads_total";
 
-/// The lowest TLS version a listener accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+/// The lowest TLS version a listener accepts: `"1.2"` or `"1.3"` (an unquoted `1.2`, as
+/// an environment variable gives it, reads the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub enum TlsVersion {
     /// TLS 1.2 (RFC 5246) and TLS 1.3.
     #[serde(rename = "1.2")]
@@ -46,6 +47,28 @@ pub enum TlsVersion {
     #[default]
     #[serde(rename = "1.3")]
     Tls13,
+}
+
+impl<'de> Deserialize<'de> for TlsVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Number(f64),
+        }
+        let text = match Raw::deserialize(deserializer)? {
+            Raw::Text(text) => text,
+            Raw::Number(number) => number.to_string(),
+        };
+        match text.as_str() {
+            "1.2" => Ok(Self::Tls12),
+            "1.3" => Ok(Self::Tls13),
+            other => Err(serde::de::Error::custom(format!(
+                "unsupported TLS version {other}: expected \"1.2\" or \"1.3\""
+            ))),
+        }
+    }
 }
 
 /// The `tls` section of a listener. TLS is on when `cert_file` or `pkcs12_file` is set;

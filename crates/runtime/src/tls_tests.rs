@@ -520,6 +520,31 @@ async fn grpc_mutual_tls_accepts_the_ca_and_refuses_others() {
     shutdown.trigger();
 }
 
+/// `min_version` reads `"1.2"`/`"1.3"` quoted or not (environment variables arrive as
+/// numbers) and refuses anything else.
+#[test]
+fn min_version_reads_quoted_and_unquoted_versions() {
+    for (raw, wanted) in [
+        (serde_json::json!("1.2"), TlsVersion::Tls12),
+        (serde_json::json!(1.2), TlsVersion::Tls12),
+        (serde_json::json!("1.3"), TlsVersion::Tls13),
+        (serde_json::json!(1.3), TlsVersion::Tls13),
+    ] {
+        assert_eq!(serde_json::from_value::<TlsVersion>(raw).unwrap(), wanted);
+    }
+    for bad in [
+        serde_json::json!("1.1"),
+        serde_json::json!(1.0),
+        serde_json::json!("tls13"),
+    ] {
+        assert!(serde_json::from_value::<TlsVersion>(bad).is_err());
+    }
+    assert_eq!(
+        serde_json::to_value(TlsVersion::Tls12).unwrap(),
+        serde_json::json!("1.2")
+    );
+}
+
 /// A call whose TLS handshake the other side refused: the channel reports it as
 /// `UNAVAILABLE` (refused before the client finished), or, under TLS 1.3 where the client
 /// learns of the refusal of its certificate only after sending its request, as `CANCELLED`
