@@ -24,7 +24,12 @@ mod listen;
 mod periodic;
 mod shutdown;
 mod supervisor;
+#[cfg(any(test, feature = "test-pki"))]
+pub mod test_pki;
 pub mod testing;
+mod tls;
+#[cfg(test)]
+mod tls_tests;
 mod workers;
 
 pub use admin::{AdminServer, Readiness, admin_server, readiness};
@@ -43,6 +48,10 @@ pub use listen::{ListenConfig, bind};
 pub use periodic::{FirstRun, spawn_periodic};
 pub use shutdown::{Shutdown, ShutdownConfig};
 pub use supervisor::Supervisor;
+pub use tls::{
+    GrpcListenConfig, RELOAD_METRIC, TlsClientConfig, TlsConfig, TlsVersion, mtls_client_id,
+    peer_identities,
+};
 pub use workers::RuntimeConfig;
 
 /// Errors while starting or running the servers.
@@ -79,6 +88,9 @@ pub enum RuntimeError {
     /// naming the `limits` key).
     #[error("{0}")]
     Limits(String),
+    /// A listener's TLS configuration is unusable (one line naming the key).
+    #[error("{0}")]
+    Tls(String),
     /// A server task panicked or was cancelled.
     #[error("a server task panicked or was cancelled")]
     TaskAborted,

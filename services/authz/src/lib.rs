@@ -208,9 +208,9 @@ impl Application {
         };
         let launch = Launch {
             service: "authz",
-            http: config.http,
-            grpc: Some(config.grpc),
-            admin: config.admin,
+            http: config.http.clone(),
+            grpc: Some(config.grpc.listen()),
+            admin: config.admin.clone(),
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
             limits: config.limits,
@@ -238,6 +238,10 @@ impl Application {
                 grants,
                 logouts,
                 devices,
+                grpc::GrpcAuth {
+                    identities: config.grpc.identities.clone(),
+                    basic_auth: config.grpc.basic_auth,
+                },
             )),
             runtime::readiness({
                 let db = db.clone();

@@ -24,13 +24,14 @@ pub(crate) struct IntrospectionService {
     pub(crate) clients: Arc<Clients>,
     /// Access and refresh tokens (RFC 7662 §2.1: every token kind).
     pub(crate) grants: Arc<Grants>,
+    pub(crate) auth: Arc<super::GrpcAuth>,
 }
 
 impl IntrospectionService {
     /// The caller must be a client allowed to introspect; refusals are counted in
     /// `introspections_total{transport="grpc", result="refused"}`.
     async fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let allowed = match super::caller(&self.clients, request).await {
+        let allowed = match super::caller(&self.clients, &self.auth, request).await {
             Ok(client) if client.can_introspect => Ok(()),
             Ok(_) => Err(Status::permission_denied(
                 "this client may not introspect tokens",

@@ -44,6 +44,7 @@ pub(crate) struct LoginFlowService {
     pub(crate) logouts: Arc<Logouts>,
     /// Device authorizations (RFC 8628).
     pub(crate) devices: Arc<Devices>,
+    pub(crate) auth: Arc<super::GrpcAuth>,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -72,7 +73,7 @@ fn client_view(p: &PendingRequest) -> ClientView {
 
 impl LoginFlowService {
     async fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let client = super::caller(&self.clients, request).await?;
+        let client = super::caller(&self.clients, &self.auth, request).await?;
         if client.id.as_str() != self.flow.idp_client_id() {
             return Err(Status::permission_denied(
                 "only the identity provider may drive the login flow",

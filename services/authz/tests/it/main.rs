@@ -12,6 +12,7 @@ mod demo_seed;
 mod device;
 mod flow_env;
 mod fuzz;
+mod grpc_mtls;
 mod keys;
 mod layering;
 mod logout;

@@ -11,6 +11,7 @@ mod demo_seed;
 mod device;
 mod fake_authz;
 mod fuzz;
+mod grpc_mtls;
 mod harness;
 mod login;
 mod session_digests;
