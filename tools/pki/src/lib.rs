@@ -406,7 +406,12 @@ pub fn init(options: &InitOptions) -> Result<CaFiles, PkiError> {
     outputs.push((layout.ca_pem(), root_pem.into_bytes(), PUBLIC_MODE));
 
     if !options.force {
-        refuse_existing(outputs.iter().map(|(path, _, _)| path.as_path()))?;
+        // ca.pem first: it is what names an existing CA best.
+        let ca_pem = layout.ca_pem();
+        refuse_existing(
+            std::iter::once(ca_pem.as_path())
+                .chain(outputs.iter().map(|(path, _, _)| path.as_path())),
+        )?;
     }
     create_dir(&layout.dir, 0o755)?;
     create_dir(&layout.ca_dir(), 0o700)?;
