@@ -56,7 +56,8 @@ struct AdminState {
 ///
 /// It runs on its own worker with its own connection count
 /// ([`ConnectionCaps::admin`]: `limits.admin_max_connections`) and the deadlines of
-/// `limits`, so it stays reachable while the public listener is saturated.
+/// `limits`, so it stays reachable while the public listener is saturated. With `tls` (the
+/// `admin.tls` section made into a rustls configuration) it serves HTTPS.
 pub fn admin_server(
     listener: std::net::TcpListener,
     readiness: Arc<dyn Readiness>,
@@ -64,6 +65,7 @@ pub fn admin_server(
     shutdown: Shutdown,
     grace: Duration,
     limits: &LimitsConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<AdminServer, RuntimeError> {
     let upkeep = metrics.clone();
     crate::spawn_periodic(
@@ -81,7 +83,7 @@ pub fn admin_server(
         metrics,
         shutdown,
     };
-    let server = crate::http_server_with_limits(
+    let server = crate::http_server::http_server_tls(
         "admin",
         listener,
         move || {
@@ -95,6 +97,7 @@ pub fn admin_server(
         grace,
         limits,
         ConnectionCaps::admin(limits),
+        tls,
     )?;
     Ok(server)
 }

@@ -110,11 +110,27 @@ impl GrpcServer {
     /// server PINGs (RFC 9113 §6.7) after `limits.grpc_keepalive_interval` of silence and
     /// closes a connection whose peer then stays silent for `limits.grpc_keepalive_timeout`,
     /// a half-sent handshake or frame included (`http_request_timeouts_total{listener="grpc"}`).
+    ///
+    /// With `tls` (the `grpc.tls` section made into a rustls configuration) every connection
+    /// is TLS; its handshake runs beside the accept loop within `limits.header_timeout`, and
+    /// the verified client certificate reaches the services through
+    /// `Request::peer_certs()` ([`crate::mtls_client_id`]).
     pub fn new(
         services: GrpcServices,
         listener: std::net::TcpListener,
         shutdown: &Shutdown,
         limits: &LimitsConfig,
+    ) -> Result<Self, RuntimeError> {
+        Self::with_tls(services, listener, shutdown, limits, None)
+    }
+
+    /// [`GrpcServer::new`] serving TLS when `tls` is given.
+    pub(crate) fn with_tls(
+        services: GrpcServices,
+        listener: std::net::TcpListener,
+        shutdown: &Shutdown,
+        limits: &LimitsConfig,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     ) -> Result<Self, RuntimeError> {
         let addr = listener.local_addr().map_err(|source| RuntimeError::Http {
             name: "grpc",
@@ -169,18 +185,28 @@ impl GrpcServer {
         });
 
         let incoming = crate::grpc_limits::guarded_incoming(listener, limits);
-        let serve = tonic::transport::Server::builder()
+        let router = tonic::transport::Server::builder()
             .timeout(limits.request_timeout)
             .max_concurrent_streams(limits.grpc_max_streams_per_connection)
             .http2_keepalive_interval(Some(limits.grpc_keepalive_interval))
             .http2_keepalive_timeout(Some(limits.grpc_keepalive_timeout))
             .layer(layer)
             .layer(ShedLayer::new(limits.grpc_max_concurrent_requests))
-            .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(incoming, shutdown.waiter());
-        Ok(Self {
-            serve: Box::pin(serve),
-        })
+            .add_routes(routes.routes());
+        let serve: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> =
+            match tls {
+                None => Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown.waiter())),
+                Some(config) => {
+                    let incoming = crate::grpc_limits::tls_incoming(
+                        incoming,
+                        config,
+                        limits.header_timeout,
+                        shutdown.waiter(),
+                    );
+                    Box::pin(router.serve_with_incoming_shutdown(incoming, shutdown.waiter()))
+                }
+            };
+        Ok(Self { serve })
     }
 }
 

@@ -78,6 +78,58 @@ pub(crate) fn guarded_incoming(
     })
 }
 
+/// The TLS sessions over the admitted connections of `incoming`: each handshake runs in its
+/// own task (a slow or silent client does not hold up the others) and must finish within
+/// `handshake_timeout`; a failed one (wrong CA, expired certificate, TLS 1.2 against a
+/// 1.3-only listener, no shared protocol) closes the connection with a log line. Ends when
+/// `stop` completes.
+pub(crate) fn tls_incoming<S>(
+    incoming: S,
+    config: Arc<rustls::ServerConfig>,
+    handshake_timeout: Duration,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> impl Stream<Item = Result<tokio_rustls::server::TlsStream<GuardedIo>, io::Error>> + Send + 'static
+where
+    S: Stream<Item = Result<GuardedIo, io::Error>> + Send + 'static,
+{
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    let (sessions, receiver) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(async move {
+        let mut incoming = Box::pin(incoming);
+        tokio::pin!(stop);
+        loop {
+            let io = tokio::select! {
+                biased;
+                () = &mut stop => break,
+                next = futures_util::StreamExt::next(&mut incoming) => match next {
+                    Some(Ok(io)) => io,
+                    Some(Err(_)) => continue,
+                    None => break,
+                },
+            };
+            let acceptor = acceptor.clone();
+            let sessions = sessions.clone();
+            tokio::spawn(async move {
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(io)).await {
+                    Ok(Ok(session)) => {
+                        let _ = sessions.send(Ok(session)).await;
+                    }
+                    Ok(Err(e)) => {
+                        tracing::info!(error = %e, "gRPC TLS handshake refused");
+                    }
+                    Err(_) => {
+                        metrics::counter!(TIMEOUT_METRIC, "listener" => "grpc").increment(1);
+                        tracing::debug!("gRPC TLS handshake not finished in time: closed");
+                    }
+                }
+            });
+        }
+    });
+    futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|session| (session, receiver))
+    })
+}
+
 /// An accepted gRPC connection, counted in its listener's table while open and closed
 /// when the peer sends nothing for `grpc_keepalive_interval + grpc_keepalive_timeout`: a
 /// healthy client answers the server's keep-alive PINGs long before, while a half-sent

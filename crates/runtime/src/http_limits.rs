@@ -71,7 +71,12 @@ impl<B, E> HttpGuard<B, E> {
         let table = self.table.clone();
         let slow_peer_timeout = self.slow_peer_timeout;
         move |io: &dyn Any, data: &mut Extensions| {
-            let stream = io.downcast_ref::<tokio::net::TcpStream>();
+            // Plaintext: the TCP stream itself; TLS: the TCP stream under the session.
+            let stream = io.downcast_ref::<tokio::net::TcpStream>().or_else(|| {
+                io.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<tokio::net::TcpStream>>(
+                )
+                .map(|tls| tls.get_ref().0)
+            });
             let peer = stream.and_then(|s| s.peer_addr().ok()).map(|a| a.ip());
             if let Some(stream) = stream {
                 crate::grpc_limits::bound_unacknowledged(stream, slow_peer_timeout);

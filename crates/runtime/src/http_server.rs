@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix_http::{Request, Response};
@@ -101,6 +102,33 @@ where
     S::Service: 'static,
     B: MessageBody + 'static,
 {
+    http_server_tls(name, listener, factory, workers, grace, limits, caps, None)
+}
+
+/// [`http_server_with_limits`] serving HTTPS with `tls` when given (the rustls configuration
+/// of the listener, see [`crate::tls::ServerTls`]); the limits and caps apply alike.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn http_server_tls<F, I, S, B>(
+    name: &'static str,
+    listener: std::net::TcpListener,
+    factory: F,
+    workers: usize,
+    grace: Duration,
+    limits: &LimitsConfig,
+    caps: ConnectionCaps,
+    tls: Option<Arc<rustls::ServerConfig>>,
+) -> Result<actix_web::dev::Server, RuntimeError>
+where
+    F: Fn() -> I + Send + Clone + 'static,
+    I: IntoServiceFactory<S, Request>,
+    S: ServiceFactory<Request, Config = AppConfig> + 'static,
+    S::Error: Into<actix_web::Error> + 'static,
+    S::InitError: std::fmt::Debug,
+    S::Response: Into<Response<B>> + 'static,
+    <S::Service as Service<Request>>::Future: 'static,
+    S::Service: 'static,
+    B: MessageBody + 'static,
+{
     let addr = listener
         .local_addr()
         .map_err(|source| RuntimeError::Http { name, source })?;
@@ -113,7 +141,7 @@ where
         limits.request_timeout,
     );
     let on_connect = guard.on_connect();
-    Ok(actix_web::HttpServer::new(move || {
+    let server = actix_web::HttpServer::new(move || {
         actix_service::apply(guard.clone(), factory().into_factory())
     })
     .on_connect(on_connect)
@@ -123,14 +151,21 @@ where
     .client_disconnect_timeout(limits.disconnect_timeout)
     .keep_alive(actix_web::http::KeepAlive::Timeout(limits.keep_alive))
     .disable_signals()
-    .shutdown_timeout(grace.as_secs().max(1))
-    .listen(listener)
-    .map_err(|source| RuntimeError::Bind {
-        section: name,
-        addr,
-        source,
-    })?
-    .run())
+    .shutdown_timeout(grace.as_secs().max(1));
+    let server = match tls {
+        // The handshake shares the request-head deadline.
+        Some(config) => server
+            .tls_handshake_timeout(limits.header_timeout)
+            .listen_rustls_0_23(listener, (*config).clone()),
+        None => server.listen(listener),
+    };
+    Ok(server
+        .map_err(|source| RuntimeError::Bind {
+            section: name,
+            addr,
+            source,
+        })?
+        .run())
 }
 
 /// The base of every public application: request observation (span, metrics) around

@@ -7,6 +7,7 @@ use actix_service::IntoServiceFactory;
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, Service, ServiceFactory};
 
+use crate::tls::{ClientAuth, ServerTls};
 use crate::{
     ConnectionCaps, GrpcServer, GrpcServices, LimitsConfig, ListenConfig, Readiness, RuntimeError,
     Shutdown, Supervisor,
@@ -55,6 +56,9 @@ impl Launch {
     /// `grpc` (which must be `Some` exactly when a gRPC listener is configured), and the admin
     /// server around `readiness`, all within `limits` (after raising the process's
     /// file-descriptor limit to fit them), then prints the `<service> listening …` line.
+    /// Listeners with a `tls` section serve TLS (a client certificate is required on HTTP
+    /// listeners with `client_ca_file`, optional on gRPC where the services decide), and
+    /// their certificates are reloaded every `reload_interval` until `shutdown`.
     pub fn bind<F, I, S, B>(
         self,
         shutdown: &Shutdown,
@@ -76,19 +80,40 @@ impl Launch {
         let metrics = telemetry::prometheus().map_err(|e| RuntimeError::Metrics(e.to_string()))?;
         crate::limits::ensure_descriptors(&self.limits, self.grpc.is_some())
             .map_err(RuntimeError::Limits)?;
+        let http_tls =
+            ServerTls::new("http", &self.http.tls, &[b"http/1.1"], ClientAuth::Required)?;
+        let admin_tls = ServerTls::new(
+            "admin",
+            &self.admin.tls,
+            &[b"http/1.1"],
+            ClientAuth::Required,
+        )?;
+        let grpc_tls = match &self.grpc {
+            Some(config) => ServerTls::new("grpc", &config.tls, &[b"h2"], ClientAuth::Optional)?,
+            None => None,
+        };
+        for tls in [&http_tls, &admin_tls, &grpc_tls].into_iter().flatten() {
+            tls.spawn_reload(shutdown.waiter());
+        }
         let (http_listener, http_addr) = crate::bind("http", &self.http)?;
         let grpc_bound = match (&self.grpc, grpc) {
             (Some(config), Some(services)) => {
                 let (listener, addr) = crate::bind("grpc", config)?;
                 Some((
-                    GrpcServer::new(services, listener, shutdown, &self.limits)?,
+                    GrpcServer::with_tls(
+                        services,
+                        listener,
+                        shutdown,
+                        &self.limits,
+                        grpc_tls.map(|tls| tls.config),
+                    )?,
                     addr,
                 ))
             }
             _ => None,
         };
         let (admin_listener, admin_addr) = crate::bind("admin", &self.admin)?;
-        let http = crate::http_server_with_limits(
+        let http = crate::http_server::http_server_tls(
             "http",
             http_listener,
             app,
@@ -96,6 +121,7 @@ impl Launch {
             self.grace,
             &self.limits,
             ConnectionCaps::public(&self.limits),
+            http_tls.map(|tls| tls.config),
         )?;
         let admin = crate::admin_server(
             admin_listener,
@@ -104,6 +130,7 @@ impl Launch {
             shutdown.clone(),
             self.grace,
             &self.limits,
+            admin_tls.map(|tls| tls.config),
         )?;
         let addresses = Addresses {
             http: http_addr,

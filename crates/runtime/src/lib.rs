@@ -25,6 +25,7 @@ mod periodic;
 mod shutdown;
 mod supervisor;
 pub mod testing;
+mod tls;
 mod workers;
 
 pub use admin::{AdminServer, Readiness, admin_server, readiness};
@@ -43,6 +44,10 @@ pub use listen::{ListenConfig, bind};
 pub use periodic::{FirstRun, spawn_periodic};
 pub use shutdown::{Shutdown, ShutdownConfig};
 pub use supervisor::Supervisor;
+pub use tls::{
+    GrpcListenConfig, RELOAD_METRIC, TlsClientConfig, TlsConfig, TlsVersion, mtls_client_id,
+    peer_identities,
+};
 pub use workers::RuntimeConfig;
 
 /// Errors while starting or running the servers.
@@ -79,6 +84,9 @@ pub enum RuntimeError {
     /// naming the `limits` key).
     #[error("{0}")]
     Limits(String),
+    /// A listener's TLS configuration is unusable (one line naming the key).
+    #[error("{0}")]
+    Tls(String),
     /// A server task panicked or was cancelled.
     #[error("a server task panicked or was cancelled")]
     TaskAborted,

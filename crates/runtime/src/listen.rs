@@ -3,28 +3,39 @@ use std::net::{IpAddr, SocketAddr, TcpListener};
 use config::{ConfigError, Validate};
 use serde::{Deserialize, Serialize};
 
-use crate::RuntimeError;
+use crate::{RuntimeError, TlsConfig};
 
-/// A listener section (`http`, `grpc`, `admin`): the address and port to bind.
+/// A listener section (`http`, `grpc`, `admin`): the address and port to bind, and its TLS.
 ///
 /// Port 0 asks the OS for a free port; the bound address is announced on stdout at start
 /// (see [`crate::announce`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenConfig {
     /// IP address to bind (`127.0.0.1`, `0.0.0.0`, `::`).
     pub host: IpAddr,
     /// TCP port, 0 for any free port.
     pub port: u16,
+    /// TLS of the listener (plaintext unless `cert_file` or `pkcs12_file` is set).
+    #[serde(default)]
+    pub tls: TlsConfig,
 }
 
 impl ListenConfig {
     /// Loopback on `port`: the safe default for every listener.
-    pub const fn loopback(port: u16) -> Self {
+    pub fn loopback(port: u16) -> Self {
         Self {
             host: IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
             port,
+            tls: TlsConfig::default(),
         }
+    }
+
+    /// The same listener serving TLS as `tls` says.
+    #[must_use]
+    pub fn with_tls(mut self, tls: TlsConfig) -> Self {
+        self.tls = tls;
+        self
     }
 
     /// The socket address to bind.
@@ -41,7 +52,7 @@ impl Validate for ListenConfig {
                 "a multicast address cannot be bound",
             ));
         }
-        Ok(())
+        self.tls.validate().map_err(|e| e.within("tls"))
     }
 }
 

@@ -17,7 +17,6 @@ use proto::idp::v1::{
 };
 use runtime::GrpcChannel;
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::Endpoint;
 use tracing::instrument;
 
 use crate::AuthzError;
@@ -58,8 +57,10 @@ pub(crate) struct Idp {
 impl Idp {
     /// A client for `config.grpc_url`; connects on first use and reconnects as needed.
     pub(crate) fn new(config: &IdpConfig) -> Result<Self, AuthzError> {
-        let endpoint = Endpoint::from_shared(config.grpc_url.clone())
-            .map_err(|e| AuthzError::Invalid(format!("idp.grpc_url: {e}")))?
+        let endpoint = config
+            .tls
+            .endpoint("grpc_url", &config.grpc_url)
+            .map_err(|e| AuthzError::Invalid(e.within("idp").to_string()))?
             .connect_timeout(config.timeout)
             .timeout(config.timeout)
             .tcp_nodelay(true);
@@ -70,9 +71,10 @@ impl Idp {
                     AuthzError::Invalid("idp.client_secret: not encodable as metadata".into())
                 })?)
             }
+            None if config.tls.presents_certificate(&config.grpc_url) => None,
             None => {
                 tracing::warn!(
-                    "idp.client_secret is not set: idp will refuse authz's calls and the authorization code flow cannot complete"
+                    "idp.client_secret is not set and no client certificate is configured: idp will refuse authz's calls and the authorization code flow cannot complete"
                 );
                 None
             }

@@ -178,9 +178,9 @@ impl Application {
         };
         let launch = Launch {
             service: "authz",
-            http: config.http,
-            grpc: Some(config.grpc),
-            admin: config.admin,
+            http: config.http.clone(),
+            grpc: Some(config.grpc.listen()),
+            admin: config.admin.clone(),
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
             limits: config.limits,
@@ -205,6 +205,10 @@ impl Application {
                 Arc::clone(&tokens),
                 flow,
                 grants,
+                grpc::GrpcAuth {
+                    identities: config.grpc.identities.clone(),
+                    basic_auth: config.grpc.basic_auth,
+                },
             )),
             runtime::readiness({
                 let db = db.clone();

@@ -1,7 +1,7 @@
 //! The idp configuration (`configs/idp.yaml`, `IDP__…` environment variables).
 
 use config::{ConfigError, Secret, Validate};
-use runtime::{LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
+use runtime::{GrpcListenConfig, LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
 use storage::DatabaseConfig;
 use telemetry::TelemetryConfig;
@@ -16,7 +16,7 @@ pub struct IdpConfig {
     /// Public HTTP listener (login, consent, logout pages).
     pub http: ListenConfig,
     /// gRPC listener (`Sessions`, `grpc.health.v1`).
-    pub grpc: ListenConfig,
+    pub grpc: GrpcListenConfig,
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: ListenConfig,
     /// Deadlines and connection caps of every listener (issue 14).
@@ -48,7 +48,7 @@ impl Default for IdpConfig {
         Self {
             public_url: Url::parse("http://localhost:8081").unwrap_or_else(|_| unreachable!()),
             http: ListenConfig::loopback(8081),
-            grpc: ListenConfig::loopback(50052),
+            grpc: GrpcListenConfig::loopback(50052),
             admin: ListenConfig::loopback(9081),
             limits: LimitsConfig::default(),
             database: DatabaseConfig::with_url("sqlite://data/idp.db"),

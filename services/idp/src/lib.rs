@@ -130,13 +130,13 @@ impl Application {
         let grpc = grpc::router(
             users.clone(),
             sessions.clone(),
-            grpc::Callers::new(&config.sessions_api),
+            grpc::Callers::new(&config.sessions_api, &config.grpc),
         );
         let launch = Launch {
             service: "idp",
-            http: config.http,
-            grpc: Some(config.grpc),
-            admin: config.admin,
+            http: config.http.clone(),
+            grpc: Some(config.grpc.listen()),
+            admin: config.admin.clone(),
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
             limits: config.limits,

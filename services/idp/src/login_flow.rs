@@ -20,7 +20,6 @@ use proto::authz::v1::{
 use runtime::GrpcChannel;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::AsciiMetadataValue;
-use tonic::transport::Endpoint;
 use tonic::{Code, Request, Response, Status};
 
 use crate::IdpError;
@@ -40,6 +39,10 @@ pub struct AuthzClientConfig {
     /// Deadline of each call.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// TLS of the link when `grpc_url` is `https://`: the CA bundle authz's certificate
+    /// must chain to (required), the name expected in it, and idp's client certificate
+    /// (mutual TLS: authz maps it to a client id, so no secret is needed).
+    pub tls: runtime::TlsClientConfig,
 }
 
 impl Default for AuthzClientConfig {
@@ -49,6 +52,7 @@ impl Default for AuthzClientConfig {
             client_id: "idp".to_owned(),
             client_secret: None,
             timeout: Duration::from_secs(5),
+            tls: runtime::TlsClientConfig::default(),
         }
     }
 }
@@ -69,7 +73,9 @@ impl Validate for AuthzClientConfig {
         if self.timeout < Duration::from_millis(100) || self.timeout > Duration::from_secs(60) {
             return Err(ConfigError::new("timeout", "must be between 100ms and 60s"));
         }
-        Ok(())
+        self.tls
+            .validate_for(&self.grpc_url)
+            .map_err(|e| e.within("tls"))
     }
 }
 
@@ -88,8 +94,10 @@ impl LoginFlow {
         let invalid = |key: &str, message: String| {
             IdpError::Config(ConfigError::new(key, message).within("authz"))
         };
-        let channel = Endpoint::from_shared(config.grpc_url.clone())
-            .map_err(|e| invalid("grpc_url", e.to_string()))?
+        let channel = config
+            .tls
+            .endpoint("grpc_url", &config.grpc_url)
+            .map_err(|e| IdpError::Config(e.within("authz")))?
             .connect_timeout(config.timeout)
             .tcp_nodelay(true)
             .connect_lazy();
@@ -99,9 +107,10 @@ impl LoginFlow {
                     .parse()
                     .map_err(|_| invalid("client_secret", "not usable in a header".into()))?,
             ),
+            None if config.tls.presents_certificate(&config.grpc_url) => None,
             None => {
                 tracing::warn!(
-                    "authz.client_secret is not set: authz will refuse the login flow calls"
+                    "authz.client_secret is not set and no client certificate is configured: authz will refuse the login flow calls"
                 );
                 None
             }

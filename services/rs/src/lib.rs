@@ -55,9 +55,9 @@ impl Application {
         };
         let launch = Launch {
             service: "rs",
-            http: config.http,
+            http: config.http.clone(),
             grpc: None,
-            admin: config.admin,
+            admin: config.admin.clone(),
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
             limits: config.limits,

@@ -588,10 +588,8 @@ fn pkcs12(
     for block in pem_blocks(chain_pem) {
         certs.push(p12_keystore::Certificate::from_der(&block).map_err(p12_error)?);
     }
-    let private_key =
-        p12_keystore::PrivateKey::from_der(key.serialized_der()).map_err(p12_error)?;
     let local_key_id = ring::digest::digest(&ring::digest::SHA256, leaf);
-    let chain = p12_keystore::PrivateKeyChain::new(local_key_id.as_ref(), private_key, certs);
+    let chain = p12_keystore::PrivateKeyChain::new(key.serialized_der(), local_key_id, certs);
     let mut store = p12_keystore::KeyStore::new();
     store.add_entry(alias, p12_keystore::KeyStoreEntry::PrivateKeyChain(chain));
     store.writer(password).write().map_err(p12_error)

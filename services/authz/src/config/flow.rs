@@ -136,6 +136,10 @@ pub struct IdpConfig {
     /// Deadline of each call to idp (sent as `grpc-timeout` and enforced locally).
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
+    /// TLS of the link when `grpc_url` is `https://`: the CA bundle idp's certificate must
+    /// chain to (required), the name expected in it, and authz's client certificate
+    /// (mutual TLS: idp maps it to a client id, so no secret is needed).
+    pub tls: runtime::TlsClientConfig,
 }
 
 impl Default for IdpConfig {
@@ -146,6 +150,7 @@ impl Default for IdpConfig {
             client_id: "authz".to_owned(),
             client_secret: None,
             timeout: Duration::from_secs(3),
+            tls: runtime::TlsClientConfig::default(),
         }
     }
 }
@@ -191,7 +196,9 @@ impl Validate for IdpConfig {
                 "must be greater than zero and at most 60s",
             ));
         }
-        Ok(())
+        self.tls
+            .validate_for(&self.grpc_url)
+            .map_err(|e| e.within("tls"))
     }
 }
 

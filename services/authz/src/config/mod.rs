@@ -68,7 +68,7 @@ impl Validate for ClientsConfig {
 }
 
 use config::{ConfigError, Validate};
-use runtime::{LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
+use runtime::{GrpcListenConfig, LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
 use storage::DatabaseConfig;
 use telemetry::TelemetryConfig;
@@ -86,7 +86,7 @@ pub struct AuthzConfig {
     /// Public OAuth/OIDC HTTP listener.
     pub http: ListenConfig,
     /// gRPC listener (`LoginFlow`, `Introspection`, `grpc.health.v1`).
-    pub grpc: ListenConfig,
+    pub grpc: GrpcListenConfig,
     /// Admin listener (`/metrics`, `/healthz`, `/readyz`).
     pub admin: ListenConfig,
     /// Deadlines and connection caps of every listener (issue 14).
@@ -118,7 +118,7 @@ impl Default for AuthzConfig {
         Self {
             issuer: "http://localhost:8080".to_owned(),
             http: ListenConfig::loopback(8080),
-            grpc: ListenConfig::loopback(50051),
+            grpc: GrpcListenConfig::loopback(50051),
             admin: ListenConfig::loopback(9080),
             limits: LimitsConfig::default(),
             database: DatabaseConfig::with_url("sqlite://data/authz.db"),

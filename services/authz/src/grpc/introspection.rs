@@ -22,13 +22,14 @@ pub(crate) const MAX_BATCH: usize = 100;
 pub(crate) struct IntrospectionService {
     pub(crate) clients: Arc<Clients>,
     pub(crate) tokens: Arc<Tokens>,
+    pub(crate) auth: Arc<super::GrpcAuth>,
 }
 
 impl IntrospectionService {
     /// The caller must be a client allowed to introspect; refusals are counted in
     /// `introspections_total{transport="grpc", result="refused"}`.
     async fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let allowed = match super::caller(&self.clients, request).await {
+        let allowed = match super::caller(&self.clients, &self.auth, request).await {
             Ok(client) if client.can_introspect => Ok(()),
             Ok(_) => Err(Status::permission_denied(
                 "this client may not introspect tokens",

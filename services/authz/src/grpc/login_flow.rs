@@ -29,6 +29,7 @@ pub(crate) struct LoginFlowService {
     pub(crate) clients: Arc<Clients>,
     pub(crate) flow: Arc<Flow>,
     pub(crate) grants: Arc<Grants>,
+    pub(crate) auth: Arc<super::GrpcAuth>,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -57,7 +58,7 @@ fn client_view(p: &PendingRequest) -> ClientView {
 
 impl LoginFlowService {
     async fn authorize<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let client = super::caller(&self.clients, request).await?;
+        let client = super::caller(&self.clients, &self.auth, request).await?;
         if client.id.as_str() != self.flow.idp_client_id() {
             return Err(Status::permission_denied(
                 "only the identity provider may drive the login flow",

@@ -4,6 +4,7 @@
 mod introspection;
 mod login_flow;
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use domain::basic::BasicError;
@@ -25,29 +26,73 @@ pub(crate) fn router(
     tokens: Arc<Tokens>,
     flow: Arc<Flow>,
     grants: Arc<Grants>,
+    auth: GrpcAuth,
 ) -> GrpcServices {
+    let auth = Arc::new(auth);
     let introspection = introspection::IntrospectionService {
         clients: Arc::clone(&clients),
         tokens,
+        auth: Arc::clone(&auth),
     };
     let login_flow = login_flow::LoginFlowService {
         clients,
         flow,
         grants,
+        auth,
     };
     GrpcServices::new(proto::FILE_DESCRIPTOR_SET)
         .add_service(IntrospectionServer::new(introspection))
         .add_service(LoginFlowServer::new(login_flow))
 }
 
-/// The registered client calling: `authorization: Basic base64(urlencode(id):urlencode(secret))`
-/// metadata (RFC 6749 §2.3.1 encoding; ids and secrets without reserved characters read the
-/// same unencoded), authenticated like at the token endpoint. `UNAUTHENTICATED` without
-/// valid credentials.
+/// How gRPC callers authenticate (the `grpc` section): by a client certificate whose
+/// identity `identities` maps to a client id, and, when `basic_auth` is on, by client
+/// credentials in the metadata.
+#[derive(Debug, Clone)]
+pub(crate) struct GrpcAuth {
+    /// Certificate identity (SAN DNS name or URI) → client id.
+    pub(crate) identities: BTreeMap<String, String>,
+    /// Whether `authorization: Basic` metadata is accepted.
+    pub(crate) basic_auth: bool,
+}
+
+/// The registered client calling, by the first of:
+/// - mutual TLS: the verified client certificate's identity mapped to a registered client
+///   by `grpc.identities` (RFC 8705 §2's idea of a certificate-bound client, applied to the
+///   service links);
+/// - when `grpc.basic_auth` is on: `authorization: Basic base64(urlencode(id):urlencode(secret))`
+///   metadata (RFC 6749 §2.3.1 encoding; ids and secrets without reserved characters read
+///   the same unencoded), authenticated like at the token endpoint.
+///
+/// `UNAUTHENTICATED` otherwise: no certificate and no (accepted) credentials, an unmapped
+/// identity, or a mapped client that is not registered. Logged without the credentials.
+#[tracing::instrument(skip_all)]
 pub(crate) async fn caller<T>(
     clients: &Clients,
+    auth: &GrpcAuth,
     request: &Request<T>,
 ) -> Result<Arc<Client>, Status> {
+    if let Some(client_id) = runtime::mtls_client_id(request, &auth.identities) {
+        return match clients.find(&client_id).await {
+            Ok(Some(client)) => Ok(client),
+            Ok(None) => {
+                tracing::info!(
+                    client_id,
+                    "client certificate maps to an unregistered client"
+                );
+                Err(Status::unauthenticated("client authentication failed"))
+            }
+            Err(e) => Err(failure_status(&Failure::from(e))),
+        };
+    }
+    if request.peer_certs().is_some_and(|certs| !certs.is_empty()) {
+        tracing::info!("client certificate identity not mapped to a client (grpc.identities)");
+    }
+    if !auth.basic_auth {
+        return Err(Status::unauthenticated(
+            "a client certificate mapped to a client is required",
+        ));
+    }
     let header = request
         .metadata()
         .get("authorization")

@@ -1,13 +1,13 @@
 //! The authz application booted in-process on port 0, on SQLite and PostgreSQL.
 
 use authz::{Application, AuthzConfig, MIGRATIONS};
-use runtime::{ListenConfig, Shutdown};
+use runtime::{GrpcListenConfig, ListenConfig, Shutdown};
 use storage::testing::TestDatabase;
 
 fn config(db: &TestDatabase) -> AuthzConfig {
     let mut c = AuthzConfig {
         http: ListenConfig::loopback(0),
-        grpc: ListenConfig::loopback(0),
+        grpc: GrpcListenConfig::loopback(0),
         admin: ListenConfig::loopback(0),
         database: db.config().clone(),
         ..AuthzConfig::default()
@@ -100,7 +100,7 @@ async fn a_taken_port_fails_the_start_naming_the_listener() {
     let db = TestDatabase::sqlite(&MIGRATIONS).await.unwrap();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let mut cfg = config(&db);
-    cfg.grpc = ListenConfig::loopback(taken.local_addr().unwrap().port());
+    cfg.grpc = GrpcListenConfig::loopback(taken.local_addr().unwrap().port());
     let err = Application::build(cfg, Shutdown::new())
         .await
         .err()

@@ -23,7 +23,7 @@ use proto::idp::v1::{
     GetUserClaimsRequest, UserClaims, end_session_request,
 };
 use reqwest::StatusCode;
-use runtime::{ListenConfig, Shutdown};
+use runtime::{GrpcListenConfig, ListenConfig, Shutdown};
 use serde_json::Value;
 use storage::Database;
 use storage::testing::TestDatabase;
@@ -264,7 +264,7 @@ pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(&mut AuthzConfig)
     let mut config = AuthzConfig {
         issuer: ISSUER.to_owned(),
         http: ListenConfig::loopback(0),
-        grpc: ListenConfig::loopback(0),
+        grpc: GrpcListenConfig::loopback(0),
         admin: ListenConfig::loopback(0),
         database: db.config().clone(),
         ..AuthzConfig::default()

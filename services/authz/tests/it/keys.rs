@@ -8,7 +8,7 @@ use authz::keys::KeyStore;
 use authz::{Application, AuthzConfig, MIGRATIONS};
 use base64::Engine;
 use issuer::{Algorithm, Clock, Kek, KeyState, ManualClock, PrivateKey};
-use runtime::{ListenConfig, Shutdown};
+use runtime::{GrpcListenConfig, ListenConfig, Shutdown};
 use storage::Database;
 use storage::testing::TestDatabase;
 
@@ -122,7 +122,7 @@ fn config(db: &TestDatabase) -> AuthzConfig {
     let mut c = AuthzConfig {
         issuer: "http://127.0.0.1:9/tenant-a".to_owned(),
         http: ListenConfig::loopback(0),
-        grpc: ListenConfig::loopback(0),
+        grpc: GrpcListenConfig::loopback(0),
         admin: ListenConfig::loopback(0),
         database: db.config().clone(),
         ..AuthzConfig::default()

@@ -13,7 +13,7 @@ use issuer::{Clock, ManualClock};
 use proto::authz::v1::introspection_client::IntrospectionClient;
 use proto::authz::v1::{IntrospectBatchRequest, IntrospectRequest};
 use reqwest::StatusCode;
-use runtime::{ListenConfig, Shutdown};
+use runtime::{GrpcListenConfig, ListenConfig, Shutdown};
 use serde_json::Value;
 use storage::Database;
 use storage::testing::TestDatabase;
@@ -67,7 +67,7 @@ async fn start(db: &TestDatabase) -> Server {
     let mut config = AuthzConfig {
         issuer: "http://127.0.0.1:9/".to_owned(),
         http: ListenConfig::loopback(0),
-        grpc: ListenConfig::loopback(0),
+        grpc: GrpcListenConfig::loopback(0),
         admin: ListenConfig::loopback(0),
         database: db.config().clone(),
         ..AuthzConfig::default()

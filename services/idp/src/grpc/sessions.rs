@@ -141,8 +141,8 @@ impl SessionsApi for SessionsService {
         &self,
         request: Request<GetUserClaimsRequest>,
     ) -> Result<Response<UserClaims>, Status> {
-        let (metadata, _, message) = request.into_parts();
-        self.callers.check(&metadata)?;
+        self.callers.check_request(&request)?;
+        let message = request.into_inner();
         self.user_claims(message).await.map(Response::new)
     }
 
@@ -150,8 +150,8 @@ impl SessionsApi for SessionsService {
         &self,
         request: Request<CheckSessionRequest>,
     ) -> Result<Response<CheckSessionResponse>, Status> {
-        let (metadata, _, message) = request.into_parts();
-        self.callers.check(&metadata)?;
+        self.callers.check_request(&request)?;
+        let message = request.into_inner();
         self.check_session(message).await.map(Response::new)
     }
 
@@ -159,8 +159,8 @@ impl SessionsApi for SessionsService {
         &self,
         request: Request<EndSessionRequest>,
     ) -> Result<Response<EndSessionResponse>, Status> {
-        let (metadata, _, message) = request.into_parts();
-        self.callers.check(&metadata)?;
+        self.callers.check_request(&request)?;
+        let message = request.into_inner();
         self.end_session(message).await.map(Response::new)
     }
 }

@@ -10,7 +10,7 @@ use base64::Engine;
 use idp::users::{NewUser, PasswordConfig, Passwords, Profile, User, Users};
 use idp::{Application, Clock, IdpConfig};
 use proto::idp::v1::sessions_client::SessionsClient;
-use runtime::{ListenConfig, Shutdown};
+use runtime::{GrpcListenConfig, ListenConfig, Shutdown};
 use storage::testing::TestDatabase;
 use tonic::transport::Channel;
 
@@ -73,7 +73,7 @@ impl Drop for Idp {
 pub fn config(database: &storage::DatabaseConfig, authz: std::net::SocketAddr) -> IdpConfig {
     let mut c = IdpConfig {
         http: ListenConfig::loopback(0),
-        grpc: ListenConfig::loopback(0),
+        grpc: GrpcListenConfig::loopback(0),
         admin: ListenConfig::loopback(0),
         database: database.clone(),
         passwords: cheap_passwords(),

@@ -263,31 +263,19 @@ fn pkcs12_round_trips_with_its_password_and_refuses_another() {
     );
     let data = fs::read(&files.p12).unwrap();
 
-    let store = p12_keystore::KeyStore::from_pkcs12(
-        &data,
-        password,
-        p12_keystore::Pkcs12ImportPolicy::Strict,
-    )
-    .unwrap();
+    let store = p12_keystore::KeyStore::from_pkcs12(&data, password).unwrap();
     let (alias, chain) = store.private_key_chain().unwrap();
     assert_eq!(alias, "idp");
     let PrivateKeyDer::Pkcs8(key) = PrivateKeyDer::from_pem_file(&files.key).unwrap() else {
         panic!("key.pem is not PKCS#8");
     };
-    assert_eq!(chain.key().as_der(), key.secret_pkcs8_der());
+    assert_eq!(chain.key(), key.secret_pkcs8_der());
     let pem_chain = certs(&files.fullchain);
-    let p12_chain: Vec<&[u8]> = chain.certs().iter().map(|cert| cert.as_der()).collect();
+    let p12_chain: Vec<&[u8]> = chain.chain().iter().map(|cert| cert.as_der()).collect();
     let pem_chain: Vec<&[u8]> = pem_chain.iter().map(|cert| cert.as_ref()).collect();
     assert_eq!(p12_chain, pem_chain);
 
-    assert!(
-        p12_keystore::KeyStore::from_pkcs12(
-            &data,
-            "not the password",
-            p12_keystore::Pkcs12ImportPolicy::Strict
-        )
-        .is_err()
-    );
+    assert!(p12_keystore::KeyStore::from_pkcs12(&data, "not the password").is_err());
 }
 
 #[test]
@@ -302,12 +290,7 @@ fn pkcs12_password_can_come_from_a_file() {
     assert_eq!(files.p12_password, password_file);
     assert!(!dir.path().join("rs/rs.p12.password").exists());
     let data = fs::read(&files.p12).unwrap();
-    p12_keystore::KeyStore::from_pkcs12(
-        &data,
-        "correct horse battery staple",
-        p12_keystore::Pkcs12ImportPolicy::Strict,
-    )
-    .unwrap();
+    p12_keystore::KeyStore::from_pkcs12(&data, "correct horse battery staple").unwrap();
 
     fs::write(&password_file, "\n").unwrap();
     options.force = true;
