@@ -95,9 +95,18 @@ where
     Ok(config)
 }
 
+/// Whether `key` inside the section at `path` names a file the service reads itself (a
+/// certificate, a key, a CA bundle) rather than a `<key>_file` indirection: every key of a
+/// `tls` section (`http.tls.cert_file`, `idp.tls.ca_file`), and `ca_file` anywhere
+/// (`guard.jwks.ca_file`). There is no plain key these could stand for.
+fn is_path_key(path: &str, key: &str) -> bool {
+    path == "tls" || path.ends_with(".tls") || key == "ca_file"
+}
+
 /// Replaces every `<key>_file: PATH` entry by `<key>: <contents of PATH>` (one trailing
 /// newline removed) and records `(dotted key, PATH)` in `from_files`, so a value that does
-/// not fit its key can be reported under the `<key>_file` it came from.
+/// not fit its key can be reported under the `<key>_file` it came from. File path keys
+/// ([`is_path_key`]) stay as they are.
 fn resolve_file_keys(
     value: Value,
     path: &str,
@@ -115,7 +124,7 @@ fn resolve_file_keys(
             format!("{path}.{key}")
         };
         match key.strip_suffix("_file") {
-            Some(target) if !target.is_empty() => {
+            Some(target) if !target.is_empty() && !is_path_key(path, &key) => {
                 let Some(file) = child.as_str() else {
                     return Err(ConfigError::new(child_path, "expected a file path"));
                 };
@@ -292,6 +301,48 @@ mod tests {
         let (_d, src) = yaml("http:\n  host: localhost.example\n");
         let e = err(&src, &[]);
         assert!(e.starts_with("http.host: "), "{e}");
+    }
+
+    /// Keys of a `tls` section and `ca_file` are paths the service reads itself (PEM
+    /// certificates and keys), not `<key>_file` indirections; elsewhere `key_file` still is.
+    #[test]
+    fn tls_file_keys_are_paths_not_indirections() {
+        let mut dict = Dict::new();
+        let mut tls = Dict::new();
+        tls.insert("cert_file".into(), Value::from("/etc/tls/cert.pem"));
+        tls.insert("key_file".into(), Value::from("/etc/tls/key.pem"));
+        let mut http = Dict::new();
+        http.insert("tls".into(), Value::from(tls));
+        dict.insert("http".into(), Value::from(http));
+        let mut jwks = Dict::new();
+        jwks.insert("ca_file".into(), Value::from("/etc/tls/ca.pem"));
+        dict.insert("jwks".into(), Value::from(jwks));
+        let mut csrf = Dict::new();
+        csrf.insert("key_file".into(), Value::from("/nonexistent/csrf"));
+        dict.insert("csrf".into(), Value::from(csrf));
+        let mut from_files = Vec::new();
+        let resolved =
+            resolve_file_keys(Value::from(dict.clone()), "", &mut from_files).unwrap_err();
+        assert!(
+            resolved
+                .to_string()
+                .starts_with("csrf.key_file: cannot read"),
+            "{resolved}"
+        );
+        dict.remove("csrf");
+        let resolved = resolve_file_keys(Value::from(dict), "", &mut from_files).unwrap();
+        let found = |path: &str| {
+            resolved
+                .find_ref(path)
+                .and_then(|v| v.as_str().map(str::to_owned))
+        };
+        assert_eq!(
+            found("http.tls.cert_file").as_deref(),
+            Some("/etc/tls/cert.pem")
+        );
+        assert_eq!(found("jwks.ca_file").as_deref(), Some("/etc/tls/ca.pem"));
+        assert!(found("http.tls.cert").is_none());
+        assert!(from_files.is_empty());
     }
 
     #[test]

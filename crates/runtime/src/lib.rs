@@ -24,8 +24,12 @@ mod listen;
 mod periodic;
 mod shutdown;
 mod supervisor;
+#[cfg(any(test, feature = "test-pki"))]
+pub mod test_pki;
 pub mod testing;
 mod tls;
+#[cfg(test)]
+mod tls_tests;
 mod workers;
 
 pub use admin::{AdminServer, Readiness, admin_server, readiness};

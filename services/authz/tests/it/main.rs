@@ -9,6 +9,7 @@ mod code_flow;
 mod demo_seed;
 mod flow_env;
 mod fuzz;
+mod grpc_mtls;
 mod keys;
 mod layering;
 mod oauth;

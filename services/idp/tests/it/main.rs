@@ -10,6 +10,7 @@ mod consent;
 mod demo_seed;
 mod fake_authz;
 mod fuzz;
+mod grpc_mtls;
 mod harness;
 mod login;
 mod session_digests;
