@@ -44,11 +44,30 @@ fn str_list(value: &Value) -> Vec<String> {
 /// A listener of a loaded config: (name, host, port).
 type Listener = (&'static str, std::net::IpAddr, u16);
 
+/// A gRPC link this service calls over TLS: the URL, the client `tls` section beside it,
+/// and the client id the peer must see.
+struct Link {
+    url: String,
+    tls: runtime::TlsClientConfig,
+    as_client: String,
+}
+
+/// A gRPC server's TLS: its listener's `tls`, the certificate identities, Basic on or off.
+struct GrpcServer {
+    tls: runtime::TlsConfig,
+    identities: BTreeMap<String, String>,
+    basic_auth: bool,
+}
+
 /// What the test needs from a loaded service config.
 struct Loaded {
     listeners: Vec<Listener>,
     /// gRPC URLs this service calls (host is a compose service name inside the network).
     calls: Vec<String>,
+    /// The same calls with their TLS settings (issue 16).
+    links: Vec<Link>,
+    /// This service's gRPC server, when it has one.
+    grpc_server: Option<GrpcServer>,
     /// HTTP back-channel URLs this service calls (a compose service's http listener).
     http_calls: Vec<String>,
     /// The issuer this service is (authz) or trusts (rs).
@@ -81,7 +100,17 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     ("grpc", c.grpc.host, c.grpc.port),
                     ("admin", c.admin.host, c.admin.port),
                 ],
-                calls: vec![c.idp.grpc_url],
+                calls: vec![c.idp.grpc_url.clone()],
+                links: vec![Link {
+                    url: c.idp.grpc_url,
+                    tls: c.idp.tls,
+                    as_client: c.idp.client_id.to_string(),
+                }],
+                grpc_server: Some(GrpcServer {
+                    tls: c.grpc.tls,
+                    identities: c.grpc.identities,
+                    basic_auth: c.grpc.basic_auth,
+                }),
                 http_calls: Vec::new(),
                 issuer: Some(c.issuer),
             }
@@ -95,7 +124,17 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     ("grpc", c.grpc.host, c.grpc.port),
                     ("admin", c.admin.host, c.admin.port),
                 ],
-                calls: vec![c.authz.grpc_url],
+                calls: vec![c.authz.grpc_url.clone()],
+                links: vec![Link {
+                    url: c.authz.grpc_url,
+                    tls: c.authz.tls,
+                    as_client: c.authz.client_id.to_string(),
+                }],
+                grpc_server: Some(GrpcServer {
+                    tls: c.grpc.tls,
+                    identities: c.grpc.identities,
+                    basic_auth: c.grpc.basic_auth,
+                }),
                 http_calls: Vec::new(),
                 issuer: None,
             }
@@ -118,12 +157,113 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     ("admin", c.admin.host, c.admin.port),
                 ],
                 calls,
+                links: Vec::new(),
+                grpc_server: None,
                 http_calls,
                 issuer: Some(c.guard.issuer),
             }
         }
         other => panic!("no service {other}"),
     }
+}
+
+/// The certificates of `pem` (DER), in order.
+fn pem_certs(pem: &Path) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    use rustls_pki_types::pem::PemObject as _;
+    rustls_pki_types::CertificateDer::pem_file_iter(pem)
+        .unwrap_or_else(|e| panic!("{}: {e}", pem.display()))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", pem.display()))
+}
+
+/// Verifies the leaf of `chain` (with its intermediates) against the roots of `ca` for
+/// `usage` now, as the peer's rustls does.
+fn verify_chain(ca: &Path, chain: &Path, usage: webpki::KeyUsage) -> Result<(), webpki::Error> {
+    let roots = pem_certs(ca);
+    let anchors: Vec<_> = roots
+        .iter()
+        .map(|root| webpki::anchor_from_trusted_cert(root).unwrap())
+        .collect();
+    let chain = pem_certs(chain);
+    let leaf = webpki::EndEntityCert::try_from(&chain[0]).unwrap();
+    leaf.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &chain[1..],
+        rustls_pki_types::UnixTime::now(),
+        usage,
+        None,
+        None,
+    )
+    .map(|_| ())
+}
+
+/// Each gRPC link of the compose file is https with mutual TLS, checked with the generated
+/// certificates the way the two ends check each other: the caller trusts a CA that signs
+/// the server's certificate for the URL's host; the server requires client certificates
+/// from a CA that signs the caller's, which carries a SAN that the server's
+/// `grpc.identities` maps to the client id the caller acts as; Basic metadata is off.
+fn tls_links_are_mutual(serving: &BTreeMap<String, (String, Loaded)>, secrets: &Path) {
+    let mut links = 0;
+    for (name, (_, loaded)) in serving {
+        for link in &loaded.links {
+            links += 1;
+            let rest = link
+                .url
+                .strip_prefix("https://")
+                .unwrap_or_else(|| panic!("{name}: gRPC link {} is not https", link.url));
+            let host = rest.rsplit_once(':').unwrap().0;
+            let (_, peer) = &serving[host];
+            let server = peer
+                .grpc_server
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name} calls {host}, which has no gRPC server"));
+            assert!(server.tls.enabled(), "{host}: grpc.tls is off");
+            assert!(!server.basic_auth, "{host}: grpc.basic_auth must be false (mTLS only)");
+            let client_ca = server
+                .tls
+                .client_ca_file
+                .as_ref()
+                .unwrap_or_else(|| panic!("{host}: grpc.tls.client_ca_file is unset"));
+            let server_cert = server.tls.cert_file.as_ref().expect("grpc.tls.cert_file");
+            let ca = link.tls.ca_file.as_ref().expect("client tls.ca_file");
+            let cert = link
+                .tls
+                .cert_file
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: no client certificate for {}", link.url));
+            assert!(link.tls.key_file.is_some(), "{name}: no client key");
+            for path in [client_ca, server_cert, ca, cert] {
+                assert!(
+                    path.starts_with(secrets),
+                    "{name}/{host}: {} is not a generated secret",
+                    path.display()
+                );
+            }
+            verify_chain(ca, server_cert, webpki::KeyUsage::server_auth())
+                .unwrap_or_else(|e| panic!("{name} does not trust {host}'s certificate: {e:?}"));
+            let expected = link.tls.server_name.clone().unwrap_or(host.to_owned());
+            let server_leaf = &pem_certs(server_cert)[0];
+            assert!(
+                runtime::peer_identities(server_leaf).contains(&expected),
+                "{host}'s certificate does not name {expected}"
+            );
+            verify_chain(client_ca, cert, webpki::KeyUsage::client_auth())
+                .unwrap_or_else(|e| panic!("{host} does not accept {name}'s certificate: {e:?}"));
+            let identities = runtime::peer_identities(&pem_certs(cert)[0]);
+            let mapped = identities
+                .iter()
+                .find_map(|san| server.identities.get(san))
+                .unwrap_or_else(|| {
+                    panic!("{host}: grpc.identities maps none of {name}'s SANs {identities:?}")
+                });
+            assert_eq!(
+                mapped, &link.as_client,
+                "{host} maps {name}'s certificate to another client"
+            );
+        }
+    }
+    assert!(links >= 2, "the compose file's gRPC links were not all checked");
 }
 
 fn port_of(listeners: &[Listener], name: &str) -> u16 {
@@ -427,7 +567,7 @@ fn compose_file_matches_the_service_configs() {
     for (name, (_, loaded)) in &serving {
         for url in &loaded.calls {
             let (host, port) = url
-                .strip_prefix("http://")
+                .strip_prefix("https://")
                 .and_then(|r| r.trim_end_matches('/').rsplit_once(':'))
                 .unwrap_or_else(|| panic!("{name}: {url}"));
             let (_, peer) = serving
@@ -439,6 +579,9 @@ fn compose_file_matches_the_service_configs() {
             );
         }
     }
+
+    // Every gRPC link runs over mutual TLS (issue 16).
+    tls_links_are_mutual(&serving, generated.path());
 
     // HTTP back channels name a compose service's http listener; everyone agrees on the
     // issuer.

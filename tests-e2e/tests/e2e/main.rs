@@ -14,3 +14,4 @@ mod keys;
 mod m2m;
 mod reliability;
 mod telemetry;
+mod tls;
