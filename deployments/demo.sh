@@ -213,6 +213,7 @@ cat <<MSG
   app    $app_url   (the demo web app: demo-client, or demo-spa)
 
   Clients demo-client / demo-secret, demo-spa (public, PKCE), demo-rs / demo-rs-secret.
+  gRPC links: mutual TLS with the demo CA $pki_dir/ca.pem (docs/guides/tls.md).
 
   Next steps:
     1. $walk   # walks every flow, one line per step
