@@ -97,6 +97,9 @@ pub struct JwksConfig {
     /// document's `issuer` are still checked against `issuer`. `https`, or `http` for
     /// loopback hosts and single-label host names (a container or cluster service name).
     pub backchannel_url: Option<String>,
+    /// PEM bundle of extra CAs trusted for the HTTPS discovery and JWKS fetches (a private
+    /// or demo CA), beside the system's roots.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The `authz.v1.Introspection` client.
@@ -126,6 +129,11 @@ pub struct IntrospectionConfig {
     pub negative_ttl: Duration,
     /// Most answers kept.
     pub cache_capacity: usize,
+    /// TLS of the link when `endpoint` is `https://`: the CA bundle authz's certificate
+    /// must chain to (required), the name expected in it, and this server's client
+    /// certificate (mutual TLS: authz maps it to a client id, and `client_id` /
+    /// `client_secret` may then be left out).
+    pub tls: runtime::TlsClientConfig,
 }
 
 impl Default for GuardConfig {
@@ -152,6 +160,7 @@ impl Default for JwksConfig {
             refetch_interval: Duration::from_secs(30),
             timeout: Duration::from_secs(5),
             backchannel_url: None,
+            ca_file: None,
         }
     }
 }
@@ -168,6 +177,7 @@ impl Default for IntrospectionConfig {
             cache_ttl: Duration::from_secs(30),
             negative_ttl: Duration::from_secs(5),
             cache_capacity: 10_000,
+            tls: runtime::TlsClientConfig::default(),
         }
     }
 }
@@ -309,8 +319,32 @@ impl Validate for JwksConfig {
         if let Some(raw) = &self.backchannel_url {
             backchannel_url(raw)?;
         }
+        if let Some(path) = &self.ca_file {
+            extra_roots(path)?;
+        }
         Ok(())
     }
+}
+
+/// The CA certificates of `jwks.ca_file`; errors name `ca_file`.
+pub(crate) fn extra_roots(
+    path: &std::path::Path,
+) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+    let pem = std::fs::read(path)
+        .map_err(|e| ConfigError::new("ca_file", format!("cannot read {}: {e}", path.display())))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        ConfigError::new(
+            "ca_file",
+            format!("{}: not a PEM bundle: {e}", path.display()),
+        )
+    })?;
+    if certs.is_empty() {
+        return Err(ConfigError::new(
+            "ca_file",
+            format!("{}: no CA certificate", path.display()),
+        ));
+    }
+    Ok(certs)
 }
 
 impl Validate for IntrospectionConfig {
@@ -323,16 +357,22 @@ impl Validate for IntrospectionConfig {
                 "must be an http(s)://host:port URL",
             ));
         }
-        if self.client_id.as_deref().is_none_or(str::is_empty) {
+        self.tls
+            .validate_for(&self.endpoint)
+            .map_err(|e| e.within("tls"))?;
+        if self.tls.presents_certificate(&self.endpoint) && self.client_id.is_none() {
+            // Mutual TLS: authz knows the caller by its certificate.
+        } else if self.client_id.as_deref().is_none_or(str::is_empty) {
             return Err(ConfigError::new(
                 "client_id",
-                "required in introspection and hybrid modes",
+                "required in introspection and hybrid modes (unless tls.cert_file authenticates)",
             ));
         }
-        if self
-            .client_secret
-            .as_ref()
-            .is_none_or(|s| s.expose().is_empty())
+        if self.client_id.is_some()
+            && self
+                .client_secret
+                .as_ref()
+                .is_none_or(|s| s.expose().is_empty())
         {
             return Err(ConfigError::new(
                 "client_secret",

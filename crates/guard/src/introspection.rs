@@ -23,7 +23,6 @@ use runtime::GrpcChannel;
 use serde_json::{Map, Value};
 use tokio::sync::OnceCell;
 use tonic::metadata::{AsciiMetadataValue, MetadataValue};
-use tonic::transport::Endpoint;
 use tracing::instrument;
 
 use crate::config::IntrospectionConfig;
@@ -52,7 +51,7 @@ struct Entry {
 /// The gRPC introspection client with its cache.
 pub(crate) struct Introspector {
     client: IntrospectionClient<GrpcChannel>,
-    authorization: AsciiMetadataValue,
+    authorization: Option<AsciiMetadataValue>,
     config: IntrospectionConfig,
     cache: Mutex<HashMap<Key, Entry>>,
     inflight: Mutex<HashMap<Key, Arc<OnceCell<Answer>>>>,
@@ -87,21 +86,29 @@ impl Introspector {
         let invalid = |key: &str, message: String| {
             GuardError::Config(::config::ConfigError::new(key, message).within("introspection"))
         };
-        let channel = Endpoint::from_shared(config.endpoint.clone())
-            .map_err(|e| invalid("endpoint", e.to_string()))?
+        let channel = config
+            .tls
+            .endpoint("endpoint", &config.endpoint)
+            .map_err(|e| GuardError::Config(e.within("introspection")))?
             .connect_timeout(config.deadline)
             .tcp_nodelay(true)
             .connect_lazy();
-        let id = config.client_id.as_deref().unwrap_or_default();
-        let secret = config
-            .client_secret
-            .as_ref()
-            .map(|s| s.expose().as_str())
-            .unwrap_or_default();
-        let mut authorization: AsciiMetadataValue =
-            MetadataValue::try_from(domain::basic::encode(id, secret))
-                .map_err(|_| invalid("client_id", "not encodable as metadata".into()))?;
-        authorization.set_sensitive(true);
+        // With a client certificate and no client_id, the certificate alone authenticates.
+        let authorization = match config.client_id.as_deref() {
+            None if config.tls.presents_certificate(&config.endpoint) => None,
+            id => {
+                let secret = config
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.expose().as_str())
+                    .unwrap_or_default();
+                let mut value: AsciiMetadataValue =
+                    MetadataValue::try_from(domain::basic::encode(id.unwrap_or_default(), secret))
+                        .map_err(|_| invalid("client_id", "not encodable as metadata".into()))?;
+                value.set_sensitive(true);
+                Some(value)
+            }
+        };
         Ok(Self {
             client: IntrospectionClient::new(runtime::grpc_channel(channel)),
             authorization,
@@ -213,9 +220,11 @@ impl Introspector {
                 token: token.to_owned(),
                 token_type_hint: "access_token".to_owned(),
             });
-            request
-                .metadata_mut()
-                .insert("authorization", self.authorization.clone());
+            if let Some(authorization) = &self.authorization {
+                request
+                    .metadata_mut()
+                    .insert("authorization", authorization.clone());
+            }
             request.set_timeout(self.config.deadline);
             let mut client = self.client.clone();
             match tokio::time::timeout(self.config.deadline, client.introspect(request)).await {

@@ -70,12 +70,18 @@ impl Jwks {
     /// A cache for `config.issuer`; nothing is fetched until [`Jwks::spawn_refresher`] or
     /// the first token.
     pub(crate) fn new(config: &GuardConfig, handle: Handle) -> Result<Arc<Self>, String> {
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(config.jwks.timeout)
             .connect_timeout(config.jwks.timeout)
-            .user_agent(concat!("guard/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| e.to_string())?;
+            .user_agent(concat!("guard/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = &config.jwks.ca_file {
+            let roots =
+                crate::config::extra_roots(path).map_err(|e| e.within("jwks").to_string())?;
+            for root in roots {
+                http = http.add_root_certificate(root);
+            }
+        }
+        let http = http.build().map_err(|e| e.to_string())?;
         Ok(Arc::new(Self {
             discovery_url: config.discovery_url(),
             issuer: config.issuer.clone(),

@@ -45,8 +45,18 @@ struct FakeIssuer {
 
 impl FakeIssuer {
     async fn start(cache_control: &str) -> Self {
+        Self::start_with(cache_control, None).await
+    }
+
+    /// Serves over HTTPS with `tls` when given (the issuer URL is then
+    /// `https://localhost:PORT`).
+    async fn start_with(cache_control: &str, tls: Option<rustls::ServerConfig>) -> Self {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let port = listener.local_addr().unwrap().port();
+        let url = match tls {
+            Some(_) => format!("https://localhost:{port}"),
+            None => format!("http://127.0.0.1:{port}"),
+        };
         let state = Arc::new(Mutex::new(IssuerState {
             keys: vec![PrivateKey::generate(Algorithm::ES256, 2048).unwrap()],
             cache_control: cache_control.to_owned(),
@@ -100,8 +110,11 @@ impl FakeIssuer {
                 )
         })
         .workers(1)
-        .disable_signals()
-        .listen(listener)
+        .disable_signals();
+        let server = match tls {
+            Some(config) => server.listen_rustls_0_23(listener, config),
+            None => server.listen(listener),
+        }
         .unwrap()
         .run();
         let handle = server.handle();
@@ -259,22 +272,37 @@ impl Introspection for FakeIntrospection {
 impl FakeIntrospection {
     /// Serves on port 0; the guard authenticates as `rs:s3cret`.
     async fn start() -> (Self, String) {
+        Self::start_with(None, true).await
+    }
+
+    /// Serves on port 0, over TLS with `tls` when given (the URL is then
+    /// `https://127.0.0.1:PORT`); with `basic` false the caller must send no credentials
+    /// (it authenticates by its client certificate, which `tls` then requires).
+    async fn start_with(
+        tls: Option<tonic::transport::ServerTlsConfig>,
+        basic: bool,
+    ) -> (Self, String) {
         let fake = Self {
             state: Arc::default(),
-            credentials: format!(
-                "Basic {}",
-                base64::engine::general_purpose::STANDARD.encode("rs:s3cret")
-            ),
+            credentials: if basic {
+                format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode("rs:s3cret")
+                )
+            } else {
+                String::new()
+            },
         };
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let service = IntrospectionServer::new(fake.clone());
-        tokio::spawn(
-            tonic::transport::Server::builder()
-                .add_service(service)
-                .serve_with_incoming(incoming),
-        );
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = tls {
+            builder = builder.tls_config(tls).unwrap();
+        }
+        tokio::spawn(builder.add_service(service).serve_with_incoming(incoming));
         (fake, url)
     }
 
@@ -1123,4 +1151,112 @@ fn building_needs_a_runtime_and_a_valid_config() {
     let mut bad = GuardConfig::default();
     bad.audience.clear();
     assert!(matches!(Guard::new(bad), Err(GuardError::Config(e)) if e.key == "audience"));
+}
+
+// ---------------------------------------------------------------- TLS (issue 16)
+
+/// Discovery and JWKS over HTTPS from an issuer whose certificate chains to a private CA:
+/// trusted with `jwks.ca_file`, refused without it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jwks_over_https_is_trusted_through_ca_file() {
+    let pki = runtime::test_pki::TestPki::new("issuer").unwrap();
+    let issuer = FakeIssuer::start_with(
+        "max-age=600",
+        Some(pki.rustls_server_config("issuer").unwrap()),
+    )
+    .await;
+    assert!(issuer.url.starts_with("https://"));
+    let token = issuer.token(json!({}));
+
+    let mut trusted = issuer.config();
+    trusted.jwks.ca_file = Some(pki.ca_file().to_path_buf());
+    let guard = Guard::new(trusted).unwrap();
+    ready(&guard).await;
+    assert_eq!(guard.authenticate(&token).await.unwrap().sub, "alice");
+
+    // Without the CA the issuer's certificate is not trusted: no keys, no pass.
+    let untrusted = Guard::new(issuer.config()).unwrap();
+    assert!(untrusted.authenticate(&token).await.is_err());
+    assert!(!untrusted.is_ready());
+    assert_eq!(issuer.fetches(), 1);
+
+    let mut missing = issuer.config();
+    missing.jwks.ca_file = Some(pki.dir().join("missing.pem"));
+    let error = ::config::Validate::validate(&missing)
+        .unwrap_err()
+        .to_string();
+    assert!(error.starts_with("jwks.ca_file: cannot read"), "{error}");
+    issuer.server.stop(false).await;
+}
+
+/// Introspection over https: the server's certificate is verified against `tls.ca_file`
+/// (another CA: unavailable, never a pass); with a client certificate and no client_id the
+/// guard sends no Basic credentials and authenticates by mutual TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn introspection_over_https_verifies_the_server_and_can_use_mutual_tls() {
+    use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+    let pki = runtime::test_pki::TestPki::new("authz").unwrap();
+    let stranger = runtime::test_pki::TestPki::new("stranger").unwrap();
+    let server = pki
+        .issue(
+            "authz",
+            &["localhost", "127.0.0.1"],
+            runtime::test_pki::Validity::Current,
+        )
+        .unwrap();
+    let identity = Identity::from_pem(
+        std::fs::read(&server.cert_file).unwrap(),
+        std::fs::read(&server.key_file).unwrap(),
+    );
+
+    let (fake, endpoint) = FakeIntrospection::start_with(
+        Some(ServerTlsConfig::new().identity(identity.clone())),
+        true,
+    )
+    .await;
+    fake.answer("opaque-tls", active(ISS, now() + 300));
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.introspection.tls = pki.client_tls(None);
+    let guard = Guard::new(config.clone()).unwrap();
+    assert_eq!(guard.authenticate("opaque-tls").await.unwrap().sub, "alice");
+
+    config.introspection.tls.ca_file = Some(stranger.ca_file().to_path_buf());
+    let wrong_ca = Guard::new(config.clone()).unwrap();
+    assert!(matches!(
+        wrong_ca.authenticate("opaque-tls").await,
+        Err(GuardError::Unavailable)
+    ));
+    config.introspection.tls.ca_file = None;
+    let error = ::config::Validate::validate(&config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("introspection.tls.ca_file: required"),
+        "{error}"
+    );
+
+    // Mutual TLS: the server requires a client certificate from the CA, no Basic header.
+    let (mtls, endpoint) = FakeIntrospection::start_with(
+        Some(
+            ServerTlsConfig::new()
+                .identity(identity)
+                .client_ca_root(Certificate::from_pem(std::fs::read(pki.ca_file()).unwrap())),
+        ),
+        false,
+    )
+    .await;
+    mtls.answer("opaque-mtls", active(ISS, now() + 300));
+    let rs = pki
+        .issue("rs", &["rs.internal"], runtime::test_pki::Validity::Current)
+        .unwrap();
+    let mut config = introspection_config(Mode::Introspection, ISS, &endpoint);
+    config.introspection.client_id = None;
+    config.introspection.client_secret = None;
+    config.introspection.tls = pki.client_tls(Some(&rs));
+    ::config::Validate::validate(&config).unwrap();
+    let guard = Guard::new(config).unwrap();
+    assert_eq!(
+        guard.authenticate("opaque-mtls").await.unwrap().sub,
+        "alice"
+    );
 }

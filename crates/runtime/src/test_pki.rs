@@ -3,6 +3,7 @@
 //! files the `tls` sections point at. Never used by a service at run time.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
@@ -136,5 +137,20 @@ impl TestPki {
             key_file: client.map(|c| c.key_file.clone()),
             server_name: Some("localhost".to_owned()),
         }
+    }
+
+    /// A rustls server configuration (TLS 1.3, ring) presenting a current certificate for
+    /// `localhost` and `127.0.0.1`, for test servers built outside the runtime's listeners
+    /// (an actix `listen_rustls_0_23`, a fake issuer).
+    pub fn rustls_server_config(&self, file: &str) -> Result<rustls::ServerConfig, String> {
+        let tls = self.server_tls(file)?;
+        let key = crate::tls::load_identity(&tls).map_err(fail)?;
+        let mut config = rustls::ServerConfig::builder_with_provider(crate::tls::provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(fail)?
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(rustls::sign::SingleCertAndKey::from(key)));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
     }
 }

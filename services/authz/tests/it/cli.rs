@@ -401,3 +401,79 @@ pub(crate) fn migration_count() -> usize {
         .filter(|e| e.as_ref().unwrap().path().is_dir())
         .count()
 }
+
+/// Bad TLS files stop `serve` and `check-config` with exit code 2 and one line naming the
+/// key and the reason (issue 16).
+#[test]
+fn tls_start_up_failures_exit_2_naming_the_key() {
+    use runtime::test_pki::{TestPki, Validity};
+    let pki = TestPki::new("cli").unwrap();
+    let good = pki
+        .issue("good", &["localhost"], Validity::Current)
+        .unwrap();
+    let other = pki
+        .issue("other", &["localhost"], Validity::Current)
+        .unwrap();
+    let expired = pki
+        .issue("expired", &["localhost"], Validity::Expired)
+        .unwrap();
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let missing = path(&pki.dir().join("missing.pem"));
+    let (good_cert, good_key) = (path(&good.cert_file), path(&good.key_file));
+
+    let out = authz(
+        &["serve"],
+        &[
+            ("AUTHZ__HTTP__TLS__CERT_FILE", &missing),
+            ("AUTHZ__HTTP__TLS__KEY_FILE", &good_key),
+        ],
+    );
+    assert_config_error(&out, "http.tls.cert_file");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot read"), "{stderr}");
+
+    let out = authz(
+        &["check-config"],
+        &[
+            ("AUTHZ__GRPC__TLS__CERT_FILE", &path(&expired.cert_file)),
+            ("AUTHZ__GRPC__TLS__KEY_FILE", &path(&expired.key_file)),
+        ],
+    );
+    assert_config_error(&out, "grpc.tls.cert_file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("expired"));
+
+    let out = authz(
+        &["check-config"],
+        &[
+            ("AUTHZ__ADMIN__TLS__CERT_FILE", &good_cert),
+            ("AUTHZ__ADMIN__TLS__KEY_FILE", &path(&other.key_file)),
+        ],
+    );
+    assert_config_error(&out, "admin.tls.key_file");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not belong"));
+
+    let out = authz(
+        &["check-config"],
+        &[
+            ("AUTHZ__GRPC__TLS__CERT_FILE", &good_cert),
+            ("AUTHZ__GRPC__TLS__KEY_FILE", &good_key),
+            ("AUTHZ__GRPC__TLS__CLIENT_CA_FILE", &missing),
+        ],
+    );
+    assert_config_error(&out, "grpc.tls.client_ca_file");
+
+    let out = authz(
+        &["check-config"],
+        &[("AUTHZ__IDP__GRPC_URL", "https://idp.internal:50052")],
+    );
+    assert_config_error(&out, "idp.tls.ca_file");
+
+    let out = authz(
+        &["check-config"],
+        &[
+            ("AUTHZ__HTTP__TLS__CERT_FILE", &good_cert),
+            ("AUTHZ__HTTP__TLS__KEY_FILE", &good_key),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+}
