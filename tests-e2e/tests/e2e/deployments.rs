@@ -143,7 +143,7 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
             let c: rs::RsConfig =
                 config::load_with_env(service, &file, env).unwrap_or_else(|e| fail(e));
             let calls = if c.guard.mode != guard::Mode::Jwt {
-                vec![c.guard.introspection.endpoint]
+                vec![c.guard.introspection.endpoint.clone()]
             } else {
                 Vec::new()
             };
@@ -151,13 +151,22 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                 (Some(url), guard::Mode::Jwt | guard::Mode::Hybrid) => vec![url.clone()],
                 _ => Vec::new(),
             };
+            let links = if c.guard.mode != guard::Mode::Jwt {
+                vec![Link {
+                    url: c.guard.introspection.endpoint.clone(),
+                    tls: c.guard.introspection.tls.clone(),
+                    as_client: c.guard.introspection.client_id.clone().unwrap_or_default(),
+                }]
+            } else {
+                Vec::new()
+            };
             Loaded {
                 listeners: vec![
                     ("http", c.http.host, c.http.port),
                     ("admin", c.admin.host, c.admin.port),
                 ],
                 calls,
-                links: Vec::new(),
+                links,
                 grpc_server: None,
                 http_calls,
                 issuer: Some(c.guard.issuer),
@@ -219,7 +228,10 @@ fn tls_links_are_mutual(serving: &BTreeMap<String, (String, Loaded)>, secrets: &
                 .as_ref()
                 .unwrap_or_else(|| panic!("{name} calls {host}, which has no gRPC server"));
             assert!(server.tls.enabled(), "{host}: grpc.tls is off");
-            assert!(!server.basic_auth, "{host}: grpc.basic_auth must be false (mTLS only)");
+            assert!(
+                !server.basic_auth,
+                "{host}: grpc.basic_auth must be false (mTLS only)"
+            );
             let client_ca = server
                 .tls
                 .client_ca_file
@@ -263,7 +275,10 @@ fn tls_links_are_mutual(serving: &BTreeMap<String, (String, Loaded)>, secrets: &
             );
         }
     }
-    assert!(links >= 2, "the compose file's gRPC links were not all checked");
+    assert_eq!(
+        links, 3,
+        "idp -> authz, authz -> idp and rs -> authz are all checked"
+    );
 }
 
 fn port_of(listeners: &[Listener], name: &str) -> u16 {

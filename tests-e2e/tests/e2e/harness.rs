@@ -124,7 +124,14 @@ impl Service {
         env: &[(String, String)],
         ca: &Path,
     ) -> Self {
-        Self::launch(name, &["serve".to_owned()], data, env, Some(ca.to_path_buf())).await
+        Self::launch(
+            name,
+            &["serve".to_owned()],
+            data,
+            env,
+            Some(ca.to_path_buf()),
+        )
+        .await
     }
 
     async fn launch(
@@ -218,7 +225,11 @@ impl Service {
 
     /// `http://<addr>` of listener `which` (`https://` for [`Service::start_tls`]).
     pub fn url(&self, which: &str) -> String {
-        let scheme = if self.tls_ca.is_some() { "https" } else { "http" };
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
         format!("{scheme}://{}", self.addr(which))
     }
 
