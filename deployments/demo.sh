@@ -112,7 +112,7 @@ for svc in authz idp rs; do
         force=(--force)
     fi
     "$bin/pki" issue --dir "$pki_dir" --name "$svc" --dns "$svc" --dns localhost --ip 127.0.0.1 "${force[@]}" >/dev/null
-    echo "demo: issued $pki_dir/$svc/fullchain.pem (certificate of $svc)"
+    echo "demo: created $pki_dir/$svc/fullchain.pem (TLS certificate of $svc)"
 done
 # authz's and idp's gRPC listeners: TLS with their certificates, client certificates from
 # the demo CA required, the certificates' SANs mapped to the callers' client ids, and no
