@@ -15,7 +15,9 @@ Layers, lowest precedence first: the compiled defaults, one YAML file (`--config
 `<SERVICE>__SECTION__KEY` (for example `AUTHZ__HTTP__PORT=8090`). Any key may be read from
 a file instead as `<key>_file` (meant for secrets: `database.url_file:
 /run/secrets/authz_db_url`); the file's contents are read as the key's type (`8099` for a
-port, `true` for a flag), a string key keeps them exactly. Unknown keys are refused.
+port, `true` for a flag), a string key keeps them exactly. The keys of a `tls` section and
+`ca_file` are file paths the service reads itself (PEM certificates, keys, CA bundles),
+not such indirections. Unknown keys are refused.
 MD
 for svc in authz idp rs; do
     printf '\n## %s\n\n```yaml\n' "$svc"

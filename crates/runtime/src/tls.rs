@@ -221,6 +221,9 @@ impl Validate for GrpcListenConfig {
     }
 }
 
+/// A PEM certificate chain and its private key, as read from their files.
+type PemPair = (Vec<u8>, Vec<u8>);
+
 /// The client side of a gRPC link, used when its URL is `https://`: the CA bundle the
 /// server's certificate must chain to (required: there is no switch that skips
 /// verification), the name expected in it, and the client certificate for mutual TLS.
@@ -271,7 +274,7 @@ impl TlsClientConfig {
     }
 
     /// The client certificate and key as PEM (both or neither), checked like a server's.
-    fn client_identity(&self) -> Result<Option<(Vec<u8>, Vec<u8>)>, ConfigError> {
+    fn client_identity(&self) -> Result<Option<PemPair>, ConfigError> {
         match (&self.cert_file, &self.key_file) {
             (None, None) => Ok(None),
             (Some(_), None) => Err(ConfigError::new("key_file", "required with cert_file")),
