@@ -5,8 +5,9 @@
 //! through `*_file` keys, its healthcheck asks the admin `/readyz`, and Prometheus scrapes
 //! the three admin ports. The demo web app runs the demo tool's image; its command parses
 //! as `demo app` (the demo crate's own clap types) and points at the services that are
-//! really there. `docker compose config` validates the file where
-//! Docker exists.
+//! really there. The public listeners serve https with the demo CA's certificates for the
+//! names browsers and containers use, and whoever calls them over https trusts that CA
+//! (issue 16). `docker compose config` validates the file where Docker exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -72,6 +73,12 @@ struct Loaded {
     http_calls: Vec<String>,
     /// The issuer this service is (authz) or trusts (rs).
     issuer: Option<String>,
+    /// The public listener's TLS (compose serves https there).
+    http_tls: runtime::TlsConfig,
+    /// idp's public URL: what idp says it is (idp), where authz sends browsers (authz).
+    idp_public_url: Option<String>,
+    /// The CA bundle the guard trusts for discovery and the JWKS over https (rs).
+    jwks_ca: Option<PathBuf>,
 }
 
 /// Loads `service`'s config the way the image does (`configs/<service>.yaml` plus the
@@ -113,6 +120,9 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                 }),
                 http_calls: Vec::new(),
                 issuer: Some(c.issuer),
+                http_tls: c.http.tls,
+                idp_public_url: Some(c.idp.public_url),
+                jwks_ca: None,
             }
         }
         "idp" => {
@@ -137,6 +147,9 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                 }),
                 http_calls: Vec::new(),
                 issuer: None,
+                http_tls: c.http.tls,
+                idp_public_url: Some(c.public_url.to_string()),
+                jwks_ca: None,
             }
         }
         "rs" => {
@@ -170,6 +183,9 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                 grpc_server: None,
                 http_calls,
                 issuer: Some(c.guard.issuer),
+                http_tls: c.http.tls,
+                idp_public_url: None,
+                jwks_ca: c.guard.jwks.ca_file,
             }
         }
         other => panic!("no service {other}"),
@@ -281,6 +297,80 @@ fn tls_links_are_mutual(serving: &BTreeMap<String, (String, Loaded)>, secrets: &
     );
 }
 
+/// Whether the leaf of `chain` is valid for the DNS name or IP address `name`, as a TLS
+/// client connecting to `name` checks it.
+fn names(chain: &Path, name: &str) -> bool {
+    let leaf = &pem_certs(chain)[0];
+    let leaf = webpki::EndEntityCert::try_from(leaf).unwrap();
+    let server_name = rustls_pki_types::ServerName::try_from(name).unwrap();
+    leaf.verify_is_valid_for_subject_name(&server_name).is_ok()
+}
+
+/// The public listeners serve https with the demo CA's certificates (issue 16): each
+/// service's `http.tls` pair is generated, and its leaf chains to the demo CA with the
+/// server usage for the names browsers use (`localhost`) and the other containers use (the
+/// service name); the issuer and idp's public URL are those https origins; rs's guard
+/// trusts the demo CA for discovery and the JWKS (`guard.jwks.ca_file`).
+fn public_listeners_are_https(serving: &BTreeMap<String, (String, Loaded)>, secrets: &Path) {
+    let ca = secrets.join("tls_ca");
+    for (name, (_, loaded)) in serving {
+        let tls = &loaded.http_tls;
+        assert!(tls.enabled(), "{name}: http.tls is off");
+        let cert = tls
+            .cert_file
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: http.tls.cert_file is unset"));
+        let key = tls
+            .key_file
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: http.tls.key_file is unset"));
+        for path in [cert, key] {
+            assert!(
+                path.starts_with(secrets) && path.is_file(),
+                "{name}: {} is not a generated secret",
+                path.display()
+            );
+        }
+        verify_chain(&ca, cert, webpki::KeyUsage::server_auth()).unwrap_or_else(|e| {
+            panic!("the demo CA does not sign {name}'s https certificate: {e:?}")
+        });
+        for host in ["localhost", name.as_str()] {
+            assert!(
+                names(cert, host),
+                "{name}'s https certificate does not name {host}"
+            );
+        }
+        assert!(
+            !names(cert, "example.com"),
+            "{name}: the name check can fail"
+        );
+    }
+    let http_port = |service: &str| port_of(&serving[service].1.listeners, "http");
+    let authz = &serving["authz"].1;
+    assert_eq!(
+        authz.issuer.as_deref(),
+        Some(format!("https://localhost:{}", http_port("authz")).as_str()),
+        "authz: issuer"
+    );
+    let idp_url = format!("https://localhost:{}", http_port("idp"));
+    for service in ["authz", "idp"] {
+        let url = serving[service].1.idp_public_url.clone().unwrap();
+        assert_eq!(
+            url.trim_end_matches('/'),
+            idp_url,
+            "{service}: idp's public URL"
+        );
+    }
+    let jwks_ca = serving["rs"]
+        .1
+        .jwks_ca
+        .as_ref()
+        .expect("rs: guard.jwks.ca_file (discovery and JWKS over https)");
+    let authz_cert = authz.http_tls.cert_file.as_ref().unwrap();
+    verify_chain(jwks_ca, authz_cert, webpki::KeyUsage::server_auth())
+        .unwrap_or_else(|e| panic!("rs does not trust authz's https certificate: {e:?}"));
+}
+
 fn port_of(listeners: &[Listener], name: &str) -> u16 {
     listeners.iter().find(|l| l.0 == name).unwrap().2
 }
@@ -390,7 +480,11 @@ fn compose_file_matches_the_service_configs() {
             );
             let path = format!("{SECRETS_DIR}{secret}");
             let by_env = env.iter().any(|(k, v)| k.ends_with("_FILE") && *v == path);
-            let by_flag = command.contains(&format!("-file {path}"));
+            let argv = str_list(&svc["command"]);
+            let by_flag = command.contains(&format!("-file {path}"))
+                || argv
+                    .windows(2)
+                    .any(|w| w[0].ends_with("-file") && w[1] == path);
             assert!(
                 by_env || by_flag,
                 "{name}: secret {secret} is mounted but never read"
@@ -597,14 +691,16 @@ fn compose_file_matches_the_service_configs() {
 
     // Every gRPC link runs over mutual TLS (issue 16).
     tls_links_are_mutual(&serving, generated.path());
+    // The public listeners serve https with the demo CA (issue 16).
+    public_listeners_are_https(&serving, generated.path());
 
-    // HTTP back channels name a compose service's http listener; everyone agrees on the
-    // issuer.
+    // HTTP back channels name a compose service's http listener over https; everyone
+    // agrees on the issuer.
     let http_port_of = |url: &str| -> (String, u16) {
         let (host, port) = url
-            .strip_prefix("http://")
+            .strip_prefix("https://")
             .and_then(|r| r.trim_end_matches('/').rsplit_once(':'))
-            .unwrap_or_else(|| panic!("{url}: not http://service:port"));
+            .unwrap_or_else(|| panic!("{url}: not https://service:port"));
         (host.to_owned(), port.parse().unwrap())
     };
     let authz_issuer = serving["authz"].1.issuer.clone().unwrap();
@@ -673,6 +769,22 @@ fn compose_file_matches_the_service_configs() {
     );
     assert!(parsed.public_url.ends_with(&format!(":{port}")));
     assert_eq!(parsed.issuer, authz_issuer);
+    // It reaches authz and rs over https and trusts the demo CA that signs their
+    // certificates for the names it uses (--ca-file, the mounted secret tls_ca).
+    let app_ca = parsed
+        .ca_file
+        .as_ref()
+        .unwrap_or_else(|| panic!("{name}: no --ca-file for the https services"));
+    let app_ca = app_ca
+        .to_str()
+        .unwrap()
+        .strip_prefix(SECRETS_DIR)
+        .unwrap_or_else(|| panic!("{name}: --ca-file {} is not a secret", app_ca.display()));
+    assert!(
+        str_list(&app["secrets"]).iter().any(|s| s == app_ca),
+        "{name}: --ca-file {app_ca} is not mounted"
+    );
+    let app_ca = generated.path().join(app_ca);
     for (url, peer) in [
         (parsed.backchannel.clone().unwrap_or_default(), "authz"),
         (parsed.rs.clone(), "rs"),
@@ -683,6 +795,13 @@ fn compose_file_matches_the_service_configs() {
             p,
             port_of(&serving[peer].1.listeners, "http"),
             "{name}: {url}"
+        );
+        let cert = serving[peer].1.http_tls.cert_file.as_ref().unwrap();
+        verify_chain(&app_ca, cert, webpki::KeyUsage::server_auth())
+            .unwrap_or_else(|e| panic!("{name} does not trust {peer}'s certificate: {e:?}"));
+        assert!(
+            names(cert, &host),
+            "{peer}'s certificate does not name {host}"
         );
     }
     assert!(
