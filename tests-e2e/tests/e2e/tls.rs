@@ -5,7 +5,9 @@
 //! login, a client_credentials token and rs in introspection mode pass; on the wire, authz's
 //! gRPC port refuses a caller without a client certificate, one from another CA, an expired
 //! one and an unmapped identity, and a TLS 1.2 client fails its handshake with the TLS
-//! 1.3-only public listener.
+//! 1.3-only public listener. The demo tool (`demo walk` with `--ca-file`, the https client
+//! of `demo app` as well) walks every flow against the demo data over https, as against the
+//! compose demo profile.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -460,4 +462,159 @@ async fn tls_everywhere_and_mtls_between_the_services() {
         .unwrap()
         .status();
     assert_eq!(status, StatusCode::OK);
+}
+
+/// The compose demo profile's shape on this machine: authz and idp run `serve --demo` (the
+/// demo clients and user) with https on their public listeners and mTLS on the gRPC links,
+/// rs in hybrid mode fetches discovery and the JWKS over https trusting the CA
+/// (`guard.jwks.ca_file`); `demo walk --ca-file` (the HTTP client `demo app --ca-file` uses
+/// too) then passes every step over https, and without `--ca-file` it trusts no server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_walk_over_https_trusts_the_ca_file() {
+    let data = tempfile::tempdir().unwrap();
+    let dir = data.path();
+    let pki_dir = dir.join("pki");
+    let ca: PathBuf = pki::init(&pki::InitOptions::new(&pki_dir)).unwrap().ca_pem;
+    let authz_leaf = leaf(&pki_dir, "authz", "authz", current());
+    let idp_leaf = leaf(&pki_dir, "idp", "idp", current());
+    let rs_leaf = leaf(&pki_dir, "rs", "rs", current());
+    let (authz_http, authz_grpc, idp_http, idp_grpc, rs_http) = (
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+        free_port(),
+    );
+    let issuer = format!("https://localhost:{authz_http}");
+    let idp_url = format!("https://localhost:{idp_http}");
+    let authz_grpc_url = format!("https://localhost:{authz_grpc}");
+    let rs_url = format!("https://localhost:{rs_http}");
+
+    let mut authz_env = authz_keys();
+    authz_env.extend(pairs(&[(
+        "AUTHZ__DATABASE__URL",
+        &format!("sqlite://{}/authz.db", dir.display()),
+    )]));
+    migrate("authz", &authz_env);
+    // idp's LoginFlow client (compose's authz-seed job); it authenticates by certificate.
+    cli(
+        "authz",
+        &authz_env,
+        &[
+            "clients", "create", "--id", "idp", "--name", "idp", "--json",
+        ],
+    );
+    authz_env.extend(pairs(&[
+        ("AUTHZ__ISSUER", &issuer),
+        ("AUTHZ__HTTP__PORT", &authz_http.to_string()),
+        ("AUTHZ__GRPC__PORT", &authz_grpc.to_string()),
+        (
+            "AUTHZ__GRPC__TLS__CLIENT_CA_FILE",
+            &ca.display().to_string(),
+        ),
+        ("AUTHZ__GRPC__IDENTITIES__IDP", "idp"),
+        ("AUTHZ__GRPC__IDENTITIES__RS", "demo-rs"),
+        ("AUTHZ__GRPC__BASIC_AUTH", "false"),
+        ("AUTHZ__LOGIN__IDP_CLIENT_ID", "idp"),
+        ("AUTHZ__IDP__PUBLIC_URL", &idp_url),
+        (
+            "AUTHZ__IDP__GRPC_URL",
+            &format!("https://localhost:{idp_grpc}"),
+        ),
+        ("AUTHZ__IDP__CLIENT_ID", "authz"),
+    ]));
+    authz_env.extend(listener_tls("AUTHZ", &["HTTP", "GRPC"], &authz_leaf));
+    authz_env.extend(client_tls("AUTHZ__IDP", &ca, &authz_leaf));
+    let demo = ["serve".to_owned(), "--demo".to_owned()];
+    // Admin stays plain http, as in compose.
+    let _authz = Service::start_with("authz", &demo, dir, &authz_env).await;
+
+    let mut idp_env = pairs(&[
+        ("IDP__PUBLIC_URL", &idp_url),
+        ("IDP__HTTP__PORT", &idp_http.to_string()),
+        ("IDP__GRPC__PORT", &idp_grpc.to_string()),
+        ("IDP__GRPC__TLS__CLIENT_CA_FILE", &ca.display().to_string()),
+        ("IDP__GRPC__IDENTITIES__AUTHZ", "authz"),
+        ("IDP__GRPC__BASIC_AUTH", "false"),
+        ("IDP__AUTHZ__GRPC_URL", &authz_grpc_url),
+        ("IDP__AUTHZ__CLIENT_ID", "idp"),
+        ("IDP__SESSIONS_API__CLIENT_ID", "authz"),
+        (
+            "IDP__CSRF__KEY",
+            "c2VjcmV0LWNzcmYta2V5LWZvci10aGUtdGxzLXRlc3QhIQ==",
+        ),
+    ]);
+    idp_env.extend(listener_tls("IDP", &["HTTP", "GRPC"], &idp_leaf));
+    idp_env.extend(client_tls("IDP__AUTHZ", &ca, &idp_leaf));
+    let _idp = Service::start_with("idp", &demo, dir, &idp_env).await;
+
+    let mut rs_env = pairs(&[
+        ("RS__HTTP__PORT", &rs_http.to_string()),
+        ("RS__GUARD__MODE", "hybrid"),
+        ("RS__GUARD__ISSUER", &issuer),
+        ("RS__GUARD__JWKS__CA_FILE", &ca.display().to_string()),
+        ("RS__GUARD__INTROSPECTION__ENDPOINT", &authz_grpc_url),
+        ("RS__GUARD__INTROSPECTION__CACHE_TTL", "0s"),
+    ]);
+    rs_env.extend(listener_tls("RS", &["HTTP"], &rs_leaf));
+    rs_env.extend(client_tls("RS__GUARD__INTROSPECTION", &ca, &rs_leaf));
+    let _rs = Service::start_with("rs", &["serve".to_owned()], dir, &rs_env).await;
+
+    let walk = move |extra: &[&str]| {
+        let out =
+            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .current_dir(crate::harness::workspace())
+                .args(["run", "--quiet", "-p", "demo", "--", "walk", "--json"])
+                .args(["--issuer", &issuer, "--rs", &rs_url])
+                .args(extra)
+                .env_remove("DEMO_CA_FILE")
+                .output()
+                .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+            panic!(
+                "demo walk --json printed no JSON ({e}): {stdout}\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        (out.status.code(), report)
+    };
+    let ca_arg = ca.display().to_string();
+    let (code, report) = tokio::task::spawn_blocking({
+        let walk = walk.clone();
+        let ca_arg = ca_arg.clone();
+        move || walk(&["--ca-file", &ca_arg])
+    })
+    .await
+    .unwrap();
+    let steps = report["steps"].as_array().unwrap();
+    let failed: Vec<&Value> = steps.iter().filter(|s| s["ok"] != true).collect();
+    assert!(failed.is_empty(), "failed steps over https: {failed:?}");
+    assert_eq!(code, Some(0), "{report}");
+    let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
+    for name in [
+        "discovery",
+        "browser_login",
+        "code_exchange",
+        "rs_me",
+        "revoke",
+    ] {
+        assert!(names.contains(&name), "no step {name}: {names:?}");
+    }
+    // Without the CA bundle the walk trusts no https server: discovery fails on the
+    // certificate, and the walk exits 1.
+    let (code, report) = tokio::task::spawn_blocking(move || walk(&[]))
+        .await
+        .unwrap();
+    assert_eq!(code, Some(1), "{report}");
+    let discovery = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "discovery")
+        .unwrap()
+        .clone();
+    assert_eq!(discovery["ok"], false, "{report}");
+    let detail = discovery["detail"].as_str().unwrap().to_ascii_lowercase();
+    assert!(detail.contains("certificate"), "{discovery}");
 }
