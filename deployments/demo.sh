@@ -42,7 +42,7 @@ for arg in "$@"; do
         *) echo "usage: $0 [--reset-demo]" >&2; exit 2 ;;
     esac
 done
-cargo build --quiet -p authz -p idp -p rs -p demo
+cargo build --quiet -p authz -p idp -p rs -p demo -p pki
 mkdir -p "$data"
 bin="${CARGO_TARGET_DIR:-target}/debug"
 export AUTHZ__DATABASE__URL="sqlite://$data/authz.db"
@@ -52,14 +52,14 @@ export IDP__DATABASE__URL="sqlite://$data/idp.db"
 export AUTHZ__ISSUER="$issuer"
 export AUTHZ__HTTP__PORT="$authz_port" AUTHZ__GRPC__PORT="$authz_grpc_port" AUTHZ__ADMIN__PORT="$authz_admin_port"
 export AUTHZ__IDP__PUBLIC_URL="$idp_url"
-export AUTHZ__IDP__GRPC_URL="http://127.0.0.1:$idp_grpc_port"
+export AUTHZ__IDP__GRPC_URL="https://127.0.0.1:$idp_grpc_port"
 export AUTHZ_DEMO_APP_URL="$app_url"
 export IDP__PUBLIC_URL="$idp_url"
 export IDP__HTTP__PORT="$idp_port" IDP__GRPC__PORT="$idp_grpc_port" IDP__ADMIN__PORT="$idp_admin_port"
-export IDP__AUTHZ__GRPC_URL="http://127.0.0.1:$authz_grpc_port"
+export IDP__AUTHZ__GRPC_URL="https://127.0.0.1:$authz_grpc_port"
 export RS__HTTP__PORT="$rs_port" RS__ADMIN__PORT="$rs_admin_port"
 export RS__GUARD__ISSUER="$issuer"
-export RS__GUARD__INTROSPECTION__ENDPOINT="http://127.0.0.1:$authz_grpc_port"
+export RS__GUARD__INTROSPECTION__ENDPOINT="https://127.0.0.1:$authz_grpc_port"
 # rs checks tokens as in compose: hybrid (JWT signature locally, then introspection at
 # authz) with the demo-rs introspection client seeded by `authz serve --demo` (its secret is
 # the demo's public one), so a revoked token is refused (401) at once. Demo only: no
@@ -97,6 +97,51 @@ export AUTHZ__IDP__CLIENT_SECRET_FILE="$data"/authz-sessions.secret
 export IDP__SESSIONS_API__CLIENT_SECRET_FILE="$data"/authz-sessions.secret
 export IDP__AUTHZ__CLIENT_SECRET_FILE="$data"/idp-loginflow.secret
 export IDP__CSRF__KEY_FILE="$data"/idp-csrf.key
+
+# Demo only: mutual TLS on every gRPC link (docs/guides/tls.md). A small CA (root ->
+# intermediate -> issuing) and one certificate per service (DNS names the service's name and
+# localhost, IP 127.0.0.1, server and client usage), made once per data directory by the
+# dev PKI tool; a leaf that has expired or expires within a day is issued afresh. A
+# deployment mounts certificates from its own PKI.
+pki_dir="$data/pki"
+if [ ! -s "$pki_dir/ca.pem" ]; then
+    "$bin/pki" init --dir "$pki_dir" >/dev/null
+    echo "demo: created the demo CA $pki_dir/ca.pem"
+fi
+for svc in authz idp rs; do
+    force=()
+    if [ -s "$pki_dir/$svc/cert.pem" ]; then
+        if ! command -v openssl >/dev/null || openssl x509 -checkend 86400 -noout -in "$pki_dir/$svc/cert.pem" >/dev/null; then
+            continue
+        fi
+        force=(--force)
+    fi
+    "$bin/pki" issue --dir "$pki_dir" --name "$svc" --dns "$svc" --dns localhost --ip 127.0.0.1 "${force[@]}" >/dev/null
+    echo "demo: created $pki_dir/$svc/fullchain.pem (TLS certificate of $svc)"
+done
+# authz's and idp's gRPC listeners: TLS with their certificates, client certificates from
+# the demo CA required, the certificates' SANs mapped to the callers' client ids, and no
+# Basic credentials in metadata (grpc.basic_auth false: certificates only).
+for svc in AUTHZ IDP; do
+    name=${svc,,}
+    export "${svc}__GRPC__TLS__CERT_FILE=$pki_dir/$name/fullchain.pem"
+    export "${svc}__GRPC__TLS__KEY_FILE=$pki_dir/$name/key.pem"
+    export "${svc}__GRPC__TLS__CLIENT_CA_FILE=$pki_dir/ca.pem"
+    export "${svc}__GRPC__BASIC_AUTH=false"
+done
+export AUTHZ__GRPC__IDENTITIES__IDP=idp          # idp's certificate calls LoginFlow as client idp
+export AUTHZ__GRPC__IDENTITIES__RS=demo-rs       # rs's certificate introspects as client demo-rs
+export IDP__GRPC__IDENTITIES__AUTHZ=authz        # authz's certificate calls Sessions as authz
+# The clients of those links: the demo CA for the server, their own certificate for mTLS.
+tls_client() { # PREFIX SERVICE SERVER
+    export "$1__CA_FILE=$pki_dir/ca.pem"
+    export "$1__CERT_FILE=$pki_dir/$2/fullchain.pem"
+    export "$1__KEY_FILE=$pki_dir/$2/key.pem"
+    export "$1__SERVER_NAME=$3"
+}
+tls_client AUTHZ__IDP__TLS authz idp
+tls_client IDP__AUTHZ__TLS idp authz
+tls_client RS__GUARD__INTROSPECTION__TLS rs authz
 
 # Wiring, not demo data: idp's LoginFlow credentials at authz, registered once per data
 # directory with the generated secret.
@@ -173,6 +218,7 @@ cat <<MSG
   app    $app_url   (the demo web app: demo-client, or demo-spa)
 
   Clients demo-client / demo-secret, demo-spa (public, PKCE), demo-rs / demo-rs-secret.
+  gRPC links: mutual TLS with the demo CA $pki_dir/ca.pem (docs/guides/tls.md).
 
   Next steps:
     1. $walk   # walks every flow, one line per step

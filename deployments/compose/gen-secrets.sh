@@ -7,7 +7,14 @@
 # that authz seeds with `serve --demo` (as it does demo-client / demo-secret and idp the
 # user demo / demo-password, which need no file here); everything else is random.
 # Compose bind-mounts each file into containers that run as another user, so the files are
-# readable (0644) and the directory is private to you (0700).
+# readable (0644) and the directory is private to you (0700); that holds for the TLS keys
+# too (tools/pki writes them 0600 under DIR/pki; the mounted copies are 0644).
+#
+# TLS (docs/guides/tls.md): a demo CA (DIR/pki, made once with the workspace's dev PKI tool:
+# $PKI if set, else `cargo run -p pki`) and one certificate per service (DNS names the
+# service's name and localhost, IP 127.0.0.1, server and client usage), copied to the
+# secrets tls_ca, <service>_tls_cert (leaf + intermediates) and <service>_tls_key for the
+# mutual TLS on the gRPC links. Trust DIR/pki/ca.pem to call the services' gRPC ports.
 set -euo pipefail
 dir=${1:-"$(dirname "$0")/secrets"}
 mkdir -p "$dir"
@@ -30,3 +37,27 @@ put authz_idp_secret "$(openssl rand -base64 32)"     # authz -> idp.v1.Sessions
 put idp_authz_client_secret "$(openssl rand -base64 32)"  # idp -> authz.v1.LoginFlow (client idp)
 put idp_csrf_key "$(openssl rand -base64 32)"         # csrf.key: at least 32 bytes, base64
 put rs_client_secret demo-rs-secret
+
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+pki() {
+    if [ -n "${PKI:-}" ]; then "$PKI" "$@"; else cargo run --quiet --manifest-path "$repo/Cargo.toml" -p pki -- "$@"; fi
+}
+copy() { # FILE NAME: DIR/NAME becomes a readable copy of FILE (kept when equal)
+    if ! cmp -s "$1" "$dir/$2"; then
+        cp "$1" "$dir/$2"
+        chmod 644 "$dir/$2"
+        echo "created $dir/$2"
+    fi
+}
+if [ ! -s "$dir/pki/ca.pem" ]; then
+    pki init --dir "$dir/pki" >/dev/null
+    echo "created $dir/pki (the demo CA)"
+fi
+for svc in authz idp rs; do
+    if [ ! -s "$dir/pki/$svc/fullchain.pem" ]; then
+        pki issue --dir "$dir/pki" --name "$svc" --dns "$svc" --dns localhost --ip 127.0.0.1 >/dev/null
+    fi
+    copy "$dir/pki/$svc/fullchain.pem" "${svc}_tls_cert"
+    copy "$dir/pki/$svc/key.pem" "${svc}_tls_key"
+done
+copy "$dir/pki/ca.pem" tls_ca

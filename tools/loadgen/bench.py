@@ -11,8 +11,14 @@ every 100 ms) and after it. Last, cold start: exec of each release binary to its
 /readyz answering 200, with an existing database, COLD_RUNS times (median printed).
 Prints markdown tables.
 
+The TLS rows (SQLite): the same authz restarted with TLS 1.3 on its public and gRPC
+listeners, certificates from the dev PKI (tools/pki): token and HTTP introspection over
+HTTPS, gRPC introspection over mutual TLS (the client certificate is the credential), each
+on the same keep-alive connections as its plaintext row; the ratio to the plaintext row is
+printed after the table.
+
 Env: DUR (default 15s), WARMUP (3s), CONNS (32), ONLY (comma-separated row labels; `rs` for
-the guard rows, `login` for the login row and `cold` for cold start), LOGIN_USERS (8),
+the guard rows, `tls` for the TLS rows, `login` for the login row and `cold` for cold start), LOGIN_USERS (8),
 LOGIN_ROUNDS (3: login rows in a row, whose idp peak must not grow), COLD_RUNS (5), BENCH_PROFILE (release; `debug` to try the script on debug binaries).
 Loopback only; every run is bounded in time.
 """
@@ -21,6 +27,7 @@ import json
 import os
 import re
 import socket
+import ssl
 import subprocess
 import sys
 import statistics
@@ -46,6 +53,13 @@ AUTHZ = os.path.join(ROOT, "target", PROFILE, "authz")
 IDP = os.path.join(ROOT, "target", PROFILE, "idp")
 RS = os.path.join(ROOT, "target", PROFILE, "rs")
 LOADGEN = os.path.join(ROOT, "target", PROFILE, "loadgen")
+PKI = os.path.join(ROOT, "target", PROFILE, "pki")
+# Each TLS row and the plaintext row it is compared with.
+TLS_ROWS = {
+    "token RS256 JWT (HTTPS)": "token RS256 JWT",
+    "introspect HTTP (JWT) (HTTPS)": "introspect HTTP (JWT)",
+    "introspect gRPC (JWT) (mTLS)": "introspect gRPC (JWT)",
+}
 # idp's password parameters (passwords.*), for the argon2id limit beside the login row.
 ARGON2 = {
     "memory_kib": os.environ.get("IDP__PASSWORDS__MEMORY_KIB", "19456"),
@@ -120,12 +134,13 @@ def pinned(cpu, cmd):
     return (["taskset", "-c", str(cpu)] if PIN else []) + cmd
 
 
-def token(http, client, extra=None):
+def token(http, client, extra=None, cafile=None):
     form = {"grant_type": "client_credentials", "scope": SCOPE, "resource": RESOURCE}
     form.update(extra or {})
     req = urllib.request.Request(http + "/token", data=urllib.parse.urlencode(form).encode())
     req.add_header("Authorization", "Basic " + base64.b64encode(f"{client}:{SECRET}".encode()).decode())
-    with urllib.request.urlopen(req) as res:
+    context = ssl.create_default_context(cafile=cafile) if cafile else None
+    with urllib.request.urlopen(req, context=context) as res:
         return json.load(res)["access_token"]
 
 
@@ -294,6 +309,69 @@ def run_backend(backend, db_url, data):
     finally:
         server.terminate()
         server.wait(timeout=15)
+    if backend == "SQLite" and (not ONLY or "tls" in ONLY or any(label in ONLY for label in TLS_ROWS)):
+        rows += run_tls(env, data)
+    return rows
+
+
+def run_tls(env, data):
+    """The TLS rows: authz on the same database with TLS 1.3 on its public and gRPC listeners
+    (dev PKI certificates; the gRPC port requires a client certificate, mapped to bench-cc)."""
+    pki_dir = os.path.join(data, "pki")
+    for args in (["init", "--dir", pki_dir],
+                 ["issue", "--dir", pki_dir, "--name", "authz", "--dns", "localhost", "--ip", "127.0.0.1", "--server"],
+                 ["issue", "--dir", pki_dir, "--name", "bench", "--dns", "bench", "--client"]):
+        subprocess.run([PKI] + args, check=True, capture_output=True)
+    ca = os.path.join(pki_dir, "ca.pem")
+    leaf = lambda name, f: os.path.join(pki_dir, name, f)
+    port = free_port()
+    env = dict(env)
+    env.update({
+        "AUTHZ__ISSUER": f"https://127.0.0.1:{port}",
+        "AUTHZ__HTTP__PORT": str(port),
+        "AUTHZ__HTTP__TLS__CERT_FILE": leaf("authz", "fullchain.pem"),
+        "AUTHZ__HTTP__TLS__KEY_FILE": leaf("authz", "key.pem"),
+        "AUTHZ__GRPC__TLS__CERT_FILE": leaf("authz", "fullchain.pem"),
+        "AUTHZ__GRPC__TLS__KEY_FILE": leaf("authz", "key.pem"),
+        "AUTHZ__GRPC__TLS__CLIENT_CA_FILE": ca,
+        "AUTHZ__GRPC__IDENTITIES__BENCH": "bench-cc",
+    })
+    server = subprocess.Popen(pinned(0, [AUTHZ, "serve"]), cwd=data, env=env, stdout=subprocess.PIPE, text=True)
+    rows = []
+    try:
+        line = server.stdout.readline()
+        addrs = dict(re.findall(r"(\w+)=(\S+)", line))
+        if "http" not in addrs:
+            sys.exit(f"bench: authz (TLS) did not start: {line!r}")
+        if PIN:
+            subprocess.run(["taskset", "-a", "-cp", "0", str(server.pid)], check=True, capture_output=True)
+        https, admin, grpcs = f"https://{addrs['http']}", f"http://{addrs['admin']}", f"https://{addrs['grpc']}"
+        wait_ready(admin, "authz (TLS)")
+        trust = ["--ca", ca]
+        form_cc = urllib.parse.urlencode({"grant_type": "client_credentials", "scope": SCOPE, "resource": RESOURCE})
+        es_jwt = token(https, "bench-es", cafile=ca)
+        cases = [
+            ("token RS256 JWT (HTTPS)", https + "/token", trust + ["--method", "POST", "--form", form_cc,
+                                                                   "--basic", f"bench-cc:{SECRET}",
+                                                                   "--expect", '"access_token"', "--route", "/token"]),
+            ("introspect HTTP (JWT) (HTTPS)", https + "/introspect", trust + ["--method", "POST", "--form", "token=" + es_jwt,
+                                                                              "--basic", f"bench-cc:{SECRET}",
+                                                                              "--expect", '"active":true',
+                                                                              "--route", "/introspect"]),
+            ("introspect gRPC (JWT) (mTLS)", grpcs, trust + ["--grpc-introspect", es_jwt, "--server-name", "localhost",
+                                                             "--cert", leaf("bench", "fullchain.pem"),
+                                                             "--key", leaf("bench", "key.pem")]),
+        ]
+        for label, url, args in cases:
+            if ONLY and "tls" not in ONLY and label not in ONLY:
+                continue
+            metrics = ["--metrics", admin + "/metrics"] if "--route" in args else []
+            r = run_once(label, url, args, server.pid, metrics, procs={"authz": server.pid})
+            r["backend"] = "SQLite"
+            rows.append(r)
+            print(f"  {'SQLite':<10} {label:<34} {r['rps']:>9.0f} req/s", file=sys.stderr)
+    finally:
+        stop(server)
     return rows
 
 
@@ -457,7 +535,7 @@ def run_login(data):
 
 def main():
     subprocess.run(["cargo", "build", "--quiet"] + (["--release"] if PROFILE == "release" else []) +
-                   ["-p", "authz", "-p", "idp", "-p", "rs", "-p", "loadgen"], cwd=ROOT, check=True)
+                   ["-p", "authz", "-p", "idp", "-p", "rs", "-p", "loadgen", "-p", "pki"], cwd=ROOT, check=True)
     rsa, ec = openssl_speed("rsa2048"), openssl_speed("ecdsap256")
     rows = []
     with tempfile.TemporaryDirectory() as data:
@@ -526,6 +604,15 @@ def main():
         for r in rows:
             if r["label"] == "token RS256 JWT":
                 print(f"- {r['backend']}: token RS256 JWT = {100 * r['rps'] / rsa:.0f}% of the RSA-2048 signing limit")
+    plain = {r["label"]: r for r in rows if r["backend"] == "SQLite"}
+    compared = [(label, plain[label], plain[base]) for label, base in TLS_ROWS.items() if label in plain and base in plain]
+    if compared:
+        print()
+        print("TLS 1.3 against plaintext, same keep-alive connections (target: within 10%):")
+        for label, tls, base in compared:
+            cpu = lambda r: r["server_cpu_pct"] / 100 / max(r["rps"], 1) * 1e6
+            print(f"- {label}: {tls['rps']:.0f} req/s = {100 * tls['rps'] / base['rps']:.0f}% of {base['rps']:.0f} "
+                  f"plaintext; server CPU per request {cpu(tls):.1f} µs vs {cpu(base):.1f} µs")
     guard = {r["label"]: r for r in rows if r["backend"] == "rs"}
     if len(guard) == 2:
         open_, jwt = guard["rs /api/v1/status (no token)"], guard["rs /api/v1/me (RS256 JWT, jwt mode)"]

@@ -628,7 +628,20 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         .into_iter()
         .filter(|l| !SEEDED.contains(l))
         .collect();
-    assert_eq!(wiring.len(), 5, "KEK, 3 secrets, client idp: {wiring:#?}");
+    assert_eq!(
+        wiring.len(),
+        9,
+        "KEK, 3 secrets, the demo CA, 3 TLS certificates, client idp: {wiring:#?}"
+    );
+    for svc in ["authz", "idp", "rs"] {
+        assert!(
+            wiring.iter().any(|l| l.starts_with("demo: created")
+                && l.ends_with(&format!(
+                    "/pki/{svc}/fullchain.pem (TLS certificate of {svc})"
+                ))),
+            "{wiring:#?}"
+        );
+    }
     assert!(
         wiring
             .iter()

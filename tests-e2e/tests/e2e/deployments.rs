@@ -5,8 +5,9 @@
 //! through `*_file` keys, its healthcheck asks the admin `/readyz`, and Prometheus scrapes
 //! the three admin ports. The demo web app runs the demo tool's image; its command parses
 //! as `demo app` (the demo crate's own clap types) and points at the services that are
-//! really there. `docker compose config` validates the file where
-//! Docker exists.
+//! really there. The public listeners serve https with the demo CA's certificates for the
+//! names browsers and containers use, and whoever calls them over https trusts that CA
+//! (issue 16). `docker compose config` validates the file where Docker exists.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -44,15 +45,40 @@ fn str_list(value: &Value) -> Vec<String> {
 /// A listener of a loaded config: (name, host, port).
 type Listener = (&'static str, std::net::IpAddr, u16);
 
+/// A gRPC link this service calls over TLS: the URL, the client `tls` section beside it,
+/// and the client id the peer must see.
+struct Link {
+    url: String,
+    tls: runtime::TlsClientConfig,
+    as_client: String,
+}
+
+/// A gRPC server's TLS: its listener's `tls`, the certificate identities, Basic on or off.
+struct GrpcServer {
+    tls: runtime::TlsConfig,
+    identities: BTreeMap<String, String>,
+    basic_auth: bool,
+}
+
 /// What the test needs from a loaded service config.
 struct Loaded {
     listeners: Vec<Listener>,
     /// gRPC URLs this service calls (host is a compose service name inside the network).
     calls: Vec<String>,
+    /// The same calls with their TLS settings (issue 16).
+    links: Vec<Link>,
+    /// This service's gRPC server, when it has one.
+    grpc_server: Option<GrpcServer>,
     /// HTTP back-channel URLs this service calls (a compose service's http listener).
     http_calls: Vec<String>,
     /// The issuer this service is (authz) or trusts (rs).
     issuer: Option<String>,
+    /// The public listener's TLS (compose serves https there).
+    http_tls: runtime::TlsConfig,
+    /// idp's public URL: what idp says it is (idp), where authz sends browsers (authz).
+    idp_public_url: Option<String>,
+    /// The CA bundle the guard trusts for discovery and the JWKS over https (rs).
+    jwks_ca: Option<PathBuf>,
 }
 
 /// Loads `service`'s config the way the image does (`configs/<service>.yaml` plus the
@@ -81,9 +107,22 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     ("grpc", c.grpc.host, c.grpc.port),
                     ("admin", c.admin.host, c.admin.port),
                 ],
-                calls: vec![c.idp.grpc_url],
+                calls: vec![c.idp.grpc_url.clone()],
+                links: vec![Link {
+                    url: c.idp.grpc_url,
+                    tls: c.idp.tls,
+                    as_client: c.idp.client_id.to_string(),
+                }],
+                grpc_server: Some(GrpcServer {
+                    tls: c.grpc.tls,
+                    identities: c.grpc.identities,
+                    basic_auth: c.grpc.basic_auth,
+                }),
                 http_calls: Vec::new(),
                 issuer: Some(c.issuer),
+                http_tls: c.http.tls,
+                idp_public_url: Some(c.idp.public_url),
+                jwks_ca: None,
             }
         }
         "idp" => {
@@ -95,16 +134,29 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     ("grpc", c.grpc.host, c.grpc.port),
                     ("admin", c.admin.host, c.admin.port),
                 ],
-                calls: vec![c.authz.grpc_url],
+                calls: vec![c.authz.grpc_url.clone()],
+                links: vec![Link {
+                    url: c.authz.grpc_url,
+                    tls: c.authz.tls,
+                    as_client: c.authz.client_id.to_string(),
+                }],
+                grpc_server: Some(GrpcServer {
+                    tls: c.grpc.tls,
+                    identities: c.grpc.identities,
+                    basic_auth: c.grpc.basic_auth,
+                }),
                 http_calls: Vec::new(),
                 issuer: None,
+                http_tls: c.http.tls,
+                idp_public_url: Some(c.public_url.to_string()),
+                jwks_ca: None,
             }
         }
         "rs" => {
             let c: rs::RsConfig =
                 config::load_with_env(service, &file, env).unwrap_or_else(|e| fail(e));
             let calls = if c.guard.mode != guard::Mode::Jwt {
-                vec![c.guard.introspection.endpoint]
+                vec![c.guard.introspection.endpoint.clone()]
             } else {
                 Vec::new()
             };
@@ -112,18 +164,211 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                 (Some(url), guard::Mode::Jwt | guard::Mode::Hybrid) => vec![url.clone()],
                 _ => Vec::new(),
             };
+            let links = if c.guard.mode != guard::Mode::Jwt {
+                vec![Link {
+                    url: c.guard.introspection.endpoint.clone(),
+                    tls: c.guard.introspection.tls.clone(),
+                    as_client: c.guard.introspection.client_id.clone().unwrap_or_default(),
+                }]
+            } else {
+                Vec::new()
+            };
             Loaded {
                 listeners: vec![
                     ("http", c.http.host, c.http.port),
                     ("admin", c.admin.host, c.admin.port),
                 ],
                 calls,
+                links,
+                grpc_server: None,
                 http_calls,
                 issuer: Some(c.guard.issuer),
+                http_tls: c.http.tls,
+                idp_public_url: None,
+                jwks_ca: c.guard.jwks.ca_file,
             }
         }
         other => panic!("no service {other}"),
     }
+}
+
+/// The certificates of `pem` (DER), in order.
+fn pem_certs(pem: &Path) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    use rustls_pki_types::pem::PemObject as _;
+    rustls_pki_types::CertificateDer::pem_file_iter(pem)
+        .unwrap_or_else(|e| panic!("{}: {e}", pem.display()))
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap_or_else(|e| panic!("{}: {e}", pem.display()))
+}
+
+/// Verifies the leaf of `chain` (with its intermediates) against the roots of `ca` for
+/// `usage` now, as the peer's rustls does.
+fn verify_chain(ca: &Path, chain: &Path, usage: webpki::KeyUsage) -> Result<(), webpki::Error> {
+    let roots = pem_certs(ca);
+    let anchors: Vec<_> = roots
+        .iter()
+        .map(|root| webpki::anchor_from_trusted_cert(root).unwrap())
+        .collect();
+    let chain = pem_certs(chain);
+    let leaf = webpki::EndEntityCert::try_from(&chain[0]).unwrap();
+    leaf.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        &anchors,
+        &chain[1..],
+        rustls_pki_types::UnixTime::now(),
+        usage,
+        None,
+        None,
+    )
+    .map(|_| ())
+}
+
+/// Each gRPC link of the compose file is https with mutual TLS, checked with the generated
+/// certificates the way the two ends check each other: the caller trusts a CA that signs
+/// the server's certificate for the URL's host; the server requires client certificates
+/// from a CA that signs the caller's, which carries a SAN that the server's
+/// `grpc.identities` maps to the client id the caller acts as; Basic metadata is off.
+fn tls_links_are_mutual(serving: &BTreeMap<String, (String, Loaded)>, secrets: &Path) {
+    let mut links = 0;
+    for (name, (_, loaded)) in serving {
+        for link in &loaded.links {
+            links += 1;
+            let rest = link
+                .url
+                .strip_prefix("https://")
+                .unwrap_or_else(|| panic!("{name}: gRPC link {} is not https", link.url));
+            let host = rest.rsplit_once(':').unwrap().0;
+            let (_, peer) = &serving[host];
+            let server = peer
+                .grpc_server
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name} calls {host}, which has no gRPC server"));
+            assert!(server.tls.enabled(), "{host}: grpc.tls is off");
+            assert!(
+                !server.basic_auth,
+                "{host}: grpc.basic_auth must be false (mTLS only)"
+            );
+            let client_ca = server
+                .tls
+                .client_ca_file
+                .as_ref()
+                .unwrap_or_else(|| panic!("{host}: grpc.tls.client_ca_file is unset"));
+            let server_cert = server.tls.cert_file.as_ref().expect("grpc.tls.cert_file");
+            let ca = link.tls.ca_file.as_ref().expect("client tls.ca_file");
+            let cert = link
+                .tls
+                .cert_file
+                .as_ref()
+                .unwrap_or_else(|| panic!("{name}: no client certificate for {}", link.url));
+            assert!(link.tls.key_file.is_some(), "{name}: no client key");
+            for path in [client_ca, server_cert, ca, cert] {
+                assert!(
+                    path.starts_with(secrets),
+                    "{name}/{host}: {} is not a generated secret",
+                    path.display()
+                );
+            }
+            verify_chain(ca, server_cert, webpki::KeyUsage::server_auth())
+                .unwrap_or_else(|e| panic!("{name} does not trust {host}'s certificate: {e:?}"));
+            let expected = link.tls.server_name.clone().unwrap_or(host.to_owned());
+            let server_leaf = &pem_certs(server_cert)[0];
+            assert!(
+                runtime::peer_identities(server_leaf).contains(&expected),
+                "{host}'s certificate does not name {expected}"
+            );
+            verify_chain(client_ca, cert, webpki::KeyUsage::client_auth())
+                .unwrap_or_else(|e| panic!("{host} does not accept {name}'s certificate: {e:?}"));
+            let identities = runtime::peer_identities(&pem_certs(cert)[0]);
+            let mapped = identities
+                .iter()
+                .find_map(|san| server.identities.get(san))
+                .unwrap_or_else(|| {
+                    panic!("{host}: grpc.identities maps none of {name}'s SANs {identities:?}")
+                });
+            assert_eq!(
+                mapped, &link.as_client,
+                "{host} maps {name}'s certificate to another client"
+            );
+        }
+    }
+    assert_eq!(
+        links, 3,
+        "idp -> authz, authz -> idp and rs -> authz are all checked"
+    );
+}
+
+/// Whether the leaf of `chain` is valid for the DNS name or IP address `name`, as a TLS
+/// client connecting to `name` checks it.
+fn names(chain: &Path, name: &str) -> bool {
+    let leaf = &pem_certs(chain)[0];
+    let leaf = webpki::EndEntityCert::try_from(leaf).unwrap();
+    let server_name = rustls_pki_types::ServerName::try_from(name).unwrap();
+    leaf.verify_is_valid_for_subject_name(&server_name).is_ok()
+}
+
+/// The public listeners serve https with the demo CA's certificates (issue 16): each
+/// service's `http.tls` pair is generated, and its leaf chains to the demo CA with the
+/// server usage for the names browsers use (`localhost`) and the other containers use (the
+/// service name); the issuer and idp's public URL are those https origins; rs's guard
+/// trusts the demo CA for discovery and the JWKS (`guard.jwks.ca_file`).
+fn public_listeners_are_https(serving: &BTreeMap<String, (String, Loaded)>, secrets: &Path) {
+    let ca = secrets.join("tls_ca");
+    for (name, (_, loaded)) in serving {
+        let tls = &loaded.http_tls;
+        assert!(tls.enabled(), "{name}: http.tls is off");
+        let cert = tls
+            .cert_file
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: http.tls.cert_file is unset"));
+        let key = tls
+            .key_file
+            .as_ref()
+            .unwrap_or_else(|| panic!("{name}: http.tls.key_file is unset"));
+        for path in [cert, key] {
+            assert!(
+                path.starts_with(secrets) && path.is_file(),
+                "{name}: {} is not a generated secret",
+                path.display()
+            );
+        }
+        verify_chain(&ca, cert, webpki::KeyUsage::server_auth()).unwrap_or_else(|e| {
+            panic!("the demo CA does not sign {name}'s https certificate: {e:?}")
+        });
+        for host in ["localhost", name.as_str()] {
+            assert!(
+                names(cert, host),
+                "{name}'s https certificate does not name {host}"
+            );
+        }
+        assert!(
+            !names(cert, "example.com"),
+            "{name}: the name check can fail"
+        );
+    }
+    let http_port = |service: &str| port_of(&serving[service].1.listeners, "http");
+    let authz = &serving["authz"].1;
+    assert_eq!(
+        authz.issuer.as_deref(),
+        Some(format!("https://localhost:{}", http_port("authz")).as_str()),
+        "authz: issuer"
+    );
+    let idp_url = format!("https://localhost:{}", http_port("idp"));
+    for service in ["authz", "idp"] {
+        let url = serving[service].1.idp_public_url.clone().unwrap();
+        assert_eq!(
+            url.trim_end_matches('/'),
+            idp_url,
+            "{service}: idp's public URL"
+        );
+    }
+    let jwks_ca = serving["rs"]
+        .1
+        .jwks_ca
+        .as_ref()
+        .expect("rs: guard.jwks.ca_file (discovery and JWKS over https)");
+    let authz_cert = authz.http_tls.cert_file.as_ref().unwrap();
+    verify_chain(jwks_ca, authz_cert, webpki::KeyUsage::server_auth())
+        .unwrap_or_else(|e| panic!("rs does not trust authz's https certificate: {e:?}"));
 }
 
 fn port_of(listeners: &[Listener], name: &str) -> u16 {
@@ -235,7 +480,11 @@ fn compose_file_matches_the_service_configs() {
             );
             let path = format!("{SECRETS_DIR}{secret}");
             let by_env = env.iter().any(|(k, v)| k.ends_with("_FILE") && *v == path);
-            let by_flag = command.contains(&format!("-file {path}"));
+            let argv = str_list(&svc["command"]);
+            let by_flag = command.contains(&format!("-file {path}"))
+                || argv
+                    .windows(2)
+                    .any(|w| w[0].ends_with("-file") && w[1] == path);
             assert!(
                 by_env || by_flag,
                 "{name}: secret {secret} is mounted but never read"
@@ -427,7 +676,7 @@ fn compose_file_matches_the_service_configs() {
     for (name, (_, loaded)) in &serving {
         for url in &loaded.calls {
             let (host, port) = url
-                .strip_prefix("http://")
+                .strip_prefix("https://")
                 .and_then(|r| r.trim_end_matches('/').rsplit_once(':'))
                 .unwrap_or_else(|| panic!("{name}: {url}"));
             let (_, peer) = serving
@@ -440,13 +689,18 @@ fn compose_file_matches_the_service_configs() {
         }
     }
 
-    // HTTP back channels name a compose service's http listener; everyone agrees on the
-    // issuer.
+    // Every gRPC link runs over mutual TLS (issue 16).
+    tls_links_are_mutual(&serving, generated.path());
+    // The public listeners serve https with the demo CA (issue 16).
+    public_listeners_are_https(&serving, generated.path());
+
+    // HTTP back channels name a compose service's http listener over https; everyone
+    // agrees on the issuer.
     let http_port_of = |url: &str| -> (String, u16) {
         let (host, port) = url
-            .strip_prefix("http://")
+            .strip_prefix("https://")
             .and_then(|r| r.trim_end_matches('/').rsplit_once(':'))
-            .unwrap_or_else(|| panic!("{url}: not http://service:port"));
+            .unwrap_or_else(|| panic!("{url}: not https://service:port"));
         (host.to_owned(), port.parse().unwrap())
     };
     let authz_issuer = serving["authz"].1.issuer.clone().unwrap();
@@ -515,6 +769,22 @@ fn compose_file_matches_the_service_configs() {
     );
     assert!(parsed.public_url.ends_with(&format!(":{port}")));
     assert_eq!(parsed.issuer, authz_issuer);
+    // It reaches authz and rs over https and trusts the demo CA that signs their
+    // certificates for the names it uses (--ca-file, the mounted secret tls_ca).
+    let app_ca = parsed
+        .ca_file
+        .as_ref()
+        .unwrap_or_else(|| panic!("{name}: no --ca-file for the https services"));
+    let app_ca = app_ca
+        .to_str()
+        .unwrap()
+        .strip_prefix(SECRETS_DIR)
+        .unwrap_or_else(|| panic!("{name}: --ca-file {} is not a secret", app_ca.display()));
+    assert!(
+        str_list(&app["secrets"]).iter().any(|s| s == app_ca),
+        "{name}: --ca-file {app_ca} is not mounted"
+    );
+    let app_ca = generated.path().join(app_ca);
     for (url, peer) in [
         (parsed.backchannel.clone().unwrap_or_default(), "authz"),
         (parsed.rs.clone(), "rs"),
@@ -525,6 +795,13 @@ fn compose_file_matches_the_service_configs() {
             p,
             port_of(&serving[peer].1.listeners, "http"),
             "{name}: {url}"
+        );
+        let cert = serving[peer].1.http_tls.cert_file.as_ref().unwrap();
+        verify_chain(&app_ca, cert, webpki::KeyUsage::server_auth())
+            .unwrap_or_else(|e| panic!("{name} does not trust {peer}'s certificate: {e:?}"));
+        assert!(
+            names(cert, &host),
+            "{peer}'s certificate does not name {host}"
         );
     }
     assert!(

@@ -68,12 +68,31 @@ pub fn build_once() {
     }
 }
 
+/// An HTTP client that trusts only the CA bundle `ca` (rustls, no built-in roots).
+pub fn https_client_builder(ca: &Path) -> reqwest::ClientBuilder {
+    let pem = std::fs::read(ca).unwrap_or_else(|e| panic!("{}: {e}", ca.display()));
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false);
+    for cert in reqwest::Certificate::from_pem_bundle(&pem).expect("PEM CA bundle") {
+        builder = builder.add_root_certificate(cert);
+    }
+    builder
+}
+
+/// [`https_client_builder`], built.
+pub fn https_client(ca: &Path) -> reqwest::Client {
+    https_client_builder(ca).build().expect("HTTPS client")
+}
+
 /// A running service process.
 pub struct Service {
     name: &'static str,
     child: Child,
     addrs: HashMap<String, SocketAddr>,
     log: PathBuf,
+    /// TLS on every listener: the CA bundle its certificates chain to ([`Service::start_tls`]).
+    tls_ca: Option<PathBuf>,
     /// What it printed on stdout after its listening line (read until it exits).
     stdout: Option<tokio::task::JoinHandle<Vec<String>>>,
 }
@@ -92,6 +111,35 @@ impl Service {
         args: &[String],
         data: &Path,
         env: &[(String, String)],
+    ) -> Self {
+        Self::launch(name, args, data, env, None).await
+    }
+
+    /// [`Service::start`] for a service whose listeners all serve TLS (set in `env`) with
+    /// certificates that chain to the CA bundle `ca`: [`Service::url`] is then `https://…`,
+    /// and readiness is asked over TLS.
+    pub async fn start_tls(
+        name: &'static str,
+        data: &Path,
+        env: &[(String, String)],
+        ca: &Path,
+    ) -> Self {
+        Self::launch(
+            name,
+            &["serve".to_owned()],
+            data,
+            env,
+            Some(ca.to_path_buf()),
+        )
+        .await
+    }
+
+    async fn launch(
+        name: &'static str,
+        args: &[String],
+        data: &Path,
+        env: &[(String, String)],
+        tls_ca: Option<PathBuf>,
     ) -> Self {
         build_once();
         let prefix = name.to_ascii_uppercase();
@@ -160,6 +208,7 @@ impl Service {
             child,
             addrs,
             log,
+            tls_ca,
             stdout: Some(stdout),
         };
         service.wait_ready().await;
@@ -174,13 +223,21 @@ impl Service {
             .unwrap_or_else(|| panic!("{} has no {which} listener", self.name))
     }
 
-    /// `http://<addr>` of listener `which`.
+    /// `http://<addr>` of listener `which` (`https://` for [`Service::start_tls`]).
     pub fn url(&self, which: &str) -> String {
-        format!("http://{}", self.addr(which))
+        let scheme = if self.tls_ca.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}", self.addr(which))
     }
 
     async fn wait_ready(&self) {
-        let client = reqwest::Client::new();
+        let client = match &self.tls_ca {
+            None => reqwest::Client::new(),
+            Some(ca) => https_client(ca),
+        };
         let url = format!("{}/readyz", self.url("admin"));
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {

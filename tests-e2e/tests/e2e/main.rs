@@ -17,3 +17,4 @@ mod m2m;
 mod reliability;
 mod spa;
 mod telemetry;
+mod tls;

@@ -33,7 +33,9 @@ use tracing::instrument;
 use crate::seeded::{
     APP_URL, CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, SCOPES, SPA_CALLBACK_PATH, SPA_CLIENT_ID,
 };
-use crate::support::{base_url, json_of, random, str_field, unix_now, verifier_challenge};
+use crate::support::{
+    base_url, http_client, json_of, random, str_field, unix_now, verifier_challenge,
+};
 
 /// The app's session cookie (host-only, so distinct from authz's and idp's cookie names).
 const COOKIE: &str = "demo_app";
@@ -66,6 +68,10 @@ pub struct AppArgs {
     /// rs's base URL, for the API calls the app makes with the access token.
     #[arg(long, default_value = "http://localhost:8082")]
     pub rs: String,
+    /// PEM bundle of the CA certificates that sign authz's and rs's https certificates
+    /// (the compose demo's `secrets/pki/ca.pem`); the only roots the app trusts.
+    #[arg(long, env = "DEMO_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// Which demo client a sign-in uses.
@@ -187,11 +193,7 @@ impl DemoApp {
         if let Some(back) = &args.backchannel {
             args.backchannel = Some(base_url("backchannel", back)?);
         }
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(10))
-            .build()
-            .map_err(|e| format!("error: HTTP client: {e}"))?;
+        let http = http_client(args.ca_file.as_deref())?;
         Ok(Self {
             secure_cookie: args.public_url.starts_with("https://"),
             args,
@@ -1347,6 +1349,7 @@ mod tests {
             issuer: "http://localhost:8080/".into(),
             backchannel: Some("http://authz:8080".into()),
             rs: "http://rs:8082".into(),
+            ca_file: None,
         })
         .unwrap();
         assert_eq!(
@@ -1365,6 +1368,7 @@ mod tests {
             issuer: "http://localhost:8080/<b>\"x\"".into(),
             backchannel: None,
             rs: "http://localhost:8082".into(),
+            ca_file: None,
         };
         let session = Session::new().unwrap();
         let notice = Some(Notice {
@@ -1458,6 +1462,7 @@ mod tests {
             issuer: "http://localhost:8080".into(),
             backchannel: None,
             rs: "http://localhost:8082".into(),
+            ca_file: None,
         })
         .err()
         .unwrap();

@@ -61,6 +61,34 @@ pub(crate) fn random() -> Result<String, String> {
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
 
+/// The HTTP client of the walk and the app: no redirects followed, a 10 s timeout, and
+/// https through rustls (ring) trusting exactly the CA certificates of `ca_file` (`--ca-file`,
+/// a PEM bundle such as the compose demo CA `secrets/pki/ca.pem`); without it no https
+/// server is trusted, since the demo only ever talks to the platform's own services.
+/// The one line to print when the bundle cannot be read or holds no certificate.
+pub(crate) fn http_client(ca_file: Option<&std::path::Path>) -> Result<reqwest::Client, String> {
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(10));
+    if let Some(path) = ca_file {
+        let refuse = |why: String| format!("error: --ca-file {}: {why}", path.display());
+        let pem = std::fs::read(path).map_err(|e| refuse(format!("cannot read it: {e}")))?;
+        let certs = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| refuse(format!("not a PEM certificate bundle: {e}")))?;
+        if certs.is_empty() {
+            return Err(refuse("holds no PEM certificate".to_owned()));
+        }
+        for cert in certs {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder
+        .build()
+        .map_err(|e| format!("error: HTTP client: {}", causes(&e)))
+}
+
 /// The URL argument `--name` `value` without a trailing `/`, when it is an absolute http(s)
 /// URL with a host and no query or fragment; otherwise the one line to print.
 pub(crate) fn base_url(name: &str, value: &str) -> Result<String, String> {
@@ -87,6 +115,27 @@ mod tests {
             verifier_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
+    }
+
+    #[test]
+    fn ca_file_must_hold_certificates() {
+        let dir = std::env::temp_dir().join(format!("demo-ca-{}", random().unwrap()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let missing = dir.join("missing.pem");
+        let err = http_client(Some(&missing)).unwrap_err();
+        assert!(
+            err.starts_with(&format!(
+                "error: --ca-file {}: cannot read it",
+                missing.display()
+            )),
+            "{err}"
+        );
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "no certificate here\n").unwrap();
+        let err = http_client(Some(&empty)).unwrap_err();
+        assert!(err.contains("holds no PEM certificate"), "{err}");
+        assert!(http_client(None).is_ok());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -18,7 +18,7 @@
 
 use std::future::Future;
 use std::process::ExitCode;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use reqwest::{StatusCode, Url};
 use serde::Serialize;
@@ -30,7 +30,9 @@ use crate::seeded::{
     APP_URL, AUDIENCE, CALLBACK_PATH, CLIENT_ID, CLIENT_SECRET, PASSWORD, POST_LOGOUT_PATH,
     RS_CLIENT_ID, RS_CLIENT_SECRET, TV_CLIENT_ID, USERNAME, app_uri,
 };
-use crate::support::{base_url, causes, json_of, random, str_field, verifier_challenge};
+use crate::support::{
+    base_url, causes, http_client, json_of, random, str_field, verifier_challenge,
+};
 
 /// What the browser login asks for.
 const SCOPE: &str = "openid profile email offline_access items:read";
@@ -57,6 +59,10 @@ pub struct WalkArgs {
     /// every step that did not pass, `skipped` those of them that could not run.
     #[arg(long)]
     pub json: bool,
+    /// PEM bundle of the CA certificates that sign the services' https certificates (the
+    /// compose demo's `secrets/pki/ca.pem`); the only roots the walk trusts.
+    #[arg(long, env = "DEMO_CA_FILE")]
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The URL arguments, checked and without trailing `/`.
@@ -96,12 +102,9 @@ pub fn run(args: WalkArgs) -> ExitCode {
         .build()
         .map_err(|e| e.to_string())
         .and_then(|rt| {
-            reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(10))
-                .build()
+            http_client(args.ca_file.as_deref())
                 .map(|http| (rt, http))
-                .map_err(|e| e.to_string())
+                .map_err(|e| e.trim_start_matches("error: ").to_owned())
         });
     let (rt, http) = match setup {
         Ok(setup) => setup,
@@ -732,6 +735,7 @@ mod tests {
             resource: AUDIENCE.to_owned(),
             app: "http://localhost:3001/".to_owned(),
             json: true,
+            ca_file: None,
         }
     }
 

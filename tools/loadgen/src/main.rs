@@ -10,6 +10,11 @@
 //! It is bounded in time and in requests (`--max-requests`, whichever ends first), and it
 //! refuses non-loopback targets: load is only ever sent to this machine.
 //!
+//! `https://` targets are reached over TLS 1.3 only (rustls, ring), one handshake per
+//! keep-alive connection, verifying the server against `--ca` (the name checked is
+//! `--server-name`, or the target's IP address); `--cert`/`--key` present a client
+//! certificate (mutual TLS, e.g. on authz's gRPC port).
+//!
 //! Two subcommands, chosen by the first argument: `loadgen login` (repeated browser
 //! sign-ins, [`login`]) and `loadgen argon2` (the argon2id hash rate of one thread,
 //! [`hashes`]).
@@ -18,6 +23,8 @@ mod hashes;
 mod login;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -30,8 +37,20 @@ use hyper_util::rt::TokioIo;
 #[derive(Debug, Parser)]
 #[command(name = "loadgen", about)]
 struct Args {
-    /// Target URL, e.g. http://127.0.0.1:8080/.well-known/jwks.json (loopback only).
+    /// Target URL, e.g. http://127.0.0.1:8080/.well-known/jwks.json or https://… (loopback only).
     url: String,
+    /// PEM CA bundle that signs the server's certificate (required for https:// targets).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+    /// Name checked in the server's certificate (default: the target's IP address).
+    #[arg(long)]
+    server_name: Option<String>,
+    /// PEM client certificate chain for mutual TLS (with --key).
+    #[arg(long, requires = "key")]
+    cert: Option<PathBuf>,
+    /// PEM private key of --cert.
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
     /// HTTP method.
     #[arg(long, default_value = "GET")]
     method: String,
@@ -92,12 +111,16 @@ struct Target {
     addr: SocketAddr,
     path_and_query: String,
     host: String,
+    /// `https://`: TLS on every connection.
+    tls: bool,
 }
 
 fn parse_target(url: &str) -> Result<Target, String> {
-    let rest = url
-        .strip_prefix("http://")
-        .ok_or("only http:// targets are supported")?;
+    let (rest, tls) = match (url.strip_prefix("http://"), url.strip_prefix("https://")) {
+        (Some(rest), _) => (rest, false),
+        (None, Some(rest)) => (rest, true),
+        (None, None) => return Err("only http:// and https:// targets are supported".into()),
+    };
     let (authority, path) = rest
         .split_once('/')
         .map_or((rest, "/".to_owned()), |(a, p)| (a, format!("/{p}")));
@@ -113,7 +136,108 @@ fn parse_target(url: &str) -> Result<Target, String> {
         addr,
         path_and_query: path,
         host: authority.to_owned(),
+        tls,
     })
+}
+
+/// What a TLS connection needs: the rustls client (TLS 1.3 only, roots from `--ca`,
+/// optional client certificate), the name to verify, and the PEM files for tonic.
+struct Tls {
+    connector: tokio_rustls::TlsConnector,
+    server_name: rustls_pki_types::ServerName<'static>,
+    ca_pem: Vec<u8>,
+    identity_pem: Option<(Vec<u8>, Vec<u8>)>,
+    server_name_text: String,
+}
+
+fn tls_setup(args: &Args, target: &Target) -> Result<Option<Tls>, String> {
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    if !target.tls {
+        return Ok(None);
+    }
+    let ca = args
+        .ca
+        .as_ref()
+        .ok_or("an https:// target needs --ca FILE")?;
+    let read = |path: &PathBuf| std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()));
+    let ca_pem = read(ca)?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&ca_pem) {
+        let cert = cert.map_err(|e| format!("{}: {e}", ca.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", ca.display()))?;
+    }
+    // ring is the platform's crypto (issue 16); rustls deprecates this provider only for
+    // lacking post-quantum key exchange, which needs aws-lc.
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots);
+    let (config, identity_pem) = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = read(cert)?;
+            let key_pem = read(key)?;
+            let chain = CertificateDer::pem_slice_iter(&cert_pem)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("{}: {e}", cert.display()))?;
+            let private = PrivateKeyDer::from_pem_slice(&key_pem)
+                .map_err(|e| format!("{}: {e}", key.display()))?;
+            let config = builder
+                .with_client_auth_cert(chain, private)
+                .map_err(|e| e.to_string())?;
+            (config, Some((cert_pem, key_pem)))
+        }
+        _ => (builder.with_no_client_auth(), None),
+    };
+    let server_name_text = args
+        .server_name
+        .clone()
+        .unwrap_or_else(|| target.addr.ip().to_string());
+    let server_name = ServerName::try_from(server_name_text.clone())
+        .map_err(|e| format!("--server-name {server_name_text}: {e}"))?;
+    Ok(Some(Tls {
+        connector: tokio_rustls::TlsConnector::from(Arc::new(config)),
+        server_name,
+        ca_pem,
+        identity_pem,
+        server_name_text,
+    }))
+}
+
+/// A keep-alive HTTP/1.1 connection to `target`, over TLS when `tls` is given.
+async fn open(
+    target: &Target,
+    tls: Option<&Tls>,
+) -> Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>, ()> {
+    let stream = tokio::net::TcpStream::connect(target.addr)
+        .await
+        .map_err(|_| ())?;
+    let _ = stream.set_nodelay(true);
+    match tls {
+        None => {
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| ())?;
+            tokio::spawn(conn);
+            Ok(sender)
+        }
+        Some(tls) => {
+            let stream = tls
+                .connector
+                .connect(tls.server_name.clone(), stream)
+                .await
+                .map_err(|_| ())?;
+            let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|_| ())?;
+            tokio::spawn(conn);
+            Ok(sender)
+        }
+    }
 }
 
 #[derive(Default)]
@@ -156,25 +280,20 @@ fn request(args: &Args, target: &Target) -> Result<hyper::Request<Full<Bytes>>, 
     builder.body(Full::new(body)).map_err(|e| e.to_string())
 }
 
-async fn connection(args: &Args, target: &Target, warm_until: Instant, stop_at: Instant) -> Tally {
+async fn connection(
+    args: &Args,
+    target: &Target,
+    tls: Option<&Tls>,
+    warm_until: Instant,
+    stop_at: Instant,
+) -> Tally {
     let mut tally = Tally::default();
     'reconnect: while Instant::now() < stop_at {
-        let stream = match tokio::net::TcpStream::connect(target.addr).await {
-            Ok(s) => s,
-            Err(_) => {
-                tally.socket_errors += 1;
-                tokio::time::sleep(Duration::from_millis(10)).await;
-                continue;
-            }
-        };
-        let _ = stream.set_nodelay(true);
-        let Ok((mut sender, conn)) =
-            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await
-        else {
+        let Ok(mut sender) = open(target, tls).await else {
             tally.socket_errors += 1;
+            tokio::time::sleep(Duration::from_millis(10)).await;
             continue;
         };
-        tokio::spawn(conn);
         while Instant::now() < stop_at {
             if !may_send(warm_until, args.max_requests) {
                 return tally;
@@ -225,6 +344,7 @@ async fn connection(args: &Args, target: &Target, warm_until: Instant, stop_at: 
 async fn grpc_connection(
     args: &Args,
     target: &Target,
+    tls: Option<&Tls>,
     warm_until: Instant,
     stop_at: Instant,
 ) -> Tally {
@@ -234,10 +354,27 @@ async fn grpc_connection(
     let Some(token) = &args.grpc_introspect else {
         return tally;
     };
-    let Ok(endpoint) = tonic::transport::Endpoint::from_shared(format!("http://{}", target.addr))
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let Ok(mut endpoint) =
+        tonic::transport::Endpoint::from_shared(format!("{scheme}://{}", target.addr))
     else {
         return tally;
     };
+    if let Some(tls) = tls {
+        let mut config = tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(&tls.ca_pem))
+            .domain_name(tls.server_name_text.clone());
+        if let Some((cert, key)) = &tls.identity_pem {
+            config = config.identity(tonic::transport::Identity::from_pem(cert, key));
+        }
+        endpoint = match endpoint.tls_config(config) {
+            Ok(endpoint) => endpoint,
+            Err(_) => {
+                tally.socket_errors += 1;
+                return tally;
+            }
+        };
+    }
     let Ok(channel) = endpoint.tcp_nodelay(true).connect().await else {
         tally.socket_errors += 1;
         return tally;
@@ -349,6 +486,13 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    let tls = match tls_setup(&args, &target) {
+        Ok(tls) => tls,
+        Err(e) => {
+            eprintln!("loadgen: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let rt = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -370,15 +514,17 @@ fn main() -> std::process::ExitCode {
         let local = tokio::task::LocalSet::new();
         let args_ref: &'static Args = Box::leak(Box::new(args));
         let target_ref: &'static Target = Box::leak(Box::new(target));
+        let tls_ref: Option<&'static Tls> = tls.map(|tls| &*Box::leak(Box::new(tls)));
         let tallies = local
             .run_until(async {
                 let handles: Vec<_> = (0..args_ref.connections)
                     .map(|_| {
                         tokio::task::spawn_local(async move {
                             if args_ref.grpc_introspect.is_some() {
-                                grpc_connection(args_ref, target_ref, warm_until, stop_at).await
+                                grpc_connection(args_ref, target_ref, tls_ref, warm_until, stop_at)
+                                    .await
                             } else {
-                                connection(args_ref, target_ref, warm_until, stop_at).await
+                                connection(args_ref, target_ref, tls_ref, warm_until, stop_at).await
                             }
                         })
                     })

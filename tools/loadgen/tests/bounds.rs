@@ -301,3 +301,168 @@ fn argon2_hashes_within_its_bound_with_the_given_parameters() {
     assert!(report["seconds"].as_f64().unwrap() < 30.0, "{report}");
     assert!(report["hashes_per_s"].as_f64().unwrap() > 0.0, "{report}");
 }
+
+/// A dev PKI with a server leaf for 127.0.0.1, in a temporary directory.
+fn pki_with_server_leaf() -> (tempfile::TempDir, pki::LeafFiles) {
+    let dir = tempfile::tempdir().unwrap();
+    pki::init(&pki::InitOptions::new(dir.path())).unwrap();
+    let mut leaf = pki::IssueOptions::new(dir.path(), "server").unwrap();
+    leaf.dns = vec!["localhost".to_owned()];
+    leaf.ips = vec!["127.0.0.1".parse().unwrap()];
+    let files = pki::issue(&leaf).unwrap();
+    (dir, files)
+}
+
+/// The keep-alive `200 ok` server of [`server`] over TLS (only `version`), counting
+/// requests and completed handshakes.
+fn tls_server(
+    files: &pki::LeafFiles,
+    version: &'static rustls::SupportedProtocolVersion,
+) -> (String, Arc<AtomicU64>, Arc<AtomicU64>) {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_file_iter(&files.fullchain)
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(&files.key).unwrap();
+    #[allow(deprecated)]
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(provider)
+            .with_protocol_versions(&[version])
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap(),
+    );
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("https://{}/", listener.local_addr().unwrap());
+    let served = Arc::new(AtomicU64::new(0));
+    let handshakes = Arc::new(AtomicU64::new(0));
+    let (count, shaken) = (Arc::clone(&served), Arc::clone(&handshakes));
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { continue };
+            let (count, shaken, config) =
+                (Arc::clone(&count), Arc::clone(&shaken), Arc::clone(&config));
+            std::thread::spawn(move || {
+                let Ok(connection) = rustls::ServerConnection::new(config) else {
+                    return;
+                };
+                let mut tls = rustls::StreamOwned::new(connection, stream);
+                let mut line = String::new();
+                let mut reader = Vec::new();
+                let mut byte = [0u8; 1];
+                let mut counted_handshake = false;
+                loop {
+                    use std::io::Read;
+                    match tls.read(&mut byte) {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => reader.push(byte[0]),
+                    }
+                    if !counted_handshake && !tls.conn.is_handshaking() {
+                        counted_handshake = true;
+                        shaken.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if byte[0] != b'\n' {
+                        continue;
+                    }
+                    line.clear();
+                    line.push_str(&String::from_utf8_lossy(&reader));
+                    reader.clear();
+                    if line == "\r\n" {
+                        count.fetch_add(1, Ordering::SeqCst);
+                        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
+                        if tls.write_all(reply).and_then(|()| tls.flush()).is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (url, served, handshakes)
+}
+
+fn loadgen_https(url: &str, ca: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([url, "--ca", ca.to_str().unwrap(), "--warmup", "0s"])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn https_runs_over_tls13_keep_alive_connections_verified_against_the_ca() {
+    let (dir, files) = pki_with_server_leaf();
+    let (url, served, handshakes) = tls_server(&files, &rustls::version::TLS13);
+    let out = loadgen_https(
+        &url,
+        &dir.path().join("ca.pem"),
+        &[
+            "--connections",
+            "2",
+            "--duration",
+            "60s",
+            "--max-requests",
+            "100",
+            "--expect",
+            "ok",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], 100, "{report}");
+    assert_eq!(served.load(Ordering::SeqCst), 100);
+    assert_eq!(
+        handshakes.load(Ordering::SeqCst),
+        2,
+        "one handshake per keep-alive connection"
+    );
+}
+
+#[test]
+fn https_refuses_another_ca_a_tls12_server_and_a_missing_ca() {
+    let (_dir, files) = pki_with_server_leaf();
+    let (other_dir, _) = pki_with_server_leaf();
+    let other_ca = other_dir.path().join("ca.pem");
+    let (url, served, _) = tls_server(&files, &rustls::version::TLS13);
+    let out = loadgen_https(&url, &other_ca, &["--connections", "1", "--duration", "1s"]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["ok"], 0, "{report}");
+    assert!(report["socket_errors"].as_u64().unwrap() > 0, "{report}");
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+
+    let (dir, files) = pki_with_server_leaf();
+    let (url, served, handshakes) = tls_server(&files, &rustls::version::TLS12);
+    let out = loadgen_https(
+        &url,
+        &dir.path().join("ca.pem"),
+        &["--connections", "1", "--duration", "1s"],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a TLS 1.2-only server is refused"
+    );
+    assert_eq!(served.load(Ordering::SeqCst), 0);
+    assert_eq!(handshakes.load(Ordering::SeqCst), 0);
+
+    let out = Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([url.as_str(), "--duration", "1s"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--ca"));
+}

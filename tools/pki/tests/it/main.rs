@@ -1,0 +1,5 @@
+//! Integration tests of the `pki` library and command (one test binary per crate).
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod pki;
