@@ -389,7 +389,7 @@ fn walk_without_idp(ports: Ports) {
     );
     assert_eq!(
         lines.last().copied(),
-        Some("5 passed, 8 failed (7 of them skipped: a step they need failed)"),
+        Some("5 passed, 9 failed (8 of them skipped: a step they need failed)"),
         "{stdout}"
     );
 }
