@@ -426,7 +426,7 @@ async fn click(
 /// Signs in on the demo app's home page `page` with the button for `client` (`web` or
 /// `spa`) through idp's pages, and returns the app's home page afterwards and the idp
 /// forms filled on the way.
-async fn sign_in(
+pub(crate) async fn sign_in(
     browser: &mut Browser,
     app: &str,
     page: &Page,

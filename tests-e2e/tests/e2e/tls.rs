@@ -467,8 +467,9 @@ async fn tls_everywhere_and_mtls_between_the_services() {
 /// The compose demo profile's shape on this machine: authz and idp run `serve --demo` (the
 /// demo clients and user) with https on their public listeners and mTLS on the gRPC links,
 /// rs in hybrid mode fetches discovery and the JWKS over https trusting the CA
-/// (`guard.jwks.ca_file`); `demo walk --ca-file` (the HTTP client `demo app --ca-file` uses
-/// too) then passes every step over https, and without `--ca-file` it trusts no server.
+/// (`guard.jwks.ca_file`); `demo walk --ca-file` then passes every step over https, and
+/// without `--ca-file` it trusts no server; `demo app` with `DEMO_CA_FILE` signs the demo
+/// user in through the https pages and calls rs over https.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_walk_over_https_trusts_the_ca_file() {
     let data = tempfile::tempdir().unwrap();
@@ -478,13 +479,15 @@ async fn demo_walk_over_https_trusts_the_ca_file() {
     let authz_leaf = leaf(&pki_dir, "authz", "authz", current());
     let idp_leaf = leaf(&pki_dir, "idp", "idp", current());
     let rs_leaf = leaf(&pki_dir, "rs", "rs", current());
-    let (authz_http, authz_grpc, idp_http, idp_grpc, rs_http) = (
+    let (authz_http, authz_grpc, idp_http, idp_grpc, rs_http, app_port) = (
+        free_port(),
         free_port(),
         free_port(),
         free_port(),
         free_port(),
         free_port(),
     );
+    let app_url = format!("http://localhost:{app_port}/");
     let issuer = format!("https://localhost:{authz_http}");
     let idp_url = format!("https://localhost:{idp_http}");
     let authz_grpc_url = format!("https://localhost:{authz_grpc}");
@@ -526,8 +529,14 @@ async fn demo_walk_over_https_trusts_the_ca_file() {
     authz_env.extend(listener_tls("AUTHZ", &["HTTP", "GRPC"], &authz_leaf));
     authz_env.extend(client_tls("AUTHZ__IDP", &ca, &authz_leaf));
     let demo = ["serve".to_owned(), "--demo".to_owned()];
+    let authz_demo = [
+        "serve".to_owned(),
+        "--demo".to_owned(),
+        "--demo-app-url".to_owned(),
+        app_url.clone(),
+    ];
     // Admin stays plain http, as in compose.
-    let _authz = Service::start_with("authz", &demo, dir, &authz_env).await;
+    let _authz = Service::start_with("authz", &authz_demo, dir, &authz_env).await;
 
     let mut idp_env = pairs(&[
         ("IDP__PUBLIC_URL", &idp_url),
@@ -560,24 +569,28 @@ async fn demo_walk_over_https_trusts_the_ca_file() {
     rs_env.extend(client_tls("RS__GUARD__INTROSPECTION", &ca, &rs_leaf));
     let _rs = Service::start_with("rs", &["serve".to_owned()], dir, &rs_env).await;
 
-    let walk = move |extra: &[&str]| {
-        let out =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(crate::harness::workspace())
-                .args(["run", "--quiet", "-p", "demo", "--", "walk", "--json"])
-                .args(["--issuer", &issuer, "--rs", &rs_url])
-                .args(extra)
-                .env_remove("DEMO_CA_FILE")
-                .output()
-                .unwrap();
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
-            panic!(
-                "demo walk --json printed no JSON ({e}): {stdout}\n{}",
-                String::from_utf8_lossy(&out.stderr)
+    let walk = {
+        let (issuer, rs_url, app_url) = (issuer.clone(), rs_url.clone(), app_url.clone());
+        move |extra: &[&str]| {
+            let out = std::process::Command::new(
+                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
             )
-        });
-        (out.status.code(), report)
+            .current_dir(crate::harness::workspace())
+            .args(["run", "--quiet", "-p", "demo", "--", "walk", "--json"])
+            .args(["--issuer", &issuer, "--rs", &rs_url, "--app", &app_url])
+            .args(extra)
+            .env_remove("DEMO_CA_FILE")
+            .output()
+            .unwrap();
+            let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+            let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+                panic!(
+                    "demo walk --json printed no JSON ({e}): {stdout}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+            (out.status.code(), report)
+        }
     };
     let ca_arg = ca.display().to_string();
     let (code, report) = tokio::task::spawn_blocking({
@@ -617,4 +630,62 @@ async fn demo_walk_over_https_trusts_the_ca_file() {
     assert_eq!(discovery["ok"], false, "{report}");
     let detail = discovery["detail"].as_str().unwrap().to_ascii_lowercase();
     assert!(detail.contains("certificate"), "{discovery}");
+
+    // The demo app (the demo binary the walk just ran) with the CA from DEMO_CA_FILE: a
+    // sign-in through authz's and idp's https pages, then rs over https.
+    let binary = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| crate::harness::workspace().join("target"), PathBuf::from)
+        .join("debug/demo");
+    let _app = tokio::process::Command::new(binary)
+        .args(["app", "--listen", &format!("127.0.0.1:{app_port}")])
+        .args([
+            "--public-url",
+            &app_url,
+            "--issuer",
+            &issuer,
+            "--rs",
+            &rs_url,
+        ])
+        .env("DEMO_CA_FILE", &ca)
+        .stdout(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let browser_http = https_client_builder(&ca)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let health = browser_http.get(format!("{app_url}healthz")).send().await;
+        if health.is_ok_and(|r| r.status() == StatusCode::OK) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "demo app not healthy");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let mut browser = browser::Browser::new(browser_http);
+    let home = reqwest::Url::parse(&app_url).unwrap();
+    let page = browser.get(&home).await.unwrap();
+    assert_eq!(page.status, StatusCode::OK);
+    let (page, filled) = crate::demo::sign_in(&mut browser, &app_url, &page, "web").await;
+    assert!(filled.contains(&"login"), "{filled:?}");
+    assert!(
+        page.body.contains("Signed in as Demo User"),
+        "{}",
+        page.body
+    );
+    let form = browser::forms(&page.url, &page.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == "/call" && f.field("what") == Some("me"))
+        .unwrap_or_else(|| panic!("no call to rs on\n{}", page.body));
+    let res = browser.submit(&form, &[]).await.unwrap();
+    assert_eq!(res.status, StatusCode::SEE_OTHER, "{res:?}");
+    let page = browser.get(&home).await.unwrap();
+    assert!(
+        page.body.contains(&format!("GET {rs_url}/api/v1/me")) && page.body.contains("200 OK"),
+        "{}",
+        page.body
+    );
 }
