@@ -326,10 +326,10 @@ impl Validate for JwksConfig {
     }
 }
 
-/// The CA certificates of `jwks.ca_file`; errors name `ca_file`.
-pub(crate) fn extra_roots(
-    path: &std::path::Path,
-) -> Result<Vec<reqwest::Certificate>, ConfigError> {
+/// The CA certificates of a PEM bundle such as `jwks.ca_file`, to add to a reqwest client's
+/// roots (a resource server that calls the issuer's other endpoints, such as rs's token
+/// exchange, trusts it the same way); errors name `ca_file`.
+pub fn extra_roots(path: &std::path::Path) -> Result<Vec<reqwest::Certificate>, ConfigError> {
     let pem = std::fs::read(path)
         .map_err(|e| ConfigError::new("ca_file", format!("cannot read {}: {e}", path.display())))?;
     let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {

@@ -70,7 +70,7 @@ use ::config::Validate;
 use tracing::instrument;
 
 pub use crate::actix::{Protect, ProtectService, RequiredScopes, Scoped};
-pub use crate::config::{GuardConfig, IntrospectionConfig, JwksConfig, Mode};
+pub use crate::config::{GuardConfig, IntrospectionConfig, JwksConfig, Mode, extra_roots};
 pub use crate::error::{GuardError, TokenProblem};
 pub use crate::principal::{Actor, Identity, Principal};
 pub use crate::token::FORM_BODY_LIMIT;

@@ -44,20 +44,29 @@ pub(crate) struct Exchanger {
 impl Exchanger {
     /// The exchanger of `config` (`None` when disabled); `token_endpoint` as resolved by
     /// [`ExchangeConfig::token_endpoint_for`].
+    /// `ca_file`: extra CA certificates for the token endpoint, which is the issuer's
+    /// (rs passes `guard.jwks.ca_file`, the bundle it trusts the issuer with).
     pub(crate) fn new(
         config: &ExchangeConfig,
         token_endpoint: String,
+        ca_file: Option<&std::path::Path>,
     ) -> Result<Option<Self>, RsError> {
         let (true, Some(client_id), Some(client_secret)) =
             (config.enabled, &config.client_id, &config.client_secret)
         else {
             return Ok(None);
         };
-        let http = reqwest::Client::builder()
+        let mut http = reqwest::Client::builder()
             .timeout(config.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| RsError::Exchange(e.to_string()))?;
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(path) = ca_file {
+            let roots = guard::extra_roots(path)
+                .map_err(|e| RsError::Exchange(format!("guard.jwks.{e}")))?;
+            for root in roots {
+                http = http.add_root_certificate(root);
+            }
+        }
+        let http = http.build().map_err(|e| RsError::Exchange(e.to_string()))?;
         let downstream_url = Arc::new(OnceLock::new());
         if let Some(url) = &config.downstream_url {
             let _ = downstream_url.set(url.clone());

@@ -59,7 +59,11 @@ impl Application {
             "token guard configured"
         );
         let token_endpoint = config.exchange.token_endpoint_for(&config.guard);
-        let delegation = match Exchanger::new(&config.exchange, token_endpoint)? {
+        let delegation = match Exchanger::new(
+            &config.exchange,
+            token_endpoint,
+            config.guard.jwks.ca_file.as_deref(),
+        )? {
             Some(exchanger) => Some(Delegation {
                 exchanger: Arc::new(exchanger),
                 guard: Guard::new(guard::GuardConfig {
@@ -77,6 +81,7 @@ impl Application {
             )),
             delegation: delegation.clone(),
         };
+        let http_tls = config.http.tls.enabled();
         let launch = Launch {
             service: "rs",
             http: config.http.clone(),
@@ -107,8 +112,11 @@ impl Application {
                     std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
                 });
             }
+            // Over TLS when the listener serves it: the exchanger trusts guard.jwks.ca_file,
+            // which must then also cover rs's own certificate (as the demo CA does).
+            let scheme = if http_tls { "https" } else { "http" };
             d.exchanger
-                .serve_downstream_at(format!("http://{own}/api/v1/downstream"));
+                .serve_downstream_at(format!("{scheme}://{own}/api/v1/downstream"));
         }
         Ok(Self { launched })
     }

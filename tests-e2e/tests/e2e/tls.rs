@@ -564,6 +564,11 @@ async fn demo_walk_over_https_trusts_the_ca_file() {
         ("RS__GUARD__JWKS__CA_FILE", &ca.display().to_string()),
         ("RS__GUARD__INTROSPECTION__ENDPOINT", &authz_grpc_url),
         ("RS__GUARD__INTROSPECTION__CACHE_TTL", "0s"),
+        // rs_delegate: the token exchange to authz and the downstream call, both over
+        // https trusted through guard.jwks.ca_file.
+        ("RS__EXCHANGE__ENABLED", "true"),
+        ("RS__EXCHANGE__CLIENT_ID", "demo-rs"),
+        ("RS__EXCHANGE__CLIENT_SECRET", "demo-rs-secret"),
     ]);
     rs_env.extend(listener_tls("RS", &["HTTP"], &rs_leaf));
     rs_env.extend(client_tls("RS__GUARD__INTROSPECTION", &ca, &rs_leaf));

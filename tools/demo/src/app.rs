@@ -1408,6 +1408,7 @@ mod tests {
             issuer: "http://localhost:8080/\"><x".into(),
             backchannel: None,
             rs: "http://localhost:8082".into(),
+            ca_file: None,
         })
         .unwrap();
         let res = spa_page(&app);
