@@ -61,7 +61,7 @@ impl Exchanger {
             .redirect(reqwest::redirect::Policy::none());
         if let Some(path) = ca_file {
             let roots = guard::extra_roots(path)
-                .map_err(|e| RsError::Exchange(format!("guard.jwks.{e}")))?;
+                .map_err(|e| RsError::Exchange(e.within("jwks").within("guard").to_string()))?;
             for root in roots {
                 http = http.add_root_certificate(root);
             }

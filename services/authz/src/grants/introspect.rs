@@ -1,9 +1,11 @@
 //! Introspection of every token kind (RFC 7662 §2.1-§2.2): access tokens through the token
 //! service, refresh tokens from their grants.
 
+use std::collections::HashMap;
+
 use tracing::instrument;
 
-use super::repo;
+use super::repo::{self, GrantRow, RefreshRow};
 use super::service::Grants;
 use crate::error::Failure;
 use crate::tokens::{Introspection, lookup_key};
@@ -29,13 +31,28 @@ impl Grants {
         tokens: &[&str],
     ) -> Result<Vec<Introspection>, Failure> {
         let mut out = self.tokens.introspect_many(tokens).await?;
+        // Inactive opaque-looking tokens may be refresh tokens: one query for all of them.
+        let candidates: Vec<(usize, String)> = out
+            .iter()
+            .zip(tokens)
+            .enumerate()
+            .filter(|(_, (result, token))| !result.active && !token.contains('.'))
+            .map(|(i, (_, token))| (i, lookup_key(token)))
+            .collect();
+        if candidates.is_empty() {
+            return Ok(out);
+        }
+        let hashes: Vec<String> = candidates.iter().map(|(_, h)| h.clone()).collect();
+        let found: HashMap<String, (RefreshRow, GrantRow)> =
+            repo::refresh_tokens_many(&self.db, &hashes)
+                .await?
+                .into_iter()
+                .map(|(refresh, grant)| (refresh.token_hash.clone(), (refresh, grant)))
+                .collect();
         let now = self.tokens.now();
-        for (result, token) in out.iter_mut().zip(tokens) {
-            if result.active || token.contains('.') {
-                continue;
-            }
-            let Some((refresh, grant)) = repo::refresh_token(&self.db, &lookup_key(token)).await?
-            else {
+        for (i, hash) in candidates {
+            // A batch may name one token twice: each place gets its answer.
+            let Some((refresh, grant)) = found.get(&hash) else {
                 continue;
             };
             let live = grant.revoked_at.is_none()
@@ -49,11 +66,11 @@ impl Grants {
             if !live {
                 continue;
             }
-            *result = Introspection {
+            out[i] = Introspection {
                 active: true,
-                scope: Some(grant.scope),
-                client_id: Some(refresh.client_id),
-                sub: Some(grant.subject),
+                scope: Some(grant.scope.clone()),
+                client_id: Some(refresh.client_id.clone()),
+                sub: Some(grant.subject.clone()),
                 aud: Vec::new(),
                 iss: Some(self.tokens.issuer().to_owned()),
                 exp: Some(refresh.expires_at),

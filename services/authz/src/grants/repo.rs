@@ -174,6 +174,24 @@ pub(crate) async fn refresh_token(
         .optional())?)
 }
 
+/// The refresh tokens with digests in `hashes` and their grants, in one query (a batch
+/// introspection looks up all its candidates at once); unknown digests are left out.
+pub(crate) async fn refresh_tokens_many(
+    db: &Database,
+    hashes: &[String],
+) -> Result<Vec<(RefreshRow, GrantRow)>, StorageError> {
+    if hashes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| refresh_tokens::table
+        .inner_join(grants::table)
+        .filter(refresh_tokens::token_hash.eq_any(hashes))
+        .select((RefreshRow::as_select(), GrantRow::as_select()))
+        .load(c)
+        .await)?)
+}
+
 /// Rotates the refresh token `hash` of grant `grant_id`, once (RFC 9700 §4.14.2): locks
 /// the unrevoked grant, marks the token rotated (recording `successor_salt`) by a
 /// conditional UPDATE (`rotated_at IS NULL`, unexpired) that only one caller can win, and

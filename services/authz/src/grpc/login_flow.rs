@@ -264,6 +264,7 @@ impl LoginFlow for LoginFlowService {
             logout_tokens_queued: count(ended.queued),
         }))
     }
+
     // device grant (RFC 8628 §3.3)
     async fn get_device_request(
         &self,
