@@ -41,7 +41,11 @@ pub(crate) fn guarded_incoming(
     listener: TcpListener,
     limits: &LimitsConfig,
 ) -> impl Stream<Item = Result<GuardedIo, io::Error>> + Send + 'static {
-    let table = ConnectionTable::new(limits.grpc_max_connections, limits.max_connections_per_peer);
+    let table = ConnectionTable::new(
+        "grpc",
+        limits.grpc_max_connections,
+        limits.max_connections_per_peer,
+    );
     let idle = limits.grpc_idle_deadline();
     let unacknowledged = limits.request_timeout;
     futures_util::stream::unfold(listener, move |listener| {

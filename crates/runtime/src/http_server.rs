@@ -135,7 +135,7 @@ where
     let workers = workers.max(1);
     let guard = HttpGuard::<B, S::InitError>::new(
         name,
-        ConnectionTable::new(caps.max, caps.per_peer),
+        ConnectionTable::new(name, caps.max, caps.per_peer),
         limits.request_timeout,
         limits.retry_after_secs(),
         limits.request_timeout,

@@ -43,7 +43,7 @@ pub use grpc_observe::{
 pub use http_observe::observe_requests;
 pub use http_server::{ConnectionCaps, base_app, http_server, http_server_with_limits};
 pub use launch::{Addresses, Launch, Launched};
-pub use limits::{LimitsConfig, REFUSED_METRIC, SHED_METRIC, TIMEOUT_METRIC};
+pub use limits::{LimitsConfig, OPEN_METRIC, REFUSED_METRIC, SHED_METRIC, TIMEOUT_METRIC};
 pub use listen::{ListenConfig, bind};
 pub use periodic::{FirstRun, spawn_periodic};
 pub use shutdown::{Shutdown, ShutdownConfig};

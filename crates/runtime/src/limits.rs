@@ -16,6 +16,8 @@ pub const TIMEOUT_METRIC: &str = "http_request_timeouts_total";
 /// Counter: gRPC connections closed on accept because `limits.grpc_max_connections` or
 /// `limits.max_connections_per_peer` was reached, per `listener`.
 pub const REFUSED_METRIC: &str = "http_connections_refused_total";
+/// Gauge: connections open on a listener right now, admitted or not, per `listener`.
+pub const OPEN_METRIC: &str = "http_connections_open";
 
 /// The `limits` section: deadlines and caps on every listener of the process (public HTTP,
 /// admin HTTP, gRPC), so slow or stalled clients and connection floods cannot exhaust the
@@ -256,6 +258,7 @@ struct Counts {
 /// The open connections of one listener, in total and per client address.
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionTable {
+    listener: &'static str,
     max: usize,
     per_peer: usize,
     counts: Arc<Mutex<Counts>>,
@@ -271,9 +274,11 @@ pub(crate) struct ConnectionSlot {
 }
 
 impl ConnectionTable {
-    /// At most `max` connections, `per_peer` of them from one address.
-    pub(crate) fn new(max: usize, per_peer: usize) -> Self {
+    /// At most `max` connections, `per_peer` of them from one address, on `listener`
+    /// (the label of its [`OPEN_METRIC`] gauge).
+    pub(crate) fn new(listener: &'static str, max: usize, per_peer: usize) -> Self {
         Self {
+            listener,
             max,
             per_peer,
             counts: Arc::new(Mutex::new(Counts::default())),
@@ -292,6 +297,7 @@ impl ConnectionTable {
         *from_peer += 1;
         let admitted =
             total <= self.max && (key == PeerKey::Unknown || *from_peer <= self.per_peer);
+        metrics::gauge!(OPEN_METRIC, "listener" => self.listener).set(total as f64);
         ConnectionSlot {
             table: self.clone(),
             key,
@@ -317,6 +323,7 @@ impl Drop for ConnectionSlot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         counts.total = counts.total.saturating_sub(1);
+        metrics::gauge!(OPEN_METRIC, "listener" => self.table.listener).set(counts.total as f64);
         if let Some(n) = counts.peers.get_mut(&self.key) {
             *n -= 1;
             if *n == 0 {
@@ -423,7 +430,7 @@ mod tests {
 
     #[test]
     fn peers_are_counted_by_address_and_ipv6_by_its_64() {
-        let table = ConnectionTable::new(5, 2);
+        let table = ConnectionTable::new("http", 5, 2);
         let a: IpAddr = "2001:db8:1:2::1".parse().unwrap();
         let a_neighbour: IpAddr = "2001:db8:1:2:ffff::9".parse().unwrap();
         let b: IpAddr = "2001:db8:1:3::1".parse().unwrap();
@@ -444,13 +451,13 @@ mod tests {
 
     #[test]
     fn the_total_cap_holds_across_peers_and_ipv4_mapped_is_ipv4() {
-        let table = ConnectionTable::new(2, 2);
+        let table = ConnectionTable::new("http", 2, 2);
         let v4: IpAddr = "192.0.2.1".parse().unwrap();
         let mapped: IpAddr = "::ffff:192.0.2.1".parse().unwrap();
         let _one = table.open(Some(v4));
         let _two = table.open(Some("192.0.2.2".parse().unwrap()));
         assert!(!table.open(Some("192.0.2.3".parse().unwrap())).admitted);
-        let table = ConnectionTable::new(10, 1);
+        let table = ConnectionTable::new("http", 10, 1);
         let _v4 = table.open(Some(v4));
         assert!(!table.open(Some(mapped)).admitted);
     }

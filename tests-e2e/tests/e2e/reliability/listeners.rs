@@ -191,6 +191,20 @@ async fn authz_sheds_beyond_the_per_peer_cap_keeps_admin_and_recovers() {
     for _ in 0..per_peer {
         stalled.push(stalled_body(addr, "/token", "").await);
     }
+    // A connected socket is not yet a counted one: the workers count a connection when
+    // they take it from the accept queue, so wait until all of them are.
+    let counted = Instant::now() + SLACK;
+    loop {
+        let page = metrics(&http, &authz).await;
+        if metric(&page, r#"http_connections_open{listener="http"}"#) >= per_peer as f64 {
+            break;
+        }
+        assert!(
+            Instant::now() < counted,
+            "stalled connections not counted: {page}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 
     // The cap is reached: shed at once with 503 + Retry-After, not a hang.
     let asked = Instant::now();
