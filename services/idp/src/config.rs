@@ -35,6 +35,9 @@ pub struct IdpConfig {
     pub authz: crate::login_flow::AuthzClientConfig,
     /// Who may call idp's `Sessions` gRPC API.
     pub sessions_api: SessionsApiConfig,
+    // email, sign-up and password reset (issue 21)
+    /// How idp sends email (verification, reset, notifications).
+    pub mail: crate::mail::MailConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -58,6 +61,8 @@ impl Default for IdpConfig {
             login_throttle: crate::throttle::ThrottleConfig::default(),
             authz: crate::login_flow::AuthzClientConfig::default(),
             sessions_api: SessionsApiConfig::default(),
+            // email, sign-up and password reset (issue 21)
+            mail: crate::mail::MailConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -91,6 +96,8 @@ impl Validate for IdpConfig {
             ("login_throttle", &self.login_throttle),
             ("authz", &self.authz),
             ("sessions_api", &self.sessions_api),
+            // email, sign-up and password reset (issue 21)
+            ("mail", &self.mail),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

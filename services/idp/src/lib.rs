@@ -20,6 +20,8 @@ mod error;
 mod grpc;
 mod http;
 mod login_flow;
+// email, sign-up and password reset (issue 21)
+pub mod mail;
 mod schema;
 pub mod sessions;
 mod throttle;
@@ -59,6 +61,9 @@ pub(crate) struct AppState {
     pub(crate) throttle: throttle::Throttle,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cookies: http::cookies::Cookies,
+    // email, sign-up and password reset (issue 21)
+    /// Sends idp's messages.
+    pub(crate) mailer: mail::Mailer,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
 }
@@ -126,6 +131,8 @@ impl Application {
                 config.sessions.lifetime.as_secs(),
             ),
             base: base.into(),
+            // email, sign-up and password reset (issue 21)
+            mailer: mail::Mailer::new(&config.mail)?,
         };
         let grpc = grpc::router(
             users.clone(),

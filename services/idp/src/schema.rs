@@ -52,6 +52,36 @@ diesel::table! {
     }
 }
 
+// email links (issue 21)
+diesel::table! {
+    email_links (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        email -> Text,
+        payload -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    email_rate (id) {
+        id -> Text,
+        window_start -> BigInt,
+        count -> BigInt,
+    }
+}
+
+diesel::joinable!(email_links -> users (user_id));
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_devices -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttle, login_devices);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    login_throttle,
+    login_devices,
+    email_links,
+    email_rate
+);
