@@ -21,6 +21,7 @@ mod grpc;
 mod http;
 mod login_flow;
 // email, sign-up and password reset (issue 21)
+mod links;
 pub mod mail;
 mod schema;
 pub mod sessions;
@@ -64,6 +65,12 @@ pub(crate) struct AppState {
     // email, sign-up and password reset (issue 21)
     /// Sends idp's messages.
     pub(crate) mailer: mail::Mailer,
+    /// The mailed single-use links and their forms' rate limits.
+    pub(crate) links: links::Links,
+    /// The `signup` section.
+    pub(crate) signup: links::LinkFlowConfig,
+    /// The `password_reset` section.
+    pub(crate) password_reset: links::LinkFlowConfig,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
 }
@@ -77,6 +84,10 @@ pub struct Application {
     sessions: sessions::Sessions,
     /// Login throttle upkeep, started by [`Application::run`] like the session upkeep.
     throttle: throttle::Throttle,
+    /// Email links upkeep (expired links, finished rate windows).
+    links: links::Links,
+    /// The longest rate window of the mail forms.
+    link_window: Duration,
     /// The database, whose write check [`Application::run`] starts for readiness.
     db: Database,
     shutdown: Shutdown,
@@ -115,6 +126,7 @@ impl Application {
         let sessions = sessions::Sessions::new(db.clone(), Arc::clone(&clock), config.sessions);
         let throttle =
             throttle::Throttle::new(db.clone(), config.login_throttle, Arc::clone(&clock));
+        let links = links::Links::new(db.clone(), Arc::clone(&clock));
         let mut base = config.public_url.path().to_owned();
         if !base.ends_with('/') {
             base.push('/');
@@ -132,7 +144,17 @@ impl Application {
             ),
             base: base.into(),
             // email, sign-up and password reset (issue 21)
-            mailer: mail::Mailer::new(&config.mail)?,
+            mailer: mail::Mailer::new(&config.mail)?.with_reset_page(
+                config.password_reset.enabled.then(|| {
+                    format!(
+                        "{}/forgot",
+                        config.public_url.as_str().trim_end_matches('/')
+                    )
+                }),
+            ),
+            links: links.clone(),
+            signup: config.signup,
+            password_reset: config.password_reset,
         };
         let grpc = grpc::router(
             users.clone(),
@@ -165,6 +187,8 @@ impl Application {
             users,
             sessions,
             throttle,
+            links,
+            link_window: config.signup.window.max(config.password_reset.window),
             db,
             shutdown,
         })
@@ -186,6 +210,8 @@ impl Application {
             .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
         self.throttle
             .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
+        self.links
+            .spawn_upkeep(THROTTLE_UPKEEP, self.link_window, self.shutdown.waiter());
         // Checks every database.write_check_interval that the database takes writes, so
         // /readyz answers 503 while it does not and 200 again once it does.
         let db = self.db.clone();
