@@ -61,6 +61,15 @@ pub(crate) enum Purpose {
     Logout,
     /// The device verification page (RFC 8628 §3.3).
     Device,
+    // email, sign-up and password reset (issue 21)
+    /// The "forgot password" form.
+    Forgot,
+    /// The new password form of a reset link.
+    Reset,
+    /// The sign-up form.
+    Signup,
+    /// The confirmation of a sign-up link.
+    SignupVerify,
 }
 
 impl Purpose {
@@ -70,6 +79,10 @@ impl Purpose {
             Self::Consent => "consent",
             Self::Logout => "logout",
             Self::Device => "device",
+            Self::Forgot => "forgot",
+            Self::Reset => "reset",
+            Self::Signup => "signup",
+            Self::SignupVerify => "signup_verify",
         }
     }
 }
