@@ -139,6 +139,30 @@ mod tests {
     }
 }
 
+// email, sign-up and password reset (issue 21)
+#[cfg(test)]
+mod mail_flow_tests {
+    use config::Validate;
+
+    use super::IdpConfig;
+    use crate::mail::MailTransport;
+
+    /// A flow that mails links needs a transport that delivers them.
+    #[test]
+    fn mail_flows_need_a_delivering_transport() {
+        let mut c = IdpConfig::default();
+        c.password_reset.enabled = true;
+        assert_eq!(c.validate().unwrap_err().key, "password_reset.enabled");
+        c.password_reset.enabled = false;
+        c.signup.enabled = true;
+        assert_eq!(c.validate().unwrap_err().key, "signup.enabled");
+        c.mail.transport = MailTransport::File;
+        assert!(c.validate().is_ok());
+        c.signup.per_email = 0;
+        assert_eq!(c.validate().unwrap_err().key, "signup.per_email");
+    }
+}
+
 #[cfg(test)]
 mod reference_tests {
     #![allow(clippy::unwrap_used)]

@@ -17,8 +17,11 @@ mod login;
 // email, sign-up and password reset (issue 21)
 mod mail;
 mod mailbox;
+mod password_reset;
+mod signup;
+mod smtp_server;
+// end of issue 21
 mod session_digests;
 mod sessions_api;
-mod smtp_server;
 mod throttle;
 mod users;
