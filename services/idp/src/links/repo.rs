@@ -133,7 +133,7 @@ pub(crate) enum SignupUse {
     /// is gone.
     Taken,
     /// The user was created.
-    Created(UserRow),
+    Created(Box<UserRow>),
 }
 
 /// Uses a sign-up link: in one transaction deletes the live link and inserts `make(link)`,
@@ -180,7 +180,7 @@ pub(crate) async fn use_signup_link(
                 .values(&row)
                 .execute(tx)
                 .await?;
-            Ok(SignupUse::Created(row))
+            Ok(SignupUse::Created(Box::new(row)))
         })
         .await)?)
 }
