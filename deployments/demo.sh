@@ -98,6 +98,12 @@ export IDP__SESSIONS_API__CLIENT_SECRET_FILE="$data"/authz-sessions.secret
 export IDP__AUTHZ__CLIENT_SECRET_FILE="$data"/idp-loginflow.secret
 export IDP__CSRF__KEY_FILE="$data"/idp-csrf.key
 
+# Demo only: self-registration and "forgot password?" on, their mail written as one .eml
+# file per message into $data/mail (no SMTP relay needed; docs/guides/email.md).
+export IDP__MAIL__TRANSPORT=file IDP__MAIL__FILE_DIR="$data/mail"
+export IDP__MAIL__FROM="Demo identity provider <no-reply@localhost>"
+export IDP__SIGNUP__ENABLED=true IDP__PASSWORD_RESET__ENABLED=true
+
 # Demo only: mutual TLS on every gRPC link (docs/guides/tls.md). A small CA (root ->
 # intermediate -> issuing) and one certificate per service (DNS names the service's name and
 # localhost, IP 127.0.0.1, server and client usage), made once per data directory by the
@@ -219,6 +225,7 @@ cat <<MSG
 
   Clients demo-client / demo-secret, demo-spa (public, PKCE), demo-rs / demo-rs-secret.
   gRPC links: mutual TLS with the demo CA $pki_dir/ca.pem (docs/guides/tls.md).
+  Sign-up and password reset are on: their mail lands in $data/mail/*.eml (docs/guides/email.md).
 
   Next steps:
     1. $walk   # walks every flow, one line per step
