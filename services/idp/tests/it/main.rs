@@ -15,6 +15,7 @@ mod grpc_mtls;
 mod harness;
 mod login;
 // email, sign-up and password reset (issue 21)
+mod browser_mail;
 mod mail;
 mod mailbox;
 mod password_reset;
