@@ -1,7 +1,8 @@
 //! The single-use links idp mails (issue 21): password reset and sign-up verification (a
 //! generic store: other purposes, such as the account page's email change, add a constant), and the rate limits of the forms that send them.
 //!
-//! A link carries a random 256-bit token (base64url); only its SHA-256 is stored, with the
+//! A link carries a random 192-bit token (32 base64url characters, so the link fits a
+//! 76-character mail line and the message stays 7-bit on `make demo`); only its SHA-256 is stored, with the
 //! link's purpose, the account it acts on, the address it went to and its expiry (OWASP
 //! Forgot Password cheat sheet: random, single-use, short-lived, stored hashed). Using a
 //! link deletes it in the same transaction as what it does, so it works once however many
@@ -34,7 +35,7 @@ pub(crate) const PURPOSE_RESET: &str = "reset";
 /// `purpose` of a sign-up verification link.
 pub(crate) const PURPOSE_SIGNUP: &str = "signup";
 
-/// Longest token accepted from a URL (ours are 43 characters).
+/// Longest token accepted from a URL (ours are 32 characters).
 const MAX_TOKEN: usize = 128;
 
 /// A live link, as [`Links::peek`] finds it.
@@ -101,7 +102,7 @@ impl Links {
         payload: Option<String>,
         lifetime: Duration,
     ) -> Result<String, IdpError> {
-        let token = random_b64(32)?;
+        let token = random_b64(24)?;
         let now = self.now();
         let row = LinkRow {
             token_hash: digest_hex(&token),
