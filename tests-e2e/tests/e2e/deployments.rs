@@ -500,9 +500,13 @@ fn compose_file_matches_the_service_configs() {
                 );
             }
             let upper = key.to_ascii_uppercase();
-            if ["SECRET", "PASSWORD", "KEY", "DATABASE__URL"]
+            // The key's last segment names what it holds: IDP__MAIL__PASSWORD is a secret,
+            // IDP__PASSWORD_RESET__ENABLED a switch.
+            let last = upper.rsplit("__").next().unwrap_or(&upper);
+            if ["SECRET", "PASSWORD", "KEY"]
                 .iter()
-                .any(|s| upper.contains(s))
+                .any(|s| last.contains(s))
+                || upper.contains("DATABASE__URL")
             {
                 assert!(
                     upper.ends_with("_FILE"),
