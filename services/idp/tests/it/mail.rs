@@ -1,11 +1,12 @@
 //! The mailer's transports: SMTP against a local RFC 5321 server (AUTH PLAIN, envelope,
-//! message text), STARTTLS required means no mail over plain text, and the file sink.
+//! message text), STARTTLS and implicit TLS with a CA file, STARTTLS required means no mail
+//! over plain text, an untrusted certificate means no mail, and the file sink.
 
 use std::time::Duration;
 
 use idp::mail::{Email, MailConfig, MailTls, MailTransport, Mailer};
 
-use crate::smtp_server::SmtpServer;
+use crate::smtp_server::{Security, SmtpServer};
 
 fn email() -> Email {
     Email {
@@ -131,4 +132,53 @@ async fn a_bad_recipient_is_refused_before_any_transport() {
     let mut bad = email();
     bad.to = "not an address".into();
     assert!(mailer.send(&bad).await.is_err());
+}
+
+/// A TLS acceptor presenting a certificate for `localhost` and `127.0.0.1` of a test CA.
+fn acceptor(pki: &runtime::test_pki::TestPki) -> tokio_rustls::TlsAcceptor {
+    let mut config = pki.rustls_server_config("smtp").unwrap();
+    config.alpn_protocols.clear();
+    tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+}
+
+#[tokio::test]
+async fn starttls_upgrades_before_auth_and_trusts_ca_file() {
+    let pki = runtime::test_pki::TestPki::new("mail").unwrap();
+    let server = SmtpServer::start_with(Security::StartTls(acceptor(&pki))).await;
+    let config = MailConfig {
+        ca_file: Some(pki.ca_file().to_path_buf()),
+        ..smtp(server.port, MailTls::Starttls)
+    };
+    Mailer::new(&config).unwrap().send(&email()).await.unwrap();
+    let got = server.messages();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(
+        got[0].auth,
+        Some(("mailer".to_owned(), "relay-password".to_owned()))
+    );
+    let commands = server.commands.lock().unwrap().clone();
+    let starttls = commands.iter().position(|c| c == "STARTTLS").unwrap();
+    let auth = commands.iter().position(|c| c.starts_with("AUTH")).unwrap();
+    assert!(starttls < auth, "AUTH only after STARTTLS: {commands:?}");
+}
+
+#[tokio::test]
+async fn implicit_tls_delivers_and_an_untrusted_relay_is_refused() {
+    let pki = runtime::test_pki::TestPki::new("mail").unwrap();
+    let server = SmtpServer::start_with(Security::Implicit(acceptor(&pki))).await;
+    let trusted = MailConfig {
+        ca_file: Some(pki.ca_file().to_path_buf()),
+        ..smtp(server.port, MailTls::Tls)
+    };
+    Mailer::new(&trusted).unwrap().send(&email()).await.unwrap();
+    assert_eq!(server.messages().len(), 1);
+    // Without the CA the certificate does not verify: nothing is sent.
+    let untrusted = smtp(server.port, MailTls::Tls);
+    let err = Mailer::new(&untrusted)
+        .unwrap()
+        .send(&email())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("mail relay"), "{err}");
+    assert_eq!(server.messages().len(), 1);
 }

@@ -6,8 +6,20 @@
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+/// How the server secures its connections.
+#[derive(Clone)]
+pub enum Security {
+    /// Plain text only; STARTTLS is not offered.
+    Plain,
+    /// STARTTLS offered (RFC 3207) with this certificate.
+    StartTls(TlsAcceptor),
+    /// TLS from the first byte (RFC 8314 §3.3).
+    Implicit(TlsAcceptor),
+}
 
 /// What one message's transaction carried.
 #[derive(Debug, Clone, Default)]
@@ -31,6 +43,11 @@ pub struct SmtpServer {
 impl SmtpServer {
     /// Listens on 127.0.0.1:0; advertises `AUTH PLAIN` and never STARTTLS.
     pub async fn start() -> Self {
+        Self::start_with(Security::Plain).await
+    }
+
+    /// Listens on 127.0.0.1:0 with `security`.
+    pub async fn start_with(security: Security) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
@@ -38,9 +55,26 @@ impl SmtpServer {
         let (r, c) = (received.clone(), commands.clone());
         tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let (r, c) = (r.clone(), c.clone());
+                let (r, c, security) = (r.clone(), c.clone(), security.clone());
                 tokio::spawn(async move {
-                    let _ = session(stream, r, c).await;
+                    match security {
+                        Security::Plain => {
+                            let _ = session(stream, false, true, r, c).await;
+                        }
+                        Security::Implicit(acceptor) => {
+                            if let Ok(tls) = acceptor.accept(stream).await {
+                                let _ = session(tls, false, true, r, c).await;
+                            }
+                        }
+                        Security::StartTls(acceptor) => {
+                            if let Ok(Some(plain)) =
+                                session(stream, true, true, r.clone(), c.clone()).await
+                                && let Ok(tls) = acceptor.accept(plain).await
+                            {
+                                let _ = session(tls, false, false, r, c).await;
+                            }
+                        }
+                    }
                 });
             }
         });
@@ -56,33 +90,50 @@ impl SmtpServer {
     }
 }
 
-async fn session(
-    stream: tokio::net::TcpStream,
+/// One SMTP session on `stream`: greets when `greet`, offers STARTTLS when `starttls`
+/// and then returns the stream (to be wrapped in TLS) once the client asks for it.
+async fn session<S: AsyncRead + AsyncWrite + Unpin>(
+    stream: S,
+    starttls: bool,
+    greet: bool,
     received: Arc<Mutex<Vec<Received>>>,
     commands: Arc<Mutex<Vec<String>>>,
-) -> std::io::Result<()> {
-    let (read, mut write) = stream.into_split();
-    let mut lines = BufReader::new(read);
-    write.write_all(b"220 test.local ESMTP ready\r\n").await?;
+) -> std::io::Result<Option<S>> {
+    let mut lines = BufReader::new(stream);
+    if greet {
+        lines
+            .get_mut()
+            .write_all(b"220 test.local ESMTP ready\r\n")
+            .await?;
+    }
     let mut current = Received::default();
     let mut auth = None;
     loop {
         let mut line = String::new();
         if lines.read_line(&mut line).await? == 0 {
-            return Ok(());
+            return Ok(None);
         }
         let line = line.trim_end_matches(['\r', '\n']).to_owned();
         commands.lock().unwrap().push(line.clone());
         let upper = line.to_ascii_uppercase();
         if upper.starts_with("EHLO") {
-            write
-                .write_all(b"250-test.local\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n")
+            let offer: &[u8] = if starttls {
+                b"250-test.local\r\n250-8BITMIME\r\n250-STARTTLS\r\n250 AUTH PLAIN\r\n"
+            } else {
+                b"250-test.local\r\n250-8BITMIME\r\n250 AUTH PLAIN\r\n"
+            };
+            lines.get_mut().write_all(offer).await?;
+        } else if starttls && upper == "STARTTLS" {
+            lines
+                .get_mut()
+                .write_all(b"220 2.0.0 Ready to start TLS\r\n")
                 .await?;
+            return Ok(Some(lines.into_inner()));
         } else if upper.starts_with("HELO") {
-            write.write_all(b"250 test.local\r\n").await?;
+            lines.get_mut().write_all(b"250 test.local\r\n").await?;
         } else if let Some(initial) = upper.strip_prefix("AUTH PLAIN") {
             let encoded = if initial.trim().is_empty() {
-                write.write_all(b"334 \r\n").await?;
+                lines.get_mut().write_all(b"334 \r\n").await?;
                 let mut l = String::new();
                 lines.read_line(&mut l).await?;
                 l.trim().to_owned()
@@ -98,11 +149,15 @@ async fn session(
                 .collect();
             if parts.len() == 3 {
                 auth = Some((parts[1].clone(), parts[2].clone()));
-                write
+                lines
+                    .get_mut()
                     .write_all(b"235 2.7.0 Authentication successful\r\n")
                     .await?;
             } else {
-                write.write_all(b"501 5.5.2 Cannot decode\r\n").await?;
+                lines
+                    .get_mut()
+                    .write_all(b"501 5.5.2 Cannot decode\r\n")
+                    .await?;
             }
         } else if upper.starts_with("MAIL FROM:") {
             current = Received {
@@ -110,19 +165,20 @@ async fn session(
                 mail_from: line[10..].trim().to_owned(),
                 ..Received::default()
             };
-            write.write_all(b"250 2.1.0 OK\r\n").await?;
+            lines.get_mut().write_all(b"250 2.1.0 OK\r\n").await?;
         } else if upper.starts_with("RCPT TO:") {
             current.rcpt_to.push(line[8..].trim().to_owned());
-            write.write_all(b"250 2.1.5 OK\r\n").await?;
+            lines.get_mut().write_all(b"250 2.1.5 OK\r\n").await?;
         } else if upper == "DATA" {
-            write
+            lines
+                .get_mut()
                 .write_all(b"354 End data with <CR><LF>.<CR><LF>\r\n")
                 .await?;
             let mut data = String::new();
             loop {
                 let mut l = String::new();
                 if lines.read_line(&mut l).await? == 0 {
-                    return Ok(());
+                    return Ok(None);
                 }
                 if l == ".\r\n" || l == ".\n" {
                     break;
@@ -136,14 +192,18 @@ async fn session(
             }
             current.data = data;
             received.lock().unwrap().push(std::mem::take(&mut current));
-            write.write_all(b"250 2.0.0 OK queued\r\n").await?;
+            lines
+                .get_mut()
+                .write_all(b"250 2.0.0 OK queued\r\n")
+                .await?;
         } else if upper == "RSET" || upper == "NOOP" {
-            write.write_all(b"250 2.0.0 OK\r\n").await?;
+            lines.get_mut().write_all(b"250 2.0.0 OK\r\n").await?;
         } else if upper == "QUIT" {
-            write.write_all(b"221 2.0.0 Bye\r\n").await?;
-            return Ok(());
+            lines.get_mut().write_all(b"221 2.0.0 Bye\r\n").await?;
+            return Ok(None);
         } else {
-            write
+            lines
+                .get_mut()
                 .write_all(b"502 5.5.1 Command not implemented\r\n")
                 .await?;
         }
