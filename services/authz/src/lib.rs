@@ -76,6 +76,9 @@ pub(crate) struct AppState {
     pub(crate) discovery: actix_web::web::Bytes,
     /// `public, max-age=<keys.jwks_max_age>`.
     pub(crate) jwks_cache_control: String,
+    // admin API (issue 18)
+    /// Users' remembered consents (`/admin/v1/users/{subject}/consents`).
+    pub(crate) consents: Arc<grants::Consents>,
 }
 
 impl AppState {
@@ -159,6 +162,8 @@ impl Application {
         ));
         let signing = signing::SigningPool::start(config.keys.signing_threads)
             .map_err(|e| AuthzError::Task(format!("cannot start signing threads: {e}")))?;
+        // admin API (issue 18): the consents service's clock.
+        let admin_clock = Arc::clone(&clock);
         let tokens = Arc::new(Tokens::new(
             db.clone(),
             Arc::clone(&keys),
@@ -230,6 +235,8 @@ impl Application {
             devices: Arc::clone(&devices),
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
+            // admin API (issue 18)
+            consents: Arc::new(grants::Consents::new(db.clone(), admin_clock)),
         };
         let admin_routes = admin::admin_routes(&config, state.clone())?;
         let launched = launch.bind_with_admin(

@@ -8,6 +8,8 @@
 
 mod clients;
 mod error;
+mod keys;
+mod users;
 
 use std::sync::Arc;
 
@@ -23,7 +25,14 @@ pub(crate) fn routes(r: &mut Router) {
         .post(clients::PATH, clients::create::handle)
         .get(clients::ITEM_PATH, clients::get::handle)
         .put(clients::ITEM_PATH, clients::update::handle)
-        .delete(clients::ITEM_PATH, clients::delete::handle);
+        .delete(clients::ITEM_PATH, clients::delete::handle)
+        .post(clients::SECRET_PATH, clients::rotate_secret::handle)
+        .get(keys::PATH, keys::list::handle)
+        .post(keys::PATH, keys::rotate::handle)
+        .post(keys::RETIRE_PATH, keys::retire::handle)
+        .get(users::CONSENTS_PATH, users::consents::handle)
+        .delete(users::CONSENT_PATH, users::revoke_consent::handle)
+        .post(users::SIGN_OUT_PATH, users::sign_out::handle);
 }
 
 /// The OpenAPI 3.1 document of authz's admin API, generated from the handlers.
@@ -43,9 +52,20 @@ pub(crate) fn routes(r: &mut Router) {
         clients::get::handle,
         clients::update::handle,
         clients::delete::handle,
+        clients::rotate_secret::handle,
+        keys::list::handle,
+        keys::rotate::handle,
+        keys::retire::handle,
+        users::consents::handle,
+        users::revoke_consent::handle,
+        users::sign_out::handle,
     ),
     components(schemas(admin_api::Problem)),
-    tags((name = "clients", description = "Registered OAuth clients"))
+    tags(
+        (name = "clients", description = "Registered OAuth clients"),
+        (name = "keys", description = "Token signing keys"),
+        (name = "users", description = "What users granted through authz")
+    )
 )]
 pub(crate) struct ApiDoc;
 

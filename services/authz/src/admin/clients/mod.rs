@@ -6,6 +6,7 @@ pub(crate) mod delete;
 pub(crate) mod get;
 pub(crate) mod list;
 mod model;
+pub(crate) mod rotate_secret;
 pub(crate) mod update;
 
 pub(crate) use model::{ClientInput, ClientView};
@@ -14,3 +15,5 @@ pub(crate) use model::{ClientInput, ClientView};
 pub(crate) const PATH: &str = "/admin/v1/clients";
 /// One client.
 pub(crate) const ITEM_PATH: &str = "/admin/v1/clients/{client_id}";
+/// A client's secret.
+pub(crate) const SECRET_PATH: &str = "/admin/v1/clients/{client_id}/secret";
