@@ -398,6 +398,14 @@ pub async fn serve(
                 return Err(e);
             }
         }
+        // admin API (issue 18): demo-admin, allowed on the admin listener's origin.
+        match demo_seed::seed_admin(app.clients(), demo, app.addresses().admin).await {
+            Ok(lines) => runtime::announce_lines(&lines),
+            Err(e) => {
+                shutdown.trigger();
+                return Err(e);
+            }
+        }
     }
     app.run().await
 }

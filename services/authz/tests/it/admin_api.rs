@@ -753,7 +753,10 @@ async fn documented_routes_answer(db: TestDatabase) {
             operations += 1;
         }
     }
-    assert_eq!(operations, 12, "every route of the table is in the document");
+    assert_eq!(
+        operations, 12,
+        "every route of the table is in the document"
+    );
     let page = env.http.get(env.admin("/admin/docs")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let csp = page.headers()["content-security-policy"]
@@ -786,7 +789,56 @@ async fn documented_routes_answer(db: TestDatabase) {
     }
 }
 
+/// `serve --demo` seeds demo-admin: its client credentials token carries every admin scope
+/// and works on the admin API, and the admin listener's origin may call the token endpoint
+/// from Swagger UI (CORS).
+async fn demo_admin_drives_the_api(db: TestDatabase) {
+    use authz::demo_seed::{self, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, Demo};
+    let env = start(&db).await;
+    let lines = demo_seed::seed_admin(&env.clients, Demo::Seed, env.addrs.admin)
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("demo-admin / demo-admin-secret"),
+        "{lines:?}"
+    );
+    let again = demo_seed::seed_admin(&env.clients, Demo::Seed, env.addrs.admin)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let origin = format!("http://127.0.0.1:{}", env.addrs.admin.port());
+    let res = env
+        .http
+        .post(format!("http://{}/token", env.addrs.http))
+        .header("authorization", basic(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET))
+        .header("origin", &origin)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        origin.as_str()
+    );
+    let body: Value = res.json().await.unwrap();
+    let granted = body["scope"].as_str().unwrap();
+    for (scope, _) in admin_api::scopes::ALL {
+        assert!(
+            granted.split(' ').any(|s| s == *scope),
+            "{scope} in {granted}"
+        );
+    }
+    let token = body["access_token"].as_str().unwrap();
+    let list = env.get("/admin/v1/clients", token).await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.to_string().contains(ADMIN_CLIENT_ID));
+    assert_eq!(env.get("/admin/v1/keys", token).await.status, 200);
+}
+
 storage::backend_tests!(authz::MIGRATIONS;
+    demo_admin_drives_the_api,
     listing_pages_and_filters,
     tokens_are_checked_with_rfc_6750_challenges,
     client_writes_with_etags,
