@@ -92,6 +92,8 @@ pub struct Application {
     /// The periodic purge, started by [`Application::run`] so that nothing else writes
     /// while start-up work (`serve --demo`) runs its transactions.
     purge: Purge,
+    /// `audit.retention`, enforced by the audit purge [`Application::run`] starts.
+    audit: audit::AuditConfig,
 }
 
 /// What the periodic purge works on.
@@ -257,6 +259,7 @@ impl Application {
             keys,
             clients,
             purge,
+            audit: config.audit,
         })
     }
 
@@ -287,6 +290,7 @@ impl Application {
         self.purge
             .logouts
             .spawn_worker(self.purge.shutdown.waiter());
+        spawn_audit_purge(self.db.clone(), self.audit, self.purge.shutdown.waiter());
         spawn_purge(self.purge);
         Ok(self.launched.supervisor.run().await?)
     }
@@ -306,6 +310,32 @@ fn spawn_write_check(db: Database, stop: impl std::future::Future<Output = ()> +
             async move {
                 // The outcome is kept for readiness and logged when it changes.
                 let _ = db.check_writes().await;
+            }
+        },
+    );
+}
+
+/// Deletes the audit events older than `audit.retention` every hour until `stop`.
+fn spawn_audit_purge(
+    db: Database,
+    config: audit::AuditConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    runtime::spawn_periodic(
+        "audit retention",
+        std::time::Duration::from_secs(3600),
+        runtime::FirstRun::Immediately,
+        stop,
+        move || {
+            let db = db.clone();
+            async move {
+                let before = audit::unix_ms(std::time::SystemTime::now())
+                    .saturating_sub(config.retention_ms());
+                match audit::purge(&db, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(purged = n, "expired audit events deleted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot purge audit events"),
+                }
             }
         },
     );
