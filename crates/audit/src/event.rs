@@ -134,6 +134,8 @@ names! {
         LoginLocked => "login.locked",
         /// A user gave consent to a client (OIDC Core §3.1.2.4).
         ConsentGiven => "consent.given",
+        /// A user refused consent to a client (or a device's access).
+        ConsentDenied => "consent.denied",
         /// A consent was revoked (with the grants it backed).
         ConsentRevoked => "consent.revoked",
         /// A token was revoked (RFC 7009), with its grant.

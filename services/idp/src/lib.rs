@@ -63,6 +63,9 @@ pub(crate) struct AppState {
     pub(crate) cookies: http::cookies::Cookies,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
+    // audit trail (issue 18, idpadmin)
+    /// The database the security events of the pages are recorded in.
+    pub(crate) db: Database,
 }
 
 /// A bound, ready-to-run idp.
@@ -131,6 +134,7 @@ impl Application {
                 config.sessions.lifetime.as_secs(),
             ),
             base: base.into(),
+            db: db.clone(),
         };
         let grpc = grpc::router(
             users.clone(),
