@@ -52,6 +52,8 @@ pub enum Actor {
     AdminClient(Ident),
     /// A signed-in (or signing-in) user (the user id, the OIDC `sub`).
     User(Ident),
+    /// An OAuth client acting for itself (revoking its token: its `client_id`).
+    Client(Ident),
     /// The operator at the service's command line (`authz clients …`, `idp users …`).
     Operator,
     /// The service itself (automatic key rotation, retention purge).
@@ -66,6 +68,7 @@ impl Actor {
         match self {
             Self::AdminClient(_) => "admin_client",
             Self::User(_) => "user",
+            Self::Client(_) => "client",
             Self::Operator => "operator",
             Self::System => "system",
             Self::Anonymous => "anonymous",
@@ -75,7 +78,7 @@ impl Actor {
     /// The client or user id, if any.
     pub fn id(&self) -> Option<&Ident> {
         match self {
-            Self::AdminClient(id) | Self::User(id) => Some(id),
+            Self::AdminClient(id) | Self::User(id) | Self::Client(id) => Some(id),
             _ => None,
         }
     }

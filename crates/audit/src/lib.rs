@@ -3,7 +3,7 @@
 //! Every admin write (admin API and CLI) and every security event (sign-in success and
 //! failure, lockout, consent given or revoked, token revocation, key rotation, client
 //! secret rotation) becomes one row of the service's `audit_events` table — who (an admin
-//! client, a user, the local operator or the service itself, and the client address), what
+//! client, a user, a client, the local operator or the service itself, and the client address), what
 //! ([`Action`]), which target, when and with what outcome — and one structured log event
 //! (`target: "audit"`).
 //!

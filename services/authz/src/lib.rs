@@ -74,6 +74,9 @@ pub(crate) struct AppState {
     pub(crate) discovery: actix_web::web::Bytes,
     /// `public, max-age=<keys.jwks_max_age>`.
     pub(crate) jwks_cache_control: String,
+    // audit trail (issue 18, idpadmin)
+    /// The database the audit events of the endpoints are recorded in.
+    pub(crate) db: Database,
 }
 
 impl AppState {
@@ -230,6 +233,7 @@ impl Application {
             devices: Arc::clone(&devices),
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
+            db: db.clone(),
         };
         let launched = launch.bind(
             &shutdown,

@@ -4,6 +4,7 @@
 
 mod abuse;
 mod app;
+mod audit_events;
 mod cli;
 mod code_flow;
 mod consents;

@@ -6,7 +6,7 @@
 CREATE TABLE audit_events (
     id TEXT PRIMARY KEY NOT NULL,
     occurred_at BIGINT NOT NULL,
-    -- admin_client | user | operator | system | anonymous
+    -- admin_client | user | client | operator | system | anonymous
     actor_kind TEXT NOT NULL,
     actor_id TEXT,
     address TEXT,
