@@ -79,6 +79,9 @@ pub(crate) struct AppState {
     // admin API (issue 18)
     /// Users' remembered consents (`/admin/v1/users/{subject}/consents`).
     pub(crate) consents: Arc<grants::Consents>,
+    // audit trail (issue 18, idpadmin)
+    /// The database the audit events of the endpoints are recorded in.
+    pub(crate) db: Database,
 }
 
 impl AppState {
@@ -97,6 +100,8 @@ pub struct Application {
     /// The periodic purge, started by [`Application::run`] so that nothing else writes
     /// while start-up work (`serve --demo`) runs its transactions.
     purge: Purge,
+    /// `audit.retention`, enforced by the audit purge [`Application::run`] starts.
+    audit: audit::AuditConfig,
 }
 
 /// What the periodic purge works on.
@@ -237,6 +242,7 @@ impl Application {
             issuer: config.issuer.clone(),
             // admin API (issue 18)
             consents: Arc::new(grants::Consents::new(db.clone(), admin_clock)),
+            db: db.clone(),
         };
         let admin_routes = admin::admin_routes(&config, state.clone())?;
         let launched = launch.bind_with_admin(
@@ -268,6 +274,7 @@ impl Application {
             keys,
             clients,
             purge,
+            audit: config.audit,
         })
     }
 
@@ -298,6 +305,7 @@ impl Application {
         self.purge
             .logouts
             .spawn_worker(self.purge.shutdown.waiter());
+        spawn_audit_purge(self.db.clone(), self.audit, self.purge.shutdown.waiter());
         spawn_purge(self.purge);
         Ok(self.launched.supervisor.run().await?)
     }
@@ -317,6 +325,32 @@ fn spawn_write_check(db: Database, stop: impl std::future::Future<Output = ()> +
             async move {
                 // The outcome is kept for readiness and logged when it changes.
                 let _ = db.check_writes().await;
+            }
+        },
+    );
+}
+
+/// Deletes the audit events older than `audit.retention` every hour until `stop`.
+fn spawn_audit_purge(
+    db: Database,
+    config: audit::AuditConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    runtime::spawn_periodic(
+        "audit retention",
+        std::time::Duration::from_secs(3600),
+        runtime::FirstRun::Immediately,
+        stop,
+        move || {
+            let db = db.clone();
+            async move {
+                let before = audit::unix_ms(std::time::SystemTime::now())
+                    .saturating_sub(config.retention_ms());
+                match audit::purge(&db, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(purged = n, "expired audit events deleted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot purge audit events"),
+                }
             }
         },
     );

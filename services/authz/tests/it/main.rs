@@ -5,6 +5,7 @@
 mod abuse;
 mod admin_api;
 mod app;
+mod audit_events;
 mod cli;
 mod code_flow;
 mod consents;

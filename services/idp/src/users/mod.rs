@@ -10,4 +10,4 @@ mod service;
 pub use hasher::HashPoolStats;
 pub use model::{NewUser, Profile, User};
 pub use password::{Checked, PasswordConfig, Passwords};
-pub use service::{SeedOutcome, Users};
+pub use service::{Caller, SeedOutcome, Users};
