@@ -100,6 +100,7 @@ pub mod scope {
 /// checked now) as problem details with `WWW-Authenticate` (RFC 6750 §3).
 pub struct Admin<S: RequiredScopes> {
     principal: Principal,
+    address: Option<std::net::IpAddr>,
     scopes: PhantomData<fn() -> S>,
 }
 
@@ -116,6 +117,11 @@ impl<S: RequiredScopes> Admin<S> {
                 self.principal.sub, self.principal.client_id
             )
         }
+    }
+
+    /// The caller's IP address (the TCP peer), for the audit trail.
+    pub fn address(&self) -> Option<std::net::IpAddr> {
+        self.address
     }
 
     /// The verified principal.
@@ -148,6 +154,7 @@ impl<S: RequiredScopes + 'static> FromRequest for Admin<S> {
             match auth.guard.authorize_header(&req, S::SCOPES).await {
                 Ok(principal) => Ok(Self {
                     principal,
+                    address: req.peer_addr().map(|a| a.ip()),
                     scopes: PhantomData,
                 }),
                 Err(error) => Err(AdminError::Auth {

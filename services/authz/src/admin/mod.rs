@@ -6,6 +6,7 @@
 //! per request). Every route has one file; the OpenAPI document is derived from their
 //! `#[utoipa::path]` annotations ([`ApiDoc`]) and a test holds it against [`routes`].
 
+mod audit;
 mod clients;
 mod error;
 mod keys;
@@ -32,7 +33,8 @@ pub(crate) fn routes(r: &mut Router) {
         .post(keys::RETIRE_PATH, keys::retire::handle)
         .get(users::CONSENTS_PATH, users::consents::handle)
         .delete(users::CONSENT_PATH, users::revoke_consent::handle)
-        .post(users::SIGN_OUT_PATH, users::sign_out::handle);
+        .post(users::SIGN_OUT_PATH, users::sign_out::handle)
+        .get(audit::PATH, audit::handle);
 }
 
 /// The OpenAPI 3.1 document of authz's admin API, generated from the handlers.
@@ -59,15 +61,40 @@ pub(crate) fn routes(r: &mut Router) {
         users::consents::handle,
         users::revoke_consent::handle,
         users::sign_out::handle,
+        audit::handle,
     ),
     components(schemas(admin_api::Problem)),
     tags(
         (name = "clients", description = "Registered OAuth clients"),
         (name = "keys", description = "Token signing keys"),
-        (name = "users", description = "What users granted through authz")
+        (name = "users", description = "What users granted through authz"),
+        (name = "audit", description = "The audit trail")
     )
 )]
 pub(crate) struct ApiDoc;
+
+/// Appends the audit event of an admin write (issue 18: who, what, target, when, outcome)
+/// after it ran: a success, or a failure with the problem type as its reason. A failure to
+/// record is logged; the write's own answer stands (it is already committed).
+pub(crate) async fn audited<S: guard::RequiredScopes>(
+    state: &AppState,
+    admin: &admin_api::Admin<S>,
+    action: ::audit::Action,
+    target: (::audit::TargetKind, &str),
+    result: Result<actix_web::HttpResponse, admin_api::AdminError>,
+) -> Result<actix_web::HttpResponse, admin_api::AdminError> {
+    let actor = ::audit::Actor::AdminClient(::audit::Ident::new(&admin.principal().client_id));
+    let mut event = ::audit::AuditEvent::new(actor, action)
+        .from(admin.address())
+        .target(target.0, target.1);
+    if let Err(e) = &result {
+        event = event.failed(e.type_name());
+    }
+    if let Err(e) = ::audit::record(&state.db, &event).await {
+        tracing::error!(error = %e, action = action.as_str(), "cannot record the audit event");
+    }
+    result
+}
 
 /// The admin API mounted on authz's admin listener: tokens checked against authz's own
 /// keys (issuer and audience: the issuer identifier), Swagger UI getting tokens from the

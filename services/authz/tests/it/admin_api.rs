@@ -452,6 +452,68 @@ async fn client_writes_with_etags(db: TestDatabase) {
         .await;
     assert_problem(&too_long, 400, "invalid-value");
     assert_eq!(too_long.body["field"], "grace");
+
+    // Every write is in the audit trail: who, what, target, outcome.
+    let trail = env
+        .get(
+            "/admin/v1/audit?target_kind=client&target_id=billing",
+            &token,
+        )
+        .await;
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    let events: Vec<(String, String, String)> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["actor_kind"], "admin_client");
+            assert_eq!(e["actor_id"], "ops");
+            assert_eq!(e["address"], "127.0.0.1");
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let has = |action: &str, outcome: &str, reason: &str| {
+        events
+            .iter()
+            .any(|e| e.0 == action && e.1 == outcome && e.2 == reason)
+    };
+    assert!(has("client.created", "success", ""), "{events:?}");
+    assert!(has("client.created", "failure", "conflict"), "{events:?}");
+    assert!(has("client.updated", "success", ""), "{events:?}");
+    assert!(
+        has("client.updated", "failure", "precondition-failed"),
+        "{events:?}"
+    );
+    assert!(
+        has("client.updated", "failure", "precondition-required"),
+        "{events:?}"
+    );
+    assert!(has("client.secret_rotated", "success", ""), "{events:?}");
+    let only = env
+        .get(
+            "/admin/v1/audit?action=client.secret_rotated&outcome=success",
+            &token,
+        )
+        .await;
+    assert_eq!(
+        only.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        only.body
+    );
+    let bad = env.get("/admin/v1/audit?action=client.eaten", &token).await;
+    assert_problem(&bad, 400, "invalid-query");
+    assert_eq!(bad.body["field"], "action");
+    let reader = env.token_for("reader", "admin:clients:read").await;
+    assert_problem(
+        &env.get("/admin/v1/audit", &reader).await,
+        403,
+        "insufficient-scope",
+    );
 }
 
 async fn bad_bodies_name_the_field(db: TestDatabase) {
@@ -754,7 +816,7 @@ async fn documented_routes_answer(db: TestDatabase) {
         }
     }
     assert_eq!(
-        operations, 12,
+        operations, 13,
         "every route of the table is in the document"
     );
     let page = env.http.get(env.admin("/admin/docs")).send().await.unwrap();

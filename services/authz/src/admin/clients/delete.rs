@@ -30,19 +30,31 @@ use crate::AppState;
 )]
 #[instrument(skip_all)]
 pub(crate) async fn handle(
-    _admin: Admin<ClientsWrite>,
+    admin: Admin<ClientsWrite>,
     state: web::Data<AppState>,
     id: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, AdminError> {
-    if if_match != IfMatch::Absent {
-        let Some((_, _, revision)) = state.clients.get_with_revision(&id).await? else {
-            return Err(AdminError::NotFound(format!("no client {id}")));
-        };
-        if_match.require(&etag(revision))?;
+    let target = id.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        if if_match != IfMatch::Absent {
+            let Some((_, _, revision)) = state.clients.get_with_revision(&id).await? else {
+                return Err(AdminError::NotFound(format!("no client {id}")));
+            };
+            if_match.require(&etag(revision))?;
+        }
+        state.clients.delete(&id).await?;
+        Ok(HttpResponse::NoContent()
+            .insert_header(("Cache-Control", "no-store"))
+            .finish())
     }
-    state.clients.delete(&id).await?;
-    Ok(HttpResponse::NoContent()
-        .insert_header(("Cache-Control", "no-store"))
-        .finish())
+    .await;
+    crate::admin::audited(
+        &state,
+        &admin,
+        audit::Action::ClientDeleted,
+        (audit::TargetKind::Client, &target),
+        result,
+    )
+    .await
 }

@@ -26,12 +26,24 @@ use crate::AppState;
 )]
 #[instrument(skip_all)]
 pub(crate) async fn handle(
-    _admin: Admin<KeysWrite>,
+    admin: Admin<KeysWrite>,
     state: web::Data<AppState>,
     kid: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let record = state.keys.retire(&kid).await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(KeyView::from(&record)))
+    let target = kid.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let record = state.keys.retire(&kid).await?;
+        Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(KeyView::from(&record)))
+    }
+    .await;
+    crate::admin::audited(
+        &state,
+        &admin,
+        audit::Action::KeyRetired,
+        (audit::TargetKind::Key, &target),
+        result,
+    )
+    .await
 }

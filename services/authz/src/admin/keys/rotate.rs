@@ -40,17 +40,30 @@ pub(crate) struct RotateKey {
 )]
 #[instrument(skip_all)]
 pub(crate) async fn handle(
-    _admin: Admin<KeysWrite>,
+    admin: Admin<KeysWrite>,
     state: web::Data<AppState>,
     body: AdminJson<RotateKey>,
 ) -> Result<HttpResponse, AdminError> {
-    let input = body.into_inner()?;
-    let alg: Algorithm = input
-        .alg
-        .parse()
-        .map_err(|e: String| AdminError::invalid("alg", e))?;
-    let record = state.keys.generate(alg, input.activate_now).await?;
-    Ok(HttpResponse::Created()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(KeyView::from(&record)))
+    let mut target = String::new();
+    let result: Result<HttpResponse, AdminError> = async {
+        let input = body.into_inner()?;
+        let alg: Algorithm = input
+            .alg
+            .parse()
+            .map_err(|e: String| AdminError::invalid("alg", e))?;
+        let record = state.keys.generate(alg, input.activate_now).await?;
+        target = record.kid.clone();
+        Ok(HttpResponse::Created()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(KeyView::from(&record)))
+    }
+    .await;
+    crate::admin::audited(
+        &state,
+        &admin,
+        audit::Action::KeyRotated,
+        (audit::TargetKind::Key, &target),
+        result,
+    )
+    .await
 }

@@ -28,13 +28,25 @@ use crate::AppState;
 )]
 #[instrument(skip_all)]
 pub(crate) async fn handle(
-    _admin: Admin<UsersWrite>,
+    admin: Admin<UsersWrite>,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
-    let (subject, client_id) = path.into_inner();
-    state.consents.revoke(&subject, &client_id).await?;
-    Ok(HttpResponse::NoContent()
-        .insert_header(("Cache-Control", "no-store"))
-        .finish())
+    let target = format!("{}/{}", path.0, path.1);
+    let result: Result<HttpResponse, AdminError> = async {
+        let (subject, client_id) = path.into_inner();
+        state.consents.revoke(&subject, &client_id).await?;
+        Ok(HttpResponse::NoContent()
+            .insert_header(("Cache-Control", "no-store"))
+            .finish())
+    }
+    .await;
+    crate::admin::audited(
+        &state,
+        &admin,
+        audit::Action::ConsentRevoked,
+        (audit::TargetKind::User, &target),
+        result,
+    )
+    .await
 }

@@ -35,21 +35,33 @@ pub(crate) struct SignedOut {
 )]
 #[instrument(skip_all)]
 pub(crate) async fn handle(
-    _admin: Admin<UsersWrite>,
+    admin: Admin<UsersWrite>,
     state: web::Data<AppState>,
     subject: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let revoked = state.grants.revoke_subject(&subject).await.map_err(|e| {
-        if e.is_transient() {
-            AdminError::Unavailable(e.to_string())
-        } else {
-            AdminError::Internal(e.to_string())
-        }
-    })?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(SignedOut {
-            grants: revoked.grants,
-            sessions: revoked.sessions,
-        }))
+    let target = subject.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let revoked = state.grants.revoke_subject(&subject).await.map_err(|e| {
+            if e.is_transient() {
+                AdminError::Unavailable(e.to_string())
+            } else {
+                AdminError::Internal(e.to_string())
+            }
+        })?;
+        Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(SignedOut {
+                grants: revoked.grants,
+                sessions: revoked.sessions,
+            }))
+    }
+    .await;
+    crate::admin::audited(
+        &state,
+        &admin,
+        audit::Action::GrantsRevoked,
+        (audit::TargetKind::User, &target),
+        result,
+    )
+    .await
 }
