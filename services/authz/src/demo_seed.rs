@@ -246,7 +246,8 @@ pub fn admin_client(admin: std::net::SocketAddr) -> Result<NewClient, AuthzError
     })
 }
 
-/// Seeds `demo-admin` ([`admin_client`]) as `demo` says, like [`seed`] does the others.
+/// Seeds `demo-admin` ([`admin_client`]) as `demo` says, like [`seed`] does the others
+/// (nothing is printed when it exists already).
 pub async fn seed_admin(
     registry: &Clients,
     demo: Demo,
@@ -266,7 +267,7 @@ pub async fn seed_admin(
         if o.created {
             lines.push(format!(
                 "demo: registered admin client {ADMIN_CLIENT_ID} / {ADMIN_CLIENT_SECRET} \
-                 (every admin:* scope; Swagger UI at http://{admin}/admin/docs)"
+                 (every admin scope; Swagger UI at /admin/docs on the admin port)"
             ));
         }
     }
