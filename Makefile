@@ -79,5 +79,14 @@ fmt: ## format the code
 config-reference: ## regenerate docs/configuration.md from the services' config-reference commands
 	@./docs/gen-configuration.sh > docs/configuration.md
 
+SWAGGER_UI_VERSION := 5.35.0
+SWAGGER_UI_SHA256 := 1b8e891893404ea4c3558b6a87e2a3e494e7eedba41168c2ece5800a391a6ea6
+swagger-ui: ## refresh the Swagger UI assets compiled into the admin API (crates/admin-api/assets) from the npm package swagger-ui-dist@$(SWAGGER_UI_VERSION), checking its sha256
+	@tmp=$$(mktemp -d) && cd $$tmp && npm pack --silent swagger-ui-dist@$(SWAGGER_UI_VERSION) >/dev/null \
+	  && echo "$(SWAGGER_UI_SHA256)  swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz" | sha256sum -c - \
+	  && tar xzf swagger-ui-dist-$(SWAGGER_UI_VERSION).tgz \
+	  && cp package/swagger-ui-bundle.js package/swagger-ui-standalone-preset.js package/swagger-ui.css package/LICENSE $(CURDIR)/crates/admin-api/assets/ \
+	  && rm -rf $$tmp
+
 clean-data: ## delete the demo's SQLite data directory
 	rm -rf data

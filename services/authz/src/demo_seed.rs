@@ -216,6 +216,64 @@ pub async fn seed(
     Ok(lines)
 }
 
+// admin API (issue 18)
+/// The demo admin client: client credentials with every admin scope, for the admin API
+/// and its Swagger UI ("Authorize" on `/admin/docs`).
+pub const ADMIN_CLIENT_ID: &str = "demo-admin";
+/// `demo-admin`'s secret.
+pub const ADMIN_CLIENT_SECRET: &str = "demo-admin-secret";
+
+/// `demo-admin`: confidential, `client_credentials` only, every `admin:*` scope, JWT access
+/// tokens for the issuer (what the admin listener accepts), and the browser origins of the
+/// admin listener at `admin` (its address, and `localhost` for a loopback or unspecified
+/// one) so Swagger UI there may call the token endpoint (CORS).
+pub fn admin_client(admin: std::net::SocketAddr) -> Result<NewClient, AuthzError> {
+    let mut c = Client::new(id(ADMIN_CLIENT_ID)?, "Demo administrator".to_owned());
+    let all: Vec<&str> = admin_api::scopes::ALL.iter().map(|(s, _)| *s).collect();
+    c.scopes = ScopeSet::parse(&all.join(" ")).map_err(|e| AuthzError::Invalid(e.to_string()))?;
+    let port = admin.port();
+    let mut origins = Vec::new();
+    if admin.ip().is_loopback() || admin.ip().is_unspecified() {
+        origins.push(format!("http://127.0.0.1:{port}"));
+        origins.push(format!("http://localhost:{port}"));
+    } else {
+        origins.push(format!("http://{admin}"));
+    }
+    c.allowed_origins = origins;
+    Ok(NewClient {
+        client: c,
+        secret: Some(ADMIN_CLIENT_SECRET.to_owned()),
+    })
+}
+
+/// Seeds `demo-admin` ([`admin_client`]) as `demo` says, like [`seed`] does the others
+/// (nothing is printed when it exists already).
+pub async fn seed_admin(
+    registry: &Clients,
+    demo: Demo,
+    admin: std::net::SocketAddr,
+) -> Result<Vec<String>, AuthzError> {
+    if !demo.is_on() {
+        return Ok(Vec::new());
+    }
+    let outcomes = registry
+        .seed(vec![admin_client(admin)?], demo == Demo::Reset)
+        .await?;
+    let mut lines = Vec::new();
+    for o in outcomes {
+        if o.deleted {
+            lines.push(deleted_line(&o.id));
+        }
+        if o.created {
+            lines.push(format!(
+                "demo: registered admin client {ADMIN_CLIENT_ID} / {ADMIN_CLIENT_SECRET} \
+                 (every admin scope; Swagger UI at /admin/docs on the admin port)"
+            ));
+        }
+    }
+    Ok(lines)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

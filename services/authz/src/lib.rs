@@ -9,6 +9,8 @@
 /// (`authz config-reference` prints it; a unit test keeps its keys equal to the config type's).
 pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/authz.yaml");
 
+// admin API (issue 18)
+mod admin;
 pub mod cli;
 pub mod clients;
 pub mod config;
@@ -74,6 +76,12 @@ pub(crate) struct AppState {
     pub(crate) discovery: actix_web::web::Bytes,
     /// `public, max-age=<keys.jwks_max_age>`.
     pub(crate) jwks_cache_control: String,
+    // admin API (issue 18)
+    /// Users' remembered consents (`/admin/v1/users/{subject}/consents`).
+    pub(crate) consents: Arc<grants::Consents>,
+    // audit trail (issue 18, idpadmin)
+    /// The database the audit events of the endpoints are recorded in.
+    pub(crate) db: Database,
 }
 
 impl AppState {
@@ -92,6 +100,8 @@ pub struct Application {
     /// The periodic purge, started by [`Application::run`] so that nothing else writes
     /// while start-up work (`serve --demo`) runs its transactions.
     purge: Purge,
+    /// `audit.retention`, enforced by the audit purge [`Application::run`] starts.
+    audit: audit::AuditConfig,
 }
 
 /// What the periodic purge works on.
@@ -157,6 +167,8 @@ impl Application {
         ));
         let signing = signing::SigningPool::start(config.keys.signing_threads)
             .map_err(|e| AuthzError::Task(format!("cannot start signing threads: {e}")))?;
+        // admin API (issue 18): the consents service's clock.
+        let admin_clock = Arc::clone(&clock);
         let tokens = Arc::new(Tokens::new(
             db.clone(),
             Arc::clone(&keys),
@@ -228,8 +240,12 @@ impl Application {
             devices: Arc::clone(&devices),
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
+            // admin API (issue 18)
+            consents: Arc::new(grants::Consents::new(db.clone(), admin_clock)),
+            db: db.clone(),
         };
-        let launched = launch.bind(
+        let admin_routes = admin::admin_routes(&config, state.clone())?;
+        let launched = launch.bind_with_admin(
             &shutdown,
             move || http::app(state.clone()),
             Some(grpc::router(
@@ -250,6 +266,7 @@ impl Application {
                     async move { db.check_ready().await }
                 }
             }),
+            Some(admin_routes),
         )?;
         Ok(Self {
             launched,
@@ -257,6 +274,7 @@ impl Application {
             keys,
             clients,
             purge,
+            audit: config.audit,
         })
     }
 
@@ -287,6 +305,7 @@ impl Application {
         self.purge
             .logouts
             .spawn_worker(self.purge.shutdown.waiter());
+        spawn_audit_purge(self.db.clone(), self.audit, self.purge.shutdown.waiter());
         spawn_purge(self.purge);
         Ok(self.launched.supervisor.run().await?)
     }
@@ -306,6 +325,32 @@ fn spawn_write_check(db: Database, stop: impl std::future::Future<Output = ()> +
             async move {
                 // The outcome is kept for readiness and logged when it changes.
                 let _ = db.check_writes().await;
+            }
+        },
+    );
+}
+
+/// Deletes the audit events older than `audit.retention` every hour until `stop`.
+fn spawn_audit_purge(
+    db: Database,
+    config: audit::AuditConfig,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    runtime::spawn_periodic(
+        "audit retention",
+        std::time::Duration::from_secs(3600),
+        runtime::FirstRun::Immediately,
+        stop,
+        move || {
+            let db = db.clone();
+            async move {
+                let before = audit::unix_ms(std::time::SystemTime::now())
+                    .saturating_sub(config.retention_ms());
+                match audit::purge(&db, before).await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::debug!(purged = n, "expired audit events deleted"),
+                    Err(e) => tracing::warn!(error = %e, "cannot purge audit events"),
+                }
             }
         },
     );
@@ -381,6 +426,14 @@ pub async fn serve(
             "demo data: public demo credentials are seeded; never use --demo in production"
         );
         match demo_seed::seed(app.clients(), demo, demo_app_url.as_deref()).await {
+            Ok(lines) => runtime::announce_lines(&lines),
+            Err(e) => {
+                shutdown.trigger();
+                return Err(e);
+            }
+        }
+        // admin API (issue 18): demo-admin, allowed on the admin listener's origin.
+        match demo_seed::seed_admin(app.clients(), demo, app.addresses().admin).await {
             Ok(lines) => runtime::announce_lines(&lines),
             Err(e) => {
                 shutdown.trigger();

@@ -21,7 +21,7 @@ use clap::{Args, Subcommand};
 use storage::{Database, OpenMode};
 
 use crate::login_flow::LoginFlow;
-use crate::users::{NewUser, Passwords, Profile, User, Users};
+use crate::users::{Caller, NewUser, Passwords, Profile, User, Users};
 use crate::{IdpConfig, IdpError, MIGRATIONS};
 
 /// `idp users` subcommands.
@@ -228,6 +228,12 @@ async fn sign_out(config: &IdpConfig, db: &Database, user: &User) -> Result<(), 
     );
     let ended = sessions.end_all_listed(&user.id).await?;
     println!("ended {} idp session(s) of {}", ended.len(), user.username);
+    audit::record(
+        db,
+        &audit::AuditEvent::new(audit::Actor::Operator, audit::Action::SessionsEnded)
+            .target(audit::TargetKind::User, &user.id),
+    )
+    .await?;
     if ended.is_empty() {
         return Ok(());
     }
@@ -269,7 +275,8 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
         } => {
             let password = read_password(password_file.as_ref())?;
             let user = users
-                .create(
+                .create_by(
+                    &Caller::operator(),
                     NewUser {
                         username,
                         profile: Profile {
@@ -304,7 +311,9 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
             password_file,
         } => {
             let password = read_password(password_file.as_ref())?;
-            let u = users.set_password(&user, password).await?;
+            let u = users
+                .set_password_by(&Caller::operator(), &user, password)
+                .await?;
             println!("password set for {}", u.username);
             if config.sessions.end_on_password_change {
                 sign_out(config, &db, &u).await?;
@@ -315,7 +324,9 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
             sign_out(config, &db, &u).await?;
         }
         UsersCommand::Disable { user } => {
-            let u = users.set_disabled(&user, true).await?;
+            let u = users
+                .set_disabled_by(&Caller::operator(), &user, true)
+                .await?;
             show(&u, false);
             revoke_at_authz(
                 config,
@@ -328,9 +339,14 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
             )
             .await?;
         }
-        UsersCommand::Enable { user } => show(&users.set_disabled(&user, false).await?, false),
+        UsersCommand::Enable { user } => show(
+            &users
+                .set_disabled_by(&Caller::operator(), &user, false)
+                .await?,
+            false,
+        ),
         UsersCommand::Delete { user } => {
-            let u = users.delete(&user).await?;
+            let u = users.delete_by(&Caller::operator(), &user).await?;
             println!("deleted {user}");
             revoke_at_authz(
                 config,

@@ -31,6 +31,8 @@ pub struct IdpConfig {
     pub csrf: crate::csrf::CsrfConfig,
     /// Brute-force protection of the login form.
     pub login_throttle: crate::throttle::ThrottleConfig,
+    /// The audit trail (issue 18): retention of the `audit_events` table.
+    pub audit: audit::AuditConfig,
     /// authz's `LoginFlow`, which idp calls.
     pub authz: crate::login_flow::AuthzClientConfig,
     /// Who may call idp's `Sessions` gRPC API.
@@ -63,6 +65,7 @@ impl Default for IdpConfig {
             sessions: crate::sessions::SessionConfig::default(),
             csrf: crate::csrf::CsrfConfig::default(),
             login_throttle: crate::throttle::ThrottleConfig::default(),
+            audit: audit::AuditConfig::default(),
             authz: crate::login_flow::AuthzClientConfig::default(),
             sessions_api: SessionsApiConfig::default(),
             // email, sign-up and password reset (issue 21)
@@ -112,6 +115,7 @@ impl Validate for IdpConfig {
             ("sessions", &self.sessions),
             ("csrf", &self.csrf),
             ("login_throttle", &self.login_throttle),
+            ("audit", &self.audit),
             ("authz", &self.authz),
             ("sessions_api", &self.sessions_api),
             // email, sign-up and password reset (issue 21)

@@ -51,6 +51,8 @@ pub static MIGRATIONS: EmbeddedMigrations = diesel_migrations::embed_migrations!
 const SESSION_UPKEEP: Duration = Duration::from_secs(30);
 /// How often forgotten login counters and expired device cookies are purged.
 const THROTTLE_UPKEEP: Duration = Duration::from_secs(60);
+/// How often audit events older than `audit.retention` are purged.
+const AUDIT_UPKEEP: Duration = Duration::from_secs(3600);
 
 /// Shared state of the HTTP handlers.
 #[derive(Clone)]
@@ -75,6 +77,9 @@ pub(crate) struct AppState {
     pub(crate) public_base: Arc<str>,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
+    // audit trail (issue 18, idpadmin)
+    /// The database the security events of the pages are recorded in.
+    pub(crate) db: Database,
 }
 
 /// A bound, ready-to-run idp.
@@ -92,6 +97,9 @@ pub struct Application {
     link_window: Duration,
     /// The database, whose write check [`Application::run`] starts for readiness.
     db: Database,
+    /// `audit.retention`, enforced by the purge [`Application::run`] starts.
+    audit: audit::AuditConfig,
+    clock: Arc<dyn Clock>,
     shutdown: Shutdown,
 }
 
@@ -139,7 +147,7 @@ impl Application {
             flow: login_flow::LoginFlow::new(&config.authz)?,
             csrf: csrf::Csrf::new(&config.csrf)?,
             throttle: throttle.clone(),
-            clock,
+            clock: Arc::clone(&clock),
             cookies: http::cookies::Cookies::new(
                 config.public_url.scheme() == "https",
                 config.sessions.lifetime.as_secs(),
@@ -158,6 +166,7 @@ impl Application {
             signup: config.signup,
             password_reset: config.password_reset,
             public_base: format!("{}/", config.public_url.as_str().trim_end_matches('/')).into(),
+            db: db.clone(),
         };
         let grpc = grpc::router(
             users.clone(),
@@ -193,6 +202,8 @@ impl Application {
             links,
             link_window: config.signup.window.max(config.password_reset.window),
             db,
+            audit: config.audit,
+            clock,
             shutdown,
         })
     }
@@ -215,6 +226,25 @@ impl Application {
             .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
         self.links
             .spawn_upkeep(THROTTLE_UPKEEP, self.link_window, self.shutdown.waiter());
+        let (db, clock, retention) = (self.db.clone(), Arc::clone(&self.clock), self.audit);
+        runtime::spawn_periodic(
+            "audit retention",
+            AUDIT_UPKEEP,
+            runtime::FirstRun::Immediately,
+            self.shutdown.waiter(),
+            move || {
+                let (db, clock) = (db.clone(), Arc::clone(&clock));
+                async move {
+                    let before =
+                        audit::unix_ms(clock.now()).saturating_sub(retention.retention_ms());
+                    match audit::purge(&db, before).await {
+                        Ok(0) => {}
+                        Ok(n) => tracing::debug!(purged = n, "expired audit events deleted"),
+                        Err(e) => tracing::warn!(error = %e, "cannot purge audit events"),
+                    }
+                }
+            },
+        );
         // Checks every database.write_check_interval that the database takes writes, so
         // /readyz answers 503 while it does not and 200 again once it does.
         let db = self.db.clone();

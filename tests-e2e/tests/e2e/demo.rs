@@ -218,8 +218,9 @@ fn unprefixed(line: &str) -> &str {
 }
 
 /// What authz and idp print when they seed their demo data.
-const SEEDED: [&str; 5] = [
+const SEEDED: [&str; 6] = [
     "demo: created user demo / demo-password",
+    "demo: registered admin client demo-admin / demo-admin-secret (every admin scope; Swagger UI at /admin/docs on the admin port)",
     "demo: registered client demo-client / demo-secret",
     "demo: registered client demo-rs / demo-rs-secret (may introspect)",
     "demo: registered public client demo-spa (PKCE, no secret)",
@@ -231,7 +232,8 @@ const NOTHING_SEEDED: [&str; 2] = [
     "demo: user demo exists; nothing seeded",
 ];
 /// What they print when --reset-demo deletes their demo data.
-const DELETED: [&str; 5] = [
+const DELETED: [&str; 6] = [
+    "demo: deleted client demo-admin with its tokens, codes, consents and grants",
     "demo: deleted client demo-client with its tokens, codes, consents and grants",
     "demo: deleted client demo-rs with its tokens, codes, consents and grants",
     "demo: deleted client demo-spa with its tokens, codes, consents and grants",

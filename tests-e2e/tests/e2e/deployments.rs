@@ -1097,6 +1097,7 @@ async fn demo_profile_seeds_the_demo_data_once() {
                     "demo: registered public client demo-spa (PKCE, no secret)",
                     "demo: registered client demo-rs / demo-rs-secret (may introspect)",
                     "demo: registered public client demo-tv (device flow, no secret)",
+                    "demo: registered admin client demo-admin / demo-admin-secret (every admin scope; Swagger UI at /admin/docs on the admin port)",
                 ]
             ),
             ("idp", &["demo: created user demo / demo-password"]),

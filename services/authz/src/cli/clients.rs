@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use audit::{Action, TargetKind};
 use clap::{Args, Subcommand};
 use domain::{AccessTokenFormat, ClientId, GrantType, ScopeSet, TokenEndpointAuthMethod};
 use issuer::{Algorithm, SystemClock};
@@ -387,7 +388,11 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
     // Only serve and migrate create a database; this refuses a missing one.
     let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
-    let registry = Clients::new(db, Arc::new(SystemClock), Duration::ZERO);
+    let registry = Clients::new(db.clone(), Arc::new(SystemClock), Duration::ZERO);
+    let audited = |action, id: String| {
+        let db = db.clone();
+        async move { super::audited(&db, action, TargetKind::Client, &id).await }
+    };
     match command {
         ClientsCommand::Create {
             id,
@@ -418,6 +423,7 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
                 None => None,
             };
             let (client, secret) = registry.create(NewClient { client, secret }).await?;
+            audited(Action::ClientCreated, client.id.as_str().to_owned()).await?;
             if json {
                 let mut v = client_json(&client);
                 if let Some(s) = &secret {
@@ -474,10 +480,12 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
             }
             settings.apply(&mut client)?;
             let client = registry.update(client).await?;
+            audited(Action::ClientUpdated, client.id.as_str().to_owned()).await?;
             show(&client, json);
         }
         ClientsCommand::RotateSecret { id, grace, json } => {
             let secret = registry.rotate_secret(&id, grace).await?;
+            audited(Action::ClientSecretRotated, id.clone()).await?;
             if json {
                 println!(
                     "{}",
@@ -492,6 +500,7 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
         }
         ClientsCommand::Delete { id } => {
             registry.delete(&id).await?;
+            audited(Action::ClientDeleted, id.clone()).await?;
             println!("deleted {id}");
         }
     }

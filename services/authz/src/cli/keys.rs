@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use audit::{Action, TargetKind};
 use clap::Subcommand;
 use issuer::{Algorithm, KeyRecord, PrivateKey, SystemClock};
 use storage::{Database, OpenMode};
@@ -119,6 +120,7 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
             json,
         } => {
             let record = open().await?.generate(alg, activate).await?;
+            super::audited(&db, Action::KeyRotated, TargetKind::Key, &record.kid).await?;
             print(&[record], json);
         }
         KeysCommand::Rotate {
@@ -130,12 +132,15 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
             let store = open().await?;
             let mut created = Vec::new();
             for alg in algs {
-                created.push(store.generate(alg, activate).await?);
+                let record = store.generate(alg, activate).await?;
+                super::audited(&db, Action::KeyRotated, TargetKind::Key, &record.kid).await?;
+                created.push(record);
             }
             print(&created, json);
         }
         KeysCommand::Retire { kid, json } => {
             let record = open().await?.retire(&kid).await?;
+            super::audited(&db, Action::KeyRetired, TargetKind::Key, &record.kid).await?;
             print(&[record], json);
             // Running servers reload the key table every keys.check_interval: the bound
             // after which none of them signs with this key any more.
@@ -163,6 +168,7 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
                 PrivateKey::from_pem(&text, alg)?
             };
             let record = open().await?.add(key, activate).await?;
+            super::audited(&db, Action::KeyRotated, TargetKind::Key, &record.kid).await?;
             print(&[record], json);
         }
     }

@@ -114,6 +114,8 @@ pub struct AuthzConfig {
     pub logout: LogoutConfig,
     /// The Device Authorization Grant (RFC 8628).
     pub device: DeviceConfig,
+    /// The audit trail (issue 18): retention of the `audit_events` table.
+    pub audit: audit::AuditConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -139,6 +141,7 @@ impl Default for AuthzConfig {
             idp: IdpConfig::default(),
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
+            audit: audit::AuditConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -171,6 +174,7 @@ impl Validate for AuthzConfig {
             ("idp", &self.idp),
             ("logout", &self.logout),
             ("device", &self.device),
+            ("audit", &self.audit),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

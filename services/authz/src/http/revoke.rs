@@ -34,6 +34,17 @@ pub(crate) async fn post(
     res
 }
 
+/// The audit event of a revocation by `client` (never the token itself).
+fn revocation_event(req: &HttpRequest, client: &crate::clients::Client) -> audit::AuditEvent {
+    let id = client.id.as_str();
+    audit::AuditEvent::new(
+        audit::Actor::Client(audit::Ident::new(id)),
+        audit::Action::TokenRevoked,
+    )
+    .from(req.peer_addr().map(|a| a.ip()))
+    .target(audit::TargetKind::Client, id)
+}
+
 async fn revoke(
     req: &HttpRequest,
     body: &web::Bytes,
@@ -48,6 +59,18 @@ async fn revoke(
         Revocation::Unknown => state.tokens.revoke(&client, token).await?,
         other => other,
     };
+    // audit trail (issue 18, idpadmin): a revocation, or a refused one; unknown tokens
+    // changed nothing and are not recorded.
+    let event = match outcome {
+        Revocation::Revoked => Some(revocation_event(req, &client)),
+        Revocation::OtherClient => Some(revocation_event(req, &client).failed("other_client")),
+        Revocation::Unknown => None,
+    };
+    if let Some(event) = event {
+        audit::record(&state.db, &event)
+            .await
+            .map_err(crate::error::Failure::from)?;
+    }
     if outcome == Revocation::OtherClient {
         return Err(TokenError::UnauthorizedClient(
             "the token was not issued to this client".into(),

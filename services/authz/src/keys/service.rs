@@ -1,6 +1,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use audit::{Action, Actor, AuditEvent, TargetKind};
 use issuer::lifecycle::{Change, Policy, plan};
 use issuer::{Algorithm, Clock, Kek, KeyRecord, KeyRing, KeyState, PrivateKey};
 use runtime::Shutdown;
@@ -115,6 +116,12 @@ impl KeyStore {
                 let record = self.record_for(&key, generation, activates_at, now)?;
                 if repo::insert(&self.db, &record).await? {
                     tracing::info!(kid = %record.kid, %alg, generation, activates_at, "signing key created");
+                    // audit trail (issue 18, idpadmin): the scheduled rotation.
+                    audit::record(
+                        &self.db,
+                        &key_event(Action::KeyRotated, &record.kid, now).note("automatic"),
+                    )
+                    .await?;
                 }
             }
             Change::Update {
@@ -134,6 +141,13 @@ impl KeyStore {
                 )
                 .await?;
                 tracing::info!(%kid, state = state.as_str(), "signing key state");
+                if state == KeyState::Retired {
+                    audit::record(
+                        &self.db,
+                        &key_event(Action::KeyRetired, &kid, now).note("automatic"),
+                    )
+                    .await?;
+                }
             }
             Change::Delete { kid } => {
                 repo::delete(&self.db, &kid).await?;
@@ -277,4 +291,12 @@ impl KeyStore {
 /// Every stored key as it is in the database (no decryption, no lifecycle step).
 pub async fn stored(db: &Database) -> Result<Vec<KeyRecord>, AuthzError> {
     Ok(repo::all(db).await?)
+}
+
+// audit trail (issue 18, idpadmin)
+/// A key lifecycle event by the service itself at `now` (Unix seconds).
+fn key_event(action: Action, kid: &str, now: i64) -> AuditEvent {
+    AuditEvent::new(Actor::System, action)
+        .at(now.saturating_mul(1000))
+        .target(TargetKind::Key, kid)
 }

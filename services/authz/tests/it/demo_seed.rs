@@ -25,6 +25,11 @@ const REGISTERED: [&str; 4] = [
     "demo: registered client demo-rs / demo-rs-secret (may introspect)",
     "demo: registered public client demo-tv (device flow, no secret)",
 ];
+// admin API (issue 18): serve --demo also seeds demo-admin, after the others.
+const ADMIN_REGISTERED: &str = "demo: registered admin client demo-admin / demo-admin-secret \
+     (every admin scope; Swagger UI at /admin/docs on the admin port)";
+const ADMIN_DELETED: &str =
+    "demo: deleted client demo-admin with its tokens, codes, consents and grants";
 const DELETED: [&str; 4] = [
     "demo: deleted client demo-client with its tokens, codes, consents and grants",
     "demo: deleted client demo-spa with its tokens, codes, consents and grants",
@@ -398,7 +403,12 @@ async fn serve_demo_seeds_before_serving_once_and_reset_demo_again() {
     let warning = "demo data: public demo credentials are seeded; never use --demo in production";
 
     let (out, stderr) = serve_until_ready(dir.path(), &["--demo"]).await;
-    assert_eq!(demo_lines(&out), REGISTERED, "{out:?}");
+    let registered: Vec<&str> = REGISTERED
+        .iter()
+        .chain([&ADMIN_REGISTERED])
+        .copied()
+        .collect();
+    assert_eq!(demo_lines(&out), registered, "{out:?}");
     assert_eq!(
         stderr.lines().filter(|l| l.contains(warning)).count(),
         1,
@@ -416,7 +426,12 @@ async fn serve_demo_seeds_before_serving_once_and_reset_demo_again() {
     assert_eq!(demo_lines(&out), [NOTHING], "{out:?}");
 
     let (out, _) = serve_until_ready(dir.path(), &["--reset-demo"]).await;
-    let expected: Vec<&str> = DELETED.iter().chain(&REGISTERED).copied().collect();
+    let expected: Vec<&str> = DELETED
+        .iter()
+        .chain(&REGISTERED)
+        .chain([&ADMIN_DELETED, &ADMIN_REGISTERED])
+        .copied()
+        .collect();
     assert_eq!(demo_lines(&out), expected, "{out:?}");
 
     // Without the flag: no demo lines, no warning.

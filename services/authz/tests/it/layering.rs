@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 /// Modules that may import the edges: the edges themselves and the wiring.
-const EDGES: &[&str] = &["http", "grpc", "cli"];
+const EDGES: &[&str] = &["http", "grpc", "cli", "admin"];
 /// Files at the top of `src/` that wire the edges to the core.
 const WIRING: &[&str] = &["main.rs", "lib.rs"];
 /// The services whose layering is checked, as folders beside this crate.

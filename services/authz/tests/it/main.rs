@@ -3,7 +3,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod abuse;
+mod admin_api;
 mod app;
+mod audit_events;
 mod cli;
 mod code_flow;
 mod consents;

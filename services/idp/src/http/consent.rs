@@ -15,6 +15,8 @@ use tracing::instrument;
 
 use super::pages::{self, ConsentPage, describe_scope};
 use super::{challenge, csrf_rejected, current_session, see_other};
+use audit::{Action, Actor, AuditEvent, Ident, TargetKind};
+
 use crate::csrf::Purpose;
 use crate::users::User;
 use crate::{AppState, IdpError};
@@ -49,6 +51,15 @@ async fn pending(
             "You are not signed in as the user this request is for. Go back to the application and sign in again."
                 .to_owned(),
         )),
+    }
+}
+
+/// The audit event of a consent answer: the user about the client (OIDC Core §3.1.2.4).
+pub(crate) fn consent_event(user: &User, client_id: Option<&str>, action: Action) -> AuditEvent {
+    let event = AuditEvent::new(Actor::User(Ident::new(&user.id)), action);
+    match client_id {
+        Some(id) => event.target(TargetKind::Client, id),
+        None => event.target(TargetKind::User, &user.id),
     }
 }
 
@@ -97,6 +108,7 @@ pub(crate) async fn post(
     }
     let challenge = challenge(form.consent_challenge.as_deref(), "consent_challenge")?;
     let (request, user) = pending(&state, &req, &challenge).await?;
+    let client_id = request.client.as_ref().map(|c| c.client_id.clone());
     let to = match form.action.as_deref() {
         Some("allow") => {
             let remember = form.remember.is_some();
@@ -110,6 +122,12 @@ pub(crate) async fn post(
                 .await?;
             metrics::counter!("idp_consents_total", "result" => "granted").increment(1);
             tracing::info!(user = %user.id, remember, "consent granted");
+            super::audit(
+                &state,
+                &req,
+                consent_event(&user, client_id.as_deref(), Action::ConsentGiven),
+            )
+            .await?;
             to
         }
         Some("deny") => {
@@ -123,6 +141,12 @@ pub(crate) async fn post(
                 .await?;
             metrics::counter!("idp_consents_total", "result" => "denied").increment(1);
             tracing::info!(user = %user.id, "consent denied");
+            super::audit(
+                &state,
+                &req,
+                consent_event(&user, client_id.as_deref(), Action::ConsentDenied),
+            )
+            .await?;
             to
         }
         _ => return Err(IdpError::Invalid("Choose Allow or Deny.".to_owned())),

@@ -22,11 +22,13 @@
 use actix_web::http::StatusCode;
 use actix_web::http::header::SET_COOKIE;
 use actix_web::{HttpRequest, HttpResponse, web};
+use audit::Action;
 use domain::device::UserCode;
 use proto::authz::v1::{AcceptDeviceRequest, DeviceRequest};
 use serde::Deserialize;
 use tracing::instrument;
 
+use super::consent::consent_event;
 use super::current_session;
 use super::login::{FAILED, PasswordSignIn, THROTTLED, password_sign_in, set_retry_after};
 use super::pages::{self, DevicePage, describe_scope};
@@ -370,6 +372,7 @@ async fn answer(
     user: &User,
 ) -> Result<HttpResponse, IdpError> {
     let client = pages::client_name(request.client.as_ref()).to_owned();
+    let client_id = request.client.as_ref().map(|c| c.client_id.clone());
     if allow {
         state
             .flow
@@ -384,6 +387,12 @@ async fn answer(
             .await?;
         metric("approved");
         tracing::info!(user = %user.id, "device approved");
+        super::audit(
+            state,
+            req,
+            consent_event(user, client_id.as_deref(), Action::ConsentGiven).note("device"),
+        )
+        .await?;
         done(
             state,
             req,
@@ -397,6 +406,12 @@ async fn answer(
         state.flow.reject_device(&request.user_code).await?;
         metric("denied");
         tracing::info!(user = %user.id, "device denied");
+        super::audit(
+            state,
+            req,
+            consent_event(user, client_id.as_deref(), Action::ConsentDenied).note("device"),
+        )
+        .await?;
         done(
             state,
             req,

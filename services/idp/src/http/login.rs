@@ -29,6 +29,7 @@ use crate::csrf::Purpose;
 use crate::sessions::{NewSession, Session};
 use crate::throttle::{Account, Attempt, Verdict};
 use crate::{AppState, IdpError};
+use audit::{Action, Actor, AuditEvent, Ident, TargetKind};
 
 /// The `acr` of a password login (OpenID Connect Core 1.0 §2): "1", ISO/IEC 29115 level 1
 /// (a single factor), as Keycloak reports it; "0" would say even that was not met.
@@ -241,6 +242,16 @@ pub(crate) enum PasswordSignIn {
     },
 }
 
+/// A refused sign-in for the audit trail: about the account the name resolved to, if any
+/// (the typed name itself is never recorded: it may be a mistyped password).
+fn refused(action: Action, user_id: Option<&str>, reason: &'static str) -> AuditEvent {
+    let event = AuditEvent::new(Actor::Anonymous, action).failed(reason);
+    match user_id {
+        Some(id) => event.target(TargetKind::User, id),
+        None => event,
+    }
+}
+
 /// `Retry-After` in whole seconds (at least 1), for a throttled answer.
 pub(crate) fn set_retry_after(response: &mut HttpResponse, retry_after: std::time::Duration) {
     let retry = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
@@ -269,6 +280,7 @@ pub(crate) async fn password_sign_in(
     } else {
         None
     };
+    let resolved = user_id.clone();
     let attempt = Attempt {
         account: Account::of(user_id, login),
         address: req.peer_addr().map(|a| a.ip()),
@@ -278,6 +290,12 @@ pub(crate) async fn password_sign_in(
         Verdict::Proceed { soft } => soft,
         Verdict::Refused { retry_after, .. } => {
             login_metric("throttled");
+            super::audit(
+                state,
+                req,
+                refused(Action::LoginLocked, resolved.as_deref(), "throttled"),
+            )
+            .await?;
             return Ok(PasswordSignIn::Throttled(retry_after));
         }
     };
@@ -289,6 +307,17 @@ pub(crate) async fn password_sign_in(
     let Some(user) = user else {
         state.throttle.failure(&attempt).await?;
         login_metric("failure");
+        let reason = if resolved.is_some() {
+            "invalid_credentials"
+        } else {
+            "unknown_user"
+        };
+        super::audit(
+            state,
+            req,
+            refused(Action::LoginFailed, resolved.as_deref(), reason),
+        )
+        .await?;
         return Ok(PasswordSignIn::Failed);
     };
     let device = state.throttle.success(&attempt, &user.id, soft).await?;
@@ -306,6 +335,13 @@ pub(crate) async fn password_sign_in(
         .await?;
     login_metric("success");
     tracing::info!(user = %user.id, session = %session.id, "signed in");
+    super::audit(
+        state,
+        req,
+        AuditEvent::new(Actor::User(Ident::new(&user.id)), Action::LoginSucceeded)
+            .target(TargetKind::User, &user.id),
+    )
+    .await?;
     let mut cookies = vec![state.cookies.set_session(secret.expose())];
     cookies.extend(device.map(|token| {
         state

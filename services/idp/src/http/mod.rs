@@ -118,6 +118,19 @@ pub(crate) fn app(
         )
 }
 
+/// Records a security event of the pages in the audit trail (issue 18) at the state's
+/// clock, from the browser's address, and logs it.
+pub(crate) async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    event: audit::AuditEvent,
+) -> Result<(), IdpError> {
+    let event = event
+        .at(audit::unix_ms(state.clock.now()))
+        .from(req.peer_addr().map(|a| a.ip()));
+    Ok(audit::record(&state.db, &event).await?)
+}
+
 /// The browser's live session and its user. A session whose user is gone or disabled is
 /// ended here and counts as none.
 pub(crate) async fn current_session(

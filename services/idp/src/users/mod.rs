@@ -12,4 +12,4 @@ pub use model::{NewUser, Profile, User};
 // email, sign-up and password reset (issue 21): the sign-up form checks names as `users create` does.
 pub(crate) use model::{normalize_email, normalize_username};
 pub use password::{Checked, PasswordConfig, Passwords};
-pub use service::{SeedOutcome, Users};
+pub use service::{Caller, SeedOutcome, Users};

@@ -200,3 +200,77 @@ pub(crate) async fn delete(db: &Database, id: &str) -> Result<usize, StorageErro
     .execute(c)
     .await)?)
 }
+
+// audit trail (issue 18, idpadmin): admin writes that append their audit event in the
+// same transaction, so a change and its record commit or roll back together.
+
+/// [`insert`] with `event` appended in the same transaction.
+pub(crate) async fn insert_audited(
+    db: &Database,
+    row: &Row,
+    event: &audit::AuditEvent,
+) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::insert_into(users::table)
+                .values(row)
+                .execute(tx)
+                .await?;
+            audit::append(tx, event).await
+        })
+        .await)?;
+    Ok(())
+}
+
+/// Stores `row` (which must exist: `NotFound` otherwise) with `event` appended; with
+/// `end_sessions` also deletes every session of the user. One transaction; returns how
+/// many sessions were deleted.
+pub(crate) async fn update_audited(
+    db: &Database,
+    row: &Row,
+    end_sessions: bool,
+    event: &audit::AuditEvent,
+) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(users::table.find(&row.id))
+                .set(row)
+                .execute(tx)
+                .await?;
+            if n == 0 {
+                return Err(diesel::result::Error::NotFound);
+            }
+            let ended = if end_sessions {
+                diesel::delete(sessions::table.filter(sessions::user_id.eq(&row.id)))
+                    .execute(tx)
+                    .await?
+            } else {
+                0
+            };
+            audit::append(tx, event).await?;
+            Ok::<usize, diesel::result::Error>(ended)
+        })
+        .await)?)
+}
+
+/// Deletes the user `id` (its sessions go with it) with `event` appended, in one
+/// transaction; `NotFound` when there is no such user.
+pub(crate) async fn delete_audited(
+    db: &Database,
+    id: &str,
+    event: &audit::AuditEvent,
+) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::delete(users::table.find(id)).execute(tx).await?;
+            if n == 0 {
+                return Err(diesel::result::Error::NotFound);
+            }
+            audit::append(tx, event).await
+        })
+        .await)?;
+    Ok(())
+}

@@ -1,3 +1,6 @@
+use std::net::IpAddr;
+
+use audit::{Action, Actor, AuditEvent, TargetKind};
 use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use storage::Database;
@@ -216,5 +219,159 @@ impl Users {
             tracing::info!(user = %row.id, "password rehashed with the configured parameters");
         }
         Ok(Some(row.user()))
+    }
+}
+
+// audit trail (issue 18, idpadmin): the admin writes of the CLI and the admin API, each
+// recorded in the audit trail in the same transaction as the change.
+
+/// Who asks for an admin write, for the audit trail: the operator at the command line or
+/// an admin client of the admin API, and the client address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    actor: Actor,
+    address: Option<IpAddr>,
+}
+
+impl Caller {
+    /// The operator running `idp users …` on this machine.
+    pub fn operator() -> Self {
+        Self {
+            actor: Actor::Operator,
+            address: None,
+        }
+    }
+
+    /// The admin client `client_id` (the access token's `client_id`) calling from `address`.
+    pub fn admin_client(client_id: &str, address: Option<IpAddr>) -> Self {
+        Self {
+            actor: Actor::AdminClient(audit::Ident::new(client_id)),
+            address,
+        }
+    }
+
+    /// The event of `action` on the user `user_id` by this caller.
+    fn event(&self, action: Action, user_id: &str) -> AuditEvent {
+        AuditEvent::new(self.actor.clone(), action)
+            .from(self.address)
+            .target(TargetKind::User, user_id)
+    }
+}
+
+/// A storage error of an audited write: a vanished row is the user not found.
+fn gone(key: &str) -> impl FnOnce(storage::StorageError) -> IdpError + '_ {
+    move |e| {
+        if e.is_not_found() {
+            IdpError::NotFound(format!("no user {key}"))
+        } else {
+            e.into()
+        }
+    }
+}
+
+impl Users {
+    /// [`Users::create`] by `by`, recorded as `user.created`.
+    pub async fn create_by(
+        &self,
+        by: &Caller,
+        new: NewUser,
+        password: String,
+    ) -> Result<User, IdpError> {
+        let row = self.new_row(new, password).await?;
+        let event = by.event(Action::UserCreated, &row.id);
+        repo::insert_audited(&self.db, &row, &event)
+            .await
+            .map_err(in_use)?;
+        event.log();
+        Ok(row.user())
+    }
+
+    /// Replaces the profile claims of the user `key` by `by`, recorded as `user.updated`.
+    /// The email is normalised and must be free.
+    pub async fn update_profile_by(
+        &self,
+        by: &Caller,
+        key: &str,
+        profile: super::Profile,
+    ) -> Result<User, IdpError> {
+        let mut row = self.row(key).await?;
+        let email = profile.email.as_deref().map(normalize_email).transpose()?;
+        row.email = email;
+        row.email_verified = profile.email_verified;
+        row.name = profile.name;
+        row.given_name = profile.given_name;
+        row.family_name = profile.family_name;
+        row.picture = profile.picture;
+        row.locale = profile.locale;
+        row.updated_at = now().max(row.updated_at + 1);
+        let event = by.event(Action::UserUpdated, &row.id);
+        repo::update_audited(&self.db, &row, false, &event)
+            .await
+            .map_err(|e| {
+                if e.is_unique_violation() {
+                    in_use(e)
+                } else {
+                    gone(key)(e)
+                }
+            })?;
+        event.log();
+        Ok(row.user())
+    }
+
+    /// [`Users::set_password`] by `by`, recorded as `user.password_set` (never the
+    /// password).
+    pub async fn set_password_by(
+        &self,
+        by: &Caller,
+        key: &str,
+        password: String,
+    ) -> Result<User, IdpError> {
+        let mut row = self.row(key).await?;
+        row.password_hash = self.passwords.hash(password).await?;
+        row.updated_at = now().max(row.updated_at + 1);
+        let event = by.event(Action::UserPasswordSet, &row.id);
+        repo::update_audited(&self.db, &row, false, &event)
+            .await
+            .map_err(gone(key))?;
+        event.log();
+        Ok(row.user())
+    }
+
+    /// [`Users::set_disabled`] by `by`, recorded as `user.disabled` or `user.enabled`;
+    /// disabling ends every idp session of the user in the same transaction.
+    pub async fn set_disabled_by(
+        &self,
+        by: &Caller,
+        key: &str,
+        disabled: bool,
+    ) -> Result<User, IdpError> {
+        let mut row = self.row(key).await?;
+        row.disabled = disabled;
+        row.updated_at = now().max(row.updated_at + 1);
+        let action = if disabled {
+            Action::UserDisabled
+        } else {
+            Action::UserEnabled
+        };
+        let event = by.event(action, &row.id);
+        let ended = repo::update_audited(&self.db, &row, disabled, &event)
+            .await
+            .map_err(gone(key))?;
+        event.log();
+        if ended > 0 {
+            tracing::info!(user = %row.id, sessions = ended, "sessions of a disabled user ended");
+        }
+        Ok(row.user())
+    }
+
+    /// [`Users::delete`] by `by`, recorded as `user.deleted`.
+    pub async fn delete_by(&self, by: &Caller, key: &str) -> Result<User, IdpError> {
+        let row = self.row(key).await?;
+        let event = by.event(Action::UserDeleted, &row.id);
+        repo::delete_audited(&self.db, &row.id, &event)
+            .await
+            .map_err(gone(key))?;
+        event.log();
+        Ok(row.user())
     }
 }

@@ -56,6 +56,8 @@ pub struct Idp {
     pub grpc: String,
     pub authz: FakeAuthz,
     pub users: Users,
+    /// A pool on the test's database (audit trail assertions).
+    pub db: storage::Database,
     pub clock: Arc<TestClock>,
     shutdown: Shutdown,
     /// The test's database; `None` on a second replica ([`replica`]), which shares it.
@@ -112,13 +114,14 @@ pub async fn replica(
     let pool = storage::Database::connect(database, &idp::MIGRATIONS)
         .await
         .unwrap();
-    let users = Users::new(pool, Passwords::new(&cfg.passwords).unwrap());
+    let users = Users::new(pool.clone(), Passwords::new(&cfg.passwords).unwrap());
     Idp {
         url: format!("http://{}", addrs.http),
         admin: format!("http://{}", addrs.admin),
         grpc: format!("http://{}", addrs.grpc.unwrap()),
         authz,
         users,
+        db: pool,
         clock,
         shutdown,
         _db: None,

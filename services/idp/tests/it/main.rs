@@ -4,6 +4,8 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit_events;
+mod audit_store;
 mod browser;
 mod cli;
 mod consent;

@@ -18,7 +18,7 @@ fn idp(dir: &std::path::Path, args: &[&str], stdin: Option<&str>) -> Output {
     idp_env(dir, args, stdin, &[])
 }
 
-fn idp_env(
+pub(crate) fn idp_env(
     dir: &std::path::Path,
     args: &[&str],
     stdin: Option<&str>,
@@ -51,7 +51,7 @@ fn idp_env(
     child.wait_with_output().unwrap()
 }
 
-fn ok_json(out: &Output) -> serde_json::Value {
+pub(crate) fn ok_json(out: &Output) -> serde_json::Value {
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -62,7 +62,10 @@ fn ok_json(out: &Output) -> serde_json::Value {
 }
 
 /// The environment that points `idp users` at `authz` (a [`FakeAuthz`]'s address).
-fn authz_env(d: &std::path::Path, authz: std::net::SocketAddr) -> Vec<(&'static str, String)> {
+pub(crate) fn authz_env(
+    d: &std::path::Path,
+    authz: std::net::SocketAddr,
+) -> Vec<(&'static str, String)> {
     let secret = d.join("authz.secret");
     std::fs::write(&secret, fake_authz::CLIENT_SECRET).unwrap();
     vec![

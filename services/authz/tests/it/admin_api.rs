@@ -1,0 +1,912 @@
+//! The admin REST API on the admin listener (issue 18), through the in-process server on
+//! SQLite and PostgreSQL: tokens from authz's own token endpoint (client credentials with
+//! admin scopes), RFC 6750 refusals as RFC 9457 problems, ETag/If-Match, paging, body caps,
+//! unknown fields, deleting a client kills its tokens, concurrent replaces.
+
+use std::sync::Arc;
+
+use authz::clients::{Client, Clients, NewClient};
+use authz::{Addresses, Application, AuthzConfig};
+use domain::basic::encode as basic;
+use domain::{ClientId, GrantType, ScopeSet};
+use reqwest::StatusCode;
+use reqwest::header::HeaderMap;
+use runtime::{GrpcListenConfig, ListenConfig, Shutdown};
+use serde_json::{Value, json};
+use storage::testing::TestDatabase;
+
+const SECRET: &str = "admin-test-secret";
+const ALL: &str = "admin:clients:read admin:clients:write admin:keys:read admin:keys:write \
+                   admin:users:read admin:users:write admin:audit:read";
+
+struct Env {
+    addrs: Addresses,
+    clients: Arc<Clients>,
+    http: reqwest::Client,
+    shutdown: Shutdown,
+    _running: tokio::task::JoinHandle<Result<(), authz::AuthzError>>,
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        self.shutdown.trigger();
+    }
+}
+
+fn config(db: &TestDatabase) -> AuthzConfig {
+    let mut c = AuthzConfig {
+        http: ListenConfig::loopback(0),
+        grpc: GrpcListenConfig::loopback(0),
+        admin: ListenConfig::loopback(0),
+        database: db.config().clone(),
+        ..AuthzConfig::default()
+    };
+    c.keys.encryption_key = Some(config::Secret::new(crate::cli::TEST_KEK.to_owned()));
+    c
+}
+
+fn machine(id: &str, scope: &str) -> NewClient {
+    let mut c = Client::new(ClientId::parse(id).unwrap(), id.to_owned());
+    c.grant_types = vec![GrantType::ClientCredentials];
+    c.scopes = ScopeSet::parse(scope).unwrap();
+    NewClient {
+        client: c,
+        secret: Some(SECRET.to_owned()),
+    }
+}
+
+async fn start(db: &TestDatabase) -> Env {
+    let shutdown = Shutdown::new();
+    let app = Application::build(config(db), shutdown.clone())
+        .await
+        .unwrap();
+    let clients = Arc::clone(app.clients());
+    clients.create(machine("ops", ALL)).await.unwrap();
+    clients
+        .create(machine("reader", "admin:clients:read"))
+        .await
+        .unwrap();
+    let mut rs = machine("rs", "read");
+    rs.client.can_introspect = true;
+    clients.create(rs).await.unwrap();
+    Env {
+        addrs: app.addresses(),
+        clients,
+        http: reqwest::Client::new(),
+        _running: tokio::spawn(app.run()),
+        shutdown,
+    }
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+}
+
+impl Env {
+    fn admin(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addrs.admin)
+    }
+
+    async fn token_for(&self, id: &str, scope: &str) -> String {
+        let res = self
+            .http
+            .post(format!("http://{}/token", self.addrs.http))
+            .header("authorization", basic(id, SECRET))
+            .form(&[("grant_type", "client_credentials"), ("scope", scope)])
+            .send()
+            .await
+            .unwrap();
+        let status = res.status();
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().unwrap().to_owned()
+    }
+
+    async fn token(&self) -> String {
+        self.token_for("ops", ALL).await
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> Answer {
+        let res = req.send().await.unwrap();
+        let (status, headers) = (res.status(), res.headers().clone());
+        let text = res.text().await.unwrap();
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_str(&text).unwrap_or(Value::Null),
+        }
+    }
+
+    async fn get(&self, path: &str, token: &str) -> Answer {
+        self.send(self.http.get(self.admin(path)).bearer_auth(token))
+            .await
+    }
+}
+
+/// An RFC 9457 problem with `status` and type `urn:problem-type:admin:<kind>`.
+fn assert_problem(a: &Answer, status: u16, kind: &str) {
+    assert_eq!(a.status.as_u16(), status, "{}", a.body);
+    assert_eq!(
+        a.headers["content-type"], "application/problem+json",
+        "{}",
+        a.body
+    );
+    assert_eq!(
+        a.body["type"],
+        format!("urn:problem-type:admin:{kind}"),
+        "{}",
+        a.body
+    );
+    assert_eq!(a.body["status"], status);
+    assert!(a.body["title"].is_string() && a.body["detail"].is_string());
+}
+
+async fn listing_pages_and_filters(db: TestDatabase) {
+    let env = start(&db).await;
+    let token = env.token().await;
+    for i in 0..5 {
+        let mut new = machine(&format!("svc-{i}"), "read");
+        if i % 2 == 0 {
+            new.client.first_party = true;
+        }
+        env.clients.create(new).await.unwrap();
+    }
+    let first = env.get("/admin/v1/clients?limit=3", &token).await;
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(first.headers["cache-control"], "no-store");
+    let ids = |a: &Answer| -> Vec<String> {
+        a.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["client_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&first), ["ops", "reader", "rs"]);
+    assert!(first.body["items"][0].get("client_secret").is_none());
+    let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = env
+        .get(
+            &format!("/admin/v1/clients?limit=3&cursor={cursor}"),
+            &token,
+        )
+        .await;
+    assert_eq!(ids(&second), ["svc-0", "svc-1", "svc-2"]);
+    let cursor = second.body["next_cursor"].as_str().unwrap().to_owned();
+    let last = env
+        .get(
+            &format!("/admin/v1/clients?limit=3&cursor={cursor}"),
+            &token,
+        )
+        .await;
+    assert_eq!(ids(&last), ["svc-3", "svc-4"]);
+    assert!(last.body.get("next_cursor").is_none(), "{}", last.body);
+
+    let first_party = env.get("/admin/v1/clients?first_party=true", &token).await;
+    assert_eq!(ids(&first_party), ["svc-0", "svc-2", "svc-4"]);
+    let grant = env
+        .get("/admin/v1/clients?grant_type=authorization_code", &token)
+        .await;
+    assert_eq!(ids(&grant), Vec::<String>::new());
+
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=many", "limit"),
+        ("cursor=%21%21", "cursor"),
+        ("sort=name", "sort"),
+    ] {
+        let a = env.get(&format!("/admin/v1/clients?{query}"), &token).await;
+        assert_problem(&a, 400, "invalid-query");
+        assert_eq!(a.body["field"], field, "{query}");
+    }
+}
+
+async fn tokens_are_checked_with_rfc_6750_challenges(db: TestDatabase) {
+    let env = start(&db).await;
+    let none = env.send(env.http.get(env.admin("/admin/v1/clients"))).await;
+    assert_problem(&none, 401, "unauthorized");
+    assert_eq!(
+        none.headers["www-authenticate"],
+        r#"Bearer realm="authz-admin""#
+    );
+
+    let forged = env.get("/admin/v1/clients", "a.b.c").await;
+    assert_problem(&forged, 401, "invalid-token");
+    assert!(
+        none.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer realm"),
+    );
+    assert!(
+        forged.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains(r#"error="invalid_token""#)
+    );
+
+    let reader = env.token_for("reader", "admin:clients:read").await;
+    assert_eq!(env.get("/admin/v1/clients", &reader).await.status, 200);
+    let denied = env
+        .send(
+            env.http
+                .post(env.admin("/admin/v1/clients"))
+                .bearer_auth(&reader)
+                .json(&json!({"client_name": "x"})),
+        )
+        .await;
+    assert_problem(&denied, 403, "insufficient-scope");
+    let challenge = denied.headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains(r#"scope="admin:clients:write""#),
+        "{challenge}"
+    );
+    assert_eq!(
+        env.send(
+            env.http
+                .get(env.admin("/admin/v1/clients?access_token=x"))
+                .bearer_auth(&reader)
+        )
+        .await
+        .status,
+        400
+    );
+
+    let unknown = env.get("/admin/v1/nothing", &reader).await;
+    assert_problem(&unknown, 404, "not-found");
+}
+
+impl Env {
+    async fn write(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        if_match: Option<&str>,
+        body: Value,
+    ) -> Answer {
+        let mut req = self
+            .http
+            .request(method, self.admin(path))
+            .bearer_auth(token)
+            .json(&body);
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag);
+        }
+        self.send(req).await
+    }
+
+    async fn active(&self, token: &str) -> bool {
+        let res = self
+            .http
+            .post(format!("http://{}/introspect", self.addrs.http))
+            .header("authorization", basic("rs", SECRET))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        let body: Value = res.json().await.unwrap();
+        body["active"].as_bool().unwrap()
+    }
+}
+
+async fn client_writes_with_etags(db: TestDatabase) {
+    use reqwest::Method;
+    let env = start(&db).await;
+    let token = env.token().await;
+    let created = env
+        .write(
+            Method::POST,
+            "/admin/v1/clients",
+            &token,
+            None,
+            json!({"client_id": "billing", "client_name": "Billing", "scope": "read write",
+                   "grant_types": ["client_credentials"]}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.headers["location"], "/admin/v1/clients/billing");
+    let secret = created.body["client_secret"].as_str().unwrap().to_owned();
+    assert!(secret.len() >= 43);
+    let tag = created.headers["etag"].to_str().unwrap().to_owned();
+    assert_eq!(tag, format!("\"{}\"", created.body["revision"]));
+
+    // The secret is never shown again, and it works at the token endpoint.
+    let read = env.get("/admin/v1/clients/billing", &token).await;
+    assert_eq!(read.status, 200);
+    assert!(read.body.get("client_secret").is_none(), "{}", read.body);
+    assert!(!read.body.to_string().contains(&secret));
+    assert_eq!(read.headers["etag"].to_str().unwrap(), tag);
+    assert_eq!(read.body["secrets"].as_array().unwrap().len(), 1);
+    let res = env
+        .http
+        .post(format!("http://{}/token", env.addrs.http))
+        .header("authorization", basic("billing", &secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let again = env
+        .write(
+            Method::POST,
+            "/admin/v1/clients",
+            &token,
+            None,
+            json!({"client_id": "billing", "client_name": "Other"}),
+        )
+        .await;
+    assert_problem(&again, 409, "conflict");
+
+    let replace = json!({"client_name": "Billing v2", "scope": "read",
+                         "grant_types": ["client_credentials"]});
+    let unconditional = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/billing",
+            &token,
+            None,
+            replace.clone(),
+        )
+        .await;
+    assert_problem(&unconditional, 428, "precondition-required");
+    assert_eq!(unconditional.body["field"], "If-Match");
+    let stale = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/billing",
+            &token,
+            Some("\"999\""),
+            replace.clone(),
+        )
+        .await;
+    assert_problem(&stale, 412, "precondition-failed");
+    let replaced = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/billing",
+            &token,
+            Some(&tag),
+            replace.clone(),
+        )
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.body);
+    assert_eq!(replaced.body["client_name"], "Billing v2");
+    assert_eq!(replaced.body["scope"], "read");
+    let new_tag = replaced.headers["etag"].to_str().unwrap().to_owned();
+    assert_ne!(new_tag, tag);
+    // The old tag is stale now.
+    let late = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/billing",
+            &token,
+            Some(&tag),
+            replace.clone(),
+        )
+        .await;
+    assert_problem(&late, 412, "precondition-failed");
+    let renamed = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/billing",
+            &token,
+            Some(&new_tag),
+            json!({"client_id": "other", "client_name": "x"}),
+        )
+        .await;
+    assert_problem(&renamed, 400, "invalid-value");
+    assert_eq!(renamed.body["field"], "client_id");
+    let missing = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/nobody",
+            &token,
+            Some("*"),
+            replace,
+        )
+        .await;
+    assert_problem(&missing, 404, "not-found");
+
+    // Rotation: the new secret works, the old one stops with grace 0; the ETag moves.
+    let rotated = env
+        .write(
+            Method::POST,
+            "/admin/v1/clients/billing/secret",
+            &token,
+            None,
+            json!({"grace": 0}),
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.body);
+    let fresh = rotated.body["client_secret"].as_str().unwrap();
+    assert_ne!(fresh, secret);
+    assert_ne!(rotated.headers["etag"].to_str().unwrap(), new_tag);
+    for (s, want) in [(fresh, 200), (secret.as_str(), 401)] {
+        let res = env
+            .http
+            .post(format!("http://{}/token", env.addrs.http))
+            .header("authorization", basic("billing", s))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), want);
+    }
+    let too_long = env
+        .write(
+            Method::POST,
+            "/admin/v1/clients/billing/secret",
+            &token,
+            None,
+            json!({"grace": 99_999_999}),
+        )
+        .await;
+    assert_problem(&too_long, 400, "invalid-value");
+    assert_eq!(too_long.body["field"], "grace");
+
+    // Every write is in the audit trail: who, what, target, outcome.
+    let trail = env
+        .get(
+            "/admin/v1/audit?target_kind=client&target_id=billing",
+            &token,
+        )
+        .await;
+    assert_eq!(trail.status, 200, "{}", trail.body);
+    let events: Vec<(String, String, String)> = trail.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert_eq!(e["actor_kind"], "admin_client");
+            assert_eq!(e["actor_id"], "ops");
+            assert_eq!(e["address"], "127.0.0.1");
+            (
+                e["action"].as_str().unwrap().to_owned(),
+                e["outcome"].as_str().unwrap().to_owned(),
+                e["reason"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let has = |action: &str, outcome: &str, reason: &str| {
+        events
+            .iter()
+            .any(|e| e.0 == action && e.1 == outcome && e.2 == reason)
+    };
+    assert!(has("client.created", "success", ""), "{events:?}");
+    assert!(has("client.created", "failure", "conflict"), "{events:?}");
+    assert!(has("client.updated", "success", ""), "{events:?}");
+    assert!(
+        has("client.updated", "failure", "precondition-failed"),
+        "{events:?}"
+    );
+    assert!(
+        has("client.updated", "failure", "precondition-required"),
+        "{events:?}"
+    );
+    assert!(has("client.secret_rotated", "success", ""), "{events:?}");
+    let only = env
+        .get(
+            "/admin/v1/audit?action=client.secret_rotated&outcome=success",
+            &token,
+        )
+        .await;
+    assert_eq!(
+        only.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        only.body
+    );
+    let bad = env.get("/admin/v1/audit?action=client.eaten", &token).await;
+    assert_problem(&bad, 400, "invalid-query");
+    assert_eq!(bad.body["field"], "action");
+    let reader = env.token_for("reader", "admin:clients:read").await;
+    assert_problem(
+        &env.get("/admin/v1/audit", &reader).await,
+        403,
+        "insufficient-scope",
+    );
+}
+
+async fn bad_bodies_name_the_field(db: TestDatabase) {
+    let env = start(&db).await;
+    let token = env.token().await;
+    let post = |body: reqwest::Body, content_type: &'static str| {
+        env.http
+            .post(env.admin("/admin/v1/clients"))
+            .bearer_auth(&token)
+            .header("content-type", content_type)
+            .body(body)
+    };
+    let malformed = env
+        .send(post("{\"client_name\":".into(), "application/json"))
+        .await;
+    assert_problem(&malformed, 400, "invalid-body");
+    for (body, field) in [
+        (json!({"client_name": 7}), "client_name"),
+        (
+            json!({"client_name": "a", "redirect_uris": ["https://a/cb", 3]}),
+            "redirect_uris[1]",
+        ),
+        (json!({"client_name": "a", "colour": "red"}), "colour"),
+        (
+            json!({"client_name": "a", "token_exchange": {"audiences": [], "x": 1}}),
+            "token_exchange.x",
+        ),
+        (json!({"scope": "read"}), "client_name"),
+    ] {
+        let a = env
+            .send(post(body.to_string().into(), "application/json"))
+            .await;
+        assert_problem(&a, 400, "invalid-body");
+        assert_eq!(a.body["field"], field, "{body}");
+    }
+    for (body, field) in [
+        (
+            json!({"client_name": "a", "redirect_uris": ["https://a/cb#x"]}),
+            "redirect_uris[0]",
+        ),
+        (
+            json!({"client_name": "a", "grant_types": ["password"]}),
+            "grant_types[0]",
+        ),
+        (
+            json!({"client_name": "a", "access_token_ttl": 0}),
+            "access_token_ttl",
+        ),
+        (
+            json!({"client_name": "a", "token_endpoint_auth_method": "none"}),
+            "grant_types",
+        ),
+        (
+            json!({"client_name": "a", "allowed_origins": ["https://a/path"]}),
+            "allowed_origins[0]",
+        ),
+    ] {
+        let a = env
+            .send(post(body.to_string().into(), "application/json"))
+            .await;
+        assert_problem(&a, 400, "invalid-value");
+        assert_eq!(a.body["field"], field, "{body}");
+    }
+    let form = env
+        .send(post(
+            "client_name=a".into(),
+            "application/x-www-form-urlencoded",
+        ))
+        .await;
+    assert_problem(&form, 415, "unsupported-media-type");
+    let big = json!({"client_name": "a".repeat(70 * 1024)}).to_string();
+    let oversized = env.send(post(big.into(), "application/json")).await;
+    assert_problem(&oversized, 413, "body-too-large");
+    // Nothing was stored by any of them.
+    let list = env.get("/admin/v1/clients", &token).await;
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        3,
+        "{}",
+        list.body
+    );
+}
+
+async fn deleting_a_client_kills_its_tokens(db: TestDatabase) {
+    use reqwest::Method;
+    let env = start(&db).await;
+    let token = env.token().await;
+    for format in ["opaque", "jwt"] {
+        let id = format!("doomed-{format}");
+        let created = env
+            .write(
+                Method::POST,
+                "/admin/v1/clients",
+                &token,
+                None,
+                json!({"client_id": id, "client_name": "Doomed", "access_token_format": format}),
+            )
+            .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        let secret = created.body["client_secret"].as_str().unwrap();
+        let res = env
+            .http
+            .post(format!("http://{}/token", env.addrs.http))
+            .header("authorization", basic(&id, secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap();
+        let issued: Value = res.json().await.unwrap();
+        let access = issued["access_token"].as_str().unwrap().to_owned();
+        assert!(env.active(&access).await, "{format}");
+        let stale = env
+            .send(
+                env.http
+                    .delete(env.admin(&format!("/admin/v1/clients/{id}")))
+                    .bearer_auth(&token)
+                    .header("if-match", "\"999\""),
+            )
+            .await;
+        assert_problem(&stale, 412, "precondition-failed");
+        let deleted = env
+            .send(
+                env.http
+                    .delete(env.admin(&format!("/admin/v1/clients/{id}")))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_eq!(deleted.status, 204);
+        assert!(
+            !env.active(&access).await,
+            "{format} token dies with its client"
+        );
+        let gone = env.get(&format!("/admin/v1/clients/{id}"), &token).await;
+        assert_problem(&gone, 404, "not-found");
+        let twice = env
+            .send(
+                env.http
+                    .delete(env.admin(&format!("/admin/v1/clients/{id}")))
+                    .bearer_auth(&token),
+            )
+            .await;
+        assert_problem(&twice, 404, "not-found");
+    }
+}
+
+async fn concurrent_replaces_one_wins(db: TestDatabase) {
+    use reqwest::Method;
+    let env = start(&db).await;
+    let token = env.token().await;
+    let read = env.get("/admin/v1/clients/rs", &token).await;
+    let tag = read.headers["etag"].to_str().unwrap().to_owned();
+    let body = |name: &str| json!({"client_name": name, "scope": "read", "introspect": true});
+    let (a, b) = tokio::join!(
+        env.write(
+            Method::PUT,
+            "/admin/v1/clients/rs",
+            &token,
+            Some(&tag),
+            body("A")
+        ),
+        env.write(
+            Method::PUT,
+            "/admin/v1/clients/rs",
+            &token,
+            Some(&tag),
+            body("B")
+        ),
+    );
+    let mut statuses = [a.status.as_u16(), b.status.as_u16()];
+    statuses.sort();
+    assert_eq!(statuses, [200, 412], "{} / {}", a.body, b.body);
+    let (winner, loser) = if a.status == 200 { (&a, &b) } else { (&b, &a) };
+    assert_problem(loser, 412, "precondition-failed");
+    let after = env.get("/admin/v1/clients/rs", &token).await;
+    assert_eq!(after.body["client_name"], winner.body["client_name"]);
+    assert_eq!(after.headers["etag"], winner.headers["etag"]);
+    assert_eq!(
+        after.body["revision"].as_i64().unwrap(),
+        read.body["revision"].as_i64().unwrap() + 1
+    );
+}
+
+async fn keys_and_user_grants(db: TestDatabase) {
+    use reqwest::Method;
+    let env = start(&db).await;
+    let token = env.token().await;
+    let keys = env.get("/admin/v1/keys", &token).await;
+    assert_eq!(keys.status, 200, "{}", keys.body);
+    let before = keys.body.as_array().unwrap().len();
+    assert!(before >= 1);
+    assert!(keys.body[0].get("private_key").is_none());
+    assert!(keys.body[0]["public_jwk"]["kty"].is_string());
+    let rotated = env
+        .write(
+            Method::POST,
+            "/admin/v1/keys",
+            &token,
+            None,
+            json!({"alg": "ES256"}),
+        )
+        .await;
+    assert_eq!(rotated.status, 201, "{}", rotated.body);
+    let kid = rotated.body["kid"].as_str().unwrap().to_owned();
+    let bad = env
+        .write(
+            Method::POST,
+            "/admin/v1/keys",
+            &token,
+            None,
+            json!({"alg": "none"}),
+        )
+        .await;
+    assert_problem(&bad, 400, "invalid-value");
+    assert_eq!(bad.body["field"], "alg");
+    let retire = format!("/admin/v1/keys/{kid}/retire");
+    let retired = env
+        .write(Method::POST, &retire, &token, None, json!({}))
+        .await;
+    assert_eq!(retired.status, 200, "{}", retired.body);
+    assert_eq!(retired.body["state"], "retired");
+    let again = env
+        .write(Method::POST, &retire, &token, None, json!({}))
+        .await;
+    assert_problem(&again, 409, "conflict");
+    let unknown = env
+        .write(
+            Method::POST,
+            "/admin/v1/keys/nope/retire",
+            &token,
+            None,
+            json!({}),
+        )
+        .await;
+    assert_problem(&unknown, 404, "not-found");
+    // The admin token is still accepted: its key is kept.
+    assert_eq!(env.get("/admin/v1/keys", &token).await.status, 200);
+
+    let consents = env.get("/admin/v1/users/alice/consents", &token).await;
+    assert_eq!(consents.status, 200);
+    assert_eq!(consents.body, json!([]));
+    let none = env
+        .send(
+            env.http
+                .delete(env.admin("/admin/v1/users/alice/consents/rs"))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_problem(&none, 404, "not-found");
+    let out = env
+        .write(
+            Method::POST,
+            "/admin/v1/users/alice/sign-out",
+            &token,
+            None,
+            json!({}),
+        )
+        .await;
+    assert_eq!(out.status, 200, "{}", out.body);
+    assert_eq!(out.body, json!({"grants": 0, "sessions": 0}));
+    let reader = env.token_for("reader", "admin:clients:read").await;
+    let denied = env.get("/admin/v1/keys", &reader).await;
+    assert_problem(&denied, 403, "insufficient-scope");
+}
+
+/// Every operation of the served OpenAPI document answers (here: 401 without a token, so
+/// it is routed), and Swagger UI is served offline under a CSP.
+async fn documented_routes_answer(db: TestDatabase) {
+    let env = start(&db).await;
+    let doc = env.get("/admin/v1/openapi.json", "").await;
+    assert_eq!(doc.status, 200);
+    assert_eq!(doc.body["openapi"], "3.1.0");
+    let flows = &doc.body["components"]["securitySchemes"]["admin"]["flows"];
+    assert!(
+        flows["clientCredentials"]["tokenUrl"]
+            .as_str()
+            .unwrap()
+            .ends_with("/token")
+    );
+    let mut operations = 0;
+    for (path, item) in doc.body["paths"].as_object().unwrap() {
+        let concrete = path
+            .split('/')
+            .map(|seg| if seg.starts_with('{') { "x" } else { seg })
+            .collect::<Vec<_>>()
+            .join("/");
+        for method in item.as_object().unwrap().keys() {
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let a = env
+                .send(env.http.request(method.clone(), env.admin(&concrete)))
+                .await;
+            assert_problem(&a, 401, "unauthorized");
+            assert!(
+                item[method.as_str().to_lowercase()]["security"][0]["admin"][0]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("admin:"),
+                "{method} {path} names its scope"
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(
+        operations, 13,
+        "every route of the table is in the document"
+    );
+    let page = env.http.get(env.admin("/admin/docs")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csp = page.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "{html}"
+    );
+    for asset in [
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-ui.css",
+        "init.js",
+    ] {
+        let res = env
+            .http
+            .get(env.admin(&format!("/admin/docs/{asset}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{asset}");
+        assert!(html.contains(asset), "{asset}");
+    }
+}
+
+/// `serve --demo` seeds demo-admin: its client credentials token carries every admin scope
+/// and works on the admin API, and the admin listener's origin may call the token endpoint
+/// from Swagger UI (CORS).
+async fn demo_admin_drives_the_api(db: TestDatabase) {
+    use authz::demo_seed::{self, ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET, Demo};
+    let env = start(&db).await;
+    let lines = demo_seed::seed_admin(&env.clients, Demo::Seed, env.addrs.admin)
+        .await
+        .unwrap();
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].contains("demo-admin / demo-admin-secret"),
+        "{lines:?}"
+    );
+    let again = demo_seed::seed_admin(&env.clients, Demo::Seed, env.addrs.admin)
+        .await
+        .unwrap();
+    assert!(again.is_empty(), "{again:?}");
+    let origin = format!("http://127.0.0.1:{}", env.addrs.admin.port());
+    let res = env
+        .http
+        .post(format!("http://{}/token", env.addrs.http))
+        .header("authorization", basic(ADMIN_CLIENT_ID, ADMIN_CLIENT_SECRET))
+        .header("origin", &origin)
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["access-control-allow-origin"],
+        origin.as_str()
+    );
+    let body: Value = res.json().await.unwrap();
+    let granted = body["scope"].as_str().unwrap();
+    for (scope, _) in admin_api::scopes::ALL {
+        assert!(
+            granted.split(' ').any(|s| s == *scope),
+            "{scope} in {granted}"
+        );
+    }
+    let token = body["access_token"].as_str().unwrap();
+    let list = env.get("/admin/v1/clients", token).await;
+    assert_eq!(list.status, 200);
+    assert!(list.body.to_string().contains(ADMIN_CLIENT_ID));
+    assert_eq!(env.get("/admin/v1/keys", token).await.status, 200);
+}
+
+storage::backend_tests!(authz::MIGRATIONS;
+    demo_admin_drives_the_api,
+    listing_pages_and_filters,
+    tokens_are_checked_with_rfc_6750_challenges,
+    client_writes_with_etags,
+    bad_bodies_name_the_field,
+    deleting_a_client_kills_its_tokens,
+    concurrent_replaces_one_wins,
+    keys_and_user_grants,
+    documented_routes_answer,
+);
