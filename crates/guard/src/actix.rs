@@ -174,6 +174,52 @@ impl Guard {
         }
     }
 
+    /// The `WWW-Authenticate` value (RFC 6750 §3) for a refusal, for edges that render
+    /// their own body (problem details) around it: `Bearer realm="…"` alone without a token,
+    /// with `error`, `error_description` (and `scope` for `insufficient_scope`) otherwise;
+    /// `None` for refusals that are not the token's fault (503, 500).
+    pub fn challenge(&self, error: &GuardError) -> Option<String> {
+        let realm = format!("Bearer realm={}", quoted(self.realm()));
+        let with = |code: &str, description: &str| {
+            format!(
+                "{realm}, error={}, error_description={}",
+                quoted(code),
+                quoted(description)
+            )
+        };
+        match error {
+            GuardError::MissingToken => Some(realm),
+            GuardError::InvalidRequest(description) => Some(with("invalid_request", description)),
+            GuardError::InvalidToken(problem) => Some(with("invalid_token", problem.description())),
+            GuardError::InsufficientScope(scope) => Some(format!(
+                "{}, scope={}",
+                with(
+                    "insufficient_scope",
+                    "the request requires higher privileges than provided by the access token"
+                ),
+                quoted(scope)
+            )),
+            GuardError::Unavailable
+            | GuardError::Config(_)
+            | GuardError::NoRuntime
+            | GuardError::HttpClient(_)
+            | GuardError::NotConfigured => None,
+        }
+    }
+
+    /// The decision for a request whose Bearer token can only be in the `Authorization`
+    /// header (RFC 6750 §2.1; JSON APIs, whose bodies are not forms): a token that is valid
+    /// and grants every one of `required`, counted in `guard_requests_total` like the
+    /// extractors. The caller renders a refusal, e.g. with [`Guard::challenge`].
+    pub async fn authorize_header<S: AsRef<str>>(
+        &self,
+        req: &HttpRequest,
+        required: &[S],
+    ) -> Result<Principal, GuardError> {
+        let token = crate::token::from_header_only(req);
+        self.authorize(token, required).await
+    }
+
     fn to_actix_error(&self, error: GuardError) -> actix_web::Error {
         let response = self.reject(&error);
         actix_web::error::InternalError::from_response(error, response).into()

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::http::header::{ACCEPT, CACHE_CONTROL};
 use arc_swap::ArcSwapOption;
+use issuer::KeyRing;
 use issuer::jws::Verifiers;
 use serde_json::Value;
 use tokio::runtime::Handle;
@@ -26,11 +27,27 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 /// Longest wait between attempts while no key was ever loaded.
 const COLD_RETRY_CAP: Duration = Duration::from_secs(2);
 
-/// One fetched JWKS.
+/// One fetched JWKS, or a snapshot of an in-process key ring ([`LocalKeys`]).
 pub(crate) struct KeySet {
-    pub(crate) verifiers: Verifiers,
+    verifiers: Verifiers,
+    /// In-process keys: their verifiers are used instead of `verifiers`.
+    ring: Option<Arc<KeyRing>>,
     expires_at: Instant,
 }
+
+impl KeySet {
+    /// The public keys to verify with.
+    pub(crate) fn verifiers(&self) -> &Verifiers {
+        self.ring
+            .as_ref()
+            .map_or(&self.verifiers, |ring| ring.verifiers())
+    }
+}
+
+/// The issuer's own key ring, for a guard that runs inside the issuer (authz protecting its
+/// admin API with the tokens it issues): no discovery, no HTTP, no key parsing per request.
+/// Returns the current ring; a new `Arc` whenever the keys change (rotation).
+pub type LocalKeys = Arc<dyn Fn() -> Arc<KeyRing> + Send + Sync>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Trigger {
@@ -60,6 +77,8 @@ pub(crate) struct Jwks {
     fetching: tokio::sync::Mutex<Option<String>>,
     /// When the last fetch started, for the unknown-`kid` rate limit.
     last_attempt: Mutex<Option<Instant>>,
+    /// In-process keys instead of fetched ones.
+    local: Option<LocalKeys>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -91,23 +110,65 @@ impl Jwks {
             keys: ArcSwapOption::empty(),
             fetching: tokio::sync::Mutex::new(None),
             last_attempt: Mutex::new(None),
+            local: None,
+        }))
+    }
+
+    /// A cache over the issuer's own key ring: nothing is ever fetched.
+    pub(crate) fn local(
+        config: &GuardConfig,
+        handle: Handle,
+        keys: LocalKeys,
+    ) -> Result<Arc<Self>, String> {
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Arc::new(Self {
+            discovery_url: config.discovery_url(),
+            issuer: config.issuer.clone(),
+            config: config.jwks.clone(),
+            http,
+            handle,
+            keys: ArcSwapOption::empty(),
+            fetching: tokio::sync::Mutex::new(None),
+            last_attempt: Mutex::new(None),
+            local: Some(keys),
         }))
     }
 
     /// The keys in use, if any set was ever loaded (possibly past its TTL when the issuer
-    /// is unreachable: the last good keys are kept).
+    /// is unreachable: the last good keys are kept). With in-process keys, the current
+    /// ring (one pointer comparison; a new snapshot only when the ring changed).
     pub(crate) fn current(&self) -> Option<Arc<KeySet>> {
+        if let Some(local) = &self.local {
+            let ring = local();
+            if let Some(keys) = self.keys.load_full()
+                && keys.ring.as_ref().is_some_and(|r| Arc::ptr_eq(r, &ring))
+            {
+                return Some(keys);
+            }
+            let keys = Arc::new(KeySet {
+                verifiers: Verifiers::new(),
+                ring: Some(ring),
+                expires_at: Instant::now(),
+            });
+            self.keys.store(Some(Arc::clone(&keys)));
+            return Some(keys);
+        }
         self.keys.load_full()
     }
 
-    /// Whether a key set was loaded at least once.
+    /// Whether a key set was loaded at least once (always, with in-process keys).
     pub(crate) fn loaded(&self) -> bool {
-        self.keys.load().is_some()
+        self.local.is_some() || self.keys.load().is_some()
     }
 
     /// Keeps the keys fresh until the cache is dropped: loads them at once (retrying with
     /// backoff while the issuer is unreachable), then refreshes when the TTL runs out.
     pub(crate) fn spawn_refresher(self: &Arc<Self>) {
+        if self.local.is_some() {
+            return;
+        }
         let weak = Arc::downgrade(self);
         self.handle.spawn(async move {
             let mut failures: u32 = 0;
@@ -143,6 +204,9 @@ impl Jwks {
     /// A token named a `kid` that the current keys lack: refetches unless a fetch started
     /// within `jwks.refetch_interval` (waiting for one in progress), and returns the keys.
     pub(crate) async fn refetch_for_unknown_kid(self: &Arc<Self>) -> Option<Arc<KeySet>> {
+        if self.local.is_some() {
+            return self.current();
+        }
         let recent =
             lock(&self.last_attempt).is_some_and(|at| at.elapsed() < self.config.refetch_interval);
         if recent && self.fetching.try_lock().is_ok() {
@@ -221,6 +285,7 @@ impl Jwks {
         let ttl = ttl_from_cache_control(cache_control.as_deref(), &self.config);
         let keys = KeySet {
             verifiers,
+            ring: None,
             expires_at: Instant::now() + ttl,
         };
         Ok((keys, count, ttl))

@@ -108,7 +108,7 @@ impl LocalVerifier {
         };
         let empty = Verifiers::new();
         let first = match &current {
-            Some(keys) => issuer::jws::verify(token, &keys.verifiers, &expect),
+            Some(keys) => issuer::jws::verify(token, keys.verifiers(), &expect),
             None => issuer::jws::verify(token, &empty, &expect),
         };
         let (verified, keys) = match first {
@@ -117,7 +117,7 @@ impl LocalVerifier {
                 let loaded = self.jwks.loaded();
                 match self.jwks.refetch_for_unknown_kid().await {
                     Some(keys) => (
-                        issuer::jws::verify(token, &keys.verifiers, &expect),
+                        issuer::jws::verify(token, keys.verifiers(), &expect),
                         Some(keys),
                     ),
                     None if !loaded => return Err(GuardError::Unavailable),

@@ -72,6 +72,7 @@ use tracing::instrument;
 pub use crate::actix::{Protect, ProtectService, RequiredScopes, Scoped};
 pub use crate::config::{GuardConfig, IntrospectionConfig, JwksConfig, Mode, extra_roots};
 pub use crate::error::{GuardError, TokenProblem};
+pub use crate::jwks::LocalKeys;
 pub use crate::principal::{Actor, Identity, Principal};
 pub use crate::token::FORM_BODY_LIMIT;
 
@@ -124,6 +125,18 @@ impl Guard {
     /// `jwt` and `hybrid` modes a task on that runtime loads the signing keys at once and
     /// keeps them fresh for as long as a clone of the guard lives.
     pub fn new(config: GuardConfig) -> Result<Self, GuardError> {
+        Self::build(config, None)
+    }
+
+    /// A `jwt`-mode guard inside the issuer itself: tokens are verified against `keys`,
+    /// the issuer's own current key ring (RFC 9068 §4 checks as in [`Guard::new`]), with no
+    /// discovery or JWKS fetch. authz protects its admin API this way.
+    pub fn with_local_keys(mut config: GuardConfig, keys: LocalKeys) -> Result<Self, GuardError> {
+        config.mode = Mode::Jwt;
+        Self::build(config, Some(keys))
+    }
+
+    fn build(config: GuardConfig, local_keys: Option<LocalKeys>) -> Result<Self, GuardError> {
         config.validate()?;
         let handle = tokio::runtime::Handle::try_current().map_err(|_| GuardError::NoRuntime)?;
         let expect = Arc::new(Expectations {
@@ -132,7 +145,11 @@ impl Guard {
             leeway: i64::try_from(config.leeway.as_secs()).unwrap_or(i64::MAX),
         });
         let local = if config.mode.verifies_locally() {
-            let jwks = Jwks::new(&config, handle).map_err(GuardError::HttpClient)?;
+            let jwks = match local_keys {
+                Some(keys) => Jwks::local(&config, handle, keys),
+                None => Jwks::new(&config, handle),
+            }
+            .map_err(GuardError::HttpClient)?;
             jwks.spawn_refresher();
             Some(LocalVerifier {
                 jwks,

@@ -131,6 +131,18 @@ fn from_form(body: &[u8]) -> Result<Option<BearerToken>, GuardError> {
     Ok(found)
 }
 
+/// The request's Bearer token from the `Authorization` header only (RFC 6750 §2.1), for
+/// APIs whose bodies are not forms; one in the query string is refused (§2.3 is not
+/// supported).
+pub(crate) fn from_header_only(req: &HttpRequest) -> Result<Option<BearerToken>, GuardError> {
+    if in_query(req) {
+        return Err(GuardError::InvalidRequest(
+            "access tokens are not accepted in the query string",
+        ));
+    }
+    from_header(req)
+}
+
 /// The request's Bearer token, if any. When the form body must be searched, `payload` is
 /// replaced by one that yields the same bytes once they have been read.
 pub(crate) fn extract(

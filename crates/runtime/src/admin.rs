@@ -38,6 +38,11 @@ where
     Arc::new(FnReadiness(check))
 }
 
+/// More routes on the admin listener (a service's admin REST API under `/admin/...`):
+/// called once per admin worker to configure its app, after `/healthz`, `/readyz` and
+/// `/metrics`.
+pub type AdminRoutes = Arc<dyn Fn(&mut web::ServiceConfig) + Send + Sync>;
+
 #[derive(Clone)]
 struct AdminState {
     readiness: Arc<dyn Readiness>,
@@ -67,6 +72,23 @@ pub fn admin_server(
     limits: &LimitsConfig,
     tls: Option<Arc<rustls::ServerConfig>>,
 ) -> Result<AdminServer, RuntimeError> {
+    admin_server_with(
+        listener, readiness, metrics, shutdown, grace, limits, tls, None,
+    )
+}
+
+/// [`admin_server`] that also serves `routes` (a service's admin REST API).
+#[allow(clippy::too_many_arguments)]
+pub fn admin_server_with(
+    listener: std::net::TcpListener,
+    readiness: Arc<dyn Readiness>,
+    metrics: PrometheusHandle,
+    shutdown: Shutdown,
+    grace: Duration,
+    limits: &LimitsConfig,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    routes: Option<AdminRoutes>,
+) -> Result<AdminServer, RuntimeError> {
     let upkeep = metrics.clone();
     crate::spawn_periodic(
         "metrics upkeep",
@@ -87,11 +109,17 @@ pub fn admin_server(
         "admin",
         listener,
         move || {
+            let routes = routes.clone();
             actix_web::App::new()
                 .app_data(web::Data::new(state.clone()))
                 .route("/healthz", web::get().to(healthz))
                 .route("/readyz", web::get().to(readyz))
                 .route("/metrics", web::get().to(metrics_endpoint))
+                .configure(move |config| {
+                    if let Some(routes) = &routes {
+                        routes(config);
+                    }
+                })
         },
         1,
         grace,

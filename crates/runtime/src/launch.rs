@@ -77,6 +77,30 @@ impl Launch {
         S::Service: 'static,
         B: MessageBody + 'static,
     {
+        self.bind_with_admin(shutdown, app, grpc, readiness, None)
+    }
+
+    /// [`Launch::bind`] whose admin listener also serves `admin_routes` (the service's
+    /// admin REST API, `/admin/v1/...`).
+    pub fn bind_with_admin<F, I, S, B>(
+        self,
+        shutdown: &Shutdown,
+        app: F,
+        grpc: Option<GrpcServices>,
+        readiness: Arc<dyn Readiness>,
+        admin_routes: Option<crate::AdminRoutes>,
+    ) -> Result<Launched, RuntimeError>
+    where
+        F: Fn() -> I + Send + Clone + 'static,
+        I: IntoServiceFactory<S, Request>,
+        S: ServiceFactory<Request, Config = AppConfig> + 'static,
+        S::Error: Into<actix_web::Error> + 'static,
+        S::InitError: std::fmt::Debug,
+        S::Response: Into<Response<B>> + 'static,
+        <S::Service as Service<Request>>::Future: 'static,
+        S::Service: 'static,
+        B: MessageBody + 'static,
+    {
         let metrics = telemetry::prometheus().map_err(|e| RuntimeError::Metrics(e.to_string()))?;
         crate::limits::ensure_descriptors(&self.limits, self.grpc.is_some())
             .map_err(RuntimeError::Limits)?;
@@ -123,7 +147,7 @@ impl Launch {
             ConnectionCaps::public(&self.limits),
             http_tls.map(|tls| tls.config),
         )?;
-        let admin = crate::admin_server(
+        let admin = crate::admin_server_with(
             admin_listener,
             readiness,
             metrics,
@@ -131,6 +155,7 @@ impl Launch {
             self.grace,
             &self.limits,
             admin_tls.map(|tls| tls.config),
+            admin_routes,
         )?;
         let addresses = Addresses {
             http: http_addr,

@@ -32,7 +32,7 @@ mod tls;
 mod tls_tests;
 mod workers;
 
-pub use admin::{AdminServer, Readiness, admin_server, readiness};
+pub use admin::{AdminRoutes, AdminServer, Readiness, admin_server, admin_server_with, readiness};
 pub use announce::{announce, announce_lines};
 pub use demo::Demo;
 pub use grpc::{GrpcServer, GrpcServices, grpc_health};

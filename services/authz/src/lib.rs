@@ -9,6 +9,8 @@
 /// (`authz config-reference` prints it; a unit test keeps its keys equal to the config type's).
 pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/authz.yaml");
 
+// admin API (issue 18)
+mod admin;
 pub mod cli;
 pub mod clients;
 pub mod config;
@@ -235,7 +237,8 @@ impl Application {
             issuer: config.issuer.clone(),
             db: db.clone(),
         };
-        let launched = launch.bind(
+        let admin_routes = admin::admin_routes(&config, state.clone())?;
+        let launched = launch.bind_with_admin(
             &shutdown,
             move || http::app(state.clone()),
             Some(grpc::router(
@@ -256,6 +259,7 @@ impl Application {
                     async move { db.check_ready().await }
                 }
             }),
+            Some(admin_routes),
         )?;
         Ok(Self {
             launched,

@@ -39,6 +39,8 @@ diesel::table! {
         logout -> Text,
         // token exchange (RFC 8693)
         token_exchange -> Text,
+        // admin API: the revision behind the ETag (optimistic concurrency).
+        revision -> BigInt,
     }
 }
 

@@ -12,4 +12,5 @@ mod service;
 
 pub(crate) use model::generated_id;
 pub use model::{Client, NewClient, Secret, TokenExchangePolicy, logout_uri_problem, origin_of};
+pub(crate) use repo::ClientFilter;
 pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome};

@@ -366,7 +366,7 @@ pub(crate) async fn update(db: &Database, client: &Client) -> Result<bool, Stora
     let row = ClientRow::from_client(client);
     let mut conn = db.get().await?;
     let n = with_conn!(&mut conn, |c| diesel::update(clients::table.find(&row.id))
-        .set(&row)
+        .set((&row, clients::revision.eq(clients::revision + 1)))
         .execute(c)
         .await)?;
     Ok(n == 1)
@@ -422,6 +422,11 @@ pub(crate) async fn rotate_secret(
             )
             .execute(tx)
             .await?;
+            // admin API: the secrets shown with the client changed.
+            diesel::update(clients::table.find(client_id))
+                .set(clients::revision.eq(clients::revision + 1))
+                .execute(tx)
+                .await?;
             diesel::insert_into(client_secrets::table)
                 .values(&row)
                 .execute(tx)
@@ -430,4 +435,88 @@ pub(crate) async fn rotate_secret(
         })
         .await)?;
     Ok(())
+}
+
+// admin API (issue 18): paging, revisions and conditional updates.
+
+/// What the admin API lists clients by.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ClientFilter {
+    /// Only clients whose id sorts after this one (the cursor).
+    pub(crate) after: Option<String>,
+    /// Only this token endpoint authentication method.
+    pub(crate) auth_method: Option<String>,
+    /// Only clients allowed this grant type.
+    pub(crate) grant_type: Option<String>,
+    /// Only first-party (or only third-party) clients.
+    pub(crate) first_party: Option<bool>,
+}
+
+/// Up to `limit` clients matching `filter`, by id, each with its revision.
+pub(crate) async fn page(
+    db: &Database,
+    filter: &ClientFilter,
+    limit: i64,
+) -> Result<Vec<(Client, i64)>, StorageError> {
+    let mut conn = db.get().await?;
+    let rows: Vec<(ClientRow, i64)> = with_conn!(&mut conn, |c| {
+        let mut query = clients::table
+            .order(clients::id.asc())
+            .select((ClientRow::as_select(), clients::revision))
+            .limit(limit)
+            .into_boxed();
+        if let Some(after) = &filter.after {
+            query = query.filter(clients::id.gt(after.clone()));
+        }
+        if let Some(method) = &filter.auth_method {
+            query = query.filter(clients::auth_method.eq(method.clone()));
+        }
+        if let Some(grant) = &filter.grant_type {
+            // grant_types is a space-separated list: pad it so a whole word matches.
+            let padded = format!("% {grant} %");
+            query = query.filter(
+                diesel::dsl::sql::<diesel::sql_types::Text>("(' ' || grant_types || ' ')")
+                    .like(padded),
+            );
+        }
+        if let Some(first_party) = filter.first_party {
+            query = query.filter(clients::first_party.eq(first_party));
+        }
+        query.load(c).await
+    })?;
+    rows.into_iter()
+        .map(|(row, revision)| Ok((row.into_client()?, revision)))
+        .collect()
+}
+
+/// A client's current revision, if it exists.
+pub(crate) async fn revision(db: &Database, id: &str) -> Result<Option<i64>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| clients::table
+        .find(id)
+        .select(clients::revision)
+        .first::<i64>(c)
+        .await
+        .optional())?)
+}
+
+/// Replaces a client's settings only if its revision is still `expected`; the new
+/// revision, or `None` when the client is gone or was changed since (one statement, so
+/// of two concurrent writers with the same `expected` exactly one wins).
+pub(crate) async fn update_if(
+    db: &Database,
+    client: &Client,
+    expected: i64,
+) -> Result<Option<i64>, StorageError> {
+    let row = ClientRow::from_client(client);
+    let mut conn = db.get().await?;
+    let n = with_conn!(&mut conn, |c| diesel::update(
+        clients::table
+            .filter(clients::id.eq(&row.id))
+            .filter(clients::revision.eq(expected))
+    )
+    .set((&row, clients::revision.eq(expected + 1)))
+    .execute(c)
+    .await)?;
+    Ok((n == 1).then_some(expected + 1))
 }

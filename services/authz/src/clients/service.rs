@@ -394,4 +394,42 @@ impl Clients {
         self.forget(id);
         Ok(secret)
     }
+
+    // admin API (issue 18)
+    /// Up to `limit` clients matching `filter` in id order, with their revisions.
+    pub(crate) async fn page(
+        &self,
+        filter: &repo::ClientFilter,
+        limit: usize,
+    ) -> Result<Vec<(Client, i64)>, AuthzError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        Ok(repo::page(&self.db, filter, limit).await?)
+    }
+
+    /// A client, its secrets and its revision (the admin API's ETag).
+    pub(crate) async fn get_with_revision(
+        &self,
+        id: &str,
+    ) -> Result<Option<(Client, Vec<Secret>, i64)>, AuthzError> {
+        let Some((client, secrets)) = repo::get(&self.db, id).await? else {
+            return Ok(None);
+        };
+        let Some(revision) = repo::revision(&self.db, id).await? else {
+            return Ok(None);
+        };
+        Ok(Some((client, secrets, revision)))
+    }
+
+    /// Replaces a client's settings if its revision is still `expected`: the new revision,
+    /// or `None` when someone else changed (or deleted) it since.
+    pub(crate) async fn update_if(
+        &self,
+        mut client: Client,
+        expected: i64,
+    ) -> Result<Option<(Client, i64)>, AuthzError> {
+        client.updated_at = self.clock.now();
+        let revision = repo::update_if(&self.db, &client, expected).await?;
+        self.forget(client.id.as_str());
+        Ok(revision.map(|r| (client, r)))
+    }
 }
