@@ -6,6 +6,8 @@
 //! per request). Every route has one file; the OpenAPI document is derived from their
 //! `#[utoipa::path]` annotations ([`ApiDoc`]) and a test holds it against [`routes`].
 
+// audit trail (issue 18, idpadmin)
+mod audit;
 mod clients;
 mod error;
 
@@ -23,7 +25,8 @@ pub(crate) fn routes(r: &mut Router) {
         .post(clients::PATH, clients::create::handle)
         .get(clients::ITEM_PATH, clients::get::handle)
         .put(clients::ITEM_PATH, clients::update::handle)
-        .delete(clients::ITEM_PATH, clients::delete::handle);
+        .delete(clients::ITEM_PATH, clients::delete::handle)
+        .get(audit::PATH, audit::handle);
 }
 
 /// The OpenAPI 3.1 document of authz's admin API, generated from the handlers.
@@ -43,9 +46,13 @@ pub(crate) fn routes(r: &mut Router) {
         clients::get::handle,
         clients::update::handle,
         clients::delete::handle,
+        audit::handle,
     ),
     components(schemas(admin_api::Problem)),
-    tags((name = "clients", description = "Registered OAuth clients"))
+    tags(
+        (name = "clients", description = "Registered OAuth clients"),
+        (name = "audit", description = "The audit trail: admin writes and security events")
+    )
 )]
 pub(crate) struct ApiDoc;
 
