@@ -6,6 +6,7 @@
 //! per request). Every route has one file; the OpenAPI document is derived from their
 //! `#[utoipa::path]` annotations ([`ApiDoc`]) and a test holds it against [`routes`].
 
+// audit trail (issue 18, idpadmin)
 mod audit;
 mod clients;
 mod error;

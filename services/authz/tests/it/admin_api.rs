@@ -910,3 +910,109 @@ storage::backend_tests!(authz::MIGRATIONS;
     keys_and_user_grants,
     documented_routes_answer,
 );
+
+// audit trail (issue 18, idpadmin): GET /admin/v1/audit.
+
+/// The trail is listed newest first, filtered and paged; it needs `admin:audit:read`
+/// (401/403 with RFC 6750 challenges); a bad filter, cursor, limit or unknown parameter is
+/// a 400 problem naming the parameter.
+async fn audit_listing_filters_pages_and_refuses_bad_queries(db: TestDatabase) {
+    let env = start(&db).await;
+    let pool = storage::Database::connect(db.config(), &authz::MIGRATIONS)
+        .await
+        .unwrap();
+    // Distinct times, so "newest first" is well defined.
+    let now = audit::unix_ms(std::time::SystemTime::now());
+    for (i, id) in (1..).zip(["a", "b", "c"]) {
+        audit::record(
+            &pool,
+            &audit::AuditEvent::new(
+                audit::Actor::Client(audit::Ident::new(id)),
+                audit::Action::TokenRevoked,
+            )
+            .at(now + i * 10)
+            .target(audit::TargetKind::Client, id)
+            .failed("other_client"),
+        )
+        .await
+        .unwrap();
+    }
+    let none = env.send(env.http.get(env.admin("/admin/v1/audit"))).await;
+    assert_problem(&none, 401, "unauthorized");
+    assert!(none.headers.contains_key("www-authenticate"));
+    let reader = env.token_for("reader", "admin:clients:read").await;
+    let denied = env.get("/admin/v1/audit", &reader).await;
+    assert_problem(&denied, 403, "insufficient-scope");
+    let challenge = denied.headers["www-authenticate"].to_str().unwrap();
+    assert!(
+        challenge.contains(r#"scope="admin:audit:read""#),
+        "{challenge}"
+    );
+
+    let token = env.token_for("ops", "admin:audit:read").await;
+    let all = env.get("/admin/v1/audit", &token).await;
+    assert_eq!(all.status, 200, "{}", all.body);
+    assert_eq!(all.headers["cache-control"], "no-store");
+    let items = all.body["items"].as_array().unwrap();
+    let keys = env
+        .get(
+            "/admin/v1/audit?action=key.rotated&since=2000-01-01T00:00:00Z",
+            &token,
+        )
+        .await;
+    let made = keys.body["items"].as_array().unwrap().len();
+    assert!(made >= 4, "a key per configured algorithm: {}", keys.body);
+    // The keys made at start (system) and the three revocations.
+    assert_eq!(items.len(), made + 3, "{}", all.body);
+    assert_eq!(items[0]["action"], "token.revoked");
+    assert_eq!(items[0]["actor_id"], "c", "newest first");
+
+    let mut seen = Vec::new();
+    let mut path = "/admin/v1/audit?action=token.revoked&outcome=failure&limit=2".to_owned();
+    loop {
+        let page = env.get(&path, &token).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        for item in page.body["items"].as_array().unwrap() {
+            seen.push(item["actor_id"].as_str().unwrap().to_owned());
+            assert_eq!(item["reason"], "other_client");
+        }
+        match page.body["next_cursor"].as_str() {
+            Some(c) => {
+                path = format!(
+                    "/admin/v1/audit?action=token.revoked&outcome=failure&limit=2&cursor={c}"
+                )
+            }
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["c", "b", "a"]);
+    let by_target = env
+        .get("/admin/v1/audit?target_kind=client&target_id=b", &token)
+        .await;
+    assert_eq!(by_target.body["items"].as_array().unwrap().len(), 1);
+    let future = env
+        .get("/admin/v1/audit?since=2999-01-01T00:00:00Z", &token)
+        .await;
+    assert_eq!(future.body["items"].as_array().unwrap().len(), 0);
+
+    for (query, field) in [
+        ("action=nope", Some("action")),
+        ("target_kind=planet", Some("target_kind")),
+        ("outcome=maybe", Some("outcome")),
+        ("since=yesterday", Some("since")),
+        ("cursor=garbage", Some("cursor")),
+        ("limit=0", Some("limit")),
+        ("limit=many", None),
+        ("colour=red", None),
+    ] {
+        let bad = env.get(&format!("/admin/v1/audit?{query}"), &token).await;
+        assert_problem(&bad, 400, "invalid-query");
+        if let Some(field) = field {
+            assert_eq!(bad.body["field"], field, "{query}: {}", bad.body);
+        }
+    }
+}
+
+storage::backend_tests!(authz::MIGRATIONS;
+    audit_listing_filters_pages_and_refuses_bad_queries,
+);
