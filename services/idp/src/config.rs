@@ -35,6 +35,9 @@ pub struct IdpConfig {
     pub authz: crate::login_flow::AuthzClientConfig,
     /// Who may call idp's `Sessions` gRPC API.
     pub sessions_api: SessionsApiConfig,
+    // account page
+    /// The account page: username holds, retries of revocations at authz.
+    pub account: crate::account::AccountConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -58,6 +61,8 @@ impl Default for IdpConfig {
             login_throttle: crate::throttle::ThrottleConfig::default(),
             authz: crate::login_flow::AuthzClientConfig::default(),
             sessions_api: SessionsApiConfig::default(),
+            // account page
+            account: crate::account::AccountConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -91,6 +96,8 @@ impl Validate for IdpConfig {
             ("login_throttle", &self.login_throttle),
             ("authz", &self.authz),
             ("sessions_api", &self.sessions_api),
+            // account page
+            ("account", &self.account),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

@@ -61,6 +61,9 @@ pub(crate) enum Purpose {
     Logout,
     /// The device verification page (RFC 8628 §3.3).
     Device,
+    // account page
+    /// The account page's forms (the challenge names the form and the session).
+    Account,
 }
 
 impl Purpose {
@@ -70,6 +73,8 @@ impl Purpose {
             Self::Consent => "consent",
             Self::Logout => "logout",
             Self::Device => "device",
+            // account page
+            Self::Account => "account",
         }
     }
 }

@@ -10,6 +10,8 @@
 /// (`idp config-reference` prints it; a unit test keeps its keys equal to the config type's).
 pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/idp.yaml");
 
+// account page
+pub mod account;
 pub mod cli;
 mod clock;
 pub mod config;
@@ -61,6 +63,9 @@ pub(crate) struct AppState {
     pub(crate) cookies: http::cookies::Cookies,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
+    // account page
+    /// The account page's operations.
+    pub(crate) account: account::Account,
 }
 
 /// A bound, ready-to-run idp.
@@ -74,6 +79,9 @@ pub struct Application {
     throttle: throttle::Throttle,
     /// The database, whose write check [`Application::run`] starts for readiness.
     db: Database,
+    // account page
+    /// Delivery of pending revocations, started by [`Application::run`].
+    account: account::Account,
     shutdown: Shutdown,
 }
 
@@ -114,10 +122,20 @@ impl Application {
         if !base.ends_with('/') {
             base.push('/');
         }
+        let flow = login_flow::LoginFlow::new(&config.authz)?;
+        // account page
+        let account = account::Account::new(
+            db.clone(),
+            users.clone(),
+            flow.clone(),
+            Arc::clone(&clock),
+            config.account,
+            config.sessions.idle_timeout,
+        );
         let state = AppState {
             users: users.clone(),
             sessions: sessions.clone(),
-            flow: login_flow::LoginFlow::new(&config.authz)?,
+            flow,
             csrf: csrf::Csrf::new(&config.csrf)?,
             throttle: throttle.clone(),
             clock,
@@ -126,6 +144,7 @@ impl Application {
                 config.sessions.lifetime.as_secs(),
             ),
             base: base.into(),
+            account: account.clone(),
         };
         let grpc = grpc::router(
             users.clone(),
@@ -159,6 +178,7 @@ impl Application {
             sessions,
             throttle,
             db,
+            account,
             shutdown,
         })
     }
@@ -179,6 +199,8 @@ impl Application {
             .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
         self.throttle
             .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
+        // account page
+        self.account.spawn_delivery(self.shutdown.waiter());
         // Checks every database.write_check_interval that the database takes writes, so
         // /readyz answers 503 while it does not and 200 again once it does.
         let db = self.db.clone();

@@ -52,6 +52,30 @@ diesel::table! {
     }
 }
 
+// account page
+diesel::table! {
+    retired_usernames (username) {
+        username -> Text,
+        user_id -> Text,
+        held_until -> BigInt,
+    }
+}
+
+// account page
+diesel::table! {
+    revocation_outbox (id) {
+        id -> Text,
+        subject -> Text,
+        client_id -> Nullable<Text>,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_devices -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttle, login_devices);
+// account page
+diesel::allow_tables_to_appear_in_same_query!(users, retired_usernames);

@@ -4,7 +4,8 @@
 //!   when the browser's session is good enough for the request;
 //! - `GET/POST /consent?consent_challenge=…`: the consent form;
 //! - `GET/POST /logout`: confirmation, then the idp session ends;
-//! - `GET/POST /device[?user_code=…]`: the device verification page (RFC 8628 §3.3).
+//! - `GET/POST /device[?user_code=…]`: the device verification page (RFC 8628 §3.3);
+//! - `/account…`: the signed-in user's account page (see `account`).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -14,6 +15,8 @@ use crate::sessions::Session;
 use crate::users::User;
 use crate::{AppState, IdpError};
 
+// account page
+mod account;
 mod consent;
 // device grant (RFC 8628)
 pub(crate) mod cookies;
@@ -87,6 +90,25 @@ pub(crate) fn app(
                 .route(web::get().to(logout::get))
                 .route(web::post().to(logout::post)),
         )
+        // account page
+        .service(web::resource("/account").route(web::get().to(account::page::get)))
+        .service(
+            web::resource("/account/login")
+                .route(web::get().to(account::login::get))
+                .route(web::post().to(account::login::post)),
+        )
+        .service(web::resource("/account/profile").route(web::post().to(account::profile::post)))
+        .service(
+            web::resource("/account/username").route(web::post().to(account::username::post)),
+        )
+        .service(
+            web::resource("/account/password").route(web::post().to(account::password::post)),
+        )
+        .service(
+            web::resource("/account/sessions").route(web::post().to(account::sessions::post)),
+        )
+        .service(web::resource("/account/apps/revoke").route(web::post().to(account::apps::post)))
+        .service(web::resource("/account/delete").route(web::post().to(account::delete::post)))
 }
 
 /// The browser's live session and its user. A session whose user is gone or disabled is

@@ -8,6 +8,8 @@ mod repo;
 mod service;
 
 pub use hasher::HashPoolStats;
-pub use model::{NewUser, Profile, User};
+pub use model::{NewUser, Profile, ProfileEdit, User};
+// account page
+pub(crate) use model::{claim_text, locale, normalize_username};
 pub use password::{Checked, PasswordConfig, Passwords};
 pub use service::{SeedOutcome, Users};
