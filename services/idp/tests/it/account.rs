@@ -11,7 +11,9 @@ use crate::fake_authz::{Call, FakeAuthz};
 use crate::harness::{Browser, Idp, PASSWORD, Page, authz, start};
 
 /// Every form of the page, as `(path, fields besides csrf)`.
-const FORMS: [(&str, &[(&str, &str)]); 6] = [
+const FORMS: [(&str, &[(&str, &str)]); 8] = [
+    ("/account/email", &[("email", "mallory@example.com")]),
+    ("/account/avatar/delete", &[]),
     ("/account/profile", &[("name", "Mallory")]),
     ("/account/username", &[("username", "mallory")]),
     (
@@ -408,6 +410,219 @@ async fn a_deletion_while_authz_is_down_is_revoked_once_it_is_back(db: TestDatab
     }
     assert!(idp.metric("idp_revocation_failures_total").await >= 1.0);
 }
+
+/// CRC-32 (ISO-HDLC) of PNG chunks.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// A PNG chunk of `kind` with `data`.
+fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
+    let mut out = u32::try_from(data.len()).unwrap().to_be_bytes().to_vec();
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    out.extend_from_slice(&body);
+    out.extend_from_slice(&crc32(&body).to_be_bytes());
+    out
+}
+
+/// A `width` × `height` RGB PNG carrying a `tEXt` chunk (metadata the upload must lose).
+fn png_with_metadata(width: u32, height: u32) -> Vec<u8> {
+    let mut row = vec![0u8];
+    row.extend(std::iter::repeat_n([10u8, 120, 200], width as usize).flatten());
+    let raw: Vec<u8> = std::iter::repeat_n(row, height as usize).flatten().collect();
+    let mut ihdr = width.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&height.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"tEXt", b"Comment\0secret-location-51.5N"));
+    png.extend(chunk(b"IDAT", &stored_zlib(&raw)));
+    png.extend(chunk(b"IEND", b""));
+    png
+}
+
+/// `data` as a zlib stream of stored (uncompressed) deflate blocks.
+fn stored_zlib(data: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x78, 0x01];
+    let blocks: Vec<&[u8]> = data.chunks(65_535).collect();
+    for (i, block) in blocks.iter().enumerate() {
+        out.push(u8::from(i + 1 == blocks.len()));
+        let len = u16::try_from(block.len()).unwrap();
+        out.extend_from_slice(&len.to_le_bytes());
+        out.extend_from_slice(&(!len).to_le_bytes());
+        out.extend_from_slice(block);
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &x in data {
+        a = (a + u32::from(x)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    out.extend_from_slice(&((b << 16) | a).to_be_bytes());
+    out
+}
+
+/// A decompression bomb: a tiny PNG whose header claims 60000 × 60000 pixels.
+fn png_bomb() -> Vec<u8> {
+    let mut ihdr = 60_000u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&60_000u32.to_be_bytes());
+    ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &ihdr));
+    png.extend(chunk(b"IDAT", &stored_zlib(&[0; 64])));
+    png.extend(chunk(b"IEND", b""));
+    png
+}
+
+async fn upload(browser: &mut Browser, file: &[u8]) -> Page {
+    let page = browser.get("/account").await;
+    let csrf = token(&page, "/account/avatar");
+    browser
+        .post_multipart(
+            "/account/avatar",
+            &[("csrf", None, csrf.as_bytes()), ("avatar", Some("me.png"), file)],
+        )
+        .await
+}
+
+async fn avatars_are_re_encoded_served_and_refused_when_bad(db: TestDatabase) {
+    let idp = start(db, |c| c.account.avatar_max_bytes = 200_000).await;
+    let alice = idp.user("alice").await;
+    let mut browser = signed_in(&idp, "alice", PASSWORD).await;
+    let original = png_with_metadata(300, 120);
+    assert!(original.len() < 200_000);
+    let saved = upload(&mut browser, &original).await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let picture = claims(&idp, &alice.id).await.picture.unwrap();
+    let prefix = format!("http://localhost:8081/avatars/{}?v=", alice.id);
+    assert!(picture.starts_with(&prefix), "{picture}");
+    let path = picture.trim_start_matches("http://localhost:8081");
+    let served = reqwest::get(format!("{}{path}", idp.url)).await.unwrap();
+    assert_eq!(served.status(), 200);
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.headers()["cache-control"], "public, max-age=86400");
+    let etag = served.headers()["etag"].to_str().unwrap().to_owned();
+    let bytes = served.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n"));
+    assert!(
+        !bytes.windows(15).any(|w| w == b"secret-location"),
+        "metadata is stripped"
+    );
+    assert_eq!(&bytes[16..24], &[0, 0, 1, 0, 0, 0, 1, 0], "256 x 256");
+    let again = reqwest::Client::new()
+        .get(format!("{}{path}", idp.url))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    // Bad uploads: the page again with the reason; the stored picture stays.
+    let too_big = upload(&mut browser, &vec![7u8; 200_001]).await;
+    assert_eq!(too_big.status, 413, "{}", too_big.body);
+    let not_image = upload(&mut browser, b"<svg xmlns='http://www.w3.org/2000/svg'/>").await;
+    assert_eq!(not_image.status, 400);
+    assert!(not_image.body.contains("not a PNG or JPEG"), "{}", not_image.body);
+    let bomb = upload(&mut browser, &png_bomb()).await;
+    assert_eq!(bomb.status, 400);
+    assert!(bomb.body.contains("pixels a side"), "{}", bomb.body);
+    let missing = browser
+        .post_multipart("/account/avatar", &[("avatar", Some("me.png"), &original)])
+        .await;
+    assert_eq!(missing.status, 403, "no CSRF token");
+    assert_eq!(claims(&idp, &alice.id).await.picture.as_deref(), Some(picture.as_str()));
+    // Removing it: the claim goes, the URL is 404.
+    let removed = submit(&mut browser, "/account/avatar/delete", &[]).await;
+    assert_eq!(removed.status, 303);
+    assert_eq!(claims(&idp, &alice.id).await.picture, None);
+    let gone = reqwest::get(format!("{}{path}", idp.url)).await.unwrap();
+    assert_eq!(gone.status(), 404);
+    // Deleting the account deletes the picture.
+    assert_eq!(upload(&mut browser, &original).await.status, 303);
+    let deleted = submit(&mut browser, "/account/delete", &[("password", PASSWORD)]).await;
+    assert_eq!(deleted.status, 200);
+    let after = reqwest::get(format!("{}/avatars/{}", idp.url, alice.id)).await.unwrap();
+    assert_eq!(after.status(), 404);
+}
+
+async fn email_changes_need_the_mailed_link_once_before_it_expires(db: TestDatabase) {
+    let mail = tempfile::tempdir().unwrap();
+    let dir = mail.path().to_owned();
+    let idp = start(db, |c| {
+        c.mail.transport = idp::mail::MailTransport::File;
+        c.mail.file_dir = dir.clone();
+    })
+    .await;
+    let alice = idp.user("alice").await;
+    idp.user("bob").await;
+    let mut browser = signed_in(&idp, "alice", PASSWORD).await;
+    // Bad input: invalid, another account's address; no mail goes out.
+    let invalid = submit(&mut browser, "/account/email", &[("email", "not-an-address")]).await;
+    assert_eq!(invalid.status, 400);
+    let taken = submit(&mut browser, "/account/email", &[("email", "Bob@Example.com")]).await;
+    assert_eq!(taken.status, 409, "{}", taken.body);
+    assert!(crate::mailbox::messages(&dir).is_empty());
+    // A change: nothing changes until the link is used.
+    let asked = submit(&mut browser, "/account/email", &[("email", "Alice@Wonderland.example")]).await;
+    assert_eq!(asked.status, 303, "{}", asked.body);
+    assert_eq!(asked.location.as_deref(), Some("/account?done=email-sent"));
+    assert_eq!(claims(&idp, &alice.id).await.email.as_deref(), Some("alice@example.com"));
+    let message = crate::mailbox::wait_for(&dir, "alice@wonderland.example", 1).await.remove(0);
+    let link = crate::mailbox::link(&message, "http://localhost:8081/account/email/verify?token=");
+    let token = link.rsplit_once("token=").unwrap().1.to_owned();
+    // A tampered link finds nothing.
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let mut other = Browser::new(&idp);
+    assert_eq!(other.get(&format!("/account/email/verify?token={tampered}")).await.status, 410);
+    // The link works without a session, shows no account data, and needs its CSRF token.
+    let confirm = other.get(&format!("/account/email/verify?token={token}")).await;
+    assert_eq!(confirm.status, 200, "{}", confirm.body);
+    assert!(!confirm.body.contains("wonderland"), "{}", confirm.body);
+    let forged = other.post("/account/email/verify", &[("token", &token)]).await;
+    assert_eq!(forged.status, 403);
+    let csrf = confirm.hidden("csrf");
+    let done = other
+        .post("/account/email/verify", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert!(done.body.contains(r#"id="email-confirmed""#));
+    let now = claims(&idp, &alice.id).await;
+    assert_eq!(now.email.as_deref(), Some("alice@wonderland.example"));
+    assert_eq!(now.email_verified, Some(true));
+    // Used once only.
+    let reused = other
+        .post("/account/email/verify", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(reused.status, 410);
+    // An expired link finds nothing either.
+    let asked = submit(&mut browser, "/account/email", &[("email", "alice@elsewhere.example")]).await;
+    assert_eq!(asked.status, 303);
+    let message = crate::mailbox::wait_for(&dir, "alice@elsewhere.example", 1).await.remove(0);
+    let link = crate::mailbox::link(&message, "http://localhost:8081/account/email/verify?token=");
+    let token = link.rsplit_once("token=").unwrap().1.to_owned();
+    idp.clock.advance(Duration::from_secs(2 * 3600));
+    let expired = other
+        .post("/account/email/verify", &[("csrf", &csrf), ("token", &token)])
+        .await;
+    assert_eq!(expired.status, 410);
+    assert_eq!(
+        claims(&idp, &alice.id).await.email.as_deref(),
+        Some("alice@wonderland.example")
+    );
+}
+
+storage::backend_tests!(idp::MIGRATIONS;
+    avatars_are_re_encoded_served_and_refused_when_bad,
+    email_changes_need_the_mailed_link_once_before_it_expires,
+);
 
 storage::backend_tests!(idp::MIGRATIONS;
     signed_out_browsers_get_a_redirect_never_data,
