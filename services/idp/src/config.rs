@@ -38,6 +38,13 @@ pub struct IdpConfig {
     // account page
     /// The account page: username holds, retries of revocations at authz.
     pub account: crate::account::AccountConfig,
+    // email, sign-up and password reset (issue 21)
+    /// How idp sends email (verification, reset, notifications).
+    pub mail: crate::mail::MailConfig,
+    /// Self-registration with email verification (off by default).
+    pub signup: crate::links::LinkFlowConfig,
+    /// "Forgot password": a reset link by email (off by default).
+    pub password_reset: crate::links::LinkFlowConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -63,6 +70,10 @@ impl Default for IdpConfig {
             sessions_api: SessionsApiConfig::default(),
             // account page
             account: crate::account::AccountConfig::default(),
+            // email, sign-up and password reset (issue 21)
+            mail: crate::mail::MailConfig::default(),
+            signup: crate::links::LinkFlowConfig::signup(),
+            password_reset: crate::links::LinkFlowConfig::password_reset(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -84,6 +95,18 @@ impl Validate for IdpConfig {
                 "must not have a query or fragment",
             ));
         }
+        // email, sign-up and password reset (issue 21): links must reach someone.
+        for (key, flow) in [
+            ("signup", &self.signup),
+            ("password_reset", &self.password_reset),
+        ] {
+            if flow.enabled && self.mail.transport == crate::mail::MailTransport::Log {
+                return Err(ConfigError::new(
+                    format!("{key}.enabled"),
+                    "needs mail.transport smtp or file (the log transport delivers no links)",
+                ));
+            }
+        }
         config::validate_sections(&[
             ("http", &self.http),
             ("grpc", &self.grpc),
@@ -98,6 +121,10 @@ impl Validate for IdpConfig {
             ("sessions_api", &self.sessions_api),
             // account page
             ("account", &self.account),
+            // email, sign-up and password reset (issue 21)
+            ("mail", &self.mail),
+            ("signup", &self.signup),
+            ("password_reset", &self.password_reset),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

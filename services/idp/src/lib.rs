@@ -22,6 +22,9 @@ mod error;
 mod grpc;
 mod http;
 mod login_flow;
+// email, sign-up and password reset (issue 21)
+mod links;
+pub mod mail;
 mod schema;
 pub mod sessions;
 mod throttle;
@@ -61,6 +64,15 @@ pub(crate) struct AppState {
     pub(crate) throttle: throttle::Throttle,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cookies: http::cookies::Cookies,
+    // email, sign-up and password reset (issue 21)
+    /// Sends idp's messages.
+    pub(crate) mailer: mail::Mailer,
+    /// The mailed single-use links and their forms' rate limits.
+    pub(crate) links: links::Links,
+    /// The `signup` section.
+    pub(crate) signup: links::LinkFlowConfig,
+    /// The `password_reset` section.
+    pub(crate) password_reset: links::LinkFlowConfig,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
     // account page
@@ -77,6 +89,10 @@ pub struct Application {
     sessions: sessions::Sessions,
     /// Login throttle upkeep, started by [`Application::run`] like the session upkeep.
     throttle: throttle::Throttle,
+    /// Email links upkeep (expired links, finished rate windows).
+    links: links::Links,
+    /// The longest rate window of the mail forms.
+    link_window: Duration,
     /// The database, whose write check [`Application::run`] starts for readiness.
     db: Database,
     // account page
@@ -118,19 +134,33 @@ impl Application {
         let sessions = sessions::Sessions::new(db.clone(), Arc::clone(&clock), config.sessions);
         let throttle =
             throttle::Throttle::new(db.clone(), config.login_throttle, Arc::clone(&clock));
+        let links = links::Links::new(db.clone(), Arc::clone(&clock));
         let mut base = config.public_url.path().to_owned();
         if !base.ends_with('/') {
             base.push('/');
         }
         let flow = login_flow::LoginFlow::new(&config.authz)?;
         // account page
+        let mailer = mail::Mailer::new(&config.mail)?.with_reset_page(
+            config.password_reset.enabled.then(|| {
+                format!(
+                    "{}/forgot",
+                    config.public_url.as_str().trim_end_matches('/')
+                )
+            }),
+        );
         let account = account::Account::new(
             db.clone(),
-            users.clone(),
-            flow.clone(),
-            Arc::clone(&clock),
-            config.account,
-            config.sessions.idle_timeout,
+            account::Parts {
+                users: users.clone(),
+                flow: flow.clone(),
+                links: links.clone(),
+                mailer: mailer.clone(),
+                clock: Arc::clone(&clock),
+                config: config.account,
+                idle_timeout: config.sessions.idle_timeout,
+                public_url: config.public_url.to_string(),
+            },
         );
         let state = AppState {
             users: users.clone(),
@@ -145,6 +175,11 @@ impl Application {
             ),
             base: base.into(),
             account: account.clone(),
+            // email, sign-up and password reset (issue 21)
+            mailer,
+            links: links.clone(),
+            signup: config.signup,
+            password_reset: config.password_reset,
         };
         let grpc = grpc::router(
             users.clone(),
@@ -177,6 +212,8 @@ impl Application {
             users,
             sessions,
             throttle,
+            links,
+            link_window: config.signup.window.max(config.password_reset.window),
             db,
             account,
             shutdown,
@@ -201,6 +238,8 @@ impl Application {
             .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
         // account page
         self.account.spawn_delivery(self.shutdown.waiter());
+        self.links
+            .spawn_upkeep(THROTTLE_UPKEEP, self.link_window, self.shutdown.waiter());
         // Checks every database.write_check_interval that the database takes writes, so
         // /readyz answers 503 while it does not and 200 again once it does.
         let db = self.db.clone();

@@ -74,8 +74,50 @@ diesel::table! {
     }
 }
 
+// account page
+diesel::table! {
+    avatars (user_id) {
+        user_id -> Text,
+        png -> Binary,
+        etag -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+// account page
+diesel::joinable!(avatars -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, retired_usernames, avatars);
+
+// email links (issue 21)
+diesel::table! {
+    email_links (token_hash) {
+        token_hash -> Text,
+        purpose -> Text,
+        user_id -> Nullable<Text>,
+        email -> Text,
+        payload -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    email_rate (id) {
+        id -> Text,
+        window_start -> BigInt,
+        count -> BigInt,
+    }
+}
+
+diesel::joinable!(email_links -> users (user_id));
+
 diesel::joinable!(sessions -> users (user_id));
 diesel::joinable!(login_devices -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttle, login_devices);
-// account page
-diesel::allow_tables_to_appear_in_same_query!(users, retired_usernames);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    login_throttle,
+    login_devices,
+    email_links,
+    email_rate
+);

@@ -19,6 +19,16 @@ pub struct AccountConfig {
     /// Longest delay between two attempts of one pending revocation.
     #[serde(with = "humantime_serde")]
     pub revocation_retry_max: Duration,
+    /// Largest avatar upload accepted, in bytes.
+    pub avatar_max_bytes: usize,
+    /// Most pixels an uploaded picture may have on a side (decompression bombs claim
+    /// huge sizes in small files).
+    pub avatar_max_dimension: u32,
+    /// Side of the stored square avatar, in pixels.
+    pub avatar_size: u32,
+    /// Email change: the mailed link's lifetime and the rate limits of the requests
+    /// (`enabled: false` removes the form).
+    pub email_change: crate::links::LinkFlowConfig,
 }
 
 impl Default for AccountConfig {
@@ -27,6 +37,14 @@ impl Default for AccountConfig {
             username_hold: Duration::from_secs(30 * 86_400),
             revocation_retry: Duration::from_secs(5),
             revocation_retry_max: Duration::from_secs(300),
+            avatar_max_bytes: 2 * 1024 * 1024,
+            avatar_max_dimension: 4096,
+            avatar_size: 256,
+            email_change: crate::links::LinkFlowConfig {
+                enabled: true,
+                link_lifetime: Duration::from_secs(3600),
+                ..crate::links::LinkFlowConfig::signup()
+            },
         }
     }
 }
@@ -55,7 +73,27 @@ impl Validate for AccountConfig {
                 "must be at least revocation_retry and at most 1day",
             ));
         }
-        Ok(())
+        if !(1024..=20 * 1024 * 1024).contains(&self.avatar_max_bytes) {
+            return Err(ConfigError::new(
+                "avatar_max_bytes",
+                "must be between 1024 and 20971520 (20 MiB)",
+            ));
+        }
+        if !(16..=16_384).contains(&self.avatar_max_dimension) {
+            return Err(ConfigError::new(
+                "avatar_max_dimension",
+                "must be between 16 and 16384",
+            ));
+        }
+        if !(16..=1024).contains(&self.avatar_size) || self.avatar_size > self.avatar_max_dimension {
+            return Err(ConfigError::new(
+                "avatar_size",
+                "must be between 16 and 1024 and at most avatar_max_dimension",
+            ));
+        }
+        self.email_change
+            .validate()
+            .map_err(|e| e.within("email_change"))
     }
 }
 

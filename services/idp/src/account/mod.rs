@@ -8,9 +8,11 @@
 //! back-off (`account.revocation_retry` doubling up to `account.revocation_retry_max`)
 //! until authz confirms, so the user's grants die even when authz is down at that moment.
 
+mod avatar;
 mod config;
 pub(crate) mod repo;
 mod service;
 
+pub(crate) use avatar::AvatarRefused;
 pub use config::AccountConfig;
-pub(crate) use service::{Account, Deleted, PasswordChange};
+pub(crate) use service::{Account, Confirmed, Deleted, EmailRequest, Parts, PasswordChange};

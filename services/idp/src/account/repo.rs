@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
-use crate::schema::{retired_usernames, revocation_outbox, sessions, users};
+use crate::schema::{avatars, email_links, retired_usernames, revocation_outbox, sessions, users};
 
 /// What [`change_username`] came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -282,4 +282,160 @@ pub(crate) async fn pending(db: &Database) -> Result<i64, StorageError> {
         .count()
         .get_result(c)
         .await)?)
+}
+
+// account page: email change
+/// What using an email change link came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EmailChange {
+    /// The link was not live (unknown, altered, used or expired).
+    NoLink,
+    /// Another account has the address by now; the link is used up, nothing else changed.
+    Taken,
+    /// The user (this id) now has the address, verified.
+    Changed(String),
+}
+
+/// Whether an account other than `user_id` has `email`.
+pub(crate) async fn email_taken(
+    db: &Database,
+    user_id: &str,
+    email: &str,
+) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let n: i64 = with_conn!(&mut conn, |c| users::table
+        .filter(users::id.ne(user_id))
+        .filter(users::email.eq(email).or(users::username.eq(email)))
+        .count()
+        .get_result(c)
+        .await)?;
+    Ok(n > 0)
+}
+
+/// Uses an email change link, in one transaction: the live link of `token_hash` is
+/// deleted (so it works once however many requests race), then, unless another account
+/// has the address by now, its user gets the address as verified email and a new
+/// `updated_at`.
+pub(crate) async fn use_email_change_link(
+    db: &Database,
+    token_hash: &str,
+    now: i64,
+) -> Result<EmailChange, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let link: Option<(Option<String>, String)> = email_links::table
+                .find(token_hash)
+                .filter(email_links::purpose.eq(crate::links::PURPOSE_EMAIL_CHANGE))
+                .filter(email_links::expires_at.gt(now))
+                .select((email_links::user_id, email_links::email))
+                .first(tx)
+                .await
+                .optional()?;
+            let Some((Some(user_id), email)) = link else {
+                return Ok::<_, diesel::result::Error>(EmailChange::NoLink);
+            };
+            if diesel::delete(email_links::table.find(token_hash))
+                .execute(tx)
+                .await?
+                != 1
+            {
+                return Ok(EmailChange::NoLink);
+            }
+            let taken: i64 = users::table
+                .filter(users::id.ne(&user_id))
+                .filter(users::email.eq(&email).or(users::username.eq(&email)))
+                .count()
+                .get_result(tx)
+                .await?;
+            if taken > 0 {
+                return Ok(EmailChange::Taken);
+            }
+            let n = diesel::update(users::table.find(&user_id))
+                .set((
+                    users::email.eq(&email),
+                    users::email_verified.eq(true),
+                    users::updated_at.eq(now),
+                ))
+                .execute(tx)
+                .await?;
+            Ok(if n == 1 {
+                EmailChange::Changed(user_id)
+            } else {
+                EmailChange::NoLink
+            })
+        })
+        .await)?)
+}
+
+// account page: avatars
+/// Stores `png` as the picture of `user_id` (replacing any) and points the user's
+/// `picture` claim at `url`, in one transaction.
+pub(crate) async fn store_avatar(
+    db: &Database,
+    user_id: &str,
+    png: &[u8],
+    etag: &str,
+    url: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::delete(avatars::table.find(user_id))
+                .execute(tx)
+                .await?;
+            diesel::insert_into(avatars::table)
+                .values((
+                    avatars::user_id.eq(user_id),
+                    avatars::png.eq(png),
+                    avatars::etag.eq(etag),
+                    avatars::updated_at.eq(now),
+                ))
+                .execute(tx)
+                .await?;
+            diesel::update(users::table.find(user_id))
+                .set((users::picture.eq(url), users::updated_at.eq(now)))
+                .execute(tx)
+                .await?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await)?;
+    Ok(())
+}
+
+/// Deletes the picture of `user_id` and its `picture` claim, in one transaction.
+pub(crate) async fn remove_avatar(
+    db: &Database,
+    user_id: &str,
+    now: i64,
+) -> Result<(), StorageError> {
+    let mut conn = db.get().await?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::delete(avatars::table.find(user_id))
+                .execute(tx)
+                .await?;
+            diesel::update(users::table.find(user_id))
+                .set((users::picture.eq(None::<String>), users::updated_at.eq(now)))
+                .execute(tx)
+                .await?;
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await)?;
+    Ok(())
+}
+
+/// The picture of `user_id` and its tag.
+pub(crate) async fn avatar(
+    db: &Database,
+    user_id: &str,
+) -> Result<Option<(Vec<u8>, String)>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| avatars::table
+        .find(user_id)
+        .select((avatars::png, avatars::etag))
+        .first(c)
+        .await
+        .optional())?)
 }

@@ -1,16 +1,20 @@
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tracing::instrument;
 
+use super::avatar::{self, AvatarRefused};
 use super::config::AccountConfig;
-use super::repo::{self, OutboxRow, Renamed, SessionRow};
+use super::repo::{self, EmailChange, OutboxRow, Renamed, SessionRow};
+use crate::links::{Links, PURPOSE_EMAIL_CHANGE, Rate};
+use crate::mail::{Email, Mailer};
 use crate::clock::{Clock, secs};
 use crate::crypto::random_b64;
 use crate::login_flow::LoginFlow;
 use crate::sessions::Session;
-use crate::users::{User, Users, normalize_username};
+use crate::users::{User, Users, normalize_email, normalize_username};
 use crate::IdpError;
 
 /// Pending revocations handed to authz per round.
@@ -33,37 +37,210 @@ pub(crate) enum Deleted {
     Queued,
 }
 
+/// What an email change request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EmailRequest {
+    /// The link is mailed to the new address.
+    Sent,
+    /// Over a rate limit: try again after this long.
+    Limited(Duration),
+}
+
+/// What following an email change link came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Confirmed {
+    /// Unknown, altered, used or expired.
+    NoLink,
+    /// Another account has the address by now (the link is used up).
+    Taken,
+    /// The account has the new address, verified.
+    Changed,
+}
+
+/// What the account operations need besides the database.
+pub(crate) struct Parts {
+    pub(crate) users: Users,
+    pub(crate) flow: LoginFlow,
+    pub(crate) links: Links,
+    pub(crate) mailer: Mailer,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) config: AccountConfig,
+    pub(crate) idle_timeout: Duration,
+    /// `public_url` without a trailing `/`: the base of mailed links and avatar URLs.
+    pub(crate) public_url: String,
+}
+
 /// The account operations. Cheap to clone.
 #[derive(Clone)]
 pub(crate) struct Account {
     db: storage::Database,
     users: Users,
     flow: LoginFlow,
+    links: Links,
+    mailer: Mailer,
     clock: Arc<dyn Clock>,
     config: AccountConfig,
     idle_timeout: Duration,
+    public_url: Arc<str>,
     /// Wakes the delivery task when a revocation is queued.
     wake: Arc<Notify>,
 }
 
 impl Account {
-    /// The service over `db`, calling authz through `flow`.
-    pub(crate) fn new(
-        db: storage::Database,
-        users: Users,
-        flow: LoginFlow,
-        clock: Arc<dyn Clock>,
-        config: AccountConfig,
-        idle_timeout: Duration,
-    ) -> Self {
+    /// The service over `db`, calling authz through `parts.flow`.
+    pub(crate) fn new(db: storage::Database, parts: Parts) -> Self {
         Self {
             db,
-            users,
-            flow,
-            clock,
-            config,
-            idle_timeout,
+            users: parts.users,
+            flow: parts.flow,
+            links: parts.links,
+            mailer: parts.mailer,
+            clock: parts.clock,
+            config: parts.config,
+            idle_timeout: parts.idle_timeout,
+            public_url: parts.public_url.trim_end_matches('/').into(),
             wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Largest avatar upload accepted.
+    pub(crate) fn avatar_max_bytes(&self) -> usize {
+        self.config.avatar_max_bytes
+    }
+
+    /// Whether the email change form is offered.
+    pub(crate) fn email_change_enabled(&self) -> bool {
+        self.config.email_change.enabled
+    }
+
+    /// Decodes, checks and re-encodes `upload` off the async runtime (see `avatar`), then
+    /// stores it and points the user's `picture` claim at it, in one transaction.
+    /// `Ok(Err(_))`: the upload was refused, nothing changed.
+    pub(crate) async fn set_avatar(
+        &self,
+        user: &User,
+        upload: Vec<u8>,
+    ) -> Result<Result<(), AvatarRefused>, IdpError> {
+        let config = self.config;
+        let png = tokio::task::spawn_blocking(move || avatar::normalise(&upload, &config))
+            .await
+            .map_err(|e| IdpError::Task(format!("avatar decoding: {e}")))?;
+        let png = match png {
+            Ok(png) => png,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        let digest = ring::digest::digest(&ring::digest::SHA256, &png);
+        let etag: String = digest.as_ref()[..12]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let url = format!("{}/avatars/{}?v={etag}", self.public_url, user.id);
+        repo::store_avatar(&self.db, &user.id, &png, &etag, &url, self.clock.unix()).await?;
+        tracing::info!(user = %user.id, bytes = png.len(), "avatar stored");
+        Ok(Ok(()))
+    }
+
+    /// Removes the user's avatar and `picture` claim.
+    pub(crate) async fn remove_avatar(&self, user: &User) -> Result<(), IdpError> {
+        Ok(repo::remove_avatar(&self.db, &user.id, self.clock.unix()).await?)
+    }
+
+    /// The stored avatar of `user_id` (PNG) and its tag.
+    pub(crate) async fn avatar(&self, user_id: &str) -> Result<Option<(Vec<u8>, String)>, IdpError> {
+        if user_id.is_empty() || user_id.len() > 64 {
+            return Ok(None);
+        }
+        Ok(repo::avatar(&self.db, user_id).await?)
+    }
+
+    /// Asks to change the email address of `user` to `raw`: refused when invalid (400) or
+    /// another account's (409); rate-limited per client `address` and new address; else a
+    /// single-use link (`account.email_change.link_lifetime`) is mailed to the new address
+    /// (OWASP: verify ownership before use). Nothing changes until it is followed.
+    #[instrument(skip_all)]
+    pub(crate) async fn request_email_change(
+        &self,
+        user: &User,
+        raw: &str,
+        address: Option<IpAddr>,
+    ) -> Result<EmailRequest, IdpError> {
+        if !self.config.email_change.enabled {
+            return Err(IdpError::NotFound("Email changes are turned off.".to_owned()));
+        }
+        let email = normalize_email(raw)
+            .map_err(|_| IdpError::Invalid("Enter a valid email address.".to_owned()))?;
+        if user.profile.email.as_deref() == Some(email.as_str()) && user.profile.email_verified {
+            return Err(IdpError::Invalid("That is already your email address.".to_owned()));
+        }
+        if repo::email_taken(&self.db, &user.id, &email).await? {
+            return Err(IdpError::Conflict(
+                "That email address belongs to another account.".to_owned(),
+            ));
+        }
+        let limits = &self.config.email_change;
+        if let Rate::Limited(wait) = self
+            .links
+            .rate(PURPOSE_EMAIL_CHANGE, address, &email, limits)
+            .await?
+        {
+            return Ok(EmailRequest::Limited(wait));
+        }
+        let token = self
+            .links
+            .issue(
+                PURPOSE_EMAIL_CHANGE,
+                Some(&user.id),
+                &email,
+                None,
+                limits.link_lifetime,
+            )
+            .await?;
+        let link = format!("{}/account/email/verify?token={token}", self.public_url);
+        let minutes = limits.link_lifetime.as_secs() / 60;
+        let body = format!(
+            "Hello {},\n\nsomeone, hopefully you, asked to use this address for the account \
+             {} from now on. To confirm, open this link within {minutes} minutes:\n\n{link}\n\n\
+             The link works once. If you did not ask for this, ignore this message: nothing \
+             changes.\n",
+            user.username, user.username
+        );
+        self.mailer
+            .send(&Email {
+                to: email,
+                subject: "Confirm your new email address".to_owned(),
+                body,
+            })
+            .await?;
+        tracing::info!(user = %user.id, "email change link sent");
+        Ok(EmailRequest::Sent)
+    }
+
+    /// Whether `token` is a live email change link.
+    pub(crate) async fn email_link_live(&self, token: &str) -> Result<bool, IdpError> {
+        Ok(self
+            .links
+            .peek(PURPOSE_EMAIL_CHANGE, token)
+            .await?
+            .is_some())
+    }
+
+    /// Follows an email change link: in one transaction the link is used up and its
+    /// account gets the address, verified.
+    #[instrument(skip_all)]
+    pub(crate) async fn confirm_email_change(&self, token: &str) -> Result<Confirmed, IdpError> {
+        let Some(hash) = crate::links::token_hash(token) else {
+            return Ok(Confirmed::NoLink);
+        };
+        match repo::use_email_change_link(&self.db, &hash, self.clock.unix()).await {
+            Ok(EmailChange::NoLink) => Ok(Confirmed::NoLink),
+            Ok(EmailChange::Taken) => Ok(Confirmed::Taken),
+            Ok(EmailChange::Changed(user)) => {
+                tracing::info!(%user, "email address changed");
+                Ok(Confirmed::Changed)
+            }
+            // Another account took it between the check and the update.
+            Err(e) if e.is_unique_violation() => Ok(Confirmed::Taken),
+            Err(e) => Err(e.into()),
         }
     }
 
@@ -122,6 +299,8 @@ impl Account {
         )
         .await?;
         tracing::info!(user = %user.id, sessions = ended.len(), "password changed");
+        self.mailer
+            .notify_password_changed(user, self.clock.unix(), false)?;
         self.tell_authz_ended(&ended).await;
         Ok(ended.len())
     }

@@ -109,6 +109,17 @@ pub(crate) fn app(
         )
         .service(web::resource("/account/apps/revoke").route(web::post().to(account::apps::post)))
         .service(web::resource("/account/delete").route(web::post().to(account::delete::post)))
+        .service(web::resource("/account/email").route(web::post().to(account::email::post)))
+        .service(
+            web::resource("/account/email/verify")
+                .route(web::get().to(account::email_verify::get))
+                .route(web::post().to(account::email_verify::post)),
+        )
+        .service(web::resource("/account/avatar").route(web::post().to(account::avatar::post)))
+        .service(
+            web::resource("/account/avatar/delete").route(web::post().to(account::avatar::delete)),
+        )
+        .service(web::resource("/avatars/{user_id}").route(web::get().to(account::avatars::get)))
 }
 
 /// The browser's live session and its user. A session whose user is gone or disabled is

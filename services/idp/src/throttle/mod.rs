@@ -50,6 +50,8 @@ use tracing::instrument;
 
 pub use self::config::ThrottleConfig;
 pub(crate) use self::keys::{Account, Scope};
+// email links (issue 21): the mail forms' per-address limits use the same address keys.
+pub(crate) use self::keys::address_key;
 use crate::IdpError;
 use crate::clock::Clock;
 use crate::crypto::random_b64;

@@ -4,12 +4,12 @@
 mod hasher;
 mod model;
 mod password;
-mod repo;
+pub(crate) mod repo;
 mod service;
 
 pub use hasher::HashPoolStats;
 pub use model::{NewUser, Profile, ProfileEdit, User};
 // account page
-pub(crate) use model::{claim_text, locale, normalize_username};
+pub(crate) use model::{claim_text, locale, normalize_email, normalize_username};
 pub use password::{Checked, PasswordConfig, Passwords};
 pub use service::{SeedOutcome, Users};

@@ -15,7 +15,11 @@ mod fuzz;
 mod grpc_mtls;
 mod harness;
 mod login;
+// email, sign-up and password reset (issue 21)
+mod mail;
+mod mailbox;
 mod session_digests;
 mod sessions_api;
+mod smtp_server;
 mod throttle;
 mod users;

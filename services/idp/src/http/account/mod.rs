@@ -6,7 +6,10 @@
 //! - `GET /account`: the page ([`page`]);
 //! - `GET/POST /account/login`: password sign-in for the page itself ([`login`]);
 //! - `POST /account/profile`, `/account/username`, `/account/password`,
-//!   `/account/sessions`, `/account/apps/revoke`, `/account/delete`.
+//!   `/account/sessions`, `/account/apps/revoke`, `/account/delete`, `/account/email`,
+//!   `/account/avatar` (multipart), `/account/avatar/delete`;
+//! - `GET/POST /account/email/verify?token=…`: the mailed email change link;
+//! - `GET /avatars/{user_id}`: the stored avatars.
 //!
 //! Every page and form answers a browser without a live session with `303 See Other` to
 //! `/account/login`, never with data. Every form carries a CSRF token bound to the browser's
@@ -24,7 +27,11 @@ use crate::users::User;
 use crate::{AppState, IdpError};
 
 pub(crate) mod apps;
+pub(crate) mod avatar;
+pub(crate) mod avatars;
 pub(crate) mod delete;
+pub(crate) mod email;
+pub(crate) mod email_verify;
 pub(crate) mod login;
 pub(crate) mod page;
 pub(crate) mod password;
@@ -41,6 +48,8 @@ pub(crate) enum Form {
     Sessions,
     Apps,
     Delete,
+    Email,
+    Avatar,
 }
 
 impl Form {
@@ -52,6 +61,8 @@ impl Form {
             Self::Sessions => "sessions",
             Self::Apps => "apps",
             Self::Delete => "delete",
+            Self::Email => "email",
+            Self::Avatar => "avatar",
         }
     }
 }

@@ -51,6 +51,10 @@ pub(crate) struct AccountPage<'a> {
     pub(crate) csrf_sessions: String,
     pub(crate) csrf_apps: String,
     pub(crate) csrf_delete: String,
+    pub(crate) csrf_email: String,
+    pub(crate) csrf_avatar: String,
+    /// Whether the email change form is shown.
+    pub(crate) email_change: bool,
     pub(crate) sessions: Vec<SessionView>,
     /// `None` when authz could not be asked.
     pub(crate) apps: Option<Vec<AppView>>,
@@ -74,6 +78,9 @@ fn notice(done: &str) -> Option<&'static str> {
         "sessions" => "Your other sessions have ended.",
         "app" => "The application's access is withdrawn.",
         "signed-in" => "You are signed in.",
+        "email-sent" => "We sent a link to the new address. Your email changes once you open it.",
+        "avatar" => "Your picture is saved.",
+        "avatar-removed" => "Your picture is removed.",
         _ => return None,
     })
 }
@@ -136,6 +143,9 @@ pub(crate) async fn render(
         csrf_sessions: token(state, &cookie, Form::Sessions, session),
         csrf_apps: token(state, &cookie, Form::Apps, session),
         csrf_delete: token(state, &cookie, Form::Delete, session),
+        csrf_email: token(state, &cookie, Form::Email, session),
+        csrf_avatar: token(state, &cookie, Form::Avatar, session),
+        email_change: state.account.email_change_enabled(),
         sessions,
         apps,
     })?;

@@ -1,0 +1,2 @@
+DROP TABLE email_rate;
+DROP TABLE email_links;
