@@ -140,6 +140,13 @@ impl Account {
         Ok(Ok(()))
     }
 
+    /// Where the page itself shows `picture` from (same origin, as the pages' CSP wants):
+    /// the path under `base` when it is one of our avatars, none otherwise.
+    pub(crate) fn local_avatar(&self, picture: Option<&str>, base: &str) -> Option<String> {
+        let rest = picture?.strip_prefix(&*self.public_url)?.strip_prefix("/avatars/")?;
+        Some(format!("{base}avatars/{rest}"))
+    }
+
     /// Removes the user's avatar and `picture` claim.
     pub(crate) async fn remove_avatar(&self, user: &User) -> Result<(), IdpError> {
         Ok(repo::remove_avatar(&self.db, &user.id, self.clock.unix()).await?)

@@ -434,7 +434,7 @@ fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
 }
 
 /// A `width` × `height` RGB PNG carrying a `tEXt` chunk (metadata the upload must lose).
-fn png_with_metadata(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png_with_metadata(width: u32, height: u32) -> Vec<u8> {
     let mut row = vec![0u8];
     row.extend(std::iter::repeat_n([10u8, 120, 200], width as usize).flatten());
     let raw: Vec<u8> = std::iter::repeat_n(row, height as usize).flatten().collect();

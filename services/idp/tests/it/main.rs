@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+mod account_browser;
 mod browser;
 mod cli;
 mod consent;

@@ -55,6 +55,8 @@ pub(crate) struct AccountPage<'a> {
     pub(crate) csrf_avatar: String,
     /// Whether the email change form is shown.
     pub(crate) email_change: bool,
+    /// The stored avatar, as a same-origin path.
+    pub(crate) avatar: Option<String>,
     pub(crate) sessions: Vec<SessionView>,
     /// `None` when authz could not be asked.
     pub(crate) apps: Option<Vec<AppView>>,
@@ -146,6 +148,9 @@ pub(crate) async fn render(
         csrf_email: token(state, &cookie, Form::Email, session),
         csrf_avatar: token(state, &cookie, Form::Avatar, session),
         email_change: state.account.email_change_enabled(),
+        avatar: state
+            .account
+            .local_avatar(user.profile.picture.as_deref(), &state.base),
         sessions,
         apps,
     })?;
