@@ -87,7 +87,7 @@ pub enum UsersCommand {
     Delete {
         /// Id, username or email.
         user: String,
-    },    // account page
+    }, // account page
     /// Change profile claims (OpenID Connect Core 1.0 §5.1); only the given ones change, an
     /// empty value removes a claim. The next ID token and userinfo answer carry them.
     Update {
@@ -382,7 +382,9 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
                     }
                     match url::Url::parse(&p) {
                         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(p)),
-                        _ => Err(IdpError::Invalid("picture must be an http or https URL".into())),
+                        _ => Err(IdpError::Invalid(
+                            "picture must be an http or https URL".into(),
+                        )),
                     }
                 })
                 .transpose()?;

@@ -153,7 +153,14 @@ async fn account_page_profile_apps_and_deletion() {
     migrate("authz", &authz_env);
     let client = |args: &[&str]| cli("authz", &authz_env, args);
     client(&[
-        "clients", "create", "--id", "idp", "--name", "idp", "--secret-file", &idp_secret,
+        "clients",
+        "create",
+        "--id",
+        "idp",
+        "--name",
+        "idp",
+        "--secret-file",
+        &idp_secret,
         "--json",
     ]);
     let secret = client(&[
@@ -177,8 +184,15 @@ async fn account_page_profile_apps_and_deletion() {
         .unwrap()
         .to_owned();
     let introspector = client(&[
-        "clients", "create", "--id", "introspector", "--name", "introspector", "--introspect",
-        "true", "--json",
+        "clients",
+        "create",
+        "--id",
+        "introspector",
+        "--name",
+        "introspector",
+        "--introspect",
+        "true",
+        "--json",
     ])["client_secret"]
         .as_str()
         .unwrap()
@@ -192,8 +206,18 @@ async fn account_page_profile_apps_and_deletion() {
         "idp",
         &idp_db,
         &[
-            "users", "create", "--username", "alice", "--email", "alice@example.test",
-            "--email-verified", "--name", "Alice Example", "--password-file", &password, "--json",
+            "users",
+            "create",
+            "--username",
+            "alice",
+            "--email",
+            "alice@example.test",
+            "--email-verified",
+            "--name",
+            "Alice Example",
+            "--password-file",
+            &password,
+            "--json",
         ],
     );
     let sub = user["id"].as_str().unwrap().to_owned();
@@ -255,7 +279,11 @@ async fn account_page_profile_apps_and_deletion() {
     // 2. The profile edited on the account page shows in a fresh ID token and userinfo.
     let page = browser.get(&account).await.unwrap();
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Example RP"), "the app is listed: {}", page.body);
+    assert!(
+        page.body.contains("Example RP"),
+        "the app is listed: {}",
+        page.body
+    );
     let saved = submit(
         &mut browser,
         &page,
@@ -297,10 +325,26 @@ async fn account_page_profile_apps_and_deletion() {
     assert!(rp.active(&access).await);
     let page = browser.get(&account).await.unwrap();
     assert_eq!(authz.terminate(Duration::from_secs(15)).await, Some(0));
-    let wrong = submit(&mut browser, &page, "/account/delete", &[("password", "nope")]).await;
-    assert_eq!(wrong.status, StatusCode::FORBIDDEN, "re-authentication is required");
+    let wrong = submit(
+        &mut browser,
+        &page,
+        "/account/delete",
+        &[("password", "nope")],
+    )
+    .await;
+    assert_eq!(
+        wrong.status,
+        StatusCode::FORBIDDEN,
+        "re-authentication is required"
+    );
     let page = browser.get(&account).await.unwrap();
-    let deleted = submit(&mut browser, &page, "/account/delete", &[("password", PASSWORD)]).await;
+    let deleted = submit(
+        &mut browser,
+        &page,
+        "/account/delete",
+        &[("password", PASSWORD)],
+    )
+    .await;
     assert_eq!(deleted.status, StatusCode::OK, "{}", deleted.body);
     assert_eq!(
         browser.get(&account).await.unwrap().status,

@@ -97,8 +97,7 @@ impl Grants {
         subject: &str,
         client_id: &str,
     ) -> Result<ConsentRevoked, Failure> {
-        let revoked =
-            repo::revoke_consent(&self.db, subject, client_id, self.tokens.now()).await?;
+        let revoked = repo::revoke_consent(&self.db, subject, client_id, self.tokens.now()).await?;
         tracing::info!(
             grants = revoked.grants,
             consent = revoked.consent,

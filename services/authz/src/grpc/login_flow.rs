@@ -372,7 +372,9 @@ impl LoginFlow for LoginFlowService {
         self.authorize(&request).await?;
         let r = request.into_inner();
         if r.subject.is_empty() || r.client_id.is_empty() {
-            return Err(Status::invalid_argument("subject and client_id are required"));
+            return Err(Status::invalid_argument(
+                "subject and client_id are required",
+            ));
         }
         let revoked = self
             .grants

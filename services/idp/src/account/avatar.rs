@@ -82,18 +82,30 @@ mod tests {
         let config = AccountConfig::default();
         let out = normalise(&png(300, 120), &config).unwrap();
         let back = image::load_from_memory(&out).unwrap();
-        assert_eq!((back.width(), back.height()), (config.avatar_size, config.avatar_size));
-        assert_eq!(normalise(b"GIF89a not ours", &config), Err(AvatarRefused::NotAnImage));
+        assert_eq!(
+            (back.width(), back.height()),
+            (config.avatar_size, config.avatar_size)
+        );
+        assert_eq!(
+            normalise(b"GIF89a not ours", &config),
+            Err(AvatarRefused::NotAnImage)
+        );
         assert_eq!(normalise(b"hello", &config), Err(AvatarRefused::NotAnImage));
         let small = AccountConfig {
             avatar_max_dimension: 100,
             ..AccountConfig::default()
         };
-        assert_eq!(normalise(&png(101, 10), &small), Err(AvatarRefused::TooManyPixels(100)));
+        assert_eq!(
+            normalise(&png(101, 10), &small),
+            Err(AvatarRefused::TooManyPixels(100))
+        );
         let tiny = AccountConfig {
             avatar_max_bytes: 10,
             ..AccountConfig::default()
         };
-        assert_eq!(normalise(&png(1, 1), &tiny), Err(AvatarRefused::TooLarge(10)));
+        assert_eq!(
+            normalise(&png(1, 1), &tiny),
+            Err(AvatarRefused::TooLarge(10))
+        );
     }
 }

@@ -85,7 +85,8 @@ impl Validate for AccountConfig {
                 "must be between 16 and 16384",
             ));
         }
-        if !(16..=1024).contains(&self.avatar_size) || self.avatar_size > self.avatar_max_dimension {
+        if !(16..=1024).contains(&self.avatar_size) || self.avatar_size > self.avatar_max_dimension
+        {
             return Err(ConfigError::new(
                 "avatar_size",
                 "must be between 16 and 1024 and at most avatar_max_dimension",

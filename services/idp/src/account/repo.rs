@@ -49,9 +49,13 @@ pub(crate) async fn change_username(
             if clash > 0 || held > 0 {
                 return Ok::<_, diesel::result::Error>(Renamed::Taken);
             }
-            diesel::delete(retired_usernames::table.filter(
-                retired_usernames::username.eq(new).or(retired_usernames::username.eq(old)),
-            ))
+            diesel::delete(
+                retired_usernames::table.filter(
+                    retired_usernames::username
+                        .eq(new)
+                        .or(retired_usernames::username.eq(old)),
+                ),
+            )
             .execute(tx)
             .await?;
             if hold_until > now {
@@ -239,7 +243,10 @@ pub(crate) async fn due(
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| revocation_outbox::table
         .filter(revocation_outbox::next_attempt_at.le(now))
-        .order((revocation_outbox::next_attempt_at.asc(), revocation_outbox::id.asc()))
+        .order((
+            revocation_outbox::next_attempt_at.asc(),
+            revocation_outbox::id.asc()
+        ))
         .limit(limit)
         .select(OutboxRow::as_select())
         .load(c)
@@ -249,9 +256,11 @@ pub(crate) async fn due(
 /// authz performed revocation `id`: it leaves the outbox.
 pub(crate) async fn delivered(db: &Database, id: &str) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::delete(revocation_outbox::table.find(id))
-        .execute(c)
-        .await)?;
+    with_conn!(&mut conn, |c| diesel::delete(
+        revocation_outbox::table.find(id)
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -264,14 +273,16 @@ pub(crate) async fn postponed(
     error: &str,
 ) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::update(revocation_outbox::table.find(id))
-        .set((
-            revocation_outbox::attempts.eq(attempts),
-            revocation_outbox::next_attempt_at.eq(next_attempt_at),
-            revocation_outbox::last_error.eq(error),
-        ))
-        .execute(c)
-        .await)?;
+    with_conn!(&mut conn, |c| diesel::update(
+        revocation_outbox::table.find(id)
+    )
+    .set((
+        revocation_outbox::attempts.eq(attempts),
+        revocation_outbox::next_attempt_at.eq(next_attempt_at),
+        revocation_outbox::last_error.eq(error),
+    ))
+    .execute(c)
+    .await)?;
     Ok(())
 }
 

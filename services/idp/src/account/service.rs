@@ -8,14 +8,14 @@ use tracing::instrument;
 use super::avatar::{self, AvatarRefused};
 use super::config::AccountConfig;
 use super::repo::{self, EmailChange, OutboxRow, Renamed, SessionRow};
-use crate::links::{Links, PURPOSE_EMAIL_CHANGE, Rate};
-use crate::mail::{Email, Mailer};
+use crate::IdpError;
 use crate::clock::{Clock, secs};
 use crate::crypto::random_b64;
+use crate::links::{Links, PURPOSE_EMAIL_CHANGE, Rate};
 use crate::login_flow::LoginFlow;
+use crate::mail::{Email, Mailer};
 use crate::sessions::Session;
 use crate::users::{User, Users, normalize_email, normalize_username};
-use crate::IdpError;
 
 /// Pending revocations handed to authz per round.
 const BATCH: i64 = 50;
@@ -143,7 +143,9 @@ impl Account {
     /// Where the page itself shows `picture` from (same origin, as the pages' CSP wants):
     /// the path under `base` when it is one of our avatars, none otherwise.
     pub(crate) fn local_avatar(&self, picture: Option<&str>, base: &str) -> Option<String> {
-        let rest = picture?.strip_prefix(&*self.public_url)?.strip_prefix("/avatars/")?;
+        let rest = picture?
+            .strip_prefix(&*self.public_url)?
+            .strip_prefix("/avatars/")?;
         Some(format!("{base}avatars/{rest}"))
     }
 
@@ -153,7 +155,10 @@ impl Account {
     }
 
     /// The stored avatar of `user_id` (PNG) and its tag.
-    pub(crate) async fn avatar(&self, user_id: &str) -> Result<Option<(Vec<u8>, String)>, IdpError> {
+    pub(crate) async fn avatar(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<(Vec<u8>, String)>, IdpError> {
         if user_id.is_empty() || user_id.len() > 64 {
             return Ok(None);
         }
@@ -172,12 +177,16 @@ impl Account {
         address: Option<IpAddr>,
     ) -> Result<EmailRequest, IdpError> {
         if !self.config.email_change.enabled {
-            return Err(IdpError::NotFound("Email changes are turned off.".to_owned()));
+            return Err(IdpError::NotFound(
+                "Email changes are turned off.".to_owned(),
+            ));
         }
         let email = normalize_email(raw)
             .map_err(|_| IdpError::Invalid("Enter a valid email address.".to_owned()))?;
         if user.profile.email.as_deref() == Some(email.as_str()) && user.profile.email_verified {
-            return Err(IdpError::Invalid("That is already your email address.".to_owned()));
+            return Err(IdpError::Invalid(
+                "That is already your email address.".to_owned(),
+            ));
         }
         if repo::email_taken(&self.db, &user.id, &email).await? {
             return Err(IdpError::Conflict(
@@ -262,8 +271,7 @@ impl Account {
         let now = self.clock.unix();
         let hold_until = now.saturating_add(secs(self.config.username_hold));
         let taken = || IdpError::Conflict("That username is not available.".to_owned());
-        match repo::change_username(&self.db, &user.id, &user.username, &new, now, hold_until)
-            .await
+        match repo::change_username(&self.db, &user.id, &user.username, &new, now, hold_until).await
         {
             Ok(Renamed::Done) => {
                 tracing::info!(user = %user.id, "username changed");
@@ -378,7 +386,9 @@ impl Account {
             created_at: now,
         };
         if !repo::delete_user_queueing(&self.db, &user.id, &row).await? {
-            return Err(IdpError::NotFound("The account no longer exists.".to_owned()));
+            return Err(IdpError::NotFound(
+                "The account no longer exists.".to_owned(),
+            ));
         }
         tracing::info!(user = %user.id, "account deleted by its user");
         metrics::counter!("idp_accounts_deleted_total").increment(1);

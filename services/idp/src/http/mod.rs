@@ -98,15 +98,9 @@ pub(crate) fn app(
                 .route(web::post().to(account::login::post)),
         )
         .service(web::resource("/account/profile").route(web::post().to(account::profile::post)))
-        .service(
-            web::resource("/account/username").route(web::post().to(account::username::post)),
-        )
-        .service(
-            web::resource("/account/password").route(web::post().to(account::password::post)),
-        )
-        .service(
-            web::resource("/account/sessions").route(web::post().to(account::sessions::post)),
-        )
+        .service(web::resource("/account/username").route(web::post().to(account::username::post)))
+        .service(web::resource("/account/password").route(web::post().to(account::password::post)))
+        .service(web::resource("/account/sessions").route(web::post().to(account::sessions::post)))
         .service(web::resource("/account/apps/revoke").route(web::post().to(account::apps::post)))
         .service(web::resource("/account/delete").route(web::post().to(account::delete::post)))
         .service(web::resource("/account/email").route(web::post().to(account::email::post)))

@@ -90,7 +90,8 @@ pub(crate) fn locale(raw: &str) -> Result<Option<String>, IdpError> {
     let ok = (2..=3).contains(&language.len())
         && language.bytes().all(|b| b.is_ascii_alphabetic())
         && v.len() <= 35
-        && parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+        && parts
+            .all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
     if ok {
         Ok(Some(v))
     } else {
@@ -151,7 +152,10 @@ mod tests {
         for bad in ["e", "english", "en--GB", "en-GB-toolongsubtag", "<b>"] {
             assert!(locale(bad).is_err(), "{bad}");
         }
-        assert_eq!(claim_text("name", "  Ada  ").unwrap().as_deref(), Some("Ada"));
+        assert_eq!(
+            claim_text("name", "  Ada  ").unwrap().as_deref(),
+            Some("Ada")
+        );
         assert!(claim_text("name", "a\u{7}b").is_err());
         assert!(claim_text("name", &"x".repeat(201)).is_err());
         for bad in [

@@ -90,7 +90,9 @@ impl Users {
         let row = self.new_row(new, password).await?;
         // account page: a username its former owner changed away from stays theirs a while.
         if crate::account::repo::username_held(&self.db, &row.username, None, now()).await? {
-            return Err(IdpError::Conflict("username or email already in use".into()));
+            return Err(IdpError::Conflict(
+                "username or email already in use".into(),
+            ));
         }
         repo::insert(&self.db, &row).await.map_err(in_use)?;
         Ok(row.user())
@@ -225,7 +227,11 @@ impl Users {
     /// Whether `password` is the current password of enabled user `id` (argon2id, as at
     /// sign-in; the account page's re-authentication).
     #[tracing::instrument(skip_all)]
-    pub(crate) async fn check_password(&self, id: &str, password: String) -> Result<bool, IdpError> {
+    pub(crate) async fn check_password(
+        &self,
+        id: &str,
+        password: String,
+    ) -> Result<bool, IdpError> {
         let row = repo::find_by_id(&self.db, id).await?;
         let checked = self
             .passwords

@@ -50,7 +50,11 @@ async fn signed_in(idp: &Idp, username: &str, password: &str) -> Browser {
     let done = browser
         .post(
             "/account/login",
-            &[("csrf", &csrf), ("username", username), ("password", password)],
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
         )
         .await;
     assert_eq!(done.status, 303, "{}", done.body);
@@ -114,7 +118,11 @@ async fn signed_out_browsers_get_a_redirect_never_data(db: TestDatabase) {
     assert_eq!(again.location.as_deref(), Some("/account"));
     let page = signed.get("/account").await;
     assert_eq!(page.status, 200);
-    assert!(page.body.contains(r#"id="account-username">alice<"#), "{}", page.body);
+    assert!(
+        page.body.contains(r#"id="account-username">alice<"#),
+        "{}",
+        page.body
+    );
     assert_eq!(page.headers["cache-control"], "no-store");
     // Wrong password at the account sign-in: the one failure message, no session.
     let mut other = Browser::new(&idp);
@@ -123,7 +131,11 @@ async fn signed_out_browsers_get_a_redirect_never_data(db: TestDatabase) {
     let failed = other
         .post(
             "/account/login",
-            &[("csrf", &csrf), ("username", "alice"), ("password", "wrong password")],
+            &[
+                ("csrf", &csrf),
+                ("username", "alice"),
+                ("password", "wrong password"),
+            ],
         )
         .await;
     assert_eq!(failed.status, 200);
@@ -203,9 +215,16 @@ async fn profile_changes_reach_the_claims_at_once(db: TestDatabase) {
     for (field, value) in [("locale", "not a locale"), ("name", "bell\u{7}")] {
         let refused = submit(&mut browser, "/account/profile", &[(field, value)]).await;
         assert_eq!(refused.status, 400, "{field}");
-        assert!(refused.body.contains(r#"id="account-error""#), "{}", refused.body);
+        assert!(
+            refused.body.contains(r#"id="account-error""#),
+            "{}",
+            refused.body
+        );
     }
-    assert_eq!(claims(&idp, &alice.id).await.name.as_deref(), Some("Alice Liddell"));
+    assert_eq!(
+        claims(&idp, &alice.id).await.name.as_deref(),
+        Some("Alice Liddell")
+    );
 }
 
 async fn usernames_are_unique_validated_and_held_after_a_change(db: TestDatabase) {
@@ -248,7 +267,10 @@ async fn usernames_are_unique_validated_and_held_after_a_change(db: TestDatabase
             PASSWORD.into(),
         )
         .await;
-    assert!(matches!(created, Err(idp::IdpError::Conflict(_))), "{created:?}");
+    assert!(
+        matches!(created, Err(idp::IdpError::Conflict(_))),
+        "{created:?}"
+    );
     // alice signs in with the new name and may take the old one back.
     let mut again = signed_in(&idp, "alice2", PASSWORD).await;
     let back = submit(&mut again, "/account/username", &[("username", "alice")]).await;
@@ -264,7 +286,11 @@ async fn a_password_change_needs_the_current_one_and_ends_other_sessions(db: Tes
     let wrong = submit(
         &mut here,
         "/account/password",
-        &[("current", "not my password"), ("new", "a new password"), ("confirm", "a new password")],
+        &[
+            ("current", "not my password"),
+            ("new", "a new password"),
+            ("confirm", "a new password"),
+        ],
     )
     .await;
     assert_eq!(wrong.status, 403);
@@ -272,23 +298,39 @@ async fn a_password_change_needs_the_current_one_and_ends_other_sessions(db: Tes
     let differ = submit(
         &mut here,
         "/account/password",
-        &[("current", PASSWORD), ("new", "a new password"), ("confirm", "another password")],
+        &[
+            ("current", PASSWORD),
+            ("new", "a new password"),
+            ("confirm", "another password"),
+        ],
     )
     .await;
     assert_eq!(differ.status, 400);
     let short = submit(
         &mut here,
         "/account/password",
-        &[("current", PASSWORD), ("new", "short"), ("confirm", "short")],
+        &[
+            ("current", PASSWORD),
+            ("new", "short"),
+            ("confirm", "short"),
+        ],
     )
     .await;
     assert_eq!(short.status, 400);
-    assert_eq!(there.get("/account").await.status, 200, "nothing changed yet");
+    assert_eq!(
+        there.get("/account").await.status,
+        200,
+        "nothing changed yet"
+    );
     assert_eq!(session_ended_calls(&idp.authz), 0);
     let changed = submit(
         &mut here,
         "/account/password",
-        &[("current", PASSWORD), ("new", "a new password"), ("confirm", "a new password")],
+        &[
+            ("current", PASSWORD),
+            ("new", "a new password"),
+            ("confirm", "a new password"),
+        ],
     )
     .await;
     assert_eq!(changed.status, 303, "{}", changed.body);
@@ -296,8 +338,20 @@ async fn a_password_change_needs_the_current_one_and_ends_other_sessions(db: Tes
     let gone = there.get("/account").await;
     assert_eq!(gone.status, 303, "the other session ended");
     assert_eq!(session_ended_calls(&idp.authz), 1, "authz is told");
-    assert!(idp.users.authenticate("alice", "a new password".into()).await.unwrap().is_some());
-    assert!(idp.users.authenticate("alice", PASSWORD.into()).await.unwrap().is_none());
+    assert!(
+        idp.users
+            .authenticate("alice", "a new password".into())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        idp.users
+            .authenticate("alice", PASSWORD.into())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(alice.id, idp.users.get("alice").await.unwrap().id);
 }
 
@@ -327,10 +381,23 @@ async fn apps_with_remembered_consent_are_listed_and_revoked_at_authz(db: TestDa
     idp.authz.remember(&alice.id, "other-app", "", &["openid"]);
     let mut browser = signed_in(&idp, "alice", PASSWORD).await;
     let page = browser.get("/account").await;
-    assert_eq!(page.body.matches(r#"<tr class="app">"#).count(), 2, "{}", page.body);
+    assert_eq!(
+        page.body.matches(r#"<tr class="app">"#).count(),
+        2,
+        "{}",
+        page.body
+    );
     assert!(page.body.contains("Demo App"));
-    assert!(page.body.contains("other-app"), "the id when there is no name");
-    let revoked = submit(&mut browser, "/account/apps/revoke", &[("client_id", "demo-app")]).await;
+    assert!(
+        page.body.contains("other-app"),
+        "the id when there is no name"
+    );
+    let revoked = submit(
+        &mut browser,
+        "/account/apps/revoke",
+        &[("client_id", "demo-app")],
+    )
+    .await;
     assert_eq!(revoked.status, 303, "{}", revoked.body);
     assert!(idp.authz.calls().iter().any(|c| matches!(
         c,
@@ -353,12 +420,19 @@ async fn deletion_needs_re_authentication_then_removes_everything(db: TestDataba
         assert_eq!(refused.status, 403, "{password:?}");
         assert!(idp.users.by_id(&alice.id).await.unwrap().is_some());
     }
-    assert!(!idp.authz.calls().iter().any(|c| matches!(c, Call::RevokeSubject(_))));
+    assert!(
+        !idp.authz
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::RevokeSubject(_)))
+    );
     let deleted = submit(&mut browser, "/account/delete", &[("password", PASSWORD)]).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert!(deleted.body.contains(r#"id="account-deleted""#));
     assert!(
-        deleted.set_cookie("idp_session").is_some_and(|c| c.contains("Max-Age=0")),
+        deleted
+            .set_cookie("idp_session")
+            .is_some_and(|c| c.contains("Max-Age=0")),
         "{:?}",
         deleted.set_cookies
     );
@@ -367,8 +441,18 @@ async fn deletion_needs_re_authentication_then_removes_everything(db: TestDataba
         c,
         Call::RevokeSubject(r) if r.subject == alice.id
     )));
-    assert_eq!(other.get("/account").await.status, 303, "every session is gone");
-    assert!(idp.users.authenticate("alice", PASSWORD.into()).await.unwrap().is_none());
+    assert_eq!(
+        other.get("/account").await.status,
+        303,
+        "every session is gone"
+    );
+    assert!(
+        idp.users
+            .authenticate("alice", PASSWORD.into())
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert_eq!(idp.metric("idp_revocations_pending").await, 0.0);
 }
 
@@ -388,7 +472,8 @@ async fn a_deletion_while_authz_is_down_is_revoked_once_it_is_back(db: TestDatab
     let mut browser = signed_in(&idp, "alice", PASSWORD).await;
     let page = browser.get("/account").await;
     assert!(
-        page.body.contains("Your applications cannot be listed right now."),
+        page.body
+            .contains("Your applications cannot be listed right now."),
         "the page works without authz"
     );
     let deleted = submit(&mut browser, "/account/delete", &[("password", PASSWORD)]).await;
@@ -398,10 +483,12 @@ async fn a_deletion_while_authz_is_down_is_revoked_once_it_is_back(db: TestDatab
     let (authz, _) = FakeAuthz::start_on(down).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
-        let delivered = authz.calls().iter().any(|c| matches!(
-            c,
-            Call::RevokeSubject(r) if r.subject == alice.id
-        ));
+        let delivered = authz.calls().iter().any(|c| {
+            matches!(
+                c,
+                Call::RevokeSubject(r) if r.subject == alice.id
+            )
+        });
         if delivered && idp.metric("idp_revocations_pending").await == 0.0 {
             break;
         }
@@ -417,7 +504,11 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -437,7 +528,9 @@ fn chunk(kind: &[u8; 4], data: &[u8]) -> Vec<u8> {
 pub(crate) fn png_with_metadata(width: u32, height: u32) -> Vec<u8> {
     let mut row = vec![0u8];
     row.extend(std::iter::repeat_n([10u8, 120, 200], width as usize).flatten());
-    let raw: Vec<u8> = std::iter::repeat_n(row, height as usize).flatten().collect();
+    let raw: Vec<u8> = std::iter::repeat_n(row, height as usize)
+        .flatten()
+        .collect();
     let mut ihdr = width.to_be_bytes().to_vec();
     ihdr.extend_from_slice(&height.to_be_bytes());
     ihdr.extend_from_slice(&[8, 2, 0, 0, 0]);
@@ -487,7 +580,10 @@ async fn upload(browser: &mut Browser, file: &[u8]) -> Page {
     browser
         .post_multipart(
             "/account/avatar",
-            &[("csrf", None, csrf.as_bytes()), ("avatar", Some("me.png"), file)],
+            &[
+                ("csrf", None, csrf.as_bytes()),
+                ("avatar", Some("me.png"), file),
+            ],
         )
         .await
 }
@@ -528,7 +624,11 @@ async fn avatars_are_re_encoded_served_and_refused_when_bad(db: TestDatabase) {
     assert_eq!(too_big.status, 413, "{}", too_big.body);
     let not_image = upload(&mut browser, b"<svg xmlns='http://www.w3.org/2000/svg'/>").await;
     assert_eq!(not_image.status, 400);
-    assert!(not_image.body.contains("not a PNG or JPEG"), "{}", not_image.body);
+    assert!(
+        not_image.body.contains("not a PNG or JPEG"),
+        "{}",
+        not_image.body
+    );
     let bomb = upload(&mut browser, &png_bomb()).await;
     assert_eq!(bomb.status, 400);
     assert!(bomb.body.contains("pixels a side"), "{}", bomb.body);
@@ -536,7 +636,10 @@ async fn avatars_are_re_encoded_served_and_refused_when_bad(db: TestDatabase) {
         .post_multipart("/account/avatar", &[("avatar", Some("me.png"), &original)])
         .await;
     assert_eq!(missing.status, 403, "no CSRF token");
-    assert_eq!(claims(&idp, &alice.id).await.picture.as_deref(), Some(picture.as_str()));
+    assert_eq!(
+        claims(&idp, &alice.id).await.picture.as_deref(),
+        Some(picture.as_str())
+    );
     // Removing it: the claim goes, the URL is 404.
     let removed = submit(&mut browser, "/account/avatar/delete", &[]).await;
     assert_eq!(removed.status, 303);
@@ -547,7 +650,9 @@ async fn avatars_are_re_encoded_served_and_refused_when_bad(db: TestDatabase) {
     assert_eq!(upload(&mut browser, &original).await.status, 303);
     let deleted = submit(&mut browser, "/account/delete", &[("password", PASSWORD)]).await;
     assert_eq!(deleted.status, 200);
-    let after = reqwest::get(format!("{}/avatars/{}", idp.url, alice.id)).await.unwrap();
+    let after = reqwest::get(format!("{}/avatars/{}", idp.url, alice.id))
+        .await
+        .unwrap();
     assert_eq!(after.status(), 404);
 }
 
@@ -563,34 +668,70 @@ async fn email_changes_need_the_mailed_link_once_before_it_expires(db: TestDatab
     idp.user("bob").await;
     let mut browser = signed_in(&idp, "alice", PASSWORD).await;
     // Bad input: invalid, another account's address; no mail goes out.
-    let invalid = submit(&mut browser, "/account/email", &[("email", "not-an-address")]).await;
+    let invalid = submit(
+        &mut browser,
+        "/account/email",
+        &[("email", "not-an-address")],
+    )
+    .await;
     assert_eq!(invalid.status, 400);
-    let taken = submit(&mut browser, "/account/email", &[("email", "Bob@Example.com")]).await;
+    let taken = submit(
+        &mut browser,
+        "/account/email",
+        &[("email", "Bob@Example.com")],
+    )
+    .await;
     assert_eq!(taken.status, 409, "{}", taken.body);
     assert!(crate::mailbox::messages(&dir).is_empty());
     // A change: nothing changes until the link is used.
-    let asked = submit(&mut browser, "/account/email", &[("email", "Alice@Wonderland.example")]).await;
+    let asked = submit(
+        &mut browser,
+        "/account/email",
+        &[("email", "Alice@Wonderland.example")],
+    )
+    .await;
     assert_eq!(asked.status, 303, "{}", asked.body);
     assert_eq!(asked.location.as_deref(), Some("/account?done=email-sent"));
-    assert_eq!(claims(&idp, &alice.id).await.email.as_deref(), Some("alice@example.com"));
-    let message = crate::mailbox::wait_for(&dir, "alice@wonderland.example", 1).await.remove(0);
-    let link = crate::mailbox::link(&message, "http://localhost:8081/account/email/verify?token=");
+    assert_eq!(
+        claims(&idp, &alice.id).await.email.as_deref(),
+        Some("alice@example.com")
+    );
+    let message = crate::mailbox::wait_for(&dir, "alice@wonderland.example", 1)
+        .await
+        .remove(0);
+    let link = crate::mailbox::link(
+        &message,
+        "http://localhost:8081/account/email/verify?token=",
+    );
     let token = link.rsplit_once("token=").unwrap().1.to_owned();
     // A tampered link finds nothing.
     let mut tampered = token.clone();
     let last = tampered.pop().unwrap();
     tampered.push(if last == 'A' { 'B' } else { 'A' });
     let mut other = Browser::new(&idp);
-    assert_eq!(other.get(&format!("/account/email/verify?token={tampered}")).await.status, 410);
+    assert_eq!(
+        other
+            .get(&format!("/account/email/verify?token={tampered}"))
+            .await
+            .status,
+        410
+    );
     // The link works without a session, shows no account data, and needs its CSRF token.
-    let confirm = other.get(&format!("/account/email/verify?token={token}")).await;
+    let confirm = other
+        .get(&format!("/account/email/verify?token={token}"))
+        .await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
     assert!(!confirm.body.contains("wonderland"), "{}", confirm.body);
-    let forged = other.post("/account/email/verify", &[("token", &token)]).await;
+    let forged = other
+        .post("/account/email/verify", &[("token", &token)])
+        .await;
     assert_eq!(forged.status, 403);
     let csrf = confirm.hidden("csrf");
     let done = other
-        .post("/account/email/verify", &[("csrf", &csrf), ("token", &token)])
+        .post(
+            "/account/email/verify",
+            &[("csrf", &csrf), ("token", &token)],
+        )
         .await;
     assert_eq!(done.status, 200, "{}", done.body);
     assert!(done.body.contains(r#"id="email-confirmed""#));
@@ -599,18 +740,34 @@ async fn email_changes_need_the_mailed_link_once_before_it_expires(db: TestDatab
     assert_eq!(now.email_verified, Some(true));
     // Used once only.
     let reused = other
-        .post("/account/email/verify", &[("csrf", &csrf), ("token", &token)])
+        .post(
+            "/account/email/verify",
+            &[("csrf", &csrf), ("token", &token)],
+        )
         .await;
     assert_eq!(reused.status, 410);
     // An expired link finds nothing either.
-    let asked = submit(&mut browser, "/account/email", &[("email", "alice@elsewhere.example")]).await;
+    let asked = submit(
+        &mut browser,
+        "/account/email",
+        &[("email", "alice@elsewhere.example")],
+    )
+    .await;
     assert_eq!(asked.status, 303);
-    let message = crate::mailbox::wait_for(&dir, "alice@elsewhere.example", 1).await.remove(0);
-    let link = crate::mailbox::link(&message, "http://localhost:8081/account/email/verify?token=");
+    let message = crate::mailbox::wait_for(&dir, "alice@elsewhere.example", 1)
+        .await
+        .remove(0);
+    let link = crate::mailbox::link(
+        &message,
+        "http://localhost:8081/account/email/verify?token=",
+    );
     let token = link.rsplit_once("token=").unwrap().1.to_owned();
     idp.clock.advance(Duration::from_secs(2 * 3600));
     let expired = other
-        .post("/account/email/verify", &[("csrf", &csrf), ("token", &token)])
+        .post(
+            "/account/email/verify",
+            &[("csrf", &csrf), ("token", &token)],
+        )
         .await;
     assert_eq!(expired.status, 410);
     assert_eq!(

@@ -43,7 +43,9 @@ async fn account_page_in_chromium() {
     )
     .await
     .unwrap();
-    tab.screenshot(&shots.join("account-login.png")).await.unwrap();
+    tab.screenshot(&shots.join("account-login.png"))
+        .await
+        .unwrap();
     tab.type_into("#username", "demo").await.unwrap();
     tab.type_into("#password", PASSWORD).await.unwrap();
     tab.click("button[type=submit]").await.unwrap();
@@ -53,11 +55,16 @@ async fn account_page_in_chromium() {
     )
     .await
     .unwrap();
-    assert_eq!(tab.eval("document.title").await.unwrap(), json!("Your account"));
+    assert_eq!(
+        tab.eval("document.title").await.unwrap(),
+        json!("Your account")
+    );
     tab.screenshot(&shots.join("account.png")).await.unwrap();
 
     // Profile edit.
-    tab.eval("document.getElementById('name').value = ''").await.unwrap();
+    tab.eval("document.getElementById('name').value = ''")
+        .await
+        .unwrap();
     tab.type_into("#name", "Demo Liddell").await.unwrap();
     tab.click("#save-profile").await.unwrap();
     tab.wait_for(
@@ -67,7 +74,13 @@ async fn account_page_in_chromium() {
     .await
     .unwrap();
     assert_eq!(
-        idp.users.get(&demo.id).await.unwrap().profile.name.as_deref(),
+        idp.users
+            .get(&demo.id)
+            .await
+            .unwrap()
+            .profile
+            .name
+            .as_deref(),
         Some("Demo Liddell")
     );
     tab.screenshot(&shots.join("account-profile-saved.png"))
@@ -99,18 +112,26 @@ async fn account_page_in_chromium() {
     .unwrap();
     let stored = idp.users.get(&demo.id).await.unwrap().profile.picture;
     assert!(
-        stored.as_deref().is_some_and(|p| p.contains(&format!("/avatars/{}?v=", demo.id))),
+        stored
+            .as_deref()
+            .is_some_and(|p| p.contains(&format!("/avatars/{}?v=", demo.id))),
         "{stored:?}"
     );
-    tab.screenshot(&shots.join("account-avatar.png")).await.unwrap();
+    tab.screenshot(&shots.join("account-avatar.png"))
+        .await
+        .unwrap();
 
     // Deletion with the password.
     tab.type_into("#delete-password", PASSWORD).await.unwrap();
     tab.click("#delete-account").await.unwrap();
-    tab.wait_for("document.readyState === 'complete' && !!document.getElementById('account-deleted')")
+    tab.wait_for(
+        "document.readyState === 'complete' && !!document.getElementById('account-deleted')",
+    )
+    .await
+    .unwrap();
+    tab.screenshot(&shots.join("account-deleted.png"))
         .await
         .unwrap();
-    tab.screenshot(&shots.join("account-deleted.png")).await.unwrap();
     chromium.close().await;
     assert!(idp.users.by_id(&demo.id).await.unwrap().is_none());
     println!("screenshots in {}", shots.display());

@@ -308,7 +308,11 @@ impl Browser {
 
     // account page
     /// POST a `multipart/form-data` body of `parts` (`name`, file name or none, bytes).
-    pub async fn post_multipart(&mut self, path: &str, parts: &[(&str, Option<&str>, &[u8])]) -> Page {
+    pub async fn post_multipart(
+        &mut self,
+        path: &str,
+        parts: &[(&str, Option<&str>, &[u8])],
+    ) -> Page {
         let boundary = "----idp-test-boundary-7MA4YWxkTrZu0gW";
         let mut body = Vec::new();
         for (name, file, bytes) in parts {

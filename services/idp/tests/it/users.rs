@@ -513,16 +513,36 @@ fn users_update_changes_profile_claims() {
     let created = ok_json(&idp(
         d,
         &[
-            "users", "create", "--username", "ada", "--email", "ada@example.com",
-            "--email-verified", "--name", "Ada", "--family-name", "Byron", "--json",
+            "users",
+            "create",
+            "--username",
+            "ada",
+            "--email",
+            "ada@example.com",
+            "--email-verified",
+            "--name",
+            "Ada",
+            "--family-name",
+            "Byron",
+            "--json",
         ],
         Some("a long enough password\n"),
     ));
     let updated = ok_json(&idp(
         d,
         &[
-            "users", "update", "ada", "--name", "Ada Lovelace", "--family-name", "",
-            "--locale", "en_GB", "--picture", "https://img.example.com/ada.png", "--json",
+            "users",
+            "update",
+            "ada",
+            "--name",
+            "Ada Lovelace",
+            "--family-name",
+            "",
+            "--locale",
+            "en_GB",
+            "--picture",
+            "https://img.example.com/ada.png",
+            "--json",
         ],
         None,
     ));
@@ -536,21 +556,40 @@ fn users_update_changes_profile_claims() {
     assert!(updated["updated_at"].as_i64() >= created["updated_at"].as_i64());
     let moved = ok_json(&idp(
         d,
-        &["users", "update", "ada", "--email", "Ada@Lovelace.org", "--json"],
+        &[
+            "users",
+            "update",
+            "ada",
+            "--email",
+            "Ada@Lovelace.org",
+            "--json",
+        ],
         None,
     ));
     assert_eq!(moved["email"], "ada@lovelace.org");
-    assert_eq!(moved["email_verified"], false, "a new address is unverified");
+    assert_eq!(
+        moved["email_verified"], false,
+        "a new address is unverified"
+    );
     for (args, key) in [
-        (vec!["users", "update", "ada", "--locale", "not a locale"], "locale"),
-        (vec!["users", "update", "ada", "--picture", "javascript:alert(1)"], "picture"),
+        (
+            vec!["users", "update", "ada", "--locale", "not a locale"],
+            "locale",
+        ),
+        (
+            vec!["users", "update", "ada", "--picture", "javascript:alert(1)"],
+            "picture",
+        ),
         (vec!["users", "update", "ada", "--email", "nope"], "email"),
         (vec!["users", "update", "nobody", "--name", "X"], "nobody"),
     ] {
         let out = idp(d, &args, None);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
         let stderr = String::from_utf8_lossy(&out.stderr);
-        let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
         assert_eq!(errors.len(), 1, "{stderr}");
         assert!(errors[0].contains(key), "{stderr}");
     }

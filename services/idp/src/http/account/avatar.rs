@@ -32,9 +32,14 @@ struct Upload {
 async fn read(mut body: Multipart, max_file: usize) -> Result<Upload, IdpError> {
     let mut upload = Upload::default();
     while let Some(field) = body.next().await {
-        let mut field = field.map_err(|_| IdpError::Invalid("The form could not be read.".into()))?;
+        let mut field =
+            field.map_err(|_| IdpError::Invalid("The form could not be read.".into()))?;
         let name = field.name().unwrap_or_default().to_owned();
-        let limit = if name == "avatar" { max_file } else { MAX_FIELD };
+        let limit = if name == "avatar" {
+            max_file
+        } else {
+            MAX_FIELD
+        };
         let mut data = Vec::new();
         while let Some(chunk) = field.next().await {
             let chunk =

@@ -17,7 +17,11 @@ pub(crate) async fn get(
 ) -> Result<HttpResponse, IdpError> {
     let id = path.into_inner();
     let Some((png, etag)) = state.account.avatar(&id).await? else {
-        return Ok(error_page(StatusCode::NOT_FOUND, "Not found", "There is no such picture."));
+        return Ok(error_page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is no such picture.",
+        ));
     };
     let tag = format!("\"{etag}\"");
     let matches = req
@@ -31,10 +35,16 @@ pub(crate) async fn get(
         HttpResponse::Ok()
     };
     builder
-        .insert_header((header::ETAG, HeaderValue::from_str(&tag).map_err(|_| IdpError::Task("etag".into()))?))
+        .insert_header((
+            header::ETAG,
+            HeaderValue::from_str(&tag).map_err(|_| IdpError::Task("etag".into()))?,
+        ))
         .insert_header((header::CACHE_CONTROL, "public, max-age=86400"))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, "default-src 'none'; sandbox"));
+        .insert_header((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; sandbox",
+        ));
     if matches {
         return Ok(builder.finish());
     }

@@ -47,9 +47,7 @@ pub(crate) async fn post(
     };
     let form = form.into_inner();
     if form.password.is_empty() || form.password.len() > 1024 {
-        let e = IdpError::Forbidden(
-            "Enter your password to delete your account.".to_owned(),
-        );
+        let e = IdpError::Forbidden("Enter your password to delete your account.".to_owned());
         return refused(&state, &req, &found, e).await;
     }
     let deleted = match state.account.delete(&found.1, form.password).await {

@@ -106,7 +106,8 @@ pub(crate) async fn post(
         }
         PasswordSignIn::Failed => form(&state, &req, StatusCode::OK, login, Some(FAILED)),
         PasswordSignIn::SignedIn { cookies, .. } => {
-            let mut response = see_other(&format!("{}?done=signed-in", to_account(&state))).finish();
+            let mut response =
+                see_other(&format!("{}?done=signed-in", to_account(&state))).finish();
             for cookie in cookies {
                 response.headers_mut().append(SET_COOKIE, cookie);
             }

@@ -132,5 +132,14 @@ pub(crate) async fn refused(
         IdpError::Conflict(_) => StatusCode::CONFLICT,
         _ => return Err(error),
     };
-    page::render(state, req, &found.0, &found.1, status, None, Some(&error.to_string())).await
+    page::render(
+        state,
+        req,
+        &found.0,
+        &found.1,
+        status,
+        None,
+        Some(&error.to_string()),
+    )
+    .await
 }

@@ -64,7 +64,8 @@ pub(crate) struct AccountPage<'a> {
 
 /// Unix seconds as `2026-12-06 15:04:05 UTC`.
 fn when(unix: i64) -> String {
-    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
+    let t =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(u64::try_from(unix).unwrap_or(0));
     humantime::format_rfc3339_seconds(t)
         .to_string()
         .replacen('T', " ", 1)

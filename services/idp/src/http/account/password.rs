@@ -51,7 +51,11 @@ pub(crate) async fn post(
         new: form.new,
         confirm: form.confirm,
     };
-    match state.account.change_password(&found.1, &found.0, change).await {
+    match state
+        .account
+        .change_password(&found.1, &found.0, change)
+        .await
+    {
         Ok(_) => Ok(back(&state, "password")),
         Err(e) => refused(&state, &req, &found, e).await,
     }

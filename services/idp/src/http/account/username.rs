@@ -29,7 +29,11 @@ pub(crate) async fn post(
         Ok(found) => found,
         Err(redirect) => return Ok(redirect),
     };
-    match state.account.change_username(&found.1, &form.username).await {
+    match state
+        .account
+        .change_username(&found.1, &form.username)
+        .await
+    {
         Ok(_) => Ok(back(&state, "username")),
         Err(e) => refused(&state, &req, &found, e).await,
     }
