@@ -64,6 +64,15 @@ pub(crate) enum Purpose {
     // account page
     /// The account page's forms (the challenge names the form and the session).
     Account,
+    // email, sign-up and password reset (issue 21)
+    /// The "forgot password" form.
+    Forgot,
+    /// The new password form of a reset link.
+    Reset,
+    /// The sign-up form.
+    Signup,
+    /// The confirmation of a sign-up link.
+    SignupVerify,
 }
 
 impl Purpose {
@@ -75,6 +84,11 @@ impl Purpose {
             Self::Device => "device",
             // account page
             Self::Account => "account",
+            // email, sign-up and password reset (issue 21)
+            Self::Forgot => "forgot",
+            Self::Reset => "reset",
+            Self::Signup => "signup",
+            Self::SignupVerify => "signup_verify",
         }
     }
 }

@@ -73,6 +73,8 @@ pub(crate) struct AppState {
     pub(crate) signup: links::LinkFlowConfig,
     /// The `password_reset` section.
     pub(crate) password_reset: links::LinkFlowConfig,
+    /// `public_url` ending in `/`: the absolute base of mailed links.
+    pub(crate) public_base: Arc<str>,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
     // account page
@@ -180,6 +182,7 @@ impl Application {
             links: links.clone(),
             signup: config.signup,
             password_reset: config.password_reset,
+            public_base: format!("{}/", config.public_url.as_str().trim_end_matches('/')).into(),
         };
         let grpc = grpc::router(
             users.clone(),

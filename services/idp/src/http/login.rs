@@ -97,6 +97,10 @@ fn form(
         csrf: &csrf,
         username,
         error,
+        // email, sign-up and password reset (issue 21)
+        signup: state.signup.enabled,
+        forgot: state.password_reset.enabled,
+        flow_query: &pages::flow_query(&request.challenge),
     })?;
     Ok(pages::with_csrf_cookie(status, set, body))
 }

@@ -6,6 +6,8 @@
 //! - `GET/POST /logout`: confirmation, then the idp session ends;
 //! - `GET/POST /device[?user_code=…]`: the device verification page (RFC 8628 §3.3);
 //! - `/account…`: the signed-in user's account page (see `account`).
+//! - `GET/POST /forgot`, `/reset?token=…`: password reset by email (when enabled);
+//! - `GET/POST /signup`, `/signup/verify?token=…`: self-registration (when enabled).
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -25,6 +27,12 @@ mod error;
 mod login;
 mod logout;
 pub(crate) mod pages;
+// email, sign-up and password reset (issue 21)
+mod forgot;
+mod reset;
+mod self_service;
+mod signup;
+mod signup_verify;
 
 pub(crate) use error::error_page;
 
@@ -114,6 +122,27 @@ pub(crate) fn app(
             web::resource("/account/avatar/delete").route(web::post().to(account::avatar::delete)),
         )
         .service(web::resource("/avatars/{user_id}").route(web::get().to(account::avatars::get)))
+        // email, sign-up and password reset (issue 21)
+        .service(
+            web::resource("/forgot")
+                .route(web::get().to(forgot::get))
+                .route(web::post().to(forgot::post)),
+        )
+        .service(
+            web::resource("/reset")
+                .route(web::get().to(reset::get))
+                .route(web::post().to(reset::post)),
+        )
+        .service(
+            web::resource("/signup")
+                .route(web::get().to(signup::get))
+                .route(web::post().to(signup::post)),
+        )
+        .service(
+            web::resource("/signup/verify")
+                .route(web::get().to(signup_verify::get))
+                .route(web::post().to(signup_verify::post)),
+        )
 }
 
 /// The browser's live session and its user. A session whose user is gone or disabled is

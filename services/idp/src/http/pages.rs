@@ -72,6 +72,13 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) csrf: &'a str,
     pub(crate) username: &'a str,
     pub(crate) error: Option<&'a str>,
+    // email, sign-up and password reset (issue 21)
+    /// Link to the sign-up page (`signup.enabled`).
+    pub(crate) signup: bool,
+    /// Link to the "forgot password" page (`password_reset.enabled`).
+    pub(crate) forgot: bool,
+    /// `?login_challenge=…` (URL-encoded) for those links, so they lead back here.
+    pub(crate) flow_query: &'a str,
 }
 
 /// The consent form.
@@ -124,6 +131,87 @@ pub(crate) struct SignedOutPage<'a> {
     pub(crate) title: &'a str,
 }
 
+// email, sign-up and password reset (issue 21)
+/// The "forgot password" form, or (`sent`) the answer after it, the same whether or not an
+/// account matched.
+#[derive(Template)]
+#[template(path = "forgot.html")]
+pub(crate) struct ForgotPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) challenge: &'a str,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) sent: bool,
+    /// The login page of the flow the user came from.
+    pub(crate) back: Option<&'a str>,
+}
+
+/// The new password form of a reset link.
+#[derive(Template)]
+#[template(path = "reset.html")]
+pub(crate) struct ResetPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) token: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) min_length: usize,
+    pub(crate) error: Option<&'a str>,
+}
+
+/// The sign-up form, or (`sent_to`) the answer after it.
+#[derive(Template)]
+#[template(path = "signup.html")]
+pub(crate) struct SignupPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) challenge: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) name: &'a str,
+    pub(crate) min_length: usize,
+    pub(crate) error: Option<&'a str>,
+    pub(crate) sent_to: Option<&'a str>,
+    /// The login page of the flow the user came from.
+    pub(crate) back: Option<&'a str>,
+}
+
+/// The confirmation step of a sign-up link (a button, so link scanners that prefetch the
+/// URL do not use it).
+#[derive(Template)]
+#[template(path = "signup_verify.html")]
+pub(crate) struct SignupVerifyPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) token: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) email: &'a str,
+}
+
+/// An outcome of the email flows: a heading, a message and an optional link onward.
+#[derive(Template)]
+#[template(path = "notice.html")]
+pub(crate) struct NoticePage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) message: &'a str,
+    pub(crate) link: Option<(&'a str, &'a str)>,
+}
+
+/// `?login_challenge=<challenge>` URL-encoded, or nothing for no challenge.
+pub(crate) fn flow_query(challenge: &str) -> String {
+    if challenge.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "?login_challenge={}",
+            url::form_urlencoded::byte_serialize(challenge.as_bytes()).collect::<String>()
+        )
+    }
+}
+
 /// The error page.
 #[derive(Template)]
 #[template(path = "error.html")]
@@ -161,6 +249,9 @@ mod tests {
             csrf: "t",
             username: "a&b",
             error: Some("Incorrect username or password."),
+            signup: false,
+            forgot: false,
+            flow_query: "",
         })
         .unwrap();
         assert!(!html.contains("<script>alert"), "{html}");

@@ -1,5 +1,5 @@
-//! The single-use links idp mails (issue 21): password reset, sign-up verification, and
-//! (for the account page) email change, and the rate limits of the forms that send them.
+//! The single-use links idp mails (issue 21): password reset and sign-up verification (a
+//! generic store: other purposes, such as the account page's email change, add a constant), and the rate limits of the forms that send them.
 //!
 //! A link carries a random 256-bit token (base64url); only its SHA-256 is stored, with the
 //! link's purpose, the account it acts on, the address it went to and its expiry (OWASP
@@ -33,8 +33,6 @@ use crate::crypto::random_b64;
 pub(crate) const PURPOSE_RESET: &str = "reset";
 /// `purpose` of a sign-up verification link.
 pub(crate) const PURPOSE_SIGNUP: &str = "signup";
-/// `purpose` of an email change verification link (the account page's).
-pub(crate) const PURPOSE_EMAIL_CHANGE: &str = "email_change";
 
 /// Longest token accepted from a URL (ours are 43 characters).
 const MAX_TOKEN: usize = 128;
@@ -48,8 +46,6 @@ pub(crate) struct Link {
     pub(crate) email: String,
     /// The purpose's extra data (a sign-up's JSON).
     pub(crate) payload: Option<String>,
-    /// When it stops working (Unix seconds).
-    pub(crate) expires_at: i64,
 }
 
 /// The link store over the idp database. Cheap to clone.
@@ -136,7 +132,6 @@ impl Links {
                 user_id: r.user_id,
                 email: r.email,
                 payload: r.payload,
-                expires_at: r.expires_at,
             }))
     }
 

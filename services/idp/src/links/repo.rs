@@ -185,6 +185,17 @@ pub(crate) async fn use_signup_link(
         .await)?)
 }
 
+/// Whether an account has `username`.
+pub(crate) async fn username_taken(db: &Database, username: &str) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let n: i64 = with_conn!(&mut conn, |c| users::table
+        .filter(users::username.eq(username))
+        .count()
+        .get_result(c)
+        .await)?;
+    Ok(n > 0)
+}
+
 /// Whether a live sign-up link holds `username` (pending sign-ups reserve their name).
 pub(crate) async fn signup_pending(
     db: &Database,

@@ -166,6 +166,12 @@ impl Passwords {
         })
     }
 
+    // email, sign-up and password reset (issue 21)
+    /// The shortest password accepted (`passwords.min_length`), for the forms' `minlength`.
+    pub fn min_length(&self) -> usize {
+        self.inner.min_length
+    }
+
     /// The pool's live figures (in flight, peak, running workers, refusals).
     pub fn stats(&self) -> HashPoolStats {
         self.inner.pool.stats()

@@ -54,6 +54,12 @@ impl Users {
         Self { db, passwords }
     }
 
+    // email, sign-up and password reset (issue 21)
+    /// The password hasher (the sign-up and reset pages hash before their transaction).
+    pub(crate) fn passwords(&self) -> &Passwords {
+        &self.passwords
+    }
+
     async fn row(&self, key: &str) -> Result<Row, IdpError> {
         repo::find(&self.db, key)
             .await?
