@@ -225,11 +225,6 @@ impl Users {
     }
 
     // account page
-    /// The password hasher (the account page hashes a new password before its transaction).
-    pub(crate) fn passwords(&self) -> &Passwords {
-        &self.passwords
-    }
-
     /// Whether `password` is the current password of enabled user `id` (argon2id, as at
     /// sign-in; the account page's re-authentication).
     #[tracing::instrument(skip_all)]

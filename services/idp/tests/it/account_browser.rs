@@ -68,7 +68,7 @@ async fn account_page_in_chromium() {
     tab.type_into("#name", "Demo Liddell").await.unwrap();
     tab.click("#save-profile").await.unwrap();
     tab.wait_for(
-        "document.readyState === 'complete' && !!document.getElementById('account-notice') \
+        "location.search === '?done=profile' && document.readyState === 'complete' \
          && document.getElementById('name').value === 'Demo Liddell'",
     )
     .await
@@ -104,7 +104,8 @@ async fn account_page_in_chromium() {
     .unwrap();
     tab.click("#upload-avatar").await.unwrap();
     tab.wait_for(
-        "document.readyState === 'complete' && !!document.getElementById('avatar-image') \
+        "location.search === '?done=avatar' && document.readyState === 'complete' \
+         && !!document.getElementById('avatar-image') \
          && document.getElementById('avatar-image').complete \
          && document.getElementById('avatar-image').naturalWidth === 256",
     )
