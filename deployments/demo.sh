@@ -188,7 +188,7 @@ for svc in authz idp rs; do
 done
 
 # The demo's web application: the relying party behind the demo clients' redirect URIs.
-"$bin/demo" app --listen "127.0.0.1:$app_port" --public-url "$app_url" --issuer "$issuer" --rs "$rs_url" \
+"$bin/demo" app --listen "127.0.0.1:$app_port" --public-url "$app_url" --issuer "$issuer" --rs "$rs_url" --idp "$idp_url" \
     > >(sed -u "s/^/[demo-app] /") 2> >(sed -u "s/^/[demo-app] /" >&2) &
 pids+=($!)
 echo "app $!" >> "$pidfile"

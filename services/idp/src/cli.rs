@@ -87,6 +87,36 @@ pub enum UsersCommand {
     Delete {
         /// Id, username or email.
         user: String,
+    }, // account page
+    /// Change profile claims (OpenID Connect Core 1.0 §5.1); only the given ones change, an
+    /// empty value removes a claim. The next ID token and userinfo answer carry them.
+    Update {
+        /// Id, username or email.
+        user: String,
+        /// `name`.
+        #[arg(long)]
+        name: Option<String>,
+        /// `given_name`.
+        #[arg(long)]
+        given_name: Option<String>,
+        /// `family_name`.
+        #[arg(long)]
+        family_name: Option<String>,
+        /// `locale` (BCP 47, such as en-GB).
+        #[arg(long)]
+        locale: Option<String>,
+        /// `picture` URL (http or https).
+        #[arg(long)]
+        picture: Option<String>,
+        /// `email`.
+        #[arg(long)]
+        email: Option<String>,
+        /// `email_verified`: true or false.
+        #[arg(long)]
+        email_verified: Option<bool>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -345,6 +375,48 @@ pub async fn users(config: &IdpConfig, command: UsersCommand) -> Result<(), IdpE
                 .await?,
             false,
         ),
+        // account page
+        UsersCommand::Update {
+            user,
+            name,
+            given_name,
+            family_name,
+            locale,
+            picture,
+            email,
+            email_verified,
+            json,
+        } => {
+            let text = |key: &str, v: Option<String>| {
+                v.map(|v| crate::users::claim_text(key, &v)).transpose()
+            };
+            let picture = picture
+                .map(|p| {
+                    let p = p.trim().to_owned();
+                    if p.is_empty() {
+                        return Ok(None);
+                    }
+                    match url::Url::parse(&p) {
+                        Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(Some(p)),
+                        _ => Err(IdpError::Invalid(
+                            "picture must be an http or https URL".into(),
+                        )),
+                    }
+                })
+                .transpose()?;
+            let edit = crate::users::ProfileEdit {
+                name: text("name", name)?,
+                given_name: text("given_name", given_name)?,
+                family_name: text("family_name", family_name)?,
+                locale: locale.map(|l| crate::users::locale(&l)).transpose()?,
+                picture,
+                // A new address is unverified unless said otherwise.
+                email_verified: email_verified.or(email.as_ref().map(|_| false)),
+                email: email.map(|e| Some(e).filter(|e| !e.trim().is_empty())),
+            };
+            let id = users.get(&user).await?.id;
+            show(&users.update_profile(&id, edit).await?, json);
+        }
         UsersCommand::Delete { user } => {
             let u = users.delete_by(&Caller::operator(), &user).await?;
             println!("deleted {user}");

@@ -37,6 +37,9 @@ pub struct IdpConfig {
     pub authz: crate::login_flow::AuthzClientConfig,
     /// Who may call idp's `Sessions` gRPC API.
     pub sessions_api: SessionsApiConfig,
+    // account page
+    /// The account page: username holds, retries of revocations at authz.
+    pub account: crate::account::AccountConfig,
     // email, sign-up and password reset (issue 21)
     /// How idp sends email (verification, reset, notifications).
     pub mail: crate::mail::MailConfig,
@@ -68,6 +71,8 @@ impl Default for IdpConfig {
             audit: audit::AuditConfig::default(),
             authz: crate::login_flow::AuthzClientConfig::default(),
             sessions_api: SessionsApiConfig::default(),
+            // account page
+            account: crate::account::AccountConfig::default(),
             // email, sign-up and password reset (issue 21)
             mail: crate::mail::MailConfig::default(),
             signup: crate::links::LinkFlowConfig::signup(),
@@ -118,6 +123,8 @@ impl Validate for IdpConfig {
             ("audit", &self.audit),
             ("authz", &self.authz),
             ("sessions_api", &self.sessions_api),
+            // account page
+            ("account", &self.account),
             // email, sign-up and password reset (issue 21)
             ("mail", &self.mail),
             ("signup", &self.signup),

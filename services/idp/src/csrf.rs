@@ -61,6 +61,9 @@ pub(crate) enum Purpose {
     Logout,
     /// The device verification page (RFC 8628 §3.3).
     Device,
+    // account page
+    /// The account page's forms (the challenge names the form and the session).
+    Account,
     // email, sign-up and password reset (issue 21)
     /// The "forgot password" form.
     Forgot,
@@ -79,6 +82,9 @@ impl Purpose {
             Self::Consent => "consent",
             Self::Logout => "logout",
             Self::Device => "device",
+            // account page
+            Self::Account => "account",
+            // email, sign-up and password reset (issue 21)
             Self::Forgot => "forgot",
             Self::Reset => "reset",
             Self::Signup => "signup",

@@ -10,6 +10,8 @@
 /// (`idp config-reference` prints it; a unit test keeps its keys equal to the config type's).
 pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/idp.yaml");
 
+// account page
+pub mod account;
 pub mod cli;
 mod clock;
 pub mod config;
@@ -80,6 +82,9 @@ pub(crate) struct AppState {
     // audit trail (issue 18, idpadmin)
     /// The database the security events of the pages are recorded in.
     pub(crate) db: Database,
+    // account page
+    /// The account page's operations.
+    pub(crate) account: account::Account,
 }
 
 /// A bound, ready-to-run idp.
@@ -100,6 +105,9 @@ pub struct Application {
     /// `audit.retention`, enforced by the purge [`Application::run`] starts.
     audit: audit::AuditConfig,
     clock: Arc<dyn Clock>,
+    // account page
+    /// Delivery of pending revocations, started by [`Application::run`].
+    account: account::Account,
     shutdown: Shutdown,
 }
 
@@ -141,10 +149,33 @@ impl Application {
         if !base.ends_with('/') {
             base.push('/');
         }
+        let flow = login_flow::LoginFlow::new(&config.authz)?;
+        // account page
+        let mailer = mail::Mailer::new(&config.mail)?.with_reset_page(
+            config.password_reset.enabled.then(|| {
+                format!(
+                    "{}/forgot",
+                    config.public_url.as_str().trim_end_matches('/')
+                )
+            }),
+        );
+        let account = account::Account::new(
+            db.clone(),
+            account::Parts {
+                users: users.clone(),
+                flow: flow.clone(),
+                links: links.clone(),
+                mailer: mailer.clone(),
+                clock: Arc::clone(&clock),
+                config: config.account,
+                idle_timeout: config.sessions.idle_timeout,
+                public_url: config.public_url.to_string(),
+            },
+        );
         let state = AppState {
             users: users.clone(),
             sessions: sessions.clone(),
-            flow: login_flow::LoginFlow::new(&config.authz)?,
+            flow,
             csrf: csrf::Csrf::new(&config.csrf)?,
             throttle: throttle.clone(),
             clock: Arc::clone(&clock),
@@ -153,15 +184,9 @@ impl Application {
                 config.sessions.lifetime.as_secs(),
             ),
             base: base.into(),
+            account: account.clone(),
             // email, sign-up and password reset (issue 21)
-            mailer: mail::Mailer::new(&config.mail)?.with_reset_page(
-                config.password_reset.enabled.then(|| {
-                    format!(
-                        "{}/forgot",
-                        config.public_url.as_str().trim_end_matches('/')
-                    )
-                }),
-            ),
+            mailer,
             links: links.clone(),
             signup: config.signup,
             password_reset: config.password_reset,
@@ -204,6 +229,7 @@ impl Application {
             db,
             audit: config.audit,
             clock,
+            account,
             shutdown,
         })
     }
@@ -224,6 +250,8 @@ impl Application {
             .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
         self.throttle
             .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
+        // account page
+        self.account.spawn_delivery(self.shutdown.waiter());
         self.links
             .spawn_upkeep(THROTTLE_UPKEEP, self.link_window, self.shutdown.waiter());
         let (db, clock, retention) = (self.db.clone(), Arc::clone(&self.clock), self.audit);

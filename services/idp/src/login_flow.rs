@@ -22,6 +22,10 @@ use proto::authz::v1::{
     AcceptDeviceRequest, DeviceAnswered, DeviceRequest, GetDeviceRequestRequest,
     RejectDeviceRequest,
 };
+// account page
+use proto::authz::v1::{
+    ListConsentsRequest, RememberedConsent, RevokeConsentRequest, RevokeConsentResponse,
+};
 use runtime::GrpcChannel;
 use serde::{Deserialize, Serialize};
 use tonic::metadata::AsciiMetadataValue;
@@ -294,6 +298,39 @@ impl LoginFlow {
         })
         .await
         .map(|_: DeviceAnswered| ())
+    }
+
+    // account page
+    /// `ListConsents`: the applications `subject` asked authz to remember consent for.
+    pub(crate) async fn list_consents(
+        &self,
+        subject: &str,
+    ) -> Result<Vec<RememberedConsent>, IdpError> {
+        let message = ListConsentsRequest {
+            subject: subject.to_owned(),
+        };
+        self.call("ListConsents", message, |mut c, r| async move {
+            c.list_consents(r).await
+        })
+        .await
+        .map(|r: proto::authz::v1::ListConsentsResponse| r.consents)
+    }
+
+    /// `RevokeConsent`: authz revokes `client_id`'s grants for `subject` and forgets the
+    /// remembered consent, in one transaction; idempotent.
+    pub(crate) async fn revoke_consent(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<RevokeConsentResponse, IdpError> {
+        let message = RevokeConsentRequest {
+            subject: subject.to_owned(),
+            client_id: client_id.to_owned(),
+        };
+        self.call("RevokeConsent", message, |mut c, r| async move {
+            c.revoke_consent(r).await
+        })
+        .await
     }
 }
 

@@ -52,6 +52,42 @@ diesel::table! {
     }
 }
 
+// account page
+diesel::table! {
+    retired_usernames (username) {
+        username -> Text,
+        user_id -> Text,
+        held_until -> BigInt,
+    }
+}
+
+// account page
+diesel::table! {
+    revocation_outbox (id) {
+        id -> Text,
+        subject -> Text,
+        client_id -> Nullable<Text>,
+        attempts -> BigInt,
+        next_attempt_at -> BigInt,
+        last_error -> Nullable<Text>,
+        created_at -> BigInt,
+    }
+}
+
+// account page
+diesel::table! {
+    avatars (user_id) {
+        user_id -> Text,
+        png -> Binary,
+        etag -> Text,
+        updated_at -> BigInt,
+    }
+}
+
+// account page
+diesel::joinable!(avatars -> users (user_id));
+diesel::allow_tables_to_appear_in_same_query!(users, retired_usernames, avatars);
+
 // email links (issue 21)
 diesel::table! {
     email_links (token_hash) {

@@ -68,6 +68,10 @@ pub struct AppArgs {
     /// rs's base URL, for the API calls the app makes with the access token.
     #[arg(long, default_value = "http://localhost:8082")]
     pub rs: String,
+    // account page
+    /// idp's public URL: the signed-in page links to its account page (`<idp>/account`).
+    #[arg(long, default_value = "http://localhost:8081")]
+    pub idp: String,
     /// PEM bundle of the CA certificates that sign authz's and rs's https certificates
     /// (the compose demo's `secrets/pki/ca.pem`); the only roots the app trusts.
     #[arg(long, env = "DEMO_CA_FILE")]
@@ -500,6 +504,8 @@ struct UserView<'a> {
 struct HomePage<'a> {
     notice: Option<Notice>,
     issuer: &'a str,
+    /// idp's account page (account page).
+    account: String,
     csrf: &'a str,
     user: Option<UserView<'a>>,
 }
@@ -707,6 +713,7 @@ fn home_page<'a>(args: &'a AppArgs, s: &'a Session, notice: Option<Notice>) -> H
     HomePage {
         notice,
         issuer: &args.issuer,
+        account: format!("{}/account", args.idp.trim_end_matches('/')),
         csrf: &s.csrf,
         user,
     }
@@ -1349,6 +1356,7 @@ mod tests {
             issuer: "http://localhost:8080/".into(),
             backchannel: Some("http://authz:8080".into()),
             rs: "http://rs:8082".into(),
+            idp: "http://localhost:8081".into(),
             ca_file: None,
         })
         .unwrap();
@@ -1368,6 +1376,7 @@ mod tests {
             issuer: "http://localhost:8080/<b>\"x\"".into(),
             backchannel: None,
             rs: "http://localhost:8082".into(),
+            idp: "http://localhost:8081".into(),
             ca_file: None,
         };
         let session = Session::new().unwrap();
@@ -1408,6 +1417,7 @@ mod tests {
             issuer: "http://localhost:8080/\"><x".into(),
             backchannel: None,
             rs: "http://localhost:8082".into(),
+            idp: "http://localhost:8081".into(),
             ca_file: None,
         })
         .unwrap();
@@ -1463,6 +1473,7 @@ mod tests {
             issuer: "http://localhost:8080".into(),
             backchannel: None,
             rs: "http://localhost:8082".into(),
+            idp: "http://localhost:8081".into(),
             ca_file: None,
         })
         .err()

@@ -5,7 +5,7 @@
 
 use tracing::instrument;
 
-use super::repo::{self, SubjectRevoked};
+use super::repo::{self, ConsentRevoked, ConsentRow, SubjectRevoked};
 use super::service::Grants;
 use crate::clients::Client;
 use crate::error::Failure;
@@ -77,6 +77,31 @@ impl Grants {
             grants = revoked.grants,
             sessions = revoked.sessions,
             "subject signed out everywhere"
+        );
+        Ok(revoked)
+    }
+
+    // account page (idp's "Apps" section, over LoginFlow.ListConsents / RevokeConsent)
+    /// The remembered consents of `subject`, by client id (OpenID Connect Core §3.1.2.4:
+    /// what the server remembers of the user's consent decisions).
+    pub(crate) async fn consents_of(&self, subject: &str) -> Result<Vec<ConsentRow>, Failure> {
+        Ok(repo::consents_of(&self.db, subject).await?)
+    }
+
+    /// The user withdraws `client_id`'s access: in one transaction every unrevoked grant of
+    /// the pair is revoked (RFC 7009 §2.1 semantics), its unredeemed codes deleted and the
+    /// remembered consent forgotten. Idempotent.
+    #[instrument(skip_all, fields(client_id))]
+    pub(crate) async fn revoke_client_of_subject(
+        &self,
+        subject: &str,
+        client_id: &str,
+    ) -> Result<ConsentRevoked, Failure> {
+        let revoked = repo::revoke_consent(&self.db, subject, client_id, self.tokens.now()).await?;
+        tracing::info!(
+            grants = revoked.grants,
+            consent = revoked.consent,
+            "the user withdrew a client's access"
         );
         Ok(revoked)
     }

@@ -13,6 +13,10 @@
 //!
 //! `RevokeSubject` is idp's way to sign a disabled or deleted user out everywhere: every
 //! grant of the subject is revoked and its authz browser sessions end, in one transaction.
+//!
+//! `ListConsents` and `RevokeConsent` serve idp's account page: the user sees the
+//! applications with a remembered consent and withdraws one, which revokes that client's
+//! grants for the user (Keycloak's account console "Applications").
 
 use std::sync::Arc;
 
@@ -21,6 +25,11 @@ use proto::authz::v1::{
     AcceptConsentRequest, AcceptLoginRequest, Client as ClientView, CompletedRequest,
     ConsentRequest, GetConsentRequestRequest, GetLoginRequestRequest, LoginRequest, RejectRequest,
     RevokeSubjectRequest, RevokeSubjectResponse, SessionEndedRequest, SessionEndedResponse,
+};
+// account page
+use proto::authz::v1::{
+    ListConsentsRequest, ListConsentsResponse, RememberedConsent, RevokeConsentRequest,
+    RevokeConsentResponse,
 };
 // device grant (RFC 8628)
 use proto::authz::v1::{
@@ -319,5 +328,64 @@ impl LoginFlow for LoginFlowService {
         metrics::counter!("login_flow_total", "step" => "device", "result" => "rejected")
             .increment(1);
         Ok(Response::new(DeviceAnswered {}))
+    }
+
+    // account page
+    async fn list_consents(
+        &self,
+        request: Request<ListConsentsRequest>,
+    ) -> Result<Response<ListConsentsResponse>, Status> {
+        self.authorize(&request).await?;
+        let subject = request.into_inner().subject;
+        if subject.is_empty() {
+            return Err(Status::invalid_argument("subject is required"));
+        }
+        let rows = self
+            .grants
+            .consents_of(&subject)
+            .await
+            .map_err(|e| super::failure_status(&e))?;
+        let mut consents = Vec::with_capacity(rows.len());
+        for row in rows {
+            let client = self
+                .clients
+                .find(&row.client_id)
+                .await
+                .map_err(|e| super::failure_status(&e.into()))?;
+            consents.push(RememberedConsent {
+                client: Some(ClientView {
+                    name: client.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
+                    first_party: client.as_ref().is_some_and(|c| c.first_party),
+                    client_id: row.client_id,
+                }),
+                scopes: words(&row.scope),
+                updated_at: row.updated_at,
+            });
+        }
+        Ok(Response::new(ListConsentsResponse { consents }))
+    }
+
+    async fn revoke_consent(
+        &self,
+        request: Request<RevokeConsentRequest>,
+    ) -> Result<Response<RevokeConsentResponse>, Status> {
+        self.authorize(&request).await?;
+        let r = request.into_inner();
+        if r.subject.is_empty() || r.client_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "subject and client_id are required",
+            ));
+        }
+        let revoked = self
+            .grants
+            .revoke_client_of_subject(&r.subject, &r.client_id)
+            .await
+            .map_err(|e| super::failure_status(&e))?;
+        metrics::counter!("login_flow_total", "step" => "revoke_consent", "result" => "revoked")
+            .increment(1);
+        Ok(Response::new(RevokeConsentResponse {
+            consent_forgotten: revoked.consent,
+            grants_revoked: u32::try_from(revoked.grants).unwrap_or(u32::MAX),
+        }))
     }
 }

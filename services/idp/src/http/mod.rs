@@ -5,6 +5,7 @@
 //! - `GET/POST /consent?consent_challenge=…`: the consent form;
 //! - `GET/POST /logout`: confirmation, then the idp session ends;
 //! - `GET/POST /device[?user_code=…]`: the device verification page (RFC 8628 §3.3);
+//! - `/account…`: the signed-in user's account page (see `account`).
 //! - `GET/POST /forgot`, `/reset?token=…`: password reset by email (when enabled);
 //! - `GET/POST /signup`, `/signup/verify?token=…`: self-registration (when enabled).
 
@@ -16,6 +17,8 @@ use crate::sessions::Session;
 use crate::users::User;
 use crate::{AppState, IdpError};
 
+// account page
+mod account;
 mod consent;
 // device grant (RFC 8628)
 pub(crate) mod cookies;
@@ -95,6 +98,30 @@ pub(crate) fn app(
                 .route(web::get().to(logout::get))
                 .route(web::post().to(logout::post)),
         )
+        // account page
+        .service(web::resource("/account").route(web::get().to(account::page::get)))
+        .service(
+            web::resource("/account/login")
+                .route(web::get().to(account::login::get))
+                .route(web::post().to(account::login::post)),
+        )
+        .service(web::resource("/account/profile").route(web::post().to(account::profile::post)))
+        .service(web::resource("/account/username").route(web::post().to(account::username::post)))
+        .service(web::resource("/account/password").route(web::post().to(account::password::post)))
+        .service(web::resource("/account/sessions").route(web::post().to(account::sessions::post)))
+        .service(web::resource("/account/apps/revoke").route(web::post().to(account::apps::post)))
+        .service(web::resource("/account/delete").route(web::post().to(account::delete::post)))
+        .service(web::resource("/account/email").route(web::post().to(account::email::post)))
+        .service(
+            web::resource("/account/email/verify")
+                .route(web::get().to(account::email_verify::get))
+                .route(web::post().to(account::email_verify::post)),
+        )
+        .service(web::resource("/account/avatar").route(web::post().to(account::avatar::post)))
+        .service(
+            web::resource("/account/avatar/delete").route(web::post().to(account::avatar::delete)),
+        )
+        .service(web::resource("/avatars/{user_id}").route(web::get().to(account::avatars::get)))
         // email, sign-up and password reset (issue 21)
         .service(
             web::resource("/forgot")

@@ -34,6 +34,9 @@ use crate::crypto::random_b64;
 pub(crate) const PURPOSE_RESET: &str = "reset";
 /// `purpose` of a sign-up verification link.
 pub(crate) const PURPOSE_SIGNUP: &str = "signup";
+// account page
+/// `purpose` of an email change verification link (the account page's).
+pub(crate) const PURPOSE_EMAIL_CHANGE: &str = "email_change";
 
 /// Longest token accepted from a URL (ours are 32 characters).
 const MAX_TOKEN: usize = 128;

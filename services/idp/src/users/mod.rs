@@ -8,8 +8,8 @@ pub(crate) mod repo;
 mod service;
 
 pub use hasher::HashPoolStats;
-pub use model::{NewUser, Profile, User};
-// email, sign-up and password reset (issue 21): the sign-up form checks names as `users create` does.
-pub(crate) use model::{normalize_email, normalize_username};
+pub use model::{NewUser, Profile, ProfileEdit, User};
+// account page
+pub(crate) use model::{claim_text, locale, normalize_email, normalize_username};
 pub use password::{Checked, PasswordConfig, Passwords};
 pub use service::{Caller, SeedOutcome, Users};

@@ -97,6 +97,12 @@ impl Users {
     /// Creates a user with an argon2id hash of `password`; username and email must be free.
     pub async fn create(&self, new: NewUser, password: String) -> Result<User, IdpError> {
         let row = self.new_row(new, password).await?;
+        // account page: a username its former owner changed away from stays theirs a while.
+        if crate::account::repo::username_held(&self.db, &row.username, None, now()).await? {
+            return Err(IdpError::Conflict(
+                "username or email already in use".into(),
+            ));
+        }
         repo::insert(&self.db, &row).await.map_err(in_use)?;
         Ok(row.user())
     }
@@ -219,6 +225,60 @@ impl Users {
             tracing::info!(user = %row.id, "password rehashed with the configured parameters");
         }
         Ok(Some(row.user()))
+    }
+
+    // account page
+    /// Whether `password` is the current password of enabled user `id` (argon2id, as at
+    /// sign-in; the account page's re-authentication).
+    #[tracing::instrument(skip_all)]
+    pub(crate) async fn check_password(
+        &self,
+        id: &str,
+        password: String,
+    ) -> Result<bool, IdpError> {
+        let row = repo::find_by_id(&self.db, id).await?;
+        let checked = self
+            .passwords
+            .verify(row.as_ref().map(|r| r.password_hash.clone()), password)
+            .await?;
+        Ok(checked.valid && row.is_some_and(|r| !r.disabled))
+    }
+
+    /// Replaces the profile claims the user edits (OpenID Connect Core 1.0 §5.1 `name`,
+    /// `given_name`, `family_name`, `locale`, and `picture` when given) and bumps
+    /// `updated_at`, so the next ID token and userinfo answer carry them.
+    pub async fn update_profile(
+        &self,
+        id: &str,
+        edit: super::ProfileEdit,
+    ) -> Result<User, IdpError> {
+        let mut row = repo::find_by_id(&self.db, id)
+            .await?
+            .ok_or_else(|| IdpError::NotFound(format!("no user {id}")))?;
+        if let Some(name) = edit.name {
+            row.name = name;
+        }
+        if let Some(given_name) = edit.given_name {
+            row.given_name = given_name;
+        }
+        if let Some(family_name) = edit.family_name {
+            row.family_name = family_name;
+        }
+        if let Some(locale) = edit.locale {
+            row.locale = locale;
+        }
+        if let Some(picture) = edit.picture {
+            row.picture = picture;
+        }
+        if let Some(email) = edit.email {
+            row.email = email.as_deref().map(normalize_email).transpose()?;
+        }
+        if let Some(verified) = edit.email_verified {
+            row.email_verified = verified;
+        }
+        row.updated_at = now().max(row.updated_at);
+        repo::update(&self.db, &row).await.map_err(in_use)?;
+        Ok(row.user())
     }
 }
 

@@ -17,6 +17,11 @@ use proto::authz::v1::{
     AcceptDeviceRequest, DeviceAnswered, DeviceRequest, GetDeviceRequestRequest,
     RejectDeviceRequest,
 };
+// account page
+use proto::authz::v1::{
+    ListConsentsRequest, ListConsentsResponse, RememberedConsent, RevokeConsentRequest,
+    RevokeConsentResponse,
+};
 use tonic::{Request, Response, Status};
 
 pub const CLIENT_ID: &str = "idp";
@@ -33,6 +38,8 @@ pub enum Call {
     SessionEnded(SessionEndedRequest),
     AcceptDevice(AcceptDeviceRequest),
     RejectDevice(RejectDeviceRequest),
+    // account page
+    RevokeConsent(RevokeConsentRequest),
 }
 
 /// Metadata seen on a call.
@@ -50,6 +57,9 @@ struct State {
     devices: HashMap<String, DeviceRequest>,
     calls: Vec<Call>,
     seen: Vec<Seen>,
+    // account page
+    /// Remembered consents by subject.
+    remembered: HashMap<String, Vec<RememberedConsent>>,
 }
 
 /// The fake; cheap to clone.
@@ -69,8 +79,14 @@ pub fn client(name: &str) -> Option<Client> {
 impl FakeAuthz {
     /// Serves on a free loopback port until the test ends.
     pub async fn start() -> (Self, SocketAddr) {
+        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+    }
+
+    // account page
+    /// Serves on `addr` (authz coming back on the address idp was configured with).
+    pub async fn start_on(addr: SocketAddr) -> (Self, SocketAddr) {
         let fake = Self::default();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
         let addr = listener.local_addr().unwrap();
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let server = tonic::transport::Server::builder()
@@ -125,6 +141,26 @@ impl FakeAuthz {
         };
         let key = canonical(user_code).unwrap();
         self.state.lock().unwrap().devices.insert(key, request);
+    }
+
+    // account page
+    /// `subject` remembers consent for `client_id` (named `name`) with `scopes`.
+    pub fn remember(&self, subject: &str, client_id: &str, name: &str, scopes: &[&str]) {
+        self.state
+            .lock()
+            .unwrap()
+            .remembered
+            .entry(subject.to_owned())
+            .or_default()
+            .push(RememberedConsent {
+                client: Some(Client {
+                    client_id: client_id.into(),
+                    name: name.into(),
+                    first_party: false,
+                }),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                updated_at: 1_700_000_000,
+            });
     }
 
     pub fn calls(&self) -> Vec<Call> {
@@ -314,6 +350,41 @@ impl LoginFlow for FakeAuthz {
             .ok_or_else(|| Status::not_found("no such device request"))?;
         s.calls.push(Call::RejectDevice(r));
         Ok(Response::new(DeviceAnswered {}))
+    }
+
+    // account page
+    async fn list_consents(
+        &self,
+        request: Request<ListConsentsRequest>,
+    ) -> Result<Response<ListConsentsResponse>, Status> {
+        self.check("ListConsents", &request)?;
+        let s = self.state.lock().unwrap();
+        let consents = s
+            .remembered
+            .get(&request.get_ref().subject)
+            .cloned()
+            .unwrap_or_default();
+        Ok(Response::new(ListConsentsResponse { consents }))
+    }
+
+    async fn revoke_consent(
+        &self,
+        request: Request<RevokeConsentRequest>,
+    ) -> Result<Response<RevokeConsentResponse>, Status> {
+        self.check("RevokeConsent", &request)?;
+        let r = request.into_inner();
+        let mut s = self.state.lock().unwrap();
+        let mut forgotten = false;
+        if let Some(list) = s.remembered.get_mut(&r.subject) {
+            let before = list.len();
+            list.retain(|c| c.client.as_ref().is_none_or(|c| c.client_id != r.client_id));
+            forgotten = list.len() < before;
+        }
+        s.calls.push(Call::RevokeConsent(r));
+        Ok(Response::new(RevokeConsentResponse {
+            consent_forgotten: forgotten,
+            grants_revoked: u32::from(forgotten),
+        }))
     }
 }
 

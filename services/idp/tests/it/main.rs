@@ -6,6 +6,8 @@
 
 mod audit_events;
 mod audit_store;
+mod account;
+mod account_browser;
 mod browser;
 mod cli;
 mod consent;

@@ -503,3 +503,100 @@ async fn sign_out_and_password_change_tell_authz_which_sessions_ended() {
     assert!(ended(&fake).contains(&third));
     assert!(sessions.by_id(&third).await.unwrap().is_none());
 }
+
+// account page
+/// `idp users update` changes only the claims it is given (an empty value removes one),
+/// validates them (one line, exit 1, nothing stored), and a new email is unverified unless
+/// said otherwise.
+#[test]
+fn users_update_changes_profile_claims() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    assert_eq!(idp(d, &["migrate"], None).status.code(), Some(0));
+    let created = ok_json(&idp(
+        d,
+        &[
+            "users",
+            "create",
+            "--username",
+            "ada",
+            "--email",
+            "ada@example.com",
+            "--email-verified",
+            "--name",
+            "Ada",
+            "--family-name",
+            "Byron",
+            "--json",
+        ],
+        Some("a long enough password\n"),
+    ));
+    let updated = ok_json(&idp(
+        d,
+        &[
+            "users",
+            "update",
+            "ada",
+            "--name",
+            "Ada Lovelace",
+            "--family-name",
+            "",
+            "--locale",
+            "en_GB",
+            "--picture",
+            "https://img.example.com/ada.png",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(updated["id"], created["id"]);
+    assert_eq!(updated["name"], "Ada Lovelace");
+    assert_eq!(updated["family_name"], serde_json::Value::Null, "removed");
+    assert_eq!(updated["locale"], "en-GB");
+    assert_eq!(updated["picture"], "https://img.example.com/ada.png");
+    assert_eq!(updated["email"], "ada@example.com", "untouched");
+    assert_eq!(updated["email_verified"], true, "untouched");
+    assert!(updated["updated_at"].as_i64() >= created["updated_at"].as_i64());
+    let moved = ok_json(&idp(
+        d,
+        &[
+            "users",
+            "update",
+            "ada",
+            "--email",
+            "Ada@Lovelace.org",
+            "--json",
+        ],
+        None,
+    ));
+    assert_eq!(moved["email"], "ada@lovelace.org");
+    assert_eq!(
+        moved["email_verified"], false,
+        "a new address is unverified"
+    );
+    for (args, key) in [
+        (
+            vec!["users", "update", "ada", "--locale", "not a locale"],
+            "locale",
+        ),
+        (
+            vec!["users", "update", "ada", "--picture", "javascript:alert(1)"],
+            "picture",
+        ),
+        (vec!["users", "update", "ada", "--email", "nope"], "email"),
+        (vec!["users", "update", "nobody", "--name", "X"], "nobody"),
+    ] {
+        let out = idp(d, &args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let errors: Vec<&str> = stderr
+            .lines()
+            .filter(|l| l.starts_with("error: "))
+            .collect();
+        assert_eq!(errors.len(), 1, "{stderr}");
+        assert!(errors[0].contains(key), "{stderr}");
+    }
+    let shown = ok_json(&idp(d, &["users", "show", "ada", "--json"], None));
+    assert_eq!(shown["name"], "Ada Lovelace");
+    assert_eq!(shown["locale"], "en-GB");
+}

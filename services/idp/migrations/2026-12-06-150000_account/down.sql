@@ -1,0 +1,2 @@
+DROP TABLE revocation_outbox;
+DROP TABLE retired_usernames;
