@@ -31,6 +31,8 @@ pub struct IdpConfig {
     pub csrf: crate::csrf::CsrfConfig,
     /// Brute-force protection of the login form.
     pub login_throttle: crate::throttle::ThrottleConfig,
+    /// Upstream identity providers (sign in with OpenID Connect, Google, GitHub).
+    pub upstreams: crate::upstream::UpstreamsConfig,
     /// authz's `LoginFlow`, which idp calls.
     pub authz: crate::login_flow::AuthzClientConfig,
     /// Who may call idp's `Sessions` gRPC API.
@@ -56,6 +58,7 @@ impl Default for IdpConfig {
             sessions: crate::sessions::SessionConfig::default(),
             csrf: crate::csrf::CsrfConfig::default(),
             login_throttle: crate::throttle::ThrottleConfig::default(),
+            upstreams: crate::upstream::UpstreamsConfig::default(),
             authz: crate::login_flow::AuthzClientConfig::default(),
             sessions_api: SessionsApiConfig::default(),
             telemetry: TelemetryConfig::default(),
@@ -89,6 +92,7 @@ impl Validate for IdpConfig {
             ("sessions", &self.sessions),
             ("csrf", &self.csrf),
             ("login_throttle", &self.login_throttle),
+            ("upstreams", &self.upstreams),
             ("authz", &self.authz),
             ("sessions_api", &self.sessions_api),
             ("telemetry", &self.telemetry),

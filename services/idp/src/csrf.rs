@@ -61,6 +61,12 @@ pub(crate) enum Purpose {
     Logout,
     /// The device verification page (RFC 8628 §3.3).
     Device,
+    /// upstream sign-in: a provider button of the login page.
+    UpstreamStart,
+    /// upstream sign-in: the first-login setup step.
+    UpstreamSetup,
+    /// upstream sign-in: the linked providers page.
+    Providers,
 }
 
 impl Purpose {
@@ -70,6 +76,9 @@ impl Purpose {
             Self::Consent => "consent",
             Self::Logout => "logout",
             Self::Device => "device",
+            Self::UpstreamStart => "upstream-start",
+            Self::UpstreamSetup => "upstream-setup",
+            Self::Providers => "providers",
         }
     }
 }

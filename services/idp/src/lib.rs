@@ -23,6 +23,7 @@ mod login_flow;
 mod schema;
 pub mod sessions;
 mod throttle;
+pub mod upstream;
 pub mod users;
 
 use std::sync::Arc;
@@ -59,6 +60,8 @@ pub(crate) struct AppState {
     pub(crate) throttle: throttle::Throttle,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) cookies: http::cookies::Cookies,
+    /// Upstream identity providers.
+    pub(crate) upstreams: upstream::Upstreams,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
 }
@@ -72,6 +75,8 @@ pub struct Application {
     sessions: sessions::Sessions,
     /// Login throttle upkeep, started by [`Application::run`] like the session upkeep.
     throttle: throttle::Throttle,
+    /// Upstream flow upkeep, started by [`Application::run`].
+    upstreams: upstream::Upstreams,
     /// The database, whose write check [`Application::run`] starts for readiness.
     db: Database,
     shutdown: Shutdown,
@@ -114,6 +119,12 @@ impl Application {
         if !base.ends_with('/') {
             base.push('/');
         }
+        let upstreams = upstream::Upstreams::new(
+            &config.upstreams,
+            db.clone(),
+            config.public_url.clone(),
+            Arc::clone(&clock),
+        )?;
         let state = AppState {
             users: users.clone(),
             sessions: sessions.clone(),
@@ -126,6 +137,7 @@ impl Application {
                 config.sessions.lifetime.as_secs(),
             ),
             base: base.into(),
+            upstreams: upstreams.clone(),
         };
         let grpc = grpc::router(
             users.clone(),
@@ -158,6 +170,7 @@ impl Application {
             users,
             sessions,
             throttle,
+            upstreams,
             db,
             shutdown,
         })
@@ -178,6 +191,8 @@ impl Application {
         self.sessions
             .spawn_upkeep(SESSION_UPKEEP, self.shutdown.waiter());
         self.throttle
+            .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
+        self.upstreams
             .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
         // Checks every database.write_check_interval that the database takes writes, so
         // /readyz answers 503 while it does not and 200 again once it does.

@@ -22,6 +22,11 @@ mod error;
 mod login;
 mod logout;
 pub(crate) mod pages;
+// upstream sign-in
+mod account_providers;
+mod upstream_callback;
+mod upstream_setup;
+mod upstream_start;
 
 pub(crate) use error::error_page;
 
@@ -86,6 +91,22 @@ pub(crate) fn app(
             web::resource("/logout")
                 .route(web::get().to(logout::get))
                 .route(web::post().to(logout::post)),
+        )
+        // upstream sign-in
+        .service(web::resource("/upstream/start").route(web::post().to(upstream_start::post)))
+        .service(
+            web::resource("/upstream/{provider}/callback")
+                .route(web::get().to(upstream_callback::get)),
+        )
+        .service(
+            web::resource("/upstream/setup")
+                .route(web::get().to(upstream_setup::get))
+                .route(web::post().to(upstream_setup::post)),
+        )
+        .service(
+            web::resource("/account/providers")
+                .route(web::get().to(account_providers::get))
+                .route(web::post().to(account_providers::post)),
         )
 }
 

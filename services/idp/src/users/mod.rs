@@ -4,7 +4,7 @@
 mod hasher;
 mod model;
 mod password;
-mod repo;
+pub(crate) mod repo;
 mod service;
 
 pub use hasher::HashPoolStats;

@@ -17,4 +17,6 @@ mod login;
 mod session_digests;
 mod sessions_api;
 mod throttle;
+mod upstream;
+mod upstream_fakes;
 mod users;
