@@ -18,3 +18,4 @@ mod reliability;
 mod spa;
 mod telemetry;
 mod tls;
+mod upstream;
