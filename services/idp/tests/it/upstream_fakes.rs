@@ -191,7 +191,16 @@ async fn authorize(state: Shared, query: web::Query<HashMap<String, String>>) ->
     let redirect_uri = q.get("redirect_uri").cloned().unwrap_or_default();
     let st = q.get("state").cloned().unwrap_or_default();
     let mut to = url::Url::parse(&redirect_uri).unwrap();
-    let subject = q.get("login_hint").cloned().unwrap_or_default();
+    // The user named by login_hint, or the only one (a browser test has no hint).
+    let subject = q
+        .get("login_hint")
+        .cloned()
+        .or_else(|| {
+            (s.profiles.len() == 1)
+                .then(|| s.profiles.keys().next().cloned())
+                .flatten()
+        })
+        .unwrap_or_default();
     let ok = q.get("client_id").map(String::as_str) == Some(CLIENT_ID)
         && q.get("code_challenge_method").map(String::as_str) == Some("S256")
         && q.get("response_type").map(String::as_str) == Some("code")
