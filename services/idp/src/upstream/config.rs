@@ -87,6 +87,7 @@ pub struct ProviderConfig {
     /// Scopes requested (default: `openid email profile`; GitHub: `read:user user:email`).
     pub scopes: Option<Vec<String>>,
     /// Claim mapping (OIDC claims; GitHub's `login`, `email`, `name` are mapped built in).
+    #[serde(default)]
     pub claims: ClaimMapping,
     /// GitHub only: the web endpoint base (default `https://github.com`).
     pub github_url: Option<Url>,
