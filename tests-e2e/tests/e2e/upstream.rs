@@ -209,9 +209,18 @@ impl Rp {
             .json()
             .await
             .unwrap();
+        let doc: Value = self
+            .http
+            .get(format!("{}/.well-known/openid-configuration", self.issuer))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         let jwks: Value = self
             .http
-            .get(format!("{}/jwks", self.issuer))
+            .get(doc["jwks_uri"].as_str().unwrap())
             .send()
             .await
             .unwrap()
