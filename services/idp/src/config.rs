@@ -33,6 +33,8 @@ pub struct IdpConfig {
     pub login_throttle: crate::throttle::ThrottleConfig,
     /// The audit trail (issue 18): retention of the `audit_events` table.
     pub audit: audit::AuditConfig,
+    /// Upstream identity providers (sign in with OpenID Connect, Google, GitHub).
+    pub upstreams: crate::upstream::UpstreamsConfig,
     /// authz's `LoginFlow`, which idp calls.
     pub authz: crate::login_flow::AuthzClientConfig,
     /// Who may call idp's `Sessions` gRPC API.
@@ -69,6 +71,7 @@ impl Default for IdpConfig {
             csrf: crate::csrf::CsrfConfig::default(),
             login_throttle: crate::throttle::ThrottleConfig::default(),
             audit: audit::AuditConfig::default(),
+            upstreams: crate::upstream::UpstreamsConfig::default(),
             authz: crate::login_flow::AuthzClientConfig::default(),
             sessions_api: SessionsApiConfig::default(),
             // account page
@@ -121,6 +124,7 @@ impl Validate for IdpConfig {
             ("csrf", &self.csrf),
             ("login_throttle", &self.login_throttle),
             ("audit", &self.audit),
+            ("upstreams", &self.upstreams),
             ("authz", &self.authz),
             ("sessions_api", &self.sessions_api),
             // account page

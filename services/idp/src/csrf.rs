@@ -73,6 +73,12 @@ pub(crate) enum Purpose {
     Signup,
     /// The confirmation of a sign-up link.
     SignupVerify,
+    /// upstream sign-in: a provider button of the login page.
+    UpstreamStart,
+    /// upstream sign-in: the first-login setup step.
+    UpstreamSetup,
+    /// upstream sign-in: the linked providers page.
+    Providers,
 }
 
 impl Purpose {
@@ -89,6 +95,9 @@ impl Purpose {
             Self::Reset => "reset",
             Self::Signup => "signup",
             Self::SignupVerify => "signup_verify",
+            Self::UpstreamStart => "upstream-start",
+            Self::UpstreamSetup => "upstream-setup",
+            Self::Providers => "providers",
         }
     }
 }

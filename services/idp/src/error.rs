@@ -39,6 +39,12 @@ pub enum IdpError {
     /// Invalid configuration found at run time.
     #[error("config error: {0}")]
     Config(#[from] config::ConfigError),
+    /// The page needs a signed-in user.
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// Sign-in through an upstream identity provider failed; the message is safe to show.
+    #[error("upstream sign-in failed: {0}")]
+    Federation(String),
     /// Telemetry setup problem.
     #[error(transparent)]
     Telemetry(#[from] telemetry::TelemetryError),

@@ -28,6 +28,7 @@ pub mod mail;
 mod schema;
 pub mod sessions;
 mod throttle;
+pub mod upstream;
 pub mod users;
 
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub(crate) struct AppState {
     pub(crate) password_reset: links::LinkFlowConfig,
     /// `public_url` ending in `/`: the absolute base of mailed links.
     pub(crate) public_base: Arc<str>,
+    /// Upstream identity providers.
+    pub(crate) upstreams: upstream::Upstreams,
     /// The path of `public_url`, ending in `/`: where the forms post to.
     pub(crate) base: Arc<str>,
     // audit trail (issue 18, idpadmin)
@@ -100,6 +103,8 @@ pub struct Application {
     links: links::Links,
     /// The longest rate window of the mail forms.
     link_window: Duration,
+    /// Upstream flow upkeep, started by [`Application::run`].
+    upstreams: upstream::Upstreams,
     /// The database, whose write check [`Application::run`] starts for readiness.
     db: Database,
     /// `audit.retention`, enforced by the purge [`Application::run`] starts.
@@ -172,6 +177,12 @@ impl Application {
                 public_url: config.public_url.to_string(),
             },
         );
+        let upstreams = upstream::Upstreams::new(
+            &config.upstreams,
+            db.clone(),
+            config.public_url.clone(),
+            Arc::clone(&clock),
+        )?;
         let state = AppState {
             users: users.clone(),
             sessions: sessions.clone(),
@@ -192,6 +203,7 @@ impl Application {
             password_reset: config.password_reset,
             public_base: format!("{}/", config.public_url.as_str().trim_end_matches('/')).into(),
             db: db.clone(),
+            upstreams: upstreams.clone(),
         };
         let grpc = grpc::router(
             users.clone(),
@@ -226,6 +238,7 @@ impl Application {
             throttle,
             links,
             link_window: config.signup.window.max(config.password_reset.window),
+            upstreams,
             db,
             audit: config.audit,
             clock,
@@ -273,6 +286,8 @@ impl Application {
                 }
             },
         );
+        self.upstreams
+            .spawn_upkeep(THROTTLE_UPKEEP, self.shutdown.waiter());
         // Checks every database.write_check_interval that the database takes writes, so
         // /readyz answers 503 while it does not and 200 again once it does.
         let db = self.db.clone();

@@ -121,3 +121,50 @@ diesel::allow_tables_to_appear_in_same_query!(
     email_links,
     email_rate
 );
+// upstream sign-in
+diesel::table! {
+    upstream_identities (provider, subject) {
+        provider -> Text,
+        subject -> Text,
+        user_id -> Text,
+        email -> Nullable<Text>,
+        created_at -> BigInt,
+        last_login_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_flows (state_hash) {
+        state_hash -> Text,
+        provider -> Text,
+        browser_hash -> Text,
+        login_challenge -> Nullable<Text>,
+        link_user_id -> Nullable<Text>,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    upstream_pending (id_hash) {
+        id_hash -> Text,
+        provider -> Text,
+        subject -> Text,
+        browser_hash -> Text,
+        login_challenge -> Text,
+        claims -> Text,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::joinable!(upstream_identities -> users (user_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    upstream_identities,
+    upstream_flows,
+    upstream_pending
+);

@@ -19,3 +19,4 @@ mod reliability;
 mod spa;
 mod telemetry;
 mod tls;
+mod upstream;

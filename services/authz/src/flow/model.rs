@@ -38,6 +38,9 @@ pub(crate) struct AuthorizationRequest {
     pub(crate) acr_values: Vec<String>,
     /// `sub` of a valid `id_token_hint`.
     pub(crate) hinted_subject: Option<String>,
+    /// upstream sign-in: `kc_idp_hint` (Keycloak's identity provider redirector), passed to
+    /// idp's login page, which sends the user straight to that upstream provider.
+    pub(crate) idp_hint: String,
 }
 
 /// Where and how the authorization response is delivered (RFC 6749 §4.1.2): the exact

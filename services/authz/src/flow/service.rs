@@ -358,8 +358,13 @@ impl Flow {
         } else {
             (&self.settings.consent_url, "consent_challenge")
         };
+        let mut query = vec![(page.1, challenge.as_str())];
+        // upstream sign-in: idp redirects to the provider named by kc_idp_hint.
+        if at == stage::LOGIN && !request.idp_hint.is_empty() {
+            query.push(("kc_idp_hint", request.idp_hint.as_str()));
+        }
         Ok(Step::Idp {
-            location: with_query(page.0, &[(page.1, &challenge)]),
+            location: with_query(page.0, &query),
             flow: Some(FlowCookie {
                 name: flow_cookie_name(&row.id),
                 value: flow,

@@ -200,6 +200,8 @@ async fn validate(params: &Form, state: &AppState) -> Result<AuthorizationReques
     };
     let nonce = Some(bounded("nonce")?).filter(|n| !n.is_empty());
     let login_hint = bounded("login_hint")?;
+    // upstream sign-in: Keycloak's kc_idp_hint, handed to idp's login page.
+    let idp_hint = bounded("kc_idp_hint")?;
     let words = |s: String| {
         s.split(' ')
             .filter(|w| !w.is_empty())
@@ -248,6 +250,7 @@ async fn validate(params: &Form, state: &AppState) -> Result<AuthorizationReques
         ui_locales,
         acr_values,
         hinted_subject,
+        idp_hint,
     })
 }
 

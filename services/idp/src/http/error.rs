@@ -35,6 +35,12 @@ impl IdpError {
                 "Temporarily unavailable",
                 "Sign-in is temporarily unavailable. Please try again in a moment.".to_owned(),
             ),
+            Self::Unauthenticated(m) => (StatusCode::UNAUTHORIZED, "Sign in first", m.clone()),
+            Self::Federation(m) => (
+                StatusCode::BAD_GATEWAY,
+                "Sign-in did not complete",
+                format!("{m} Go back to the application and try again."),
+            ),
             Self::Upstream(_) => (
                 StatusCode::BAD_GATEWAY,
                 "Something went wrong",

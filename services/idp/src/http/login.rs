@@ -49,6 +49,9 @@ const MAX_PASSWORD: usize = 1024;
 #[derive(Debug, Deserialize)]
 pub(crate) struct Query {
     login_challenge: Option<String>,
+    /// upstream sign-in: Keycloak's `kc_idp_hint`, forwarded by authz.
+    #[serde(default)]
+    kc_idp_hint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -90,6 +93,9 @@ fn form(
     let csrf = state
         .csrf
         .token(&cookie, Purpose::Login, &request.challenge);
+    let upstream_csrf = state
+        .csrf
+        .token(&cookie, Purpose::UpstreamStart, &request.challenge);
     let body = pages::render(&LoginPage {
         title: "Sign in",
         base: &state.base,
@@ -102,6 +108,8 @@ fn form(
         signup: state.signup.enabled,
         forgot: state.password_reset.enabled,
         flow_query: &pages::flow_query(&request.challenge),
+        providers: pages::provider_buttons(&state.upstreams),
+        upstream_csrf: &upstream_csrf,
     })?;
     Ok(pages::with_csrf_cookie(status, set, body))
 }
@@ -151,6 +159,12 @@ pub(crate) async fn get(
             })
             .await?;
         return Ok(see_other(&to).finish());
+    }
+    // upstream sign-in: kc_idp_hint names a configured provider.
+    if let Some(redirect) =
+        super::upstream_start::hinted(&state, &req, &request, query.kc_idp_hint.as_deref()).await?
+    {
+        return Ok(redirect);
     }
     form(
         &state,

@@ -33,6 +33,11 @@ mod reset;
 mod self_service;
 mod signup;
 mod signup_verify;
+// upstream sign-in
+mod account_providers;
+mod upstream_callback;
+mod upstream_setup;
+mod upstream_start;
 
 pub(crate) use error::error_page;
 
@@ -156,6 +161,22 @@ pub(crate) async fn audit(
         .at(audit::unix_ms(state.clock.now()))
         .from(req.peer_addr().map(|a| a.ip()));
     Ok(audit::record(&state.db, &event).await?)
+        // upstream sign-in
+        .service(web::resource("/upstream/start").route(web::post().to(upstream_start::post)))
+        .service(
+            web::resource("/upstream/{provider}/callback")
+                .route(web::get().to(upstream_callback::get)),
+        )
+        .service(
+            web::resource("/upstream/setup")
+                .route(web::get().to(upstream_setup::get))
+                .route(web::post().to(upstream_setup::post)),
+        )
+        .service(
+            web::resource("/account/providers")
+                .route(web::get().to(account_providers::get))
+                .route(web::post().to(account_providers::post)),
+        )
 }
 
 /// The browser's live session and its user. A session whose user is gone or disabled is

@@ -79,6 +79,76 @@ pub(crate) struct LoginPage<'a> {
     pub(crate) forgot: bool,
     /// `?login_challenge=…` (URL-encoded) for those links, so they lead back here.
     pub(crate) flow_query: &'a str,
+    /// upstream sign-in: one button per provider, posted with `upstream_csrf`.
+    pub(crate) providers: Vec<ProviderButton>,
+    /// upstream sign-in: the CSRF token of the provider buttons.
+    pub(crate) upstream_csrf: &'a str,
+}
+
+// upstream sign-in
+/// A provider button.
+pub(crate) struct ProviderButton {
+    /// The provider id, posted as `provider`.
+    pub(crate) id: String,
+    /// The text after "Sign in with".
+    pub(crate) name: String,
+    /// A `data:image/…` icon.
+    pub(crate) icon: Option<String>,
+}
+
+/// The buttons of every configured provider.
+pub(crate) fn provider_buttons(upstreams: &crate::upstream::Upstreams) -> Vec<ProviderButton> {
+    upstreams
+        .providers()
+        .iter()
+        .map(|p| ProviderButton {
+            id: p.id.clone(),
+            name: p.config.display_name.clone(),
+            icon: p.icon().map(str::to_owned),
+        })
+        .collect()
+}
+
+/// The first-login setup step: `mode` is `create` (choose a username) or `link` (prove
+/// the existing account with the same verified email).
+#[derive(Template)]
+#[template(path = "upstream_setup.html")]
+pub(crate) struct UpstreamSetupPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) mode: &'a str,
+    pub(crate) provider: &'a str,
+    pub(crate) pending: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) email: &'a str,
+    pub(crate) error: Option<&'a str>,
+}
+
+/// One linked identity on the providers page.
+pub(crate) struct LinkedRow {
+    /// Provider id.
+    pub(crate) provider: String,
+    /// Provider display name.
+    pub(crate) name: String,
+    /// The upstream subject (posted back to unlink; shown to the user only as the email).
+    pub(crate) subject: String,
+    /// The upstream email, if known.
+    pub(crate) email: String,
+}
+
+/// `/account/providers`: linked identities and the providers that can be linked.
+#[derive(Template)]
+#[template(path = "account_providers.html")]
+pub(crate) struct ProvidersPage<'a> {
+    pub(crate) title: &'a str,
+    pub(crate) base: &'a str,
+    pub(crate) csrf: &'a str,
+    pub(crate) username: &'a str,
+    pub(crate) linked: Vec<LinkedRow>,
+    pub(crate) available: Vec<ProviderButton>,
+    pub(crate) message: Option<&'a str>,
+    pub(crate) error: Option<&'a str>,
 }
 
 /// The consent form.
@@ -252,6 +322,12 @@ mod tests {
             signup: false,
             forgot: false,
             flow_query: "",
+            providers: vec![ProviderButton {
+                id: "corp".into(),
+                name: "<Corp>".into(),
+                icon: None,
+            }],
+            upstream_csrf: "u",
         })
         .unwrap();
         assert!(!html.contains("<script>alert"), "{html}");
@@ -261,6 +337,7 @@ mod tests {
         assert!(html.contains(r#"<html lang="en">"#));
         assert!(html.contains(r#"<label for="username">"#));
         assert!(html.contains(r#"role="alert""#));
+        assert!(html.contains("Sign in with &#60;Corp&#62;"), "{html}");
         assert_eq!(describe_scope("email"), "See your email address");
         assert!(describe_scope("items:read").contains("items:read"));
     }

@@ -273,4 +273,14 @@ pub(crate) async fn delete_audited(
         })
         .await)?;
     Ok(())
+// upstream sign-in
+/// By email (exact; emails are stored lower-case).
+pub(crate) async fn find_by_email(db: &Database, email: &str) -> Result<Option<Row>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| users::table
+        .filter(users::email.eq(email))
+        .select(Row::as_select())
+        .first(c)
+        .await
+        .optional())?)
 }

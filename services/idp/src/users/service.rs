@@ -5,7 +5,7 @@ use base64::Engine;
 use ring::rand::{SecureRandom, SystemRandom};
 use storage::Database;
 
-use super::model::{NewUser, User, normalize_email, normalize_username};
+use super::model::{NewUser, Profile, User, normalize_email, normalize_username};
 use super::password::Passwords;
 use super::repo::{self, Row};
 use crate::IdpError;
@@ -209,10 +209,14 @@ impl Users {
         password: String,
     ) -> Result<Option<User>, IdpError> {
         let row = repo::find_login(&self.db, login).await?;
+        // A user created through an upstream has no password (an empty hash): it is checked
+        // like an unknown user, so it takes as long and never matches.
         let checked = self
             .passwords
             .verify(
-                row.as_ref().map(|r| r.password_hash.clone()),
+                row.as_ref()
+                    .filter(|r| !r.password_hash.is_empty())
+                    .map(|r| r.password_hash.clone()),
                 password.clone(),
             )
             .await?;
@@ -433,5 +437,43 @@ impl Users {
             .map_err(gone(key))?;
         event.log();
         Ok(row.user())
+    }
+}
+
+// upstream sign-in
+impl Users {
+    /// The row of a user created at a first upstream login: normalised username and email,
+    /// a fresh id, and no password (an empty hash, which never verifies): the user signs in
+    /// through the upstream until a password is set.
+    pub(crate) fn federated_row(&self, username: &str, profile: Profile) -> Result<Row, IdpError> {
+        let username = normalize_username(username)?;
+        let mut profile = profile;
+        profile.email = profile.email.as_deref().map(normalize_email).transpose()?;
+        let t = now();
+        Ok(Row {
+            id: new_id()?,
+            username,
+            email: profile.email,
+            email_verified: profile.email_verified,
+            name: profile.name,
+            given_name: profile.given_name,
+            family_name: profile.family_name,
+            picture: profile.picture,
+            locale: profile.locale,
+            password_hash: String::new(),
+            disabled: false,
+            created_at: t,
+            updated_at: t,
+        })
+    }
+
+    /// The user whose email is `email` (compared lower-case), disabled users included.
+    pub(crate) async fn by_email(&self, email: &str) -> Result<Option<User>, IdpError> {
+        let Ok(email) = normalize_email(email) else {
+            return Ok(None);
+        };
+        Ok(repo::find_by_email(&self.db, &email)
+            .await?
+            .map(|r| r.user()))
     }
 }

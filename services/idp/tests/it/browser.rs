@@ -198,3 +198,143 @@ async fn login_and_consent_in_chromium() {
     );
     println!("screenshots in {}", shots.display());
 }
+
+/// upstream sign-in: the login page with a provider button and the first-login setup step
+/// in Chromium, against the local OpenID provider stand-in; screenshots kept like above.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn provider_button_and_setup_step_in_chromium() {
+    let Some(binary) = find_chromium() else {
+        println!(
+            "SKIPPED provider_button_and_setup_step_in_chromium: Chromium not found on PATH \
+             (install Debian's `chromium`, as .ci/run does, or set CHROMIUM=/path/to/chrome)"
+        );
+        return;
+    };
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("idp-browser");
+    std::fs::create_dir_all(&shots).unwrap();
+    let op = crate::upstream_fakes::FakeOp::start().await;
+    op.add_user(
+        "up-erin",
+        json!({"preferred_username": "erin", "email": "erin@corp.example", "email_verified": true, "name": "Erin"}),
+    );
+    // The upstream redirects to public_url, so idp listens where public_url says.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let db = storage::testing::TestDatabase::sqlite(&idp::MIGRATIONS)
+        .await
+        .unwrap();
+    let issuer = op.issuer.clone();
+    let idp = start(db, move |c| {
+        c.http = runtime::ListenConfig::loopback(port);
+        c.public_url = format!("http://127.0.0.1:{port}").parse().unwrap();
+        c.upstreams.providers.insert(
+            "corp".into(),
+            idp::upstream::ProviderConfig {
+                kind: idp::upstream::ProviderKind::Oidc,
+                display_name: "Demo Corp SSO".into(),
+                issuer: Some(issuer.parse().unwrap()),
+                client_id: crate::upstream_fakes::CLIENT_ID.into(),
+                client_secret: Some(config::Secret::new(
+                    crate::upstream_fakes::CLIENT_SECRET.into(),
+                )),
+                ..idp::upstream::ProviderConfig::default()
+            },
+        );
+    })
+    .await;
+    let (client_base, requests) = callback_listener().await;
+    let redirect = format!("{client_base}/callback?code=upstream-code&state=xyz");
+    idp.authz.add_login(
+        LoginRequest {
+            challenge: "browser-upstream".into(),
+            client: client("Demo App"),
+            ..LoginRequest::default()
+        },
+        &redirect,
+    );
+
+    let mut chromium = Chromium::launch(&binary, &shots.join("chromium-upstream.log"))
+        .await
+        .unwrap();
+    let mut tab = chromium.new_tab().await.unwrap();
+    tab.viewport(1024, 720, false).await.unwrap();
+    tab.navigate(&format!(
+        "{}/login?login_challenge=browser-upstream",
+        idp.url
+    ))
+    .await
+    .unwrap();
+    tab.wait_for(
+        "document.readyState === 'complete' && !!document.getElementById('provider-corp')",
+    )
+    .await
+    .unwrap();
+    let text = tab
+        .eval("document.getElementById('provider-corp').innerText")
+        .await
+        .unwrap();
+    assert!(
+        text.as_str()
+            .unwrap()
+            .contains("Sign in with Demo Corp SSO"),
+        "{text}"
+    );
+    tab.screenshot(&shots.join("login-with-providers.png"))
+        .await
+        .unwrap();
+    tab.viewport(390, 844, true).await.unwrap();
+    assert_eq!(
+        tab.eval("document.documentElement.scrollWidth <= 390")
+            .await
+            .unwrap(),
+        json!(true),
+        "no horizontal scrolling on a phone"
+    );
+    tab.screenshot(&shots.join("login-with-providers-mobile.png"))
+        .await
+        .unwrap();
+    tab.viewport(1024, 720, false).await.unwrap();
+
+    // The button: off to the provider, which signs erin in and sends her back to the setup.
+    tab.click("#provider-corp").await.unwrap();
+    tab.wait_for(
+        "location.pathname === '/upstream/setup' && document.readyState === 'complete' \
+         && !!document.getElementById('username')",
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        tab.eval("document.getElementById('username').value")
+            .await
+            .unwrap(),
+        json!("erin")
+    );
+    assert_eq!(
+        tab.eval("document.getElementById('email').value")
+            .await
+            .unwrap(),
+        json!("erin@corp.example")
+    );
+    tab.screenshot(&shots.join("upstream-setup.png"))
+        .await
+        .unwrap();
+    tab.click("button[value=create]").await.unwrap();
+    let landed = tab
+        .wait_for(&format!(
+            "location.href.startsWith('{client_base}/callback') && document.readyState === 'complete' && location.href"
+        ))
+        .await
+        .unwrap();
+    assert_eq!(landed, json!(redirect));
+    chromium.close().await;
+    assert!(!requests.lock().unwrap().is_empty());
+    let erin = idp.users.get("erin").await.unwrap();
+    let calls = idp.authz.calls();
+    assert!(
+        matches!(&calls[0], Call::AcceptLogin(a) if a.subject == erin.id && a.amr == ["fed"]),
+        "{calls:?}"
+    );
+    println!("screenshots in {}", shots.display());
+}

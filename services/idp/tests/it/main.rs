@@ -29,4 +29,6 @@ mod smtp_server;
 mod session_digests;
 mod sessions_api;
 mod throttle;
+mod upstream;
+mod upstream_fakes;
 mod users;

@@ -1,0 +1,3 @@
+DROP TABLE upstream_pending;
+DROP TABLE upstream_flows;
+DROP TABLE upstream_identities;
