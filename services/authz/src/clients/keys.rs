@@ -218,6 +218,15 @@ fn decode_object(part: &str) -> Result<Map<String, Value>, KeyError> {
     }
 }
 
+/// A JWS whose signature verified with one of the client's keys.
+#[derive(Debug, Clone)]
+pub struct VerifiedJws {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload (claims) object; checking its claims is the caller's job.
+    pub claims: Map<String, Value>,
+}
+
 /// A cached key set and when it was fetched (or parsed, for an inline `jwks`), Unix
 /// seconds of the service clock.
 struct Cached {
@@ -338,7 +347,7 @@ impl ClientKeys {
         client: &Client,
         token: &str,
         algorithms: &[Algorithm],
-    ) -> Result<(Map<String, Value>, Map<String, Value>), KeyError> {
+    ) -> Result<VerifiedJws, KeyError> {
         let jws = UnverifiedJws::parse(token)?;
         let alg: Algorithm = jws
             .alg()
@@ -353,7 +362,10 @@ impl ClientKeys {
         if !ok {
             return Err(KeyError::BadSignature);
         }
-        Ok((jws.header, jws.claims))
+        Ok(VerifiedJws {
+            header: jws.header,
+            claims: jws.claims,
+        })
     }
 
     fn cached(&self, key: &str, max_age: Option<i64>) -> Option<Arc<KeySet>> {

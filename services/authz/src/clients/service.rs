@@ -464,7 +464,7 @@ impl Clients {
                 .verify(client, assertion, &algorithms)
                 .await
                 .map_err(reject)?
-                .1
+                .claims
         };
         let exp = self.check_claims(client, &claims, context, now)?;
         let jti = claims
