@@ -267,6 +267,21 @@ impl Form {
 }
 
 // clientauth
+/// The client authentication methods a client may be registered for and use at the
+/// token, introspection (not `none`), revocation, device authorization and PAR endpoints
+/// (RFC 8414 §2 `token_endpoint_auth_methods_supported`).
+pub(crate) const SUPPORTED_AUTH_METHODS: &[&str] = &[
+    "client_secret_basic",
+    "client_secret_post",
+    "client_secret_jwt",
+    "private_key_jwt",
+    "none",
+];
+
+/// The JWS algorithms of client assertions (`private_key_jwt`: the asymmetric ones;
+/// `client_secret_jwt`: HS256), RFC 8414 §2 `token_endpoint_auth_signing_alg_values_supported`.
+pub(crate) const ASSERTION_ALGORITHMS: &[&str] = &["RS256", "PS256", "ES256", "EdDSA", "HS256"];
+
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
 pub(crate) const JWT_BEARER_ASSERTION: &str =
     "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";

@@ -588,6 +588,41 @@ async fn secret_clients_use_basic_or_post_and_errors_name_the_method(db: TestDat
             .unwrap();
         assert_eq!(res.status(), 200, "{id} with Basic");
     }
+    // Discovery lists every method and assertion algorithm (RFC 8414 §2).
+    let meta: Value = env
+        .http
+        .get(env.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let methods = json!([
+        "client_secret_basic",
+        "client_secret_post",
+        "client_secret_jwt",
+        "private_key_jwt",
+        "none"
+    ]);
+    assert_eq!(meta["token_endpoint_auth_methods_supported"], methods);
+    assert_eq!(meta["revocation_endpoint_auth_methods_supported"], methods);
+    assert_eq!(
+        meta["introspection_endpoint_auth_methods_supported"],
+        json!([
+            "client_secret_basic",
+            "client_secret_post",
+            "client_secret_jwt",
+            "private_key_jwt"
+        ])
+    );
+    let algs = json!(["RS256", "PS256", "ES256", "EdDSA", "HS256"]);
+    for k in ["token", "introspection", "revocation"] {
+        assert_eq!(
+            meta[format!("{k}_endpoint_auth_signing_alg_values_supported")],
+            algs
+        );
+    }
     // A wrong secret still says nothing more.
     let got = env
         .post(
@@ -694,3 +729,144 @@ storage::backend_tests!(
     an_assertion_is_single_use_across_replicas,
     client_key_settings_are_validated,
 );
+
+/// `authz clients create` takes the key and certificate settings (issue 17: `--auth-method
+/// private_key_jwt --jwks-file` / `--jwks-uri`, `tls_client_auth --tls-subject-dn`), shows
+/// them, and refuses private keys and incoherent settings before storing anything.
+#[test]
+fn cli_registers_key_and_certificate_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/authz.db", dir.path().display());
+    let env = [("AUTHZ__DATABASE__URL", url.as_str())];
+    let run = |args: &[&str]| crate::cli::authz_in(dir.path(), args, &env);
+    assert_eq!(run(&["migrate"]).status.code(), Some(0));
+    let key = PrivateKey::generate(Algorithm::ES256, 2048).unwrap();
+    let jwks_path = dir.path().join("jwks.json");
+    std::fs::write(&jwks_path, jwks(&[&key]).to_string()).unwrap();
+    let out = run(&[
+        "clients",
+        "create",
+        "--id",
+        "signer",
+        "--name",
+        "Signer",
+        "--auth-method",
+        "private_key_jwt",
+        "--jwks-file",
+        jwks_path.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["client_secret"].is_null(), "{created}");
+    let shown: Value =
+        serde_json::from_slice(&run(&["clients", "show", "signer", "--json"]).stdout).unwrap();
+    assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+    assert_eq!(shown["jwks"]["keys"][0]["kid"], key.kid());
+
+    let out = run(&[
+        "clients",
+        "create",
+        "--id",
+        "mtls",
+        "--name",
+        "mTLS",
+        "--auth-method",
+        "tls_client_auth",
+        "--tls-subject-dn",
+        "CN=mtls,O=Example",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let shown: Value =
+        serde_json::from_slice(&run(&["clients", "show", "mtls", "--json"]).stdout).unwrap();
+    assert_eq!(
+        shown["tls_client_auth"],
+        json!({"tls_client_auth_subject_dn": "CN=mtls,O=Example"})
+    );
+
+    let out = run(&[
+        "clients",
+        "create",
+        "--id",
+        "hs",
+        "--name",
+        "HS",
+        "--auth-method",
+        "client_secret_jwt",
+        "--json",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let created: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(created["client_secret"].is_string(), "{created}");
+
+    let private = dir.path().join("private.json");
+    std::fs::write(
+        &private,
+        json!({"keys": [{"kty": "EC", "crv": "P-256", "x": "x", "y": "y", "d": "d"}]}).to_string(),
+    )
+    .unwrap();
+    for (args, why) in [
+        (
+            vec!["--auth-method", "private_key_jwt"],
+            "needs jwks or jwks_uri",
+        ),
+        (
+            vec![
+                "--auth-method",
+                "private_key_jwt",
+                "--jwks-file",
+                private.to_str().unwrap(),
+            ],
+            "private key",
+        ),
+        (
+            vec![
+                "--auth-method",
+                "private_key_jwt",
+                "--jwks-uri",
+                "http://rp.example.test/jwks",
+            ],
+            "https",
+        ),
+        (
+            vec!["--auth-method", "tls_client_auth"],
+            "tls_client_auth needs",
+        ),
+        (
+            vec![
+                "--auth-method",
+                "tls_client_auth",
+                "--tls-subject-dn",
+                "CN=a",
+                "--tls-san-dns",
+                "a.example",
+            ],
+            "give one of",
+        ),
+    ] {
+        let mut full = vec!["clients", "create", "--id", "bad", "--name", "Bad"];
+        full.extend(args);
+        let out = run(&full);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_ne!(out.status.code(), Some(0), "{why}");
+        assert!(stderr.contains(why), "{why}: {stderr}");
+    }
+    let listed = String::from_utf8_lossy(&run(&["clients", "list"]).stdout).into_owned();
+    assert!(!listed.contains("bad"), "{listed}");
+}
