@@ -7,6 +7,7 @@
 //! may be valid at once while a rotation's grace period runs.
 
 // clientauth
+pub mod certificate;
 pub mod keys;
 mod model;
 mod repo;

@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use storage::{Database, StorageError};
 use tracing::instrument;
 
+use super::certificate;
 use super::keys::{ClientKeys, KeyError, UnverifiedJws};
 use super::model::{
     Client, NewClient, Secret, assertion_algorithms, digest, generate_secret, random_id,
@@ -97,7 +98,11 @@ impl Credentials {
             Self::Basic { .. } | Self::Post { .. } => {
                 matches!(registered, M::ClientSecretBasic | M::ClientSecretPost)
             }
-            Self::PublicId { .. } => registered == M::None,
+            // clientauth: mTLS clients send only client_id; the certificate is the proof.
+            Self::PublicId { .. } => matches!(
+                registered,
+                M::None | M::TlsClientAuth | M::SelfSignedTlsClientAuth
+            ),
             Self::Assertion { .. } => matches!(registered, M::PrivateKeyJwt | M::ClientSecretJwt),
         }
     }
@@ -118,6 +123,9 @@ impl Credentials {
 pub struct AuthContext {
     /// Accepted `aud` values.
     pub audiences: Vec<String>,
+    /// The client certificate (DER) of the connection, as a trusted proxy forwarded it
+    /// (RFC 8705 §2).
+    pub certificate: Option<Vec<u8>>,
 }
 
 /// Why client authentication failed; every variant but `Storage` is `invalid_client` on
@@ -140,6 +148,9 @@ pub enum ClientAuthError {
     /// A client assertion was refused (RFC 7523 §3); the reason is safe to show.
     #[error("client assertion rejected: {0}")]
     Assertion(String),
+    /// The client certificate does not authenticate the client (RFC 8705 §2).
+    #[error("client certificate rejected: {0}")]
+    Certificate(&'static str),
     /// The registry could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -187,6 +198,8 @@ pub struct Clients {
     assertion_max_lifetime: i64,
     /// `client_auth.clock_skew`, seconds.
     clock_skew: i64,
+    /// `client_auth.certificate_header` and `client_auth.trusted_proxies`.
+    certificate_header: Option<(String, Vec<std::net::IpAddr>)>,
 }
 
 impl Clients {
@@ -208,6 +221,7 @@ impl Clients {
             kek: None,
             assertion_max_lifetime: 300,
             clock_skew: 30,
+            certificate_header: None,
         }
     }
 
@@ -220,7 +234,19 @@ impl Clients {
         self.kek = kek.map(Arc::new);
         self.assertion_max_lifetime = secs(config.assertion_max_lifetime);
         self.clock_skew = secs(config.clock_skew);
+        self.certificate_header = config
+            .certificate_header
+            .clone()
+            .map(|h| (h, config.trusted_proxies.clone()));
         self
+    }
+
+    /// The header a connection from `peer` may carry the client certificate in: the
+    /// configured `client_auth.certificate_header` when `peer` is a trusted proxy.
+    pub fn certificate_header(&self, peer: Option<std::net::IpAddr>) -> Option<&str> {
+        let (header, trusted) = self.certificate_header.as_ref()?;
+        peer.filter(|p| trusted.contains(p))
+            .map(|_| header.as_str())
     }
 
     /// The client key resolver (for verifying request objects, RFC 9101 §6.1).
@@ -376,6 +402,33 @@ impl Clients {
         if let Credentials::Assertion { assertion, .. } = credentials {
             self.check_assertion(&entry, assertion, context, now)
                 .await?;
+            return Ok(Arc::clone(&entry.client));
+        }
+        // clientauth: mTLS (RFC 8705 §2).
+        let registered = entry.client.auth_method;
+        if matches!(
+            registered,
+            TokenEndpointAuthMethod::TlsClientAuth
+                | TokenEndpointAuthMethod::SelfSignedTlsClientAuth
+        ) {
+            let Some(der) = &context.certificate else {
+                return Err(ClientAuthError::WrongMethod {
+                    registered,
+                    used: credentials.method(),
+                });
+            };
+            let checked = if registered == TokenEndpointAuthMethod::TlsClientAuth {
+                match &entry.client.tls_client_auth {
+                    Some(subject) => certificate::matches_subject(der, subject, now),
+                    None => Err("no certificate subject is registered"),
+                }
+            } else {
+                match self.keys.key_set(&entry.client, false).await {
+                    Ok(keys) => certificate::matches_jwks(der, &keys, now),
+                    Err(_) => Err("the client's keys are not available"),
+                }
+            };
+            checked.map_err(ClientAuthError::Certificate)?;
             return Ok(Arc::clone(&entry.client));
         }
         match presented {

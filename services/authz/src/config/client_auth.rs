@@ -34,6 +34,13 @@ pub struct ClientAuthConfig {
     pub jwks_max_bytes: usize,
     /// Most JWKS documents (fetched or inline) kept parsed per replica. 1..100000.
     pub jwks_cache_entries: usize,
+    /// mTLS client authentication (RFC 8705 §2) behind a TLS-terminating proxy: the
+    /// request header in which the proxy forwards the client's certificate (URL-encoded
+    /// PEM as nginx's `$ssl_client_escaped_cert`, PEM, or base64 DER); `None`: off.
+    pub certificate_header: Option<String>,
+    /// The addresses of those proxies: the certificate header is read only on connections
+    /// from them (anyone else could forge it). Required with `certificate_header`.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for ClientAuthConfig {
@@ -46,6 +53,8 @@ impl Default for ClientAuthConfig {
             jwks_fetch_timeout: Duration::from_secs(5),
             jwks_max_bytes: 64 * 1024,
             jwks_cache_entries: 1000,
+            certificate_header: None,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -87,6 +96,24 @@ impl Validate for ClientAuthConfig {
                 "jwks_max_bytes",
                 "must be between 1024 and 1048576",
             ));
+        }
+        if let Some(h) = &self.certificate_header {
+            if h.is_empty()
+                || !h
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            {
+                return Err(ConfigError::new(
+                    "certificate_header",
+                    "must be an HTTP header name (letters, digits, - and _)",
+                ));
+            }
+            if self.trusted_proxies.is_empty() {
+                return Err(ConfigError::new(
+                    "trusted_proxies",
+                    "required when certificate_header is set: the addresses of the proxies that set it",
+                ));
+            }
         }
         if !(1..=100_000).contains(&self.jwks_cache_entries) {
             return Err(ConfigError::new(

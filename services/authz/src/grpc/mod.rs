@@ -112,9 +112,9 @@ pub(crate) async fn caller<T>(
         .map_err(|e| match e {
             ClientAuthError::Invalid => Status::unauthenticated("client authentication failed"),
             // clientauth
-            e @ (ClientAuthError::WrongMethod { .. } | ClientAuthError::Assertion(_)) => {
-                Status::unauthenticated(e.to_string())
-            }
+            e @ (ClientAuthError::WrongMethod { .. }
+            | ClientAuthError::Assertion(_)
+            | ClientAuthError::Certificate(_)) => Status::unauthenticated(e.to_string()),
             ClientAuthError::Storage(e) => failure_status(&Failure::from(e)),
         })
 }

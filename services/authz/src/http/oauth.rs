@@ -116,7 +116,9 @@ impl OAuthFailure {
         match e {
             ClientAuthError::Invalid => Self::invalid_client(basic),
             // clientauth
-            e @ (ClientAuthError::WrongMethod { .. } | ClientAuthError::Assertion(_)) => {
+            e @ (ClientAuthError::WrongMethod { .. }
+            | ClientAuthError::Assertion(_)
+            | ClientAuthError::Certificate(_)) => {
                 let mut f = Self::bad(ErrorCode::InvalidClient, e.to_string());
                 f.basic_challenge = basic;
                 f
@@ -395,12 +397,20 @@ pub(crate) async fn authenticated_form(
     })?;
     let basic = matches!(credentials, Credentials::Basic { .. });
     // clientauth
+    // mTLS (RFC 8705 §2): the certificate a trusted proxy forwarded.
+    let certificate = state
+        .clients
+        .certificate_header(req.peer_addr().map(|a| a.ip()))
+        .and_then(|h| req.headers().get(h))
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::clients::certificate::from_header);
     let context = AuthContext {
         audiences: vec![
             state.issuer.clone(),
             state.endpoint(super::TOKEN_PATH),
             state.endpoint(req.path()),
         ],
+        certificate,
     };
     let client = state
         .clients

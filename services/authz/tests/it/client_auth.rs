@@ -48,6 +48,14 @@ struct Env {
 }
 
 async fn replica(db: &TestDatabase, clock: &ManualClock) -> Replica {
+    replica_with(db, clock, |_| {}).await
+}
+
+async fn replica_with(
+    db: &TestDatabase,
+    clock: &ManualClock,
+    tweak: impl FnOnce(&mut AuthzConfig),
+) -> Replica {
     let mut config = AuthzConfig {
         issuer: ISSUER.to_owned(),
         http: ListenConfig::loopback(0),
@@ -61,6 +69,7 @@ async fn replica(db: &TestDatabase, clock: &ManualClock) -> Replica {
     config.keys.default_alg = Algorithm::ES256;
     config.clients.cache_ttl = Duration::ZERO;
     config.client_auth.jwks_refetch_interval = Duration::from_secs(60);
+    tweak(&mut config);
     let shutdown = Shutdown::new();
     let app = Application::build_with_clock(config, shutdown.clone(), Arc::new(clock.clone()))
         .await
@@ -720,6 +729,155 @@ async fn client_key_settings_are_validated(db: TestDatabase) {
     );
 }
 
+/// A replica whose `client_auth.certificate_header` is `x-client-cert`, trusted from
+/// `proxy` (RFC 8705 §2 behind a TLS-terminating proxy).
+async fn mtls_replica(db: &TestDatabase, clock: &ManualClock, proxy: &str) -> Replica {
+    replica_with(db, clock, |c| {
+        c.client_auth.certificate_header = Some("x-client-cert".into());
+        c.client_auth.trusted_proxies = vec![proxy.parse().unwrap()];
+    })
+    .await
+}
+
+/// URL-encoded PEM of a DER certificate, as nginx's `$ssl_client_escaped_cert`.
+fn escaped_pem(der: &[u8]) -> String {
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let pem = format!("-----BEGIN CERTIFICATE-----\n{b64}\n-----END CERTIFICATE-----\n");
+    // Percent-encoding as nginx does: a space is %20, never `+`.
+    url::form_urlencoded::byte_serialize(pem.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
+
+async fn mtls_client_auth_through_a_trusted_proxy(db: TestDatabase) {
+    let env = start(&db).await;
+    let mtls = mtls_replica(&db, &env.clock, "127.0.0.1").await;
+    let untrusted = mtls_replica(&db, &env.clock, "10.9.9.9").await;
+    let pki = runtime::test_pki::TestPki::new("clients").unwrap();
+    let good = pki
+        .issue(
+            "svc",
+            &["svc.example.test"],
+            runtime::test_pki::Validity::Current,
+        )
+        .unwrap();
+    let other = pki
+        .issue(
+            "other",
+            &["other.example.test"],
+            runtime::test_pki::Validity::Current,
+        )
+        .unwrap();
+    let expired = pki
+        .issue(
+            "old",
+            &["svc.example.test"],
+            runtime::test_pki::Validity::Expired,
+        )
+        .unwrap();
+    for (id, subject) in [
+        (
+            "by-san",
+            authz::clients::TlsClientAuthSubject::SanDns("svc.example.test".into()),
+        ),
+        (
+            "by-dn",
+            authz::clients::TlsClientAuthSubject::SubjectDn("CN=svc.example.test".into()),
+        ),
+    ] {
+        let mut c = client(id, TokenEndpointAuthMethod::TlsClientAuth);
+        c.tls_client_auth = Some(subject);
+        env.clients
+            .create(NewClient {
+                client: c,
+                secret: None,
+            })
+            .await
+            .unwrap();
+    }
+    let key = rcgen::KeyPair::generate().unwrap();
+    let raw = key.public_key_raw();
+    let self_signed = rcgen::CertificateParams::new(vec!["self.example.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let mut c = client("self", TokenEndpointAuthMethod::SelfSignedTlsClientAuth);
+    c.jwks = Some(json!({"keys": [{
+        "kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&raw[1..33]), "y": URL_SAFE_NO_PAD.encode(&raw[33..65]),
+    }]}));
+    env.clients
+        .create(NewClient {
+            client: c,
+            secret: None,
+        })
+        .await
+        .unwrap();
+
+    let token = |replica: &Replica, id: &str, cert: Option<&[u8]>| {
+        let mut req = env
+            .http
+            .post(format!("http://{}/token", replica.addrs.http))
+            .form(&[("grant_type", "client_credentials"), ("client_id", id)]);
+        if let Some(der) = cert {
+            req = req.header("x-client-cert", escaped_pem(der));
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    for id in ["by-san", "by-dn"] {
+        let (status, body) = token(&mtls, id, Some(&good.der)).await;
+        assert_eq!(status, 200, "{id}: {body}");
+        assert_invalid_client(
+            token(&mtls, id, Some(&other.der)).await,
+            "does not match the registered subject",
+        );
+    }
+    assert_invalid_client(
+        token(&mtls, "by-san", Some(&expired.der)).await,
+        "validity period",
+    );
+    assert_invalid_client(
+        token(&mtls, "by-san", None).await,
+        "registered for tls_client_auth, not none",
+    );
+    let (status, body) = token(&mtls, "self", Some(self_signed.der())).await;
+    assert_eq!(status, 200, "{body}");
+    assert_invalid_client(
+        token(&mtls, "self", Some(&good.der)).await,
+        "key is not in the client's jwks",
+    );
+    // From an address that is not a trusted proxy the header is ignored.
+    assert_invalid_client(
+        token(&untrusted, "by-san", Some(&good.der)).await,
+        "registered for tls_client_auth, not none",
+    );
+    // The header without mTLS configured is ignored as well.
+    assert_invalid_client(
+        token(&env.replica, "by-san", Some(&good.der)).await,
+        "registered for tls_client_auth, not none",
+    );
+    // Discovery lists the mTLS methods where a proxy forwards certificates.
+    let meta: Value = env
+        .http
+        .get(format!(
+            "http://{}/.well-known/openid-configuration",
+            mtls.addrs.http
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let methods = meta["token_endpoint_auth_methods_supported"].to_string();
+    assert!(methods.contains("\"tls_client_auth\""), "{methods}");
+    assert!(methods.contains("self_signed_tls_client_auth"), "{methods}");
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     private_key_jwt_inline_jwks_and_every_bad_assertion,
@@ -728,6 +886,7 @@ storage::backend_tests!(
     secret_clients_use_basic_or_post_and_errors_name_the_method,
     an_assertion_is_single_use_across_replicas,
     client_key_settings_are_validated,
+    mtls_client_auth_through_a_trusted_proxy,
 );
 
 /// `authz clients create` takes the key and certificate settings (issue 17: `--auth-method

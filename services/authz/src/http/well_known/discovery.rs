@@ -13,7 +13,11 @@ use crate::config::AuthzConfig;
 pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
     // clientauth: every method a client may be registered for (RFC 8414 §2, OpenID Connect
     // Discovery §3); introspection is for confidential clients only.
-    let auth_methods = crate::http::oauth::SUPPORTED_AUTH_METHODS;
+    let mut auth_methods = crate::http::oauth::SUPPORTED_AUTH_METHODS.to_vec();
+    // mTLS (RFC 8705 §2) only where a proxy forwards client certificates.
+    if config.client_auth.certificate_header.is_some() {
+        auth_methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
+    }
     let client_auth: Vec<&str> = auth_methods
         .iter()
         .copied()
