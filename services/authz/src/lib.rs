@@ -111,6 +111,8 @@ struct Purge {
     grants: Arc<Grants>,
     logouts: Arc<Logouts>,
     devices: Arc<Devices>,
+    // clientauth: client assertion jtis
+    clients: Arc<Clients>,
     shutdown: Shutdown,
 }
 
@@ -160,11 +162,11 @@ impl Application {
         )
         .await?;
         keys.spawn_maintenance(config.keys.check_interval, shutdown.clone());
-        let clients = Arc::new(Clients::new(
-            db.clone(),
-            Arc::clone(&clock),
-            config.clients.cache_ttl,
-        ));
+        let clients = Arc::new(
+            Clients::new(db.clone(), Arc::clone(&clock), config.clients.cache_ttl)
+                // clientauth
+                .with_client_auth(&config.client_auth, config.keys.kek().ok()),
+        );
         let signing = signing::SigningPool::start(config.keys.signing_threads)
             .map_err(|e| AuthzError::Task(format!("cannot start signing threads: {e}")))?;
         // admin API (issue 18): the consents service's clock.
@@ -216,6 +218,8 @@ impl Application {
             grants: Arc::clone(&grants),
             logouts: Arc::clone(&logouts),
             devices: Arc::clone(&devices),
+            // clientauth
+            clients: Arc::clone(&clients),
             shutdown: shutdown.clone(),
         };
         let launch = Launch {
@@ -366,6 +370,7 @@ fn spawn_purge(purge: Purge) {
         grants,
         logouts,
         devices,
+        clients,
         shutdown,
     } = purge;
     runtime::spawn_periodic(
@@ -374,12 +379,13 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants, logouts, devices) = (
+            let (tokens, flow, grants, logouts, devices, clients) = (
                 tokens.clone(),
                 flow.clone(),
                 grants.clone(),
                 logouts.clone(),
                 devices.clone(),
+                clients.clone(),
             );
             async move {
                 let results = [
@@ -394,6 +400,11 @@ fn spawn_purge(purge: Purge) {
                         logouts.purge_expired().await,
                     ),
                     ("device authorizations", devices.purge_expired().await),
+                    // clientauth
+                    (
+                        "client assertion jtis",
+                        clients.purge_assertion_jtis().await,
+                    ),
                 ];
                 for (what, result) in results {
                     match result {

@@ -85,7 +85,10 @@ pub enum ClientsCommand {
 /// Client settings shared by `create` and `update`.
 #[derive(Debug, Args)]
 pub struct Settings {
-    /// client_secret_basic, client_secret_post or none (public client).
+    /// client_secret_basic or client_secret_post (a secret, sent either way),
+    /// client_secret_jwt (HS256 assertions under the secret), private_key_jwt (assertions
+    /// signed with a key of --jwks-file/--jwks-uri), tls_client_auth (with --tls-subject-dn
+    /// or a --tls-san-*), self_signed_tls_client_auth, or none (public client).
     #[arg(long, value_parser = parse::<TokenEndpointAuthMethod>)]
     auth_method: Option<TokenEndpointAuthMethod>,
     /// Allowed grant type (repeatable): authorization_code, client_credentials, refresh_token,
@@ -148,6 +151,94 @@ pub struct Settings {
     /// logout: settings of OpenID Connect Back-/Front-Channel Logout 1.0.
     #[command(flatten)]
     logout: LogoutSettings,
+    /// clientauth: the client's keys and certificate subject.
+    #[command(flatten)]
+    keys: KeySettings,
+}
+
+// clientauth
+/// The client's public keys (RFC 7591 §2 `jwks`, `jwks_uri`), its assertion algorithm and
+/// its `tls_client_auth` certificate subject (RFC 8705 §2.1.2). An empty value removes one.
+#[derive(Debug, Args)]
+pub struct KeySettings {
+    /// JWKS document (`{"keys":[…]}`, public keys) of the client, from this file ("" removes it).
+    #[arg(long, value_name = "FILE")]
+    jwks_file: Option<PathBuf>,
+    /// URL where the client publishes its JWKS (https; http only on a loopback host; "" removes it).
+    #[arg(long)]
+    jwks_uri: Option<String>,
+    /// The one algorithm the client's assertions must use (token_endpoint_auth_signing_alg;
+    /// RS256, PS256, ES256, EdDSA for private_key_jwt, HS256 for client_secret_jwt; "" any).
+    #[arg(long)]
+    auth_signing_alg: Option<String>,
+    /// tls_client_auth: the certificate's subject DN (RFC 4514, e.g. "CN=svc,O=Example").
+    #[arg(long)]
+    tls_subject_dn: Option<String>,
+    /// tls_client_auth: a dNSName in the certificate's subjectAltName.
+    #[arg(long)]
+    tls_san_dns: Option<String>,
+    /// tls_client_auth: a URI in the certificate's subjectAltName.
+    #[arg(long)]
+    tls_san_uri: Option<String>,
+    /// tls_client_auth: an IP address in the certificate's subjectAltName.
+    #[arg(long)]
+    tls_san_ip: Option<String>,
+    /// tls_client_auth: an email address (rfc822Name) in the certificate's subjectAltName.
+    #[arg(long)]
+    tls_san_email: Option<String>,
+}
+
+impl KeySettings {
+    /// Applies the given options to `c`; the result is checked with the rest of the client
+    /// ([`Client::auth_problem`]) when it is stored.
+    fn apply(self, c: &mut Client) -> Result<(), AuthzError> {
+        use crate::clients::TlsClientAuthSubject as S;
+        let given = |v: String| (!v.is_empty()).then_some(v);
+        if let Some(path) = self.jwks_file {
+            c.jwks = if path.as_os_str().is_empty() {
+                None
+            } else {
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    AuthzError::Invalid(format!("cannot read {}: {e}", path.display()))
+                })?;
+                let doc: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+                    AuthzError::Invalid(format!("{} is not JSON: {e}", path.display()))
+                })?;
+                if let Some(keys) = doc.get("keys").and_then(|k| k.as_array())
+                    && keys.iter().any(|k| k.get("d").is_some())
+                {
+                    return Err(AuthzError::Invalid(format!(
+                        "{} holds a private key: register only the public keys",
+                        path.display()
+                    )));
+                }
+                Some(doc)
+            };
+        }
+        if let Some(uri) = self.jwks_uri {
+            c.jwks_uri = given(uri);
+        }
+        if let Some(alg) = self.auth_signing_alg {
+            c.token_endpoint_auth_signing_alg = given(alg);
+        }
+        let subjects = [
+            self.tls_subject_dn.map(S::SubjectDn),
+            self.tls_san_dns.map(S::SanDns),
+            self.tls_san_uri.map(S::SanUri),
+            self.tls_san_ip.map(S::SanIp),
+            self.tls_san_email.map(S::SanEmail),
+        ];
+        let mut subjects = subjects.into_iter().flatten();
+        if let Some(subject) = subjects.next() {
+            if subjects.next().is_some() {
+                return Err(AuthzError::Invalid(
+                    "give one of --tls-subject-dn and --tls-san-* (RFC 8705 §2.1.2)".into(),
+                ));
+            }
+            c.tls_client_auth = (!subject.value().is_empty()).then_some(subject);
+        }
+        Ok(())
+    }
 }
 
 /// logout: the client's logout endpoints (OpenID Connect Back-Channel Logout 1.0 §2.2,
@@ -272,6 +363,11 @@ impl Settings {
             }
         }
         self.logout.apply(c)?;
+        // clientauth
+        self.keys.apply(c)?;
+        if let Some(problem) = c.auth_problem() {
+            return Err(AuthzError::Invalid(problem));
+        }
         // token exchange (RFC 8693)
         if !self.exchange_audiences.is_empty() {
             c.token_exchange.audiences = self.exchange_audiences;
@@ -357,6 +453,11 @@ pub fn client_json(c: &Client) -> serde_json::Value {
             "scope": c.token_exchange.scopes.to_string(),
             "impersonate": c.token_exchange.impersonate,
         },
+        // clientauth
+        "jwks": c.jwks,
+        "jwks_uri": c.jwks_uri,
+        "token_endpoint_auth_signing_alg": c.token_endpoint_auth_signing_alg,
+        "tls_client_auth": c.tls_client_auth.as_ref().map(|s| serde_json::json!({ s.metadata_name(): s.value() })),
         "created_at": c.created_at,
         "updated_at": c.updated_at,
     })
@@ -388,7 +489,9 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
     // Only serve and migrate create a database; this refuses a missing one.
     let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
-    let registry = Clients::new(db.clone(), Arc::new(SystemClock), Duration::ZERO);
+    let registry = Clients::new(db.clone(), Arc::new(SystemClock), Duration::ZERO)
+        // clientauth: client_secret_jwt secrets are sealed with the KEK when one is set.
+        .with_client_auth(&config.client_auth, config.keys.kek().ok());
     let audited = |action, id: String| {
         let db = db.clone();
         async move { super::audited(&db, action, TargetKind::Client, &id).await }

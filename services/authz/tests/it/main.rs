@@ -7,6 +7,8 @@ mod admin_api;
 mod app;
 mod audit_events;
 mod cli;
+// clientauth
+mod client_auth;
 mod code_flow;
 mod consents;
 mod cors;

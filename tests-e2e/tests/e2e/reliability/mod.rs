@@ -2,6 +2,8 @@
 //! (stalled bodies, lockout of the owner, storage trouble, replicas, the smaller holes),
 //! reproduced against the real binaries and asserted fixed. One submodule per finding.
 
+// clientauth
+mod assertions;
 mod durability;
 mod holes;
 mod listeners;

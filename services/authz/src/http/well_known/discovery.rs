@@ -11,7 +11,19 @@ use crate::config::AuthzConfig;
 
 /// The metadata document, serialised once.
 pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
-    let client_auth = ["client_secret_basic", "client_secret_post"];
+    // clientauth: every method a client may be registered for (RFC 8414 §2, OpenID Connect
+    // Discovery §3); introspection is for confidential clients only.
+    let mut auth_methods = crate::http::oauth::SUPPORTED_AUTH_METHODS.to_vec();
+    // mTLS (RFC 8705 §2) only where a proxy forwards client certificates.
+    if config.client_auth.certificate_header.is_some() {
+        auth_methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
+    }
+    let client_auth: Vec<&str> = auth_methods
+        .iter()
+        .copied()
+        .filter(|m| *m != "none")
+        .collect();
+    let auth_algs = crate::http::oauth::ASSERTION_ALGORITHMS;
     let algorithms: Vec<&str> = config.keys.algorithms.iter().map(|a| a.as_str()).collect();
     let metadata = json!({
         // Exactly as configured (OIDC Discovery §3, RFC 8414 §2).
@@ -46,12 +58,16 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "code_challenge_methods_supported": ["S256"],
         // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "token_endpoint_auth_methods_supported": auth_methods,
+        // clientauth: client assertions (RFC 7523, OpenID Connect Core §9).
+        "token_endpoint_auth_signing_alg_values_supported": auth_algs,
+        "introspection_endpoint_auth_signing_alg_values_supported": auth_algs,
+        "revocation_endpoint_auth_signing_alg_values_supported": auth_algs,
         // RFC 7662 (introspection) and RFC 7009 (revocation), per RFC 8414 §2.
         "introspection_endpoint": config.endpoint(crate::http::INTROSPECT_PATH),
         "introspection_endpoint_auth_methods_supported": client_auth,
         "revocation_endpoint": config.endpoint(crate::http::REVOKE_PATH),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "revocation_endpoint_auth_methods_supported": auth_methods,
         // RFC 8628 §4: the device authorization endpoint.
         "device_authorization_endpoint": config.endpoint(crate::http::DEVICE_AUTHORIZATION_PATH),
         // Signing algorithms of RFC 9068 access tokens.
