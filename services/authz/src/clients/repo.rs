@@ -592,6 +592,8 @@ pub(crate) async fn update_if(
     .execute(c)
     .await)?;
     Ok((n == 1).then_some(expected + 1))
+}
+
 // clientauth: the client assertion replay store (RFC 7523 §3 item 7)
 /// Records that `client_id` used an assertion with `jti`, kept until `expires_at`.
 /// `Ok(false)`: it was already recorded (a replay). The primary key decides, so two

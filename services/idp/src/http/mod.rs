@@ -148,19 +148,6 @@ pub(crate) fn app(
                 .route(web::get().to(signup_verify::get))
                 .route(web::post().to(signup_verify::post)),
         )
-}
-
-/// Records a security event of the pages in the audit trail (issue 18) at the state's
-/// clock, from the browser's address, and logs it.
-pub(crate) async fn audit(
-    state: &AppState,
-    req: &HttpRequest,
-    event: audit::AuditEvent,
-) -> Result<(), IdpError> {
-    let event = event
-        .at(audit::unix_ms(state.clock.now()))
-        .from(req.peer_addr().map(|a| a.ip()));
-    Ok(audit::record(&state.db, &event).await?)
         // upstream sign-in
         .service(web::resource("/upstream/start").route(web::post().to(upstream_start::post)))
         .service(
@@ -177,6 +164,19 @@ pub(crate) async fn audit(
                 .route(web::get().to(account_providers::get))
                 .route(web::post().to(account_providers::post)),
         )
+}
+
+/// Records a security event of the pages in the audit trail (issue 18) at the state's
+/// clock, from the browser's address, and logs it.
+pub(crate) async fn audit(
+    state: &AppState,
+    req: &HttpRequest,
+    event: audit::AuditEvent,
+) -> Result<(), IdpError> {
+    let event = event
+        .at(audit::unix_ms(state.clock.now()))
+        .from(req.peer_addr().map(|a| a.ip()));
+    Ok(audit::record(&state.db, &event).await?)
 }
 
 /// The browser's live session and its user. A session whose user is gone or disabled is

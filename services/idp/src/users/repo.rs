@@ -273,6 +273,8 @@ pub(crate) async fn delete_audited(
         })
         .await)?;
     Ok(())
+}
+
 // upstream sign-in
 /// By email (exact; emails are stored lower-case).
 pub(crate) async fn find_by_email(db: &Database, email: &str) -> Result<Option<Row>, StorageError> {
