@@ -185,7 +185,9 @@ pub(crate) async fn post(
     }
     let now = state.links.now();
     let taken = repo::username_taken(state.links.db(), &username).await?
-        || repo::signup_pending(state.links.db(), &pending_prefix(&username), now).await?;
+        || repo::signup_pending(state.links.db(), &pending_prefix(&username), now).await?
+        // account page: a username its former owner changed away from stays theirs a while.
+        || crate::account::repo::username_held(state.links.db(), &username, None, now).await?;
     if taken {
         return refuse(
             StatusCode::CONFLICT,

@@ -528,6 +528,17 @@ impl Upstreams {
         completion: repo::Completion<'_>,
         email: Option<String>,
     ) -> Result<bool, IdpError> {
+        // account page: a username its former owner changed away from stays theirs a while.
+        if let repo::Completion::NewUser(user) = &completion {
+            let now = self.inner.clock.unix();
+            if crate::account::repo::username_held(&self.inner.db, &user.username, None, now)
+                .await?
+            {
+                return Err(IdpError::Conflict(
+                    "username, email or identity already in use".to_owned(),
+                ));
+            }
+        }
         repo::complete(
             &self.inner.db,
             pending,

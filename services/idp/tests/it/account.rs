@@ -42,7 +42,7 @@ fn token(page: &Page, action: &str) -> String {
 }
 
 /// A browser signed in as `username` through `/account/login`.
-async fn signed_in(idp: &Idp, username: &str, password: &str) -> Browser {
+pub(crate) async fn signed_in(idp: &Idp, username: &str, password: &str) -> Browser {
     let mut browser = Browser::new(idp);
     let form = browser.get("/account/login").await;
     assert_eq!(form.status, 200, "{}", form.body);
@@ -63,7 +63,7 @@ async fn signed_in(idp: &Idp, username: &str, password: &str) -> Browser {
 }
 
 /// GET /account (200) and post `fields` to `action` with that form's token.
-async fn submit(browser: &mut Browser, action: &str, fields: &[(&str, &str)]) -> Page {
+pub(crate) async fn submit(browser: &mut Browser, action: &str, fields: &[(&str, &str)]) -> Page {
     let page = browser.get("/account").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let csrf = token(&page, action);

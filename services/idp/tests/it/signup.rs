@@ -136,6 +136,18 @@ async fn sign_up_refuses_taken_and_invalid_input(db: TestDatabase) {
         taken.body.contains(r#"value="someone@example.com""#),
         "form kept"
     );
+    // A username its owner changed away from on the account page stays held for them, so
+    // nobody can sign up with it meanwhile.
+    let mut alice = crate::account::signed_in(&idp, "alice", crate::harness::PASSWORD).await;
+    let renamed = crate::account::submit(
+        &mut alice,
+        "/account/username",
+        &[("username", "alice-renamed")],
+    )
+    .await;
+    assert_eq!(renamed.status, 303, "{}", renamed.body);
+    let held = sign_up(&mut browser, "alice", "other@example.com").await;
+    assert_eq!(held.status, 409, "{}", held.body);
     // A pending sign-up holds its username until its link expires.
     assert_eq!(
         sign_up(&mut browser, "pending", "p1@example.com")
