@@ -23,6 +23,8 @@ mod http;
 mod idp;
 pub mod keys;
 mod logout;
+// dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
+pub mod registration;
 mod relay;
 mod schema;
 pub mod signing;
@@ -66,6 +68,8 @@ pub(crate) struct AppState {
     pub(crate) logouts: Arc<Logouts>,
     /// Device authorizations (RFC 8628).
     pub(crate) devices: Arc<Devices>,
+    /// dcr: dynamic client registration (RFC 7591, RFC 7592).
+    pub(crate) registrations: Arc<registration::Registrations>,
     /// Whether cookies get `Secure` (the issuer is https).
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
@@ -161,7 +165,7 @@ impl Application {
             db.clone(),
             Arc::clone(&keys),
             Arc::clone(&clients),
-            clock,
+            Arc::clone(&clock),
             signing,
             config.issuer.clone(),
             config.keys.default_alg,
@@ -198,6 +202,13 @@ impl Application {
             &config.device,
             config.idp.page("/device"),
         ));
+        // dcr
+        let registrations = Arc::new(registration::Registrations::new(
+            db.clone(),
+            Arc::clone(&clients),
+            Arc::clone(&clock),
+            config.registration.clone(),
+        ));
         let purge = Purge {
             tokens: Arc::clone(&tokens),
             flow: Arc::clone(&flow),
@@ -226,6 +237,7 @@ impl Application {
             idp,
             logouts: Arc::clone(&logouts),
             devices: Arc::clone(&devices),
+            registrations,
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
         };

@@ -62,6 +62,11 @@ pub struct Client {
     // token exchange (RFC 8693)
     /// What the client may obtain with the token exchange grant.
     pub token_exchange: TokenExchangePolicy,
+    // PAR (RFC 9126)
+    /// The client must push its authorization requests first (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`): `/authorize` refuses its requests that do
+    /// not come through a `request_uri` of the PAR endpoint.
+    pub require_pushed_authorization_requests: bool,
 }
 
 // token exchange (RFC 8693)
@@ -130,6 +135,8 @@ impl Client {
             frontchannel_logout_uri: None,
             frontchannel_logout_session_required: false,
             token_exchange: TokenExchangePolicy::default(),
+            // PAR (RFC 9126)
+            require_pushed_authorization_requests: false,
         }
     }
 

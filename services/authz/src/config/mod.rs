@@ -5,11 +5,14 @@ mod device;
 mod flow;
 mod keys;
 mod logout;
+// dcr: registration (RFC 7591) and PAR (RFC 9126)
+mod registration;
 
 pub use device::DeviceConfig;
 pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
 pub use logout::LogoutConfig;
+pub use registration::{ParConfig, RegistrationConfig};
 
 /// The `tokens` section: issued tokens beyond what each client's registration says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -114,6 +117,11 @@ pub struct AuthzConfig {
     pub logout: LogoutConfig,
     /// The Device Authorization Grant (RFC 8628).
     pub device: DeviceConfig,
+    // dcr
+    /// Dynamic Client Registration (RFC 7591, RFC 7592).
+    pub registration: RegistrationConfig,
+    /// Pushed Authorization Requests (RFC 9126).
+    pub par: ParConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -139,6 +147,9 @@ impl Default for AuthzConfig {
             idp: IdpConfig::default(),
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
+            // dcr
+            registration: RegistrationConfig::default(),
+            par: ParConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -171,6 +182,9 @@ impl Validate for AuthzConfig {
             ("idp", &self.idp),
             ("logout", &self.logout),
             ("device", &self.device),
+            // dcr
+            ("registration", &self.registration),
+            ("par", &self.par),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

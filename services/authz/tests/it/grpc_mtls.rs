@@ -49,6 +49,7 @@ fn client(id: &str, introspect: bool) -> Client {
         frontchannel_logout_uri: None,
         frontchannel_logout_session_required: false,
         token_exchange: Default::default(),
+        require_pushed_authorization_requests: false,
     }
 }
 

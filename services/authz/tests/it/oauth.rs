@@ -66,6 +66,7 @@ fn client(id: &str) -> Client {
         frontchannel_logout_uri: None,
         frontchannel_logout_session_required: false,
         token_exchange: Default::default(),
+        require_pushed_authorization_requests: false,
     }
 }
 

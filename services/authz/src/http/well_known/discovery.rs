@@ -54,6 +54,8 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         // RFC 8628 §4: the device authorization endpoint.
         "device_authorization_endpoint": config.endpoint(crate::http::DEVICE_AUTHORIZATION_PATH),
+        // dcr: RFC 7591 §3 registration endpoint (RFC 8414 §2 `registration_endpoint`).
+        "registration_endpoint": config.endpoint(crate::http::REGISTER_PATH),
         // Signing algorithms of RFC 9068 access tokens.
         "access_token_signing_alg_values_supported": algorithms,
     });
