@@ -239,7 +239,9 @@ pub(crate) fn bearer(req: &HttpRequest) -> Result<Option<&str>, OAuthFailure> {
         .to_str()
         .map_err(|_| OAuthFailure::invalid_request("malformed Authorization header"))?;
     match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
             Ok(Some(token.trim()))
         }
         _ => Err(OAuthFailure::invalid_request(

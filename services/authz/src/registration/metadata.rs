@@ -202,8 +202,7 @@ pub fn apply(
     if grants.is_empty() {
         return Err(meta("grant_types must not be empty"));
     }
-    let response_types =
-        strings(obj, "response_types")?.unwrap_or_else(|| vec!["code".to_owned()]);
+    let response_types = strings(obj, "response_types")?.unwrap_or_else(|| vec!["code".to_owned()]);
     if let Some(other) = response_types.iter().find(|r| r.as_str() != "code") {
         return Err(meta(format!(
             "response type {other:?} is not supported; use code"
@@ -233,8 +232,13 @@ pub fn apply(
         ));
     }
     client.grant_types = grants;
-    client.redirect_uris =
-        uris(obj, "redirect_uris", policy.open, MetadataError::RedirectUri)?.unwrap_or_default();
+    client.redirect_uris = uris(
+        obj,
+        "redirect_uris",
+        policy.open,
+        MetadataError::RedirectUri,
+    )?
+    .unwrap_or_default();
     if code_grant && client.redirect_uris.is_empty() {
         return Err(MetadataError::RedirectUri(
             "redirect_uris is required with the authorization_code grant".into(),

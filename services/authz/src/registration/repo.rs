@@ -53,10 +53,12 @@ pub(super) async fn insert(
         expires_at: token.expires_at,
     };
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::insert_into(registration_tokens::table)
-        .values(&row)
-        .execute(c)
-        .await)?;
+    with_conn!(&mut conn, |c| diesel::insert_into(
+        registration_tokens::table
+    )
+    .values(&row)
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -92,8 +94,10 @@ pub(super) async fn list(db: &Database) -> Result<Vec<InitialAccessToken>, Stora
 /// Deletes a token; clients registered with it stay. `Ok(false)`: no such token.
 pub(super) async fn delete(db: &Database, id: &str) -> Result<bool, StorageError> {
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::delete(registration_tokens::table.find(id))
-        .execute(c)
-        .await)?;
+    let n = with_conn!(&mut conn, |c| diesel::delete(
+        registration_tokens::table.find(id)
+    )
+    .execute(c)
+    .await)?;
     Ok(n == 1)
 }

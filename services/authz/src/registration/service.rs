@@ -126,9 +126,7 @@ impl Registrations {
         }
         let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 4);
         if secs <= 0 {
-            return Err(AuthzError::Invalid(
-                "--expires must be at least 1s".into(),
-            ));
+            return Err(AuthzError::Invalid("--expires must be at least 1s".into()));
         }
         let value = random_token().map_err(|e| AuthzError::Task(e.to_string()))?;
         let now = self.clock.now();
@@ -152,9 +150,7 @@ impl Registrations {
     /// Revokes an initial access token at once; clients registered with it stay.
     pub async fn revoke_token(&self, id: &str) -> Result<(), AuthzError> {
         if !repo::delete(&self.db, id).await? {
-            return Err(AuthzError::NotFound(format!(
-                "no registration token {id}"
-            )));
+            return Err(AuthzError::NotFound(format!("no registration token {id}")));
         }
         Ok(())
     }
@@ -228,7 +224,11 @@ impl Registrations {
 
     /// The client `id` if `bearer` is its registration access token (RFC 7592 §3: an
     /// unknown client and a wrong token look the same).
-    async fn authorized(&self, id: &str, bearer: Option<&str>) -> Result<Client, RegistrationError> {
+    async fn authorized(
+        &self,
+        id: &str,
+        bearer: Option<&str>,
+    ) -> Result<Client, RegistrationError> {
         let denied = RegistrationError::InvalidToken("the registration access token is invalid");
         let Some(bearer) = bearer else {
             return Err(denied);
@@ -245,7 +245,11 @@ impl Registrations {
     /// RFC 7592 §2.1: the registered metadata. The registration access token stays as it
     /// is; the response does not repeat it (the caller adds `registration_client_uri`).
     #[instrument(skip_all)]
-    pub(crate) async fn read(&self, id: &str, bearer: Option<&str>) -> Result<Value, RegistrationError> {
+    pub(crate) async fn read(
+        &self,
+        id: &str,
+        bearer: Option<&str>,
+    ) -> Result<Value, RegistrationError> {
         let client = self.authorized(id, bearer).await?;
         let mut body = metadata::view(&client);
         if client.auth_method != TokenEndpointAuthMethod::None {
@@ -362,7 +366,11 @@ impl Registrations {
     /// RFC 7592 §2.3: deletes the client with everything issued to it, as
     /// `authz clients delete` does; its registration access token dies with it.
     #[instrument(skip_all)]
-    pub(crate) async fn delete(&self, id: &str, bearer: Option<&str>) -> Result<(), RegistrationError> {
+    pub(crate) async fn delete(
+        &self,
+        id: &str,
+        bearer: Option<&str>,
+    ) -> Result<(), RegistrationError> {
         self.authorized(id, bearer).await?;
         match self.clients.delete(id).await {
             Ok(()) => {}

@@ -19,4 +19,6 @@ mod logout;
 mod oauth;
 mod pending_requests;
 mod refresh_grace;
+// dcr
+mod registration;
 mod token_exchange;
