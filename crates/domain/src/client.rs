@@ -109,8 +109,38 @@ wire_enum!(
         ClientSecretPost = "client_secret_post",
         /// Public client: no secret (PKCE protects its codes).
         None = "none",
+        // client authentication (RFC 7523, RFC 8705)
+        /// A JWT assertion signed with HMAC under the client secret (OpenID Connect Core §9,
+        /// RFC 7523 §2.2).
+        ClientSecretJwt = "client_secret_jwt",
+        /// A JWT assertion signed with a private key whose public key is in the client's
+        /// `jwks` or `jwks_uri` (OpenID Connect Core §9, RFC 7523 §2.2).
+        PrivateKeyJwt = "private_key_jwt",
+        /// Mutual TLS with a PKI certificate whose subject matches the registration
+        /// (RFC 8705 §2.1).
+        TlsClientAuth = "tls_client_auth",
+        /// Mutual TLS with a self-signed certificate whose key is in the client's JWKS
+        /// (RFC 8705 §2.2).
+        SelfSignedTlsClientAuth = "self_signed_tls_client_auth",
     }
 );
+
+impl TokenEndpointAuthMethod {
+    /// Whether the client proves itself with a shared secret, sent as such
+    /// (`client_secret_basic`, `client_secret_post`) or as the HMAC key of an assertion
+    /// (`client_secret_jwt`): such a client has stored secrets.
+    pub fn uses_secret(self) -> bool {
+        matches!(
+            self,
+            Self::ClientSecretBasic | Self::ClientSecretPost | Self::ClientSecretJwt
+        )
+    }
+
+    /// Whether the client is confidential (RFC 6749 §2.1): every method but `none`.
+    pub fn is_confidential(self) -> bool {
+        self != Self::None
+    }
+}
 
 wire_enum!(
     /// How a client's access tokens are issued.

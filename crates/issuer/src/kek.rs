@@ -58,6 +58,24 @@ impl Kek {
 
     /// Encrypts `plaintext` (a private key) for the row of `kid`/`alg`.
     pub fn seal(&self, kid: &str, alg: Algorithm, plaintext: &[u8]) -> Result<String, IssuerError> {
+        self.seal_aad(&aad(kid, alg), plaintext)
+    }
+
+    /// Encrypts another kind of secret (a client secret that must stay recoverable, for
+    /// `client_secret_jwt`) bound to `context` (which names the row it belongs to), in a
+    /// domain separate from the signing keys: it opens only with [`Kek::open_secret`] and
+    /// the same context.
+    pub fn seal_secret(&self, context: &str, plaintext: &[u8]) -> Result<String, IssuerError> {
+        self.seal_aad(&secret_aad(context), plaintext)
+    }
+
+    /// Decrypts what [`Kek::seal_secret`] produced for `context`; anything else gives
+    /// [`IssuerError::Decrypt`] naming the context and no bytes.
+    pub fn open_secret(&self, context: &str, sealed: &str) -> Result<Vec<u8>, IssuerError> {
+        self.open_aad(context, &secret_aad(context), sealed)
+    }
+
+    fn seal_aad(&self, aad: &[u8], plaintext: &[u8]) -> Result<String, IssuerError> {
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
             .fill(&mut nonce)
@@ -66,7 +84,7 @@ impl Kek {
         self.key
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad(kid, alg)),
+                Aad::from(aad),
                 &mut buf,
             )
             .map_err(|_| IssuerError::Kek("encryption failed".into()))?;
@@ -78,6 +96,10 @@ impl Kek {
     /// Decrypts what [`Kek::seal`] produced for the same `kid`/`alg`; any tampering, a
     /// different row or a different KEK gives [`IssuerError::Decrypt`] and no bytes.
     pub fn open(&self, kid: &str, alg: Algorithm, sealed: &str) -> Result<Vec<u8>, IssuerError> {
+        self.open_aad(kid, &aad(kid, alg), sealed)
+    }
+
+    fn open_aad(&self, kid: &str, aad: &[u8], sealed: &str) -> Result<Vec<u8>, IssuerError> {
         let fail = || IssuerError::Decrypt {
             kid: kid.to_owned(),
         };
@@ -90,7 +112,7 @@ impl Kek {
         let mut buf = ciphertext.to_vec();
         let plain = self
             .key
-            .open_in_place(nonce, Aad::from(aad(kid, alg)), &mut buf)
+            .open_in_place(nonce, Aad::from(aad), &mut buf)
             .map_err(|_| fail())?;
         Ok(plain.to_vec())
     }
@@ -98,6 +120,10 @@ impl Kek {
 
 fn aad(kid: &str, alg: Algorithm) -> Vec<u8> {
     format!("signing-key:{alg}:{kid}").into_bytes()
+}
+
+fn secret_aad(context: &str) -> Vec<u8> {
+    format!("secret:{context}").into_bytes()
 }
 
 #[cfg(test)]
@@ -117,6 +143,25 @@ mod tests {
         assert_eq!(
             k.open("kid1", Algorithm::ES256, &sealed).unwrap(),
             b"secret key bytes"
+        );
+    }
+
+    #[test]
+    fn secrets_open_only_in_their_context() {
+        let k = kek();
+        let sealed = k.seal_secret("client:a:s1", b"shared secret").unwrap();
+        assert_eq!(
+            k.open_secret("client:a:s1", &sealed).unwrap(),
+            b"shared secret"
+        );
+        assert!(k.open_secret("client:b:s1", &sealed).is_err(), "other row");
+        assert!(
+            k.open("client:a:s1", Algorithm::RS256, &sealed).is_err(),
+            "signing-key domain"
+        );
+        assert!(
+            kek().open_secret("client:a:s1", &sealed).is_err(),
+            "other KEK"
         );
     }
 

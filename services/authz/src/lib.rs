@@ -105,6 +105,8 @@ struct Purge {
     grants: Arc<Grants>,
     logouts: Arc<Logouts>,
     devices: Arc<Devices>,
+    // clientauth: client assertion jtis
+    clients: Arc<Clients>,
     shutdown: Shutdown,
 }
 
@@ -154,11 +156,11 @@ impl Application {
         )
         .await?;
         keys.spawn_maintenance(config.keys.check_interval, shutdown.clone());
-        let clients = Arc::new(Clients::new(
-            db.clone(),
-            Arc::clone(&clock),
-            config.clients.cache_ttl,
-        ));
+        let clients = Arc::new(
+            Clients::new(db.clone(), Arc::clone(&clock), config.clients.cache_ttl)
+                // clientauth
+                .with_client_auth(&config.client_auth, config.keys.kek().ok()),
+        );
         let signing = signing::SigningPool::start(config.keys.signing_threads)
             .map_err(|e| AuthzError::Task(format!("cannot start signing threads: {e}")))?;
         let tokens = Arc::new(Tokens::new(
@@ -215,6 +217,8 @@ impl Application {
             grants: Arc::clone(&grants),
             logouts: Arc::clone(&logouts),
             devices: Arc::clone(&devices),
+            // clientauth
+            clients: Arc::clone(&clients),
             shutdown: shutdown.clone(),
         };
         let launch = Launch {
@@ -333,6 +337,7 @@ fn spawn_purge(purge: Purge) {
         grants,
         logouts,
         devices,
+        clients,
         shutdown,
     } = purge;
     runtime::spawn_periodic(
@@ -341,12 +346,13 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants, logouts, devices) = (
+            let (tokens, flow, grants, logouts, devices, clients) = (
                 tokens.clone(),
                 flow.clone(),
                 grants.clone(),
                 logouts.clone(),
                 devices.clone(),
+                clients.clone(),
             );
             async move {
                 let results = [
@@ -361,6 +367,11 @@ fn spawn_purge(purge: Purge) {
                         logouts.purge_expired().await,
                     ),
                     ("device authorizations", devices.purge_expired().await),
+                    // clientauth
+                    (
+                        "client assertion jtis",
+                        clients.purge_assertion_jtis().await,
+                    ),
                 ];
                 for (what, result) in results {
                     match result {

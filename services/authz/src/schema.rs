@@ -39,6 +39,15 @@ diesel::table! {
         logout -> Text,
         // token exchange (RFC 8693)
         token_exchange -> Text,
+        // clientauth: client authentication by JWT (RFC 7523) and mTLS (RFC 8705)
+        jwks -> Nullable<Text>,
+        jwks_uri -> Nullable<Text>,
+        token_endpoint_auth_signing_alg -> Nullable<Text>,
+        tls_client_auth_subject_dn -> Nullable<Text>,
+        tls_client_auth_san_dns -> Nullable<Text>,
+        tls_client_auth_san_uri -> Nullable<Text>,
+        tls_client_auth_san_ip -> Nullable<Text>,
+        tls_client_auth_san_email -> Nullable<Text>,
         // PAR (RFC 9126 §6)
         require_pushed_authorization_requests -> Bool,
     }
@@ -51,6 +60,17 @@ diesel::table! {
         secret_hash -> Text,
         created_at -> BigInt,
         expires_at -> Nullable<BigInt>,
+        // clientauth: the secret sealed with the KEK (client_secret_jwt only)
+        sealed_secret -> Nullable<Text>,
+    }
+}
+
+// clientauth: client assertion `jti`s seen (RFC 7523 §3 item 7)
+diesel::table! {
+    client_assertion_jtis (client_id, jti) {
+        client_id -> Text,
+        jti -> Text,
+        expires_at -> BigInt,
     }
 }
 

@@ -387,7 +387,9 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
     // Only serve and migrate create a database; this refuses a missing one.
     let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
-    let registry = Clients::new(db, Arc::new(SystemClock), Duration::ZERO);
+    let registry = Clients::new(db, Arc::new(SystemClock), Duration::ZERO)
+        // clientauth: client_secret_jwt secrets are sealed with the KEK when one is set.
+        .with_client_auth(&config.client_auth, config.keys.kek().ok());
     match command {
         ClientsCommand::Create {
             id,

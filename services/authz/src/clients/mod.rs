@@ -6,10 +6,16 @@
 //! hash would cap the token endpoint at a few hundred requests per second. Several secrets
 //! may be valid at once while a rotation's grace period runs.
 
+// clientauth
+pub mod keys;
 mod model;
 mod repo;
 mod service;
 
+// clientauth
+pub use keys::{ClientKeys, KeyError, KeySet};
 pub(crate) use model::generated_id;
 pub use model::{Client, NewClient, Secret, TokenExchangePolicy, logout_uri_problem, origin_of};
-pub use service::{ClientAuthError, Clients, Credentials, SeedOutcome};
+// clientauth
+pub use model::{TlsClientAuthSubject, assertion_algorithms};
+pub use service::{AuthContext, ClientAuthError, Clients, Credentials, SeedOutcome};

@@ -62,11 +62,128 @@ pub struct Client {
     // token exchange (RFC 8693)
     /// What the client may obtain with the token exchange grant.
     pub token_exchange: TokenExchangePolicy,
+    // clientauth: client authentication by JWT (RFC 7523) and mTLS (RFC 8705)
+    /// The client's public keys, a JWKS document (RFC 7591 §2 `jwks`, RFC 7517 §5): for
+    /// `private_key_jwt`, `self_signed_tls_client_auth` and signed request objects. Never
+    /// together with [`Client::jwks_uri`].
+    pub jwks: Option<serde_json::Value>,
+    /// Where the client publishes its JWKS (RFC 7591 §2 `jwks_uri`); fetched and cached by
+    /// [`crate::clients::ClientKeys`].
+    pub jwks_uri: Option<String>,
+    /// The one JWS algorithm the client's assertions must be signed with (RFC 7591 §2
+    /// `token_endpoint_auth_signing_alg`); `None`: any algorithm allowed for its method.
+    pub token_endpoint_auth_signing_alg: Option<String>,
+    /// `tls_client_auth`: the certificate subject value the client is registered with
+    /// (RFC 8705 §2.1.2).
+    pub tls_client_auth: Option<TlsClientAuthSubject>,
     // PAR (RFC 9126)
     /// The client must push its authorization requests first (RFC 9126 §6,
     /// `require_pushed_authorization_requests`): `/authorize` refuses its requests that do
     /// not come through a `request_uri` of the PAR endpoint.
     pub require_pushed_authorization_requests: bool,
+}
+
+// clientauth: client authentication by mTLS (RFC 8705)
+/// The one certificate subject value a `tls_client_auth` client is registered with
+/// (RFC 8705 §2.1.2: exactly one of these metadata parameters).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsClientAuthSubject {
+    /// `tls_client_auth_subject_dn`: the subject distinguished name (RFC 4514 string).
+    SubjectDn(String),
+    /// `tls_client_auth_san_dns`: a dNSName SAN entry.
+    SanDns(String),
+    /// `tls_client_auth_san_uri`: a uniformResourceIdentifier SAN entry.
+    SanUri(String),
+    /// `tls_client_auth_san_ip`: an iPAddress SAN entry (IPv4 or IPv6 text form).
+    SanIp(String),
+    /// `tls_client_auth_san_email`: an rfc822Name SAN entry.
+    SanEmail(String),
+}
+
+impl TlsClientAuthSubject {
+    /// The client metadata parameter name (RFC 8705 §2.1.2).
+    pub fn metadata_name(&self) -> &'static str {
+        match self {
+            Self::SubjectDn(_) => "tls_client_auth_subject_dn",
+            Self::SanDns(_) => "tls_client_auth_san_dns",
+            Self::SanUri(_) => "tls_client_auth_san_uri",
+            Self::SanIp(_) => "tls_client_auth_san_ip",
+            Self::SanEmail(_) => "tls_client_auth_san_email",
+        }
+    }
+
+    /// The registered value.
+    pub fn value(&self) -> &str {
+        match self {
+            Self::SubjectDn(v)
+            | Self::SanDns(v)
+            | Self::SanUri(v)
+            | Self::SanIp(v)
+            | Self::SanEmail(v) => v,
+        }
+    }
+}
+
+/// The JWS algorithms a client assertion may be signed with for `method` (RFC 7523 §3
+/// item 9; RFC 8725 §3.1: an explicit allowlist, never `none`): HS256 for
+/// `client_secret_jwt`, the asymmetric algorithms authz verifies for `private_key_jwt`.
+pub fn assertion_algorithms(method: TokenEndpointAuthMethod) -> &'static [&'static str] {
+    match method {
+        TokenEndpointAuthMethod::ClientSecretJwt => &["HS256"],
+        TokenEndpointAuthMethod::PrivateKeyJwt => &["RS256", "PS256", "ES256", "EdDSA"],
+        _ => &[],
+    }
+}
+
+impl Client {
+    // clientauth
+    /// Why this client's authentication settings cannot work, or `None`: `jwks` and
+    /// `jwks_uri` are exclusive (RFC 7591 §2) and `jwks` must be a JWKS document;
+    /// `private_key_jwt` needs one of them, `self_signed_tls_client_auth` one too
+    /// (RFC 8705 §2.2), `tls_client_auth` its subject value (RFC 8705 §2.1.2);
+    /// `token_endpoint_auth_signing_alg` must be allowed for the method.
+    pub fn auth_problem(&self) -> Option<String> {
+        use TokenEndpointAuthMethod as M;
+        if self.jwks.is_some() && self.jwks_uri.is_some() {
+            return Some("jwks and jwks_uri are mutually exclusive".into());
+        }
+        if let Some(jwks) = &self.jwks
+            && !jwks.get("keys").is_some_and(serde_json::Value::is_array)
+        {
+            return Some("jwks must be a JWKS document ({\"keys\":[...]})".into());
+        }
+        if let Some(uri) = &self.jwks_uri
+            && let Some(problem) = logout_uri_problem(uri)
+        {
+            return Some(format!("jwks_uri {problem}"));
+        }
+        let has_keys = self.jwks.is_some() || self.jwks_uri.is_some();
+        match self.auth_method {
+            M::PrivateKeyJwt | M::SelfSignedTlsClientAuth if !has_keys => {
+                return Some(format!("{} needs jwks or jwks_uri", self.auth_method));
+            }
+            M::TlsClientAuth if self.tls_client_auth.is_none() => {
+                return Some(
+                    "tls_client_auth needs a certificate subject (tls_client_auth_subject_dn or a tls_client_auth_san_* value)"
+                        .into(),
+                );
+            }
+            _ => {}
+        }
+        if self.tls_client_auth.is_some() && self.auth_method != M::TlsClientAuth {
+            return Some("a tls_client_auth subject is only for tls_client_auth".into());
+        }
+        if let Some(alg) = &self.token_endpoint_auth_signing_alg
+            && !assertion_algorithms(self.auth_method).contains(&alg.as_str())
+        {
+            return Some(format!(
+                "token_endpoint_auth_signing_alg {alg} is not allowed for {} (allowed: {})",
+                self.auth_method,
+                assertion_algorithms(self.auth_method).join(", ")
+            ));
+        }
+        None
+    }
 }
 
 // token exchange (RFC 8693)
@@ -135,6 +252,11 @@ impl Client {
             frontchannel_logout_uri: None,
             frontchannel_logout_session_required: false,
             token_exchange: TokenExchangePolicy::default(),
+            // clientauth
+            jwks: None,
+            jwks_uri: None,
+            token_endpoint_auth_signing_alg: None,
+            tls_client_auth: None,
             // PAR (RFC 9126)
             require_pushed_authorization_requests: false,
         }
@@ -207,6 +329,9 @@ pub struct Secret {
     pub created_at: i64,
     /// When it stops being accepted; `None`: until rotated.
     pub expires_at: Option<i64>,
+    /// clientauth: the secret sealed with the key-encryption key, for `client_secret_jwt`
+    /// (the HMAC key of its assertions, OpenID Connect Core §9); `None` for other methods.
+    pub sealed: Option<String>,
 }
 
 impl Secret {

@@ -5,10 +5,10 @@ use domain::{ClientId, GrantType, ScopeSet};
 use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
-use super::model::{Client, Secret, hex, unhex};
+use super::model::{Client, Secret, TlsClientAuthSubject, hex, unhex};
 use crate::schema::{
-    client_registrations, client_secrets, clients, grant_access_tokens, grants, opaque_tokens,
-    registration_tokens, revoked_jtis,
+    client_assertion_jtis, client_registrations, client_secrets, clients, grant_access_tokens,
+    grants, opaque_tokens, registration_tokens, revoked_jtis,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -40,6 +40,16 @@ struct ClientRow {
     // token exchange (RFC 8693)
     /// [`crate::clients::TokenExchangePolicy`] as JSON.
     token_exchange: String,
+    // clientauth: client authentication by JWT (RFC 7523) and mTLS (RFC 8705)
+    /// The JWKS document as JSON text.
+    jwks: Option<String>,
+    jwks_uri: Option<String>,
+    token_endpoint_auth_signing_alg: Option<String>,
+    tls_client_auth_subject_dn: Option<String>,
+    tls_client_auth_san_dns: Option<String>,
+    tls_client_auth_san_uri: Option<String>,
+    tls_client_auth_san_ip: Option<String>,
+    tls_client_auth_san_email: Option<String>,
     // PAR (RFC 9126 §6)
     require_pushed_authorization_requests: bool,
 }
@@ -52,12 +62,23 @@ struct SecretRow {
     secret_hash: String,
     created_at: i64,
     expires_at: Option<i64>,
+    // clientauth
+    sealed_secret: Option<String>,
 }
 
 fn corrupt(what: impl Into<String>) -> StorageError {
     StorageError::Query(diesel::result::Error::DeserializationError(
         what.into().into(),
     ))
+}
+
+// clientauth
+/// The registered `tls_client_auth` value if it is the kind `pick` selects.
+fn tls_subject(
+    c: &Client,
+    pick: impl Fn(&TlsClientAuthSubject) -> Option<&String>,
+) -> Option<String> {
+    c.tls_client_auth.as_ref().and_then(pick).cloned()
 }
 
 fn json_list(v: &[String]) -> String {
@@ -104,6 +125,30 @@ impl ClientRow {
             // token exchange (RFC 8693)
             token_exchange: serde_json::to_string(&c.token_exchange)
                 .unwrap_or_else(|_| "{}".to_owned()),
+            // clientauth
+            jwks: c.jwks.as_ref().map(ToString::to_string),
+            jwks_uri: c.jwks_uri.clone(),
+            token_endpoint_auth_signing_alg: c.token_endpoint_auth_signing_alg.clone(),
+            tls_client_auth_subject_dn: tls_subject(c, |s| match s {
+                TlsClientAuthSubject::SubjectDn(v) => Some(v),
+                _ => None,
+            }),
+            tls_client_auth_san_dns: tls_subject(c, |s| match s {
+                TlsClientAuthSubject::SanDns(v) => Some(v),
+                _ => None,
+            }),
+            tls_client_auth_san_uri: tls_subject(c, |s| match s {
+                TlsClientAuthSubject::SanUri(v) => Some(v),
+                _ => None,
+            }),
+            tls_client_auth_san_ip: tls_subject(c, |s| match s {
+                TlsClientAuthSubject::SanIp(v) => Some(v),
+                _ => None,
+            }),
+            tls_client_auth_san_email: tls_subject(c, |s| match s {
+                TlsClientAuthSubject::SanEmail(v) => Some(v),
+                _ => None,
+            }),
             // PAR (RFC 9126 §6)
             require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         }
@@ -162,6 +207,28 @@ impl ClientRow {
             // token exchange (RFC 8693)
             token_exchange: serde_json::from_str(&self.token_exchange)
                 .map_err(|e| corrupt(e.to_string()))?,
+            // clientauth
+            jwks: self
+                .jwks
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt(e.to_string()))?,
+            jwks_uri: self.jwks_uri,
+            token_endpoint_auth_signing_alg: self.token_endpoint_auth_signing_alg,
+            tls_client_auth: self
+                .tls_client_auth_subject_dn
+                .map(TlsClientAuthSubject::SubjectDn)
+                .or(self
+                    .tls_client_auth_san_dns
+                    .map(TlsClientAuthSubject::SanDns))
+                .or(self
+                    .tls_client_auth_san_uri
+                    .map(TlsClientAuthSubject::SanUri))
+                .or(self.tls_client_auth_san_ip.map(TlsClientAuthSubject::SanIp))
+                .or(self
+                    .tls_client_auth_san_email
+                    .map(TlsClientAuthSubject::SanEmail)),
             // PAR (RFC 9126 §6)
             require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
@@ -175,6 +242,7 @@ impl SecretRow {
             id: self.id,
             created_at: self.created_at,
             expires_at: self.expires_at,
+            sealed: self.sealed_secret,
         })
     }
 }
@@ -250,16 +318,18 @@ macro_rules! delete_client {
     }};
 }
 
-/// A client's first secret as stored: its row id and the SHA-256 of the secret.
-pub(crate) type NewSecret<'a> = (&'a str, [u8; 32]);
+/// A client's first secret as stored: its row id, the SHA-256 of the secret and, for
+/// `client_secret_jwt`, the secret sealed with the key-encryption key.
+pub(crate) type NewSecret<'a> = (&'a str, [u8; 32], Option<&'a str>);
 
 fn secret_row(client: &Client, secret: Option<NewSecret<'_>>) -> Option<SecretRow> {
-    secret.map(|(id, digest)| SecretRow {
+    secret.map(|(id, digest, sealed)| SecretRow {
         id: id.to_owned(),
         client_id: client.id.as_str().to_owned(),
         secret_hash: hex(&digest),
         created_at: client.created_at,
         expires_at: None,
+        sealed_secret: sealed.map(str::to_owned),
     })
 }
 
@@ -396,6 +466,7 @@ pub(crate) async fn rotate_secret(
     client_id: &str,
     new_id: &str,
     digest: [u8; 32],
+    sealed: Option<&str>,
     now: i64,
     old_expires_at: i64,
 ) -> Result<(), StorageError> {
@@ -405,6 +476,7 @@ pub(crate) async fn rotate_secret(
         secret_hash: hex(&digest),
         created_at: now,
         expires_at: None,
+        sealed_secret: sealed.map(str::to_owned),
     };
     let mut conn = db.get().await?;
     with_conn!(&mut conn, |c| c
@@ -439,6 +511,41 @@ pub(crate) async fn rotate_secret(
     Ok(())
 }
 
+// clientauth: the client assertion replay store (RFC 7523 §3 item 7)
+/// Records that `client_id` used an assertion with `jti`, kept until `expires_at`.
+/// `Ok(false)`: it was already recorded (a replay). The primary key decides, so two
+/// replicas on one database never both accept the same `jti`.
+pub(crate) async fn record_assertion_jti(
+    db: &Database,
+    client_id: &str,
+    jti: &str,
+    expires_at: i64,
+) -> Result<bool, StorageError> {
+    let mut conn = db.get().await?;
+    let n = with_conn!(&mut conn, |c| diesel::insert_into(
+        client_assertion_jtis::table
+    )
+    .values((
+        client_assertion_jtis::client_id.eq(client_id),
+        client_assertion_jtis::jti.eq(jti),
+        client_assertion_jtis::expires_at.eq(expires_at),
+    ))
+    .on_conflict_do_nothing()
+    .execute(c)
+    .await)?;
+    Ok(n == 1)
+}
+
+/// Deletes the recorded assertion `jti`s that expired before `now` (an expired assertion
+/// is refused for its `exp` alone); returns how many.
+pub(crate) async fn purge_assertion_jtis(db: &Database, now: i64) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| diesel::delete(
+        client_assertion_jtis::table.filter(client_assertion_jtis::expires_at.lt(now))
+    )
+    .execute(c)
+    .await)?)
+}
 // dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
 
 /// What [`insert_registered`] did.

@@ -3,13 +3,23 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use domain::{ClientId, TokenEndpointAuthMethod, constant_time_eq};
-use issuer::Clock;
+use issuer::{Algorithm, Clock, Kek};
+use serde_json::{Map, Value};
 use storage::{Database, StorageError};
 use tracing::instrument;
 
-use super::model::{Client, NewClient, Secret, digest, generate_secret, random_id};
+use super::keys::{ClientKeys, KeyError, UnverifiedJws};
+use super::model::{
+    Client, NewClient, Secret, assertion_algorithms, digest, generate_secret, random_id,
+};
 use super::repo;
 use crate::AuthzError;
+use crate::config::ClientAuthConfig;
+
+/// Whole seconds of a configured duration.
+fn secs(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
+}
 
 /// How a client presented itself (RFC 6749 §2.3).
 #[derive(Clone)]
@@ -33,6 +43,16 @@ pub enum Credentials {
         /// `client_id`.
         id: String,
     },
+    // clientauth
+    /// A JWT client assertion (`client_assertion_type`
+    /// `urn:ietf:params:oauth:client-assertion-type:jwt-bearer`, RFC 7523 §2.2): for
+    /// `private_key_jwt` and `client_secret_jwt` (OpenID Connect Core §9).
+    Assertion {
+        /// The client it names: the form's `client_id`, else the assertion's `sub`.
+        id: String,
+        /// The compact JWT.
+        assertion: String,
+    },
 }
 
 impl std::fmt::Debug for Credentials {
@@ -48,35 +68,78 @@ impl Credentials {
     /// The claimed `client_id`.
     pub fn client_id(&self) -> &str {
         match self {
-            Self::Basic { id, .. } | Self::Post { id, .. } | Self::PublicId { id } => id,
+            Self::Basic { id, .. }
+            | Self::Post { id, .. }
+            | Self::PublicId { id }
+            | Self::Assertion { id, .. } => id,
         }
     }
 
-    /// The method this presentation corresponds to.
+    /// The method this presentation corresponds to (for an assertion, whose method
+    /// depends on how it is signed: `private_key_jwt`).
     pub fn method(&self) -> TokenEndpointAuthMethod {
         match self {
             Self::Basic { .. } => TokenEndpointAuthMethod::ClientSecretBasic,
             Self::Post { .. } => TokenEndpointAuthMethod::ClientSecretPost,
             Self::PublicId { .. } => TokenEndpointAuthMethod::None,
+            Self::Assertion { .. } => TokenEndpointAuthMethod::PrivateKeyJwt,
+        }
+    }
+
+    /// Whether a client registered for `registered` may present these credentials:
+    /// its own method, where the two ways of sending a shared secret (HTTP Basic and
+    /// form parameters, RFC 6749 §2.3.1) are one method (as Keycloak's "client id and
+    /// secret" is, and as discovery and the guide say), and an assertion for either JWT
+    /// method.
+    fn fits(&self, registered: TokenEndpointAuthMethod) -> bool {
+        use TokenEndpointAuthMethod as M;
+        match self {
+            Self::Basic { .. } | Self::Post { .. } => {
+                matches!(registered, M::ClientSecretBasic | M::ClientSecretPost)
+            }
+            Self::PublicId { .. } => registered == M::None,
+            Self::Assertion { .. } => matches!(registered, M::PrivateKeyJwt | M::ClientSecretJwt),
         }
     }
 
     fn secret(&self) -> Option<&str> {
         match self {
             Self::Basic { secret, .. } | Self::Post { secret, .. } => Some(secret),
-            Self::PublicId { .. } => None,
+            Self::PublicId { .. } | Self::Assertion { .. } => None,
         }
     }
 }
 
-/// Why client authentication failed; every variant is `invalid_client` on the wire and
-/// none says whether the client exists.
+// clientauth
+/// What the endpoint being called adds to client authentication: the values a client
+/// assertion's `aud` may hold (RFC 7523 §3 item 3: the issuer or the endpoint's URL; OpenID
+/// Connect Core §9: the token endpoint URL).
+#[derive(Debug, Clone, Default)]
+pub struct AuthContext {
+    /// Accepted `aud` values.
+    pub audiences: Vec<String>,
+}
+
+/// Why client authentication failed; every variant but `Storage` is `invalid_client` on
+/// the wire.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientAuthError {
-    /// Unknown client, wrong secret, expired secret, or a method the client is not
-    /// registered for.
+    /// Unknown client, wrong secret or expired secret (never says which).
     #[error("client authentication failed")]
     Invalid,
+    // clientauth
+    /// The client exists but is registered for another method; the description names it,
+    /// as Ory Hydra's does, so an integrator sees what to change.
+    #[error("client authentication failed: this client is registered for {registered}, not {used}")]
+    WrongMethod {
+        /// The method it is registered for.
+        registered: TokenEndpointAuthMethod,
+        /// The method the request used.
+        used: TokenEndpointAuthMethod,
+    },
+    /// A client assertion was refused (RFC 7523 §3); the reason is safe to show.
+    #[error("client assertion rejected: {0}")]
+    Assertion(String),
     /// The registry could not be read.
     #[error(transparent)]
     Storage(#[from] StorageError),
@@ -114,6 +177,16 @@ pub struct Clients {
     // browser clients (CORS)
     /// Every origin some client allows, and when it was read.
     origins: RwLock<Option<(Instant, Arc<HashSet<String>>)>>,
+    // clientauth
+    /// Clients' public keys (`jwks`, `jwks_uri`).
+    keys: Arc<ClientKeys>,
+    /// Seals the secrets of `client_secret_jwt` clients; `None`: such clients cannot be
+    /// created and their assertions are refused.
+    kek: Option<Arc<Kek>>,
+    /// `client_auth.assertion_max_lifetime`, seconds.
+    assertion_max_lifetime: i64,
+    /// `client_auth.clock_skew`, seconds.
+    clock_skew: i64,
 }
 
 impl Clients {
@@ -125,7 +198,65 @@ impl Clients {
             ttl: cache_ttl,
             cache: RwLock::new(HashMap::new()),
             origins: RwLock::new(None),
+            // clientauth
+            keys: Arc::new(ClientKeys::new(&ClientAuthConfig::default())),
+            kek: None,
+            assertion_max_lifetime: 300,
+            clock_skew: 30,
         }
+    }
+
+    // clientauth
+    /// This registry with the `client_auth` settings and the key-encryption key that
+    /// seals `client_secret_jwt` secrets (without it, such clients cannot be created and
+    /// their assertions are refused).
+    pub fn with_client_auth(mut self, config: &ClientAuthConfig, kek: Option<Kek>) -> Self {
+        self.keys = Arc::new(ClientKeys::new(config));
+        self.kek = kek.map(Arc::new);
+        self.assertion_max_lifetime = secs(config.assertion_max_lifetime);
+        self.clock_skew = secs(config.clock_skew);
+        self
+    }
+
+    /// The client key resolver (for verifying request objects, RFC 9101 §6.1).
+    pub fn keys(&self) -> &Arc<ClientKeys> {
+        &self.keys
+    }
+
+    /// Deletes recorded client assertion `jti`s whose assertion has expired; returns how
+    /// many (run by the periodic purge).
+    pub async fn purge_assertion_jtis(&self) -> Result<usize, StorageError> {
+        repo::purge_assertion_jtis(&self.db, self.clock.now()).await
+    }
+
+    /// The context of a sealed secret: its client and row, so a sealed value moved to
+    /// another row does not open.
+    fn seal_context(client_id: &str, secret_id: &str) -> String {
+        format!("client-secret:{client_id}:{secret_id}")
+    }
+
+    /// Seals `secret` for row `secret_id` of `client` when its method needs the secret
+    /// back (`client_secret_jwt`); `None` otherwise.
+    fn seal_for(
+        &self,
+        client: &Client,
+        secret_id: &str,
+        secret: &str,
+    ) -> Result<Option<String>, AuthzError> {
+        if client.auth_method != TokenEndpointAuthMethod::ClientSecretJwt {
+            return Ok(None);
+        }
+        let kek = self.kek.as_ref().ok_or_else(|| {
+            AuthzError::Invalid(
+                "client_secret_jwt needs keys.encryption_key to seal the client secret".into(),
+            )
+        })?;
+        kek.seal_secret(
+            &Self::seal_context(client.id.as_str(), secret_id),
+            secret.as_bytes(),
+        )
+        .map(Some)
+        .map_err(|e| AuthzError::Task(e.to_string()))
     }
 
     // browser clients (CORS)
@@ -211,10 +342,16 @@ impl Clients {
     /// Authenticates a client (RFC 6749 §2.3): the method must be the one it is registered
     /// with, and the secret must match one of its unexpired secrets (compared in constant
     /// time). Unknown clients take the same path, so timing does not tell them apart.
+    ///
+    /// clientauth: a client registered for `client_secret_basic` or `client_secret_post`
+    /// may send its secret either way (RFC 6749 §2.3.1); a client assertion is verified as
+    /// [`Clients::check_assertion`] says; any other mismatch is
+    /// [`ClientAuthError::WrongMethod`], naming the registered method.
     #[instrument(skip_all, fields(client_id = %credentials.client_id()))]
     pub async fn authenticate(
         &self,
         credentials: &Credentials,
+        context: &AuthContext,
     ) -> Result<Arc<Client>, ClientAuthError> {
         let entry = self.entry(credentials.client_id()).await?;
         let presented = credentials.secret().map(digest);
@@ -225,8 +362,16 @@ impl Clients {
             }
             return Err(ClientAuthError::Invalid);
         };
-        if entry.client.auth_method != credentials.method() {
-            return Err(ClientAuthError::Invalid);
+        if !credentials.fits(entry.client.auth_method) {
+            return Err(ClientAuthError::WrongMethod {
+                registered: entry.client.auth_method,
+                used: credentials.method(),
+            });
+        }
+        if let Credentials::Assertion { assertion, .. } = credentials {
+            self.check_assertion(&entry, assertion, context, now)
+                .await?;
+            return Ok(Arc::clone(&entry.client));
         }
         match presented {
             None => Ok(Arc::clone(&entry.client)),
@@ -246,22 +391,185 @@ impl Clients {
 
     /// The secret a new client is stored with: none for a public client (which must not be
     /// given one), else the given one or a generated 256-bit secret.
+    ///
+    /// clientauth: only the shared-secret methods (`client_secret_basic`,
+    /// `client_secret_post`, `client_secret_jwt`) have a secret; the key and certificate
+    /// methods get none. The client's authentication settings must be coherent
+    /// ([`Client::auth_problem`]).
     fn new_secret(new: &NewClient) -> Result<Option<String>, AuthzError> {
-        match new.client.auth_method {
-            TokenEndpointAuthMethod::None => {
-                if new.secret.is_some() {
-                    return Err(AuthzError::Invalid(
-                        "a public client (auth method none) has no secret".into(),
-                    ));
-                }
-                Ok(None)
-            }
-            _ => Ok(Some(match &new.secret {
-                Some(given) => given.clone(),
-                None => generate_secret()
-                    .map_err(|_| AuthzError::Task("no randomness available".into()))?,
-            })),
+        if let Some(problem) = new.client.auth_problem() {
+            return Err(AuthzError::Invalid(problem));
         }
+        if !new.client.auth_method.uses_secret() {
+            if new.secret.is_some() {
+                return Err(AuthzError::Invalid(format!(
+                    "a client using {} has no secret",
+                    new.client.auth_method
+                )));
+            }
+            return Ok(None);
+        }
+        Ok(Some(match &new.secret {
+            Some(given) => given.clone(),
+            None => {
+                generate_secret().map_err(|_| AuthzError::Task("no randomness available".into()))?
+            }
+        }))
+    }
+
+    // clientauth
+    /// Checks a client assertion (RFC 7523 §3, OpenID Connect Core §9) of a client
+    /// registered for `private_key_jwt` (signed with a key of its `jwks`/`jwks_uri`) or
+    /// `client_secret_jwt` (HS256 under one of its unexpired secrets):
+    /// - the signature algorithm is on the method's allowlist (and is the registered
+    ///   `token_endpoint_auth_signing_alg` if there is one): never `none`, never HMAC with
+    ///   a public key;
+    /// - `iss` and `sub` are the client id; `aud` holds the issuer or the endpoint's URL;
+    /// - `exp` is present, not past, and at most `client_auth.assertion_max_lifetime`
+    ///   ahead; `nbf` and `iat`, when present, are not in the future (all with
+    ///   `client_auth.clock_skew`);
+    /// - `jti` is present and has not been used before by this client: recorded in the
+    ///   database until the assertion expires, so a replay is refused on every replica.
+    async fn check_assertion(
+        &self,
+        entry: &Entry,
+        assertion: &str,
+        context: &AuthContext,
+        now: i64,
+    ) -> Result<(), ClientAuthError> {
+        let client = &entry.client;
+        let allowed: Vec<&str> = assertion_algorithms(client.auth_method)
+            .iter()
+            .copied()
+            .filter(|a| {
+                client
+                    .token_endpoint_auth_signing_alg
+                    .as_deref()
+                    .is_none_or(|only| only == *a)
+            })
+            .collect();
+        let reject = |e: KeyError| ClientAuthError::Assertion(e.to_string());
+        let claims = if client.auth_method == TokenEndpointAuthMethod::ClientSecretJwt {
+            self.verify_hmac(entry, assertion, &allowed, now)
+                .map_err(reject)?
+        } else {
+            let algorithms: Vec<Algorithm> =
+                allowed.iter().filter_map(|a| a.parse().ok()).collect();
+            self.keys
+                .verify(client, assertion, &algorithms)
+                .await
+                .map_err(reject)?
+                .1
+        };
+        let exp = self.check_claims(client, &claims, context, now)?;
+        let jti = claims
+            .get("jti")
+            .and_then(Value::as_str)
+            .filter(|j| !j.is_empty() && j.len() <= 256)
+            .ok_or_else(|| ClientAuthError::Assertion("jti is required".into()))?;
+        if !repo::record_assertion_jti(&self.db, client.id.as_str(), jti, exp + self.clock_skew)
+            .await?
+        {
+            metrics::counter!("client_assertion_replays_total").increment(1);
+            return Err(ClientAuthError::Assertion(
+                "the assertion (jti) was already used".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// `client_secret_jwt`: verifies the HS256 signature (RFC 7518 §3.2, compared in
+    /// constant time by ring) under each unexpired secret of the client, opened from its
+    /// sealed form. Returns the claims.
+    fn verify_hmac(
+        &self,
+        entry: &Entry,
+        assertion: &str,
+        allowed: &[&str],
+        now: i64,
+    ) -> Result<Map<String, Value>, KeyError> {
+        let jws = UnverifiedJws::parse(assertion)?;
+        if !jws.alg().is_some_and(|a| allowed.contains(&a)) {
+            return Err(KeyError::AlgorithmNotAllowed);
+        }
+        let Some(kek) = &self.kek else {
+            tracing::warn!(
+                "client_secret_jwt assertion, but no key-encryption key to open secrets"
+            );
+            return Err(KeyError::NoKeys);
+        };
+        let mut ok = false;
+        for secret in entry.secrets.iter().filter(|s| s.is_valid_at(now)) {
+            let Some(sealed) = &secret.sealed else {
+                continue;
+            };
+            let context = Self::seal_context(entry.client.id.as_str(), &secret.id);
+            let Ok(key) = kek.open_secret(&context, sealed) else {
+                tracing::warn!("a sealed client secret does not open with the key-encryption key");
+                continue;
+            };
+            let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &key);
+            ok |= ring::hmac::verify(&key, jws.signing_input.as_bytes(), &jws.signature).is_ok();
+        }
+        if !ok {
+            return Err(KeyError::BadSignature);
+        }
+        Ok(jws.claims)
+    }
+
+    /// The registered-claim checks of RFC 7523 §3 on a verified assertion; returns `exp`.
+    fn check_claims(
+        &self,
+        client: &Client,
+        claims: &Map<String, Value>,
+        context: &AuthContext,
+        now: i64,
+    ) -> Result<i64, ClientAuthError> {
+        let fail = |m: &str| ClientAuthError::Assertion(m.to_owned());
+        let id = client.id.as_str();
+        if claims.get("iss").and_then(Value::as_str) != Some(id) {
+            return Err(fail("iss must be the client_id"));
+        }
+        if claims.get("sub").and_then(Value::as_str) != Some(id) {
+            return Err(fail("sub must be the client_id"));
+        }
+        let aud_ok = match claims.get("aud") {
+            Some(Value::String(a)) => context.audiences.iter().any(|x| x == a),
+            Some(Value::Array(list)) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|a| context.audiences.iter().any(|x| x == a)),
+            _ => false,
+        };
+        if !aud_ok {
+            return Err(fail(
+                "aud must contain the issuer or the URL of the endpoint called",
+            ));
+        }
+        let time = |k: &str| {
+            claims.get(k).map(|v| {
+                v.as_i64()
+                    .ok_or_else(|| fail(&format!("{k} must be a number")))
+            })
+        };
+        let exp = time("exp").ok_or_else(|| fail("exp is required"))??;
+        if exp + self.clock_skew <= now {
+            return Err(fail("the assertion has expired"));
+        }
+        if exp - now > self.assertion_max_lifetime + self.clock_skew {
+            return Err(fail("exp is too far in the future"));
+        }
+        if let Some(nbf) = time("nbf").transpose()?
+            && nbf > now + self.clock_skew
+        {
+            return Err(fail("the assertion is not valid yet (nbf)"));
+        }
+        if let Some(iat) = time("iat").transpose()?
+            && iat > now + self.clock_skew
+        {
+            return Err(fail("iat is in the future"));
+        }
+        Ok(exp)
     }
 
     /// Registers a client. Confidential clients get a generated 256-bit secret unless one
@@ -275,10 +583,16 @@ impl Clients {
         client.updated_at = now;
         let secret_id =
             random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
+        let sealed = match &secret {
+            Some(s) => self.seal_for(&client, &secret_id, s)?,
+            None => None,
+        };
         let inserted = repo::insert(
             &self.db,
             &client,
-            secret.as_deref().map(|s| (secret_id.as_str(), digest(s))),
+            secret
+                .as_deref()
+                .map(|s| (secret_id.as_str(), digest(s), sealed.as_deref())),
         )
         .await
         .map_err(|e| {
@@ -317,11 +631,21 @@ impl Clients {
             client.updated_at = now;
             let secret_id =
                 random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
-            prepared.push((client, secret.map(|s| (secret_id, digest(&s)))));
+            let sealed = match &secret {
+                Some(s) => self.seal_for(&client, &secret_id, s)?,
+                None => None,
+            };
+            prepared.push((client, secret.map(|s| (secret_id, digest(&s), sealed))));
         }
         let rows: Vec<(&Client, Option<repo::NewSecret>)> = prepared
             .iter()
-            .map(|(c, s)| (c, s.as_ref().map(|(id, d)| (id.as_str(), *d))))
+            .map(|(c, s)| {
+                (
+                    c,
+                    s.as_ref()
+                        .map(|(id, d, sealed)| (id.as_str(), *d, sealed.as_deref())),
+                )
+            })
             .collect();
         let done = repo::seed(&self.db, reset, now, &rows).await?;
         for (client, _) in &prepared {
@@ -350,6 +674,9 @@ impl Clients {
 
     /// Replaces a client's settings.
     pub async fn update(&self, mut client: Client) -> Result<Client, AuthzError> {
+        if let Some(problem) = client.auth_problem() {
+            return Err(AuthzError::Invalid(problem));
+        }
         client.updated_at = self.clock.now();
         if !repo::update(&self.db, &client).await? {
             return Err(AuthzError::NotFound(format!("no client {}", client.id)));
@@ -379,10 +706,11 @@ impl Clients {
         let Some((client, _)) = repo::get(&self.db, id).await? else {
             return Err(AuthzError::NotFound(format!("no client {id}")));
         };
-        if client.auth_method == TokenEndpointAuthMethod::None {
-            return Err(AuthzError::Invalid(
-                "a public client has no secret to rotate".into(),
-            ));
+        if !client.auth_method.uses_secret() {
+            return Err(AuthzError::Invalid(format!(
+                "a client using {} has no secret to rotate",
+                client.auth_method
+            )));
         }
         let secret =
             generate_secret().map_err(|_| AuthzError::Task("no randomness available".into()))?;
@@ -390,7 +718,17 @@ impl Clients {
             random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
         let now = self.clock.now();
         let grace = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX / 2);
-        repo::rotate_secret(&self.db, id, &secret_id, digest(&secret), now, now + grace).await?;
+        let sealed = self.seal_for(&client, &secret_id, &secret)?;
+        repo::rotate_secret(
+            &self.db,
+            id,
+            &secret_id,
+            digest(&secret),
+            sealed.as_deref(),
+            now,
+            now + grace,
+        )
+        .await?;
         self.forget(id);
         Ok(secret)
     }
@@ -416,10 +754,16 @@ impl Clients {
         client.updated_at = now;
         let secret_id =
             random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
+        let sealed = match &secret {
+            Some(s) => self.seal_for(&client, &secret_id, s)?,
+            None => None,
+        };
         let outcome = repo::insert_registered(
             &self.db,
             &client,
-            secret.as_deref().map(|s| (secret_id.as_str(), digest(s))),
+            secret
+                .as_deref()
+                .map(|s| (secret_id.as_str(), digest(s), sealed.as_deref())),
             access_token,
             initial_token,
             now,
@@ -456,6 +800,27 @@ impl Clients {
                 false
             }
         })
+    }
+
+    /// Whether `presented` is one of the unexpired secrets of client `id` (RFC 7592 §2.2:
+    /// a `client_secret` in an update must be the current one), compared in constant time.
+    #[instrument(skip_all)]
+    pub(crate) async fn secret_matches(
+        &self,
+        id: &str,
+        presented: &str,
+    ) -> Result<bool, StorageError> {
+        let presented = digest(presented);
+        let now = self.clock.now();
+        let secrets = repo::get(&self.db, id)
+            .await?
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        let mut ok = false;
+        for s in &secrets {
+            ok |= constant_time_eq(&presented, &s.digest) & s.is_valid_at(now);
+        }
+        Ok(ok)
     }
 
     /// Replaces a dynamically registered client's settings and its registration access

@@ -1,5 +1,7 @@
 //! The authz configuration (`configs/authz.yaml`, `AUTHZ__…` environment variables).
 
+// clientauth
+mod client_auth;
 // device grant (RFC 8628)
 mod device;
 mod flow;
@@ -8,6 +10,8 @@ mod logout;
 // dcr: registration (RFC 7591) and PAR (RFC 9126)
 mod registration;
 
+// clientauth
+pub use client_auth::ClientAuthConfig;
 pub use device::DeviceConfig;
 pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
@@ -105,6 +109,8 @@ pub struct AuthzConfig {
     pub keys: KeysConfig,
     /// Client registry.
     pub clients: ClientsConfig,
+    /// clientauth: client authentication by JWT assertion and mTLS.
+    pub client_auth: ClientAuthConfig,
     /// Issued tokens.
     pub tokens: TokensConfig,
     /// The authorization endpoint and its codes.
@@ -141,6 +147,8 @@ impl Default for AuthzConfig {
             database: DatabaseConfig::with_url("sqlite://data/authz.db"),
             keys: KeysConfig::default(),
             clients: ClientsConfig::default(),
+            // clientauth
+            client_auth: ClientAuthConfig::default(),
             tokens: TokensConfig::default(),
             authorize: AuthorizeConfig::default(),
             login: LoginConfig::default(),
@@ -176,6 +184,8 @@ impl Validate for AuthzConfig {
             ("database", &self.database),
             ("keys", &self.keys),
             ("clients", &self.clients),
+            // clientauth
+            ("client_auth", &self.client_auth),
             ("tokens", &self.tokens),
             ("authorize", &self.authorize),
             ("login", &self.login),

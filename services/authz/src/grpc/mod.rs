@@ -107,10 +107,14 @@ pub(crate) async fn caller<T>(
         _ => Status::unauthenticated("malformed credentials"),
     })?;
     clients
-        .authenticate(&Credentials::Basic { id, secret })
+        .authenticate(&Credentials::Basic { id, secret }, &Default::default())
         .await
         .map_err(|e| match e {
             ClientAuthError::Invalid => Status::unauthenticated("client authentication failed"),
+            // clientauth
+            e @ (ClientAuthError::WrongMethod { .. } | ClientAuthError::Assertion(_)) => {
+                Status::unauthenticated(e.to_string())
+            }
             ClientAuthError::Storage(e) => failure_status(&Failure::from(e)),
         })
 }

@@ -21,7 +21,7 @@ pub(crate) async fn post(
     body: web::Bytes,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let (form, client) = authenticated_form(&req, &body, &state.clients).await?;
+    let (form, client) = authenticated_form(&req, &body, &state).await?;
     if !client.grant_types.contains(&GrantType::DeviceCode) {
         return Err(OAuthFailure::bad(
             ErrorCode::UnauthorizedClient,

@@ -36,7 +36,7 @@ async fn introspect(
     body: &web::Bytes,
     state: &web::Data<AppState>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let (form, caller) = authenticated_form(req, body, &state.clients).await?;
+    let (form, caller) = authenticated_form(req, body, state).await?;
     // Introspection is for confidential clients (RFC 7662 §2.1): a public client's id alone
     // proves nothing.
     if caller.auth_method == domain::TokenEndpointAuthMethod::None {

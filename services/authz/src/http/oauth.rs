@@ -12,7 +12,7 @@ use actix_web::{HttpRequest, HttpResponse, HttpResponseBuilder, ResponseError};
 use domain::basic::BasicError;
 use domain::{ErrorCode, OAuthError};
 
-use crate::clients::{ClientAuthError, Credentials};
+use crate::clients::{AuthContext, ClientAuthError, Credentials};
 use crate::error::Failure;
 use crate::flow::AuthorizeError;
 use crate::tokens::TokenError;
@@ -109,10 +109,18 @@ impl OAuthFailure {
         f
     }
 
-    /// Maps a client authentication failure.
+    /// Maps a client authentication failure: `invalid_client` (401) whose description
+    /// says what an integrator can fix (the registered method, the assertion's problem)
+    /// but never whether an unknown client or a wrong secret was the cause.
     pub(crate) fn from_client_auth(e: ClientAuthError, basic: bool) -> Self {
         match e {
             ClientAuthError::Invalid => Self::invalid_client(basic),
+            // clientauth
+            e @ (ClientAuthError::WrongMethod { .. } | ClientAuthError::Assertion(_)) => {
+                let mut f = Self::bad(ErrorCode::InvalidClient, e.to_string());
+                f.basic_challenge = basic;
+                f
+            }
             ClientAuthError::Storage(e) => Self::from(Failure::from(e)),
         }
     }
@@ -311,8 +319,14 @@ impl Form {
     }
 }
 
+// clientauth
+/// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
+pub(crate) const JWT_BEARER_ASSERTION: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+
 /// The client credentials of a request (RFC 6749 §2.3): HTTP Basic (id and secret
-/// form-urlencoded, §2.3.1) or body parameters, never both. `Ok(None)`: none presented.
+/// form-urlencoded, §2.3.1), body parameters, or a JWT client assertion (RFC 7523 §2.2,
+/// RFC 7521 §4.2), never two of them. `Ok(None)`: none presented.
 pub(crate) fn credentials(
     req: &HttpRequest,
     form: &Form,
@@ -324,7 +338,58 @@ pub(crate) fn credentials(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let basic = authorization.map(domain::basic::parse);
-    if let Some(parsed) = basic.filter(|b| !matches!(b, Err(BasicError::NotBasic))) {
+    let basic = basic.filter(|b| !matches!(b, Err(BasicError::NotBasic)));
+    // clientauth: a client assertion (RFC 7521 §4.2).
+    let assertion_type = form.one("client_assertion_type")?;
+    let assertion = form.one("client_assertion")?;
+    if assertion_type.is_some() || assertion.is_some() {
+        if basic.is_some() || body_secret.is_some() {
+            return Err(OAuthFailure::invalid_request(
+                "use one client authentication method, not a client assertion and a secret together",
+            ));
+        }
+        let (Some(kind), Some(assertion)) = (assertion_type, assertion) else {
+            return Err(OAuthFailure::invalid_request(
+                "client_assertion and client_assertion_type go together",
+            ));
+        };
+        if kind != JWT_BEARER_ASSERTION {
+            return Err(OAuthFailure::bad(
+                ErrorCode::InvalidClient,
+                format!("unsupported client_assertion_type (supported: {JWT_BEARER_ASSERTION})"),
+            ));
+        }
+        // RFC 7523 §3 item 2: `sub` names the client; client_id, when sent, must agree.
+        let sub = crate::clients::keys::UnverifiedJws::parse(assertion)
+            .ok()
+            .and_then(|j| {
+                j.claims
+                    .get("sub")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+            });
+        let id = match (body_id, sub) {
+            (Some(id), Some(sub)) if id != sub => {
+                return Err(OAuthFailure::bad(
+                    ErrorCode::InvalidClient,
+                    "client assertion rejected: sub must be the client_id",
+                ));
+            }
+            (Some(id), _) => id.to_owned(),
+            (None, Some(sub)) => sub,
+            (None, None) => {
+                return Err(OAuthFailure::bad(
+                    ErrorCode::InvalidClient,
+                    "client assertion rejected: malformed JWT",
+                ));
+            }
+        };
+        return Ok(Some(Credentials::Assertion {
+            id,
+            assertion: assertion.to_owned(),
+        }));
+    }
+    if let Some(parsed) = basic {
         if body_secret.is_some() {
             return Err(OAuthFailure::invalid_request(
                 "use one client authentication method, not Basic and client_secret together",
@@ -353,20 +418,31 @@ pub(crate) fn credentials(
     })
 }
 
-/// The common start of every client-authenticated OAuth endpoint: parse the form,
-/// require client credentials, authenticate them (RFC 6749 §2.3).
+/// The common start of every client-authenticated OAuth endpoint (token, introspection,
+/// revocation, device authorization, PAR): parse the form, require client credentials,
+/// authenticate them (RFC 6749 §2.3; RFC 7523 §2.2 client assertions, whose `aud` may be
+/// the issuer, the token endpoint or the URL of the endpoint called).
 pub(crate) async fn authenticated_form(
     req: &HttpRequest,
     body: &[u8],
-    clients: &crate::clients::Clients,
+    state: &crate::AppState,
 ) -> Result<(Form, std::sync::Arc<crate::clients::Client>), OAuthFailure> {
     let form = Form::parse(req, body)?;
     let credentials = credentials(req, &form)?.ok_or_else(|| {
         OAuthFailure::bad(ErrorCode::InvalidClient, "client authentication required")
     })?;
     let basic = matches!(credentials, Credentials::Basic { .. });
-    let client = clients
-        .authenticate(&credentials)
+    // clientauth
+    let context = AuthContext {
+        audiences: vec![
+            state.issuer.clone(),
+            state.endpoint(super::TOKEN_PATH),
+            state.endpoint(req.path()),
+        ],
+    };
+    let client = state
+        .clients
+        .authenticate(&credentials, &context)
         .await
         .map_err(|e| OAuthFailure::from_client_auth(e, basic))?;
     Ok((form, client))

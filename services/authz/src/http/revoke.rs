@@ -40,7 +40,7 @@ async fn revoke(
     state: &web::Data<AppState>,
     origin: &mut Option<String>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let (form, client) = authenticated_form(req, body, &state.clients).await?;
+    let (form, client) = authenticated_form(req, body, state).await?;
     *origin = cors::check(req, &client).map_err(OAuthFailure::invalid_request)?;
     let token = form.required("token")?;
     form.one("token_type_hint")?;

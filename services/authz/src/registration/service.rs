@@ -300,17 +300,7 @@ impl Registrations {
                     "client_secret must be a string".into(),
                 ));
             };
-            let credentials = crate::clients::Credentials::Basic {
-                id: id.to_owned(),
-                secret: given.clone(),
-            };
-            let mut check = credentials;
-            if current.auth_method == TokenEndpointAuthMethod::ClientSecretPost
-                && let crate::clients::Credentials::Basic { id, secret } = check
-            {
-                check = crate::clients::Credentials::Post { id, secret };
-            }
-            if self.clients.authenticate(&check).await.is_err() {
+            if !self.clients.secret_matches(id, given).await? {
                 return Err(RegistrationError::InvalidRequest(
                     "client_secret is not the client's current secret".into(),
                 ));

@@ -49,6 +49,11 @@ fn client(id: &str, introspect: bool) -> Client {
         frontchannel_logout_uri: None,
         frontchannel_logout_session_required: false,
         token_exchange: Default::default(),
+        // clientauth
+        jwks: None,
+        jwks_uri: None,
+        token_endpoint_auth_signing_alg: None,
+        tls_client_auth: None,
         require_pushed_authorization_requests: false,
     }
 }

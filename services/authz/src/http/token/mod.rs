@@ -50,7 +50,7 @@ async fn issue(
     state: &web::Data<AppState>,
     origin: &mut Option<String>,
 ) -> Result<HttpResponse, OAuthFailure> {
-    let (form, client) = authenticated_form(req, body, &state.clients).await?;
+    let (form, client) = authenticated_form(req, body, state).await?;
     *origin = cors::check(req, &client).map_err(OAuthFailure::invalid_request)?;
     let grant = form.required("grant_type")?;
     let grant: GrantType = grant.parse().map_err(|_| {

@@ -1,0 +1,10 @@
+DROP TABLE client_assertion_jtis;
+ALTER TABLE client_secrets DROP COLUMN sealed_secret;
+ALTER TABLE clients DROP COLUMN tls_client_auth_san_email;
+ALTER TABLE clients DROP COLUMN tls_client_auth_san_ip;
+ALTER TABLE clients DROP COLUMN tls_client_auth_san_uri;
+ALTER TABLE clients DROP COLUMN tls_client_auth_san_dns;
+ALTER TABLE clients DROP COLUMN tls_client_auth_subject_dn;
+ALTER TABLE clients DROP COLUMN token_endpoint_auth_signing_alg;
+ALTER TABLE clients DROP COLUMN jwks_uri;
+ALTER TABLE clients DROP COLUMN jwks;
