@@ -23,6 +23,8 @@ mod http;
 mod idp;
 pub mod keys;
 mod logout;
+// PAR (RFC 9126)
+mod par;
 // dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
 pub mod registration;
 mod relay;
@@ -70,6 +72,8 @@ pub(crate) struct AppState {
     pub(crate) devices: Arc<Devices>,
     /// dcr: dynamic client registration (RFC 7591, RFC 7592).
     pub(crate) registrations: Arc<registration::Registrations>,
+    /// PAR: pushed authorization requests (RFC 9126).
+    pub(crate) pushed: Arc<par::PushedRequests>,
     /// Whether cookies get `Secure` (the issuer is https).
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
@@ -107,6 +111,8 @@ struct Purge {
     devices: Arc<Devices>,
     // clientauth: client assertion jtis
     clients: Arc<Clients>,
+    // PAR (RFC 9126)
+    pushed: Arc<par::PushedRequests>,
     shutdown: Shutdown,
 }
 
@@ -211,6 +217,11 @@ impl Application {
             Arc::clone(&clock),
             config.registration.clone(),
         ));
+        let pushed = Arc::new(par::PushedRequests::new(
+            db.clone(),
+            Arc::clone(&clock),
+            &config.par,
+        ));
         let purge = Purge {
             tokens: Arc::clone(&tokens),
             flow: Arc::clone(&flow),
@@ -219,6 +230,8 @@ impl Application {
             devices: Arc::clone(&devices),
             // clientauth
             clients: Arc::clone(&clients),
+            // PAR (RFC 9126)
+            pushed: Arc::clone(&pushed),
             shutdown: shutdown.clone(),
         };
         let launch = Launch {
@@ -242,6 +255,7 @@ impl Application {
             logouts: Arc::clone(&logouts),
             devices: Arc::clone(&devices),
             registrations,
+            pushed,
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
         };
@@ -329,7 +343,7 @@ fn spawn_write_check(db: Database, stop: impl std::future::Future<Output = ()> +
 
 /// Deletes expired state every ten minutes until shutdown: opaque tokens and denylist
 /// entries, pending authorization requests, browser sessions, unredeemed codes, grants
-/// with their refresh tokens, and device authorizations.
+/// with their refresh tokens, device authorizations and pushed authorization requests.
 fn spawn_purge(purge: Purge) {
     let Purge {
         tokens,
@@ -338,6 +352,7 @@ fn spawn_purge(purge: Purge) {
         logouts,
         devices,
         clients,
+        pushed,
         shutdown,
     } = purge;
     runtime::spawn_periodic(
@@ -346,13 +361,14 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants, logouts, devices, clients) = (
+            let (tokens, flow, grants, logouts, devices, clients, pushed) = (
                 tokens.clone(),
                 flow.clone(),
                 grants.clone(),
                 logouts.clone(),
                 devices.clone(),
                 clients.clone(),
+                pushed.clone(),
             );
             async move {
                 let results = [
@@ -367,6 +383,7 @@ fn spawn_purge(purge: Purge) {
                         logouts.purge_expired().await,
                     ),
                     ("device authorizations", devices.purge_expired().await),
+                    ("pushed authorization requests", pushed.purge_expired().await),
                     // clientauth
                     (
                         "client assertion jtis",

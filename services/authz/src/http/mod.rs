@@ -15,8 +15,12 @@ mod cors;
 mod device_authorization;
 mod end_session;
 mod introspect;
+// JAR (RFC 9101)
+pub(crate) mod jar;
 mod oauth;
 pub(crate) mod pages;
+// PAR (RFC 9126)
+mod par;
 // dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
 mod register;
 mod register_client;
@@ -42,6 +46,9 @@ pub(crate) const INTROSPECT_PATH: &str = "/introspect";
 pub(crate) const REVOKE_PATH: &str = "/revoke";
 /// The device authorization endpoint (RFC 8628 §3.1).
 pub(crate) const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+
+/// PAR: the pushed authorization request endpoint (RFC 9126 §2).
+pub(crate) const PAR_PATH: &str = "/par";
 
 // dcr
 /// The client registration endpoint (RFC 7591 §3); `/register/{client_id}` is each
@@ -120,6 +127,13 @@ pub(crate) fn app(
                 .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
                 .route(web::post().to(revoke::post))
                 .route(cors::options().to(cors::preflight_post))
+                .default_service(web::to(oauth::post_only)),
+        )
+        // PAR (RFC 9126)
+        .service(
+            web::resource(PAR_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
+                .route(web::post().to(par::post))
                 .default_service(web::to(oauth::post_only)),
         )
         // dcr: Dynamic Client Registration (RFC 7591, RFC 7592); bodies capped at

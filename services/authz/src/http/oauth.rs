@@ -309,6 +309,17 @@ impl Form {
             .ok_or_else(|| OAuthFailure::invalid_request(format!("parameter {name} is required")))
     }
 
+    // PAR / JAR (RFC 9126, RFC 9101)
+    /// A form of these pairs (pushed or request-object parameters).
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// Every pair, in order.
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.0
+    }
+
     /// Every non-empty value of a parameter that may repeat (`resource`, RFC 8707 §2).
     pub(crate) fn all(&self, name: &str) -> Vec<&str> {
         self.0

@@ -7,7 +7,7 @@
 use domain::{GrantType, ScopeSet, TokenEndpointAuthMethod};
 use serde_json::{Map, Value};
 
-use crate::clients::{Client, logout_uri_problem};
+use crate::clients::{Client, TlsClientAuthSubject, logout_uri_problem};
 
 /// Most redirect URIs (and post-logout redirect URIs) one client may register.
 const MAX_URIS: usize = 20;
@@ -183,6 +183,7 @@ pub fn apply(
     } else {
         client.auth_method = TokenEndpointAuthMethod::ClientSecretBasic;
     }
+    keys(obj, client)?;
     let grant_names = strings(obj, "grant_types")?
         .unwrap_or_else(|| vec![GrantType::AuthorizationCode.as_str().to_owned()]);
     let mut grants = Vec::with_capacity(grant_names.len());
@@ -304,6 +305,46 @@ pub fn apply(
     Ok(())
 }
 
+/// The client's keys and key-bound authentication settings (RFC 7591 §2 `jwks` xor
+/// `jwks_uri`, `token_endpoint_auth_signing_alg`; RFC 8705 §2.1.2 the one
+/// `tls_client_auth_*` subject value), checked as every registry write checks them
+/// ([`Client::auth_problem`]): `private_key_jwt` needs keys, `jwks_uri` must be https.
+fn keys(obj: &Map<String, Value>, client: &mut Client) -> Result<(), MetadataError> {
+    client.jwks = match obj.get("jwks") {
+        None | Some(Value::Null) => None,
+        Some(v @ Value::Object(_)) => Some(v.clone()),
+        Some(_) => return Err(meta("jwks must be a JWKS document ({\"keys\":[...]})")),
+    };
+    client.jwks_uri = string(obj, "jwks_uri")?.map(str::to_owned);
+    client.token_endpoint_auth_signing_alg =
+        string(obj, "token_endpoint_auth_signing_alg")?.map(str::to_owned);
+    let mut subjects = Vec::new();
+    for (name, make) in [
+        (
+            "tls_client_auth_subject_dn",
+            TlsClientAuthSubject::SubjectDn as fn(String) -> TlsClientAuthSubject,
+        ),
+        ("tls_client_auth_san_dns", TlsClientAuthSubject::SanDns),
+        ("tls_client_auth_san_uri", TlsClientAuthSubject::SanUri),
+        ("tls_client_auth_san_ip", TlsClientAuthSubject::SanIp),
+        ("tls_client_auth_san_email", TlsClientAuthSubject::SanEmail),
+    ] {
+        if let Some(v) = string(obj, name)? {
+            subjects.push(make(v.to_owned()));
+        }
+    }
+    if subjects.len() > 1 {
+        return Err(meta(
+            "give exactly one tls_client_auth_* subject value (RFC 8705 §2.1.2)",
+        ));
+    }
+    client.tls_client_auth = subjects.pop();
+    if let Some(problem) = client.auth_problem() {
+        return Err(meta(problem));
+    }
+    Ok(())
+}
+
 /// The registered metadata of a client as RFC 7591 §3.2.1 returns it (without
 /// credentials, which the caller adds).
 pub fn view(client: &Client) -> Value {
@@ -327,6 +368,18 @@ pub fn view(client: &Client) -> Value {
     }
     if let Some(u) = &client.frontchannel_logout_uri {
         v["frontchannel_logout_uri"] = u.clone().into();
+    }
+    if let Some(jwks) = &client.jwks {
+        v["jwks"] = jwks.clone();
+    }
+    if let Some(u) = &client.jwks_uri {
+        v["jwks_uri"] = u.clone().into();
+    }
+    if let Some(a) = &client.token_endpoint_auth_signing_alg {
+        v["token_endpoint_auth_signing_alg"] = a.clone().into();
+    }
+    if let Some(t) = &client.tls_client_auth {
+        v[t.metadata_name()] = t.value().into();
     }
     v
 }
@@ -383,6 +436,27 @@ mod tests {
             MetadataError::Metadata(_)
         ));
         assert!(run(r#"{"redirect_uris":["http://127.0.0.1:9/cb"]}"#, &policy()).is_ok());
+    }
+
+    #[test]
+    fn key_metadata() {
+        let code = |j: &str| run(j, &policy()).unwrap_err();
+        let keys = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
+        assert!(matches!(
+            code(r#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#),
+            MetadataError::Metadata(_)
+        ));
+        assert!(matches!(
+            code(&format!(r#"{{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{keys},"jwks_uri":"https://a.example/jwks"}}"#)),
+            MetadataError::Metadata(_)
+        ));
+        let c = run(
+            &format!(r#"{{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{keys}}}"#),
+            &policy(),
+        )
+        .unwrap();
+        assert_eq!(c.auth_method, TokenEndpointAuthMethod::PrivateKeyJwt);
+        assert!(view(&c)["jwks"]["keys"].is_array());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use domain::{ClientId, ScopeSet, TokenEndpointAuthMethod};
+use domain::{ClientId, ScopeSet};
 use issuer::Clock;
 use serde_json::Value;
 use storage::Database;
@@ -70,7 +70,7 @@ impl Registration {
         if let Some(s) = &self.client_secret {
             body["client_secret"] = s.clone().into();
         }
-        if self.client.auth_method != TokenEndpointAuthMethod::None {
+        if self.client.auth_method.uses_secret() {
             // Generated secrets do not expire (RFC 7591 §3.2.1: 0 means never).
             body["client_secret_expires_at"] = 0.into();
         }
@@ -252,7 +252,7 @@ impl Registrations {
     ) -> Result<Value, RegistrationError> {
         let client = self.authorized(id, bearer).await?;
         let mut body = metadata::view(&client);
-        if client.auth_method != TokenEndpointAuthMethod::None {
+        if client.auth_method.uses_secret() {
             body["client_secret_expires_at"] = 0.into();
         }
         Ok(body)
@@ -317,13 +317,14 @@ impl Registrations {
         let mut client = Client::new(current.id.clone(), current.name.clone());
         client.created_at = current.created_at;
         metadata::apply(&obj, &mut client, &policy)?;
-        let was_public = current.auth_method == TokenEndpointAuthMethod::None;
-        if was_public != (client.auth_method == TokenEndpointAuthMethod::None) {
-            return Err(MetadataError::Metadata(
-                "token_endpoint_auth_method cannot change between a public (none) and a \
-                 confidential method; register a new client"
-                    .into(),
-            )
+        let (before, after) = (current.auth_method, client.auth_method);
+        if before.uses_secret() != after.uses_secret()
+            || before.is_confidential() != after.is_confidential()
+        {
+            return Err(MetadataError::Metadata(format!(
+                "token_endpoint_auth_method cannot change from {before} to {after}: a client \
+                 keeps being public, secret-based or key-based; register a new client"
+            ))
             .into());
         }
         // Settings only an operator sets are kept.
