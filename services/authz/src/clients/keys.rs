@@ -11,11 +11,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use issuer::Algorithm;
+use issuer::{Algorithm, Clock};
 use josekit::jwk::Jwk;
 use josekit::jws::JwsVerifier;
 use serde_json::{Map, Value};
@@ -218,18 +218,29 @@ fn decode_object(part: &str) -> Result<Map<String, Value>, KeyError> {
     }
 }
 
-/// A cached key set and when it was fetched (or parsed, for an inline `jwks`).
+/// A JWS whose signature verified with one of the client's keys.
+#[derive(Debug, Clone)]
+pub struct VerifiedJws {
+    /// The protected header.
+    pub header: Map<String, Value>,
+    /// The payload (claims) object; checking its claims is the caller's job.
+    pub claims: Map<String, Value>,
+}
+
+/// A cached key set and when it was fetched (or parsed, for an inline `jwks`), Unix
+/// seconds of the service clock.
 struct Cached {
     keys: Arc<KeySet>,
-    fetched_at: Instant,
+    fetched_at: i64,
 }
 
 /// The client key resolver: each client's verification keys, from its inline `jwks` or
 /// its `jwks_uri`, parsed once and cached (see the module documentation for the bounds).
 pub struct ClientKeys {
     http: Result<reqwest::Client, String>,
-    ttl: Duration,
-    refetch_interval: Duration,
+    clock: Arc<dyn Clock>,
+    ttl: i64,
+    refetch_interval: i64,
     max_bytes: usize,
     max_entries: usize,
     cache: RwLock<HashMap<String, Cached>>,
@@ -244,7 +255,7 @@ impl std::fmt::Debug for ClientKeys {
 impl ClientKeys {
     /// A resolver with the `client_auth` settings. `jwks_uri` fetches follow no redirects
     /// and trust the system's root certificates.
-    pub fn new(config: &ClientAuthConfig) -> Self {
+    pub fn new(config: &ClientAuthConfig, clock: Arc<dyn Clock>) -> Self {
         let http = reqwest::Client::builder()
             .timeout(config.jwks_fetch_timeout)
             .redirect(reqwest::redirect::Policy::none())
@@ -253,8 +264,9 @@ impl ClientKeys {
             .map_err(|e| e.to_string());
         Self {
             http,
-            ttl: config.jwks_cache_ttl,
-            refetch_interval: config.jwks_refetch_interval,
+            clock,
+            ttl: seconds(config.jwks_cache_ttl),
+            refetch_interval: seconds(config.jwks_refetch_interval),
             max_bytes: config.jwks_max_bytes,
             max_entries: config.jwks_cache_entries,
             cache: RwLock::new(HashMap::new()),
@@ -335,7 +347,7 @@ impl ClientKeys {
         client: &Client,
         token: &str,
         algorithms: &[Algorithm],
-    ) -> Result<(Map<String, Value>, Map<String, Value>), KeyError> {
+    ) -> Result<VerifiedJws, KeyError> {
         let jws = UnverifiedJws::parse(token)?;
         let alg: Algorithm = jws
             .alg()
@@ -350,13 +362,16 @@ impl ClientKeys {
         if !ok {
             return Err(KeyError::BadSignature);
         }
-        Ok((jws.header, jws.claims))
+        Ok(VerifiedJws {
+            header: jws.header,
+            claims: jws.claims,
+        })
     }
 
-    fn cached(&self, key: &str, max_age: Option<Duration>) -> Option<Arc<KeySet>> {
+    fn cached(&self, key: &str, max_age: Option<i64>) -> Option<Arc<KeySet>> {
         let cache = self.cache.read().ok()?;
         let entry = cache.get(key)?;
-        if max_age.is_some_and(|m| entry.fetched_at.elapsed() >= m) {
+        if max_age.is_some_and(|m| self.clock.now() - entry.fetched_at >= m) {
             return None;
         }
         Some(Arc::clone(&entry.keys))
@@ -367,8 +382,8 @@ impl ClientKeys {
             return;
         };
         if cache.len() >= self.max_entries && !cache.contains_key(&key) {
-            let ttl = self.ttl;
-            cache.retain(|k, v| k.starts_with("inline:") || v.fetched_at.elapsed() < ttl);
+            let (ttl, now) = (self.ttl, self.clock.now());
+            cache.retain(|k, v| k.starts_with("inline:") || now - v.fetched_at < ttl);
             if cache.len() >= self.max_entries {
                 cache.clear();
             }
@@ -377,7 +392,7 @@ impl ClientKeys {
             key,
             Cached {
                 keys,
-                fetched_at: Instant::now(),
+                fetched_at: self.clock.now(),
             },
         );
     }
@@ -415,6 +430,10 @@ impl ClientKeys {
             .map_err(|_| KeyError::Fetch("not a JSON document".into()))?;
         KeySet::parse(&doc).map_err(|e| KeyError::Fetch(e.to_owned()))
     }
+}
+
+fn seconds(d: Duration) -> i64 {
+    i64::try_from(d.as_secs()).unwrap_or(i64::MAX / 2)
 }
 
 /// A reqwest error's text without its URL (which the caller logs separately).

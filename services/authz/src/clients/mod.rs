@@ -13,7 +13,7 @@ mod repo;
 mod service;
 
 // clientauth
-pub use keys::{ClientKeys, KeyError, KeySet};
+pub use keys::{ClientKeys, KeyError, KeySet, VerifiedJws};
 pub(crate) use model::generated_id;
 pub use model::{Client, NewClient, Secret, TokenExchangePolicy, logout_uri_problem, origin_of};
 // clientauth

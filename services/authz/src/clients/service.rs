@@ -192,6 +192,11 @@ pub struct Clients {
 impl Clients {
     /// A registry over `db`, caching entries for `cache_ttl` (zero disables the cache).
     pub fn new(db: Database, clock: Arc<dyn Clock>, cache_ttl: Duration) -> Self {
+        // clientauth
+        let keys = Arc::new(ClientKeys::new(
+            &ClientAuthConfig::default(),
+            Arc::clone(&clock),
+        ));
         Self {
             db,
             clock,
@@ -199,7 +204,7 @@ impl Clients {
             cache: RwLock::new(HashMap::new()),
             origins: RwLock::new(None),
             // clientauth
-            keys: Arc::new(ClientKeys::new(&ClientAuthConfig::default())),
+            keys,
             kek: None,
             assertion_max_lifetime: 300,
             clock_skew: 30,
@@ -211,7 +216,7 @@ impl Clients {
     /// seals `client_secret_jwt` secrets (without it, such clients cannot be created and
     /// their assertions are refused).
     pub fn with_client_auth(mut self, config: &ClientAuthConfig, kek: Option<Kek>) -> Self {
-        self.keys = Arc::new(ClientKeys::new(config));
+        self.keys = Arc::new(ClientKeys::new(config, Arc::clone(&self.clock)));
         self.kek = kek.map(Arc::new);
         self.assertion_max_lifetime = secs(config.assertion_max_lifetime);
         self.clock_skew = secs(config.clock_skew);
@@ -459,7 +464,7 @@ impl Clients {
                 .verify(client, assertion, &algorithms)
                 .await
                 .map_err(reject)?
-                .1
+                .claims
         };
         let exp = self.check_claims(client, &claims, context, now)?;
         let jti = claims

@@ -5,6 +5,8 @@
 mod abuse;
 mod app;
 mod cli;
+// clientauth
+mod client_auth;
 mod code_flow;
 mod consents;
 mod cors;

@@ -281,9 +281,10 @@ async fn token_endpoint_errors(db: TestDatabase) {
         .await;
     assert_error(st, &h, &b, 401, "invalid_client");
     assert_eq!(b["error_description"], "client authentication failed");
-    // A client_secret_post client may not use Basic.
-    let (st, h, b) = s.post("/token", Some(("poster", SECRET)), &cc).await;
-    assert_error(st, &h, &b, 401, "invalid_client");
+    // clientauth: a client_secret_post client may send its secret with Basic as well
+    // (RFC 6749 §2.3.1: the server MUST support Basic).
+    let (st, _, b) = s.post("/token", Some(("poster", SECRET)), &cc).await;
+    assert_eq!(st, 200, "{b}");
     // Two authentication methods at once.
     let (st, h, b) = s
         .post(
