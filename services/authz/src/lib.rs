@@ -383,7 +383,10 @@ fn spawn_purge(purge: Purge) {
                         logouts.purge_expired().await,
                     ),
                     ("device authorizations", devices.purge_expired().await),
-                    ("pushed authorization requests", pushed.purge_expired().await),
+                    (
+                        "pushed authorization requests",
+                        pushed.purge_expired().await,
+                    ),
                     // clientauth
                     (
                         "client assertion jtis",

@@ -108,7 +108,11 @@ fn refused(code: domain::ErrorCode, message: &str) -> HttpResponse {
 async fn resolve(params: &Form, state: &AppState) -> Result<(Form, bool), HttpResponse> {
     let one = |name: &str| {
         params.get(name).map_err(|e| {
-            pages::error(StatusCode::BAD_REQUEST, "The sign-in request is invalid", &e)
+            pages::error(
+                StatusCode::BAD_REQUEST,
+                "The sign-in request is invalid",
+                &e,
+            )
         })
     };
     let request_uri = one("request_uri")?;

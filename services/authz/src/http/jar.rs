@@ -39,12 +39,13 @@ pub(crate) async fn verify(
     request: &str,
     now: i64,
 ) -> Result<Vec<(String, String)>, String> {
-    let (_, claims) = state
+    let claims = state
         .clients
         .keys()
         .verify(client, request, ALGORITHMS)
         .await
-        .map_err(|e| format!("the request object is not validly signed by the client: {e}"))?;
+        .map_err(|e| format!("the request object is not validly signed by the client: {e}"))?
+        .claims;
     let id = client.id.as_str();
     if claims.get("iss").and_then(Value::as_str) != Some(id) {
         return Err("the request object's iss must be the client_id".into());

@@ -11,7 +11,8 @@ use super::oauth::{Form, OAuthFailure, authenticated_form};
 use crate::AppState;
 
 /// Client authentication parameters, which are not part of the authorization request.
-const AUTHENTICATION_PARAMS: &[&str] = &["client_secret", "client_assertion", "client_assertion_type"];
+const AUTHENTICATION_PARAMS: &[&str] =
+    &["client_secret", "client_assertion", "client_assertion_type"];
 
 /// `POST /par`: 201 `{"request_uri","expires_in"}` (RFC 9126 §2.2); 401 `invalid_client`;
 /// 400 with the error `/authorize` would have given (RFC 9126 §2.3), or
@@ -27,7 +28,11 @@ pub(crate) async fn post(
     }
 }
 
-async fn push(req: &HttpRequest, body: &[u8], state: &AppState) -> Result<HttpResponse, OAuthFailure> {
+async fn push(
+    req: &HttpRequest,
+    body: &[u8],
+    state: &AppState,
+) -> Result<HttpResponse, OAuthFailure> {
     let (form, client) = authenticated_form(req, body, state).await?;
     if form.one("request_uri")?.is_some() {
         return Err(OAuthFailure::invalid_request(

@@ -62,8 +62,7 @@ impl PushedRequests {
             .and_then(|a| crate::clients::generated_id().map(|b| format!("{a}{b}")))
             .map_err(|_| crate::error::Failure::internal("no randomness available"))?;
         let now = self.clock.now();
-        let parameters =
-            serde_json::to_string(params).map_err(crate::error::Failure::internal)?;
+        let parameters = serde_json::to_string(params).map_err(crate::error::Failure::internal)?;
         repo::insert(
             &self.db,
             &domain::secret::digest_hex(&handle),
@@ -89,7 +88,9 @@ impl PushedRequests {
             .ok_or(TakeError::Invalid)?;
         let hash = domain::secret::digest_hex(handle);
         let now = self.clock.now();
-        let row = repo::find(&self.db, &hash).await?.ok_or(TakeError::Invalid)?;
+        let row = repo::find(&self.db, &hash)
+            .await?
+            .ok_or(TakeError::Invalid)?;
         if row.client_id != client_id || row.expires_at <= now {
             return Err(TakeError::Invalid);
         }

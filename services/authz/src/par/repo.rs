@@ -49,9 +49,11 @@ pub(super) async fn find(db: &Database, hash: &str) -> Result<Option<PushedRow>,
 /// Deletes the row; `Ok(true)` only for the one caller whose delete removed it.
 pub(super) async fn delete(db: &Database, hash: &str) -> Result<bool, StorageError> {
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::delete(pushed_requests::table.find(hash))
-        .execute(c)
-        .await)?;
+    let n = with_conn!(&mut conn, |c| diesel::delete(
+        pushed_requests::table.find(hash)
+    )
+    .execute(c)
+    .await)?;
     Ok(n == 1)
 }
 

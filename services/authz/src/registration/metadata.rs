@@ -443,11 +443,15 @@ mod tests {
         let code = |j: &str| run(j, &policy()).unwrap_err();
         let keys = r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#;
         assert!(matches!(
-            code(r#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#),
+            code(
+                r#"{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt"}"#
+            ),
             MetadataError::Metadata(_)
         ));
         assert!(matches!(
-            code(&format!(r#"{{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{keys},"jwks_uri":"https://a.example/jwks"}}"#)),
+            code(&format!(
+                r#"{{"redirect_uris":["https://a.example/cb"],"token_endpoint_auth_method":"private_key_jwt","jwks":{keys},"jwks_uri":"https://a.example/jwks"}}"#
+            )),
             MetadataError::Metadata(_)
         ));
         let c = run(

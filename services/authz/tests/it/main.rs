@@ -19,6 +19,8 @@ mod keys;
 mod layering;
 mod logout;
 mod oauth;
+// PAR and JAR
+mod par;
 mod pending_requests;
 mod refresh_grace;
 // dcr
