@@ -46,7 +46,9 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "code_challenge_methods_supported": ["S256"],
         // RFC 9207 §3: every authorization response carries `iss`.
         "authorization_response_iss_parameter_supported": true,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        // RFC 8414 §2; JWT client authentication per RFC 7523 / OpenID Connect Core §9.
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"],
+        "token_endpoint_auth_signing_alg_values_supported": ["HS256", "RS256", "PS256", "ES256", "EdDSA"],
         // RFC 7662 (introspection) and RFC 7009 (revocation), per RFC 8414 §2.
         "introspection_endpoint": config.endpoint(crate::http::INTROSPECT_PATH),
         "introspection_endpoint_auth_methods_supported": client_auth,
