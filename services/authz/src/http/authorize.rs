@@ -106,17 +106,15 @@ fn refused(code: domain::ErrorCode, message: &str) -> HttpResponse {
 /// - otherwise the parameters as sent. Other `request_uri`s (other origins) are left
 ///   to [`validate`], which answers `request_uri_not_supported`.
 async fn resolve(params: &Form, state: &AppState) -> Result<(Form, bool), HttpResponse> {
-    let one = |name: &str| {
-        params.get(name).map_err(|e| {
-            pages::error(
-                StatusCode::BAD_REQUEST,
-                "The sign-in request is invalid",
-                &e,
-            )
-        })
+    let bad = |e: String| {
+        pages::error(
+            StatusCode::BAD_REQUEST,
+            "The sign-in request is invalid",
+            &e,
+        )
     };
-    let request_uri = one("request_uri")?;
-    let request = one("request")?;
+    let request_uri = params.get("request_uri").map_err(bad)?;
+    let request = params.get("request").map_err(bad)?;
     if request_uri.is_none() && request.is_none() {
         return Ok((Form::from_pairs(params.pairs().to_vec()), false));
     }
@@ -126,7 +124,7 @@ async fn resolve(params: &Form, state: &AppState) -> Result<(Form, bool), HttpRe
             "use request or request_uri, not both",
         ));
     }
-    let Some(client_id) = one("client_id")? else {
+    let Some(client_id) = params.get("client_id").map_err(bad)? else {
         return Err(refused(
             domain::ErrorCode::InvalidRequest,
             "The request has no client_id.",

@@ -64,15 +64,15 @@ pub(crate) async fn verify(
         Some(Value::String(c)) if c == id => {}
         Some(_) => return Err("the request object's client_id is not the client's".into()),
     }
-    if let Some(exp) = claims.get("exp") {
-        if exp.as_i64().is_none_or(|e| e + SKEW <= now) {
-            return Err("the request object has expired".into());
-        }
+    if let Some(exp) = claims.get("exp")
+        && exp.as_i64().is_none_or(|e| e + SKEW <= now)
+    {
+        return Err("the request object has expired".into());
     }
-    if let Some(nbf) = claims.get("nbf") {
-        if nbf.as_i64().is_none_or(|n| n - SKEW > now) {
-            return Err("the request object is not valid yet".into());
-        }
+    if let Some(nbf) = claims.get("nbf")
+        && nbf.as_i64().is_none_or(|n| n - SKEW > now)
+    {
+        return Err("the request object is not valid yet".into());
     }
     let mut params = vec![("client_id".to_owned(), id.to_owned())];
     for (name, value) in &claims {

@@ -210,7 +210,7 @@ pub fn apply(
         )));
     }
     let code_grant = grants.contains(&GrantType::AuthorizationCode);
-    if code_grant != !response_types.is_empty() {
+    if code_grant == response_types.is_empty() {
         return Err(meta(
             "grant_types and response_types are inconsistent: the authorization_code grant \
              goes with the code response type and only with it (RFC 7591 §2.1)",
