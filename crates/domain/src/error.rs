@@ -55,6 +55,17 @@ pub enum ErrorCode {
     SlowDown,
     /// The `device_code` has expired; the device must start a new request.
     ExpiredToken,
+    // dcr: registration (RFC 7591 §3.2.2), PAR (RFC 9126) and JAR (RFC 9101 §6.2)
+    /// A redirect URI in a registration request is not acceptable (RFC 7591 §3.2.2).
+    InvalidRedirectUri,
+    /// A client metadata value is invalid or inconsistent (RFC 7591 §3.2.2).
+    InvalidClientMetadata,
+    /// The `request_uri` is unknown, expired, already used or another client's (RFC 9101
+    /// §6.2, RFC 9126 §4).
+    InvalidRequestUri,
+    /// The request object is invalid: bad signature, wrong `iss`/`aud`/`client_id`,
+    /// expired (RFC 9101 §6.2).
+    InvalidRequestObject,
 }
 
 impl ErrorCode {
@@ -85,6 +96,11 @@ impl ErrorCode {
             Self::AuthorizationPending => "authorization_pending",
             Self::SlowDown => "slow_down",
             Self::ExpiredToken => "expired_token",
+            // dcr
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidRequestUri => "invalid_request_uri",
+            Self::InvalidRequestObject => "invalid_request_object",
         }
     }
 
@@ -114,6 +130,11 @@ impl ErrorCode {
         Self::AuthorizationPending,
         Self::SlowDown,
         Self::ExpiredToken,
+        // dcr
+        Self::InvalidRedirectUri,
+        Self::InvalidClientMetadata,
+        Self::InvalidRequestUri,
+        Self::InvalidRequestObject,
     ];
 }
 

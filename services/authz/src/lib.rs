@@ -25,6 +25,10 @@ mod http;
 mod idp;
 pub mod keys;
 mod logout;
+// PAR (RFC 9126)
+mod par;
+// dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
+pub mod registration;
 mod relay;
 mod schema;
 pub mod signing;
@@ -68,6 +72,10 @@ pub(crate) struct AppState {
     pub(crate) logouts: Arc<Logouts>,
     /// Device authorizations (RFC 8628).
     pub(crate) devices: Arc<Devices>,
+    /// dcr: dynamic client registration (RFC 7591, RFC 7592).
+    pub(crate) registrations: Arc<registration::Registrations>,
+    /// PAR: pushed authorization requests (RFC 9126).
+    pub(crate) pushed: Arc<par::PushedRequests>,
     /// Whether cookies get `Secure` (the issuer is https).
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
@@ -113,6 +121,8 @@ struct Purge {
     devices: Arc<Devices>,
     // clientauth: client assertion jtis
     clients: Arc<Clients>,
+    // PAR (RFC 9126)
+    pushed: Arc<par::PushedRequests>,
     shutdown: Shutdown,
 }
 
@@ -175,7 +185,7 @@ impl Application {
             db.clone(),
             Arc::clone(&keys),
             Arc::clone(&clients),
-            clock,
+            Arc::clone(&clock),
             signing,
             config.issuer.clone(),
             config.keys.default_alg,
@@ -212,6 +222,18 @@ impl Application {
             &config.device,
             config.idp.page("/device"),
         ));
+        // dcr
+        let registrations = Arc::new(registration::Registrations::new(
+            db.clone(),
+            Arc::clone(&clients),
+            Arc::clone(&clock),
+            config.registration.clone(),
+        ));
+        let pushed = Arc::new(par::PushedRequests::new(
+            db.clone(),
+            Arc::clone(&clock),
+            &config.par,
+        ));
         let purge = Purge {
             tokens: Arc::clone(&tokens),
             flow: Arc::clone(&flow),
@@ -220,6 +242,8 @@ impl Application {
             devices: Arc::clone(&devices),
             // clientauth
             clients: Arc::clone(&clients),
+            // PAR (RFC 9126)
+            pushed: Arc::clone(&pushed),
             shutdown: shutdown.clone(),
         };
         let launch = Launch {
@@ -242,6 +266,8 @@ impl Application {
             idp,
             logouts: Arc::clone(&logouts),
             devices: Arc::clone(&devices),
+            registrations,
+            pushed,
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
             // admin API (issue 18)
@@ -362,7 +388,7 @@ fn spawn_audit_purge(
 
 /// Deletes expired state every ten minutes until shutdown: opaque tokens and denylist
 /// entries, pending authorization requests, browser sessions, unredeemed codes, grants
-/// with their refresh tokens, and device authorizations.
+/// with their refresh tokens, device authorizations and pushed authorization requests.
 fn spawn_purge(purge: Purge) {
     let Purge {
         tokens,
@@ -371,6 +397,7 @@ fn spawn_purge(purge: Purge) {
         logouts,
         devices,
         clients,
+        pushed,
         shutdown,
     } = purge;
     runtime::spawn_periodic(
@@ -379,13 +406,14 @@ fn spawn_purge(purge: Purge) {
         runtime::FirstRun::Immediately,
         shutdown.waiter(),
         move || {
-            let (tokens, flow, grants, logouts, devices, clients) = (
+            let (tokens, flow, grants, logouts, devices, clients, pushed) = (
                 tokens.clone(),
                 flow.clone(),
                 grants.clone(),
                 logouts.clone(),
                 devices.clone(),
                 clients.clone(),
+                pushed.clone(),
             );
             async move {
                 let results = [
@@ -400,6 +428,10 @@ fn spawn_purge(purge: Purge) {
                         logouts.purge_expired().await,
                     ),
                     ("device authorizations", devices.purge_expired().await),
+                    (
+                        "pushed authorization requests",
+                        pushed.purge_expired().await,
+                    ),
                     // clientauth
                     (
                         "client assertion jtis",

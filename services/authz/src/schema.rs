@@ -50,6 +50,8 @@ diesel::table! {
         tls_client_auth_san_uri -> Nullable<Text>,
         tls_client_auth_san_ip -> Nullable<Text>,
         tls_client_auth_san_email -> Nullable<Text>,
+        // PAR (RFC 9126 §6)
+        require_pushed_authorization_requests -> Bool,
     }
 }
 
@@ -228,6 +230,40 @@ diesel::table! {
         amr -> Nullable<Text>,
         acr -> Nullable<Text>,
         grant_id -> Nullable<Text>,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+// dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
+diesel::table! {
+    registration_tokens (id) {
+        id -> Text,
+        token_hash -> Text,
+        description -> Text,
+        scope -> Text,
+        uses_left -> BigInt,
+        created_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    client_registrations (client_id) {
+        client_id -> Text,
+        access_token_hash -> Text,
+        registration_token_id -> Nullable<Text>,
+        created_at -> BigInt,
+        updated_at -> BigInt,
+    }
+}
+
+// PAR (RFC 9126)
+diesel::table! {
+    pushed_requests (request_hash) {
+        request_hash -> Text,
+        client_id -> Text,
+        parameters -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
     }

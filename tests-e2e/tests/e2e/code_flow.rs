@@ -33,8 +33,8 @@ const RS_AUD: &str = "https://rs.example.test";
 const REDIRECT_URI: &str = "http://127.0.0.1/cb";
 const LOGOUT_URI: &str = "http://127.0.0.1/bye";
 const SCOPE: &str = "openid profile email offline_access items:read";
-const USERNAME: &str = "alice";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const USERNAME: &str = "alice";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 pub(crate) fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
     list.iter()
@@ -126,9 +126,9 @@ fn hidden_form(page: &Url, html: &str) -> (Url, Vec<(String, String)>) {
 }
 
 /// What the browser got for one request.
-type Response = browser::Page;
+pub(crate) type Response = browser::Page;
 
-trait SeeOther {
+pub(crate) trait SeeOther {
     /// The `Location` of a 303, which must start with `prefix`.
     fn see_other(&self, prefix: &str) -> Url;
 }
@@ -147,10 +147,10 @@ impl SeeOther for Response {
 
 /// The demo's scripted browser (no automatic redirects, its own cookie jar), visiting only
 /// `localhost`, where its cookies live.
-struct Browser(browser::Browser);
+pub(crate) struct Browser(browser::Browser);
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(browser::Browser::new(
             reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -163,7 +163,7 @@ impl Browser {
         self.0.has(name)
     }
 
-    async fn get(&mut self, url: &Url) -> Response {
+    pub(crate) async fn get(&mut self, url: &Url) -> Response {
         assert_eq!(url.host_str(), Some("localhost"), "{url}");
         self.0.get(url).await.unwrap()
     }
@@ -174,7 +174,7 @@ impl Browser {
     }
 
     /// Fills in and submits idp's login form shown in `page`.
-    async fn log_in(&mut self, page: &Response) -> Response {
+    pub(crate) async fn log_in(&mut self, page: &Response) -> Response {
         assert_eq!(page.status, StatusCode::OK, "{page:?}");
         assert!(page.body.contains("name=\"password\""), "{}", page.body);
         let (action, mut fields) = hidden_form(&page.url, &page.body);
@@ -189,7 +189,7 @@ impl Browser {
     }
 
     /// Allows (and remembers) everything on idp's consent form shown in `page`.
-    async fn consent(&mut self, page: &Response) -> Response {
+    pub(crate) async fn consent(&mut self, page: &Response) -> Response {
         assert_eq!(page.status, StatusCode::OK, "{page:?}");
         let (action, mut fields) = hidden_form(&page.url, &page.body);
         assert!(fields.iter().any(|(n, v)| n == "csrf" && !v.is_empty()));

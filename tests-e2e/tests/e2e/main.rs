@@ -15,6 +15,8 @@ mod harness;
 mod keys;
 mod logout;
 mod m2m;
+// dcr: Dynamic Client Registration, PAR, private_key_jwt (issue 17)
+mod registration;
 mod reliability;
 mod spa;
 mod telemetry;

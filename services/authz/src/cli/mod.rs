@@ -7,6 +7,8 @@
 pub mod clients;
 pub mod consents;
 pub mod keys;
+// dcr: initial access tokens (RFC 7591 §3)
+pub mod registration_tokens;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -50,6 +52,12 @@ enum Command {
     Keys {
         #[command(subcommand)]
         command: keys::KeysCommand,
+    },
+    // dcr
+    /// Mint, list and revoke initial access tokens for Dynamic Client Registration.
+    RegistrationTokens {
+        #[command(subcommand)]
+        command: registration_tokens::RegistrationTokensCommand,
     },
 }
 
@@ -103,7 +111,10 @@ impl Cli {
         }
         if matches!(
             command,
-            Command::Clients { .. } | Command::Consents { .. } | Command::Keys { .. }
+            Command::Clients { .. }
+                | Command::Consents { .. }
+                | Command::Keys { .. }
+                | Command::RegistrationTokens { .. }
         ) && let Err(code) = require_database(&config.database)
         {
             return code;
@@ -148,6 +159,12 @@ impl Cli {
                     keys::keys(&config, command).await
                 })
             }
+            // dcr
+            Command::RegistrationTokens { command } => {
+                runtime::cli::run("authz", &rt, &telemetry, || async move {
+                    registration_tokens::registration_tokens(&config, command).await
+                })
+            }
         }
     }
 }
@@ -162,6 +179,8 @@ fn needs_kek(command: &Command) -> bool {
         Command::Common(Common::Serve(_) | Common::CheckConfig) => true,
         Command::Common(Common::ConfigReference) | Command::Database(_) => false,
         Command::Clients { .. } | Command::Consents { .. } => false,
+        // dcr
+        Command::RegistrationTokens { .. } => false,
         Command::Keys { command } => !matches!(
             command,
             keys::KeysCommand::List { .. } | keys::KeysCommand::NewKek

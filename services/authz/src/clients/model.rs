@@ -76,6 +76,11 @@ pub struct Client {
     /// `tls_client_auth`: the certificate subject value the client is registered with
     /// (RFC 8705 §2.1.2).
     pub tls_client_auth: Option<TlsClientAuthSubject>,
+    // PAR (RFC 9126)
+    /// The client must push its authorization requests first (RFC 9126 §6,
+    /// `require_pushed_authorization_requests`): `/authorize` refuses its requests that do
+    /// not come through a `request_uri` of the PAR endpoint.
+    pub require_pushed_authorization_requests: bool,
 }
 
 // clientauth: client authentication by mTLS (RFC 8705)
@@ -252,6 +257,8 @@ impl Client {
             jwks_uri: None,
             token_endpoint_auth_signing_alg: None,
             tls_client_auth: None,
+            // PAR (RFC 9126)
+            require_pushed_authorization_requests: false,
         }
     }
 

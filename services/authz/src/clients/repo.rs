@@ -7,8 +7,8 @@ use storage::{Database, StorageError, with_conn};
 
 use super::model::{Client, Secret, TlsClientAuthSubject, hex, unhex};
 use crate::schema::{
-    client_assertion_jtis, client_secrets, clients, grant_access_tokens, grants, opaque_tokens,
-    revoked_jtis,
+    client_assertion_jtis, client_registrations, client_secrets, clients, grant_access_tokens,
+    grants, opaque_tokens, registration_tokens, revoked_jtis,
 };
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
@@ -50,6 +50,8 @@ struct ClientRow {
     tls_client_auth_san_uri: Option<String>,
     tls_client_auth_san_ip: Option<String>,
     tls_client_auth_san_email: Option<String>,
+    // PAR (RFC 9126 §6)
+    require_pushed_authorization_requests: bool,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -147,6 +149,8 @@ impl ClientRow {
                 TlsClientAuthSubject::SanEmail(v) => Some(v),
                 _ => None,
             }),
+            // PAR (RFC 9126 §6)
+            require_pushed_authorization_requests: c.require_pushed_authorization_requests,
         }
     }
 
@@ -225,6 +229,8 @@ impl ClientRow {
                 .or(self
                     .tls_client_auth_san_email
                     .map(TlsClientAuthSubject::SanEmail)),
+            // PAR (RFC 9126 §6)
+            require_pushed_authorization_requests: self.require_pushed_authorization_requests,
         })
     }
 }
@@ -628,4 +634,124 @@ pub(crate) async fn purge_assertion_jtis(db: &Database, now: i64) -> Result<usiz
     )
     .execute(c)
     .await)?)
+}
+// dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
+
+/// What [`insert_registered`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Registered {
+    /// The client, its secret and its registration are stored; the initial access token
+    /// (if any) has one use less.
+    Done,
+    /// The initial access token is expired, used up or revoked: nothing was written.
+    TokenSpent,
+    /// A client with this id exists: nothing was written.
+    Exists,
+}
+
+/// Registers a client dynamically in one transaction: spends one use of the initial
+/// access token `initial_token` (only while it has uses left and is unexpired at `now`),
+/// inserts the client with its first secret, and records its registration access token
+/// digest. Either all of it is committed or nothing.
+pub(crate) async fn insert_registered(
+    db: &Database,
+    client: &Client,
+    secret: Option<NewSecret<'_>>,
+    access_token: [u8; 32],
+    initial_token: Option<&str>,
+    now: i64,
+) -> Result<Registered, StorageError> {
+    let row = ClientRow::from_client(client);
+    let secret = secret_row(client, secret);
+    let access_hash = hex(&access_token);
+    let mut conn = db.get().await?;
+    let outcome = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            if let Some(token) = initial_token {
+                let n = diesel::update(
+                    registration_tokens::table
+                        .filter(registration_tokens::id.eq(token))
+                        .filter(registration_tokens::uses_left.gt(0))
+                        .filter(registration_tokens::expires_at.gt(now)),
+                )
+                .set(registration_tokens::uses_left.eq(registration_tokens::uses_left - 1))
+                .execute(tx)
+                .await?;
+                if n == 0 {
+                    return Ok(Registered::TokenSpent);
+                }
+            }
+            if insert_client!(tx, &row, secret.as_ref()) == 0 {
+                // Undo the spent use.
+                return Err(diesel::result::Error::RollbackTransaction);
+            }
+            diesel::insert_into(client_registrations::table)
+                .values((
+                    client_registrations::client_id.eq(&row.id),
+                    client_registrations::access_token_hash.eq(&access_hash),
+                    client_registrations::registration_token_id.eq(initial_token),
+                    client_registrations::created_at.eq(now),
+                    client_registrations::updated_at.eq(now),
+                ))
+                .execute(tx)
+                .await?;
+            Ok::<_, diesel::result::Error>(Registered::Done)
+        })
+        .await);
+    match outcome {
+        Err(diesel::result::Error::RollbackTransaction) => Ok(Registered::Exists),
+        other => Ok(other?),
+    }
+}
+
+/// The registration access token digest of a dynamically registered client; `None` for
+/// clients registered otherwise and unknown ids.
+pub(crate) async fn registration_token_digest(
+    db: &Database,
+    client_id: &str,
+) -> Result<Option<[u8; 32]>, StorageError> {
+    let mut conn = db.get().await?;
+    let found: Option<String> = with_conn!(&mut conn, |c| client_registrations::table
+        .find(client_id)
+        .select(client_registrations::access_token_hash)
+        .first(c)
+        .await
+        .optional())?;
+    found
+        .map(|h| unhex(&h).ok_or_else(|| corrupt("bad registration access token digest")))
+        .transpose()
+}
+
+/// Replaces a dynamically registered client's settings and its registration access token
+/// digest (RFC 7592 §2.2: a new token on every update), in one transaction. `Ok(false)`:
+/// it is no longer registered.
+pub(crate) async fn update_registered(
+    db: &Database,
+    client: &Client,
+    access_token: [u8; 32],
+) -> Result<bool, StorageError> {
+    let row = ClientRow::from_client(client);
+    let access_hash = hex(&access_token);
+    let mut conn = db.get().await?;
+    let n = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(
+                client_registrations::table.filter(client_registrations::client_id.eq(&row.id)),
+            )
+            .set((
+                client_registrations::access_token_hash.eq(&access_hash),
+                client_registrations::updated_at.eq(row.updated_at),
+            ))
+            .execute(tx)
+            .await?;
+            if n == 1 {
+                diesel::update(clients::table.find(&row.id))
+                    .set(&row)
+                    .execute(tx)
+                    .await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
+        .await)?;
+    Ok(n == 1)
 }

@@ -828,4 +828,109 @@ impl Clients {
         self.forget(client.id.as_str());
         Ok(revision.map(|r| (client, r)))
     }
+
+    // dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
+    /// Registers a dynamically registered client (RFC 7591 §3.2.1) in one transaction: one
+    /// use of the initial access token `initial_token` (a row id; `None` for open
+    /// registration), the client with a generated 256-bit secret unless it is public, and
+    /// the digest of its registration access token. `Ok(None)`: the initial access token
+    /// has no use left, expired or was revoked meanwhile, and nothing was written.
+    pub(crate) async fn register(
+        &self,
+        mut client: Client,
+        access_token: [u8; 32],
+        initial_token: Option<&str>,
+    ) -> Result<Option<(Client, Option<String>)>, AuthzError> {
+        let secret = Self::new_secret(&NewClient {
+            client: client.clone(),
+            secret: None,
+        })?;
+        let now = self.clock.now();
+        client.created_at = now;
+        client.updated_at = now;
+        let secret_id =
+            random_id().map_err(|_| AuthzError::Task("no randomness available".into()))?;
+        let sealed = match &secret {
+            Some(s) => self.seal_for(&client, &secret_id, s)?,
+            None => None,
+        };
+        let outcome = repo::insert_registered(
+            &self.db,
+            &client,
+            secret
+                .as_deref()
+                .map(|s| (secret_id.as_str(), digest(s), sealed.as_deref())),
+            access_token,
+            initial_token,
+            now,
+        )
+        .await?;
+        match outcome {
+            repo::Registered::Done => {
+                self.forget(client.id.as_str());
+                Ok(Some((client, secret)))
+            }
+            repo::Registered::TokenSpent => Ok(None),
+            repo::Registered::Exists => Err(AuthzError::Conflict(format!(
+                "client {} already exists",
+                client.id
+            ))),
+        }
+    }
+
+    /// Whether `presented` is the registration access token of the dynamically registered
+    /// client `id` (RFC 7592 §3), compared in constant time; `false` for unknown clients
+    /// and for clients registered otherwise (CLI, admin), which have none.
+    #[instrument(skip_all)]
+    pub(crate) async fn registration_token_matches(
+        &self,
+        id: &str,
+        presented: &str,
+    ) -> Result<bool, StorageError> {
+        let stored = repo::registration_token_digest(&self.db, id).await?;
+        let presented = digest(presented);
+        Ok(match stored {
+            Some(d) => constant_time_eq(&presented, &d),
+            None => {
+                let _ = constant_time_eq(&presented, &[0u8; 32]);
+                false
+            }
+        })
+    }
+
+    /// Whether `presented` is one of the unexpired secrets of client `id` (RFC 7592 §2.2:
+    /// a `client_secret` in an update must be the current one), compared in constant time.
+    #[instrument(skip_all)]
+    pub(crate) async fn secret_matches(
+        &self,
+        id: &str,
+        presented: &str,
+    ) -> Result<bool, StorageError> {
+        let presented = digest(presented);
+        let now = self.clock.now();
+        let secrets = repo::get(&self.db, id)
+            .await?
+            .map(|(_, s)| s)
+            .unwrap_or_default();
+        let mut ok = false;
+        for s in &secrets {
+            ok |= constant_time_eq(&presented, &s.digest) & s.is_valid_at(now);
+        }
+        Ok(ok)
+    }
+
+    /// Replaces a dynamically registered client's settings and its registration access
+    /// token digest in one transaction (RFC 7592 §2.2). `Ok(None)`: it is gone.
+    pub(crate) async fn update_registered(
+        &self,
+        mut client: Client,
+        access_token: [u8; 32],
+    ) -> Result<Option<Client>, AuthzError> {
+        client.updated_at = self.clock.now();
+        if !repo::update_registered(&self.db, &client, access_token).await? {
+            return Ok(None);
+        }
+        self.forget(client.id.as_str());
+        Ok(Some(client))
+    }
 }

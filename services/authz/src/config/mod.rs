@@ -7,6 +7,8 @@ mod device;
 mod flow;
 mod keys;
 mod logout;
+// dcr: registration (RFC 7591) and PAR (RFC 9126)
+mod registration;
 
 // clientauth
 pub use client_auth::ClientAuthConfig;
@@ -14,6 +16,7 @@ pub use device::DeviceConfig;
 pub use flow::{AuthorizeConfig, IdpConfig, LoginConfig};
 pub use keys::KeysConfig;
 pub use logout::LogoutConfig;
+pub use registration::{ParConfig, RegistrationConfig};
 
 /// The `tokens` section: issued tokens beyond what each client's registration says.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -122,6 +125,11 @@ pub struct AuthzConfig {
     pub device: DeviceConfig,
     /// The audit trail (issue 18): retention of the `audit_events` table.
     pub audit: audit::AuditConfig,
+    // dcr
+    /// Dynamic Client Registration (RFC 7591, RFC 7592).
+    pub registration: RegistrationConfig,
+    /// Pushed Authorization Requests (RFC 9126).
+    pub par: ParConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -150,6 +158,9 @@ impl Default for AuthzConfig {
             logout: LogoutConfig::default(),
             device: DeviceConfig::default(),
             audit: audit::AuditConfig::default(),
+            // dcr
+            registration: RegistrationConfig::default(),
+            par: ParConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -185,6 +196,9 @@ impl Validate for AuthzConfig {
             ("logout", &self.logout),
             ("device", &self.device),
             ("audit", &self.audit),
+            // dcr
+            ("registration", &self.registration),
+            ("par", &self.par),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

@@ -53,7 +53,13 @@ pub(crate) async fn post(
 }
 
 async fn handle(req: &HttpRequest, params: &Form, state: &AppState) -> HttpResponse {
-    match validate(params, state).await {
+    // PAR / JAR: the parameters the request really carries.
+    let (params, pushed) = match resolve(params, state).await {
+        Ok(resolved) => resolved,
+        Err(page) => return page,
+    };
+    let params = &params;
+    match validate(params, state, pushed).await {
         Err(Refusal::Page(status, message)) => {
             let title = if status.is_server_error() {
                 "The sign-in request cannot be handled now"
@@ -78,9 +84,118 @@ async fn handle(req: &HttpRequest, params: &Form, state: &AppState) -> HttpRespo
     }
 }
 
+// PAR (RFC 9126) and JAR (RFC 9101)
+/// An error page for a `request_uri` or request object that cannot be used: the redirect
+/// URI is inside it, so nothing can be redirected (RFC 9101 §6.2, RFC 9126 §4). The page
+/// names the error code.
+fn refused(code: domain::ErrorCode, message: &str) -> HttpResponse {
+    metrics::counter!("authorize_errors_total", "error" => code.as_str()).increment(1);
+    pages::error(
+        StatusCode::BAD_REQUEST,
+        "The sign-in request is invalid",
+        &format!("{code}: {message}"),
+    )
+}
+
+/// The parameters of the request (RFC 9126 §4, RFC 9101 §5):
+/// - `request_uri` of a pushed request: its stored parameters, once, for the `client_id`
+///   that pushed it (`invalid_request_uri` otherwise); returned with `pushed = true`;
+/// - `request` (by value): the verified request object's parameters, which replace the
+///   query's (RFC 9101 §6.3: only the object's parameters are used; its `client_id`
+///   must be the outer one);
+/// - otherwise the parameters as sent. Other `request_uri`s (other origins) are left
+///   to [`validate`], which answers `request_uri_not_supported`.
+async fn resolve(params: &Form, state: &AppState) -> Result<(Form, bool), HttpResponse> {
+    let bad = |e: String| {
+        pages::error(
+            StatusCode::BAD_REQUEST,
+            "The sign-in request is invalid",
+            &e,
+        )
+    };
+    let request_uri = params.get("request_uri").map_err(bad)?;
+    let request = params.get("request").map_err(bad)?;
+    if request_uri.is_none() && request.is_none() {
+        return Ok((Form::from_pairs(params.pairs().to_vec()), false));
+    }
+    if request_uri.is_some() && request.is_some() {
+        return Err(refused(
+            domain::ErrorCode::InvalidRequest,
+            "use request or request_uri, not both",
+        ));
+    }
+    let Some(client_id) = params.get("client_id").map_err(bad)? else {
+        return Err(refused(
+            domain::ErrorCode::InvalidRequest,
+            "The request has no client_id.",
+        ));
+    };
+    let unavailable = |e: storage::StorageError| {
+        let status = failure_status(&Failure::from(e));
+        pages::error(
+            status,
+            "The sign-in request cannot be handled now",
+            "Try again in a moment.",
+        )
+    };
+    if let Some(uri) = request_uri {
+        if !uri.starts_with(crate::par::REQUEST_URI_PREFIX) {
+            return Ok((Form::from_pairs(params.pairs().to_vec()), false));
+        }
+        return match state.pushed.take(uri, client_id).await {
+            Ok(pairs) => Ok((Form::from_pairs(pairs), true)),
+            Err(crate::par::TakeError::Invalid) => Err(refused(
+                domain::ErrorCode::InvalidRequestUri,
+                "the request_uri is unknown, expired, already used or not this client's",
+            )),
+            Err(crate::par::TakeError::Storage(e)) => Err(unavailable(e)),
+        };
+    }
+    let request = request.unwrap_or_default();
+    let client = state
+        .clients
+        .find(client_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(|| {
+            refused(
+                domain::ErrorCode::InvalidRequest,
+                "The application (client_id) is not registered here.",
+            )
+        })?;
+    match super::jar::verify(state, &client, request, state.pushed.now()).await {
+        Ok(pairs) => Ok((Form::from_pairs(pairs), false)),
+        Err(message) => Err(refused(domain::ErrorCode::InvalidRequestObject, &message)),
+    }
+}
+
+/// PAR (RFC 9126 §2.1): checks the parameters of a pushed request exactly as
+/// `/authorize` would, answering what it would have answered as a JSON error (RFC 9126
+/// §2.3).
+pub(super) async fn check_pushed(
+    params: &Form,
+    state: &AppState,
+) -> Result<(), super::oauth::OAuthFailure> {
+    use super::oauth::OAuthFailure;
+    match validate(params, state, true).await {
+        Ok(_) => Ok(()),
+        Err(Refusal::Page(status, message)) if status.is_server_error() => {
+            Err(OAuthFailure::bad(domain::ErrorCode::ServerError, message))
+        }
+        Err(Refusal::Page(_, message)) => Err(OAuthFailure::invalid_request(message)),
+        Err(Refusal::Redirect(_, error)) => Err(OAuthFailure::from(error)),
+    }
+}
+
 /// Parses the request into an [`AuthorizationRequest`]: first the client and its exact
-/// redirect URI (errors → page), then everything else (errors → redirect).
-async fn validate(params: &Form, state: &AppState) -> Result<AuthorizationRequest, Refusal> {
+/// redirect URI (errors → page), then everything else (errors → redirect). `pushed`: the
+/// parameters come from a pushed request (or are being pushed), which satisfies
+/// `require_pushed_authorization_requests` (RFC 9126 §5, §6).
+async fn validate(
+    params: &Form,
+    state: &AppState,
+    pushed: bool,
+) -> Result<AuthorizationRequest, Refusal> {
     let client_id = params
         .get("client_id")
         .map_err(page)?
@@ -142,6 +257,15 @@ async fn validate(params: &Form, state: &AppState) -> Result<AuthorizationReques
             &reply_to,
             ErrorCode::RequestUriNotSupported,
             "request_uri is not supported".into(),
+        ));
+    }
+    // PAR (RFC 9126 §5, §6): globally or for this client, only pushed requests.
+    if !pushed && (state.pushed.required || client.require_pushed_authorization_requests) {
+        return Err(invalid(
+            &reply_to,
+            "this client must push its authorization requests to the pushed authorization \
+             request endpoint first (RFC 9126)"
+                .into(),
         ));
     }
     match one("response_type")? {

@@ -15,8 +15,15 @@ mod cors;
 mod device_authorization;
 mod end_session;
 mod introspect;
+// JAR (RFC 9101)
+pub(crate) mod jar;
 mod oauth;
 pub(crate) mod pages;
+// PAR (RFC 9126)
+mod par;
+// dcr: Dynamic Client Registration (RFC 7591, RFC 7592)
+mod register;
+mod register_client;
 mod revoke;
 mod token;
 mod userinfo;
@@ -39,6 +46,14 @@ pub(crate) const INTROSPECT_PATH: &str = "/introspect";
 pub(crate) const REVOKE_PATH: &str = "/revoke";
 /// The device authorization endpoint (RFC 8628 §3.1).
 pub(crate) const DEVICE_AUTHORIZATION_PATH: &str = "/device_authorization";
+
+/// PAR: the pushed authorization request endpoint (RFC 9126 §2).
+pub(crate) const PAR_PATH: &str = "/par";
+
+// dcr
+/// The client registration endpoint (RFC 7591 §3); `/register/{client_id}` is each
+/// client's configuration endpoint (RFC 7592 §2).
+pub(crate) const REGISTER_PATH: &str = "/register";
 
 /// Largest accepted form body on the OAuth endpoints; beyond it the OAuth endpoints
 /// answer 413 with the RFC 6749 §5.2 JSON error ([`oauth::too_large`]).
@@ -113,5 +128,27 @@ pub(crate) fn app(
                 .route(web::post().to(revoke::post))
                 .route(cors::options().to(cors::preflight_post))
                 .default_service(web::to(oauth::post_only)),
+        )
+        // PAR (RFC 9126)
+        .service(
+            web::resource(PAR_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
+                .route(web::post().to(par::post))
+                .default_service(web::to(oauth::post_only)),
+        )
+        // dcr: Dynamic Client Registration (RFC 7591, RFC 7592); bodies capped at
+        // FORM_LIMIT like every OAuth endpoint.
+        .service(
+            web::resource(REGISTER_PATH)
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
+                .route(web::post().to(register::post))
+                .default_service(web::to(oauth::post_only)),
+        )
+        .service(
+            web::resource(format!("{REGISTER_PATH}/{{client_id}}"))
+                .wrap(ErrorHandlers::new().handler(StatusCode::PAYLOAD_TOO_LARGE, oauth::too_large))
+                .route(web::get().to(register_client::get))
+                .route(web::put().to(register_client::put))
+                .route(web::delete().to(register_client::delete)),
         )
 }

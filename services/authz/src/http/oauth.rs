@@ -192,7 +192,16 @@ impl ResponseError for OAuthFailure {
             .insert_header((header::PRAGMA, "no-cache"));
         // RFC 7235 §3.1: every 401 carries a challenge; RFC 6749 §5.2 names the schemes
         // the client may use, and requires it when the client tried Basic.
-        if self.basic_challenge || self.status == StatusCode::UNAUTHORIZED {
+        if self.error.code == ErrorCode::InvalidToken {
+            // dcr: RFC 6750 §3 for the Bearer-protected registration endpoints.
+            res.insert_header((
+                header::WWW_AUTHENTICATE,
+                format!(
+                    r#"Bearer realm="authz", error="invalid_token", error_description="{}""#,
+                    self.error.description.replace(['"', '\\'], "")
+                ),
+            ));
+        } else if self.basic_challenge || self.status == StatusCode::UNAUTHORIZED {
             res.insert_header((
                 header::WWW_AUTHENTICATE,
                 r#"Basic realm="authz", charset="UTF-8""#,
@@ -204,6 +213,50 @@ impl ResponseError for OAuthFailure {
             body["error_description"] = self.error.description.clone().into();
         }
         res.json(body)
+    }
+}
+
+// dcr: Dynamic Client Registration (RFC 7591 §3.2.2, RFC 7592 §3)
+impl From<crate::registration::RegistrationError> for OAuthFailure {
+    fn from(e: crate::registration::RegistrationError) -> Self {
+        use crate::registration::RegistrationError;
+        use crate::registration::metadata::MetadataError;
+        match e {
+            RegistrationError::InvalidToken(description) => Self {
+                error: OAuthError::new(ErrorCode::InvalidToken, description),
+                status: StatusCode::UNAUTHORIZED,
+                basic_challenge: false,
+            },
+            RegistrationError::Metadata(MetadataError::RedirectUri(d)) => {
+                Self::bad(ErrorCode::InvalidRedirectUri, d)
+            }
+            RegistrationError::Metadata(MetadataError::Metadata(d)) => {
+                Self::bad(ErrorCode::InvalidClientMetadata, d)
+            }
+            RegistrationError::InvalidRequest(d) => Self::invalid_request(d),
+            RegistrationError::Failed(f) => Self::from(f),
+        }
+    }
+}
+
+/// The Bearer token of a request (RFC 6750 §2.1), for the registration endpoints. `Ok(None)`:
+/// no `Authorization` header; another scheme or a malformed header is `invalid_request`.
+pub(crate) fn bearer(req: &HttpRequest) -> Result<Option<&str>, OAuthFailure> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| OAuthFailure::invalid_request("malformed Authorization header"))?;
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Ok(Some(token.trim()))
+        }
+        _ => Err(OAuthFailure::invalid_request(
+            "the Authorization header must carry a Bearer token",
+        )),
     }
 }
 
@@ -256,6 +309,17 @@ impl Form {
     pub(crate) fn required(&self, name: &str) -> Result<&str, OAuthFailure> {
         self.one(name)?
             .ok_or_else(|| OAuthFailure::invalid_request(format!("parameter {name} is required")))
+    }
+
+    // PAR / JAR (RFC 9126, RFC 9101)
+    /// A form of these pairs (pushed or request-object parameters).
+    pub(crate) fn from_pairs(pairs: Vec<(String, String)>) -> Self {
+        Self(pairs)
+    }
+
+    /// Every pair, in order.
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.0
     }
 
     /// Every non-empty value of a parameter that may repeat (`resource`, RFC 8707 §2).

@@ -475,11 +475,6 @@ async fn authorize_errors_after_trust_are_redirected_with_state_and_iss(db: Test
             "invalid_request",
         ),
         (
-            "request object",
-            edit(&[], &[("request", "e30.e30.")]),
-            "request_not_supported",
-        ),
-        (
             "request_uri",
             edit(&[], &[("request_uri", "https://rp.example.test/r")]),
             "request_uri_not_supported",
@@ -508,6 +503,15 @@ async fn authorize_errors_after_trust_are_redirected_with_state_and_iss(db: Test
         assert!(!reply.contains_key("code"), "{case}");
         assert_eq!(seen.headers["cache-control"], "no-store");
     }
+
+    // JAR (RFC 9101): a request object replaces the query, so its redirect URI is not
+    // trusted until it verifies; an unverifiable one (here unsigned) is an error page
+    // naming invalid_request_object, never a redirect.
+    let seen = browser
+        .authorize(&edit(&[], &[("request", "e30.e30.")]))
+        .await;
+    assert_eq!(seen.status, 400, "{seen:?}");
+    assert!(seen.body.contains("invalid_request_object"), "{seen:?}");
 
     // A client that may not use the code flow.
     let (_, c) = pkce();

@@ -236,6 +236,7 @@ pub fn client(id: &str) -> Client {
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         tls_client_auth: None,
+        require_pushed_authorization_requests: false,
     }
 }
 

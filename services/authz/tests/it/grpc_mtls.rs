@@ -54,6 +54,7 @@ fn client(id: &str, introspect: bool) -> Client {
         jwks_uri: None,
         token_endpoint_auth_signing_alg: None,
         tls_client_auth: None,
+        require_pushed_authorization_requests: false,
     }
 }
 

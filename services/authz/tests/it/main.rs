@@ -21,6 +21,10 @@ mod keys;
 mod layering;
 mod logout;
 mod oauth;
+// PAR and JAR
+mod par;
 mod pending_requests;
 mod refresh_grace;
+// dcr
+mod registration;
 mod token_exchange;

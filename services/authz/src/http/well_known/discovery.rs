@@ -49,7 +49,7 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "id_token_signing_alg_values_supported": algorithms,
         "claims_supported": crate::grants::claims::SUPPORTED,
         "claims_parameter_supported": false,
-        "request_parameter_supported": false,
+        "request_parameter_supported": true,
         "request_uri_parameter_supported": false,
         // Defined by Initiating User Registration via OpenID Connect 1.0; select_account is
         // recognised but answered with account_selection_required, so it is not listed.
@@ -70,6 +70,13 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         "revocation_endpoint_auth_methods_supported": auth_methods,
         // RFC 8628 §4: the device authorization endpoint.
         "device_authorization_endpoint": config.endpoint(crate::http::DEVICE_AUTHORIZATION_PATH),
+        // PAR: RFC 9126 §5.
+        "pushed_authorization_request_endpoint": config.endpoint(crate::http::PAR_PATH),
+        "require_pushed_authorization_requests": config.par.require,
+        // JAR: RFC 9101 §10.1 (request objects by value and through PAR).
+        "request_object_signing_alg_values_supported": crate::http::jar::ALGORITHMS.iter().map(|a| a.as_str()).collect::<Vec<_>>(),
+        // dcr: RFC 7591 §3 registration endpoint (RFC 8414 §2 `registration_endpoint`).
+        "registration_endpoint": config.endpoint(crate::http::REGISTER_PATH),
         // Signing algorithms of RFC 9068 access tokens.
         "access_token_signing_alg_values_supported": algorithms,
     });
