@@ -4,10 +4,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod audit_events;
-mod audit_store;
 mod account;
 mod account_browser;
+mod audit_events;
+mod audit_store;
 mod browser;
 mod cli;
 mod consent;
