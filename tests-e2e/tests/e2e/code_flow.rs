@@ -50,11 +50,10 @@ pub(crate) fn authz_keys() -> Vec<(String, String)> {
     ])
 }
 
-/// Runs a service's CLI (`cargo run -p <name> -- args…`) and parses its JSON output.
+/// Runs a service's CLI (the built binary `<name> args…`) and parses its JSON output.
 pub(crate) fn cli(name: &str, env: &[(String, String)], args: &[&str]) -> Value {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = Command::new(crate::harness::binary(name))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", name, "--"])
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()
@@ -79,12 +78,11 @@ pub(crate) fn migrate(name: &str, env: &[(String, String)]) {
     );
 }
 
-/// Runs a service's CLI (`cargo run -p <name> -- args…`) and returns what it printed and
+/// Runs a service's CLI (the built binary `<name> args…`) and returns what it printed and
 /// its exit status, whatever it was.
 fn cli_output(name: &str, env: &[(String, String)], args: &[&str]) -> std::process::Output {
-    Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    Command::new(crate::harness::binary(name))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", name, "--"])
         .args(args)
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .output()

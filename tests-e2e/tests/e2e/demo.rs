@@ -249,9 +249,9 @@ fn sorted<'a>(lines: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
 
 /// `demo walk` with `args` against the demo on `ports`: its exit code, stdout and stderr.
 fn walk(ports: &Ports, args: &[&str]) -> (Option<i32>, String, String) {
-    let out = std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = std::process::Command::new(crate::harness::binary("demo"))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", "demo", "--", "walk"])
+        .args(["walk"])
         .args(if args.contains(&"--issuer") {
             Vec::new()
         } else {
@@ -705,9 +705,9 @@ async fn device_login(ports: Ports) {
     use demo::device::{self, Poll};
     use tokio::io::AsyncReadExt;
 
-    let mut tv = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut tv = Command::new(crate::harness::binary("demo"))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", "demo", "--", "device"])
+        .args(["device"])
         .args(["--issuer", &ports.issuer()])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -970,7 +970,7 @@ async fn demo_profile_seeds_the_demo_data_once() {
     // `service` is the image's wrapper: the binary with its configuration file.
     let bin = work.path().join("bin");
     std::fs::create_dir(&bin).unwrap();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+    let authz = crate::harness::binary("authz");
     let path = format!(
         "{}:{}",
         bin.display(),
@@ -1014,7 +1014,8 @@ async fn demo_profile_seeds_the_demo_data_once() {
         std::fs::write(
             &shim,
             format!(
-                "#!/bin/sh\nexec '{cargo}' run -q -p authz -- \"$@\" --config '{}'\n",
+                "#!/bin/sh\nexec '{}' \"$@\" --config '{}'\n",
+                authz.display(),
                 config_of("authz").display()
             ),
         )

@@ -19,9 +19,8 @@ fn pairs(list: &[(&str, &str)]) -> Vec<(String, String)> {
 }
 
 fn create_client(db_url: &str, id: &str, extra: &[&str]) -> String {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = Command::new(crate::harness::binary("authz"))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", "authz", "--"])
         .args(["clients", "create", "--id", id, "--name", id, "--json"])
         .args(extra)
         .env("AUTHZ__DATABASE__URL", db_url)

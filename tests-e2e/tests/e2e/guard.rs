@@ -39,9 +39,8 @@ fn authz_keys() -> Vec<(String, String)> {
 }
 
 fn authz_cli(db_url: &str, args: &[&str]) -> Value {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = Command::new(crate::harness::binary("authz"))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", "authz", "--"])
         .args(args)
         .envs(authz_keys())
         .env("AUTHZ__DATABASE__URL", db_url)

@@ -48,13 +48,20 @@ pub fn free_port() -> u16 {
     probe.local_addr().expect("probe address").port()
 }
 
-/// Builds the three service binaries once per test process.
+/// Builds the binaries once per test process, with exactly the package set of
+/// `deployments/demo.sh` (which the demo and docs tests run): cargo unifies features over
+/// the packages of one invocation, so any other set (`cargo run -p idp`, say) builds
+/// shared dependencies with other features and rebuilds every service on each switch.
+/// Tests then run the binaries directly ([`binary`]).
 pub fn build_once() {
     static BUILT: OnceLock<Result<(), String>> = OnceLock::new();
     let built = BUILT.get_or_init(|| {
         let status = std::process::Command::new(cargo())
             .current_dir(workspace())
-            .args(["build", "--quiet", "-p", "authz", "-p", "idp", "-p", "rs"])
+            .args([
+                "build", "--quiet", "-p", "authz", "-p", "idp", "-p", "rs", "-p", "demo", "-p",
+                "pki",
+            ])
             .status()
             .map_err(|e| format!("cannot run cargo: {e}"))?;
         if status.success() {
@@ -66,6 +73,15 @@ pub fn build_once() {
     if let Err(e) = built {
         panic!("{e}");
     }
+}
+
+/// The debug binary `name` (`authz`, `idp`, `rs`, `demo`, `pki`), built by [`build_once`].
+pub fn binary(name: &str) -> PathBuf {
+    build_once();
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| workspace().join("target"), PathBuf::from)
+        .join("debug")
+        .join(name)
 }
 
 /// An HTTP client that trusts only the CA bundle `ca` (rustls, no built-in roots).
@@ -145,9 +161,8 @@ impl Service {
         let prefix = name.to_ascii_uppercase();
         let log = data.join(format!("{name}.log"));
         let log_file = std::fs::File::create(&log).expect("create log file");
-        let mut cmd = Command::new(cargo());
+        let mut cmd = Command::new(binary(name));
         cmd.current_dir(workspace())
-            .args(["run", "--quiet", "-p", name, "--"])
             .args(args)
             .env(format!("{prefix}__HTTP__PORT"), "0")
             .env(format!("{prefix}__ADMIN__PORT"), "0")
@@ -170,7 +185,7 @@ impl Service {
             );
         }
         cmd.envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        let mut child = cmd.spawn().expect("spawn cargo run");
+        let mut child = cmd.spawn().expect("spawn the service binary");
         let stdout = child.stdout.take().expect("piped stdout");
         let mut lines = BufReader::new(stdout).lines();
         let marker = format!("{name} listening ");

@@ -77,16 +77,13 @@ mod two_processes_rotate_once_per_period {
             "replicas still disagree on the published keys after 2 s"
         );
 
-        let listed =
-            std::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-                .current_dir(crate::harness::workspace())
-                .args([
-                    "run", "--quiet", "-p", "authz", "--", "keys", "list", "--json",
-                ])
-                .envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-                .env("AUTHZ__KEYS__ENCRYPTION_KEY", crate::harness::TEST_KEK)
-                .output()
-                .unwrap();
+        let listed = std::process::Command::new(crate::harness::binary("authz"))
+            .current_dir(crate::harness::workspace())
+            .args(["keys", "list", "--json"])
+            .envs(settings.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("AUTHZ__KEYS__ENCRYPTION_KEY", crate::harness::TEST_KEK)
+            .output()
+            .unwrap();
         assert!(
             listed.status.success(),
             "{}",

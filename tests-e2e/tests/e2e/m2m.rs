@@ -11,9 +11,8 @@ use serde_json::Value;
 use crate::harness::{Service, TEST_KEK, workspace};
 
 fn authz_cli(db_url: &str, args: &[&str]) -> Value {
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = Command::new(crate::harness::binary("authz"))
         .current_dir(workspace())
-        .args(["run", "--quiet", "-p", "authz", "--"])
         .args(args)
         .env("AUTHZ__DATABASE__URL", db_url)
         .env("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK)
@@ -243,18 +242,9 @@ async fn cli_client_token_introspect_revoke() {
     let last = body["access_token"].as_str().unwrap().to_owned();
 
     // delete: the client's tokens die with it, its secret stops working.
-    let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let out = Command::new(crate::harness::binary("authz"))
         .current_dir(workspace())
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "authz",
-            "--",
-            "clients",
-            "delete",
-            "api-caller",
-        ])
+        .args(["clients", "delete", "api-caller"])
         .env("AUTHZ__DATABASE__URL", &db_url)
         .env("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK)
         .output()

@@ -577,16 +577,14 @@ async fn demo_walk_over_https_trusts_the_ca_file() {
     let walk = {
         let (issuer, rs_url, app_url) = (issuer.clone(), rs_url.clone(), app_url.clone());
         move |extra: &[&str]| {
-            let out = std::process::Command::new(
-                std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()),
-            )
-            .current_dir(crate::harness::workspace())
-            .args(["run", "--quiet", "-p", "demo", "--", "walk", "--json"])
-            .args(["--issuer", &issuer, "--rs", &rs_url, "--app", &app_url])
-            .args(extra)
-            .env_remove("DEMO_CA_FILE")
-            .output()
-            .unwrap();
+            let out = std::process::Command::new(crate::harness::binary("demo"))
+                .current_dir(crate::harness::workspace())
+                .args(["walk", "--json"])
+                .args(["--issuer", &issuer, "--rs", &rs_url, "--app", &app_url])
+                .args(extra)
+                .env_remove("DEMO_CA_FILE")
+                .output()
+                .unwrap();
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
             let report: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
                 panic!(
