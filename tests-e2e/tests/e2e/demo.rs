@@ -746,7 +746,10 @@ async fn sign_in_through_demo_corp_sso(ports: Ports) {
         .submit(&button, &[("provider", "corp")])
         .await
         .unwrap();
-    let to = at_sso.location.clone().unwrap_or_else(|| panic!("{at_sso:?}"));
+    let to = at_sso
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("{at_sso:?}"));
     assert!(
         to.as_str().starts_with(&format!("{sso_issuer}/authorize?")),
         "{to}"

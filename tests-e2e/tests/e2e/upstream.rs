@@ -186,7 +186,12 @@ impl Rp {
     }
 
     /// Redeems the code of `to` and returns the verified ID token claims.
-    pub(crate) async fn id_token(&self, to: &Url, nonce: &str, verifier: &str) -> Map<String, Value> {
+    pub(crate) async fn id_token(
+        &self,
+        to: &Url,
+        nonce: &str,
+        verifier: &str,
+    ) -> Map<String, Value> {
         let code = to
             .query_pairs()
             .find(|(k, _)| k == "code")
