@@ -34,6 +34,17 @@ issuer="http://localhost:$authz_port"
 idp_url="http://localhost:$idp_port"
 rs_url="http://localhost:$rs_port"
 app_url="http://localhost:$app_port"
+# "Demo Corp SSO": a second, real authz + idp pair the first idp offers as an upstream
+# OpenID provider (docs/guides/upstream-login.md), on 127.0.0.1 rather than localhost:
+# cookies are per host, not per port, so the two pairs' sessions stay apart in one browser.
+sso_authz_port="${DEMO_SSO_AUTHZ_PORT:-8180}"
+sso_authz_grpc_port="${DEMO_SSO_AUTHZ_GRPC_PORT:-50151}"
+sso_authz_admin_port="${DEMO_SSO_AUTHZ_ADMIN_PORT:-9180}"
+sso_idp_port="${DEMO_SSO_IDP_PORT:-8181}"
+sso_idp_grpc_port="${DEMO_SSO_IDP_GRPC_PORT:-50152}"
+sso_idp_admin_port="${DEMO_SSO_IDP_ADMIN_PORT:-9181}"
+sso_issuer="http://127.0.0.1:$sso_authz_port"
+sso_idp_url="http://127.0.0.1:$sso_idp_port"
 
 demo=--demo
 for arg in "$@"; do
@@ -159,6 +170,79 @@ if ! authz_cli clients show idp >/dev/null 2>&1; then
         --secret-file "$data"/idp-loginflow.secret >/dev/null
     echo "demo: registered client idp (idp's LoginFlow credentials)"
 fi
+# "Demo Corp SSO", the second pair: its own databases, KEK and secrets under $data/sso,
+# plain gRPC with Basic credentials between its two services (loopback only), and none of
+# the first pair's settings (sso_run starts a command with only its own AUTHZ__/IDP__ keys).
+# It knows the first idp as client demo-idp (redirect URI <idp>/upstream/corp/callback,
+# secret in $data/sso/demo-idp.secret) and has one user, carol / carol-password.
+sso_data="$data/sso"
+mkdir -p "$sso_data"
+secret sso/idp-loginflow.secret
+secret sso/authz-sessions.secret
+secret sso/idp-csrf.key
+secret sso/demo-idp.secret
+if [ ! -s "$sso_data"/authz.kek ]; then
+    (umask 077 && "$bin/authz" keys new-kek > "$sso_data"/authz.kek)
+    echo "demo: created $sso_data/authz.kek (key-encryption key of Demo Corp SSO's signing keys)"
+fi
+sso_env=(
+    AUTHZ__DATABASE__URL="sqlite://$sso_data/authz.db"
+    AUTHZ__KEYS__ENCRYPTION_KEY_FILE="$sso_data/authz.kek"
+    AUTHZ__ISSUER="$sso_issuer"
+    AUTHZ__HTTP__PORT="$sso_authz_port" AUTHZ__GRPC__PORT="$sso_authz_grpc_port" AUTHZ__ADMIN__PORT="$sso_authz_admin_port"
+    AUTHZ__IDP__PUBLIC_URL="$sso_idp_url"
+    AUTHZ__IDP__GRPC_URL="http://127.0.0.1:$sso_idp_grpc_port"
+    AUTHZ__IDP__CLIENT_SECRET_FILE="$sso_data/authz-sessions.secret"
+    IDP__DATABASE__URL="sqlite://$sso_data/idp.db"
+    IDP__PUBLIC_URL="$sso_idp_url"
+    IDP__HTTP__PORT="$sso_idp_port" IDP__GRPC__PORT="$sso_idp_grpc_port" IDP__ADMIN__PORT="$sso_idp_admin_port"
+    IDP__AUTHZ__GRPC_URL="http://127.0.0.1:$sso_authz_grpc_port"
+    IDP__AUTHZ__CLIENT_SECRET_FILE="$sso_data/idp-loginflow.secret"
+    IDP__SESSIONS_API__CLIENT_SECRET_FILE="$sso_data/authz-sessions.secret"
+    IDP__CSRF__KEY_FILE="$sso_data/idp-csrf.key"
+)
+sso_run() {
+    (
+        for v in $(compgen -e); do
+            case "$v" in AUTHZ__* | IDP__* | RS__* | AUTHZ_DEMO_*) unset "$v" ;; esac
+        done
+        export "${sso_env[@]}"
+        exec "$@"
+    )
+}
+sso_run "$bin/authz" migrate --config configs/authz.yaml >/dev/null
+sso_run "$bin/idp" migrate --config configs/idp.yaml >/dev/null
+if ! sso_run "$bin/authz" clients show idp --config configs/authz.yaml >/dev/null 2>&1; then
+    sso_run "$bin/authz" clients create --id idp --name "Demo Corp SSO identity provider (LoginFlow)" \
+        --secret-file "$sso_data"/idp-loginflow.secret --config configs/authz.yaml >/dev/null
+    echo "demo: registered client idp at Demo Corp SSO (its idp's LoginFlow credentials)"
+fi
+sso_callback="$idp_url/upstream/corp/callback"
+if ! sso_run "$bin/authz" clients show demo-idp --config configs/authz.yaml >/dev/null 2>&1; then
+    sso_run "$bin/authz" clients create --id demo-idp --name "Demo identity provider" \
+        --grant-type authorization_code --scope "openid profile email" \
+        --redirect-uri "$sso_callback" --secret-file "$sso_data"/demo-idp.secret \
+        --config configs/authz.yaml >/dev/null
+    echo "demo: registered client demo-idp at Demo Corp SSO (the demo idp's upstream credentials)"
+else
+    # The first idp's port may have moved since: its callback follows.
+    sso_run "$bin/authz" clients update demo-idp --redirect-uri "$sso_callback" \
+        --config configs/authz.yaml >/dev/null
+fi
+if ! sso_run "$bin/idp" users show carol --config configs/idp.yaml >/dev/null 2>&1; then
+    (umask 077 && printf carol-password > "$sso_data"/carol.password)
+    sso_run "$bin/idp" users create --username carol --email carol@corp.example --email-verified \
+        --name "Carol Corp" --password-file "$sso_data"/carol.password --config configs/idp.yaml >/dev/null
+    rm -f "$sso_data"/carol.password
+    echo "demo: created user carol / carol-password at Demo Corp SSO"
+fi
+# The first idp offers it on its login page as "Sign in with Demo Corp SSO".
+export IDP__UPSTREAMS__PROVIDERS__CORP__KIND=oidc
+export IDP__UPSTREAMS__PROVIDERS__CORP__DISPLAY_NAME="Demo Corp SSO"
+export IDP__UPSTREAMS__PROVIDERS__CORP__ISSUER="$sso_issuer"
+export IDP__UPSTREAMS__PROVIDERS__CORP__CLIENT_ID=demo-idp
+export IDP__UPSTREAMS__PROVIDERS__CORP__CLIENT_SECRET_FILE="$sso_data"/demo-idp.secret
+
 # Earlier versions of this script kept the demo credentials in files; the services hold them.
 rm -f "$data"/demo-client.secret "$data"/demo-rs.secret "$data"/demo-user.password
 
@@ -178,6 +262,14 @@ stop() {
 trap stop INT TERM EXIT
 : > "$pidfile"
 
+# Demo Corp SSO first (the first idp discovers it), without demo data of its own.
+for svc in authz idp; do
+    sso_run env "${svc^^}__TELEMETRY__LOG_FORMAT=pretty" "$bin/$svc" serve --config "configs/$svc.yaml" \
+        > >(sed -u "s/^/[sso-$svc] /") 2> >(sed -u "s/^/[sso-$svc] /" >&2) &
+    pids+=($!)
+    echo "sso-$svc $!" >> "$pidfile"
+done
+
 # authz and idp seed their demo data (printing `[svc] demo: …` lines) before they serve.
 for svc in authz idp rs; do
     args=(serve --config "configs/$svc.yaml")
@@ -193,7 +285,7 @@ done
 pids+=($!)
 echo "app $!" >> "$pidfile"
 
-for admin in "$authz_admin_port" "$idp_admin_port" "$rs_admin_port"; do
+for admin in "$authz_admin_port" "$idp_admin_port" "$rs_admin_port" "$sso_authz_admin_port" "$sso_idp_admin_port"; do
     for _ in $(seq 1 100); do
         if curl -fsS "http://127.0.0.1:$admin/readyz" >/dev/null 2>&1; then break; fi
         sleep 0.1
@@ -216,12 +308,14 @@ cat <<MSG
 
   All three services are ready.
 
-  Open $app_url/ and sign in as demo / demo-password.
+  Open $app_url/ and sign in as demo / demo-password, or with "Sign in with Demo Corp SSO"
+  as carol / carol-password (a second authz + idp pair, the first idp's upstream provider).
 
   authz  $issuer   gRPC localhost:$authz_grpc_port   admin http://localhost:$authz_admin_port
   idp    $idp_url   gRPC localhost:$idp_grpc_port   admin http://localhost:$idp_admin_port
   rs     $rs_url                          admin http://localhost:$rs_admin_port
   app    $app_url   (the demo web app: demo-client, or demo-spa)
+  Demo Corp SSO: authz $sso_issuer   idp $sso_idp_url   (client demo-idp, user carol)
 
   Clients demo-client / demo-secret, demo-spa (public, PKCE), demo-rs / demo-rs-secret.
   gRPC links: mutual TLS with the demo CA $pki_dir/ca.pem (docs/guides/tls.md).

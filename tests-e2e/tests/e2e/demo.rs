@@ -38,13 +38,15 @@ pub(crate) struct Ports {
     rs: u16,
     rs_admin: u16,
     app: u16,
+    /// "Demo Corp SSO", the second pair: authz (http, gRPC, admin), idp (same).
+    sso: [u16; 6],
 }
 
 impl Ports {
-    /// Nine distinct loopback ports that were free a moment ago (bound together, then
+    /// Fifteen distinct loopback ports that were free a moment ago (bound together, then
     /// released for demo.sh's services).
     pub(crate) fn pick() -> Self {
-        let probes: Vec<std::net::TcpListener> = (0..9)
+        let probes: Vec<std::net::TcpListener> = (0..15)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe"))
             .collect();
         let p: Vec<u16> = probes
@@ -61,6 +63,7 @@ impl Ports {
             rs: p[6],
             rs_admin: p[7],
             app: p[8],
+            sso: [p[9], p[10], p[11], p[12], p[13], p[14]],
         }
     }
 
@@ -76,6 +79,12 @@ impl Ports {
             ("DEMO_RS_PORT", self.rs),
             ("DEMO_RS_ADMIN_PORT", self.rs_admin),
             ("DEMO_APP_PORT", self.app),
+            ("DEMO_SSO_AUTHZ_PORT", self.sso[0]),
+            ("DEMO_SSO_AUTHZ_GRPC_PORT", self.sso[1]),
+            ("DEMO_SSO_AUTHZ_ADMIN_PORT", self.sso[2]),
+            ("DEMO_SSO_IDP_PORT", self.sso[3]),
+            ("DEMO_SSO_IDP_GRPC_PORT", self.sso[4]),
+            ("DEMO_SSO_IDP_ADMIN_PORT", self.sso[5]),
         ]
         .into_iter()
         .map(|(k, v)| (k, v.to_string()))
@@ -632,8 +641,9 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         .collect();
     assert_eq!(
         wiring.len(),
-        9,
-        "KEK, 3 secrets, the demo CA, 3 TLS certificates, client idp: {wiring:#?}"
+        17,
+        "KEK, 3 secrets, the demo CA, 3 TLS certificates, client idp; Demo Corp SSO's KEK, \
+         4 secrets, clients idp and demo-idp, user carol: {wiring:#?}"
     );
     for svc in ["authz", "idp", "rs"] {
         assert!(
@@ -654,6 +664,7 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         .await
         .unwrap();
     visit_the_demo_app(ports).await;
+    sign_in_through_demo_corp_sso(ports).await;
     device_login(ports).await;
     demo.stop().await;
 
@@ -693,6 +704,93 @@ async fn make_demo_runs_a_second_start_keeps_its_data_and_reset_starts_over() {
         .await
         .unwrap();
     demo.stop().await;
+}
+
+/// "Sign in with Demo Corp SSO" on the demo as a newcomer would: the demo app's button, the
+/// first idp's login page, the second pair's own login page (carol / carol-password, the
+/// user demo.sh seeds there), its consent page, the first-login setup step, the first pair's
+/// consent page, and the demo app signed in as the new local account.
+async fn sign_in_through_demo_corp_sso(ports: Ports) {
+    let app = ports.app_url();
+    let app = app.as_str();
+    let idp = format!("http://localhost:{}", ports.idp);
+    let sso_issuer = format!("http://127.0.0.1:{}", ports.sso[0]);
+    let callback = format!("{idp}/upstream/corp/callback");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let mut browser = Browser::new(http);
+    let page = browser.get(&Url::parse(app).unwrap()).await.unwrap();
+    let form = forms(&page.url, &page.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == "/login" && f.field("client") == Some("web"))
+        .unwrap_or_else(|| panic!("no sign-in button on\n{}", page.body));
+    let res = browser.submit(&form, &[]).await.unwrap();
+    let res = browser.get(res.location.as_ref().unwrap()).await.unwrap();
+    let to = res.location.clone().unwrap_or_else(|| panic!("{res:?}"));
+    assert!(to.as_str().starts_with(&format!("{idp}/login?")), "{to}");
+    let login = browser.get(&to).await.unwrap();
+    assert!(
+        login.body.contains("Sign in with Demo Corp SSO"),
+        "{}",
+        login.body
+    );
+    let button = forms(&login.url, &login.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == "/upstream/start")
+        .unwrap_or_else(|| panic!("no upstream button on\n{}", login.body));
+    let at_sso = browser
+        .submit(&button, &[("provider", "corp")])
+        .await
+        .unwrap();
+    let to = at_sso
+        .location
+        .clone()
+        .unwrap_or_else(|| panic!("{at_sso:?}"));
+    assert!(
+        to.as_str().starts_with(&format!("{sso_issuer}/authorize?")),
+        "{to}"
+    );
+    let res = browser.get(&to).await.unwrap();
+    let (back, filled) = browser
+        .through_login(res, &callback, "carol", "carol-password")
+        .await
+        .unwrap();
+    assert_eq!(filled[0], "login", "Demo Corp SSO's own login page");
+    let res = browser.get(&back).await.unwrap();
+    let setup = res.location.clone().unwrap_or_else(|| panic!("{res:?}"));
+    assert!(
+        setup
+            .as_str()
+            .starts_with(&format!("{idp}/upstream/setup?pending=")),
+        "{setup}"
+    );
+    let page = browser.get(&setup).await.unwrap();
+    assert!(page.body.contains("carol@corp.example"), "{}", page.body);
+    let form = forms(&page.url, &page.body)
+        .unwrap()
+        .into_iter()
+        .find(|f| f.action.path() == "/upstream/setup")
+        .unwrap_or_else(|| panic!("no setup form on\n{}", page.body));
+    let done = browser
+        .submit(&form, &[("username", "carol"), ("action", "create")])
+        .await
+        .unwrap();
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{done:?}");
+    let res = browser.get(done.location.as_ref().unwrap()).await.unwrap();
+    let (to, filled) = browser
+        .through_login(res, &format!("{app}callback?"), "", "")
+        .await
+        .unwrap();
+    assert_eq!(filled, vec!["consent"]);
+    let back = browser.get(&to).await.unwrap();
+    assert_eq!(back.location.as_ref().map(Url::path), Some("/"), "{back:?}");
+    let home = browser.get(&Url::parse(app).unwrap()).await.unwrap();
+    assert!(home.body.contains("Signed in as"), "{}", home.body);
+    assert!(home.body.contains("carol"), "{}", home.body);
 }
 
 /// The device authorization grant (RFC 8628) across the real authz and idp: `demo device`

@@ -140,7 +140,7 @@ struct Stack {
 
 impl Stack {
     fn new(demo_data: &Path, prod_dir: &Path) -> Self {
-        let probes: Vec<std::net::TcpListener> = (0..17)
+        let probes: Vec<std::net::TcpListener> = (0..23)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe"))
             .collect();
         let ports: Vec<u16> = probes
@@ -158,6 +158,12 @@ impl Stack {
             ("DEMO_RS_PORT", ports[6], "8082"),
             ("DEMO_RS_ADMIN_PORT", ports[7], "9082"),
             ("DEMO_APP_PORT", ports[8], "3000"),
+            ("DEMO_SSO_AUTHZ_PORT", ports[17], "8180"),
+            ("DEMO_SSO_AUTHZ_GRPC_PORT", ports[18], "50151"),
+            ("DEMO_SSO_AUTHZ_ADMIN_PORT", ports[19], "9180"),
+            ("DEMO_SSO_IDP_PORT", ports[20], "8181"),
+            ("DEMO_SSO_IDP_GRPC_PORT", ports[21], "50152"),
+            ("DEMO_SSO_IDP_ADMIN_PORT", ports[22], "9181"),
         ];
         let prod = [
             ("PROD_AUTHZ_PORT", ports[9], "18080"),

@@ -10,6 +10,7 @@ mod deployments;
 mod docs;
 mod exchange;
 mod foundation;
+mod github;
 mod guard;
 mod harness;
 mod keys;

@@ -18,22 +18,22 @@ use issuer::jws::{Expect, Verifiers, verify};
 use crate::code_flow::{authz_keys, cli, migrate, pairs, random, sha256_b64, write};
 use crate::harness::{Service, TEST_KEK, free_port};
 
-const REDIRECT_URI: &str = "http://127.0.0.1/cb";
-const PASSWORD: &str = "correct horse battery staple";
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1/cb";
+pub(crate) const PASSWORD: &str = "correct horse battery staple";
 
 /// One authz+idp pair.
-struct Pair {
+pub(crate) struct Pair {
     _authz: Service,
     _idp: Service,
-    issuer: String,
-    idp_url: String,
+    pub(crate) issuer: String,
+    pub(crate) idp_url: String,
     /// `idp users …` environment (its database).
-    idp_db: Vec<(String, String)>,
+    pub(crate) idp_db: Vec<(String, String)>,
 }
 
 /// Starts a pair on `host`; `clients` registers clients at its authz before the start
 /// (returning whatever the test needs from them), `idp_env` configures its idp.
-async fn pair(
+pub(crate) async fn pair(
     dir: &std::path::Path,
     host: &str,
     idp_http: u16,
@@ -142,7 +142,7 @@ fn create_user(
         .to_owned()
 }
 
-fn see_other(page: &Page, prefix: &str) -> Url {
+pub(crate) fn see_other(page: &Page, prefix: &str) -> Url {
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{page:?}");
     let to = page.location.clone().unwrap();
     assert!(
@@ -152,7 +152,7 @@ fn see_other(page: &Page, prefix: &str) -> Url {
     to
 }
 
-fn form_to(page: &Page, path: &str) -> browser::Form {
+pub(crate) fn form_to(page: &Page, path: &str) -> browser::Form {
     browser::forms(&page.url, &page.body)
         .unwrap()
         .into_iter()
@@ -160,14 +160,14 @@ fn form_to(page: &Page, path: &str) -> browser::Form {
         .unwrap_or_else(|| panic!("no form posting to {path} in {}", page.body))
 }
 
-struct Rp {
-    issuer: String,
-    secret: String,
-    http: reqwest::Client,
+pub(crate) struct Rp {
+    pub(crate) issuer: String,
+    pub(crate) secret: String,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Rp {
-    fn authorize(&self, extra: &[(&str, &str)]) -> (Url, String, String) {
+    pub(crate) fn authorize(&self, extra: &[(&str, &str)]) -> (Url, String, String) {
         let (state, nonce, verifier) = (random(), random(), random());
         let challenge = sha256_b64(verifier.as_bytes());
         let mut params = vec![
@@ -186,7 +186,12 @@ impl Rp {
     }
 
     /// Redeems the code of `to` and returns the verified ID token claims.
-    async fn id_token(&self, to: &Url, nonce: &str, verifier: &str) -> Map<String, Value> {
+    pub(crate) async fn id_token(
+        &self,
+        to: &Url,
+        nonce: &str,
+        verifier: &str,
+    ) -> Map<String, Value> {
         let code = to
             .query_pairs()
             .find(|(k, _)| k == "code")
