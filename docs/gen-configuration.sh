@@ -19,8 +19,13 @@ port, `true` for a flag), a string key keeps them exactly. The keys of a `tls` s
 `ca_file` are file paths the service reads itself (PEM certificates, keys, CA bundles),
 not such indirections. Unknown keys are refused.
 MD
+# One build of the package set deployments/demo.sh and the e2e harness build: cargo
+# unifies features per invocation, so `cargo run -p <one>` would rebuild the services with
+# other features (and the next build would rebuild them back).
+"${CARGO:-cargo}" build --quiet -p authz -p idp -p rs -p demo -p pki
+bin="${CARGO_TARGET_DIR:-target}/debug"
 for svc in authz idp rs; do
     printf '\n## %s\n\n```yaml\n' "$svc"
-    "${CARGO:-cargo}" run --quiet -p "$svc" -- config-reference
+    "$bin/$svc" config-reference
     printf '```\n'
 done
