@@ -546,10 +546,14 @@ fn sqlite_uri_without_create(path: &std::path::Path) -> String {
     uri
 }
 
+/// The pragmas of every SQLite connection. `busy_timeout` comes first: `journal_mode` reads
+/// the database header and fails at once with "database is locked" while another
+/// connection holds the lock (a process that is closing checkpoints its WAL) unless the
+/// connection already waits for locks.
 fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
     format!(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
-         PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA mmap_size = 268435456;"
+        "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 268435456;"
     )
 }
 

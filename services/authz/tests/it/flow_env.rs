@@ -250,6 +250,8 @@ pub struct Env {
     pub idp: FakeIdp,
     pub http: reqwest::Client,
     shutdown: Shutdown,
+    /// The running authz, awaited by [`Env::restart`] before the next one boots.
+    task: Option<tokio::task::JoinHandle<()>>,
     /// The configuration it was booted with (for [`Env::restart`]).
     config: AuthzConfig,
 }
@@ -298,7 +300,9 @@ pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(&mut AuthzConfig)
             .await
             .unwrap();
     let addrs = app.addresses();
-    tokio::spawn(app.run());
+    let task = tokio::spawn(async move {
+        let _ = app.run().await;
+    });
     let pool = Database::connect(db.config(), &authz::MIGRATIONS)
         .await
         .unwrap();
@@ -351,6 +355,7 @@ pub async fn start_with(db: &TestDatabase, adjust: impl FnOnce(&mut AuthzConfig)
             .build()
             .unwrap(),
         shutdown,
+        task: Some(task),
         config,
     }
 }
@@ -548,6 +553,15 @@ impl Env {
     /// and idp (new ports), as a restart of the process would.
     pub async fn restart(&mut self) {
         self.shutdown.trigger();
+        // The old process has ended before the new one opens the database, as with a real
+        // restart: on SQLite its last writes could otherwise hold the lock the new one's
+        // connection setup needs ("database is locked").
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the old authz stops within 30 s")
+                .expect("the old authz task");
+        }
         let shutdown = Shutdown::new();
         let app = Application::build_with_clock(
             self.config.clone(),
@@ -557,7 +571,9 @@ impl Env {
         .await
         .unwrap();
         self.addrs = app.addresses();
-        tokio::spawn(app.run());
+        self.task = Some(tokio::spawn(async move {
+            let _ = app.run().await;
+        }));
         self.shutdown = shutdown;
     }
 
