@@ -189,10 +189,12 @@ async fn discovery_and_jwks_are_served_without_database_work(db: TestDatabase) {
     }
     // 70 requests: one query per request would start at least 70. The only queries allowed
     // are those of the background tasks `run` starts (the first purge runs at once, and on
-    // a loaded machine it can still be running when the count starts).
+    // a loaded machine it can still be running when the count starts: the key, grant,
+    // audit, assertion and pushed-request purges and the write check). Half of 70 still
+    // tells a per-request query from those.
     let started = database.queries_started() - before;
     assert!(
-        started < 10,
+        started < 35,
         "JWKS and discovery ran database queries ({started} over 70 requests)"
     );
 
