@@ -154,3 +154,22 @@ impl TestPki {
         Ok(config)
     }
 }
+
+/// A call whose TLS handshake the other side refused: the channel reports it as
+/// `UNAVAILABLE` (refused before the client finished), or, under TLS 1.3 where the client
+/// learns of the refusal of its certificate only after sending its request, as `CANCELLED`
+/// (connection closed) or `UNKNOWN` carrying the server's fatal alert, or the broken pipe
+/// of writing the request to a connection the server already closed after that alert.
+///
+/// Panics (it is a test assertion) when the status is anything else.
+pub fn assert_handshake_refused(status: &tonic::Status) {
+    let alert = format!("{status:?}");
+    let refused = match status.code() {
+        tonic::Code::Unavailable | tonic::Code::Cancelled => true,
+        tonic::Code::Unknown => {
+            alert.contains("received fatal alert") || alert.contains("broken pipe")
+        }
+        _ => false,
+    };
+    assert!(refused, "{alert}");
+}

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::test_pki::{Issued, TestPki, Validity};
+use crate::test_pki::{assert_handshake_refused, Issued, TestPki, Validity};
 use crate::tls::{ClientAuth, ServerTls};
 use crate::{ConnectionCaps, LimitsConfig, ListenConfig, Shutdown, TlsConfig, TlsVersion};
 
@@ -545,19 +545,3 @@ fn min_version_reads_quoted_and_unquoted_versions() {
     );
 }
 
-/// A call whose TLS handshake the other side refused: the channel reports it as
-/// `UNAVAILABLE` (refused before the client finished), or, under TLS 1.3 where the client
-/// learns of the refusal of its certificate only after sending its request, as `CANCELLED`
-/// (connection closed) or `UNKNOWN` carrying the server's fatal alert, or the broken pipe
-/// of writing the request to a connection the server already closed after that alert.
-fn assert_handshake_refused(status: &tonic::Status) {
-    let alert = format!("{status:?}");
-    let refused = match status.code() {
-        tonic::Code::Unavailable | tonic::Code::Cancelled => true,
-        tonic::Code::Unknown => {
-            alert.contains("received fatal alert") || alert.contains("broken pipe")
-        }
-        _ => false,
-    };
-    assert!(refused, "{alert}");
-}

@@ -369,7 +369,7 @@ fn spawn_audit_purge(
     runtime::spawn_periodic(
         "audit retention",
         std::time::Duration::from_secs(3600),
-        runtime::FirstRun::Immediately,
+        runtime::FirstRun::AfterInterval,
         stop,
         move || {
             let db = db.clone();

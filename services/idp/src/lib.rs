@@ -271,7 +271,7 @@ impl Application {
         runtime::spawn_periodic(
             "audit retention",
             AUDIT_UPKEEP,
-            runtime::FirstRun::Immediately,
+            runtime::FirstRun::AfterInterval,
             self.shutdown.waiter(),
             move || {
                 let (db, clock) = (db.clone(), Arc::clone(&clock));

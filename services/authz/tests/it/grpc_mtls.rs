@@ -14,7 +14,7 @@ use domain::{AccessTokenFormat, ClientId, GrantType, ScopeSet, TokenEndpointAuth
 use issuer::SystemClock;
 use proto::authz::v1::IntrospectRequest;
 use proto::authz::v1::introspection_client::IntrospectionClient;
-use runtime::test_pki::{TestPki, Validity};
+use runtime::test_pki::{assert_handshake_refused, TestPki, Validity};
 use runtime::{GrpcListenConfig, ListenConfig, Shutdown, TlsClientConfig, TlsConfig};
 use storage::Database;
 use storage::testing::TestDatabase;
@@ -252,19 +252,3 @@ storage::backend_tests!(
     mapped_client_certificates_authenticate_callers,
 );
 
-/// A call whose TLS handshake the other side refused: the channel reports it as
-/// `UNAVAILABLE` (refused before the client finished), or, under TLS 1.3 where the client
-/// learns of the refusal of its certificate only after sending its request, as `CANCELLED`
-/// (connection closed) or `UNKNOWN` carrying the server's fatal alert, or the broken pipe
-/// of writing the request to a connection the server already closed after that alert.
-fn assert_handshake_refused(status: &tonic::Status) {
-    let alert = format!("{status:?}");
-    let refused = match status.code() {
-        tonic::Code::Unavailable | tonic::Code::Cancelled => true,
-        tonic::Code::Unknown => {
-            alert.contains("received fatal alert") || alert.contains("broken pipe")
-        }
-        _ => false,
-    };
-    assert!(refused, "{alert}");
-}

@@ -457,10 +457,19 @@ async fn deletion_needs_re_authentication_then_removes_everything(db: TestDataba
 }
 
 async fn a_deletion_while_authz_is_down_is_revoked_once_it_is_back(db: TestDatabase) {
-    // An address nobody listens on yet: authz is down.
-    let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let down = reserved.local_addr().unwrap();
-    drop(reserved);
+    // authz is down: its address is held by a listener that closes every connection
+    // (held, so no other test's server can take the port meanwhile).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let down = listener.local_addr().unwrap();
+    let (back, mut comes_back) = tokio::sync::oneshot::channel::<()>();
+    let refusing = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                accepted = listener.accept() => drop(accepted),
+                _ = &mut comes_back => return listener,
+            }
+        }
+    });
     let idp = start(db, |c| {
         c.authz.grpc_url = format!("http://{down}");
         c.authz.timeout = Duration::from_millis(500);
@@ -474,13 +483,15 @@ async fn a_deletion_while_authz_is_down_is_revoked_once_it_is_back(db: TestDatab
     assert!(
         page.body
             .contains("Your applications cannot be listed right now."),
-        "the page works without authz"
+        "the page works without authz: {}",
+        page.body
     );
     let deleted = submit(&mut browser, "/account/delete", &[("password", PASSWORD)]).await;
     assert_eq!(deleted.status, 200, "{}", deleted.body);
     assert!(idp.users.by_id(&alice.id).await.unwrap().is_none());
     // authz comes back on its address: the queued revocation reaches it.
-    let (authz, _) = FakeAuthz::start_on(down).await;
+    back.send(()).unwrap();
+    let authz = FakeAuthz::serve(refusing.await.unwrap());
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     loop {
         let delivered = authz.calls().iter().any(|c| {

@@ -79,21 +79,22 @@ pub fn client(name: &str) -> Option<Client> {
 impl FakeAuthz {
     /// Serves on a free loopback port until the test ends.
     pub async fn start() -> (Self, SocketAddr) {
-        Self::start_on("127.0.0.1:0".parse().unwrap()).await
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        (Self::serve(listener), addr)
     }
 
     // account page
-    /// Serves on `addr` (authz coming back on the address idp was configured with).
-    pub async fn start_on(addr: SocketAddr) -> (Self, SocketAddr) {
+    /// Serves on a listener the test already holds (authz coming back on the address
+    /// idp was configured with, which nobody else could take meanwhile).
+    pub fn serve(listener: tokio::net::TcpListener) -> Self {
         let fake = Self::default();
-        let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
-        let addr = listener.local_addr().unwrap();
         let incoming = tonic::transport::server::TcpIncoming::from(listener);
         let server = tonic::transport::Server::builder()
             .add_service(LoginFlowServer::new(fake.clone()))
             .serve_with_incoming(incoming);
         tokio::spawn(server);
-        (fake, addr)
+        fake
     }
 
     /// A pending login request; `AcceptLogin` on it answers `accept_to`.

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use proto::idp::v1::CheckSessionRequest;
 use proto::idp::v1::sessions_client::SessionsClient;
-use runtime::test_pki::{TestPki, Validity};
+use runtime::test_pki::{assert_handshake_refused, TestPki, Validity};
 use runtime::{TlsClientConfig, TlsConfig};
 use storage::testing::TestDatabase;
 use tonic::Code;
@@ -88,16 +88,3 @@ storage::backend_tests!(idp::MIGRATIONS;
     authz_authenticates_by_its_certificate,
 );
 
-/// A call whose TLS handshake the other side refused: the channel reports it as
-/// `UNAVAILABLE` (refused before the client finished), or, under TLS 1.3 where the client
-/// learns of the refusal of its certificate only after sending its request, as `CANCELLED`
-/// (connection closed) or `UNKNOWN` carrying the server's fatal alert.
-fn assert_handshake_refused(status: &tonic::Status) {
-    let alert = format!("{status:?}");
-    let refused = match status.code() {
-        tonic::Code::Unavailable | tonic::Code::Cancelled => true,
-        tonic::Code::Unknown => alert.contains("received fatal alert"),
-        _ => false,
-    };
-    assert!(refused, "{alert}");
-}
