@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::test_pki::{assert_handshake_refused, Issued, TestPki, Validity};
+use crate::test_pki::{Issued, TestPki, Validity, assert_handshake_refused};
 use crate::tls::{ClientAuth, ServerTls};
 use crate::{ConnectionCaps, LimitsConfig, ListenConfig, Shutdown, TlsConfig, TlsVersion};
 
@@ -544,4 +544,3 @@ fn min_version_reads_quoted_and_unquoted_versions() {
         serde_json::json!("1.2")
     );
 }
-

@@ -14,7 +14,7 @@ use domain::{AccessTokenFormat, ClientId, GrantType, ScopeSet, TokenEndpointAuth
 use issuer::SystemClock;
 use proto::authz::v1::IntrospectRequest;
 use proto::authz::v1::introspection_client::IntrospectionClient;
-use runtime::test_pki::{assert_handshake_refused, TestPki, Validity};
+use runtime::test_pki::{TestPki, Validity, assert_handshake_refused};
 use runtime::{GrpcListenConfig, ListenConfig, Shutdown, TlsClientConfig, TlsConfig};
 use storage::Database;
 use storage::testing::TestDatabase;
@@ -251,4 +251,3 @@ storage::backend_tests!(
     authz::MIGRATIONS;
     mapped_client_certificates_authenticate_callers,
 );
-

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use proto::idp::v1::CheckSessionRequest;
 use proto::idp::v1::sessions_client::SessionsClient;
-use runtime::test_pki::{assert_handshake_refused, TestPki, Validity};
+use runtime::test_pki::{TestPki, Validity, assert_handshake_refused};
 use runtime::{TlsClientConfig, TlsConfig};
 use storage::testing::TestDatabase;
 use tonic::Code;
@@ -87,4 +87,3 @@ async fn authz_authenticates_by_its_certificate(db: TestDatabase) {
 storage::backend_tests!(idp::MIGRATIONS;
     authz_authenticates_by_its_certificate,
 );
-
