@@ -130,6 +130,9 @@ diesel::table! {
         email -> Nullable<Text>,
         created_at -> BigInt,
         last_login_at -> BigInt,
+        // upstream tokens (2026-12-07-130000_upstream_tokens)
+        tokens -> Nullable<Text>,
+        tokens_updated_at -> Nullable<BigInt>,
     }
 }
 
@@ -157,6 +160,8 @@ diesel::table! {
         claims -> Text,
         created_at -> BigInt,
         expires_at -> BigInt,
+        // upstream tokens (2026-12-07-130000_upstream_tokens)
+        tokens -> Nullable<Text>,
     }
 }
 

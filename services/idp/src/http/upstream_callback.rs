@@ -96,8 +96,13 @@ pub(crate) async fn get(
             provider,
             profile,
             challenge,
+            tokens,
         } => {
-            if let Some(identity) = state.upstreams.linked(&provider, &profile.subject).await? {
+            if let Some(identity) = state
+                .upstreams
+                .linked(&provider, &profile.subject, tokens.as_ref())
+                .await?
+            {
                 let user = state.users.by_id(&identity.user_id).await?;
                 if user.is_none_or(|u| u.disabled) {
                     return Err(IdpError::Forbidden(
@@ -110,7 +115,7 @@ pub(crate) async fn get(
             let browser = browser.unwrap_or_default();
             let pending = state
                 .upstreams
-                .park(&provider, &profile, &browser, &challenge)
+                .park(&provider, &profile, &browser, &challenge, tokens)
                 .await?;
             Ok(see_other(&format!("{}upstream/setup?pending={pending}", state.base)).finish())
         }
@@ -118,6 +123,7 @@ pub(crate) async fn get(
             provider,
             profile,
             user_id,
+            tokens,
         } => {
             let current = current_session(&state, &req).await?;
             if current.as_ref().is_none_or(|(s, _)| s.user_id != user_id) {
@@ -125,11 +131,26 @@ pub(crate) async fn get(
                     "Sign in to the account you want to link first.".to_owned(),
                 ));
             }
-            let outcome = match state.upstreams.link(&provider, &profile, &user_id).await {
+            let outcome = match state
+                .upstreams
+                .link(&provider, &profile, &user_id, tokens.as_ref())
+                .await
+            {
                 Ok(()) => "linked",
                 Err(IdpError::Conflict(_)) => {
-                    match state.upstreams.linked(&provider, &profile.subject).await? {
-                        Some(i) if i.user_id == user_id => "already",
+                    // Tokens replace the stored ones only for this user's own identity.
+                    let found = state
+                        .upstreams
+                        .linked(&provider, &profile.subject, None)
+                        .await?;
+                    match found {
+                        Some(i) if i.user_id == user_id => {
+                            state
+                                .upstreams
+                                .linked(&provider, &profile.subject, tokens.as_ref())
+                                .await?;
+                            "already"
+                        }
                         _ => "taken",
                     }
                 }

@@ -22,6 +22,10 @@ pub struct UpstreamsConfig {
     /// `{public_url}upstream/{id}/callback` and of `kc_idp_hint`). Buttons are shown in id
     /// order.
     pub providers: BTreeMap<String, ProviderConfig>,
+    /// AES-256-GCM key that seals the upstream tokens of providers with `store_tokens`:
+    /// base64 of 32 random bytes (`openssl rand -base64 32`). Required when a provider
+    /// stores tokens; checked at start. Secret: give it as `token_key_file`.
+    pub token_key: Option<Secret<String>>,
 }
 
 impl Default for UpstreamsConfig {
@@ -30,6 +34,7 @@ impl Default for UpstreamsConfig {
             timeout: Duration::from_secs(10),
             flow_lifetime: Duration::from_secs(600),
             providers: BTreeMap::new(),
+            token_key: None,
         }
     }
 }
@@ -96,6 +101,20 @@ pub struct ProviderConfig {
     /// A PEM bundle the upstream's https certificate may also chain to (a private CA);
     /// the system's roots are trusted either way.
     pub ca_file: Option<std::path::PathBuf>,
+    /// OpenID providers only: where idp reaches the issuer when the issuer URL (what
+    /// browsers use) is not reachable from it, e.g. `https://corp-authz:8180` inside a
+    /// container network. Discovery is read from
+    /// `<backchannel_url>/.well-known/openid-configuration`, and its token, JWKS and
+    /// UserInfo endpoints below the issuer are called below this URL instead; the
+    /// authorization endpoint (a browser redirect) is kept, and `issuer` is still what the
+    /// discovery document and ID tokens must name (OpenID Connect Discovery 1.0 §4.3).
+    /// https, or http for loopback hosts and single-label service names.
+    pub backchannel_url: Option<Url>,
+    /// Keep the upstream's access, refresh and ID tokens of each sign-in, sealed with
+    /// `upstreams.token_key` (AES-256-GCM) and replaced on each sign-in, with the linked
+    /// identity (deleted when it is unlinked or the account is deleted). Off: nothing is
+    /// kept.
+    pub store_tokens: bool,
 }
 
 impl Default for ProviderConfig {
@@ -112,6 +131,8 @@ impl Default for ProviderConfig {
             github_url: None,
             github_api_url: None,
             ca_file: None,
+            backchannel_url: None,
+            store_tokens: false,
         }
     }
 }
@@ -132,6 +153,32 @@ fn http_url(key: &str, url: &Url) -> Result<(), ConfigError> {
             key,
             "must be https (plain http only for a loopback or local address)",
         ));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(ConfigError::new(key, "must not have a query or fragment"));
+    }
+    Ok(())
+}
+
+/// A back-channel URL: https, or http for loopback hosts and single-label host names (a
+/// container or cluster service name); no query or fragment.
+fn backchannel_url(key: &str, url: &Url) -> Result<(), ConfigError> {
+    let private = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost") || !d.contains('.'),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => return Err(ConfigError::new(key, "must be an http or https URL")),
+    };
+    match url.scheme() {
+        "https" => {}
+        "http" if private => {}
+        "http" => {
+            return Err(ConfigError::new(
+                key,
+                "must be https (plain http only for loopback hosts and single-label service names)",
+            ));
+        }
+        _ => return Err(ConfigError::new(key, "must be an http or https URL")),
     }
     if url.query().is_some() || url.fragment().is_some() {
         return Err(ConfigError::new(key, "must not have a query or fragment"));
@@ -195,10 +242,19 @@ impl ProviderConfig {
                 if self.github_url.is_some() || self.github_api_url.is_some() {
                     return Err(ConfigError::new("github_url", "is only for kind github"));
                 }
+                if let Some(url) = &self.backchannel_url {
+                    backchannel_url("backchannel_url", url)?;
+                }
             }
             ProviderKind::Github => {
                 if self.issuer.is_some() {
                     return Err(ConfigError::new("issuer", "is not used by kind github"));
+                }
+                if self.backchannel_url.is_some() {
+                    return Err(ConfigError::new(
+                        "backchannel_url",
+                        "is only for OpenID providers (github: set github_url, github_api_url)",
+                    ));
                 }
                 for (key, url) in [
                     ("github_url", &self.github_url),
@@ -233,6 +289,14 @@ impl ProviderConfig {
     }
 }
 
+/// The reason a token key was refused, without the key.
+fn key_problem(e: &issuer::IssuerError) -> String {
+    match e {
+        issuer::IssuerError::Kek(why) => why.clone(),
+        _ => "must be base64 of 32 random bytes".to_owned(),
+    }
+}
+
 /// Whether `id` is a usable provider id.
 pub(crate) fn valid_id(id: &str) -> bool {
     (1..=32).contains(&id.len())
@@ -264,6 +328,19 @@ impl Validate for UpstreamsConfig {
             provider
                 .validate_provider()
                 .map_err(|e| e.within(&format!("providers.{id}")))?;
+        }
+        match &self.token_key {
+            Some(key) => {
+                issuer::Kek::from_base64(key.expose())
+                    .map_err(|e| ConfigError::new("token_key", key_problem(&e)))?;
+            }
+            None if self.providers.values().any(|p| p.store_tokens) => {
+                return Err(ConfigError::new(
+                    "token_key",
+                    "is required when a provider has store_tokens: true (give it as token_key_file)",
+                ));
+            }
+            None => {}
         }
         Ok(())
     }
@@ -364,5 +441,50 @@ mod tests {
         };
         assert!(with(github.clone()).validate().is_ok());
         assert_eq!(github.scopes(), vec!["read:user", "user:email"]);
+    }
+
+    #[test]
+    fn token_key_and_backchannel_name_their_key() {
+        let key_of = |c: UpstreamsConfig| c.validate().unwrap_err().within("upstreams").key;
+        let storing = with(ProviderConfig {
+            store_tokens: true,
+            ..oidc()
+        });
+        assert_eq!(key_of(storing.clone()), "upstreams.token_key");
+        for bad in ["not base64 !", "c2hvcnQ="] {
+            let c = UpstreamsConfig {
+                token_key: Some(Secret::new(bad.into())),
+                ..storing.clone()
+            };
+            assert_eq!(key_of(c), "upstreams.token_key");
+        }
+        let good = UpstreamsConfig {
+            token_key: Some(Secret::new(
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=".into(),
+            )),
+            ..storing
+        };
+        assert!(good.validate().is_ok());
+        for ok in ["https://sso.internal", "http://corp-authz:8180", "http://127.0.0.1:9"] {
+            let c = with(ProviderConfig {
+                backchannel_url: Some(Url::parse(ok).unwrap()),
+                ..oidc()
+            });
+            assert!(c.validate().is_ok(), "{ok}");
+        }
+        for bad in ["http://sso.example.com", "https://sso.internal/?x=1"] {
+            let c = with(ProviderConfig {
+                backchannel_url: Some(Url::parse(bad).unwrap()),
+                ..oidc()
+            });
+            assert_eq!(key_of(c), "upstreams.providers.corp.backchannel_url", "{bad}");
+        }
+        let github = with(ProviderConfig {
+            kind: ProviderKind::Github,
+            issuer: None,
+            backchannel_url: Some(Url::parse("https://gh.internal").unwrap()),
+            ..oidc()
+        });
+        assert_eq!(key_of(github), "upstreams.providers.corp.backchannel_url");
     }
 }

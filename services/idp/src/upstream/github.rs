@@ -8,7 +8,7 @@
 use serde::Deserialize;
 
 use super::config::{GITHUB_API_URL, GITHUB_URL, ProviderConfig};
-use super::{UpstreamProfile, failed, read_limited, transport};
+use super::{UpstreamProfile, UpstreamTokens, failed, read_limited, transport};
 use crate::IdpError;
 
 /// The REST API version requested.
@@ -32,6 +32,12 @@ pub(crate) fn authorization_endpoint(config: &ProviderConfig) -> String {
 struct TokenResponse {
     #[serde(default)]
     access_token: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
     #[serde(default)]
     error: Option<String>,
 }
@@ -75,7 +81,9 @@ async fn api<T: for<'de> Deserialize<'de>>(
     serde_json::from_slice(&body).map_err(|_| failed("GitHub's answer could not be read."))
 }
 
-/// Redeems `code` and reads the user and its verified primary email.
+/// Redeems `code` and reads the user and its verified primary email; returns them with the
+/// tokens GitHub answered with (kept only with `store_tokens`; a GitHub App's user token
+/// expires and comes with a refresh token, an OAuth app's does not).
 #[tracing::instrument(skip_all)]
 pub(crate) async fn exchange(
     config: &ProviderConfig,
@@ -83,7 +91,8 @@ pub(crate) async fn exchange(
     code: &str,
     redirect_uri: &str,
     verifier: &str,
-) -> Result<UpstreamProfile, IdpError> {
+    now: i64,
+) -> Result<(UpstreamProfile, UpstreamTokens), IdpError> {
     let web = base(config.github_url.as_ref(), GITHUB_URL);
     let secret = config
         .client_secret
@@ -108,8 +117,8 @@ pub(crate) async fn exchange(
     let token: TokenResponse = serde_json::from_slice(&body)
         .map_err(|_| failed("GitHub's token answer could not be read."))?;
     // GitHub reports a bad code with 200 and an `error` member.
-    let access_token = match (status.is_success(), token.error, token.access_token) {
-        (true, None, Some(t)) if !t.is_empty() => t,
+    let access_token = match (status.is_success(), &token.error, &token.access_token) {
+        (true, None, Some(t)) if !t.is_empty() => t.clone(),
         (_, error, _) => {
             tracing::warn!(
                 status = status.as_u16(),
@@ -128,10 +137,18 @@ pub(crate) async fn exchange(
             "Your GitHub account has no verified primary email address. Verify it at GitHub, then try again.",
         ));
     };
-    Ok(UpstreamProfile {
+    let profile = UpstreamProfile {
         subject: user.id.to_string(),
         username: Some(user.login),
         email: Some(primary.email),
         name: user.name.filter(|n| !n.trim().is_empty()),
-    })
+    };
+    let tokens = UpstreamTokens {
+        access_token: Some(access_token),
+        refresh_token: token.refresh_token,
+        id_token: None,
+        expires_at: token.expires_in.map(|s| now.saturating_add(s)),
+        scope: token.scope,
+    };
+    Ok((profile, tokens))
 }

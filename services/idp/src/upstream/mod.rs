@@ -9,7 +9,10 @@
 //! upstream offers it, redeems the code and validates the ID token (OpenID Connect Core
 //! 1.0 §3.1.3.7: signature against the upstream's JWKS, `iss`, `aud`/`azp`, `exp`,
 //! `nonce`), or for GitHub reads `/user` and `/user/emails` (only a verified primary email
-//! is trusted). Upstream tokens are used once and never stored.
+//! is trusted). Upstream tokens are used once and dropped, unless the provider has
+//! `store_tokens`: then they are sealed ([`UpstreamTokens`], AES-256-GCM with
+//! `upstreams.token_key`, bound to the provider and subject) and kept with the linked
+//! identity, replaced on each sign-in; unlinking or deleting the account deletes them.
 
 pub mod config;
 mod github;
@@ -49,6 +52,60 @@ pub(crate) struct UpstreamProfile {
     pub(crate) name: Option<String>,
 }
 
+/// The tokens an upstream answered a sign-in with (RFC 6749 §5.1; OpenID Connect Core 1.0
+/// §3.1.3.3), as kept sealed for providers with `store_tokens`. `Debug` shows no token.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamTokens {
+    /// The access token.
+    pub access_token: Option<String>,
+    /// The refresh token, when the upstream issued one.
+    pub refresh_token: Option<String>,
+    /// The ID token (OpenID providers).
+    pub id_token: Option<String>,
+    /// When the access token expires (Unix seconds), from `expires_in`.
+    pub expires_at: Option<i64>,
+    /// The granted scope, when the upstream said.
+    pub scope: Option<String>,
+}
+
+impl std::fmt::Debug for UpstreamTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("UpstreamTokens([redacted])")
+    }
+}
+
+/// Upstream tokens sealed for storage: `base64(nonce ‖ ciphertext ‖ tag)`. `Debug` shows
+/// nothing of it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct SealedTokens(pub(crate) String);
+
+impl std::fmt::Debug for SealedTokens {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SealedTokens([redacted])")
+    }
+}
+
+/// The additional authenticated data of the tokens of `(provider, subject)`: a sealed value
+/// moved to another identity's row does not open.
+fn token_context(provider: &str, subject: &str) -> String {
+    format!("upstream-tokens\0{provider}\0{subject}")
+}
+
+/// Opens tokens stored for the identity `(provider, subject)` with the `upstreams.token_key`
+/// `key`. Fails on another key, identity or altered bytes.
+pub fn open_tokens(
+    key: &issuer::Kek,
+    provider: &str,
+    subject: &str,
+    sealed: &str,
+) -> Result<UpstreamTokens, IdpError> {
+    let plain = key
+        .open_secret(&token_context(provider, subject), sealed)
+        .map_err(|_| IdpError::Task("stored upstream tokens do not open".into()))?;
+    serde_json::from_slice(&plain)
+        .map_err(|_| IdpError::Task("stored upstream tokens are not readable".into()))
+}
+
 /// What a callback came to.
 #[derive(Debug)]
 pub(crate) enum Finished {
@@ -60,6 +117,8 @@ pub(crate) enum Finished {
         profile: UpstreamProfile,
         /// The authz `login_challenge`.
         challenge: String,
+        /// The upstream's tokens, sealed (`store_tokens` only).
+        tokens: Option<SealedTokens>,
     },
     /// A link flow for the signed-in user `user_id`.
     Link {
@@ -69,6 +128,8 @@ pub(crate) enum Finished {
         profile: UpstreamProfile,
         /// The local user who asked to link.
         user_id: String,
+        /// The upstream's tokens, sealed (`store_tokens` only).
+        tokens: Option<SealedTokens>,
     },
 }
 
@@ -108,6 +169,8 @@ struct Inner {
     public_url: Url,
     flow_lifetime: Duration,
     clock: Arc<dyn Clock>,
+    /// `upstreams.token_key`, when configured.
+    token_key: Option<Arc<issuer::Kek>>,
     /// The runtime upstream calls run on (the one that built the service), so HTTP
     /// connections live on one runtime whichever actix worker asked.
     handle: tokio::runtime::Handle,
@@ -184,7 +247,9 @@ impl Upstreams {
         for (id, provider) in &config.providers {
             let http = http_client(provider, config.timeout)
                 .map_err(|e| IdpError::Config(e.within(&format!("upstreams.providers.{id}"))))?;
-            let oidc = provider.issuer().map(oidc::Oidc::new);
+            let oidc = provider
+                .issuer()
+                .map(|issuer| oidc::Oidc::new(issuer, provider.backchannel_url.clone()));
             providers.push(Arc::new(Provider {
                 id: id.clone(),
                 config: provider.clone(),
@@ -192,6 +257,23 @@ impl Upstreams {
                 oidc,
             }));
         }
+        let token_key = match &config.token_key {
+            Some(key) => Some(Arc::new(issuer::Kek::from_base64(key.expose()).map_err(
+                |_| {
+                    IdpError::Config(::config::ConfigError::new(
+                        "upstreams.token_key",
+                        "must be base64 of 32 random bytes",
+                    ))
+                },
+            )?)),
+            None if config.providers.values().any(|p| p.store_tokens) => {
+                return Err(IdpError::Config(::config::ConfigError::new(
+                    "upstreams.token_key",
+                    "is required when a provider has store_tokens: true",
+                )));
+            }
+            None => None,
+        };
         let handle = tokio::runtime::Handle::try_current()
             .map_err(|_| IdpError::Task("no Tokio runtime".into()))?;
         Ok(Self {
@@ -201,6 +283,7 @@ impl Upstreams {
                 public_url,
                 flow_lifetime: config.flow_lifetime,
                 clock,
+                token_key,
                 handle,
             }),
         })
@@ -339,20 +422,45 @@ impl Upstreams {
         let label = if result.is_ok() { "success" } else { "failure" };
         metrics::counter!("idp_upstream_logins_total", "provider" => id.to_owned(), "result" => label)
             .increment(1);
-        let profile = result?;
+        let (profile, tokens) = result?;
+        let tokens = if provider.config.store_tokens {
+            Some(self.seal(id, &profile.subject, &tokens)?)
+        } else {
+            None
+        };
         match (flow.login_challenge, flow.link_user_id) {
             (_, Some(user_id)) => Ok(Finished::Link {
                 provider: id.to_owned(),
                 profile,
                 user_id,
+                tokens,
             }),
             (Some(challenge), None) => Ok(Finished::Login {
                 provider: id.to_owned(),
                 profile,
                 challenge,
+                tokens,
             }),
             (None, None) => Err(expired()),
         }
+    }
+
+    /// Seals `tokens` of the identity `(provider, subject)` with `upstreams.token_key`.
+    #[tracing::instrument(skip_all)]
+    fn seal(
+        &self,
+        provider: &str,
+        subject: &str,
+        tokens: &UpstreamTokens,
+    ) -> Result<SealedTokens, IdpError> {
+        let key = self.inner.token_key.as_ref().ok_or_else(|| {
+            IdpError::Task("store_tokens without upstreams.token_key".to_owned())
+        })?;
+        let plain = serde_json::to_vec(tokens)
+            .map_err(|e| IdpError::Task(format!("upstream tokens: {e}")))?;
+        key.seal_secret(&token_context(provider, subject), &plain)
+            .map(SealedTokens)
+            .map_err(|_| IdpError::Task("sealing upstream tokens failed".to_owned()))
     }
 
     async fn exchange(
@@ -360,7 +468,7 @@ impl Upstreams {
         provider: &Arc<Provider>,
         flow: &FlowRow,
         callback: Callback,
-    ) -> Result<UpstreamProfile, IdpError> {
+    ) -> Result<(UpstreamProfile, UpstreamTokens), IdpError> {
         if let Some(error) = callback.error.as_deref() {
             tracing::info!(provider = %provider.id, error, "the upstream answered with an error");
             let message = if error == "access_denied" {
@@ -393,7 +501,8 @@ impl Upstreams {
         self.on_runtime(async move {
             match p.config.kind {
                 ProviderKind::Github => {
-                    github::exchange(&p.config, &p.http, &code, &redirect_uri, &verifier).await
+                    github::exchange(&p.config, &p.http, &code, &redirect_uri, &verifier, now)
+                        .await
                 }
                 ProviderKind::Oidc | ProviderKind::Google => {
                     p.oidc_exchange(&code, &redirect_uri, &verifier, &nonce, iss.as_deref(), now)
@@ -404,16 +513,24 @@ impl Upstreams {
         .await
     }
 
-    /// The linked identity `(provider, subject)`, touched as used now.
+    /// The linked identity `(provider, subject)`, touched as used now; `tokens` (from this
+    /// sign-in, `store_tokens` only) replace the stored ones.
     pub(crate) async fn linked(
         &self,
         provider: &str,
         subject: &str,
+        tokens: Option<&SealedTokens>,
     ) -> Result<Option<IdentityRow>, IdpError> {
         let found = repo::find_identity(&self.inner.db, provider, subject).await?;
         if found.is_some() {
-            repo::touch_identity(&self.inner.db, provider, subject, self.inner.clock.unix())
-                .await?;
+            repo::touch_identity(
+                &self.inner.db,
+                provider,
+                subject,
+                self.inner.clock.unix(),
+                tokens.map(|t| t.0.as_str()),
+            )
+            .await?;
         }
         Ok(found)
     }
@@ -425,6 +542,7 @@ impl Upstreams {
         provider: &str,
         profile: &UpstreamProfile,
         user_id: &str,
+        tokens: Option<&SealedTokens>,
     ) -> Result<(), IdpError> {
         let now = self.inner.clock.unix();
         repo::insert_identity(
@@ -437,6 +555,7 @@ impl Upstreams {
                 created_at: now,
                 last_login_at: now,
             },
+            tokens.map(|t| t.0.as_str()),
         )
         .await
         .map_err(|e| {
@@ -471,6 +590,7 @@ impl Upstreams {
         profile: &UpstreamProfile,
         browser: &str,
         challenge: &str,
+        tokens: Option<SealedTokens>,
     ) -> Result<String, IdpError> {
         let id = random_b64(32)?;
         let now = self.inner.clock.unix();
@@ -487,6 +607,7 @@ impl Upstreams {
                 claims,
                 created_at: now,
                 expires_at: now + secs(self.inner.flow_lifetime),
+                tokens: tokens.map(|t| t.0),
             },
         )
         .await?;

@@ -16,7 +16,9 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::{LEEWAY, Provider, UpstreamProfile, failed, read_limited, transport};
+use super::{
+    LEEWAY, Provider, UpstreamProfile, UpstreamTokens, failed, read_limited, transport,
+};
 use crate::IdpError;
 
 /// How long discovery and the JWKS are kept.
@@ -54,14 +56,17 @@ struct Keys {
 /// The cached documents of one OpenID provider.
 pub(crate) struct Oidc {
     issuer: Url,
+    /// `backchannel_url`: where the issuer's endpoints are reached from here.
+    backchannel: Option<Url>,
     discovery: Mutex<Option<(Discovery, Instant)>>,
     keys: Mutex<Option<Keys>>,
 }
 
 impl Oidc {
-    pub(crate) fn new(issuer: Url) -> Self {
+    pub(crate) fn new(issuer: Url, backchannel: Option<Url>) -> Self {
         Self {
             issuer,
+            backchannel,
             discovery: Mutex::new(None),
             keys: Mutex::new(None),
         }
@@ -77,6 +82,16 @@ impl Oidc {
             s.to_owned()
         }
     }
+
+    /// `url` (an endpoint the discovery document names) as idp calls it: below the
+    /// back-channel URL when one is configured and `url` is below the issuer.
+    fn reach(&self, url: &str) -> String {
+        ::config::via_backchannel(
+            &self.issuer(),
+            self.backchannel.as_ref().map(Url::as_str),
+            url,
+        )
+    }
 }
 
 /// The token endpoint's answer (RFC 6749 §5.1, OpenID Connect Core 1.0 §3.1.3.3).
@@ -86,6 +101,12 @@ struct TokenResponse {
     access_token: Option<String>,
     #[serde(default)]
     id_token: Option<String>,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    #[serde(default)]
+    expires_in: Option<i64>,
+    #[serde(default)]
+    scope: Option<String>,
     #[serde(default)]
     error: Option<String>,
 }
@@ -165,7 +186,7 @@ impl Provider {
             return Ok(d.clone());
         }
         let issuer = oidc.issuer();
-        let url = format!("{issuer}/.well-known/openid-configuration");
+        let url = oidc.reach(&format!("{issuer}/.well-known/openid-configuration"));
         let value = self.get_json(&url).await?;
         let discovery: Discovery = serde_json::from_value(value)
             .map_err(|_| failed("The provider's discovery document is incomplete."))?;
@@ -229,7 +250,8 @@ impl Provider {
         })
     }
 
-    /// Redeems `code` and returns the verified, mapped profile.
+    /// Redeems `code` and returns the verified, mapped profile with the tokens the
+    /// upstream answered with (kept only with `store_tokens`).
     #[tracing::instrument(skip_all, fields(provider = %self.id))]
     pub(crate) async fn oidc_exchange(
         &self,
@@ -239,9 +261,10 @@ impl Provider {
         nonce: &str,
         iss: Option<&str>,
         now: i64,
-    ) -> Result<UpstreamProfile, IdpError> {
+    ) -> Result<(UpstreamProfile, UpstreamTokens), IdpError> {
         let discovery = self.discovery().await?;
-        let issuer = self.oidc()?.issuer();
+        let oidc = self.oidc()?;
+        let issuer = oidc.issuer();
         // RFC 9207 §2.4: when the provider says it sends `iss`, it must be there; when it is
         // there, it must be this provider's issuer (mix-up defence).
         match iss {
@@ -276,7 +299,7 @@ impl Provider {
             });
         let mut request = self
             .http
-            .post(&discovery.token_endpoint)
+            .post(oidc.reach(&discovery.token_endpoint))
             .header(reqwest::header::ACCEPT, "application/json");
         if post_only {
             form.push(("client_id", self.config.client_id.clone()));
@@ -296,11 +319,11 @@ impl Provider {
             tracing::warn!(provider = %self.id, status = status.as_u16(), error = token.error.as_deref().unwrap_or(""), "upstream token request refused");
             return Err(failed("The provider refused to complete the sign-in."));
         }
-        let Some(id_token) = token.id_token else {
+        let Some(id_token) = token.id_token.clone() else {
             return Err(failed("The provider sent no ID token."));
         };
         let claims = self
-            .verify_signature(&discovery.jwks_uri, &id_token)
+            .verify_signature(&oidc.reach(&discovery.jwks_uri), &id_token)
             .await?;
         check_id_token(&claims, &issuer, &self.config.client_id, nonce, now)?;
         let subject = claims
@@ -313,7 +336,7 @@ impl Provider {
         if let (Some(endpoint), Some(access_token)) =
             (&discovery.userinfo_endpoint, token.access_token.as_deref())
         {
-            let info = self.userinfo(endpoint, access_token).await?;
+            let info = self.userinfo(&oidc.reach(endpoint), access_token).await?;
             // OpenID Connect Core 1.0 §5.3.2: the UserInfo `sub` must be the ID token's.
             if info.get("sub").and_then(Value::as_str) != Some(subject.as_str()) {
                 return Err(failed("The provider's user info is for another subject."));
@@ -322,7 +345,14 @@ impl Provider {
                 all.entry(k).or_insert(v);
             }
         }
-        Ok(self.map_claims(subject, &all))
+        let tokens = UpstreamTokens {
+            access_token: token.access_token,
+            refresh_token: token.refresh_token,
+            id_token: Some(id_token),
+            expires_at: token.expires_in.map(|s| now.saturating_add(s)),
+            scope: token.scope,
+        };
+        Ok((self.map_claims(subject, &all), tokens))
     }
 
     async fn userinfo(

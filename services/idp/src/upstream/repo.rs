@@ -9,6 +9,23 @@ use storage::{Database, StorageError, with_conn};
 use crate::schema::{upstream_flows, upstream_identities, upstream_pending, users};
 use crate::users::repo::Row as UserRow;
 
+/// Sets the sealed tokens of an identity inside the transaction `$tx` (nothing when
+/// `$tokens` is `None`); a macro because the connection type differs per backend.
+macro_rules! store_tokens {
+    ($tx:expr, $provider:expr, $subject:expr, $tokens:expr, $now:expr) => {{
+        if let Some(tokens) = $tokens {
+            diesel::update(upstream_identities::table.find(($provider, $subject)))
+                .set((
+                    upstream_identities::tokens.eq(Some(tokens)),
+                    upstream_identities::tokens_updated_at.eq(Some($now)),
+                ))
+                .execute($tx)
+                .await?;
+        }
+        Ok::<_, diesel::result::Error>(())
+    }};
+}
+
 /// A linked upstream account.
 #[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
 #[diesel(table_name = upstream_identities)]
@@ -48,6 +65,9 @@ pub(crate) struct PendingRow {
     pub(crate) claims: String,
     pub(crate) created_at: i64,
     pub(crate) expires_at: i64,
+    /// The upstream's tokens, sealed (`store_tokens` only), moved to the identity when the
+    /// setup completes.
+    pub(crate) tokens: Option<String>,
 }
 
 pub(crate) async fn insert_flow(db: &Database, row: &FlowRow) -> Result<(), StorageError> {
@@ -100,33 +120,57 @@ pub(crate) async fn find_identity(
         .optional())?)
 }
 
+/// Marks the identity used now; `tokens` (sealed), when given, replace the stored ones in
+/// the same statement.
 pub(crate) async fn touch_identity(
     db: &Database,
     provider: &str,
     subject: &str,
     now: i64,
+    tokens: Option<&str>,
 ) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::update(
-        upstream_identities::table.find((provider, subject))
-    )
-    .set(upstream_identities::last_login_at.eq(now))
-    .execute(c)
-    .await)?;
+    match tokens {
+        Some(tokens) => with_conn!(&mut conn, |c| diesel::update(
+            upstream_identities::table.find((provider, subject))
+        )
+        .set((
+            upstream_identities::last_login_at.eq(now),
+            upstream_identities::tokens.eq(Some(tokens)),
+            upstream_identities::tokens_updated_at.eq(Some(now)),
+        ))
+        .execute(c)
+        .await)?,
+        None => with_conn!(&mut conn, |c| diesel::update(
+            upstream_identities::table.find((provider, subject))
+        )
+        .set(upstream_identities::last_login_at.eq(now))
+        .execute(c)
+        .await)?,
+    };
     Ok(())
 }
 
-/// Links an identity; a unique violation means it is linked already (to anyone).
-pub(crate) async fn insert_identity(db: &Database, row: &IdentityRow) -> Result<(), StorageError> {
+/// Links an identity, with its sealed `tokens` when given (one transaction); a unique
+/// violation means it is linked already (to anyone).
+pub(crate) async fn insert_identity(
+    db: &Database,
+    row: &IdentityRow,
+    tokens: Option<&str>,
+) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::insert_into(
-        upstream_identities::table
-    )
-    .values(row)
-    .execute(c)
-    .await)?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::insert_into(upstream_identities::table)
+                .values(row)
+                .execute(tx)
+                .await?;
+            store_tokens!(tx, &row.provider, &row.subject, tokens, row.last_login_at)
+        })
+        .await)?;
     Ok(())
 }
+
 
 pub(crate) async fn identities_of(
     db: &Database,
@@ -230,7 +274,8 @@ pub(crate) enum Completion<'a> {
 }
 
 /// In one transaction: deletes the pending row (it must still be there: a second
-/// completion gets `Ok(false)`), creates the user when asked, and links the identity.
+/// completion gets `Ok(false)`), creates the user when asked, and links the identity with
+/// the pending row's sealed tokens.
 /// A taken username or email, or an identity linked meanwhile, is a unique violation that
 /// rolls everything back.
 pub(crate) async fn complete(
@@ -270,6 +315,13 @@ pub(crate) async fn complete(
                 })
                 .execute(tx)
                 .await?;
+            store_tokens!(
+                tx,
+                &pending.provider,
+                &pending.subject,
+                pending.tokens.as_deref(),
+                now
+            )?;
             Ok(true)
         })
         .await)?)

@@ -98,3 +98,65 @@ fn users_commands_refuse_a_missing_database_and_create_nothing() {
         );
     }
 }
+
+/// `upstreams.token_key` (issue 20, `store_tokens`): missing while a provider stores
+/// tokens, unreadable, not base64 or not 32 bytes, the start stops with one line naming it.
+#[test]
+fn bad_upstream_token_key_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let short = dir.path().join("short.key");
+    std::fs::write(&short, "c2hvcnQ=\n").unwrap();
+    let garbage = dir.path().join("garbage.key");
+    std::fs::write(&garbage, "not base64 at all !\n").unwrap();
+    let missing = dir.path().join("missing.key");
+    let provider = [
+        ("IDP__UPSTREAMS__PROVIDERS__CORP__KIND", "oidc"),
+        ("IDP__UPSTREAMS__PROVIDERS__CORP__DISPLAY_NAME", "Corp SSO"),
+        (
+            "IDP__UPSTREAMS__PROVIDERS__CORP__ISSUER",
+            "https://sso.example.com",
+        ),
+        ("IDP__UPSTREAMS__PROVIDERS__CORP__CLIENT_ID", "idp"),
+        ("IDP__UPSTREAMS__PROVIDERS__CORP__CLIENT_SECRET", "s3cret"),
+        ("IDP__UPSTREAMS__PROVIDERS__CORP__STORE_TOKENS", "true"),
+    ];
+    let run = |key_file: Option<&std::path::Path>| {
+        let mut env = provider.to_vec();
+        let path;
+        if let Some(file) = key_file {
+            path = file.display().to_string();
+            env.push(("IDP__UPSTREAMS__TOKEN_KEY_FILE", &path));
+            let out = idp(&["serve"], &env);
+            return (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let out = idp(&["serve"], &env);
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    };
+    assert_eq!(
+        run(None),
+        (
+            Some(2),
+            "config error: upstreams.token_key: is required when a provider has store_tokens: true (give it as token_key_file)\n".to_owned()
+        )
+    );
+    assert_eq!(
+        run(Some(&short)),
+        (
+            Some(2),
+            "config error: upstreams.token_key: must be 32 bytes (base64 of 32 random bytes), got 5\n".to_owned()
+        )
+    );
+    assert_eq!(
+        run(Some(&garbage)),
+        (
+            Some(2),
+            "config error: upstreams.token_key: must be base64\n".to_owned()
+        )
+    );
+    let (code, stderr) = run(Some(&missing));
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.starts_with("config error: upstreams.token_key_file: ") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+}

@@ -804,12 +804,287 @@ async fn kc_idp_hint_redirects_to_the_provider(db: TestDatabase) {
     assert_eq!(unknown.status, 200, "an unknown hint shows the login page");
 }
 
+/// A provider's stored-token row: `(provider, subject, sealed tokens)`.
+#[derive(diesel::QueryableByName)]
+struct StoredTokens {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    provider: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    subject: String,
+    #[diesel(sql_type = diesel::sql_types::Nullable<diesel::sql_types::Text>)]
+    tokens: Option<String>,
+}
+
+/// The rows of `table` (`upstream_identities` or `upstream_pending`) as stored.
+async fn stored(idp: &Idp, table: &str) -> Vec<StoredTokens> {
+    use storage::diesel_async::RunQueryDsl;
+    let mut conn = idp.db.get().await.unwrap();
+    let query = format!("SELECT provider, subject, tokens FROM {table} ORDER BY subject");
+    storage::with_conn!(&mut conn, |c| diesel::sql_query(query.clone())
+        .load(c)
+        .await)
+    .unwrap()
+}
+
+/// `sealed` holds none of the tokens of the upstream's token `response`, in any encoding
+/// a reader might try.
+fn assert_sealed(sealed: &str, response: &serde_json::Value) {
+    use base64::Engine;
+    for name in ["access_token", "refresh_token", "id_token"] {
+        let token = response[name].as_str().unwrap();
+        assert!(!sealed.contains(token), "{name} stored in the clear");
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .unwrap();
+        assert!(
+            !decoded.windows(token.len()).any(|w| w == token.as_bytes()),
+            "{name} readable in the stored bytes"
+        );
+    }
+}
+
+/// The tokens a sign-in answered with, opened from `sealed` with `key`: they are those of
+/// the upstream's `response`.
+fn assert_opens_to(key: &issuer::Kek, subject: &str, sealed: &str, response: &serde_json::Value) {
+    let opened = idp::upstream::open_tokens(key, "corp", subject, sealed).unwrap();
+    assert_eq!(opened.access_token.as_deref(), response["access_token"].as_str());
+    assert_eq!(opened.refresh_token.as_deref(), response["refresh_token"].as_str());
+    assert_eq!(opened.id_token.as_deref(), response["id_token"].as_str());
+    assert!(opened.expires_at.is_some(), "expires_in kept as expires_at");
+    let shown = format!("{opened:?}");
+    assert!(!shown.contains(response["access_token"].as_str().unwrap()), "{shown}");
+}
+
+/// `store_tokens` (issue 20): the upstream's tokens are kept sealed with
+/// `upstreams.token_key` through the first-login setup, replaced on each sign-in, opened
+/// only with that key for that identity, shown on no page, and deleted with the account
+/// and on unlink.
+async fn tokens_are_kept_sealed_when_configured(db: TestDatabase) {
+    let key = issuer::Kek::generate_base64().unwrap();
+    let kek = issuer::Kek::from_base64(&key).unwrap();
+    let op = FakeOp::start().await;
+    let op_issuer = op.issuer.clone();
+    let idp = start(db, move |c| {
+        c.upstreams.providers.insert(
+            "corp".into(),
+            ProviderConfig {
+                store_tokens: true,
+                ..oidc_provider(&op_issuer)
+            },
+        );
+        c.upstreams.token_key = Some(config::Secret::new(key));
+    })
+    .await;
+    op.add_user(
+        "up-123",
+        json!({"preferred_username": "carol", "email": "carol@corp.example", "email_verified": true}),
+    );
+    op.add_user("up-bob", json!({"preferred_username": "bobby"}));
+
+    // First login: parked for the setup step with the tokens sealed.
+    let mut browser = Browser::new(&idp);
+    let cb = callback(&idp, &mut browser, "c1", "up-123").await;
+    assert_eq!(cb.status, 303, "{}", cb.body);
+    let first = op.issued()[0].clone();
+    let pending = stored(&idp, "upstream_pending").await;
+    assert_eq!(pending.len(), 1);
+    let parked = pending[0].tokens.clone().expect("pending tokens sealed");
+    assert_sealed(&parked, &first);
+    assert_opens_to(&kek, "up-123", &parked, &first);
+
+    let setup = browser.get(&cb.location.unwrap()).await;
+    assert_eq!(setup.status, 200);
+    assert!(!setup.body.contains(first["access_token"].as_str().unwrap()));
+    let done = browser
+        .post(
+            "/upstream/setup",
+            &[
+                ("csrf", &setup.hidden("csrf")),
+                ("pending", &setup.hidden("pending")),
+                ("username", "carol"),
+                ("action", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let rows = stored(&idp, "upstream_identities").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].provider.as_str(), rows[0].subject.as_str()), ("corp", "up-123"));
+    let kept = rows[0].tokens.clone().expect("tokens kept with the identity");
+    assert_sealed(&kept, &first);
+    assert_opens_to(&kek, "up-123", &kept, &first);
+    // Another key, or another identity's row, does not open them.
+    let other = issuer::Kek::from_base64(&issuer::Kek::generate_base64().unwrap()).unwrap();
+    assert!(idp::upstream::open_tokens(&other, "corp", "up-123", &kept).is_err());
+    assert!(idp::upstream::open_tokens(&kek, "corp", "up-bob", &kept).is_err());
+
+    // The next sign-in replaces them.
+    let mut fresh = Browser::new(&idp);
+    let next = callback(&idp, &mut fresh, "c2", "up-123").await;
+    assert_eq!(next.status, 303, "{}", next.body);
+    let second = op.issued()[1].clone();
+    assert_ne!(first["access_token"], second["access_token"]);
+    let rows = stored(&idp, "upstream_identities").await;
+    let replaced = rows[0].tokens.clone().unwrap();
+    assert_ne!(replaced, kept);
+    assert_sealed(&replaced, &second);
+    assert_opens_to(&kek, "up-123", &replaced, &second);
+    // No page shows them.
+    let page = fresh.get("/account/providers").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    for name in ["access_token", "refresh_token", "id_token"] {
+        assert!(!page.body.contains(second[name].as_str().unwrap()), "{name} shown");
+    }
+
+    // Deleting the account deletes them.
+    idp.users.delete("carol").await.unwrap();
+    assert!(stored(&idp, "upstream_identities").await.is_empty());
+
+    // Linked from the providers page: kept; unlinked: gone.
+    idp.user("bob").await;
+    let mut bob = Browser::new(&idp);
+    login(&idp, "c3");
+    assert_eq!(bob.login("c3", "bob", PASSWORD).await.status, 303);
+    let page = bob.get("/account/providers").await;
+    let csrf = page.hidden("csrf");
+    let started = bob
+        .post(
+            "/account/providers",
+            &[("csrf", &csrf), ("action", "link"), ("provider", "corp")],
+        )
+        .await;
+    assert_eq!(started.status, 303, "{}", started.body);
+    let back = upstream_answers(&idp, &started.location.unwrap(), "login_hint", "up-bob").await;
+    let linked = bob.get(&back).await;
+    assert_eq!(
+        linked.location.as_deref(),
+        Some("/account/providers?result=linked")
+    );
+    let third = op.issued().last().unwrap().clone();
+    let rows = stored(&idp, "upstream_identities").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].subject, "up-bob");
+    let kept = rows[0].tokens.clone().expect("tokens kept on linking");
+    assert_sealed(&kept, &third);
+    assert_opens_to(&kek, "up-bob", &kept, &third);
+    let unlinked = bob
+        .post(
+            "/account/providers",
+            &[
+                ("csrf", &csrf),
+                ("action", "unlink"),
+                ("provider", "corp"),
+                ("subject", "up-bob"),
+            ],
+        )
+        .await;
+    assert_eq!(unlinked.status, 200, "{}", unlinked.body);
+    assert!(stored(&idp, "upstream_identities").await.is_empty());
+    assert!(stored(&idp, "upstream_pending").await.is_empty());
+}
+
+/// Without `store_tokens` (the default) no upstream token is kept anywhere, though the
+/// upstream issued them.
+async fn tokens_are_not_kept_by_default(db: TestDatabase) {
+    let (idp, op) = with_op(db).await;
+    op.add_user("up-7", json!({"preferred_username": "gus"}));
+    let mut browser = Browser::new(&idp);
+    let cb = callback(&idp, &mut browser, "c1", "up-7").await;
+    assert_eq!(cb.status, 303, "{}", cb.body);
+    let pending = stored(&idp, "upstream_pending").await;
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].tokens, None);
+    let setup = browser.get(&cb.location.unwrap()).await;
+    let done = browser
+        .post(
+            "/upstream/setup",
+            &[
+                ("csrf", &setup.hidden("csrf")),
+                ("pending", &setup.hidden("pending")),
+                ("username", "gus"),
+                ("action", "create"),
+            ],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let mut fresh = Browser::new(&idp);
+    assert_eq!(callback(&idp, &mut fresh, "c2", "up-7").await.status, 303);
+    assert_eq!(op.issued().len(), 2, "the upstream did issue tokens");
+    let rows = stored(&idp, "upstream_identities").await;
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].tokens, None);
+}
+
+/// `backchannel_url`: the issuer URL is for browsers only (nothing answers it here); idp
+/// reads discovery, redeems the code, fetches the JWKS and user info through the back
+/// channel, and still requires the public issuer in discovery, `iss` and the ID token.
+async fn backchannel_url_reaches_an_issuer_only_browsers_use(db: TestDatabase) {
+    const PUBLIC: &str = "http://localhost:1";
+    let op = FakeOp::start().await;
+    let real = op.issuer.clone();
+    op.publish_as(PUBLIC);
+    op.add_user("up-1", json!({"preferred_username": "erin"}));
+    let back = real.clone();
+    let idp = start(db, move |c| {
+        c.upstreams.providers.insert(
+            "corp".into(),
+            ProviderConfig {
+                backchannel_url: Some(back.parse().unwrap()),
+                ..oidc_provider(PUBLIC)
+            },
+        );
+    })
+    .await;
+    let mut browser = Browser::new(&idp);
+    login(&idp, "c1");
+    let authorize = click_provider(&mut browser, "c1", "corp").await;
+    assert!(
+        authorize.starts_with(&format!("{PUBLIC}/authorize?")),
+        "the browser goes to the public issuer: {authorize}"
+    );
+    // The browser's way to the public issuer.
+    let via = authorize.replacen(PUBLIC, &real, 1);
+    let back = upstream_answers(&idp, &via, "login_hint", "up-1").await;
+    let done = browser.get(&back).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        done.location.unwrap().starts_with("/upstream/setup?pending="),
+        "signed in through the back channel"
+    );
+    assert_eq!(op.token_calls(), 1);
+
+    // Without the back channel the issuer cannot be reached: 503, nothing started.
+    let op_issuer = PUBLIC.to_owned();
+    let other = start(
+        TestDatabase::sqlite(&idp::MIGRATIONS).await.unwrap(),
+        move |c| {
+            c.upstreams
+                .providers
+                .insert("corp".into(), oidc_provider(&op_issuer));
+        },
+    )
+    .await;
+    let mut browser = Browser::new(&other);
+    login(&other, "c2");
+    let form = browser.get("/login?login_challenge=c2").await;
+    let csrf = hidden_in(&form, "upstream/start", "csrf");
+    let started = browser
+        .post(
+            "/upstream/start",
+            &[("csrf", &csrf), ("login_challenge", "c2"), ("provider", "corp")],
+        )
+        .await;
+    assert_eq!(started.status, 503, "{}", started.body);
+}
+
 storage::backend_tests!(idp::MIGRATIONS;
     first_login_creates_an_account_after_setup,
     verified_email_of_an_account_links_only_with_its_password,
     unverified_email_is_never_trusted,
     link_and_unlink_on_the_providers_page,
     bad_id_tokens_and_token_errors,
+    tokens_are_kept_sealed_when_configured,
+    tokens_are_not_kept_by_default,
 );
 
 crate::login::sqlite_tests!(
@@ -817,6 +1092,7 @@ crate::login::sqlite_tests!(
     upstream_down_or_slow,
     github_sign_in,
     kc_idp_hint_redirects_to_the_provider,
+    backchannel_url_reaches_an_issuer_only_browsers_use,
 );
 
 fn urlencode(s: &str) -> String {

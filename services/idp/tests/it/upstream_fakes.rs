@@ -54,6 +54,8 @@ struct OpState {
     spoil: Spoil,
     iss_supported: bool,
     token_calls: usize,
+    /// Every successful token response, in order.
+    issued: Vec<Value>,
 }
 
 /// The fake OpenID provider; cheap to clone.
@@ -121,6 +123,7 @@ impl FakeOp {
             spoil: Spoil::Nothing,
             iss_supported: true,
             token_calls: 0,
+            issued: Vec::new(),
         }));
         let shared = state.clone();
         let addr = spawn_server!(move || {
@@ -155,6 +158,18 @@ impl FakeOp {
 
     pub fn token_calls(&self) -> usize {
         self.state.lock().unwrap().token_calls
+    }
+
+    /// The token responses sent so far (access, refresh and ID tokens), oldest first.
+    pub fn issued(&self) -> Vec<Value> {
+        self.state.lock().unwrap().issued.clone()
+    }
+
+    /// Calls itself `issuer` from now on (discovery, `iss`, endpoint URLs), while still
+    /// served at [`FakeOp::issuer`]: an issuer URL only browsers can reach, as in a
+    /// container network.
+    pub fn publish_as(&self, issuer: &str) {
+        issuer.clone_into(&mut self.state.lock().unwrap().issuer);
     }
 }
 
@@ -301,14 +316,17 @@ async fn token(
     }
     let access = random();
     s.tokens.insert(access.clone(), grant.subject);
+    let response = json!({
+        "access_token": access,
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "refresh_token": random(),
+        "id_token": id_token,
+    });
+    s.issued.push(response.clone());
     HttpResponse::Ok()
         .insert_header(("cache-control", "no-store"))
-        .json(json!({
-            "access_token": access,
-            "token_type": "Bearer",
-            "expires_in": 300,
-            "id_token": id_token,
-        }))
+        .json(response)
 }
 
 async fn userinfo(state: Shared, req: HttpRequest) -> HttpResponse {
