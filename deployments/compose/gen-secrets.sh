@@ -15,6 +15,8 @@
 # service's name and localhost, IP 127.0.0.1, server and client usage), copied to the
 # secrets tls_ca, <service>_tls_cert (leaf + intermediates) and <service>_tls_key for the
 # mutual TLS on the gRPC links. Trust DIR/pki/ca.pem to call the services' gRPC ports.
+# rs_client_secret and corp_carol_password are the demo's documented values (demo-rs-secret,
+# carol-password).
 set -euo pipefail
 dir=${1:-"$(dirname "$0")/secrets"}
 mkdir -p "$dir"
@@ -37,6 +39,17 @@ put authz_idp_secret "$(openssl rand -base64 32)"     # authz -> idp.v1.Sessions
 put idp_authz_client_secret "$(openssl rand -base64 32)"  # idp -> authz.v1.LoginFlow (client idp)
 put idp_csrf_key "$(openssl rand -base64 32)"         # csrf.key: at least 32 bytes, base64
 put rs_client_secret demo-rs-secret
+# Demo Corp SSO (the demo profile's second authz + idp pair): its own databases, KEK and
+# secrets; corp_demo_idp_secret is the secret of the client demo-idp that corp-authz-seed
+# registers and idp uses as upstream `corp`; carol's password is the demo's documented one.
+put corp_authz_database_url "postgres://postgres:${pg_password}@postgres:5432/corp_authz"
+put corp_idp_database_url "postgres://postgres:${pg_password}@postgres:5432/corp_idp"
+put corp_authz_kek "$(openssl rand -base64 32)"
+put corp_authz_idp_secret "$(openssl rand -base64 32)"
+put corp_idp_authz_client_secret "$(openssl rand -base64 32)"
+put corp_idp_csrf_key "$(openssl rand -base64 32)"
+put corp_demo_idp_secret "$(openssl rand -base64 32)"
+put corp_carol_password carol-password
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 pki() {
@@ -59,5 +72,14 @@ for svc in authz idp rs; do
     fi
     copy "$dir/pki/$svc/fullchain.pem" "${svc}_tls_cert"
     copy "$dir/pki/$svc/key.pem" "${svc}_tls_key"
+done
+# Demo Corp SSO's certificates name the service (the other containers) and 127.0.0.1 (the
+# browser's host for that pair), not localhost (the first pair's browser host).
+for svc in corp-authz corp-idp; do
+    if [ ! -s "$dir/pki/$svc/fullchain.pem" ]; then
+        pki issue --dir "$dir/pki" --name "$svc" --dns "$svc" --ip 127.0.0.1 >/dev/null
+    fi
+    copy "$dir/pki/$svc/fullchain.pem" "${svc//-/_}_tls_cert"
+    copy "$dir/pki/$svc/key.pem" "${svc//-/_}_tls_key"
 done
 copy "$dir/pki/ca.pem" tls_ca

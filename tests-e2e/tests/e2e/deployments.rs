@@ -79,6 +79,8 @@ struct Loaded {
     idp_public_url: Option<String>,
     /// The CA bundle the guard trusts for discovery and the JWKS over https (rs).
     jwks_ca: Option<PathBuf>,
+    /// idp's upstream identity providers, by id (issue 20).
+    upstreams: Vec<(String, idp::upstream::ProviderConfig)>,
 }
 
 /// Loads `service`'s config the way the image does (`configs/<service>.yaml` plus the
@@ -123,6 +125,7 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                 http_tls: c.http.tls,
                 idp_public_url: Some(c.idp.public_url),
                 jwks_ca: None,
+                upstreams: Vec::new(),
             }
         }
         "idp" => {
@@ -145,11 +148,18 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                     identities: c.grpc.identities,
                     basic_auth: c.grpc.basic_auth,
                 }),
-                http_calls: Vec::new(),
+                // Upstream OpenID providers reached through a back channel.
+                http_calls: c
+                    .upstreams
+                    .providers
+                    .values()
+                    .filter_map(|p| p.backchannel_url.as_ref().map(|u| u.to_string()))
+                    .collect(),
                 issuer: None,
                 http_tls: c.http.tls,
                 idp_public_url: Some(c.public_url.to_string()),
                 jwks_ca: None,
+                upstreams: c.upstreams.providers.into_iter().collect(),
             }
         }
         "rs" => {
@@ -186,6 +196,7 @@ fn load(service: &str, env: &BTreeMap<String, String>, secrets: &Path) -> Loaded
                 http_tls: c.http.tls,
                 idp_public_url: None,
                 jwks_ca: c.guard.jwks.ca_file,
+                upstreams: Vec::new(),
             }
         }
         other => panic!("no service {other}"),
@@ -292,8 +303,8 @@ fn tls_links_are_mutual(serving: &BTreeMap<String, (String, Loaded)>, secrets: &
         }
     }
     assert_eq!(
-        links, 3,
-        "idp -> authz, authz -> idp and rs -> authz are all checked"
+        links, 5,
+        "idp -> authz, authz -> idp, rs -> authz and Demo Corp SSO's corp-idp <-> corp-authz are all checked"
     );
 }
 
@@ -334,7 +345,8 @@ fn public_listeners_are_https(serving: &BTreeMap<String, (String, Loaded)>, secr
         verify_chain(&ca, cert, webpki::KeyUsage::server_auth()).unwrap_or_else(|e| {
             panic!("the demo CA does not sign {name}'s https certificate: {e:?}")
         });
-        for host in ["localhost", name.as_str()] {
+        // The browser's host: localhost for the first pair, 127.0.0.1 for Demo Corp SSO.
+        for host in [browser_host(name), name.as_str()] {
             assert!(
                 names(cert, host),
                 "{name}'s https certificate does not name {host}"
@@ -347,19 +359,23 @@ fn public_listeners_are_https(serving: &BTreeMap<String, (String, Loaded)>, secr
     }
     let http_port = |service: &str| port_of(&serving[service].1.listeners, "http");
     let authz = &serving["authz"].1;
-    assert_eq!(
-        authz.issuer.as_deref(),
-        Some(format!("https://localhost:{}", http_port("authz")).as_str()),
-        "authz: issuer"
-    );
-    let idp_url = format!("https://localhost:{}", http_port("idp"));
-    for service in ["authz", "idp"] {
-        let url = serving[service].1.idp_public_url.clone().unwrap();
+    for pair in ["", "corp-"] {
+        let (authz, idp) = (format!("{pair}authz"), format!("{pair}idp"));
+        let host = browser_host(&authz);
         assert_eq!(
-            url.trim_end_matches('/'),
-            idp_url,
-            "{service}: idp's public URL"
+            serving[&authz].1.issuer.as_deref(),
+            Some(format!("https://{host}:{}", http_port(&authz)).as_str()),
+            "{authz}: issuer"
         );
+        let idp_url = format!("https://{host}:{}", http_port(&idp));
+        for service in [&authz, &idp] {
+            let url = serving[service].1.idp_public_url.clone().unwrap();
+            assert_eq!(
+                url.trim_end_matches('/'),
+                idp_url,
+                "{service}: idp's public URL"
+            );
+        }
     }
     let jwks_ca = serving["rs"]
         .1
@@ -369,6 +385,26 @@ fn public_listeners_are_https(serving: &BTreeMap<String, (String, Loaded)>, secr
     let authz_cert = authz.http_tls.cert_file.as_ref().unwrap();
     verify_chain(jwks_ca, authz_cert, webpki::KeyUsage::server_auth())
         .unwrap_or_else(|e| panic!("rs does not trust authz's https certificate: {e:?}"));
+}
+
+/// The host browsers use for a service: Demo Corp SSO (`corp-…`) on 127.0.0.1, the first
+/// pair on localhost. Cookies are per host, not per port: on one host the two pairs'
+/// session cookies would overwrite each other.
+fn browser_host(service: &str) -> &'static str {
+    if service.starts_with("corp-") {
+        "127.0.0.1"
+    } else {
+        "localhost"
+    }
+}
+
+/// The authz a service belongs with: its pair's.
+fn pair_authz(service: &str) -> &'static str {
+    if service.starts_with("corp-") {
+        "corp-authz"
+    } else {
+        "authz"
+    }
 }
 
 fn port_of(listeners: &[Listener], name: &str) -> u16 {
@@ -618,14 +654,18 @@ fn compose_file_matches_the_service_configs() {
                 .any(|a| *a == format!("http://127.0.0.1:{admin}/readyz")),
             "{name}: healthcheck {test:?} must hit http://127.0.0.1:{admin}/readyz"
         );
-        assert!(
-            dockerfile.contains(&format!("{binary}) admin={admin}")),
-            "Dockerfile HEALTHCHECK port of {binary} is not {admin}"
-        );
+        // The image's HEALTHCHECK knows the default admin ports; Demo Corp SSO's services
+        // listen elsewhere and rely on their compose healthcheck (which replaces it).
+        if name == binary {
+            assert!(
+                dockerfile.contains(&format!("{binary}) admin={admin}")),
+                "Dockerfile HEALTHCHECK port of {binary} is not {admin}"
+            );
+        }
         assert!(dockerfile.contains("HEALTHCHECK"));
-        assert_eq!(
-            name, binary,
-            "the serving service is named after its binary"
+        assert!(
+            name == binary || name == format!("corp-{binary}"),
+            "the serving service {name} is named after its binary {binary} (corp-{binary} for Demo Corp SSO)"
         );
         serving.insert(name.to_owned(), (binary, loaded));
     }
@@ -640,7 +680,17 @@ fn compose_file_matches_the_service_configs() {
             .map(|(n, _)| n.as_str().unwrap().to_owned())
             .collect()
     };
-    for name in ["postgres", "authz", "idp", "rs", "authz-seed"] {
+    for name in [
+        "postgres",
+        "authz",
+        "idp",
+        "rs",
+        "authz-seed",
+        "corp-authz",
+        "corp-idp",
+        "corp-authz-seed",
+        "corp-idp-seed",
+    ] {
         assert!(in_profile("demo").contains(name), "demo lacks {name}");
     }
     // The demo profile's authz and idp seed the demo data themselves; rs has none.
@@ -709,6 +759,7 @@ fn compose_file_matches_the_service_configs() {
     };
     let authz_issuer = serving["authz"].1.issuer.clone().unwrap();
     for (name, (_, loaded)) in &serving {
+        let authz_issuer = serving[pair_authz(name)].1.issuer.clone().unwrap();
         for url in &loaded.http_calls {
             let (host, port) = http_port_of(url);
             let (_, peer) = serving
@@ -724,6 +775,7 @@ fn compose_file_matches_the_service_configs() {
         !serving["rs"].1.http_calls.is_empty(),
         "rs verifies JWTs locally but cannot reach {authz_issuer} from its container: set guard.jwks.backchannel_url"
     );
+    demo_corp_sso_is_idps_upstream(services, &serving, generated.path());
 
     // The demo web app: the demo tool's image (the Dockerfile's `demo` stage), its command
     // is valid for `demo app`, it listens on the published port behind the demo clients'
@@ -911,6 +963,123 @@ fn compose_file_matches_the_service_configs() {
     assert!(str_list(&services["otel-collector"]["ports"]).contains(&"4317:4317".to_owned()));
 
     docker_compose_config(&dir);
+}
+
+/// Demo Corp SSO (issue 20): idp offers the second pair as upstream `corp`. Its issuer is
+/// corp-authz's (what browsers use); idp reaches it through a back channel to corp-authz's
+/// https listener, trusting a CA that signs corp-authz's certificate for that name; its
+/// client id and secret are those corp-authz-seed registers, with idp's callback as the
+/// redirect URI; corp-idp-seed creates carol with the documented password.
+fn demo_corp_sso_is_idps_upstream(
+    services: &serde_yaml::Mapping,
+    serving: &BTreeMap<String, (String, Loaded)>,
+    secrets: &Path,
+) {
+    let idp = &serving["idp"].1;
+    let [(id, corp)] = idp.upstreams.as_slice() else {
+        panic!("idp: expected one upstream provider, got {}", idp.upstreams.len());
+    };
+    assert_eq!(id, "corp");
+    assert_eq!(corp.kind, idp::upstream::ProviderKind::Oidc);
+    assert_eq!(corp.display_name, "Demo Corp SSO");
+    let corp_authz = &serving["corp-authz"].1;
+    let issuer = corp.issuer.as_ref().expect("upstreams.providers.corp.issuer");
+    assert_eq!(
+        issuer.as_str().trim_end_matches('/'),
+        corp_authz.issuer.as_deref().unwrap(),
+        "idp: upstream corp's issuer is not corp-authz's"
+    );
+    let back = corp
+        .backchannel_url
+        .as_ref()
+        .expect("idp cannot reach 127.0.0.1:8180 from its container: set upstreams.providers.corp.backchannel_url");
+    let back_host = back.host_str().unwrap();
+    assert_eq!(back_host, "corp-authz");
+    assert_eq!(back.port(), Some(port_of(&corp_authz.listeners, "http")));
+    let ca = corp
+        .ca_file
+        .as_ref()
+        .expect("upstreams.providers.corp.ca_file (corp-authz serves the demo CA's certificate)");
+    assert!(ca.starts_with(secrets), "{}: not a generated secret", ca.display());
+    let cert = corp_authz.http_tls.cert_file.as_ref().unwrap();
+    verify_chain(ca, cert, webpki::KeyUsage::server_auth())
+        .unwrap_or_else(|e| panic!("idp does not trust corp-authz's certificate: {e:?}"));
+    for host in [back_host, issuer.host_str().unwrap()] {
+        assert!(names(cert, host), "corp-authz's certificate does not name {host}");
+    }
+    assert!(
+        !names(cert, "localhost"),
+        "corp-authz's certificate names localhost, the first pair's browser host"
+    );
+
+    // The seed job registers the client idp uses, with idp's callback and the same secret.
+    let seed = &services["corp-authz-seed"];
+    let script = str_list(&seed["command"]).join("\n");
+    let callback = format!(
+        "{}upstream/corp/callback",
+        idp.idp_public_url.as_deref().unwrap()
+    );
+    let register = script
+        .lines()
+        .find(|l| l.contains(&format!("clients create --id {} ", corp.client_id)))
+        .unwrap_or_else(|| panic!("corp-authz-seed does not register {}", corp.client_id));
+    assert!(
+        register.contains(&format!("--redirect-uri {callback} ")),
+        "corp-authz-seed: {} lacks the redirect URI {callback}",
+        corp.client_id
+    );
+    assert!(register.contains("--grant-type authorization_code"));
+    let secret = register
+        .split("--secret-file ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.strip_prefix(SECRETS_DIR))
+        .expect("corp-authz-seed: --secret-file /run/secrets/<name>");
+    let registered = std::fs::read_to_string(secrets.join(secret)).unwrap();
+    assert_eq!(
+        corp.client_secret.as_ref().map(|s| s.expose().as_str()),
+        Some(registered.as_str()),
+        "idp's client secret for corp is not the one corp-authz-seed registers"
+    );
+    // carol / carol-password at corp-idp.
+    let seed = &services["corp-idp-seed"];
+    let script = str_list(&seed["command"]).join("\n");
+    let create = script
+        .lines()
+        .find(|l| l.contains("users create --username carol "))
+        .expect("corp-idp-seed does not create carol");
+    let password = create
+        .split("--password-file ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|p| p.strip_prefix(SECRETS_DIR))
+        .expect("corp-idp-seed: --password-file /run/secrets/<name>");
+    assert_eq!(
+        std::fs::read_to_string(secrets.join(password)).unwrap(),
+        "carol-password"
+    );
+    // Both seed jobs run before their services and see the corp databases, not the first pair's.
+    for (job, service, key) in [
+        ("corp-authz-seed", "corp-authz", "AUTHZ__DATABASE__URL_FILE"),
+        ("corp-idp-seed", "corp-idp", "IDP__DATABASE__URL_FILE"),
+    ] {
+        assert_eq!(
+            services[service]["depends_on"][job]["condition"].as_str(),
+            Some("service_completed_successfully"),
+            "{service} must wait for {job}"
+        );
+        let url = services[job]["environment"][key].as_str().unwrap();
+        assert_eq!(url, services[service]["environment"][key].as_str().unwrap());
+        let database = std::fs::read_to_string(secrets.join(url.strip_prefix(SECRETS_DIR).unwrap()))
+            .unwrap();
+        let name = service.replace('-', "_");
+        assert!(database.ends_with(&format!("/{name}")), "{job}: {database}");
+        let init = std::fs::read_to_string(compose_dir().join("postgres-init.sql")).unwrap();
+        assert!(
+            init.contains(&format!("CREATE DATABASE {name};")),
+            "postgres-init.sql does not create {name}"
+        );
+    }
 }
 
 /// `docker compose config` where Docker and its compose plugin are installed (skipped, with
@@ -1119,6 +1288,74 @@ async fn demo_profile_seeds_the_demo_data_once() {
         ]),
         "second round"
     );
+    // Demo Corp SSO's seed jobs (issue 20), twice, each with its binary behind `service`
+    // and its own database: the first run registers corp idp's LoginFlow client and
+    // demo-idp and creates carol; the second creates nothing and still succeeds.
+    let idp_bin = crate::harness::binary("idp");
+    let mut corp_rounds: Vec<BTreeMap<&str, Vec<String>>> = Vec::new();
+    for round in 0..2 {
+        let mut printed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+        for (job, binary, database) in [
+            ("corp-authz-seed", &authz, "corp_authz"),
+            ("corp-idp-seed", &idp_bin, "corp_idp"),
+        ] {
+            let svc = &compose["services"][job];
+            let service = if job == "corp-authz-seed" { "authz" } else { "idp" };
+            let shim = bin.join("service");
+            std::fs::write(
+                &shim,
+                format!(
+                    "#!/bin/sh\nexec '{}' \"$@\" --config '{}'\n",
+                    binary.display(),
+                    config_of(service).display()
+                ),
+            )
+            .unwrap();
+            let mut perms = std::fs::metadata(&shim).unwrap().permissions();
+            std::os::unix::fs::PermissionsExt::set_mode(&mut perms, 0o755);
+            std::fs::set_permissions(&shim, perms).unwrap();
+            assert_eq!(str_list(&svc["entrypoint"]), ["/bin/sh", "-ec"], "{job}");
+            let script = str_list(&svc["command"]).join("\n");
+            let script = script.replace(SECRETS_DIR, &format!("{}/", secrets.display()));
+            let output = Command::new("/bin/sh")
+                .arg("-ec")
+                .arg(&script)
+                .current_dir(repo())
+                .env("PATH", &path)
+                .envs(environment(svc, database))
+                .output()
+                .unwrap();
+            assert!(
+                output.status.success(),
+                "{job} (round {round}): {}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            printed.insert(
+                job,
+                String::from_utf8_lossy(&output.stdout)
+                    .lines()
+                    .filter(|l| l.starts_with("seed: "))
+                    .map(str::to_owned)
+                    .collect(),
+            );
+        }
+        corp_rounds.push(printed);
+    }
+    assert_eq!(
+        corp_rounds,
+        vec![
+            expect(&[
+                (
+                    "corp-authz-seed",
+                    &["seed: registered client idp", "seed: registered client demo-idp"]
+                ),
+                ("corp-idp-seed", &["seed: created user carol"]),
+            ]),
+            expect(&[("corp-authz-seed", &[]), ("corp-idp-seed", &[])]),
+        ],
+        "Demo Corp SSO's seed jobs"
+    );
+
     // rs introspects as demo-rs with the secret compose mounts for it: the one authz seeded.
     let rs_secret = std::fs::read_to_string(secrets.join("rs_client_secret")).unwrap();
     assert_eq!(rs_secret, authz::demo_seed::RS_CLIENT_SECRET);

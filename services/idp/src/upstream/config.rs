@@ -114,6 +114,7 @@ pub struct ProviderConfig {
     /// `upstreams.token_key` (AES-256-GCM) and replaced on each sign-in, with the linked
     /// identity (deleted when it is unlinked or the account is deleted). Off: nothing is
     /// kept.
+    #[serde(default)]
     pub store_tokens: bool,
 }
 
@@ -441,6 +442,23 @@ mod tests {
         };
         assert!(with(github.clone()).validate().is_ok());
         assert_eq!(github.scopes(), vec!["read:user", "user:email"]);
+    }
+
+    /// A provider given without the optional keys (as `make demo` and compose give it,
+    /// through environment variables) loads with their defaults.
+    #[test]
+    fn optional_provider_keys_may_be_left_out() {
+        let provider: ProviderConfig = serde_json::from_value(serde_json::json!({
+            "kind": "oidc",
+            "display_name": "Corp",
+            "issuer": "https://sso.example.com",
+            "client_id": "idp",
+            "client_secret": "s3cret",
+        }))
+        .unwrap();
+        assert!(!provider.store_tokens);
+        assert_eq!(provider.backchannel_url, None);
+        assert_eq!(provider.claims, ClaimMapping::default());
     }
 
     #[test]
