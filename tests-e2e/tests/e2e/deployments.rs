@@ -977,13 +977,19 @@ fn demo_corp_sso_is_idps_upstream(
 ) {
     let idp = &serving["idp"].1;
     let [(id, corp)] = idp.upstreams.as_slice() else {
-        panic!("idp: expected one upstream provider, got {}", idp.upstreams.len());
+        panic!(
+            "idp: expected one upstream provider, got {}",
+            idp.upstreams.len()
+        );
     };
     assert_eq!(id, "corp");
     assert_eq!(corp.kind, idp::upstream::ProviderKind::Oidc);
     assert_eq!(corp.display_name, "Demo Corp SSO");
     let corp_authz = &serving["corp-authz"].1;
-    let issuer = corp.issuer.as_ref().expect("upstreams.providers.corp.issuer");
+    let issuer = corp
+        .issuer
+        .as_ref()
+        .expect("upstreams.providers.corp.issuer");
     assert_eq!(
         issuer.as_str().trim_end_matches('/'),
         corp_authz.issuer.as_deref().unwrap(),
@@ -1000,12 +1006,19 @@ fn demo_corp_sso_is_idps_upstream(
         .ca_file
         .as_ref()
         .expect("upstreams.providers.corp.ca_file (corp-authz serves the demo CA's certificate)");
-    assert!(ca.starts_with(secrets), "{}: not a generated secret", ca.display());
+    assert!(
+        ca.starts_with(secrets),
+        "{}: not a generated secret",
+        ca.display()
+    );
     let cert = corp_authz.http_tls.cert_file.as_ref().unwrap();
     verify_chain(ca, cert, webpki::KeyUsage::server_auth())
         .unwrap_or_else(|e| panic!("idp does not trust corp-authz's certificate: {e:?}"));
     for host in [back_host, issuer.host_str().unwrap()] {
-        assert!(names(cert, host), "corp-authz's certificate does not name {host}");
+        assert!(
+            names(cert, host),
+            "corp-authz's certificate does not name {host}"
+        );
     }
     assert!(
         !names(cert, "localhost"),
@@ -1070,8 +1083,8 @@ fn demo_corp_sso_is_idps_upstream(
         );
         let url = services[job]["environment"][key].as_str().unwrap();
         assert_eq!(url, services[service]["environment"][key].as_str().unwrap());
-        let database = std::fs::read_to_string(secrets.join(url.strip_prefix(SECRETS_DIR).unwrap()))
-            .unwrap();
+        let database =
+            std::fs::read_to_string(secrets.join(url.strip_prefix(SECRETS_DIR).unwrap())).unwrap();
         let name = service.replace('-', "_");
         assert!(database.ends_with(&format!("/{name}")), "{job}: {database}");
         let init = std::fs::read_to_string(compose_dir().join("postgres-init.sql")).unwrap();
@@ -1300,7 +1313,11 @@ async fn demo_profile_seeds_the_demo_data_once() {
             ("corp-idp-seed", &idp_bin, "corp_idp"),
         ] {
             let svc = &compose["services"][job];
-            let service = if job == "corp-authz-seed" { "authz" } else { "idp" };
+            let service = if job == "corp-authz-seed" {
+                "authz"
+            } else {
+                "idp"
+            };
             let shim = bin.join("service");
             std::fs::write(
                 &shim,
@@ -1347,7 +1364,10 @@ async fn demo_profile_seeds_the_demo_data_once() {
             expect(&[
                 (
                     "corp-authz-seed",
-                    &["seed: registered client idp", "seed: registered client demo-idp"]
+                    &[
+                        "seed: registered client idp",
+                        "seed: registered client demo-idp"
+                    ]
                 ),
                 ("corp-idp-seed", &["seed: created user carol"]),
             ]),

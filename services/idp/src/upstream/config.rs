@@ -483,7 +483,11 @@ mod tests {
             ..storing
         };
         assert!(good.validate().is_ok());
-        for ok in ["https://sso.internal", "http://corp-authz:8180", "http://127.0.0.1:9"] {
+        for ok in [
+            "https://sso.internal",
+            "http://corp-authz:8180",
+            "http://127.0.0.1:9",
+        ] {
             let c = with(ProviderConfig {
                 backchannel_url: Some(Url::parse(ok).unwrap()),
                 ..oidc()
@@ -495,7 +499,11 @@ mod tests {
                 backchannel_url: Some(Url::parse(bad).unwrap()),
                 ..oidc()
             });
-            assert_eq!(key_of(c), "upstreams.providers.corp.backchannel_url", "{bad}");
+            assert_eq!(
+                key_of(c),
+                "upstreams.providers.corp.backchannel_url",
+                "{bad}"
+            );
         }
         let github = with(ProviderConfig {
             kind: ProviderKind::Github,

@@ -453,9 +453,10 @@ impl Upstreams {
         subject: &str,
         tokens: &UpstreamTokens,
     ) -> Result<SealedTokens, IdpError> {
-        let key = self.inner.token_key.as_ref().ok_or_else(|| {
-            IdpError::Task("store_tokens without upstreams.token_key".to_owned())
-        })?;
+        let key =
+            self.inner.token_key.as_ref().ok_or_else(|| {
+                IdpError::Task("store_tokens without upstreams.token_key".to_owned())
+            })?;
         let plain = serde_json::to_vec(tokens)
             .map_err(|e| IdpError::Task(format!("upstream tokens: {e}")))?;
         key.seal_secret(&token_context(provider, subject), &plain)
@@ -501,8 +502,7 @@ impl Upstreams {
         self.on_runtime(async move {
             match p.config.kind {
                 ProviderKind::Github => {
-                    github::exchange(&p.config, &p.http, &code, &redirect_uri, &verifier, now)
-                        .await
+                    github::exchange(&p.config, &p.http, &code, &redirect_uri, &verifier, now).await
                 }
                 ProviderKind::Oidc | ProviderKind::Google => {
                     p.oidc_exchange(&code, &redirect_uri, &verifier, &nonce, iss.as_deref(), now)

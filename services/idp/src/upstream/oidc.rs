@@ -16,9 +16,7 @@ use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 use url::Url;
 
-use super::{
-    LEEWAY, Provider, UpstreamProfile, UpstreamTokens, failed, read_limited, transport,
-};
+use super::{LEEWAY, Provider, UpstreamProfile, UpstreamTokens, failed, read_limited, transport};
 use crate::IdpError;
 
 /// How long discovery and the JWKS are kept.

@@ -171,7 +171,6 @@ pub(crate) async fn insert_identity(
     Ok(())
 }
 
-
 pub(crate) async fn identities_of(
     db: &Database,
     user_id: &str,

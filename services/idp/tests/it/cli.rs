@@ -127,10 +127,16 @@ fn bad_upstream_token_key_stops_the_start() {
             path = file.display().to_string();
             env.push(("IDP__UPSTREAMS__TOKEN_KEY_FILE", &path));
             let out = idp(&["serve"], &env);
-            return (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned());
+            return (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            );
         }
         let out = idp(&["serve"], &env);
-        (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
     };
     assert_eq!(
         run(None),
@@ -156,7 +162,8 @@ fn bad_upstream_token_key_stops_the_start() {
     let (code, stderr) = run(Some(&missing));
     assert_eq!(code, Some(2));
     assert!(
-        stderr.starts_with("config error: upstreams.token_key_file: ") && stderr.lines().count() == 1,
+        stderr.starts_with("config error: upstreams.token_key_file: ")
+            && stderr.lines().count() == 1,
         "{stderr}"
     );
 }

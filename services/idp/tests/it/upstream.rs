@@ -847,12 +847,21 @@ fn assert_sealed(sealed: &str, response: &serde_json::Value) {
 /// the upstream's `response`.
 fn assert_opens_to(key: &issuer::Kek, subject: &str, sealed: &str, response: &serde_json::Value) {
     let opened = idp::upstream::open_tokens(key, "corp", subject, sealed).unwrap();
-    assert_eq!(opened.access_token.as_deref(), response["access_token"].as_str());
-    assert_eq!(opened.refresh_token.as_deref(), response["refresh_token"].as_str());
+    assert_eq!(
+        opened.access_token.as_deref(),
+        response["access_token"].as_str()
+    );
+    assert_eq!(
+        opened.refresh_token.as_deref(),
+        response["refresh_token"].as_str()
+    );
     assert_eq!(opened.id_token.as_deref(), response["id_token"].as_str());
     assert!(opened.expires_at.is_some(), "expires_in kept as expires_at");
     let shown = format!("{opened:?}");
-    assert!(!shown.contains(response["access_token"].as_str().unwrap()), "{shown}");
+    assert!(
+        !shown.contains(response["access_token"].as_str().unwrap()),
+        "{shown}"
+    );
 }
 
 /// `store_tokens` (issue 20): the upstream's tokens are kept sealed with
@@ -909,8 +918,14 @@ async fn tokens_are_kept_sealed_when_configured(db: TestDatabase) {
     assert_eq!(done.status, 303, "{}", done.body);
     let rows = stored(&idp, "upstream_identities").await;
     assert_eq!(rows.len(), 1);
-    assert_eq!((rows[0].provider.as_str(), rows[0].subject.as_str()), ("corp", "up-123"));
-    let kept = rows[0].tokens.clone().expect("tokens kept with the identity");
+    assert_eq!(
+        (rows[0].provider.as_str(), rows[0].subject.as_str()),
+        ("corp", "up-123")
+    );
+    let kept = rows[0]
+        .tokens
+        .clone()
+        .expect("tokens kept with the identity");
     assert_sealed(&kept, &first);
     assert_opens_to(&kek, "up-123", &kept, &first);
     // Another key, or another identity's row, does not open them.
@@ -933,7 +948,10 @@ async fn tokens_are_kept_sealed_when_configured(db: TestDatabase) {
     let page = fresh.get("/account/providers").await;
     assert_eq!(page.status, 200, "{}", page.body);
     for name in ["access_token", "refresh_token", "id_token"] {
-        assert!(!page.body.contains(second[name].as_str().unwrap()), "{name} shown");
+        assert!(
+            !page.body.contains(second[name].as_str().unwrap()),
+            "{name} shown"
+        );
     }
 
     // Deleting the account deletes them.
@@ -1048,7 +1066,9 @@ async fn backchannel_url_reaches_an_issuer_only_browsers_use(db: TestDatabase) {
     let done = browser.get(&back).await;
     assert_eq!(done.status, 303, "{}", done.body);
     assert!(
-        done.location.unwrap().starts_with("/upstream/setup?pending="),
+        done.location
+            .unwrap()
+            .starts_with("/upstream/setup?pending="),
         "signed in through the back channel"
     );
     assert_eq!(op.token_calls(), 1);
@@ -1071,7 +1091,11 @@ async fn backchannel_url_reaches_an_issuer_only_browsers_use(db: TestDatabase) {
     let started = browser
         .post(
             "/upstream/start",
-            &[("csrf", &csrf), ("login_challenge", "c2"), ("provider", "corp")],
+            &[
+                ("csrf", &csrf),
+                ("login_challenge", "c2"),
+                ("provider", "corp"),
+            ],
         )
         .await;
     assert_eq!(started.status, 503, "{}", started.body);
