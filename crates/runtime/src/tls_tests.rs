@@ -112,6 +112,7 @@ fn serve(tls: &TlsConfig, limits: &LimitsConfig, shutdown: &Shutdown) -> SocketA
         limits,
         ConnectionCaps::public(limits),
         Some(server_tls.config),
+        None,
     )
     .unwrap();
     let handle = server.handle();

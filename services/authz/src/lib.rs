@@ -275,29 +275,37 @@ impl Application {
             db: db.clone(),
         };
         let admin_routes = admin::admin_routes(&config, state.clone())?;
-        let launched = launch.bind_with_admin(
-            &shutdown,
-            move || http::app(state.clone()),
-            Some(grpc::router(
-                Arc::clone(&clients),
-                flow,
-                grants,
-                logouts,
-                devices,
-                grpc::GrpcAuth {
-                    identities: config.grpc.identities.clone(),
-                    basic_auth: config.grpc.basic_auth,
-                },
-            )),
-            runtime::readiness({
+        let app = move || http::app(state.clone());
+        let grpc = Some(grpc::router(
+            Arc::clone(&clients),
+            flow,
+            grants,
+            logouts,
+            devices,
+            grpc::GrpcAuth {
+                identities: config.grpc.identities.clone(),
+                basic_auth: config.grpc.basic_auth,
+            },
+        ));
+        let readiness = runtime::readiness({
+            let db = db.clone();
+            move || {
                 let db = db.clone();
-                move || {
-                    let db = db.clone();
-                    async move { db.check_ready().await }
-                }
-            }),
-            Some(admin_routes),
-        )?;
+                async move { db.check_ready().await }
+            }
+        });
+        // clientauth: RFC 8705 §2 certificates from authz's own handshake.
+        let launched = if config.client_auth.handshake_certificates {
+            launch.bind_requesting_client_certificates(
+                &shutdown,
+                app,
+                grpc,
+                readiness,
+                Some(admin_routes),
+            )?
+        } else {
+            launch.bind_with_admin(&shutdown, app, grpc, readiness, Some(admin_routes))?
+        };
         Ok(Self {
             launched,
             db,
