@@ -80,6 +80,8 @@ pub(crate) struct AppState {
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
     pub(crate) issuer: String,
+    /// clientauth: `client_auth.mtls_base_url`, the RFC 8705 §5 alias base.
+    pub(crate) mtls_base_url: Option<String>,
     /// The discovery document, serialised at start.
     pub(crate) discovery: actix_web::web::Bytes,
     /// `public, max-age=<keys.jwks_max_age>`.
@@ -270,6 +272,7 @@ impl Application {
             pushed,
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
+            mtls_base_url: config.client_auth.mtls_base_url.clone(),
             // admin API (issue 18)
             consents: Arc::new(grants::Consents::new(db.clone(), admin_clock)),
             db: db.clone(),

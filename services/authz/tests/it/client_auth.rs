@@ -1091,6 +1091,51 @@ async fn discovery_publishes_mtls_endpoint_aliases_per_config(db: TestDatabase) 
     );
     // The ordinary endpoints stay on the issuer.
     assert_eq!(meta["token_endpoint"], format!("{ISSUER}/token"));
+    // A client assertion may name the alias it is sent to as its audience; another host
+    // is still refused.
+    let key = PrivateKey::generate(Algorithm::ES256, 2048).unwrap();
+    let mut c = client("pkj", TokenEndpointAuthMethod::PrivateKeyJwt);
+    c.jwks = Some(jwks(&[&key]));
+    env.clients
+        .create(NewClient {
+            client: c,
+            secret: None,
+        })
+        .await
+        .unwrap();
+    let with_aud = |aud: &str, jti: &str| {
+        Signer::new(&key)
+            .unwrap()
+            .sign_jwt("JWT", &env.claims("pkj", aud, jti))
+            .unwrap()
+    };
+    let aliased_token = format!("http://{}/token", aliased.addrs.http);
+    let a = with_aud("https://mtls.example.test/token", "alias");
+    let (status, body) = post(
+        &env.http,
+        &aliased_token,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", a.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let a = with_aud("https://elsewhere.example.test/token", "elsewhere");
+    assert_invalid_client(
+        post(
+            &env.http,
+            &aliased_token,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", a.as_str()),
+            ],
+        )
+        .await,
+        "aud must contain",
+    );
 
     let plain = discovery_of(&env.http, &format!("http://{}", env.replica.addrs.http)).await;
     assert!(plain.get("mtls_endpoint_aliases").is_none(), "{plain}");
