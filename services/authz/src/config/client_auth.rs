@@ -44,8 +44,9 @@ pub struct ClientAuthConfig {
     /// mTLS client authentication (RFC 8705 §2) on authz's own TLS handshake: the public
     /// listener (`http.tls`, required) asks every client for a certificate and requires
     /// none, so browsers are unaffected. Any certificate whose key the client proves it
-    /// holds passes the handshake (RFC 8705 §2.2 self-signed ones too, as
-    /// node-oidc-provider and Keycloak leave the handshake permissive); the endpoint then
+    /// holds passes the handshake (RFC 8705 §2.2 self-signed ones too, as Node's
+    /// `requestCert` without `rejectUnauthorized` does; Keycloak's `https-client-auth:
+    /// request` would need each self-signed certificate in its truststore); the endpoint then
     /// authenticates `tls_client_auth` clients only by a certificate whose chain verifies
     /// against `http.tls.client_ca_file` (which no longer makes a certificate required) and
     /// `self_signed_tls_client_auth` clients by their registered keys. A connection from
