@@ -126,6 +126,7 @@ pub fn admin_server_with(
         limits,
         ConnectionCaps::admin(limits),
         tls,
+        None,
     )?;
     Ok(server)
 }

@@ -66,17 +66,31 @@ impl<B, E> HttpGuard<B, E> {
     /// The `on_connect` hook of the server: counts the connection in the table (the slot
     /// lives in the connection's data and uncounts it when the connection ends) and bounds
     /// how long sent data may stay unacknowledged, so a client that stops reading the
-    /// answer cannot hold the connection.
-    pub(crate) fn on_connect(&self) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
+    /// answer cannot hold the connection. With `report` (a listener that requests client
+    /// certificates), the client's certificate goes into the connection's data as a
+    /// [`crate::PeerCertificate`].
+    pub(crate) fn on_connect(
+        &self,
+        report: Option<crate::tls::CertificateReport>,
+    ) -> impl Fn(&dyn Any, &mut Extensions) + Send + Sync + 'static {
         let table = self.table.clone();
         let slow_peer_timeout = self.slow_peer_timeout;
         move |io: &dyn Any, data: &mut Extensions| {
             // Plaintext: the TCP stream itself; TLS: the TCP stream under the session.
-            let stream = io.downcast_ref::<tokio::net::TcpStream>().or_else(|| {
-                io.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<tokio::net::TcpStream>>(
-                )
-                .map(|tls| tls.get_ref().0)
-            });
+            let tls = io
+                .downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<tokio::net::TcpStream>>();
+            let stream = io
+                .downcast_ref::<tokio::net::TcpStream>()
+                .or_else(|| tls.map(|tls| tls.get_ref().0));
+            if let (Some(report), Some(tls)) = (&report, tls)
+                && let Some(certificate) = tls
+                    .get_ref()
+                    .1
+                    .peer_certificates()
+                    .and_then(|chain| report.peer_certificate(chain))
+            {
+                data.insert(certificate);
+            }
             let peer = stream.and_then(|s| s.peer_addr().ok()).map(|a| a.ip());
             if let Some(stream) = stream {
                 crate::grpc_limits::bound_unacknowledged(stream, slow_peer_timeout);

@@ -102,11 +102,14 @@ where
     S::Service: 'static,
     B: MessageBody + 'static,
 {
-    http_server_tls(name, listener, factory, workers, grace, limits, caps, None)
+    http_server_tls(
+        name, listener, factory, workers, grace, limits, caps, None, None,
+    )
 }
 
 /// [`http_server_with_limits`] serving HTTPS with `tls` when given (the rustls configuration
-/// of the listener, see [`crate::tls::ServerTls`]); the limits and caps apply alike.
+/// of the listener, see [`crate::tls::ServerTls`]); the limits and caps apply alike. With
+/// `report`, each connection's client certificate is in its data ([`crate::PeerCertificate`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn http_server_tls<F, I, S, B>(
     name: &'static str,
@@ -117,6 +120,7 @@ pub(crate) fn http_server_tls<F, I, S, B>(
     limits: &LimitsConfig,
     caps: ConnectionCaps,
     tls: Option<Arc<rustls::ServerConfig>>,
+    report: Option<crate::tls::CertificateReport>,
 ) -> Result<actix_web::dev::Server, RuntimeError>
 where
     F: Fn() -> I + Send + Clone + 'static,
@@ -140,7 +144,7 @@ where
         limits.retry_after_secs(),
         limits.request_timeout,
     );
-    let on_connect = guard.on_connect();
+    let on_connect = guard.on_connect(report);
     let server = actix_web::HttpServer::new(move || {
         actix_service::apply(guard.clone(), factory().into_factory())
     })

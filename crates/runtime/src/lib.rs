@@ -49,8 +49,8 @@ pub use periodic::{FirstRun, spawn_periodic};
 pub use shutdown::{Shutdown, ShutdownConfig};
 pub use supervisor::Supervisor;
 pub use tls::{
-    GrpcListenConfig, RELOAD_METRIC, TlsClientConfig, TlsConfig, TlsVersion, mtls_client_id,
-    peer_identities,
+    GrpcListenConfig, PeerCertificate, RELOAD_METRIC, TlsClientConfig, TlsConfig, TlsVersion,
+    mtls_client_id, peer_identities,
 };
 pub use workers::RuntimeConfig;
 

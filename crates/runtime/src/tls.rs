@@ -22,12 +22,16 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use config::{ConfigError, Validate};
+use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::{ClientHello, ResolvesServerCert, WebPkiClientVerifier};
 use rustls::sign::CertifiedKey;
-use rustls::{RootCertStore, ServerConfig};
+use rustls::{
+    DigitallySignedStruct, DistinguishedName, RootCertStore, ServerConfig, SignatureScheme,
+};
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, UnixTime};
 use serde::{Deserialize, Serialize};
 
 use crate::{ListenConfig, RuntimeError};
@@ -625,11 +629,127 @@ pub(crate) enum ClientAuth {
     /// A certificate, when presented, must chain to the CA; without one the call reaches
     /// the authentication layer, which refuses it with `UNAUTHENTICATED` (gRPC).
     Optional,
+    /// Every handshake asks for a certificate and none is required (a browser is never made
+    /// to present one). Any certificate whose private key the client proves it holds (the
+    /// handshake's `CertificateVerify`) is accepted, self-signed ones included (RFC 8705 §2.2
+    /// needs them); whether it chains to `client_ca_file` (when set) is checked after the
+    /// handshake and handed to the application with it ([`PeerCertificate`]). The handshake
+    /// alone authenticates nobody: the application matches the certificate to a client.
+    Request,
+}
+
+/// The client certificate of a connection on a listener that requests them
+/// ([`crate::Launch::bind_requesting_client_certificates`]), in the connection's data
+/// (`HttpRequest::conn_data::<PeerCertificate>()`); absent when the client sent none.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerCertificate {
+    /// The leaf certificate (DER). Its key is the one the client proved it holds.
+    pub der: Arc<[u8]>,
+    /// Whether the chain the client sent verifies against the listener's `client_ca_file`
+    /// (RFC 5280 path validation, client-auth usage, at connection time); always `false`
+    /// without a `client_ca_file`.
+    pub chain_verified: bool,
+}
+
+/// What the HTTP server records about client certificates after the handshake, in
+/// [`ClientAuth::Request`] mode: the verifier of `client_ca_file`, if any.
+#[derive(Clone)]
+pub(crate) struct CertificateReport {
+    ca: Option<Arc<dyn ClientCertVerifier>>,
+}
+
+impl CertificateReport {
+    /// The certificate of a connection whose peer sent `chain` (leaf first).
+    pub(crate) fn peer_certificate(
+        &self,
+        chain: &[CertificateDer<'static>],
+    ) -> Option<PeerCertificate> {
+        let (leaf, intermediates) = chain.split_first()?;
+        let chain_verified = self.ca.as_ref().is_some_and(|ca| {
+            ca.verify_client_cert(leaf, intermediates, UnixTime::now())
+                .is_ok()
+        });
+        Some(PeerCertificate {
+            der: Arc::from(leaf.as_ref()),
+            chain_verified,
+        })
+    }
+}
+
+/// The handshake verifier of [`ClientAuth::Request`]: asks for a certificate, requires
+/// none, accepts any well-formed one and checks only the client's proof of possession of
+/// its key (the TLS 1.2/1.3 `CertificateVerify` signature).
+#[derive(Debug)]
+struct AnyClientCertificate {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ClientCertVerifier for AnyClientCertificate {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+
+    fn client_auth_mandatory(&self) -> bool {
+        false
+    }
+
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // No CA names: a self-signed certificate is as welcome as a CA-issued one.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        x509_parser::parse_x509_certificate(end_entity).map_err(|_| {
+            rustls::Error::InvalidCertificate(rustls::CertificateError::BadEncoding)
+        })?;
+        Ok(ClientCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
 }
 
 /// The TLS side of one listener: its rustls configuration and the reloading certificate.
 pub(crate) struct ServerTls {
     pub(crate) config: Arc<ServerConfig>,
+    /// Set in [`ClientAuth::Request`] mode: how connections' certificates are reported.
+    pub(crate) report: Option<CertificateReport>,
     cert: Arc<ReloadingCert>,
     interval: Duration,
 }
@@ -657,20 +777,43 @@ impl ServerTls {
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(versions)
             .map_err(|e| RuntimeError::Tls(format!("{listener}.tls: {e}")))?;
-        let builder = match &tls.client_ca_file {
-            None => builder.with_no_client_auth(),
-            Some(ca) => {
-                let roots = load_roots("client_ca_file", ca).map_err(named)?;
-                let verifier =
-                    WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
-                let verifier = match client_auth {
-                    ClientAuth::Required => verifier,
-                    ClientAuth::Optional => verifier.allow_unauthenticated(),
-                };
-                let verifier = verifier.build().map_err(|e| {
-                    RuntimeError::Tls(format!("{listener}.tls.client_ca_file: {e}"))
-                })?;
-                builder.with_client_cert_verifier(verifier)
+        let roots = match &tls.client_ca_file {
+            None => None,
+            Some(ca) => Some(Arc::new(load_roots("client_ca_file", ca).map_err(named)?)),
+        };
+        let ca_verifier = |roots: Arc<RootCertStore>, optional: bool| {
+            let verifier =
+                WebPkiClientVerifier::builder_with_provider(roots, Arc::clone(&provider));
+            let verifier = if optional {
+                verifier.allow_unauthenticated()
+            } else {
+                verifier
+            };
+            verifier
+                .build()
+                .map_err(|e| RuntimeError::Tls(format!("{listener}.tls.client_ca_file: {e}")))
+        };
+        let mut report = None;
+        let builder = match (client_auth, roots) {
+            (ClientAuth::Request, roots) => {
+                report = Some(CertificateReport {
+                    ca: match roots {
+                        Some(roots) => {
+                            Some(ca_verifier(roots, true)? as Arc<dyn ClientCertVerifier>)
+                        }
+                        None => None,
+                    },
+                });
+                builder.with_client_cert_verifier(Arc::new(AnyClientCertificate {
+                    provider: Arc::clone(&provider),
+                }))
+            }
+            (_, None) => builder.with_no_client_auth(),
+            (ClientAuth::Required, Some(roots)) => {
+                builder.with_client_cert_verifier(ca_verifier(roots, false)?)
+            }
+            (ClientAuth::Optional, Some(roots)) => {
+                builder.with_client_cert_verifier(ca_verifier(roots, true)?)
             }
         };
         let mut config =
@@ -678,6 +821,7 @@ impl ServerTls {
         config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
         Ok(Some(Self {
             config: Arc::new(config),
+            report,
             cert,
             interval: tls.reload_interval,
         }))

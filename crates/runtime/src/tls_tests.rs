@@ -112,6 +112,7 @@ fn serve(tls: &TlsConfig, limits: &LimitsConfig, shutdown: &Shutdown) -> SocketA
         limits,
         ConnectionCaps::public(limits),
         Some(server_tls.config),
+        None,
     )
     .unwrap();
     let handle = server.handle();
@@ -543,4 +544,97 @@ fn min_version_reads_quoted_and_unquoted_versions() {
         serde_json::to_value(TlsVersion::Tls12).unwrap(),
         serde_json::json!("1.2")
     );
+}
+
+/// A listener that requests client certificates (RFC 8705 §2 on authz's public listener)
+/// requires none, accepts a certificate of its CA, of another CA and a self-signed one
+/// alike, and hands each to the application with whether its chain verified against
+/// `client_ca_file`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_listener_requesting_certificates_reports_them_and_requires_none() {
+    let pki = TestPki::new("clients").unwrap();
+    let stranger = TestPki::new("stranger").unwrap();
+    let tls = TlsConfig {
+        client_ca_file: Some(pki.ca_file().to_path_buf()),
+        ..pki.server_tls("server").unwrap()
+    };
+    let server_tls = ServerTls::new("http", &tls, &[b"http/1.1"], ClientAuth::Request)
+        .unwrap()
+        .unwrap();
+    let (listener, addr) = crate::bind("http", &ListenConfig::loopback(0)).unwrap();
+    let limits = LimitsConfig::default();
+    let server = crate::http_server::http_server_tls(
+        "http",
+        listener,
+        || {
+            actix_web::App::new().route(
+                "/who",
+                actix_web::web::get().to(|req: actix_web::HttpRequest| async move {
+                    match req.conn_data::<crate::PeerCertificate>() {
+                        None => "none".to_owned(),
+                        Some(peer) => format!(
+                            "{}:{}",
+                            peer.der
+                                .iter()
+                                .map(|b| format!("{b:02x}"))
+                                .collect::<String>(),
+                            peer.chain_verified
+                        ),
+                    }
+                }),
+            )
+        },
+        1,
+        Duration::from_secs(1),
+        &limits,
+        ConnectionCaps::public(&limits),
+        Some(server_tls.config),
+        server_tls.report,
+    )
+    .unwrap();
+    let handle = server.handle();
+    tokio::spawn(server);
+    let hex = |der: &[u8]| der.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let who = |client: Option<Issued>| {
+        let config = client_config(pki.ca_file(), &[&rustls::version::TLS13], client.as_ref());
+        async move {
+            let mut stream = connect(addr, config).await.unwrap();
+            let answer = get(&mut stream, "/who").await;
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+            answer.rsplit("\r\n\r\n").next().unwrap().to_owned()
+        }
+    };
+    assert_eq!(who(None).await, "none");
+    let member = pki
+        .issue("member", &["member.example.test"], Validity::Current)
+        .unwrap();
+    assert_eq!(
+        who(Some(member.clone())).await,
+        format!("{}:true", hex(&member.der))
+    );
+    let outsider = stranger
+        .issue("outsider", &["member.example.test"], Validity::Current)
+        .unwrap();
+    assert_eq!(
+        who(Some(outsider.clone())).await,
+        format!("{}:false", hex(&outsider.der))
+    );
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["self.example.test".to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let own = Issued {
+        cert_file: dir.path().join("self.pem"),
+        key_file: dir.path().join("self.key"),
+        der: cert.der().to_vec(),
+    };
+    std::fs::write(&own.cert_file, cert.pem()).unwrap();
+    std::fs::write(&own.key_file, key.serialize_pem()).unwrap();
+    assert_eq!(
+        who(Some(own.clone())).await,
+        format!("{}:false", hex(&own.der))
+    );
+    handle.stop(false).await;
 }

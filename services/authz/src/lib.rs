@@ -80,6 +80,8 @@ pub(crate) struct AppState {
     pub(crate) secure_cookies: bool,
     /// The issuer identifier, as configured.
     pub(crate) issuer: String,
+    /// clientauth: `client_auth.mtls_base_url`, the RFC 8705 §5 alias base.
+    pub(crate) mtls_base_url: Option<String>,
     /// The discovery document, serialised at start.
     pub(crate) discovery: actix_web::web::Bytes,
     /// `public, max-age=<keys.jwks_max_age>`.
@@ -270,34 +272,43 @@ impl Application {
             pushed,
             secure_cookies: config.issuer.starts_with("https://"),
             issuer: config.issuer.clone(),
+            mtls_base_url: config.client_auth.mtls_base_url.clone(),
             // admin API (issue 18)
             consents: Arc::new(grants::Consents::new(db.clone(), admin_clock)),
             db: db.clone(),
         };
         let admin_routes = admin::admin_routes(&config, state.clone())?;
-        let launched = launch.bind_with_admin(
-            &shutdown,
-            move || http::app(state.clone()),
-            Some(grpc::router(
-                Arc::clone(&clients),
-                flow,
-                grants,
-                logouts,
-                devices,
-                grpc::GrpcAuth {
-                    identities: config.grpc.identities.clone(),
-                    basic_auth: config.grpc.basic_auth,
-                },
-            )),
-            runtime::readiness({
+        let app = move || http::app(state.clone());
+        let grpc = Some(grpc::router(
+            Arc::clone(&clients),
+            flow,
+            grants,
+            logouts,
+            devices,
+            grpc::GrpcAuth {
+                identities: config.grpc.identities.clone(),
+                basic_auth: config.grpc.basic_auth,
+            },
+        ));
+        let readiness = runtime::readiness({
+            let db = db.clone();
+            move || {
                 let db = db.clone();
-                move || {
-                    let db = db.clone();
-                    async move { db.check_ready().await }
-                }
-            }),
-            Some(admin_routes),
-        )?;
+                async move { db.check_ready().await }
+            }
+        });
+        // clientauth: RFC 8705 §2 certificates from authz's own handshake.
+        let launched = if config.client_auth.handshake_certificates {
+            launch.bind_requesting_client_certificates(
+                &shutdown,
+                app,
+                grpc,
+                readiness,
+                Some(admin_routes),
+            )?
+        } else {
+            launch.bind_with_admin(&shutdown, app, grpc, readiness, Some(admin_routes))?
+        };
         Ok(Self {
             launched,
             db,

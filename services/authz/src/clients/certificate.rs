@@ -1,7 +1,8 @@
-//! clientauth: mutual-TLS client authentication (RFC 8705 §2) on the certificate a
-//! TLS-terminating proxy forwards. The proxy verified the chain (`tls_client_auth`) or
-//! accepted any certificate whose possession the handshake proved
-//! (`self_signed_tls_client_auth`); this module matches the leaf to the registration.
+//! clientauth: mutual-TLS client authentication (RFC 8705 §2) on the certificate of
+//! authz's own TLS handshake or the one a trusted TLS-terminating proxy forwards. The
+//! handshake proved the client holds the certificate's key; whether its chain verified
+//! against a trusted CA travels with it ([`Presented::chain_verified`], needed by
+//! `tls_client_auth`); this module matches the leaf to the registration.
 
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -11,6 +12,18 @@ use x509_parser::public_key::PublicKey;
 
 use super::keys::KeySet;
 use super::model::TlsClientAuthSubject;
+
+/// A client certificate presented for RFC 8705 §2 client authentication.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    /// The leaf certificate (DER).
+    pub der: std::sync::Arc<[u8]>,
+    /// Whether its chain verified against a trusted CA: by the trusted proxy that forwarded
+    /// it (the proxy's job), or by authz against `http.tls.client_ca_file` after its own
+    /// handshake. `tls_client_auth` (RFC 8705 §2.1) needs it; `self_signed_tls_client_auth`
+    /// (§2.2) does not.
+    pub chain_verified: bool,
+}
 
 /// The DER of the leaf certificate in a forwarding header's value: URL-encoded PEM (nginx
 /// `$ssl_client_escaped_cert`, Envoy and Traefik alike), plain PEM, or base64 DER (RFC 9440

@@ -123,9 +123,9 @@ impl Credentials {
 pub struct AuthContext {
     /// Accepted `aud` values.
     pub audiences: Vec<String>,
-    /// The client certificate (DER) of the connection, as a trusted proxy forwarded it
-    /// (RFC 8705 §2).
-    pub certificate: Option<Vec<u8>>,
+    /// The client certificate of the connection: from authz's own TLS handshake, or as a
+    /// trusted proxy forwarded it (RFC 8705 §2).
+    pub certificate: Option<certificate::Presented>,
 }
 
 /// Why client authentication failed; every variant but `Storage` is `invalid_client` on
@@ -411,14 +411,19 @@ impl Clients {
             TokenEndpointAuthMethod::TlsClientAuth
                 | TokenEndpointAuthMethod::SelfSignedTlsClientAuth
         ) {
-            let Some(der) = &context.certificate else {
+            let Some(presented) = &context.certificate else {
                 return Err(ClientAuthError::WrongMethod {
                     registered,
                     used: credentials.method(),
                 });
             };
+            let der = &presented.der[..];
             let checked = if registered == TokenEndpointAuthMethod::TlsClientAuth {
+                // RFC 8705 §2.1: the PKI method needs a chain to a trusted anchor.
                 match &entry.client.tls_client_auth {
+                    _ if !presented.chain_verified => {
+                        Err("the client certificate is not issued by a CA this server trusts")
+                    }
                     Some(subject) => certificate::matches_subject(der, subject, now),
                     None => Err("no certificate subject is registered"),
                 }

@@ -41,6 +41,41 @@ pub struct ClientAuthConfig {
     /// The addresses of those proxies: the certificate header is read only on connections
     /// from them (anyone else could forge it). Required with `certificate_header`.
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// mTLS client authentication (RFC 8705 §2) on authz's own TLS handshake: the public
+    /// listener (`http.tls`, required) asks every client for a certificate and requires
+    /// none, so browsers are unaffected. Any certificate whose key the client proves it
+    /// holds passes the handshake (RFC 8705 §2.2 self-signed ones too, as Node's
+    /// `requestCert` without `rejectUnauthorized` does; Keycloak's `https-client-auth:
+    /// request` would need each self-signed certificate in its truststore); the endpoint then
+    /// authenticates `tls_client_auth` clients only by a certificate whose chain verifies
+    /// against `http.tls.client_ca_file` (which no longer makes a certificate required) and
+    /// `self_signed_tls_client_auth` clients by their registered keys. A connection from
+    /// a `trusted_proxies` address is believed only through `certificate_header`.
+    pub handshake_certificates: bool,
+    /// RFC 8705 §5: the base URL (`https://mtls.id.example.com`, an optional path prefix)
+    /// of a host that asks clients for certificates while the issuer's host does not,
+    /// typically a TLS-terminating proxy forwarding them in `certificate_header`, or
+    /// authz's own listener (`handshake_certificates`) behind a public host that does not
+    /// forward them. Discovery then publishes `mtls_endpoint_aliases` for the token,
+    /// introspection, revocation, PAR, device authorization and userinfo endpoints under
+    /// it. Leave it unset when the issuer's host itself requests certificates: clients
+    /// use the ordinary endpoints then, and no aliases are published.
+    pub mtls_base_url: Option<String>,
+}
+
+impl ClientAuthConfig {
+    /// Whether clients can authenticate by certificate (RFC 8705 §2) at all: a proxy
+    /// forwards certificates or authz's own listener requests them.
+    pub fn mtls(&self) -> bool {
+        self.certificate_header.is_some() || self.handshake_certificates
+    }
+
+    /// The RFC 8705 §5 alias of the endpoint at `path`, when `mtls_base_url` is set.
+    pub fn mtls_endpoint(&self, path: &str) -> Option<String> {
+        self.mtls_base_url
+            .as_ref()
+            .map(|base| format!("{}{path}", base.trim_end_matches('/')))
+    }
 }
 
 impl Default for ClientAuthConfig {
@@ -55,6 +90,8 @@ impl Default for ClientAuthConfig {
             jwks_cache_entries: 1000,
             certificate_header: None,
             trusted_proxies: Vec::new(),
+            handshake_certificates: false,
+            mtls_base_url: None,
         }
     }
 }
@@ -112,6 +149,26 @@ impl Validate for ClientAuthConfig {
                 return Err(ConfigError::new(
                     "trusted_proxies",
                     "required when certificate_header is set: the addresses of the proxies that set it",
+                ));
+            }
+        }
+        if let Some(raw) = &self.mtls_base_url {
+            let url = url::Url::parse(raw)
+                .map_err(|e| ConfigError::new("mtls_base_url", e.to_string()))?;
+            if url.scheme() != "https"
+                || url.host_str().is_none()
+                || url.query().is_some()
+                || url.fragment().is_some()
+            {
+                return Err(ConfigError::new(
+                    "mtls_base_url",
+                    "must be an https URL without query or fragment",
+                ));
+            }
+            if self.certificate_header.is_none() && !self.handshake_certificates {
+                return Err(ConfigError::new(
+                    "mtls_base_url",
+                    "needs certificate_header or handshake_certificates: nothing would read the certificates of that host",
                 ));
             }
         }

@@ -202,7 +202,15 @@ impl Validate for AuthzConfig {
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),
-        ])
+        ])?;
+        // clientauth: certificates from authz's own handshake need TLS on it.
+        if self.client_auth.handshake_certificates && !self.http.tls.enabled() {
+            return Err(ConfigError::new(
+                "client_auth.handshake_certificates",
+                "needs TLS on the http listener (http.tls.cert_file or http.tls.pkcs12_file)",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -461,19 +461,42 @@ pub(crate) async fn authenticated_form(
     })?;
     let basic = matches!(credentials, Credentials::Basic { .. });
     // clientauth
-    // mTLS (RFC 8705 §2): the certificate a trusted proxy forwarded.
-    let certificate = state
+    // mTLS (RFC 8705 §2): on a connection from a trusted proxy, the certificate it
+    // forwarded (the proxy verified the chain; the handshake certificate, if any, is the
+    // proxy's own); on any other, the certificate of authz's own handshake.
+    let certificate = match state
         .clients
         .certificate_header(req.peer_addr().map(|a| a.ip()))
-        .and_then(|h| req.headers().get(h))
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::clients::certificate::from_header);
+    {
+        Some(header) => req
+            .headers()
+            .get(header)
+            .and_then(|v| v.to_str().ok())
+            .and_then(crate::clients::certificate::from_header)
+            .map(|der| crate::clients::certificate::Presented {
+                der: der.into(),
+                chain_verified: true,
+            }),
+        None => req.conn_data::<runtime::PeerCertificate>().map(|peer| {
+            crate::clients::certificate::Presented {
+                der: std::sync::Arc::clone(&peer.der),
+                chain_verified: peer.chain_verified,
+            }
+        }),
+    };
+    let mut audiences = vec![
+        state.issuer.clone(),
+        state.endpoint(super::TOKEN_PATH),
+        state.endpoint(req.path()),
+    ];
+    // RFC 8705 §5: a client calling an `mtls_endpoint_aliases` URL may name it in `aud`.
+    if let Some(base) = &state.mtls_base_url {
+        let base = base.trim_end_matches('/');
+        audiences.push(format!("{base}{}", super::TOKEN_PATH));
+        audiences.push(format!("{base}{}", req.path()));
+    }
     let context = AuthContext {
-        audiences: vec![
-            state.issuer.clone(),
-            state.endpoint(super::TOKEN_PATH),
-            state.endpoint(req.path()),
-        ],
+        audiences,
         certificate,
     };
     let client = state

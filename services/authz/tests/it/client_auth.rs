@@ -878,6 +878,356 @@ async fn mtls_client_auth_through_a_trusted_proxy(db: TestDatabase) {
     assert!(methods.contains("self_signed_tls_client_auth"), "{methods}");
 }
 
+/// An HTTPS client of a TLS listener whose certificate comes from `pki`, presenting
+/// `identity` (PEM certificate and key) when given; it never follows redirects.
+fn tls_client(pki: &runtime::test_pki::TestPki, identity: Option<String>) -> reqwest::Client {
+    let ca = std::fs::read(pki.ca_file()).unwrap();
+    let mut builder = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(&ca).unwrap())
+        .redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = identity {
+        builder = builder.identity(reqwest::Identity::from_pem(pem.as_bytes()).unwrap());
+    }
+    builder.build().unwrap()
+}
+
+/// The PEM certificate chain and key of a certificate issued by a test PKI.
+fn identity_of(issued: &runtime::test_pki::Issued) -> String {
+    let cert = std::fs::read_to_string(&issued.cert_file).unwrap();
+    let key = std::fs::read_to_string(&issued.key_file).unwrap();
+    format!("{cert}{key}")
+}
+
+/// A self-signed certificate with a fresh P-256 key: its PEM identity and its public key
+/// as a JWK.
+fn self_signed(name: &str) -> (String, Value) {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let raw = key.public_key_raw();
+    let cert = rcgen::CertificateParams::new(vec![name.to_owned()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let jwk = json!({
+        "kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&raw[1..33]), "y": URL_SAFE_NO_PAD.encode(&raw[33..65]),
+    });
+    (format!("{}{}", cert.pem(), key.serialize_pem()), jwk)
+}
+
+/// authz serving TLS itself with `client_auth.handshake_certificates` (RFC 8705 §2 on its
+/// own handshake), `http.tls.client_ca_file` the CA of `pki`; `x-client-cert` is configured
+/// but trusted only from 10.9.9.9, which no test connects from.
+async fn handshake_replica(
+    db: &TestDatabase,
+    clock: &ManualClock,
+    pki: &runtime::test_pki::TestPki,
+    tweak: impl FnOnce(&mut AuthzConfig),
+) -> Replica {
+    let mut tls = pki.server_tls("authz").unwrap();
+    tls.client_ca_file = Some(pki.ca_file().to_owned());
+    replica_with(db, clock, |c| {
+        c.http = ListenConfig::loopback(0).with_tls(tls);
+        c.client_auth.handshake_certificates = true;
+        c.client_auth.certificate_header = Some("x-client-cert".into());
+        c.client_auth.trusted_proxies = vec!["10.9.9.9".parse().unwrap()];
+        tweak(c);
+    })
+    .await
+}
+
+/// The token endpoint over a real TLS connection authenticates `tls_client_auth` (subject
+/// DN) and `self_signed_tls_client_auth` clients by the certificate of the handshake:
+/// the right certificate gets a token, none, another subject, a certificate of another CA
+/// with the right subject, or another self-signed key gets 401 `invalid_client`; a
+/// certificate header from an address outside `trusted_proxies` is ignored, whether the
+/// handshake carried a certificate or not.
+async fn mtls_client_auth_on_authz_own_handshake(db: TestDatabase) {
+    let env = start(&db).await;
+    let pki = runtime::test_pki::TestPki::new("clients").unwrap();
+    let replica = handshake_replica(&db, &env.clock, &pki, |_| {}).await;
+    let current = runtime::test_pki::Validity::Current;
+    let good = pki.issue("svc", &["svc.example.test"], current).unwrap();
+    let other = pki
+        .issue("other", &["other.example.test"], current)
+        .unwrap();
+    let rogue_pki = runtime::test_pki::TestPki::new("rogue").unwrap();
+    let rogue = rogue_pki
+        .issue("svc", &["svc.example.test"], current)
+        .unwrap();
+    let mut c = client("by-dn", TokenEndpointAuthMethod::TlsClientAuth);
+    c.tls_client_auth = Some(authz::clients::TlsClientAuthSubject::SubjectDn(
+        "CN=svc.example.test".into(),
+    ));
+    env.clients
+        .create(NewClient {
+            client: c,
+            secret: None,
+        })
+        .await
+        .unwrap();
+    let (registered, jwk) = self_signed("self.example.test");
+    let (unregistered, _) = self_signed("self.example.test");
+    let mut c = client("self", TokenEndpointAuthMethod::SelfSignedTlsClientAuth);
+    c.jwks = Some(json!({ "keys": [jwk] }));
+    env.clients
+        .create(NewClient {
+            client: c,
+            secret: None,
+        })
+        .await
+        .unwrap();
+
+    let url = format!("https://127.0.0.1:{}/token", replica.addrs.http.port());
+    let token = |identity: Option<String>, id: &'static str, header: Option<&[u8]>| {
+        let http = tls_client(&pki, identity);
+        let mut req = http
+            .post(url.clone())
+            .form(&[("grant_type", "client_credentials"), ("client_id", id)]);
+        if let Some(der) = header {
+            req = req.header("x-client-cert", escaped_pem(der));
+        }
+        async move {
+            let res = req.send().await.unwrap();
+            let status = res.status();
+            if status == StatusCode::UNAUTHORIZED {
+                assert!(res.headers().contains_key("www-authenticate"));
+            }
+            (status, res.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = token(Some(identity_of(&good)), "by-dn", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+    assert_eq!(body["token_type"], "Bearer", "{body}");
+    assert_invalid_client(
+        token(None, "by-dn", None).await,
+        "registered for tls_client_auth, not none",
+    );
+    assert_invalid_client(
+        token(Some(identity_of(&other)), "by-dn", None).await,
+        "does not match the registered subject",
+    );
+    assert_invalid_client(
+        token(Some(identity_of(&rogue)), "by-dn", None).await,
+        "not issued by a CA this server trusts",
+    );
+    let (status, body) = token(Some(registered.clone()), "self", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["access_token"].is_string(), "{body}");
+    assert_invalid_client(
+        token(Some(unregistered), "self", None).await,
+        "key is not in the client's jwks",
+    );
+    // A certificate header from 127.0.0.1 (not a trusted proxy) is ignored: without a
+    // handshake certificate the client presented none, and with one, that one counts.
+    assert_invalid_client(
+        token(None, "by-dn", Some(&good.der)).await,
+        "registered for tls_client_auth, not none",
+    );
+    assert_invalid_client(
+        token(Some(identity_of(&other)), "by-dn", Some(&good.der)).await,
+        "does not match the registered subject",
+    );
+    // The same certificate on the plaintext replica (no handshake) authenticates nobody.
+    assert_invalid_client(
+        post(
+            &env.http,
+            &format!("http://{}/token", env.replica.addrs.http),
+            &[("grant_type", "client_credentials"), ("client_id", "by-dn")],
+        )
+        .await,
+        "registered for tls_client_auth, not none",
+    );
+}
+
+async fn discovery_of(http: &reqwest::Client, base: &str) -> Value {
+    http.get(format!("{base}/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Discovery lists the mTLS methods when authz's own listener requests certificates,
+/// without `mtls_endpoint_aliases` (the ordinary endpoints serve mTLS); with
+/// `client_auth.mtls_base_url` it publishes the aliases of RFC 8705 §5 under that base;
+/// without mTLS it lists neither.
+async fn discovery_publishes_mtls_endpoint_aliases_per_config(db: TestDatabase) {
+    let env = start(&db).await;
+    let pki = runtime::test_pki::TestPki::new("clients").unwrap();
+    let own = handshake_replica(&db, &env.clock, &pki, |_| {}).await;
+    let meta = discovery_of(
+        &tls_client(&pki, None),
+        &format!("https://127.0.0.1:{}", own.addrs.http.port()),
+    )
+    .await;
+    let methods = meta["token_endpoint_auth_methods_supported"].to_string();
+    assert!(methods.contains("\"tls_client_auth\""), "{methods}");
+    assert!(methods.contains("self_signed_tls_client_auth"), "{methods}");
+    assert!(meta.get("mtls_endpoint_aliases").is_none(), "{meta}");
+
+    let aliased = replica_with(&db, &env.clock, |c| {
+        c.client_auth.certificate_header = Some("x-client-cert".into());
+        c.client_auth.trusted_proxies = vec!["127.0.0.1".parse().unwrap()];
+        c.client_auth.mtls_base_url = Some("https://mtls.example.test/".into());
+    })
+    .await;
+    let meta = discovery_of(&env.http, &format!("http://{}", aliased.addrs.http)).await;
+    assert_eq!(
+        meta["mtls_endpoint_aliases"],
+        json!({
+            "token_endpoint": "https://mtls.example.test/token",
+            "introspection_endpoint": "https://mtls.example.test/introspect",
+            "revocation_endpoint": "https://mtls.example.test/revoke",
+            "pushed_authorization_request_endpoint": "https://mtls.example.test/par",
+            "device_authorization_endpoint": "https://mtls.example.test/device_authorization",
+            "userinfo_endpoint": "https://mtls.example.test/userinfo",
+        }),
+        "{meta}"
+    );
+    // The ordinary endpoints stay on the issuer.
+    assert_eq!(meta["token_endpoint"], format!("{ISSUER}/token"));
+    // A client assertion may name the alias it is sent to as its audience; another host
+    // is still refused.
+    let key = PrivateKey::generate(Algorithm::ES256, 2048).unwrap();
+    let mut c = client("pkj", TokenEndpointAuthMethod::PrivateKeyJwt);
+    c.jwks = Some(jwks(&[&key]));
+    env.clients
+        .create(NewClient {
+            client: c,
+            secret: None,
+        })
+        .await
+        .unwrap();
+    let with_aud = |aud: &str, jti: &str| {
+        Signer::new(&key)
+            .unwrap()
+            .sign_jwt("JWT", &env.claims("pkj", aud, jti))
+            .unwrap()
+    };
+    let aliased_token = format!("http://{}/token", aliased.addrs.http);
+    let a = with_aud("https://mtls.example.test/token", "alias");
+    let (status, body) = post(
+        &env.http,
+        &aliased_token,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_assertion_type", JWT_BEARER),
+            ("client_assertion", a.as_str()),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let a = with_aud("https://elsewhere.example.test/token", "elsewhere");
+    assert_invalid_client(
+        post(
+            &env.http,
+            &aliased_token,
+            &[
+                ("grant_type", "client_credentials"),
+                ("client_assertion_type", JWT_BEARER),
+                ("client_assertion", a.as_str()),
+            ],
+        )
+        .await,
+        "aud must contain",
+    );
+
+    let plain = discovery_of(&env.http, &format!("http://{}", env.replica.addrs.http)).await;
+    assert!(plain.get("mtls_endpoint_aliases").is_none(), "{plain}");
+    let methods = plain["token_endpoint_auth_methods_supported"].to_string();
+    assert!(!methods.contains("tls_client_auth"), "{methods}");
+}
+
+/// A browser without a client certificate loads `/authorize` over the listener that
+/// requests certificates (the certificate is optional): it is sent on to idp's login page.
+async fn a_browser_without_a_certificate_loads_authorize_over_mtls(db: TestDatabase) {
+    use crate::flow_env::{IDP_URL, WEB_CB, code_request, pkce, start_with};
+    let pki = runtime::test_pki::TestPki::new("clients").unwrap();
+    let mut tls = pki.server_tls("authz").unwrap();
+    tls.client_ca_file = Some(pki.ca_file().to_owned());
+    let env = start_with(&db, |c| {
+        c.http = ListenConfig::loopback(0).with_tls(tls);
+        c.client_auth.handshake_certificates = true;
+    })
+    .await;
+    let (_, challenge) = pkce();
+    let q: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(code_request("web", WEB_CB, "openid", &challenge, &[]))
+        .finish();
+    let res = tls_client(&pki, None)
+        .get(format!(
+            "https://127.0.0.1:{}/authorize?{q}",
+            env.addrs.http.port()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(res.status().is_redirection(), "{}", res.status());
+    let location = res.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&format!("{IDP_URL}/login?")),
+        "{location}"
+    );
+}
+
+/// Bad mTLS settings stop the start with one line naming the key: certificates from the
+/// handshake without TLS on `http`, an unreadable `http.tls.client_ca_file`, and an
+/// `mtls_base_url` that is not https or that nothing serves.
+#[test]
+fn mtls_settings_are_validated() {
+    use config::Validate;
+    let pki = runtime::test_pki::TestPki::new("clients").unwrap();
+    let check = |tweak: &dyn Fn(&mut AuthzConfig)| {
+        let mut c = AuthzConfig::default();
+        c.keys.encryption_key = Some(config::Secret::new(TEST_KEK.to_owned()));
+        tweak(&mut c);
+        c.validate().err().map(|e| e.to_string())
+    };
+    let with_tls = |c: &mut AuthzConfig| {
+        c.http.tls = pki.server_tls("authz").unwrap();
+        c.client_auth.handshake_certificates = true;
+    };
+    assert_eq!(check(&with_tls), None);
+    let e = check(&|c| c.client_auth.handshake_certificates = true).unwrap();
+    assert!(
+        e.starts_with("client_auth.handshake_certificates: needs TLS"),
+        "{e}"
+    );
+    let e = check(&|c| {
+        with_tls(c);
+        c.http.tls.client_ca_file = Some("/nonexistent/ca.pem".into());
+    })
+    .unwrap();
+    assert!(e.starts_with("http.tls.client_ca_file: cannot read"), "{e}");
+    let e =
+        check(&|c| c.client_auth.mtls_base_url = Some("https://mtls.example.test".into())).unwrap();
+    assert!(
+        e.starts_with("client_auth.mtls_base_url: needs certificate_header"),
+        "{e}"
+    );
+    let e = check(&|c| {
+        with_tls(c);
+        c.client_auth.mtls_base_url = Some("http://mtls.example.test".into());
+    })
+    .unwrap();
+    assert!(
+        e.starts_with("client_auth.mtls_base_url: must be an https URL"),
+        "{e}"
+    );
+    assert_eq!(
+        check(&|c| {
+            with_tls(c);
+            c.client_auth.mtls_base_url = Some("https://mtls.example.test:8443/".into());
+        }),
+        None
+    );
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     private_key_jwt_inline_jwks_and_every_bad_assertion,
@@ -887,6 +1237,9 @@ storage::backend_tests!(
     an_assertion_is_single_use_across_replicas,
     client_key_settings_are_validated,
     mtls_client_auth_through_a_trusted_proxy,
+    mtls_client_auth_on_authz_own_handshake,
+    discovery_publishes_mtls_endpoint_aliases_per_config,
+    a_browser_without_a_certificate_loads_authorize_over_mtls,
 );
 
 /// `authz clients create` takes the key and certificate settings (issue 17: `--auth-method

@@ -14,8 +14,9 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
     // clientauth: every method a client may be registered for (RFC 8414 §2, OpenID Connect
     // Discovery §3); introspection is for confidential clients only.
     let mut auth_methods = crate::http::oauth::SUPPORTED_AUTH_METHODS.to_vec();
-    // mTLS (RFC 8705 §2) only where a proxy forwards client certificates.
-    if config.client_auth.certificate_header.is_some() {
+    // mTLS (RFC 8705 §2) only where a proxy forwards client certificates or authz's own
+    // listener requests them.
+    if config.client_auth.mtls() {
         auth_methods.extend(["tls_client_auth", "self_signed_tls_client_auth"]);
     }
     let client_auth: Vec<&str> = auth_methods
@@ -25,7 +26,7 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         .collect();
     let auth_algs = crate::http::oauth::ASSERTION_ALGORITHMS;
     let algorithms: Vec<&str> = config.keys.algorithms.iter().map(|a| a.as_str()).collect();
-    let metadata = json!({
+    let mut metadata = json!({
         // Exactly as configured (OIDC Discovery §3, RFC 8414 §2).
         "issuer": config.issuer,
         "authorization_endpoint": config.endpoint(crate::http::AUTHORIZE_PATH),
@@ -80,6 +81,25 @@ pub(crate) fn document(config: &AuthzConfig) -> web::Bytes {
         // Signing algorithms of RFC 9068 access tokens.
         "access_token_signing_alg_values_supported": algorithms,
     });
+    // RFC 8705 §5: where certificates are requested on another host than the issuer's,
+    // the endpoints a client authenticates at (or presents a token to) under that host.
+    if let (Some(map), Some(token)) = (
+        metadata.as_object_mut(),
+        config.client_auth.mtls_endpoint(crate::http::TOKEN_PATH),
+    ) {
+        let alias = |path| config.client_auth.mtls_endpoint(path);
+        map.insert(
+            "mtls_endpoint_aliases".to_owned(),
+            json!({
+                "token_endpoint": token,
+                "introspection_endpoint": alias(crate::http::INTROSPECT_PATH),
+                "revocation_endpoint": alias(crate::http::REVOKE_PATH),
+                "pushed_authorization_request_endpoint": alias(crate::http::PAR_PATH),
+                "device_authorization_endpoint": alias(crate::http::DEVICE_AUTHORIZATION_PATH),
+                "userinfo_endpoint": alias(crate::http::USERINFO_PATH),
+            }),
+        );
+    }
     web::Bytes::from(serde_json::to_vec(&metadata).unwrap_or_default())
 }
 
