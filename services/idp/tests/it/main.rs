@@ -5,6 +5,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+// admin API (issue 18, idpadmin2)
+mod admin_api;
 mod account_browser;
 mod audit_events;
 mod audit_store;
