@@ -87,8 +87,8 @@ pub(crate) fn admin_routes(
     if !config.enabled {
         return Ok(None);
     }
-    let guard = guard::Guard::new(config.guard())
-        .map_err(|e| IdpError::Task(format!("admin API: {e}")))?;
+    let guard =
+        guard::Guard::new(config.guard()).map_err(|e| IdpError::Task(format!("admin API: {e}")))?;
     let api = AdminApi::new(guard, ApiDoc::openapi(), &config.token_url())
         .map_err(|e| IdpError::Task(format!("admin API document: {e}")))?;
     let state = web::Data::new(state);

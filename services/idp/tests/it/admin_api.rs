@@ -262,7 +262,10 @@ async fn users_lifecycle_with_etags_and_audit(db: TestDatabase) {
     assert_eq!(created.body["locale"], "en-GB");
     assert_eq!(created.body["disabled"], false);
     let text = created.body.to_string();
-    assert!(!text.contains("password") && !text.contains(PASSWORD), "{text}");
+    assert!(
+        !text.contains("password") && !text.contains(PASSWORD),
+        "{text}"
+    );
     let tag = created.headers["etag"].to_str().unwrap().to_owned();
 
     let got = env.get(&format!("/admin/v1/users/{id}"), &env.token).await;
@@ -290,15 +293,31 @@ async fn users_lifecycle_with_etags_and_audit(db: TestDatabase) {
     assert_eq!(replaced.body["name"], "Ada Lovelace");
     assert_eq!(replaced.body["email"], "ada@example.org");
     assert_eq!(replaced.body["email_verified"], false);
-    assert_eq!(replaced.body["locale"], Value::Null, "a replace removes absent claims");
+    assert_eq!(
+        replaced.body["locale"],
+        Value::Null,
+        "a replace removes absent claims"
+    );
     let new_tag = replaced.headers["etag"].to_str().unwrap().to_owned();
     assert_ne!(new_tag, tag);
     let stale = env
-        .write(Method::PUT, &path, Some(&tag), Some(json!({"name": "Someone else"})))
+        .write(
+            Method::PUT,
+            &path,
+            Some(&tag),
+            Some(json!({"name": "Someone else"})),
+        )
         .await;
     assert_problem(&stale, 412, "precondition-failed");
     assert_eq!(
-        env.idp.users.get(&id).await.unwrap().profile.name.as_deref(),
+        env.idp
+            .users
+            .get(&id)
+            .await
+            .unwrap()
+            .profile
+            .name
+            .as_deref(),
         Some("Ada Lovelace"),
         "a stale write changes nothing"
     );
@@ -345,10 +364,12 @@ async fn users_lifecycle_with_etags_and_audit(db: TestDatabase) {
         .await;
     assert_eq!(disabled.status, 200, "{}", disabled.body);
     assert_eq!(disabled.body["disabled"], true);
-    let sessions = env
-        .get(&format!("{path}/sessions"), &env.token)
-        .await;
-    assert_eq!(sessions.body["items"], json!([]), "disabling ends the sessions");
+    let sessions = env.get(&format!("{path}/sessions"), &env.token).await;
+    assert_eq!(
+        sessions.body["items"],
+        json!([]),
+        "disabling ends the sessions"
+    );
     assert!(
         env.idp
             .authz
@@ -377,9 +398,7 @@ async fn users_lifecycle_with_etags_and_audit(db: TestDatabase) {
         .iter()
         .filter(|c| matches!(c, Call::RevokeSubject(_)))
         .count();
-    let stale_delete = env
-        .write(Method::DELETE, &path, Some(&tag), None)
-        .await;
+    let stale_delete = env.write(Method::DELETE, &path, Some(&tag), None).await;
     assert_problem(&stale_delete, 412, "precondition-failed");
     let deleted = env.write(Method::DELETE, &path, None, None).await;
     assert_eq!(deleted.status, 204);
@@ -390,7 +409,11 @@ async fn users_lifecycle_with_etags_and_audit(db: TestDatabase) {
         .iter()
         .filter(|c| matches!(c, Call::RevokeSubject(r) if r.subject == id))
         .count();
-    assert_eq!(after, before + 1, "deleting revokes the user's grants at authz");
+    assert_eq!(
+        after,
+        before + 1,
+        "deleting revokes the user's grants at authz"
+    );
     assert_problem(&env.get(&path, &env.token).await, 404, "not-found");
     assert_problem(
         &env.write(Method::DELETE, &path, None, None).await,
@@ -436,18 +459,20 @@ async fn listing_pages_and_searches(db: TestDatabase) {
     for name in ["erin", "bob", "dave", "carol", "alice"] {
         assert_eq!(env.create(name).await.status, 201);
     }
-    env.idp.users.create(
-        idp::users::NewUser {
-            username: "x_y".into(),
-            profile: idp::users::Profile {
-                email: Some("percent%sign@example.net".into()),
-                ..Default::default()
+    env.idp
+        .users
+        .create(
+            idp::users::NewUser {
+                username: "x_y".into(),
+                profile: idp::users::Profile {
+                    email: Some("percent%sign@example.net".into()),
+                    ..Default::default()
+                },
             },
-        },
-        PASSWORD.into(),
-    )
-    .await
-    .unwrap();
+            PASSWORD.into(),
+        )
+        .await
+        .unwrap();
     let names = |a: &Answer| -> Vec<String> {
         a.body["items"]
             .as_array()
@@ -461,18 +486,27 @@ async fn listing_pages_and_searches(db: TestDatabase) {
     assert_eq!(names(&first), ["alice", "bob"]);
     let cursor = first.body["next_cursor"].as_str().unwrap().to_owned();
     let second = env
-        .get(&format!("/admin/v1/users?limit=2&cursor={cursor}"), &env.token)
+        .get(
+            &format!("/admin/v1/users?limit=2&cursor={cursor}"),
+            &env.token,
+        )
         .await;
     assert_eq!(names(&second), ["carol", "dave"]);
     let cursor = second.body["next_cursor"].as_str().unwrap().to_owned();
     let last = env
-        .get(&format!("/admin/v1/users?limit=2&cursor={cursor}"), &env.token)
+        .get(
+            &format!("/admin/v1/users?limit=2&cursor={cursor}"),
+            &env.token,
+        )
         .await;
     assert_eq!(names(&last), ["erin", "x_y"]);
     assert!(last.body.get("next_cursor").is_none(), "{}", last.body);
 
+    let env = &env;
     let q = |query: &'static str| async move {
-        let a = env.get(&format!("/admin/v1/users?{query}"), &env.token).await;
+        let a = env
+            .get(&format!("/admin/v1/users?{query}"), &env.token)
+            .await;
         assert_eq!(a.status, 200, "{query}: {}", a.body);
         names(&a)
     };
@@ -502,7 +536,9 @@ async fn listing_pages_and_searches(db: TestDatabase) {
         ("disabled=maybe", "disabled"),
         ("q=", "q"),
     ] {
-        let a = env.get(&format!("/admin/v1/users?{query}"), &env.token).await;
+        let a = env
+            .get(&format!("/admin/v1/users?{query}"), &env.token)
+            .await;
         assert_problem(&a, 400, "invalid-query");
         assert_eq!(a.body["field"], field, "{query}");
     }
@@ -549,8 +585,16 @@ async fn tokens_are_checked_with_rfc_6750_challenges(db: TestDatabase) {
     assert_eq!(env.get("/admin/v1/users", &reader).await.status, 200);
     for (method, path, scope) in [
         (Method::POST, "/admin/v1/users", "admin:users:write"),
-        (Method::GET, "/admin/v1/users/x/sessions", "admin:sessions:read"),
-        (Method::DELETE, "/admin/v1/users/x/sessions", "admin:sessions:write"),
+        (
+            Method::GET,
+            "/admin/v1/users/x/sessions",
+            "admin:sessions:read",
+        ),
+        (
+            Method::DELETE,
+            "/admin/v1/users/x/sessions",
+            "admin:sessions:write",
+        ),
         (Method::GET, "/admin/v1/audit", "admin:audit:read"),
     ] {
         let denied = env
@@ -590,32 +634,68 @@ async fn bad_bodies_name_the_field(db: TestDatabase) {
             .body(body)
     };
     let malformed = env
-        .send(post("/admin/v1/users", "{\"username\":".into(), "application/json"))
+        .send(post(
+            "/admin/v1/users",
+            "{\"username\":".into(),
+            "application/json",
+        ))
         .await;
     assert_problem(&malformed, 400, "invalid-body");
     for (body, field) in [
         (json!({"username": 7, "password": PASSWORD}), "username"),
-        (json!({"username": "a", "password": PASSWORD, "email_verified": "yes"}), "email_verified"),
-        (json!({"username": "a", "password": PASSWORD, "colour": "red"}), "colour"),
-        (json!({"username": "a", "password": PASSWORD, "password_hash": "x"}), "password_hash"),
+        (
+            json!({"username": "a", "password": PASSWORD, "email_verified": "yes"}),
+            "email_verified",
+        ),
+        (
+            json!({"username": "a", "password": PASSWORD, "colour": "red"}),
+            "colour",
+        ),
+        (
+            json!({"username": "a", "password": PASSWORD, "password_hash": "x"}),
+            "password_hash",
+        ),
         (json!({"username": "a"}), "password"),
     ] {
         let a = env
-            .send(post("/admin/v1/users", body.to_string(), "application/json"))
+            .send(post(
+                "/admin/v1/users",
+                body.to_string(),
+                "application/json",
+            ))
             .await;
         assert_problem(&a, 400, "invalid-body");
         assert_eq!(a.body["field"], field, "{body}");
     }
     for (body, field) in [
-        (json!({"username": "has space", "password": PASSWORD}), "username"),
-        (json!({"username": "a", "password": PASSWORD, "email": "nope"}), "email"),
-        (json!({"username": "a", "password": PASSWORD, "locale": "english"}), "locale"),
-        (json!({"username": "a", "password": PASSWORD, "picture": "javascript:x"}), "picture"),
-        (json!({"username": "a", "password": PASSWORD, "name": "a\u{7}b"}), "name"),
+        (
+            json!({"username": "has space", "password": PASSWORD}),
+            "username",
+        ),
+        (
+            json!({"username": "a", "password": PASSWORD, "email": "nope"}),
+            "email",
+        ),
+        (
+            json!({"username": "a", "password": PASSWORD, "locale": "english"}),
+            "locale",
+        ),
+        (
+            json!({"username": "a", "password": PASSWORD, "picture": "javascript:x"}),
+            "picture",
+        ),
+        (
+            json!({"username": "a", "password": PASSWORD, "name": "a\u{7}b"}),
+            "name",
+        ),
         (json!({"username": "a", "password": "short"}), "password"),
     ] {
         let a = env
-            .send(post("/admin/v1/users", body.to_string(), "application/json"))
+            .send(post(
+                "/admin/v1/users",
+                body.to_string(),
+                "application/json",
+            ))
             .await;
         assert_problem(&a, 400, "invalid-value");
         assert_eq!(a.body["field"], field, "{body}");
@@ -634,7 +714,10 @@ async fn bad_bodies_name_the_field(db: TestDatabase) {
         .await;
     assert_problem(&oversized, 413, "body-too-large");
 
-    let id = env.create("grace").await.body["id"].as_str().unwrap().to_owned();
+    let id = env.create("grace").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let path = format!("/admin/v1/users/{id}");
     let tag = env.get(&path, &env.token).await.headers["etag"]
         .to_str()
@@ -644,7 +727,9 @@ async fn bad_bodies_name_the_field(db: TestDatabase) {
         (json!({"name": ["x"]}), "name"),
         (json!({"username": "renamed"}), "username"),
     ] {
-        let a = env.write(Method::PUT, &path, Some(&tag), Some(body.clone())).await;
+        let a = env
+            .write(Method::PUT, &path, Some(&tag), Some(body.clone()))
+            .await;
         assert_problem(&a, 400, "invalid-body");
         assert_eq!(a.body["field"], field, "{body}");
     }
@@ -664,16 +749,30 @@ async fn bad_bodies_name_the_field(db: TestDatabase) {
     assert_eq!(pw.body["field"], "confirm");
 
     let list = env.get("/admin/v1/users", &env.token).await;
-    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "{}", list.body);
-    assert_eq!(env.get(&path, &env.token).await.headers["etag"], tag.as_str());
+    assert_eq!(
+        list.body["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.body
+    );
+    assert_eq!(
+        env.get(&path, &env.token).await.headers["etag"],
+        tag.as_str()
+    );
 }
 
 /// A user's sessions: listed (no secrets), one ended (authz told), the rest ended at once;
 /// a session of another user or an unknown one is 404.
 async fn sessions_are_listed_and_ended(db: TestDatabase) {
     let env = start_env(db, |_| {}).await;
-    let id = env.create("hedy").await.body["id"].as_str().unwrap().to_owned();
-    let other = env.create("ida").await.body["id"].as_str().unwrap().to_owned();
+    let id = env.create("hedy").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = env.create("ida").await.body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     for challenge in ["s1", "s2", "s3"] {
         env.sign_in("hedy", challenge).await;
     }
@@ -691,9 +790,13 @@ async fn sessions_are_listed_and_ended(db: TestDatabase) {
         .write(Method::DELETE, &format!("{path}/{first}"), None, None)
         .await;
     assert_eq!(ended.status, 204, "{}", ended.body);
-    assert!(env.idp.authz.calls().iter().any(
-        |c| matches!(c, Call::SessionEnded(r) if r.session_id == first)
-    ));
+    assert!(
+        env.idp
+            .authz
+            .calls()
+            .iter()
+            .any(|c| matches!(c, Call::SessionEnded(r) if r.session_id == first))
+    );
     let again = env
         .write(Method::DELETE, &format!("{path}/{first}"), None, None)
         .await;
@@ -701,7 +804,10 @@ async fn sessions_are_listed_and_ended(db: TestDatabase) {
     let ida_sessions = env
         .get(&format!("/admin/v1/users/{other}/sessions"), &env.token)
         .await;
-    let ida_session = ida_sessions.body["items"][0]["id"].as_str().unwrap().to_owned();
+    let ida_session = ida_sessions.body["items"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let foreign = env
         .write(Method::DELETE, &format!("{path}/{ida_session}"), None, None)
         .await;
@@ -732,7 +838,9 @@ async fn sessions_are_listed_and_ended(db: TestDatabase) {
     assert_eq!(trail.len(), 1);
     assert_eq!(trail[0]["action"], "session.ended");
     assert_eq!(trail[0]["target_id"], first.as_str());
-    let all_trail = env.audit(&format!("action=sessions.ended&target_id={id}")).await;
+    let all_trail = env
+        .audit(&format!("action=sessions.ended&target_id={id}"))
+        .await;
     assert_eq!(all_trail.len(), 1, "ending no session records nothing");
 }
 
@@ -745,8 +853,7 @@ async fn documented_routes_answer(db: TestDatabase) {
     assert_eq!(doc.status, 200);
     assert_eq!(doc.body["openapi"], "3.1.0");
     assert_eq!(
-        doc.body["components"]["securitySchemes"]["admin"]["flows"]["clientCredentials"]
-            ["tokenUrl"],
+        doc.body["components"]["securitySchemes"]["admin"]["flows"]["clientCredentials"]["tokenUrl"],
         format!("{}/token", env.issuer.url)
     );
     let mut operations = 0;
@@ -758,7 +865,9 @@ async fn documented_routes_answer(db: TestDatabase) {
             .join("/");
         for method in item.as_object().unwrap().keys() {
             let m: Method = method.to_uppercase().parse().unwrap();
-            let a = env.send(env.http.request(m.clone(), env.url(&concrete))).await;
+            let a = env
+                .send(env.http.request(m.clone(), env.url(&concrete)))
+                .await;
             assert_problem(&a, 401, "unauthorized");
             assert!(
                 item[method]["security"][0]["admin"][0]
@@ -770,7 +879,10 @@ async fn documented_routes_answer(db: TestDatabase) {
             operations += 1;
         }
     }
-    assert_eq!(operations, 12, "every route of the table is in the document");
+    assert_eq!(
+        operations, 12,
+        "every route of the table is in the document"
+    );
     let page = env.http.get(env.url("/admin/docs")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
@@ -781,7 +893,9 @@ async fn documented_routes_answer(db: TestDatabase) {
 /// `admin_api.enabled: false`: the admin listener serves no API (metrics stay).
 async fn disabled_api_is_absent(db: TestDatabase) {
     let idp = start(db, |_| {}).await;
-    let res = reqwest::get(format!("{}/admin/v1/users", idp.admin)).await.unwrap();
+    let res = reqwest::get(format!("{}/admin/v1/users", idp.admin))
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
     let res = reqwest::get(format!("{}/admin/v1/openapi.json", idp.admin))
         .await

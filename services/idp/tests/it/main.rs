@@ -6,8 +6,8 @@
 
 mod account;
 // admin API (issue 18, idpadmin2)
-mod admin_api;
 mod account_browser;
+mod admin_api;
 mod audit_events;
 mod audit_store;
 mod browser;
