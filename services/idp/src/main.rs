@@ -30,6 +30,9 @@ enum Command {
     Database(Database),
     /// Manage users.
     Users {
+        /// `--url` and the admin client: drive a remote idp through its admin API.
+        #[command(flatten)]
+        remote: idp::cli::Remote,
         #[command(subcommand)]
         command: idp::cli::UsersCommand,
     },
@@ -79,7 +82,12 @@ fn main() -> ExitCode {
                 idp::migrate(&config).await
             })
         }
-        Command::Users { command } => {
+        Command::Users { remote, command } if remote.url.is_some() => {
+            runtime::cli::run("idp", &rt, &telemetry, || async move {
+                idp::cli::remote_users(&remote, command).await
+            })
+        }
+        Command::Users { remote: _, command } => {
             if let Err(code) = idp::cli::require_database(&config) {
                 return code;
             }

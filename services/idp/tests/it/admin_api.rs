@@ -45,9 +45,21 @@ impl Issuer {
         let key = std::sync::Arc::new(PrivateKey::generate(Algorithm::ES256, 2048).unwrap());
         let jwks = issuer::jwks::document(std::iter::once(key.public_jwk())).unwrap();
         let discovery = json!({"issuer": url, "jwks_uri": format!("{url}/jwks")}).to_string();
+        let (signer, base) = (key.clone(), url.clone());
         let server = HttpServer::new(move || {
             let (jwks, discovery) = (jwks.clone(), discovery.clone());
+            let (signer, base) = (signer.clone(), base.clone());
             App::new()
+                .route(
+                    "/token",
+                    web::post().to(
+                        move |req: actix_web::HttpRequest,
+                              form: web::Form<Vec<(String, String)>>| {
+                            let (signer, base) = (signer.clone(), base.clone());
+                            async move { token_endpoint(&signer, &base, &req, &form) }
+                        },
+                    ),
+                )
                 .route(
                     "/.well-known/openid-configuration",
                     web::get().to(move || {
@@ -80,32 +92,75 @@ impl Issuer {
     /// An access token of client `ops` with `scope`, `changes` applied to its claims
     /// (`null` removes one).
     fn token_with(&self, scope: &str, changes: Value) -> String {
-        let mut claims = json!({
-            "iss": self.url,
-            "sub": "ops",
-            "client_id": "ops",
-            "aud": [self.url],
-            "exp": now() + 300,
-            "iat": now(),
-            "jti": format!("j{}", now()),
-            "scope": scope,
-        });
-        for (k, v) in changes.as_object().unwrap() {
-            if v.is_null() {
-                claims.as_object_mut().unwrap().remove(k);
-            } else {
-                claims[k] = v.clone();
-            }
-        }
-        Signer::new(&self.key)
-            .unwrap()
-            .sign_jwt("at+jwt", &claims)
-            .unwrap()
+        sign(&self.key, &self.url, scope, changes)
     }
 
     fn token(&self, scope: &str) -> String {
         self.token_with(scope, json!({}))
     }
+}
+
+/// The secret of client `ops` at the key source's token endpoint.
+const OPS_SECRET: &str = "ops-secret";
+
+/// RFC 6749 §4.4 client credentials for `ops` (HTTP Basic, §2.3.1): the CLI's `--url`
+/// mode gets its token here.
+fn token_endpoint(
+    key: &PrivateKey,
+    issuer: &str,
+    req: &actix_web::HttpRequest,
+    form: &[(String, String)],
+) -> HttpResponse {
+    use base64::Engine;
+    let expected = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("ops:{OPS_SECRET}"))
+    );
+    if req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        != Some(&expected)
+    {
+        return HttpResponse::Unauthorized()
+            .insert_header(("WWW-Authenticate", "Basic"))
+            .json(json!({"error": "invalid_client"}));
+    }
+    let field = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if field("grant_type") != Some("client_credentials") {
+        return HttpResponse::BadRequest().json(json!({"error": "unsupported_grant_type"}));
+    }
+    let scope = field("scope").unwrap_or_default();
+    HttpResponse::Ok().json(json!({
+        "access_token": sign(key, issuer, scope, json!({})),
+        "token_type": "Bearer",
+        "expires_in": 300,
+        "scope": scope,
+    }))
+}
+
+fn sign(key: &PrivateKey, issuer: &str, scope: &str, changes: Value) -> String {
+    let mut claims = json!({
+        "iss": issuer,
+        "sub": "ops",
+        "client_id": "ops",
+        "aud": [issuer],
+        "exp": now() + 300,
+        "iat": now(),
+        "jti": format!("j{}", now()),
+        "scope": scope,
+    });
+    for (k, v) in changes.as_object().unwrap() {
+        if v.is_null() {
+            claims.as_object_mut().unwrap().remove(k);
+        } else {
+            claims[k] = v.clone();
+        }
+    }
+    Signer::new(key)
+        .unwrap()
+        .sign_jwt("at+jwt", &claims)
+        .unwrap()
 }
 
 struct Answer {
@@ -904,7 +959,189 @@ async fn disabled_api_is_absent(db: TestDatabase) {
     assert!(idp.metrics().await.contains("idp_"));
 }
 
+/// `idp users … --url`: every command against a running idp through its admin API, with
+/// a token from the client credentials grant, printing what the local commands print.
+async fn cli_drives_a_remote_idp(db: TestDatabase) {
+    let env = start_env(db, |_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_owned();
+    let file = |name: &str, content: &str| {
+        let path = d.join(name);
+        std::fs::write(&path, content).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let secret = file("ops.secret", &format!("{OPS_SECRET}\n"));
+    let password = file("password", PASSWORD);
+    let new_password = file("new-password", "another fine password");
+    let token_url = format!("{}/token", env.issuer.url);
+    let remote = |secret: &str| {
+        vec![
+            "--url".to_owned(),
+            env.idp.admin.clone(),
+            "--client-id".to_owned(),
+            "ops".to_owned(),
+            "--client-secret-file".to_owned(),
+            secret.to_owned(),
+            "--token-url".to_owned(),
+            token_url.clone(),
+        ]
+    };
+    let run = |args: &[&str], secret: &str| {
+        let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+        all.extend(remote(secret));
+        let d = d.clone();
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = all.iter().map(String::as_str).collect();
+                crate::users::idp_env(&d, &args, None, &[])
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let stdout = |out: &std::process::Output| {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout.clone()).unwrap()
+    };
+
+    let created = crate::users::ok_json(
+        &run(
+            &[
+                "users",
+                "create",
+                "--username",
+                "Carl",
+                "--email",
+                "carl@example.com",
+                "--name",
+                "Carl",
+                "--locale",
+                "de",
+                "--password-file",
+                &password,
+                "--json",
+            ],
+            &secret,
+        )
+        .await,
+    );
+    let id = created["id"].as_str().unwrap().to_owned();
+    let local = |u: &idp::users::User| idp::cli::user_json(u);
+    assert_eq!(created, local(&env.idp.users.get(&id).await.unwrap()));
+    let listed = crate::users::ok_json(&run(&["users", "list", "--json"], &secret).await);
+    assert_eq!(listed, json!([created]));
+    let text = stdout(&run(&["users", "list"], &secret).await);
+    assert_eq!(text, format!("{id}  carl  carl@example.com\n"));
+    for key in [id.as_str(), "carl", "CARL@example.com"] {
+        let shown = crate::users::ok_json(&run(&["users", "show", key, "--json"], &secret).await);
+        assert_eq!(shown, created, "{key}");
+    }
+    let updated = crate::users::ok_json(
+        &run(
+            &[
+                "users",
+                "update",
+                "carl",
+                "--name",
+                "Carl Remote",
+                "--locale",
+                "",
+                "--json",
+            ],
+            &secret,
+        )
+        .await,
+    );
+    assert_eq!(updated["name"], "Carl Remote");
+    assert_eq!(updated["locale"], Value::Null);
+    assert_eq!(updated["email"], "carl@example.com", "other claims stay");
+    assert_eq!(updated, local(&env.idp.users.get(&id).await.unwrap()));
+
+    let disabled = stdout(&run(&["users", "disable", "carl"], &secret).await);
+    assert!(
+        disabled.starts_with(&format!("{id}  carl  carl@example.com  (disabled)\n")),
+        "{disabled}"
+    );
+    assert!(env.idp.users.get(&id).await.unwrap().disabled);
+    let enabled = stdout(&run(&["users", "enable", "carl"], &secret).await);
+    assert_eq!(enabled, format!("{id}  carl  carl@example.com\n"));
+    let set = stdout(
+        &run(
+            &[
+                "users",
+                "set-password",
+                "carl",
+                "--password-file",
+                &new_password,
+            ],
+            &secret,
+        )
+        .await,
+    );
+    assert_eq!(set, "password set for carl\n");
+    assert!(
+        env.idp
+            .users
+            .authenticate("carl", "another fine password".into())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    env.idp
+        .users
+        .set_password(&id, PASSWORD.into())
+        .await
+        .unwrap();
+    env.sign_in("carl", "cli1").await;
+    let signed_out = stdout(&run(&["users", "sign-out", "carl"], &secret).await);
+    assert_eq!(signed_out, "ended 1 idp session(s) of carl\n");
+
+    let missing = run(&["users", "show", "nobody"], &secret).await;
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("no user nobody"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+    let wrong = file("wrong.secret", "not-the-secret");
+    let refused = run(&["users", "list"], &wrong).await;
+    assert_ne!(refused.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("invalid_client"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+
+    let deleted = stdout(&run(&["users", "delete", "carl"], &secret).await);
+    assert!(deleted.starts_with("deleted carl\n"), "{deleted}");
+    assert!(env.idp.users.by_id(&id).await.unwrap().is_none());
+    let trail = env.audit(&format!("target_id={id}&actor_id=ops")).await;
+    let actions: Vec<&str> = trail
+        .iter()
+        .rev()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "user.created",
+            "user.updated",
+            "user.disabled",
+            "user.enabled",
+            "user.password_set",
+            "sessions.ended",
+            "user.deleted",
+        ]
+    );
+}
+
 storage::backend_tests!(idp::MIGRATIONS;
+    cli_drives_a_remote_idp,
     users_lifecycle_with_etags_and_audit,
     listing_pages_and_searches,
     tokens_are_checked_with_rfc_6750_challenges,
