@@ -13,30 +13,48 @@ use super::{ProfileArgs, UsersCommand, read_password, show};
 use crate::IdpError;
 use crate::users::{Profile, User};
 
-/// Where and as whom to drive a remote idp (all global: they may follow any subcommand).
+/// Where and as whom to drive a remote idp: global flags, next to `--config` (the flag
+/// names and variables authz's CLI uses too, `/work/handoff/cli-url`).
 #[derive(Debug, Default, Args)]
 pub struct Remote {
     /// Drive the idp whose admin listener is at this URL (e.g. http://127.0.0.1:9081)
-    /// through its admin API instead of the local database.
+    /// through its admin API instead of the local database (`users` commands only).
     #[arg(long, global = true, env = "IDP_ADMIN_URL", value_name = "URL")]
     pub url: Option<String>,
-    /// The admin client's id (client credentials at authz).
-    #[arg(long, global = true, env = "ADMIN_CLIENT_ID", value_name = "ID")]
-    pub client_id: Option<String>,
-    /// A file holding the admin client's secret (surrounding whitespace is ignored).
-    #[arg(
-        long,
-        global = true,
-        env = "ADMIN_CLIENT_SECRET_FILE",
-        value_name = "FILE"
-    )]
-    pub client_secret_file: Option<PathBuf>,
-    /// authz's token endpoint (e.g. http://127.0.0.1:8080/token).
-    #[arg(long, global = true, env = "ADMIN_TOKEN_URL", value_name = "URL")]
+    /// authz's token endpoint (e.g. http://127.0.0.1:8080/token), required with --url.
+    #[arg(long, global = true, env = "IDP_TOKEN_URL", value_name = "URL")]
     pub token_url: Option<String>,
+    /// The admin client's id (client credentials at authz), required with --url.
+    #[arg(long, global = true, env = "IDP_ADMIN_CLIENT_ID", value_name = "ID")]
+    pub client_id: Option<String>,
+    /// A file holding the admin client's secret (surrounding whitespace is ignored); or
+    /// the secret itself in IDP_ADMIN_CLIENT_SECRET (never as a flag: it would show in ps).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub client_secret_file: Option<PathBuf>,
     /// Extra PEM CA bundle trusted for https to --url and --token-url.
-    #[arg(long, global = true, env = "ADMIN_CA_FILE", value_name = "FILE")]
+    #[arg(long, global = true, env = "IDP_ADMIN_CA_FILE", value_name = "FILE")]
     pub ca_file: Option<PathBuf>,
+}
+
+/// The variable that may hold the admin client's secret instead of a file.
+const SECRET_ENV: &str = "IDP_ADMIN_CLIENT_SECRET";
+
+impl Remote {
+    /// With `--url`: the flag that is missing, as one line (`main` exits 2 with it).
+    pub fn missing(&self) -> Option<String> {
+        self.url.as_ref()?;
+        let need = |flag: &str| Some(format!("--url needs {flag}"));
+        if self.token_url.is_none() {
+            return need("--token-url (authz's token endpoint; or IDP_TOKEN_URL)");
+        }
+        if self.client_id.is_none() {
+            return need("--client-id (the admin client; or IDP_ADMIN_CLIENT_ID)");
+        }
+        if self.client_secret_file.is_none() && std::env::var_os(SECRET_ENV).is_none() {
+            return need("--client-secret-file (or IDP_ADMIN_CLIENT_SECRET)");
+        }
+        None
+    }
 }
 
 /// A user as the admin API shows it.
@@ -85,7 +103,7 @@ struct Api {
 }
 
 fn missing(flag: &str) -> IdpError {
-    IdpError::Invalid(format!("--url needs {flag} (the admin client of authz)"))
+    IdpError::Invalid(format!("--url needs {flag}"))
 }
 
 /// RFC 6749 §2.3.1: client id and secret are form-urlencoded before Basic encoding.
@@ -93,24 +111,28 @@ fn form_encoded(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-/// An [`IdpError`] from a refused call: the problem's `detail` (RFC 9457).
+/// An [`IdpError`] from a refused call, on one line: `<status> <problem title>: <detail>`
+/// (RFC 9457); not found and conflicts keep their kind (a user looked up by id, then by
+/// username).
 fn refused(status: reqwest::StatusCode, body: &Value) -> IdpError {
+    let title = body["title"]
+        .as_str()
+        .or_else(|| body["error"].as_str())
+        .or_else(|| status.canonical_reason())
+        .unwrap_or("refused");
     let detail = body["detail"]
         .as_str()
         .or_else(|| body["error_description"].as_str())
-        .or_else(|| body["error"].as_str())
-        .unwrap_or("no detail")
-        .to_owned();
+        .unwrap_or("no detail");
     let field = body["field"]
         .as_str()
-        .map(|f| format!("{f}: "))
+        .map(|f| format!(" ({f})"))
         .unwrap_or_default();
+    let line = format!("{} {title}: {detail}{field}", status.as_u16()).replace(['\n', '\r'], " ");
     match status.as_u16() {
-        404 => IdpError::NotFound(detail),
-        409 => IdpError::Conflict(detail),
-        400 | 412 | 413 | 415 | 428 => IdpError::Invalid(format!("{field}{detail}")),
-        401 | 403 => IdpError::Upstream(format!("the admin API refused the token: {detail}")),
-        _ => IdpError::Unavailable(format!("HTTP {status}: {detail}")),
+        404 => IdpError::NotFound(line),
+        409 => IdpError::Conflict(line),
+        _ => IdpError::Invalid(line),
     }
 }
 
@@ -127,17 +149,17 @@ impl Api {
             .client_id
             .as_deref()
             .ok_or_else(|| missing("--client-id"))?;
-        let secret_file = remote
-            .client_secret_file
-            .as_ref()
-            .ok_or_else(|| missing("--client-secret-file"))?;
+        let secret_file = remote.client_secret_file.as_ref();
         let token_url = remote
             .token_url
             .as_deref()
             .ok_or_else(|| missing("--token-url"))?;
-        let secret = tokio::fs::read_to_string(secret_file)
-            .await
-            .map_err(|e| IdpError::Invalid(format!("{}: {e}", secret_file.display())))?;
+        let secret = match secret_file {
+            Some(file) => tokio::fs::read_to_string(file)
+                .await
+                .map_err(|e| IdpError::Invalid(format!("{}: {e}", file.display())))?,
+            None => std::env::var(SECRET_ENV).map_err(|_| missing("--client-secret-file"))?,
+        };
         let mut builder = reqwest::Client::builder()
             .timeout(std::time::Duration::from_secs(30))
             .redirect(reqwest::redirect::Policy::none());
@@ -155,21 +177,15 @@ impl Api {
             .form(&[("grant_type", "client_credentials"), ("scope", scope)])
             .send()
             .await
-            .map_err(|e| IdpError::Unavailable(format!("{token_url}: {e}")))?;
+            .map_err(|e| IdpError::Invalid(format!("cannot reach {token_url}: {e}")))?;
         let status = res.status();
         let body: Value = res.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
-            return Err(IdpError::Upstream(format!(
-                "authz refused the admin client's token request: {}",
-                body["error_description"]
-                    .as_str()
-                    .or_else(|| body["error"].as_str())
-                    .unwrap_or("no detail")
-            )));
+            return Err(refused(status, &body));
         }
         let token = body["access_token"]
             .as_str()
-            .ok_or_else(|| IdpError::Upstream("authz answered no access_token".into()))?
+            .ok_or_else(|| IdpError::Invalid("the token endpoint answered no access_token".into()))?
             .to_owned();
         Ok(Self { http, base, token })
     }
@@ -195,7 +211,7 @@ impl Api {
         let res = req
             .send()
             .await
-            .map_err(|e| IdpError::Unavailable(format!("{}: {e}", self.base)))?;
+            .map_err(|e| IdpError::Invalid(format!("cannot reach {}: {e}", self.base)))?;
         let status = res.status();
         let etag = res
             .headers()
@@ -205,7 +221,7 @@ impl Api {
         let text = res
             .text()
             .await
-            .map_err(|e| IdpError::Unavailable(e.to_string()))?;
+            .map_err(|e| IdpError::Invalid(format!("{}: {e}", self.base)))?;
         let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         if !status.is_success() {
             return Err(refused(status, &json));
@@ -221,7 +237,7 @@ impl Api {
     ) -> Result<User, IdpError> {
         let (json, _) = self.call(method, path, body, None).await?;
         let view: View = serde_json::from_value(json)
-            .map_err(|e| IdpError::Upstream(format!("unexpected answer: {e}")))?;
+            .map_err(|e| IdpError::Invalid(format!("unexpected answer from the admin API: {e}")))?;
         Ok(view.into())
     }
 
@@ -237,8 +253,9 @@ impl Api {
             }
             let (page, _) = self.call(reqwest::Method::GET, &path, None, None).await?;
             for item in page["items"].as_array().into_iter().flatten() {
-                let view: View = serde_json::from_value(item.clone())
-                    .map_err(|e| IdpError::Upstream(format!("unexpected answer: {e}")))?;
+                let view: View = serde_json::from_value(item.clone()).map_err(|e| {
+                    IdpError::Invalid(format!("unexpected answer from the admin API: {e}"))
+                })?;
                 all.push(view.into());
             }
             match page["next_cursor"].as_str() {
@@ -253,8 +270,9 @@ impl Api {
         let by_id = format!("/admin/v1/users/{}", form_encoded(key.trim()));
         match self.call(reqwest::Method::GET, &by_id, None, None).await {
             Ok((json, etag)) => {
-                let view: View = serde_json::from_value(json)
-                    .map_err(|e| IdpError::Upstream(format!("unexpected answer: {e}")))?;
+                let view: View = serde_json::from_value(json).map_err(|e| {
+                    IdpError::Invalid(format!("unexpected answer from the admin API: {e}"))
+                })?;
                 return Ok((view.into(), etag.unwrap_or_default()));
             }
             Err(IdpError::NotFound(_)) => {}
@@ -425,8 +443,9 @@ pub async fn users(remote: &Remote, command: UsersCommand) -> Result<(), IdpErro
                     Some(&etag),
                 )
                 .await?;
-            let view: View = serde_json::from_value(json_body)
-                .map_err(|e| IdpError::Upstream(format!("unexpected answer: {e}")))?;
+            let view: View = serde_json::from_value(json_body).map_err(|e| {
+                IdpError::Invalid(format!("unexpected answer from the admin API: {e}"))
+            })?;
             show(&view.into(), json);
         }
         UsersCommand::Delete { user } => {

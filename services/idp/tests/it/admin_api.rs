@@ -1117,6 +1117,31 @@ async fn cli_drives_a_remote_idp(db: TestDatabase) {
         String::from_utf8_lossy(&refused.stderr)
     );
 
+    let d2 = d.clone();
+    let incomplete = tokio::task::spawn_blocking(move || {
+        crate::users::idp_env(
+            &d2,
+            &[
+                "users",
+                "list",
+                "--url",
+                "http://127.0.0.1:9",
+                "--client-id",
+                "ops",
+            ],
+            None,
+            &[],
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(incomplete.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&incomplete.stderr).contains("--token-url"),
+        "{}",
+        String::from_utf8_lossy(&incomplete.stderr)
+    );
+
     let deleted = stdout(&run(&["users", "delete", "carl"], &secret).await);
     assert!(deleted.starts_with("deleted carl\n"), "{deleted}");
     assert!(env.idp.users.by_id(&id).await.unwrap().is_none());
