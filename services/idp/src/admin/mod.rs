@@ -77,6 +77,31 @@ pub(crate) fn caller<S: guard::RequiredScopes>(admin: &admin_api::Admin<S>) -> C
     Caller::admin_client(&admin.principal().client_id, admin.address())
 }
 
+/// Records a refused admin write (invalid body, conflict, stale `If-Match`, no such user…)
+/// in the audit trail with the problem type as its reason, then returns `result`.
+/// Successful writes are recorded by the service layer in their own transaction; a refusal
+/// changed nothing, so it is recorded on its own (a failure to record is logged).
+pub(crate) async fn audit_refusal<S: guard::RequiredScopes>(
+    state: &AppState,
+    admin: &admin_api::Admin<S>,
+    action: ::audit::Action,
+    target: Option<(::audit::TargetKind, &str)>,
+    result: Result<actix_web::HttpResponse, admin_api::AdminError>,
+) -> Result<actix_web::HttpResponse, admin_api::AdminError> {
+    if let Err(e) = &result {
+        let by = caller(admin);
+        let event = match target {
+            Some((kind, id)) => by.event_on(action, kind, id),
+            None => by.event_without_target(action),
+        }
+        .failed(e.type_name());
+        if let Err(err) = ::audit::record(&state.db, &event).await {
+            tracing::error!(error = %err, action = action.as_str(), "cannot record the audit event");
+        }
+    }
+    result
+}
+
 /// The admin API mounted on idp's admin listener, or `None` when `admin_api.enabled` is
 /// off. Must be called inside the Tokio runtime: the guard loads authz's keys at once and
 /// keeps them fresh.

@@ -319,6 +319,11 @@ impl Caller {
         self.event_on(action, TargetKind::User, user_id)
     }
 
+    /// The event of `action` by this caller, about no particular target.
+    pub(crate) fn event_without_target(&self, action: Action) -> AuditEvent {
+        AuditEvent::new(self.actor.clone(), action).from(self.address)
+    }
+
     /// The event of `action` on the target `kind` `id` by this caller.
     pub(crate) fn event_on(&self, action: Action, kind: TargetKind, id: &str) -> AuditEvent {
         AuditEvent::new(self.actor.clone(), action)

@@ -476,7 +476,9 @@ async fn users_lifecycle_with_etags_and_audit(db: TestDatabase) {
         "not-found",
     );
 
-    let trail = env.audit(&format!("target_id={id}&actor_id=ops")).await;
+    let trail = env
+        .audit(&format!("target_id={id}&actor_id=ops&outcome=success"))
+        .await;
     let actions: Vec<&str> = trail
         .iter()
         .rev()
@@ -500,7 +502,28 @@ async fn users_lifecycle_with_etags_and_audit(db: TestDatabase) {
         assert_eq!(e["address"], "127.0.0.1", "{e}");
     }
     assert!(!format!("{trail:?}").contains(PASSWORD));
-    let filtered = env.audit("action=user.deleted").await;
+    // Refused writes are recorded too, with the problem type as the reason.
+    let refused = env.audit(&format!("target_id={id}&outcome=failure")).await;
+    let reasons: Vec<(&str, &str)> = refused
+        .iter()
+        .rev()
+        .map(|e| (e["action"].as_str().unwrap(), e["reason"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            ("user.updated", "precondition-required"),
+            ("user.updated", "precondition-failed"),
+            ("user.password_set", "invalid-value"),
+            ("user.deleted", "precondition-failed"),
+            ("user.deleted", "not-found"),
+        ]
+    );
+    let conflict = env.audit("action=user.created&outcome=failure").await;
+    assert_eq!(conflict.len(), 1, "{conflict:?}");
+    assert_eq!(conflict[0]["reason"], "conflict");
+    assert_eq!(conflict[0]["target_id"], Value::Null);
+    let filtered = env.audit("action=user.deleted&outcome=success").await;
     assert_eq!(filtered.len(), 1);
     let bad = env.get("/admin/v1/audit?action=nope", &env.token).await;
     assert_problem(&bad, 400, "invalid-query");
@@ -889,7 +912,9 @@ async fn sessions_are_listed_and_ended(db: TestDatabase) {
         404,
         "not-found",
     );
-    let trail = env.audit("actor_id=ops&target_kind=session").await;
+    let trail = env
+        .audit("actor_id=ops&target_kind=session&outcome=success")
+        .await;
     assert_eq!(trail.len(), 1);
     assert_eq!(trail[0]["action"], "session.ended");
     assert_eq!(trail[0]["target_id"], first.as_str());
@@ -1145,7 +1170,9 @@ async fn cli_drives_a_remote_idp(db: TestDatabase) {
     let deleted = stdout(&run(&["users", "delete", "carl"], &secret).await);
     assert!(deleted.starts_with("deleted carl\n"), "{deleted}");
     assert!(env.idp.users.by_id(&id).await.unwrap().is_none());
-    let trail = env.audit(&format!("target_id={id}&actor_id=ops")).await;
+    let trail = env
+        .audit(&format!("target_id={id}&actor_id=ops&outcome=success"))
+        .await;
     let actions: Vec<&str> = trail
         .iter()
         .rev()

@@ -33,16 +33,28 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
-    let (user_id, session_id) = path.into_inner();
-    let user = find(&state, &user_id).await?;
-    let ended = state
-        .account
-        .end_sessions_by(&crate::admin::caller(&admin), &user.id, Some(&session_id))
-        .await?;
-    if ended.is_empty() {
-        return Err(AdminError::NotFound(format!(
-            "user {user_id} has no session {session_id}"
-        )));
+    let target = path.1.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let (user_id, session_id) = path.into_inner();
+        let user = find(&state, &user_id).await?;
+        let ended = state
+            .account
+            .end_sessions_by(&crate::admin::caller(&admin), &user.id, Some(&session_id))
+            .await?;
+        if ended.is_empty() {
+            return Err(AdminError::NotFound(format!(
+                "user {user_id} has no session {session_id}"
+            )));
+        }
+        Ok(HttpResponse::NoContent().finish())
     }
-    Ok(HttpResponse::NoContent().finish())
+    .await;
+    crate::admin::audit_refusal(
+        &state,
+        &admin,
+        audit::Action::SessionEnded,
+        Some((audit::TargetKind::Session, &target)),
+        result,
+    )
+    .await
 }

@@ -40,12 +40,24 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let user = find(&state, &id).await?;
-    let ended = state
-        .account
-        .end_sessions_by(&crate::admin::caller(&admin), &user.id, None)
-        .await?;
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(Ended { ended }))
+    let target = id.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let user = find(&state, &id).await?;
+        let ended = state
+            .account
+            .end_sessions_by(&crate::admin::caller(&admin), &user.id, None)
+            .await?;
+        Ok(HttpResponse::Ok()
+            .insert_header(("Cache-Control", "no-store"))
+            .json(Ended { ended }))
+    }
+    .await;
+    crate::admin::audit_refusal(
+        &state,
+        &admin,
+        audit::Action::SessionsEnded,
+        Some((audit::TargetKind::User, &target)),
+        result,
+    )
+    .await
 }

@@ -66,30 +66,34 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     body: AdminJson<CreateInput>,
 ) -> Result<HttpResponse, AdminError> {
-    let input = body.into_inner()?;
-    let username =
-        crate::users::normalize_username(&input.username).map_err(on_field("username"))?;
-    let profile = ProfileInput {
-        email: input.email,
-        email_verified: input.email_verified,
-        name: input.name,
-        given_name: input.given_name,
-        family_name: input.family_name,
-        picture: input.picture,
-        locale: input.locale,
+    let result: Result<HttpResponse, AdminError> = async {
+        let input = body.into_inner()?;
+        let username =
+            crate::users::normalize_username(&input.username).map_err(on_field("username"))?;
+        let profile = ProfileInput {
+            email: input.email,
+            email_verified: input.email_verified,
+            name: input.name,
+            given_name: input.given_name,
+            family_name: input.family_name,
+            picture: input.picture,
+            locale: input.locale,
+        }
+        .into_profile()?;
+        let user = state
+            .users
+            .create_by(
+                &crate::admin::caller(&admin),
+                NewUser { username, profile },
+                input.password.expose().clone(),
+            )
+            .await
+            .map_err(on_field("password"))?;
+        let location = format!("/admin/v1/users/{}", user.id);
+        let mut created = HttpResponse::Created();
+        created.insert_header(("Location", location));
+        Ok(answer(created, &user))
     }
-    .into_profile()?;
-    let user = state
-        .users
-        .create_by(
-            &crate::admin::caller(&admin),
-            NewUser { username, profile },
-            input.password.expose().clone(),
-        )
-        .await
-        .map_err(on_field("password"))?;
-    let location = format!("/admin/v1/users/{}", user.id);
-    let mut created = HttpResponse::Created();
-    created.insert_header(("Location", location));
-    Ok(answer(created, &user))
+    .await;
+    crate::admin::audit_refusal(&state, &admin, audit::Action::UserCreated, None, result).await
 }

@@ -37,13 +37,25 @@ pub(crate) async fn handle(
     id: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, AdminError> {
-    let current = find(&state, &id).await?;
-    if if_match != IfMatch::Absent {
-        if_match.require(&etag(current.updated_at))?;
+    let target = id.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let current = find(&state, &id).await?;
+        if if_match != IfMatch::Absent {
+            if_match.require(&etag(current.updated_at))?;
+        }
+        state
+            .account
+            .delete_by(&crate::admin::caller(&admin), &current.id)
+            .await?;
+        Ok(HttpResponse::NoContent().finish())
     }
-    state
-        .account
-        .delete_by(&crate::admin::caller(&admin), &current.id)
-        .await?;
-    Ok(HttpResponse::NoContent().finish())
+    .await;
+    crate::admin::audit_refusal(
+        &state,
+        &admin,
+        audit::Action::UserDeleted,
+        Some((audit::TargetKind::User, &target)),
+        result,
+    )
+    .await
 }

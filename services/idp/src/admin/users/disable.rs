@@ -32,10 +32,22 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let current = find(&state, &id).await?;
-    let (user, _) = state
-        .account
-        .disable_by(&crate::admin::caller(&admin), &current.id)
-        .await?;
-    Ok(answer(HttpResponse::Ok(), &user))
+    let target = id.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let current = find(&state, &id).await?;
+        let (user, _) = state
+            .account
+            .disable_by(&crate::admin::caller(&admin), &current.id)
+            .await?;
+        Ok(answer(HttpResponse::Ok(), &user))
+    }
+    .await;
+    crate::admin::audit_refusal(
+        &state,
+        &admin,
+        audit::Action::UserDisabled,
+        Some((audit::TargetKind::User, &target)),
+        result,
+    )
+    .await
 }

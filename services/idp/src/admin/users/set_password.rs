@@ -48,16 +48,28 @@ pub(crate) async fn handle(
     id: web::Path<String>,
     body: AdminJson<PasswordInput>,
 ) -> Result<HttpResponse, AdminError> {
-    let current = find(&state, &id).await?;
-    let input = body.into_inner()?;
-    let by = crate::admin::caller(&admin);
-    let user = state
-        .users
-        .set_password_by(&by, &current.id, input.password.expose().clone())
-        .await
-        .map_err(on_field("password"))?;
-    if state.sessions.config().end_on_password_change {
-        state.account.end_sessions_by(&by, &user.id, None).await?;
+    let target = id.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let current = find(&state, &id).await?;
+        let input = body.into_inner()?;
+        let by = crate::admin::caller(&admin);
+        let user = state
+            .users
+            .set_password_by(&by, &current.id, input.password.expose().clone())
+            .await
+            .map_err(on_field("password"))?;
+        if state.sessions.config().end_on_password_change {
+            state.account.end_sessions_by(&by, &user.id, None).await?;
+        }
+        Ok(answer(HttpResponse::Ok(), &user))
     }
-    Ok(answer(HttpResponse::Ok(), &user))
+    .await;
+    crate::admin::audit_refusal(
+        &state,
+        &admin,
+        audit::Action::UserPasswordSet,
+        Some((audit::TargetKind::User, &target)),
+        result,
+    )
+    .await
 }

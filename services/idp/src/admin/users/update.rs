@@ -44,21 +44,33 @@ pub(crate) async fn handle(
     if_match: IfMatch,
     body: AdminJson<ProfileInput>,
 ) -> Result<HttpResponse, AdminError> {
-    let current = find(&state, &id).await?;
-    if_match.require(&etag(current.updated_at))?;
-    let profile = body.into_inner()?.into_profile()?;
-    let Some(user) = state
-        .users
-        .update_profile_if(
-            &crate::admin::caller(&admin),
-            &current.id,
-            profile,
-            Some(current.updated_at),
-        )
-        .await
-        .map_err(on_field("email"))?
-    else {
-        return Err(AdminError::PreconditionFailed);
-    };
-    Ok(answer(HttpResponse::Ok(), &user))
+    let target = id.to_string();
+    let result: Result<HttpResponse, AdminError> = async {
+        let current = find(&state, &id).await?;
+        if_match.require(&etag(current.updated_at))?;
+        let profile = body.into_inner()?.into_profile()?;
+        let Some(user) = state
+            .users
+            .update_profile_if(
+                &crate::admin::caller(&admin),
+                &current.id,
+                profile,
+                Some(current.updated_at),
+            )
+            .await
+            .map_err(on_field("email"))?
+        else {
+            return Err(AdminError::PreconditionFailed);
+        };
+        Ok(answer(HttpResponse::Ok(), &user))
+    }
+    .await;
+    crate::admin::audit_refusal(
+        &state,
+        &admin,
+        audit::Action::UserUpdated,
+        Some((audit::TargetKind::User, &target)),
+        result,
+    )
+    .await
 }
