@@ -68,6 +68,7 @@ export AUTHZ_DEMO_APP_URL="$app_url"
 export IDP__PUBLIC_URL="$idp_url"
 export IDP__HTTP__PORT="$idp_port" IDP__GRPC__PORT="$idp_grpc_port" IDP__ADMIN__PORT="$idp_admin_port"
 export IDP__AUTHZ__GRPC_URL="https://127.0.0.1:$authz_grpc_port"
+export IDP__ADMIN_API__ISSUER="$issuer"   # idp's admin API takes authz's access tokens
 export RS__HTTP__PORT="$rs_port" RS__ADMIN__PORT="$rs_admin_port"
 export RS__GUARD__ISSUER="$issuer"
 export RS__GUARD__INTROSPECTION__ENDPOINT="https://127.0.0.1:$authz_grpc_port"
@@ -200,6 +201,7 @@ sso_env=(
     IDP__AUTHZ__CLIENT_SECRET_FILE="$sso_data/idp-loginflow.secret"
     IDP__SESSIONS_API__CLIENT_SECRET_FILE="$sso_data/authz-sessions.secret"
     IDP__CSRF__KEY_FILE="$sso_data/idp-csrf.key"
+    IDP__ADMIN_API__ISSUER="$sso_issuer"
 )
 sso_run() {
     (

@@ -14,6 +14,9 @@
 //! back-channel logout tokens to the relying parties (OpenID Connect Back-Channel Logout
 //! 1.0).
 
+// admin API (issue 18, idpadmin2): `--url` drives a remote idp through its admin API.
+mod remote;
+
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 
@@ -23,6 +26,7 @@ use storage::{Database, OpenMode};
 use crate::login_flow::LoginFlow;
 use crate::users::{Caller, NewUser, Passwords, Profile, User, Users};
 use crate::{IdpConfig, IdpError, MIGRATIONS};
+pub use remote::Remote;
 
 /// `idp users` subcommands.
 #[derive(Debug, Subcommand)]
@@ -288,6 +292,11 @@ async fn sign_out(config: &IdpConfig, db: &Database, user: &User) -> Result<(), 
         user.username
     );
     Ok(())
+}
+
+/// Runs one `idp users` command against the idp at `remote.url` through its admin API.
+pub async fn remote_users(remote: &Remote, command: UsersCommand) -> Result<(), IdpError> {
+    remote::users(remote, command).await
 }
 
 /// Runs one `idp users` command against the configured database, which must exist.

@@ -49,6 +49,9 @@ pub struct IdpConfig {
     pub signup: crate::links::LinkFlowConfig,
     /// "Forgot password": a reset link by email (off by default).
     pub password_reset: crate::links::LinkFlowConfig,
+    // admin API (issue 18, idpadmin2)
+    /// The admin REST API on the admin listener: how it checks authz's access tokens.
+    pub admin_api: crate::admin::AdminApiConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -80,6 +83,8 @@ impl Default for IdpConfig {
             mail: crate::mail::MailConfig::default(),
             signup: crate::links::LinkFlowConfig::signup(),
             password_reset: crate::links::LinkFlowConfig::password_reset(),
+            // admin API (issue 18, idpadmin2)
+            admin_api: crate::admin::AdminApiConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
@@ -133,6 +138,8 @@ impl Validate for IdpConfig {
             ("mail", &self.mail),
             ("signup", &self.signup),
             ("password_reset", &self.password_reset),
+            // admin API (issue 18, idpadmin2)
+            ("admin_api", &self.admin_api),
             ("telemetry", &self.telemetry),
             ("shutdown", &self.shutdown),
             ("runtime", &self.runtime),

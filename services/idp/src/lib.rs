@@ -12,6 +12,8 @@ pub const CONFIG_REFERENCE: &str = include_str!("../../../configs/idp.yaml");
 
 // account page
 pub mod account;
+// admin API (issue 18, idpadmin2)
+mod admin;
 pub mod cli;
 mod clock;
 pub mod config;
@@ -38,6 +40,7 @@ pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
 
+pub use crate::admin::AdminApiConfig;
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::IdpConfig;
 pub use crate::config::SessionsApiConfig;
@@ -219,7 +222,9 @@ impl Application {
             grace: config.shutdown.grace_period,
             limits: config.limits,
         };
-        let launched = launch.bind(
+        // admin API (issue 18, idpadmin2)
+        let admin_routes = admin::admin_routes(&config.admin_api, state.clone())?;
+        let launched = launch.bind_with_admin(
             &shutdown,
             move || http::app(state.clone()),
             Some(grpc),
@@ -230,6 +235,7 @@ impl Application {
                     async move { db.check_ready().await }
                 }
             }),
+            admin_routes,
         )?;
         Ok(Self {
             launched,

@@ -16,6 +16,10 @@ struct Cli {
     /// Configuration file (default: configs/idp.yaml when present).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// `--url` and the admin client: `users` commands drive a remote idp through its admin
+    /// API.
+    #[command(flatten)]
+    remote: idp::cli::Remote,
     #[command(subcommand)]
     command: Command,
 }
@@ -51,6 +55,25 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Common(Common::ConfigReference) = cli.command {
         return runtime::cli::config_reference(idp::CONFIG_REFERENCE);
+    }
+    // admin API (issue 18): with --url no local configuration or database is read.
+    if cli.remote.url.is_some() {
+        let Command::Users { command } = cli.command else {
+            eprintln!("error: --url applies to the users commands only");
+            return ExitCode::from(runtime::cli::EXIT_CONFIG);
+        };
+        if let Some(line) = cli.remote.missing() {
+            eprintln!("error: {line}");
+            return ExitCode::from(runtime::cli::EXIT_CONFIG);
+        }
+        let config = IdpConfig::default();
+        let remote = cli.remote;
+        return runtime::cli::run(
+            "idp",
+            &config.runtime,
+            &config.telemetry.for_command(),
+            || async move { idp::cli::remote_users(&remote, command).await },
+        );
     }
     let config: IdpConfig = match runtime::cli::load_config("idp", cli.config.as_deref()) {
         Ok(config) => config,

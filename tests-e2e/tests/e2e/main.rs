@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+// admin API (issue 18, idpadmin2)
+mod admin_api;
 mod code_flow;
 mod demo;
 mod deployments;

@@ -15,7 +15,8 @@ use crate::links::{Links, PURPOSE_EMAIL_CHANGE, Rate};
 use crate::login_flow::LoginFlow;
 use crate::mail::{Email, Mailer};
 use crate::sessions::Session;
-use crate::users::{User, Users, normalize_email, normalize_username};
+use crate::users::{Caller, User, Users, normalize_email, normalize_username};
+use audit::{Action, TargetKind};
 
 /// Pending revocations handed to authz per round.
 const BATCH: i64 = 50;
@@ -375,29 +376,93 @@ impl Account {
                 "The password is not correct; the account was not deleted.".to_owned(),
             ));
         }
-        let now = self.clock.unix();
-        let row = OutboxRow {
-            id: random_b64(16)?,
-            subject: user.id.clone(),
-            client_id: None,
-            attempts: 0,
-            next_attempt_at: now,
-            last_error: None,
-            created_at: now,
-        };
-        if !repo::delete_user_queueing(&self.db, &user.id, &row).await? {
+        let row = self.revocation_of(&user.id)?;
+        if !repo::delete_user_queueing(&self.db, &user.id, &row, None).await? {
             return Err(IdpError::NotFound(
                 "The account no longer exists.".to_owned(),
             ));
         }
         tracing::info!(user = %user.id, "account deleted by its user");
         metrics::counter!("idp_accounts_deleted_total").increment(1);
-        if self.deliver(&row).await {
-            Ok(Deleted::Revoked)
+        Ok(self.deliver_now(&row).await)
+    }
+
+    /// The outbox entry revoking every grant of `subject` at authz, due now.
+    fn revocation_of(&self, subject: &str) -> Result<OutboxRow, IdpError> {
+        let now = self.clock.unix();
+        Ok(OutboxRow {
+            id: random_b64(16)?,
+            subject: subject.to_owned(),
+            client_id: None,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            created_at: now,
+        })
+    }
+
+    /// Delivers a just-queued revocation at once, else wakes the delivery task for later.
+    async fn deliver_now(&self, row: &OutboxRow) -> Deleted {
+        if self.deliver(row).await {
+            Deleted::Revoked
         } else {
             self.wake.notify_one();
-            Ok(Deleted::Queued)
+            Deleted::Queued
         }
+    }
+
+    // admin API (issue 18, idpadmin2)
+    /// Deletes the user `user_id` by `by` (an admin client): in one transaction the user,
+    /// its sessions, device cookies and avatar are deleted, the revocation of all its grants
+    /// at authz is queued and `user.deleted` is recorded; then the revocation is delivered
+    /// as [`Account::delete`] does. [`IdpError::NotFound`] when there is no such user.
+    pub(crate) async fn delete_by(&self, by: &Caller, user_id: &str) -> Result<Deleted, IdpError> {
+        let row = self.revocation_of(user_id)?;
+        let event = by.event_on(Action::UserDeleted, TargetKind::User, user_id);
+        if !repo::delete_user_queueing(&self.db, user_id, &row, Some(&event)).await? {
+            return Err(IdpError::NotFound(format!("no user {user_id}")));
+        }
+        event.log();
+        metrics::counter!("idp_accounts_deleted_total").increment(1);
+        Ok(self.deliver_now(&row).await)
+    }
+
+    /// Disables the user `user_id` by `by`: ends its idp sessions, queues the revocation of
+    /// every grant of the user at authz and records `user.disabled`, in one transaction;
+    /// then delivers the revocation like [`Account::delete_by`].
+    pub(crate) async fn disable_by(
+        &self,
+        by: &Caller,
+        user_id: &str,
+    ) -> Result<(User, Deleted), IdpError> {
+        let row = self.revocation_of(user_id)?;
+        let user = self
+            .users
+            .set_disabled_queueing(by, user_id, true, Some(&row))
+            .await?;
+        Ok((user, self.deliver_now(&row).await))
+    }
+
+    /// Ends the idp sessions of `user_id` (only `only` when given) by `by`, recorded as
+    /// `session.ended` / `sessions.ended` in the same transaction, and tells authz about
+    /// each (`LoginFlow.SessionEnded`, best effort: authz's sessions also end when they
+    /// expire). Returns the ids of the ended sessions.
+    pub(crate) async fn end_sessions_by(
+        &self,
+        by: &Caller,
+        user_id: &str,
+        only: Option<&str>,
+    ) -> Result<Vec<String>, IdpError> {
+        let event = match only {
+            Some(id) => by.event_on(Action::SessionEnded, TargetKind::Session, id),
+            None => by.event_on(Action::SessionsEnded, TargetKind::User, user_id),
+        };
+        let ended = repo::end_sessions_audited(&self.db, user_id, only, &event).await?;
+        if !ended.is_empty() {
+            event.log();
+            self.tell_authz_ended(&ended).await;
+        }
+        Ok(ended)
     }
 
     /// Hands one pending revocation to authz; on success it leaves the outbox, on failure

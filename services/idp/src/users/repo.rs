@@ -223,36 +223,135 @@ pub(crate) async fn insert_audited(
     Ok(())
 }
 
-/// Stores `row` (which must exist: `NotFound` otherwise) with `event` appended; with
-/// `end_sessions` also deletes every session of the user. One transaction; returns how
-/// many sessions were deleted.
+/// What else an audited update of a user does, in its transaction.
+#[derive(Debug, Default)]
+pub(crate) struct Also<'a> {
+    /// Delete every session of the user.
+    pub(crate) end_sessions: bool,
+    /// Write only when the stored `updated_at` (the admin API's revision) is this.
+    pub(crate) if_revision: Option<i64>,
+    /// Queue this revocation at authz (the account page's durable outbox).
+    pub(crate) revoke: Option<&'a crate::account::repo::OutboxRow>,
+}
+
+/// Stores `row` (which must exist: `NotFound` otherwise) with `event` appended, and does
+/// what `also` says. One transaction; returns how many sessions were deleted, or `None`
+/// (nothing written) when `also.if_revision` is set and the stored revision differs or the
+/// user is gone.
 pub(crate) async fn update_audited(
     db: &Database,
     row: &Row,
-    end_sessions: bool,
+    also: &Also<'_>,
     event: &audit::AuditEvent,
-) -> Result<usize, StorageError> {
+) -> Result<Option<usize>, StorageError> {
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| c
         .transaction(async |tx| {
-            let n = diesel::update(users::table.find(&row.id))
-                .set(row)
-                .execute(tx)
-                .await?;
+            let n = match also.if_revision {
+                Some(revision) => {
+                    diesel::update(
+                        users::table
+                            .find(&row.id)
+                            .filter(users::updated_at.eq(revision)),
+                    )
+                    .set(row)
+                    .execute(tx)
+                    .await?
+                }
+                None => {
+                    diesel::update(users::table.find(&row.id))
+                        .set(row)
+                        .execute(tx)
+                        .await?
+                }
+            };
             if n == 0 {
-                return Err(diesel::result::Error::NotFound);
+                return match also.if_revision {
+                    Some(_) => Ok(None),
+                    None => Err(diesel::result::Error::NotFound),
+                };
             }
-            let ended = if end_sessions {
+            let ended = if also.end_sessions {
                 diesel::delete(sessions::table.filter(sessions::user_id.eq(&row.id)))
                     .execute(tx)
                     .await?
             } else {
                 0
             };
+            if let Some(revocation) = also.revoke {
+                diesel::insert_into(crate::schema::revocation_outbox::table)
+                    .values(revocation)
+                    .execute(tx)
+                    .await?;
+            }
             audit::append(tx, event).await?;
-            Ok::<usize, diesel::result::Error>(ended)
+            Ok::<Option<usize>, diesel::result::Error>(Some(ended))
         })
         .await)?)
+}
+
+// admin API (issue 18, idpadmin2)
+/// Which users a page of the admin API's listing holds.
+#[derive(Debug, Default)]
+pub(crate) struct Filter {
+    /// Only usernames after this one (the cursor).
+    pub(crate) after: Option<String>,
+    /// Only users whose username or email contains this (lower-case).
+    pub(crate) contains: Option<String>,
+    /// Only this username.
+    pub(crate) username: Option<String>,
+    /// Only this email.
+    pub(crate) email: Option<String>,
+    /// Only disabled (`true`) or enabled (`false`) users.
+    pub(crate) disabled: Option<bool>,
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern.
+fn like_escaped(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('%');
+    for c in s.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+/// Up to `limit` users matching `filter`, by username.
+pub(crate) async fn page(
+    db: &Database,
+    filter: &Filter,
+    limit: i64,
+) -> Result<Vec<Row>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        let mut q = users::table.select(Row::as_select()).into_boxed();
+        if let Some(after) = &filter.after {
+            q = q.filter(users::username.gt(after.clone()));
+        }
+        if let Some(contains) = &filter.contains {
+            let pattern = like_escaped(contains);
+            q = q.filter(
+                users::username
+                    .like(pattern.clone())
+                    .escape('\\')
+                    .or(users::email.like(pattern).escape('\\')),
+            );
+        }
+        if let Some(username) = &filter.username {
+            q = q.filter(users::username.eq(username.clone()));
+        }
+        if let Some(email) = &filter.email {
+            q = q.filter(users::email.eq(email.clone()));
+        }
+        if let Some(disabled) = filter.disabled {
+            q = q.filter(users::disabled.eq(disabled));
+        }
+        q.order(users::username.asc()).limit(limit).load(c).await
+    })?)
 }
 
 /// Deletes the user `id` (its sessions go with it) with `event` appended, in one

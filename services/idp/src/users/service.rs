@@ -316,9 +316,19 @@ impl Caller {
 
     /// The event of `action` on the user `user_id` by this caller.
     fn event(&self, action: Action, user_id: &str) -> AuditEvent {
+        self.event_on(action, TargetKind::User, user_id)
+    }
+
+    /// The event of `action` by this caller, about no particular target.
+    pub(crate) fn event_without_target(&self, action: Action) -> AuditEvent {
+        AuditEvent::new(self.actor.clone(), action).from(self.address)
+    }
+
+    /// The event of `action` on the target `kind` `id` by this caller.
+    pub(crate) fn event_on(&self, action: Action, kind: TargetKind, id: &str) -> AuditEvent {
         AuditEvent::new(self.actor.clone(), action)
             .from(self.address)
-            .target(TargetKind::User, user_id)
+            .target(kind, id)
     }
 }
 
@@ -358,7 +368,25 @@ impl Users {
         key: &str,
         profile: super::Profile,
     ) -> Result<User, IdpError> {
+        self.update_profile_if(by, key, profile, None)
+            .await?
+            .ok_or_else(|| IdpError::NotFound(format!("no user {key}")))
+    }
+
+    /// [`Users::update_profile_by`], only while the user's revision (`updated_at`) is
+    /// `revision` when given: `None` (nothing written) when it changed meanwhile (the admin
+    /// API's `If-Match`, RFC 9110 §13.1.1).
+    pub async fn update_profile_if(
+        &self,
+        by: &Caller,
+        key: &str,
+        profile: super::Profile,
+        revision: Option<i64>,
+    ) -> Result<Option<User>, IdpError> {
         let mut row = self.row(key).await?;
+        if revision.is_some_and(|r| r != row.updated_at) {
+            return Ok(None);
+        }
         let email = profile.email.as_deref().map(normalize_email).transpose()?;
         row.email = email;
         row.email_verified = profile.email_verified;
@@ -367,9 +395,14 @@ impl Users {
         row.family_name = profile.family_name;
         row.picture = profile.picture;
         row.locale = profile.locale;
+        let read = row.updated_at;
         row.updated_at = now().max(row.updated_at + 1);
         let event = by.event(Action::UserUpdated, &row.id);
-        repo::update_audited(&self.db, &row, false, &event)
+        let also = repo::Also {
+            if_revision: revision.map(|_| read),
+            ..repo::Also::default()
+        };
+        let written = repo::update_audited(&self.db, &row, &also, &event)
             .await
             .map_err(|e| {
                 if e.is_unique_violation() {
@@ -378,8 +411,11 @@ impl Users {
                     gone(key)(e)
                 }
             })?;
+        if written.is_none() {
+            return Ok(None);
+        }
         event.log();
-        Ok(row.user())
+        Ok(Some(row.user()))
     }
 
     /// [`Users::set_password`] by `by`, recorded as `user.password_set` (never the
@@ -394,7 +430,7 @@ impl Users {
         row.password_hash = self.passwords.hash(password).await?;
         row.updated_at = now().max(row.updated_at + 1);
         let event = by.event(Action::UserPasswordSet, &row.id);
-        repo::update_audited(&self.db, &row, false, &event)
+        repo::update_audited(&self.db, &row, &repo::Also::default(), &event)
             .await
             .map_err(gone(key))?;
         event.log();
@@ -409,6 +445,19 @@ impl Users {
         key: &str,
         disabled: bool,
     ) -> Result<User, IdpError> {
+        self.set_disabled_queueing(by, key, disabled, None).await
+    }
+
+    /// [`Users::set_disabled_by`] that also queues `revoke` (the revocation of the user's
+    /// grants at authz) in the same transaction, so a disabled user never keeps its grants
+    /// for want of a reachable authz.
+    pub(crate) async fn set_disabled_queueing(
+        &self,
+        by: &Caller,
+        key: &str,
+        disabled: bool,
+        revoke: Option<&crate::account::repo::OutboxRow>,
+    ) -> Result<User, IdpError> {
         let mut row = self.row(key).await?;
         row.disabled = disabled;
         row.updated_at = now().max(row.updated_at + 1);
@@ -418,14 +467,34 @@ impl Users {
             Action::UserEnabled
         };
         let event = by.event(action, &row.id);
-        let ended = repo::update_audited(&self.db, &row, disabled, &event)
+        let also = repo::Also {
+            end_sessions: disabled,
+            revoke,
+            ..repo::Also::default()
+        };
+        let ended = repo::update_audited(&self.db, &row, &also, &event)
             .await
-            .map_err(gone(key))?;
+            .map_err(gone(key))?
+            .unwrap_or_default();
         event.log();
         if ended > 0 {
             tracing::info!(user = %row.id, sessions = ended, "sessions of a disabled user ended");
         }
         Ok(row.user())
+    }
+
+    // admin API (issue 18, idpadmin2)
+    /// Up to `limit` users matching `filter`, by username (the admin API's listing).
+    pub(crate) async fn page(
+        &self,
+        filter: &repo::Filter,
+        limit: i64,
+    ) -> Result<Vec<User>, IdpError> {
+        Ok(repo::page(&self.db, filter, limit)
+            .await?
+            .iter()
+            .map(Row::user)
+            .collect())
     }
 
     /// [`Users::delete`] by `by`, recorded as `user.deleted`.

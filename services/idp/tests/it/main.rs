@@ -5,7 +5,9 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+// admin API (issue 18, idpadmin2)
 mod account_browser;
+mod admin_api;
 mod audit_events;
 mod audit_store;
 mod browser;
