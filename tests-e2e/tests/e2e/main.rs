@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod account;
+// admin2: Swagger UI in Chromium
+mod admin_docs;
 mod code_flow;
 mod demo;
 mod deployments;

@@ -634,6 +634,16 @@ impl Clients {
     /// is given; it is returned once and only its digest is stored. An existing client id
     /// is a [`AuthzError::Conflict`] and changes nothing.
     pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), AuthzError> {
+        self.create_audited(new, None).await
+    }
+
+    /// [`Clients::create`] with `event` appended to the audit trail in the same transaction
+    /// (issue 18: an admin write and its record commit or roll back together).
+    pub async fn create_audited(
+        &self,
+        new: NewClient,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<(Client, Option<String>), AuthzError> {
         let secret = Self::new_secret(&new)?;
         let mut client = new.client;
         let now = self.clock.now();
@@ -651,6 +661,7 @@ impl Clients {
             secret
                 .as_deref()
                 .map(|s| (secret_id.as_str(), digest(s), sealed.as_deref())),
+            event,
         )
         .await
         .map_err(|e| {
@@ -751,7 +762,16 @@ impl Clients {
     /// ([`Clients::honours`]), resource servers verifying them locally accept them until
     /// they expire.
     pub async fn delete(&self, id: &str) -> Result<(), AuthzError> {
-        if !repo::delete(&self.db, id, self.clock.now()).await? {
+        self.delete_audited(id, None).await
+    }
+
+    /// [`Clients::delete`] with `event` appended to the audit trail in the same transaction.
+    pub async fn delete_audited(
+        &self,
+        id: &str,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<(), AuthzError> {
+        if !repo::delete(&self.db, id, self.clock.now(), event).await? {
             return Err(AuthzError::NotFound(format!("no client {id}")));
         }
         self.forget(id);
@@ -761,6 +781,17 @@ impl Clients {
     /// Issues a new generated secret; the previous ones keep working for `grace`, then
     /// stop. Returns the new secret (shown once).
     pub async fn rotate_secret(&self, id: &str, grace: Duration) -> Result<String, AuthzError> {
+        self.rotate_secret_audited(id, grace, None).await
+    }
+
+    /// [`Clients::rotate_secret`] with `event` appended to the audit trail in the same
+    /// transaction.
+    pub async fn rotate_secret_audited(
+        &self,
+        id: &str,
+        grace: Duration,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<String, AuthzError> {
         let Some((client, _)) = repo::get(&self.db, id).await? else {
             return Err(AuthzError::NotFound(format!("no client {id}")));
         };
@@ -785,6 +816,7 @@ impl Clients {
             sealed.as_deref(),
             now,
             now + grace,
+            event,
         )
         .await?;
         self.forget(id);
@@ -817,14 +849,16 @@ impl Clients {
     }
 
     /// Replaces a client's settings if its revision is still `expected`: the new revision,
-    /// or `None` when someone else changed (or deleted) it since.
+    /// or `None` when someone else changed (or deleted) it since. The winner's `event` is
+    /// appended to the audit trail in the same transaction.
     pub(crate) async fn update_if(
         &self,
         mut client: Client,
         expected: i64,
+        event: Option<&audit::AuditEvent>,
     ) -> Result<Option<(Client, i64)>, AuthzError> {
         client.updated_at = self.clock.now();
-        let revision = repo::update_if(&self.db, &client, expected).await?;
+        let revision = repo::update_if(&self.db, &client, expected, event).await?;
         self.forget(client.id.as_str());
         Ok(revision.map(|r| (client, r)))
     }

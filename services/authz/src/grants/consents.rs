@@ -58,7 +58,19 @@ impl Consents {
         subject: &str,
         client_id: &str,
     ) -> Result<ConsentRevoked, AuthzError> {
-        let revoked = repo::revoke_consent(&self.db, subject, client_id, self.clock.now()).await?;
+        self.revoke_audited(subject, client_id, None).await
+    }
+
+    /// [`Consents::revoke`] with `event` (an administrator's revocation, issue 18) appended
+    /// to the audit trail in the same transaction.
+    pub(crate) async fn revoke_audited(
+        &self,
+        subject: &str,
+        client_id: &str,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<ConsentRevoked, AuthzError> {
+        let revoked =
+            repo::revoke_consent(&self.db, subject, client_id, self.clock.now(), event).await?;
         if !revoked.consent && revoked.grants == 0 {
             return Err(AuthzError::NotFound(format!(
                 "no consent or grant of subject {subject} for client {client_id}"

@@ -30,20 +30,17 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     kid: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let target = kid.to_string();
-    let result: Result<HttpResponse, AdminError> = async {
-        let record = state.keys.retire(&kid).await?;
-        Ok(HttpResponse::Ok()
-            .insert_header(("Cache-Control", "no-store"))
-            .json(KeyView::from(&record)))
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::KeyRetired,
-        (audit::TargetKind::Key, &target),
-        result,
+        (audit::TargetKind::Key, &kid),
+        async |event| {
+            let record = state.keys.retire_audited(&kid, Some(&*event)).await?;
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(KeyView::from(&record)))
+        },
     )
     .await
 }
