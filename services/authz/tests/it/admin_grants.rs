@@ -24,6 +24,8 @@ async fn admin_token(env: &Env, db: &TestDatabase, id: &str, scope: &str) -> Str
     let mut c = client(id);
     c.grant_types = vec![GrantType::ClientCredentials];
     c.redirect_uris = vec![];
+    // Admin tokens are for the issuer itself: no audiences of its own.
+    c.audiences = vec![];
     c.scopes = ScopeSet::parse(scope).unwrap();
     clients
         .create(NewClient {
