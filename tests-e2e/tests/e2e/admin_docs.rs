@@ -96,9 +96,21 @@ async fn swagger_ui_authorizes_with_the_demo_admin_and_lists_clients() {
              return r && r.innerText.includes('demo-client') && r.innerText; }})()",
             serde_json::Value::from(format!("{LIST} .live-responses-table"))
         ))
-        .await
-        .unwrap();
+        .await;
     tab.screenshot(&shots.join("try-it-out.png")).await.unwrap();
+    let shown = match shown {
+        Ok(v) => v,
+        Err(e) => {
+            let block = tab
+                .eval(&format!(
+                    "(() => {{ const b = document.querySelector({}); return b ? b.innerText : 'no block'; }})()",
+                    serde_json::Value::from(LIST)
+                ))
+                .await
+                .unwrap_or_default();
+            panic!("no client list shown: {e}\n{block}\n{}", authz.logs());
+        }
+    };
     let shown = shown.as_str().unwrap_or_default();
     assert!(shown.contains("200"), "{shown}");
     assert!(shown.contains("\"client_id\": \"demo-client\""), "{shown}");

@@ -174,4 +174,24 @@ mod tests {
         assert!(problems.is_empty(), "{problems:#?}");
         assert!(!router.table().is_empty());
     }
+
+    /// OpenAPI 3.1 §4.8.10.1: "The id MUST be unique among all operations described in the
+    /// API" (Swagger UI keys its deep links and expanded state on it).
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let mut ids: Vec<String> = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .filter_map(|item| item.as_object())
+            .flat_map(|ops| ops.values())
+            .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+            .collect();
+        let all = ids.len();
+        assert_eq!(all, 19, "{ids:?}");
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "duplicate operationId");
+    }
 }

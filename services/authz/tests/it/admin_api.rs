@@ -870,6 +870,34 @@ async fn demo_admin_drives_the_api(db: TestDatabase) {
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
     let origin = format!("http://127.0.0.1:{}", env.addrs.admin.port());
+    // Swagger UI's token request is preflighted (Basic credentials, X-Requested-With).
+    let preflight = env
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("http://{}/token", env.addrs.http),
+        )
+        .header("origin", &origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-requested-with",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        origin.as_str()
+    );
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in ["authorization", "content-type", "x-requested-with"] {
+        assert!(allowed.contains(header), "{header} in {allowed}");
+    }
     let res = env
         .http
         .post(format!("http://{}/token", env.addrs.http))

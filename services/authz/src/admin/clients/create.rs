@@ -15,6 +15,7 @@ use crate::clients::NewClient;
 /// Creates a client.
 #[utoipa::path(
     post,
+    operation_id = "clients_create",
     path = "/admin/v1/clients",
     tag = "clients",
     request_body = ClientInput,

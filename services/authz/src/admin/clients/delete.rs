@@ -13,6 +13,7 @@ use crate::AppState;
 /// Deletes a client and everything issued to it.
 #[utoipa::path(
     delete,
+    operation_id = "clients_delete",
     path = "/admin/v1/clients/{client_id}",
     tag = "clients",
     params(

@@ -65,6 +65,7 @@ pub(crate) struct GrantPage {
 /// Lists a client's live grants.
 #[utoipa::path(
     get,
+    operation_id = "clients_grants",
     path = "/admin/v1/clients/{client_id}/grants",
     tag = "clients",
     params(("client_id" = String, Path, description = "The client"), GrantsQuery),

@@ -13,6 +13,7 @@ use crate::AppState;
 /// Revokes one grant of a client.
 #[utoipa::path(
     delete,
+    operation_id = "clients_revoke_grant",
     path = "/admin/v1/clients/{client_id}/grants/{grant_id}",
     tag = "clients",
     params(

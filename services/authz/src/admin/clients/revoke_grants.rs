@@ -21,6 +21,7 @@ pub(crate) struct GrantsRevoked {
 /// Revokes every grant of a client.
 #[utoipa::path(
     delete,
+    operation_id = "clients_revoke_grants",
     path = "/admin/v1/clients/{client_id}/grants",
     tag = "clients",
     params(("client_id" = String, Path, description = "The client")),

@@ -38,6 +38,7 @@ pub(crate) struct RotatedSecret {
 /// Rotates a confidential client's secret.
 #[utoipa::path(
     post,
+    operation_id = "clients_rotate_secret",
     path = "/admin/v1/clients/{client_id}/secret",
     tag = "clients",
     params(("client_id" = String, Path, description = "The client")),

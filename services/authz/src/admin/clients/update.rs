@@ -15,6 +15,7 @@ use crate::AppState;
 /// Replaces a client's settings (secrets and creation time are kept).
 #[utoipa::path(
     put,
+    operation_id = "clients_update",
     path = "/admin/v1/clients/{client_id}",
     tag = "clients",
     params(

@@ -12,6 +12,7 @@ use crate::AppState;
 /// Retires a signing key.
 #[utoipa::path(
     post,
+    operation_id = "keys_retire",
     path = "/admin/v1/keys/{kid}/retire",
     tag = "keys",
     params(("kid" = String, Path, description = "The key")),

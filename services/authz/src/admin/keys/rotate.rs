@@ -27,6 +27,7 @@ pub(crate) struct RotateKey {
 /// Generates the next signing key of an algorithm.
 #[utoipa::path(
     post,
+    operation_id = "keys_rotate",
     path = "/admin/v1/keys",
     tag = "keys",
     request_body = RotateKey,

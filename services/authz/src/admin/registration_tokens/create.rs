@@ -41,6 +41,7 @@ fn one() -> u32 {
 /// Mints an initial access token for `POST /register`.
 #[utoipa::path(
     post,
+    operation_id = "registration_tokens_create",
     path = "/admin/v1/registration-tokens",
     tag = "registration-tokens",
     request_body = NewRegistrationToken,

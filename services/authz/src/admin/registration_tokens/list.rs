@@ -11,6 +11,7 @@ use crate::AppState;
 /// Lists the initial access tokens.
 #[utoipa::path(
     get,
+    operation_id = "registration_tokens_list",
     path = "/admin/v1/registration-tokens",
     tag = "registration-tokens",
     security(("admin" = ["admin:clients:read"])),

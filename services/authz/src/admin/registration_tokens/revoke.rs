@@ -11,6 +11,7 @@ use crate::AppState;
 /// Revokes an initial access token.
 #[utoipa::path(
     delete,
+    operation_id = "registration_tokens_revoke",
     path = "/admin/v1/registration-tokens/{id}",
     tag = "registration-tokens",
     params(("id" = String, Path, description = "The token's id")),

@@ -12,6 +12,7 @@ use crate::AppState;
 /// Revokes a user's consent to one client, with its grants.
 #[utoipa::path(
     delete,
+    operation_id = "users_revoke_consent",
     path = "/admin/v1/users/{subject}/consents/{client_id}",
     tag = "users",
     params(

@@ -23,6 +23,7 @@ pub(crate) struct SignedOut {
 /// Revokes every grant and session of a user.
 #[utoipa::path(
     post,
+    operation_id = "users_sign_out",
     path = "/admin/v1/users/{subject}/sign-out",
     tag = "users",
     params(("subject" = String, Path, description = "The user's subject")),
