@@ -489,13 +489,9 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
     // Only serve and migrate create a database; this refuses a missing one.
     let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
-    let registry = Clients::new(db.clone(), Arc::new(SystemClock), Duration::ZERO)
+    let registry = Clients::new(db, Arc::new(SystemClock), Duration::ZERO)
         // clientauth: client_secret_jwt secrets are sealed with the KEK when one is set.
         .with_client_auth(&config.client_auth, config.keys.kek().ok());
-    let audited = |action, id: String| {
-        let db = db.clone();
-        async move { super::audited(&db, action, TargetKind::Client, &id).await }
-    };
     match command {
         ClientsCommand::Create {
             id,
@@ -589,8 +585,9 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
                 client.name = n;
             }
             settings.apply(&mut client)?;
-            let client = registry.update(client).await?;
-            audited(Action::ClientUpdated, client.id.as_str().to_owned()).await?;
+            let event = super::operator(Action::ClientUpdated, TargetKind::Client, &id);
+            let client = registry.update_audited(client, Some(&event)).await?;
+            event.log();
             show(&client, json);
         }
         ClientsCommand::RotateSecret { id, grace, json } => {

@@ -260,21 +260,3 @@ pub(crate) fn operator(
 ) -> audit::AuditEvent {
     audit::AuditEvent::new(audit::Actor::Operator, action).target(kind, id)
 }
-
-// audit trail (issue 18, idpadmin)
-/// Records an admin write of the command line (actor `operator`) about `kind` `id`, after
-/// it succeeded, and logs it. A failure to record is the command's error: the change is
-/// made, and the error says it is not in the audit trail.
-pub(crate) async fn audited(
-    db: &storage::Database,
-    action: audit::Action,
-    kind: audit::TargetKind,
-    id: &str,
-) -> Result<(), crate::AuthzError> {
-    let event = audit::AuditEvent::new(audit::Actor::Operator, action).target(kind, id);
-    audit::record(db, &event).await.map_err(|e| {
-        crate::AuthzError::Task(format!(
-            "{action} of {id} is done but NOT in the audit trail: {e}"
-        ))
-    })
-}

@@ -444,13 +444,28 @@ pub(crate) async fn list(db: &Database) -> Result<Vec<Client>, StorageError> {
     rows.into_iter().map(ClientRow::into_client).collect()
 }
 
-/// Replaces a client's settings (not its secrets). `Ok(false)` if it does not exist.
-pub(crate) async fn update(db: &Database, client: &Client) -> Result<bool, StorageError> {
+/// Replaces a client's settings (not its secrets), with `event` appended to the audit
+/// trail in the same transaction. `Ok(false)` if it does not exist (nothing written).
+pub(crate) async fn update(
+    db: &Database,
+    client: &Client,
+    event: Option<&audit::AuditEvent>,
+) -> Result<bool, StorageError> {
     let row = ClientRow::from_client(client);
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::update(clients::table.find(&row.id))
-        .set((&row, clients::revision.eq(clients::revision + 1)))
-        .execute(c)
+    let n = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(clients::table.find(&row.id))
+                .set((&row, clients::revision.eq(clients::revision + 1)))
+                .execute(tx)
+                .await?;
+            if n == 1
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
         .await)?;
     Ok(n == 1)
 }

@@ -742,12 +742,21 @@ impl Clients {
     }
 
     /// Replaces a client's settings.
-    pub async fn update(&self, mut client: Client) -> Result<Client, AuthzError> {
+    pub async fn update(&self, client: Client) -> Result<Client, AuthzError> {
+        self.update_audited(client, None).await
+    }
+
+    /// [`Clients::update`] with `event` appended to the audit trail in the same transaction.
+    pub async fn update_audited(
+        &self,
+        mut client: Client,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<Client, AuthzError> {
         if let Some(problem) = client.auth_problem() {
             return Err(AuthzError::Invalid(problem));
         }
         client.updated_at = self.clock.now();
-        if !repo::update(&self.db, &client).await? {
+        if !repo::update(&self.db, &client, event).await? {
             return Err(AuthzError::NotFound(format!("no client {}", client.id)));
         }
         self.forget(client.id.as_str());

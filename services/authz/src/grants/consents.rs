@@ -52,18 +52,10 @@ impl Consents {
     /// revoked (refresh tokens stop working, access tokens are denylisted or deleted, RFC
     /// 7009 §2.1 semantics), its unredeemed codes deleted and the remembered consent
     /// forgotten. `NotFound` when there was neither a consent nor a live grant.
+    /// `event` (an administrator's revocation, issue 18) is appended to the audit trail in
+    /// the same transaction.
     #[instrument(skip_all)]
     pub(crate) async fn revoke(
-        &self,
-        subject: &str,
-        client_id: &str,
-    ) -> Result<ConsentRevoked, AuthzError> {
-        self.revoke_audited(subject, client_id, None).await
-    }
-
-    /// [`Consents::revoke`] with `event` (an administrator's revocation, issue 18) appended
-    /// to the audit trail in the same transaction.
-    pub(crate) async fn revoke_audited(
         &self,
         subject: &str,
         client_id: &str,

@@ -43,7 +43,7 @@ pub(crate) async fn handle(
         async |event| {
             state
                 .consents
-                .revoke_audited(&subject, &client_id, Some(&*event))
+                .revoke(&subject, &client_id, Some(&*event))
                 .await?;
             Ok(HttpResponse::NoContent()
                 .insert_header(("Cache-Control", "no-store"))
