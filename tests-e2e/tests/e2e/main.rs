@@ -6,6 +6,8 @@
 mod account;
 // admin API (issue 18, idpadmin2)
 mod admin_api;
+// admin2: Swagger UI in Chromium
+mod admin_docs;
 mod code_flow;
 mod demo;
 mod deployments;

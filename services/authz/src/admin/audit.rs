@@ -146,6 +146,7 @@ fn filter(q: &AuditQuery) -> Result<AuditFilter, AdminError> {
 /// Lists the audit trail: admin writes and security events.
 #[utoipa::path(
     get,
+    operation_id = "audit_list",
     path = "/admin/v1/audit",
     tag = "audit",
     params(AuditQuery),

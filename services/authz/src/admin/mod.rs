@@ -8,9 +8,10 @@
 
 // audit trail (issue 18, idpadmin)
 mod audit;
-mod clients;
+pub(crate) mod clients;
 mod error;
 mod keys;
+mod registration_tokens;
 mod users;
 
 use std::sync::Arc;
@@ -29,6 +30,18 @@ pub(crate) fn routes(r: &mut Router) {
         .put(clients::ITEM_PATH, clients::update::handle)
         .delete(clients::ITEM_PATH, clients::delete::handle)
         .post(clients::SECRET_PATH, clients::rotate_secret::handle)
+        .get(clients::GRANTS_PATH, clients::grants::handle)
+        .delete(clients::GRANTS_PATH, clients::revoke_grants::handle)
+        .delete(clients::GRANT_PATH, clients::revoke_grant::handle)
+        .get(registration_tokens::PATH, registration_tokens::list::handle)
+        .post(
+            registration_tokens::PATH,
+            registration_tokens::create::handle,
+        )
+        .delete(
+            registration_tokens::ITEM_PATH,
+            registration_tokens::revoke::handle,
+        )
         .get(keys::PATH, keys::list::handle)
         .post(keys::PATH, keys::rotate::handle)
         .post(keys::RETIRE_PATH, keys::retire::handle)
@@ -56,6 +69,12 @@ pub(crate) fn routes(r: &mut Router) {
         clients::update::handle,
         clients::delete::handle,
         clients::rotate_secret::handle,
+        clients::grants::handle,
+        clients::revoke_grants::handle,
+        clients::revoke_grant::handle,
+        registration_tokens::list::handle,
+        registration_tokens::create::handle,
+        registration_tokens::revoke::handle,
         keys::list::handle,
         keys::rotate::handle,
         keys::retire::handle,
@@ -67,6 +86,7 @@ pub(crate) fn routes(r: &mut Router) {
     components(schemas(admin_api::Problem)),
     tags(
         (name = "clients", description = "Registered OAuth clients"),
+        (name = "registration-tokens", description = "Initial access tokens for Dynamic Client Registration (RFC 7591 §3)"),
         (name = "keys", description = "Token signing keys"),
         (name = "users", description = "What users granted through authz"),
         (name = "audit", description = "The audit trail")
@@ -74,27 +94,43 @@ pub(crate) fn routes(r: &mut Router) {
 )]
 pub(crate) struct ApiDoc;
 
-/// Appends the audit event of an admin write (issue 18: who, what, target, when, outcome)
-/// after it ran: a success, or a failure with the problem type as its reason. A failure to
-/// record is logged; the write's own answer stands (it is already committed).
+/// Runs the admin write `write` under the audit trail (issue 18: who, what, target, when,
+/// outcome). `write` gets the success event of `admin`'s `action` on `target` and hands it
+/// to the service, which appends it inside the write's own database transaction: the
+/// change and its record commit or roll back together. Where only the write learns the
+/// target (a generated id), it sets it on the event ([`retarget`]). A committed event is
+/// then logged. A refused or failed write (nothing changed) is recorded on its own, with
+/// the problem type as its reason; a failure to record that is logged and the answer
+/// stands.
 pub(crate) async fn audited<S: guard::RequiredScopes>(
     state: &AppState,
     admin: &admin_api::Admin<S>,
     action: ::audit::Action,
     target: (::audit::TargetKind, &str),
-    result: Result<actix_web::HttpResponse, admin_api::AdminError>,
+    write: impl AsyncFnOnce(
+        &mut ::audit::AuditEvent,
+    ) -> Result<actix_web::HttpResponse, admin_api::AdminError>,
 ) -> Result<actix_web::HttpResponse, admin_api::AdminError> {
     let actor = ::audit::Actor::AdminClient(::audit::Ident::new(&admin.principal().client_id));
     let mut event = ::audit::AuditEvent::new(actor, action)
         .from(admin.address())
         .target(target.0, target.1);
-    if let Err(e) = &result {
-        event = event.failed(e.type_name());
-    }
-    if let Err(e) = ::audit::record(&state.db, &event).await {
-        tracing::error!(error = %e, action = action.as_str(), "cannot record the audit event");
+    let result = write(&mut event).await;
+    match &result {
+        Ok(_) => event.log(),
+        Err(e) => {
+            let failed = event.failed(e.type_name());
+            if let Err(e) = ::audit::record(&state.db, &failed).await {
+                tracing::error!(error = %e, action = action.as_str(), "cannot record the audit event");
+            }
+        }
     }
     result
+}
+
+/// Sets the target of `event` to `kind` `id` (known only once the write has begun).
+pub(crate) fn retarget(event: &mut ::audit::AuditEvent, kind: ::audit::TargetKind, id: &str) {
+    *event = event.clone().target(kind, id);
 }
 
 /// The admin API mounted on authz's admin listener: tokens checked against authz's own
@@ -137,5 +173,25 @@ mod tests {
         let problems = admin_api::coverage(router.table(), &ApiDoc::openapi());
         assert!(problems.is_empty(), "{problems:#?}");
         assert!(!router.table().is_empty());
+    }
+
+    /// OpenAPI 3.1 §4.8.10.1: "The id MUST be unique among all operations described in the
+    /// API" (Swagger UI keys its deep links and expanded state on it).
+    #[test]
+    fn operation_ids_are_unique() {
+        let doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_default();
+        let mut ids: Vec<String> = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flat_map(|paths| paths.values())
+            .filter_map(|item| item.as_object())
+            .flat_map(|ops| ops.values())
+            .filter_map(|op| op["operationId"].as_str().map(str::to_owned))
+            .collect();
+        let all = ids.len();
+        assert_eq!(all, 19, "{ids:?}");
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), all, "duplicate operationId");
     }
 }

@@ -489,13 +489,9 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
     // Only serve and migrate create a database; this refuses a missing one.
     let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
-    let registry = Clients::new(db.clone(), Arc::new(SystemClock), Duration::ZERO)
+    let registry = Clients::new(db, Arc::new(SystemClock), Duration::ZERO)
         // clientauth: client_secret_jwt secrets are sealed with the KEK when one is set.
         .with_client_auth(&config.client_auth, config.keys.kek().ok());
-    let audited = |action, id: String| {
-        let db = db.clone();
-        async move { super::audited(&db, action, TargetKind::Client, &id).await }
-    };
     match command {
         ClientsCommand::Create {
             id,
@@ -525,8 +521,15 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
                 }
                 None => None,
             };
-            let (client, secret) = registry.create(NewClient { client, secret }).await?;
-            audited(Action::ClientCreated, client.id.as_str().to_owned()).await?;
+            let event = super::operator(
+                Action::ClientCreated,
+                TargetKind::Client,
+                client.id.as_str(),
+            );
+            let (client, secret) = registry
+                .create_audited(NewClient { client, secret }, Some(&event))
+                .await?;
+            event.log();
             if json {
                 let mut v = client_json(&client);
                 if let Some(s) = &secret {
@@ -582,13 +585,17 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
                 client.name = n;
             }
             settings.apply(&mut client)?;
-            let client = registry.update(client).await?;
-            audited(Action::ClientUpdated, client.id.as_str().to_owned()).await?;
+            let event = super::operator(Action::ClientUpdated, TargetKind::Client, &id);
+            let client = registry.update_audited(client, Some(&event)).await?;
+            event.log();
             show(&client, json);
         }
         ClientsCommand::RotateSecret { id, grace, json } => {
-            let secret = registry.rotate_secret(&id, grace).await?;
-            audited(Action::ClientSecretRotated, id.clone()).await?;
+            let event = super::operator(Action::ClientSecretRotated, TargetKind::Client, &id);
+            let secret = registry
+                .rotate_secret_audited(&id, grace, Some(&event))
+                .await?;
+            event.log();
             if json {
                 println!(
                     "{}",
@@ -602,8 +609,152 @@ pub async fn clients(config: &AuthzConfig, command: ClientsCommand) -> Result<()
             }
         }
         ClientsCommand::Delete { id } => {
-            registry.delete(&id).await?;
-            audited(Action::ClientDeleted, id.clone()).await?;
+            let event = super::operator(Action::ClientDeleted, TargetKind::Client, &id);
+            registry.delete_audited(&id, Some(&event)).await?;
+            event.log();
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+// admin2: `--url`: the same commands through a remote authz's admin API.
+
+/// A client of the admin API's JSON (`ClientView`) as the registry's [`Client`], for the
+/// local command's output.
+fn from_view(v: &serde_json::Value) -> Result<Client, AuthzError> {
+    let mut input = v.clone();
+    let created_at = v["created_at"].as_i64().unwrap_or_default();
+    let updated_at = v["updated_at"].as_i64().unwrap_or_default();
+    if let Some(map) = input.as_object_mut() {
+        for key in [
+            "created_at",
+            "updated_at",
+            "revision",
+            "secrets",
+            "client_secret",
+        ] {
+            map.remove(key);
+        }
+    }
+    let input: crate::admin::clients::ClientInput = serde_json::from_value(input)
+        .map_err(|e| AuthzError::Invalid(format!("unexpected client from the admin API: {e}")))?;
+    let id = ClientId::parse(v["client_id"].as_str().unwrap_or_default())
+        .map_err(AuthzError::Invalid)?;
+    let mut client = input
+        .into_client(id)
+        .map_err(|e| AuthzError::Invalid(e.to_string()))?;
+    client.created_at = created_at;
+    client.updated_at = updated_at;
+    Ok(client)
+}
+
+/// The admin API's JSON for creating `c` (`ClientInput`).
+fn to_input(c: &Client) -> Result<serde_json::Value, AuthzError> {
+    let mut v = serde_json::to_value(crate::admin::clients::ClientView::new(c, 0))
+        .map_err(|e| AuthzError::Task(e.to_string()))?;
+    if let Some(map) = v.as_object_mut() {
+        for key in [
+            "created_at",
+            "updated_at",
+            "revision",
+            "secrets",
+            "client_secret",
+        ] {
+            map.remove(key);
+        }
+    }
+    Ok(v)
+}
+
+/// Runs one `authz clients` command against the remote authz `target` (`--url`): `list`,
+/// `show`, `create` (generated secrets only) and `delete`, with the local output.
+pub async fn remote(
+    target: super::remote::Target,
+    command: ClientsCommand,
+) -> Result<(), AuthzError> {
+    use reqwest::Method;
+    let scope = match &command {
+        ClientsCommand::List { .. } | ClientsCommand::Show { .. } => "admin:clients:read",
+        _ => "admin:clients:read admin:clients:write",
+    };
+    let api = target.connect(scope).await?;
+    let item = |id: &str| format!("/admin/v1/clients/{}", super::remote::segment(id));
+    match command {
+        ClientsCommand::Create {
+            id,
+            name,
+            settings,
+            secret_file,
+            json,
+        } => {
+            if secret_file.is_some() {
+                return Err(AuthzError::Invalid(
+                    "--secret-file is not available with --url: the admin API generates \
+                     secrets"
+                        .into(),
+                ));
+            }
+            let id = match id {
+                Some(id) => ClientId::parse(&id).map_err(AuthzError::Invalid)?,
+                None => ClientId::parse(&crate::clients::generated_id()?)
+                    .map_err(AuthzError::Invalid)?,
+            };
+            let mut client = Client::new(id, name);
+            settings.apply(&mut client)?;
+            let created = api
+                .call(Method::POST, "/admin/v1/clients", Some(&to_input(&client)?))
+                .await?;
+            let client = from_view(&created)?;
+            let secret = created["client_secret"].as_str().map(str::to_owned);
+            if json {
+                let mut v = client_json(&client);
+                if let Some(s) = &secret {
+                    v["client_secret"] = s.clone().into();
+                }
+                println!("{v}");
+            } else {
+                show(&client, false);
+                if let Some(s) = secret {
+                    println!("client_secret: {s}\n(shown once; only its SHA-256 is stored)");
+                }
+            }
+        }
+        ClientsCommand::List { json } => {
+            let all = api
+                .all("/admin/v1/clients")
+                .await?
+                .iter()
+                .map(from_view)
+                .collect::<Result<Vec<_>, _>>()?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::Value::Array(all.iter().map(client_json).collect())
+                );
+            } else {
+                all.iter().for_each(|c| show(c, false));
+            }
+        }
+        ClientsCommand::Show { id, json } => {
+            let got = api.call(Method::GET, &item(&id), None).await?;
+            let mut v = client_json(&from_view(&got)?);
+            v["secrets"] = got["secrets"].clone();
+            if json {
+                println!("{v}");
+            } else {
+                println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            }
+        }
+        ClientsCommand::Update { .. } | ClientsCommand::RotateSecret { .. } => {
+            return Err(AuthzError::Invalid(
+                "with --url: clients list, show, create and delete (use the admin API's \
+                 PUT /admin/v1/clients/{id} and POST .../secret for the rest)"
+                    .into(),
+            ));
+        }
+        ClientsCommand::Delete { id } => {
+            api.call(Method::DELETE, &item(&id), None).await?;
             println!("deleted {id}");
         }
     }

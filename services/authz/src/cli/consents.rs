@@ -44,7 +44,7 @@ pub async fn consents(config: &AuthzConfig, command: ConsentsCommand) -> Result<
     // Only serve and migrate create a database; this refuses a missing one.
     let db = Database::open(&config.database, &MIGRATIONS, OpenMode::MustExist).await?;
     db.migrate().await?;
-    let consents = Consents::new(db.clone(), Arc::new(SystemClock));
+    let consents = Consents::new(db, Arc::new(SystemClock));
     match command {
         ConsentsCommand::List { subject, json } => {
             let all = consents.list(&subject).await?;
@@ -76,14 +76,13 @@ pub async fn consents(config: &AuthzConfig, command: ConsentsCommand) -> Result<
             client,
             json,
         } => {
-            let revoked = consents.revoke(&subject, &client).await?;
-            super::audited(
-                &db,
+            let event = super::operator(
                 audit::Action::ConsentRevoked,
                 audit::TargetKind::User,
                 &subject,
-            )
-            .await?;
+            );
+            let revoked = consents.revoke(&subject, &client, Some(&event)).await?;
+            event.log();
             if json {
                 println!(
                     "{}",

@@ -119,8 +119,15 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
             now: activate,
             json,
         } => {
-            let record = open().await?.generate(alg, activate).await?;
-            super::audited(&db, Action::KeyRotated, TargetKind::Key, &record.kid).await?;
+            let (record, event) = open()
+                .await?
+                .generate_audited(
+                    alg,
+                    activate,
+                    Some(super::operator(Action::KeyRotated, TargetKind::Key, "")),
+                )
+                .await?;
+            event.iter().for_each(audit::AuditEvent::log);
             print(&[record], json);
         }
         KeysCommand::Rotate {
@@ -132,15 +139,22 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
             let store = open().await?;
             let mut created = Vec::new();
             for alg in algs {
-                let record = store.generate(alg, activate).await?;
-                super::audited(&db, Action::KeyRotated, TargetKind::Key, &record.kid).await?;
+                let (record, event) = store
+                    .generate_audited(
+                        alg,
+                        activate,
+                        Some(super::operator(Action::KeyRotated, TargetKind::Key, "")),
+                    )
+                    .await?;
+                event.iter().for_each(audit::AuditEvent::log);
                 created.push(record);
             }
             print(&created, json);
         }
         KeysCommand::Retire { kid, json } => {
-            let record = open().await?.retire(&kid).await?;
-            super::audited(&db, Action::KeyRetired, TargetKind::Key, &record.kid).await?;
+            let event = super::operator(Action::KeyRetired, TargetKind::Key, &kid);
+            let record = open().await?.retire_audited(&kid, Some(&event)).await?;
+            event.log();
             print(&[record], json);
             // Running servers reload the key table every keys.check_interval: the bound
             // after which none of them signs with this key any more.
@@ -167,23 +181,62 @@ pub async fn keys(config: &AuthzConfig, command: KeysCommand) -> Result<(), Auth
             } else {
                 PrivateKey::from_pem(&text, alg)?
             };
-            let record = open().await?.add(key, activate).await?;
-            super::audited(&db, Action::KeyRotated, TargetKind::Key, &record.kid).await?;
+            let (record, event) = open()
+                .await?
+                .add_audited(
+                    key,
+                    activate,
+                    Some(super::operator(Action::KeyRotated, TargetKind::Key, "")),
+                )
+                .await?;
+            event.iter().for_each(audit::AuditEvent::log);
             print(&[record], json);
         }
     }
     Ok(())
 }
 
+/// What `keys list` shows of a key: from a stored record or the admin API's `KeyView`.
+#[derive(Debug, serde::Deserialize)]
+struct KeyLine {
+    kid: String,
+    alg: String,
+    state: String,
+    generation: i64,
+    created_at: i64,
+    activates_at: i64,
+    retired_at: Option<i64>,
+    remove_after: Option<i64>,
+}
+
+impl From<&KeyRecord> for KeyLine {
+    fn from(r: &KeyRecord) -> Self {
+        Self {
+            kid: r.kid.clone(),
+            alg: r.alg.as_str().to_owned(),
+            state: r.state.as_str().to_owned(),
+            generation: r.generation,
+            created_at: r.created_at,
+            activates_at: r.activates_at,
+            retired_at: r.retired_at,
+            remove_after: r.remove_after,
+        }
+    }
+}
+
 fn print(records: &[KeyRecord], json: bool) {
+    print_lines(&records.iter().map(KeyLine::from).collect::<Vec<_>>(), json);
+}
+
+fn print_lines(records: &[KeyLine], json: bool) {
     if json {
         let rows: Vec<serde_json::Value> = records
             .iter()
             .map(|r| {
                 serde_json::json!({
                     "kid": r.kid,
-                    "alg": r.alg.as_str(),
-                    "state": r.state.as_str(),
+                    "alg": r.alg,
+                    "state": r.state,
                     "generation": r.generation,
                     "created_at": r.created_at,
                     "activates_at": r.activates_at,
@@ -203,8 +256,8 @@ fn print(records: &[KeyRecord], json: bool) {
         println!(
             "{:<44} {:<6} {:<8} {:>4}  {:<20} {:<20} {:<20} {:<20}",
             r.kid,
-            r.alg.as_str(),
-            r.state.as_str(),
+            r.alg,
+            r.state,
             r.generation,
             time(Some(r.created_at)),
             time(Some(r.activates_at)),
@@ -212,6 +265,85 @@ fn print(records: &[KeyRecord], json: bool) {
             time(r.remove_after),
         );
     }
+}
+
+// admin2: `--url`: the same commands through a remote authz's admin API.
+
+fn key_lines(v: serde_json::Value) -> Result<Vec<KeyLine>, AuthzError> {
+    let v = if v.is_array() {
+        v
+    } else {
+        serde_json::Value::Array(vec![v])
+    };
+    serde_json::from_value(v)
+        .map_err(|e| AuthzError::Invalid(format!("unexpected key from the admin API: {e}")))
+}
+
+/// Runs one `authz keys` command against the remote authz `target` (`--url`): `list`,
+/// `generate`, `rotate` (without `--alg`: a new key for each algorithm that has a key not
+/// retired) and `retire`, with the local output. `import` is refused: a private key does
+/// not travel over the network.
+pub async fn remote(target: super::remote::Target, command: KeysCommand) -> Result<(), AuthzError> {
+    use reqwest::Method;
+    let scope = match &command {
+        KeysCommand::List { .. } => "admin:keys:read",
+        _ => "admin:keys:read admin:keys:write",
+    };
+    if matches!(command, KeysCommand::Import { .. }) {
+        return Err(AuthzError::Invalid(
+            "keys import is not available with --url: import on the server's host".into(),
+        ));
+    }
+    let api = target.connect(scope).await?;
+    let generate = |alg: Algorithm, now: bool| {
+        let api = &api;
+        async move {
+            let body = serde_json::json!({ "alg": alg.as_str(), "activate_now": now });
+            api.call(Method::POST, "/admin/v1/keys", Some(&body)).await
+        }
+    };
+    match command {
+        KeysCommand::NewKek => println!("{}", issuer::Kek::generate_base64()?),
+        KeysCommand::List { json } => print_lines(
+            &key_lines(api.call(Method::GET, "/admin/v1/keys", None).await?)?,
+            json,
+        ),
+        KeysCommand::Generate { alg, now, json } => {
+            print_lines(&key_lines(generate(alg, now).await?)?, json)
+        }
+        KeysCommand::Rotate { alg, now, json } => {
+            let algs: Vec<Algorithm> = match alg {
+                Some(alg) => vec![alg],
+                None => {
+                    let mut algs: Vec<Algorithm> = Vec::new();
+                    for k in key_lines(api.call(Method::GET, "/admin/v1/keys", None).await?)? {
+                        if k.state != "retired"
+                            && let Ok(a) = k.alg.parse::<Algorithm>()
+                            && !algs.contains(&a)
+                        {
+                            algs.push(a);
+                        }
+                    }
+                    algs
+                }
+            };
+            let mut created = Vec::new();
+            for alg in algs {
+                created.extend(key_lines(generate(alg, now).await?)?);
+            }
+            print_lines(&created, json);
+        }
+        KeysCommand::Retire { kid, json } => {
+            let path = format!("/admin/v1/keys/{}/retire", super::remote::segment(&kid));
+            let body = serde_json::json!({});
+            print_lines(
+                &key_lines(api.call(Method::POST, &path, Some(&body)).await?)?,
+                json,
+            );
+        }
+        KeysCommand::Import { .. } => {}
+    }
+    Ok(())
 }
 
 /// Unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (civil-from-days, proleptic Gregorian).

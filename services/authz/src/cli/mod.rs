@@ -9,6 +9,8 @@ pub mod consents;
 pub mod keys;
 // dcr: initial access tokens (RFC 7591 §3)
 pub mod registration_tokens;
+// admin2: --url
+pub mod remote;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -26,6 +28,9 @@ pub struct Cli {
     /// Configuration file (default: configs/authz.yaml when present).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// admin2: a remote authz for `clients`, `keys` and `registration-tokens` (`--url`).
+    #[command(flatten)]
+    remote: remote::RemoteArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -99,6 +104,9 @@ impl Cli {
             } => return keys::new_kek(),
             command => command,
         };
+        if self.remote.given() {
+            return run_remote(self.remote, command);
+        }
         let config: AuthzConfig = match runtime::cli::load_config("authz", self.config.as_deref()) {
             Ok(config) => config,
             Err(code) => return code,
@@ -169,6 +177,38 @@ impl Cli {
     }
 }
 
+/// admin2: runs `command` against the remote authz of `--url` through its admin API: no
+/// local configuration or database. A missing credential flag, or `--url` on a command it
+/// does not apply to, is a configuration error (one line naming the flag, exit code 2).
+fn run_remote(args: remote::RemoteArgs, command: Command) -> ExitCode {
+    let target = match args.target() {
+        Ok(t) => t,
+        Err(remote::MissingFlag(flag)) => {
+            eprintln!("config error: {flag}: required (and readable) with --url");
+            return ExitCode::from(runtime::cli::EXIT_CONFIG);
+        }
+    };
+    let rt = runtime::RuntimeConfig::default();
+    let telemetry = telemetry::TelemetryConfig::default().for_command();
+    match command {
+        Command::Clients { command } => runtime::cli::run("authz", &rt, &telemetry, || {
+            clients::remote(target, command)
+        }),
+        Command::Keys { command } => {
+            runtime::cli::run("authz", &rt, &telemetry, || keys::remote(target, command))
+        }
+        Command::RegistrationTokens { command } => {
+            runtime::cli::run("authz", &rt, &telemetry, || {
+                registration_tokens::remote(target, command)
+            })
+        }
+        _ => {
+            eprintln!("config error: --url: applies to clients, keys and registration-tokens only");
+            ExitCode::from(runtime::cli::EXIT_CONFIG)
+        }
+    }
+}
+
 /// Whether `command` needs the key-encryption key (`keys.encryption_key[_file]`): `serve`
 /// and `check-config` (which vouches for a configuration `serve` accepts), and the `keys`
 /// commands that create, import or retire signing keys (they open the sealed key store).
@@ -210,20 +250,13 @@ fn missing_database_hint(e: &storage::StorageError, prefix: &str) -> String {
     }
 }
 
-// audit trail (issue 18, idpadmin)
-/// Records an admin write of the command line (actor `operator`) about `kind` `id`, after
-/// it succeeded, and logs it. A failure to record is the command's error: the change is
-/// made, and the error says it is not in the audit trail.
-pub(crate) async fn audited(
-    db: &storage::Database,
+/// The audit event of an admin write of the command line (actor `operator`) about `kind`
+/// `id`, for the service to append in the write's own transaction (admin2: the change and
+/// its record commit or roll back together); log it after the commit.
+pub(crate) fn operator(
     action: audit::Action,
     kind: audit::TargetKind,
     id: &str,
-) -> Result<(), crate::AuthzError> {
-    let event = audit::AuditEvent::new(audit::Actor::Operator, action).target(kind, id);
-    audit::record(db, &event).await.map_err(|e| {
-        crate::AuthzError::Task(format!(
-            "{action} of {id} is done but NOT in the audit trail: {e}"
-        ))
-    })
+) -> audit::AuditEvent {
+    audit::AuditEvent::new(audit::Actor::Operator, action).target(kind, id)
 }

@@ -61,7 +61,50 @@ pub fn token_json(t: &InitialAccessToken) -> serde_json::Value {
     })
 }
 
-/// Runs one `authz registration-tokens` command.
+/// Prints a new token and its value (shown once).
+fn print_created(token: &InitialAccessToken, value: &str, json: bool) {
+    if json {
+        let mut v = token_json(token);
+        v["token"] = value.into();
+        println!("{v}");
+    } else {
+        println!(
+            "{}  uses={}  scope={:?}  expires_at={}",
+            token.id,
+            token.uses_left,
+            token.scope.to_string(),
+            token.expires_at
+        );
+        println!(
+            "token: {value}\n(shown once; only its SHA-256 is stored; send it as \
+             Authorization: Bearer to POST /register)"
+        );
+    }
+}
+
+/// Prints tokens (never their values).
+fn print_list(all: &[InitialAccessToken], json: bool) {
+    if json {
+        println!(
+            "{}",
+            serde_json::Value::Array(all.iter().map(token_json).collect())
+        );
+    } else {
+        for t in all {
+            println!(
+                "{}  uses_left={}  scope={:?}  expires_at={}  {}",
+                t.id,
+                t.uses_left,
+                t.scope.to_string(),
+                t.expires_at,
+                t.description
+            );
+        }
+    }
+}
+
+/// Runs one `authz registration-tokens` command (each write with its audit event, actor
+/// `operator`, in the same transaction).
 pub async fn registration_tokens(
     config: &AuthzConfig,
     command: RegistrationTokensCommand,
@@ -83,49 +126,103 @@ pub async fn registration_tokens(
                 Some(s) => ScopeSet::parse(&s).map_err(|e| AuthzError::Invalid(e.to_string()))?,
                 None => config.registration.open_scopes(),
             };
-            let (token, value) = service
-                .create_token(description, scope, expires, uses)
+            let event = audit::AuditEvent::new(
+                audit::Actor::Operator,
+                audit::Action::RegistrationTokenCreated,
+            );
+            let (token, value, committed) = service
+                .create_token_audited(description, scope, expires, uses, Some(event))
                 .await?;
-            if json {
-                let mut v = token_json(&token);
-                v["token"] = value.into();
-                println!("{v}");
-            } else {
-                println!(
-                    "{}  uses={}  scope={:?}  expires_at={}",
-                    token.id,
-                    token.uses_left,
-                    token.scope.to_string(),
-                    token.expires_at
-                );
-                println!(
-                    "token: {value}\n(shown once; only its SHA-256 is stored; send it as \
-                     Authorization: Bearer to POST /register)"
-                );
+            if let Some(event) = committed {
+                event.log();
             }
+            print_created(&token, &value, json);
         }
         RegistrationTokensCommand::List { json } => {
             let all = service.list_tokens().await?;
-            if json {
-                println!(
-                    "{}",
-                    serde_json::Value::Array(all.iter().map(token_json).collect())
-                );
-            } else {
-                for t in &all {
-                    println!(
-                        "{}  uses_left={}  scope={:?}  expires_at={}  {}",
-                        t.id,
-                        t.uses_left,
-                        t.scope.to_string(),
-                        t.expires_at,
-                        t.description
-                    );
-                }
-            }
+            print_list(&all, json);
         }
         RegistrationTokensCommand::Revoke { id } => {
-            service.revoke_token(&id).await?;
+            let event = audit::AuditEvent::new(
+                audit::Actor::Operator,
+                audit::Action::RegistrationTokenRevoked,
+            )
+            .target(audit::TargetKind::RegistrationToken, &id);
+            service.revoke_token_audited(&id, Some(&event)).await?;
+            event.log();
+            println!("revoked {id}");
+        }
+    }
+    Ok(())
+}
+
+// admin2: `--url`: the same commands through a remote authz's admin API.
+
+/// An initial access token of the admin API's JSON as the local one.
+fn from_view(v: &serde_json::Value) -> Result<InitialAccessToken, AuthzError> {
+    Ok(InitialAccessToken {
+        id: v["id"].as_str().unwrap_or_default().to_owned(),
+        description: v["description"].as_str().unwrap_or_default().to_owned(),
+        scope: ScopeSet::parse(v["scope"].as_str().unwrap_or_default())
+            .map_err(|e| AuthzError::Invalid(e.to_string()))?,
+        uses_left: v["uses_left"].as_i64().unwrap_or_default(),
+        created_at: v["created_at"].as_i64().unwrap_or_default(),
+        expires_at: v["expires_at"].as_i64().unwrap_or_default(),
+    })
+}
+
+/// Runs one `authz registration-tokens` command against the remote authz `target`
+/// (`--url`), with the local output; without `--scope`, the server's
+/// `registration.open_scope` applies.
+pub async fn remote(
+    target: super::remote::Target,
+    command: RegistrationTokensCommand,
+) -> Result<(), AuthzError> {
+    use reqwest::Method;
+    let scope = match &command {
+        RegistrationTokensCommand::List { .. } => "admin:clients:read",
+        _ => "admin:clients:read admin:clients:write",
+    };
+    let api = target.connect(scope).await?;
+    match command {
+        RegistrationTokensCommand::Create {
+            expires,
+            uses,
+            scope,
+            description,
+            json,
+        } => {
+            let mut body = serde_json::json!({
+                "expires_in": expires.as_secs(),
+                "uses": uses,
+                "description": description,
+            });
+            if let Some(s) = scope {
+                body["scope"] = s.into();
+            }
+            let created = api
+                .call(Method::POST, "/admin/v1/registration-tokens", Some(&body))
+                .await?;
+            let token = from_view(&created)?;
+            let value = created["token"].as_str().unwrap_or_default();
+            print_created(&token, value, json);
+        }
+        RegistrationTokensCommand::List { json } => {
+            let all = api
+                .call(Method::GET, "/admin/v1/registration-tokens", None)
+                .await?
+                .as_array()
+                .map(|items| items.iter().map(from_view).collect::<Result<Vec<_>, _>>())
+                .transpose()?
+                .unwrap_or_default();
+            print_list(&all, json);
+        }
+        RegistrationTokensCommand::Revoke { id } => {
+            let path = format!(
+                "/admin/v1/registration-tokens/{}",
+                super::remote::segment(&id)
+            );
+            api.call(Method::DELETE, &path, None).await?;
             println!("revoked {id}");
         }
     }

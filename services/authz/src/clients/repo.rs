@@ -333,22 +333,28 @@ fn secret_row(client: &Client, secret: Option<NewSecret<'_>>) -> Option<SecretRo
     })
 }
 
-/// Inserts a client and (for confidential clients) its first secret, in one transaction.
-/// `Ok(false)`: a client with this id exists; nothing was written.
+/// Inserts a client and (for confidential clients) its first secret, with `event`
+/// appended to the audit trail, in one transaction. `Ok(false)`: a client with this id
+/// exists; nothing was written (nor the event).
 pub(crate) async fn insert(
     db: &Database,
     client: &Client,
     secret: Option<NewSecret<'_>>,
+    event: Option<&audit::AuditEvent>,
 ) -> Result<bool, StorageError> {
     let row = ClientRow::from_client(client);
     let secret = secret_row(client, secret);
     let mut conn = db.get().await?;
     let n = with_conn!(&mut conn, |c| c
-        .transaction(async |tx| Ok::<_, diesel::result::Error>(insert_client!(
-            tx,
-            &row,
-            secret.as_ref()
-        )))
+        .transaction(async |tx| {
+            let n = insert_client!(tx, &row, secret.as_ref());
+            if n == 1
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
         .await)?;
     Ok(n == 1)
 }
@@ -438,29 +444,59 @@ pub(crate) async fn list(db: &Database) -> Result<Vec<Client>, StorageError> {
     rows.into_iter().map(ClientRow::into_client).collect()
 }
 
-/// Replaces a client's settings (not its secrets). `Ok(false)` if it does not exist.
-pub(crate) async fn update(db: &Database, client: &Client) -> Result<bool, StorageError> {
+/// Replaces a client's settings (not its secrets), with `event` appended to the audit
+/// trail in the same transaction. `Ok(false)` if it does not exist (nothing written).
+pub(crate) async fn update(
+    db: &Database,
+    client: &Client,
+    event: Option<&audit::AuditEvent>,
+) -> Result<bool, StorageError> {
     let row = ClientRow::from_client(client);
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::update(clients::table.find(&row.id))
-        .set((&row, clients::revision.eq(clients::revision + 1)))
-        .execute(c)
+    let n = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(clients::table.find(&row.id))
+                .set((&row, clients::revision.eq(clients::revision + 1)))
+                .execute(tx)
+                .await?;
+            if n == 1
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
         .await)?;
     Ok(n == 1)
 }
 
-/// Deletes a client with everything issued to it (see `delete_client!`), in one
-/// transaction, at `now`. `Ok(false)` if it does not exist.
-pub(crate) async fn delete(db: &Database, id: &str, now: i64) -> Result<bool, StorageError> {
+/// Deletes a client with everything issued to it (see `delete_client!`), with `event`
+/// appended to the audit trail, in one transaction, at `now`. `Ok(false)` if it does not
+/// exist (nothing written).
+pub(crate) async fn delete(
+    db: &Database,
+    id: &str,
+    now: i64,
+    event: Option<&audit::AuditEvent>,
+) -> Result<bool, StorageError> {
     let mut conn = db.get().await?;
     let n = with_conn!(&mut conn, |c| c
-        .transaction(async |tx| Ok::<_, diesel::result::Error>(delete_client!(tx, id, now)))
+        .transaction(async |tx| {
+            let n = delete_client!(tx, id, now);
+            if n == 1
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
         .await)?;
     Ok(n == 1)
 }
 
 /// Adds a new secret and makes every other still-valid secret expire at `old_expires_at`
-/// (the grace period), in one transaction.
+/// (the grace period), with `event` appended to the audit trail, in one transaction.
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn rotate_secret(
     db: &Database,
     client_id: &str,
@@ -469,6 +505,7 @@ pub(crate) async fn rotate_secret(
     sealed: Option<&str>,
     now: i64,
     old_expires_at: i64,
+    event: Option<&audit::AuditEvent>,
 ) -> Result<(), StorageError> {
     let row = SecretRow {
         id: new_id.to_owned(),
@@ -510,6 +547,9 @@ pub(crate) async fn rotate_secret(
                 .values(&row)
                 .execute(tx)
                 .await?;
+            if let Some(event) = event {
+                audit::append(tx, event).await?;
+            }
             Ok::<_, diesel::result::Error>(())
         })
         .await)?;
@@ -580,23 +620,35 @@ pub(crate) async fn revision(db: &Database, id: &str) -> Result<Option<i64>, Sto
 }
 
 /// Replaces a client's settings only if its revision is still `expected`; the new
-/// revision, or `None` when the client is gone or was changed since (one statement, so
-/// of two concurrent writers with the same `expected` exactly one wins).
+/// revision, or `None` when the client is gone or was changed since (one conditional
+/// statement, so of two concurrent writers with the same `expected` exactly one wins).
+/// The winner's `event` is appended to the audit trail in the same transaction.
 pub(crate) async fn update_if(
     db: &Database,
     client: &Client,
     expected: i64,
+    event: Option<&audit::AuditEvent>,
 ) -> Result<Option<i64>, StorageError> {
     let row = ClientRow::from_client(client);
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::update(
-        clients::table
-            .filter(clients::id.eq(&row.id))
-            .filter(clients::revision.eq(expected))
-    )
-    .set((&row, clients::revision.eq(expected + 1)))
-    .execute(c)
-    .await)?;
+    let n = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(
+                clients::table
+                    .filter(clients::id.eq(&row.id))
+                    .filter(clients::revision.eq(expected)),
+            )
+            .set((&row, clients::revision.eq(expected + 1)))
+            .execute(tx)
+            .await?;
+            if n == 1
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
+        .await)?;
     Ok((n == 1).then_some(expected + 1))
 }
 

@@ -639,6 +639,16 @@ impl Clients {
     /// is given; it is returned once and only its digest is stored. An existing client id
     /// is a [`AuthzError::Conflict`] and changes nothing.
     pub async fn create(&self, new: NewClient) -> Result<(Client, Option<String>), AuthzError> {
+        self.create_audited(new, None).await
+    }
+
+    /// [`Clients::create`] with `event` appended to the audit trail in the same transaction
+    /// (issue 18: an admin write and its record commit or roll back together).
+    pub async fn create_audited(
+        &self,
+        new: NewClient,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<(Client, Option<String>), AuthzError> {
         let secret = Self::new_secret(&new)?;
         let mut client = new.client;
         let now = self.clock.now();
@@ -656,6 +666,7 @@ impl Clients {
             secret
                 .as_deref()
                 .map(|s| (secret_id.as_str(), digest(s), sealed.as_deref())),
+            event,
         )
         .await
         .map_err(|e| {
@@ -736,12 +747,21 @@ impl Clients {
     }
 
     /// Replaces a client's settings.
-    pub async fn update(&self, mut client: Client) -> Result<Client, AuthzError> {
+    pub async fn update(&self, client: Client) -> Result<Client, AuthzError> {
+        self.update_audited(client, None).await
+    }
+
+    /// [`Clients::update`] with `event` appended to the audit trail in the same transaction.
+    pub async fn update_audited(
+        &self,
+        mut client: Client,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<Client, AuthzError> {
         if let Some(problem) = client.auth_problem() {
             return Err(AuthzError::Invalid(problem));
         }
         client.updated_at = self.clock.now();
-        if !repo::update(&self.db, &client).await? {
+        if !repo::update(&self.db, &client, event).await? {
             return Err(AuthzError::NotFound(format!("no client {}", client.id)));
         }
         self.forget(client.id.as_str());
@@ -756,7 +776,16 @@ impl Clients {
     /// ([`Clients::honours`]), resource servers verifying them locally accept them until
     /// they expire.
     pub async fn delete(&self, id: &str) -> Result<(), AuthzError> {
-        if !repo::delete(&self.db, id, self.clock.now()).await? {
+        self.delete_audited(id, None).await
+    }
+
+    /// [`Clients::delete`] with `event` appended to the audit trail in the same transaction.
+    pub async fn delete_audited(
+        &self,
+        id: &str,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<(), AuthzError> {
+        if !repo::delete(&self.db, id, self.clock.now(), event).await? {
             return Err(AuthzError::NotFound(format!("no client {id}")));
         }
         self.forget(id);
@@ -766,6 +795,17 @@ impl Clients {
     /// Issues a new generated secret; the previous ones keep working for `grace`, then
     /// stop. Returns the new secret (shown once).
     pub async fn rotate_secret(&self, id: &str, grace: Duration) -> Result<String, AuthzError> {
+        self.rotate_secret_audited(id, grace, None).await
+    }
+
+    /// [`Clients::rotate_secret`] with `event` appended to the audit trail in the same
+    /// transaction.
+    pub async fn rotate_secret_audited(
+        &self,
+        id: &str,
+        grace: Duration,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<String, AuthzError> {
         let Some((client, _)) = repo::get(&self.db, id).await? else {
             return Err(AuthzError::NotFound(format!("no client {id}")));
         };
@@ -790,6 +830,7 @@ impl Clients {
             sealed.as_deref(),
             now,
             now + grace,
+            event,
         )
         .await?;
         self.forget(id);
@@ -822,14 +863,16 @@ impl Clients {
     }
 
     /// Replaces a client's settings if its revision is still `expected`: the new revision,
-    /// or `None` when someone else changed (or deleted) it since.
+    /// or `None` when someone else changed (or deleted) it since. The winner's `event` is
+    /// appended to the audit trail in the same transaction.
     pub(crate) async fn update_if(
         &self,
         mut client: Client,
         expected: i64,
+        event: Option<&audit::AuditEvent>,
     ) -> Result<Option<(Client, i64)>, AuthzError> {
         client.updated_at = self.clock.now();
-        let revision = repo::update_if(&self.db, &client, expected).await?;
+        let revision = repo::update_if(&self.db, &client, expected, event).await?;
         self.forget(client.id.as_str());
         Ok(revision.map(|r| (client, r)))
     }

@@ -52,13 +52,17 @@ impl Consents {
     /// revoked (refresh tokens stop working, access tokens are denylisted or deleted, RFC
     /// 7009 §2.1 semantics), its unredeemed codes deleted and the remembered consent
     /// forgotten. `NotFound` when there was neither a consent nor a live grant.
+    /// `event` (an administrator's revocation, issue 18) is appended to the audit trail in
+    /// the same transaction.
     #[instrument(skip_all)]
     pub(crate) async fn revoke(
         &self,
         subject: &str,
         client_id: &str,
+        event: Option<&audit::AuditEvent>,
     ) -> Result<ConsentRevoked, AuthzError> {
-        let revoked = repo::revoke_consent(&self.db, subject, client_id, self.clock.now()).await?;
+        let revoked =
+            repo::revoke_consent(&self.db, subject, client_id, self.clock.now(), event).await?;
         if !revoked.consent && revoked.grants == 0 {
             return Err(AuthzError::NotFound(format!(
                 "no consent or grant of subject {subject} for client {client_id}"

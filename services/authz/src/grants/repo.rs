@@ -378,10 +378,14 @@ pub(crate) struct SubjectRevoked {
 /// id order, each before anything issued from it, as the module's lock order asks), the
 /// subject's unredeemed authorization codes are deleted (so none issued before can still
 /// become a grant), and its browser sessions are deleted. Consents are kept. Idempotent.
+///
+/// `event` (an admin's "sign this user out") is appended to the audit trail in the same
+/// transaction.
 pub(crate) async fn revoke_subject(
     db: &Database,
     subject: &str,
     now: i64,
+    event: Option<&audit::AuditEvent>,
 ) -> Result<SubjectRevoked, StorageError> {
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| c
@@ -411,6 +415,9 @@ pub(crate) async fn revoke_subject(
             )
             .execute(tx)
             .await?;
+            if let Some(event) = event {
+                audit::append(tx, event).await?;
+            }
             Ok::<SubjectRevoked, diesel::result::Error>(revoked)
         })
         .await)?)
@@ -453,11 +460,15 @@ pub(crate) struct ConsentRevoked {
 /// in id order, as the module's lock order asks), its unredeemed authorization codes are
 /// deleted, then the remembered consent, so the next authorization request of the client
 /// asks the user again. Idempotent.
+///
+/// `event` (an admin's revocation) is appended to the audit trail in the same transaction
+/// when something was revoked.
 pub(crate) async fn revoke_consent(
     db: &Database,
     subject: &str,
     client_id: &str,
     now: i64,
+    event: Option<&audit::AuditEvent>,
 ) -> Result<ConsentRevoked, StorageError> {
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| c
@@ -488,6 +499,11 @@ pub(crate) async fn revoke_consent(
                 .execute(tx)
                 .await?
                 == 1;
+            if (revoked.consent || revoked.grants > 0)
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
             Ok::<ConsentRevoked, diesel::result::Error>(revoked)
         })
         .await)?)
@@ -516,4 +532,101 @@ pub(crate) async fn purge_expired(db: &Database, now: i64) -> Result<usize, Stor
     )
     .execute(c)
     .await)?)
+}
+
+// admin API (issue 18): a client's grants (Hydra's consent sessions per client, Keycloak's
+// "Sessions"/"Consents" of a client), listed and revoked by an administrator.
+
+/// A live grant as the admin API lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub(crate) struct ClientGrantRow {
+    /// The grant id.
+    pub(crate) id: String,
+    /// The user it was granted by.
+    pub(crate) subject: String,
+    /// The granted scopes, space-separated.
+    pub(crate) scope: String,
+    /// When it was created (Unix seconds).
+    pub(crate) created_at: i64,
+    /// When it was last refreshed.
+    pub(crate) updated_at: i64,
+    /// When it expires.
+    pub(crate) expires_at: i64,
+}
+
+/// Up to `limit` live (unrevoked, unexpired at `now`) grants of `client_id`, in id order,
+/// after id `after` (the cursor).
+pub(crate) async fn client_grants(
+    db: &Database,
+    client_id: &str,
+    after: Option<&str>,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<ClientGrantRow>, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| {
+        let mut q = grants::table
+            .filter(grants::client_id.eq(client_id))
+            .filter(grants::revoked_at.is_null())
+            .filter(grants::expires_at.gt(now))
+            .into_boxed();
+        if let Some(after) = after {
+            q = q.filter(grants::id.gt(after.to_owned()));
+        }
+        q.order(grants::id.asc())
+            .limit(limit)
+            .select((
+                grants::id,
+                grants::subject,
+                grants::scope,
+                grants::created_at,
+                grants::updated_at,
+                grants::expires_at,
+            ))
+            .load(c)
+            .await
+    })?)
+}
+
+/// Revokes the live grants of `client_id` (only grant `only` when given), each as by
+/// [`revoke_grant`] (grant rows in id order, as the module's lock order asks), with
+/// `event` appended to the audit trail, in one transaction (all or nothing). Returns how
+/// many this call revoked; when `only` names no live grant of the client, nothing is
+/// written (nor the event) and the answer is 0.
+pub(crate) async fn revoke_client_grants(
+    db: &Database,
+    client_id: &str,
+    only: Option<&str>,
+    now: i64,
+    event: Option<&audit::AuditEvent>,
+) -> Result<usize, StorageError> {
+    let mut conn = db.get().await?;
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let mut q = grants::table
+                .filter(grants::client_id.eq(client_id))
+                .filter(grants::revoked_at.is_null())
+                .into_boxed();
+            if let Some(only) = only {
+                q = q.filter(grants::id.eq(only.to_owned()));
+            }
+            let ids: Vec<String> = q
+                .order(grants::id.asc())
+                .select(grants::id)
+                .load(tx)
+                .await?;
+            let mut revoked = 0;
+            for id in &ids {
+                if revoke_in!(tx, id, now)? {
+                    revoked += 1;
+                }
+            }
+            if (only.is_none() || revoked > 0)
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<usize, diesel::result::Error>(revoked)
+        })
+        .await)?)
 }

@@ -5,7 +5,7 @@
 
 use tracing::instrument;
 
-use super::repo::{self, ConsentRevoked, ConsentRow, SubjectRevoked};
+use super::repo::{self, ClientGrantRow, ConsentRevoked, ConsentRow, SubjectRevoked};
 use super::service::Grants;
 use crate::clients::Client;
 use crate::error::Failure;
@@ -72,7 +72,17 @@ impl Grants {
     /// all in one transaction. Consents are kept. Calling it again is harmless.
     #[instrument(skip_all)]
     pub(crate) async fn revoke_subject(&self, subject: &str) -> Result<SubjectRevoked, Failure> {
-        let revoked = repo::revoke_subject(&self.db, subject, self.tokens.now()).await?;
+        self.revoke_subject_audited(subject, None).await
+    }
+
+    /// [`Grants::revoke_subject`] with `event` (an administrator's "sign this user out of
+    /// every app", issue 18) appended to the audit trail in the same transaction.
+    pub(crate) async fn revoke_subject_audited(
+        &self,
+        subject: &str,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<SubjectRevoked, Failure> {
+        let revoked = repo::revoke_subject(&self.db, subject, self.tokens.now(), event).await?;
         tracing::info!(
             grants = revoked.grants,
             sessions = revoked.sessions,
@@ -97,12 +107,43 @@ impl Grants {
         subject: &str,
         client_id: &str,
     ) -> Result<ConsentRevoked, Failure> {
-        let revoked = repo::revoke_consent(&self.db, subject, client_id, self.tokens.now()).await?;
+        let revoked =
+            repo::revoke_consent(&self.db, subject, client_id, self.tokens.now(), None).await?;
         tracing::info!(
             grants = revoked.grants,
             consent = revoked.consent,
             "the user withdrew a client's access"
         );
+        Ok(revoked)
+    }
+
+    // admin API (issue 18): a client's grants.
+    /// Up to `limit` live grants of `client_id` in id order, after id `after` (a page of
+    /// `GET /admin/v1/clients/{client_id}/grants`).
+    pub(crate) async fn client_grants(
+        &self,
+        client_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<ClientGrantRow>, storage::StorageError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        repo::client_grants(&self.db, client_id, after, self.tokens.now(), limit).await
+    }
+
+    /// Revokes every live grant of `client_id`, or only grant `only`, with everything
+    /// issued from them (RFC 7009 §2.1 semantics), with `event` appended to the audit trail,
+    /// in one transaction. Returns how many were revoked (0 with `only`: no such live grant
+    /// of the client, nothing written).
+    #[instrument(skip_all)]
+    pub(crate) async fn revoke_client_grants(
+        &self,
+        client_id: &str,
+        only: Option<&str>,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<usize, storage::StorageError> {
+        let revoked =
+            repo::revoke_client_grants(&self.db, client_id, only, self.tokens.now(), event).await?;
+        tracing::info!(client_id, grants = revoked, "client grants revoked");
         Ok(revoked)
     }
 }

@@ -31,8 +31,11 @@ use crate::clients::{Client, origin_of};
 /// How long a browser may cache a preflight answer, seconds (Chromium caps it at 7200).
 pub(crate) const MAX_AGE: &str = "600";
 /// The request headers a browser client may send: client authentication, DPoP proofs
-/// (RFC 9449 §5) and the form's content type.
-pub(crate) const ALLOW_HEADERS: &str = "Authorization, Content-Type, DPoP";
+/// (RFC 9449 §5), the form's content type, and `X-Requested-With`, which Swagger UI's
+/// OAuth 2.0 client (the admin API's `/admin/docs`, issue 18) adds to its token request
+/// (admin2: without it the preflight fails and "Authorize" reports "Failed to fetch"). It
+/// changes nothing at these endpoints; the origin still has to be one a client allows.
+pub(crate) const ALLOW_HEADERS: &str = "Authorization, Content-Type, DPoP, X-Requested-With";
 
 /// The `Origin` request header (RFC 6454 §7), when the request has one.
 pub(crate) fn origin(req: &HttpRequest) -> Option<&str> {

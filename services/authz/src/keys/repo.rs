@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use issuer::{KeyRecord, KeyState};
-use storage::diesel_async::RunQueryDsl;
+use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
 use crate::schema::signing_keys;
@@ -68,14 +68,27 @@ pub(crate) async fn all(db: &Database) -> Result<Vec<KeyRecord>, StorageError> {
     rows.into_iter().map(Row::into_record).collect()
 }
 
-/// Inserts a new key. A unique violation on `(alg, generation)` means another replica
-/// created this generation first: reported as `Ok(false)`.
-pub(crate) async fn insert(db: &Database, record: &KeyRecord) -> Result<bool, StorageError> {
+/// Inserts a new key, with `event` appended to the audit trail in the same transaction. A
+/// unique violation on `(alg, generation)` means another replica created this generation
+/// first: reported as `Ok(false)` (nothing written).
+pub(crate) async fn insert(
+    db: &Database,
+    record: &KeyRecord,
+    event: Option<&audit::AuditEvent>,
+) -> Result<bool, StorageError> {
     let row = Row::from_record(record);
     let mut conn = db.get().await?;
-    let result = with_conn!(&mut conn, |c| diesel::insert_into(signing_keys::table)
-        .values(&row)
-        .execute(c)
+    let result = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::insert_into(signing_keys::table)
+                .values(&row)
+                .execute(tx)
+                .await?;
+            if let Some(event) = event {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
         .await);
     match result.map_err(StorageError::from) {
         Ok(_) => Ok(true),
@@ -84,27 +97,36 @@ pub(crate) async fn insert(db: &Database, record: &KeyRecord) -> Result<bool, St
     }
 }
 
-/// Sets a key's state and times.
+/// Sets a key's state and times, with `event` appended to the audit trail in the same
+/// transaction when the key exists.
 pub(crate) async fn update(
     db: &Database,
     kid: &str,
     state: KeyState,
-    activates_at: i64,
-    retired_at: Option<i64>,
-    remove_after: Option<i64>,
+    times: (i64, Option<i64>, Option<i64>),
+    event: Option<&audit::AuditEvent>,
 ) -> Result<usize, StorageError> {
+    let (activates_at, retired_at, remove_after) = times;
     let mut conn = db.get().await?;
-    Ok(with_conn!(&mut conn, |c| diesel::update(
-        signing_keys::table.find(kid)
-    )
-    .set((
-        signing_keys::state.eq(state.as_str()),
-        signing_keys::activates_at.eq(activates_at),
-        signing_keys::retired_at.eq(retired_at),
-        signing_keys::remove_after.eq(remove_after),
-    ))
-    .execute(c)
-    .await)?)
+    Ok(with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::update(signing_keys::table.find(kid))
+                .set((
+                    signing_keys::state.eq(state.as_str()),
+                    signing_keys::activates_at.eq(activates_at),
+                    signing_keys::retired_at.eq(retired_at),
+                    signing_keys::remove_after.eq(remove_after),
+                ))
+                .execute(tx)
+                .await?;
+            if n == 1
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
+        .await)?)
 }
 
 /// Deletes a key (its retention is over).

@@ -114,14 +114,11 @@ impl KeyStore {
                     .await
                     .map_err(|e| AuthzError::Task(e.to_string()))??;
                 let record = self.record_for(&key, generation, activates_at, now)?;
-                if repo::insert(&self.db, &record).await? {
+                // audit trail (issue 18): the scheduled rotation, in the insert's transaction.
+                let event = key_event(Action::KeyRotated, &record.kid, now).note("automatic");
+                if repo::insert(&self.db, &record, Some(&event)).await? {
                     tracing::info!(kid = %record.kid, %alg, generation, activates_at, "signing key created");
-                    // audit trail (issue 18, idpadmin): the scheduled rotation.
-                    audit::record(
-                        &self.db,
-                        &key_event(Action::KeyRotated, &record.kid, now).note("automatic"),
-                    )
-                    .await?;
+                    event.log();
                 }
             }
             Change::Update {
@@ -131,22 +128,21 @@ impl KeyStore {
                 retired_at,
                 remove_after,
             } => {
-                repo::update(
+                let event = (state == KeyState::Retired)
+                    .then(|| key_event(Action::KeyRetired, &kid, now).note("automatic"));
+                let n = repo::update(
                     &self.db,
                     &kid,
                     state,
-                    activates_at,
-                    retired_at,
-                    remove_after,
+                    (activates_at, retired_at, remove_after),
+                    event.as_ref(),
                 )
                 .await?;
                 tracing::info!(%kid, state = state.as_str(), "signing key state");
-                if state == KeyState::Retired {
-                    audit::record(
-                        &self.db,
-                        &key_event(Action::KeyRetired, &kid, now).note("automatic"),
-                    )
-                    .await?;
+                if n == 1
+                    && let Some(event) = &event
+                {
+                    event.log();
                 }
             }
             Change::Delete { kid } => {
@@ -212,6 +208,19 @@ impl KeyStore {
     /// `keys.publish_ahead` (or at once with `activate_now`, skipping the cache grace).
     #[instrument(skip_all)]
     pub async fn add(&self, key: PrivateKey, activate_now: bool) -> Result<KeyRecord, AuthzError> {
+        Ok(self.add_audited(key, activate_now, None).await?.0)
+    }
+
+    /// [`KeyStore::add`] with `event`, its target set to the new key, appended to the audit
+    /// trail in the insert's transaction (issue 18); returns the event as committed, to be
+    /// logged.
+    #[instrument(skip_all)]
+    pub async fn add_audited(
+        &self,
+        key: PrivateKey,
+        activate_now: bool,
+        event: Option<AuditEvent>,
+    ) -> Result<(KeyRecord, Option<AuditEvent>), AuthzError> {
         let now = self.clock.now();
         let records = repo::all(&self.db).await?;
         if records.iter().any(|r| r.kid == key.kid()) {
@@ -233,13 +242,14 @@ impl KeyStore {
             now + self.policy.publish_ahead
         };
         let record = self.record_for(&key, generation, activates_at, now)?;
-        if !repo::insert(&self.db, &record).await? {
+        let event = event.map(|e| e.target(TargetKind::Key, &record.kid));
+        if !repo::insert(&self.db, &record, event.as_ref()).await? {
             return Err(AuthzError::Conflict(
                 "another replica created a key of this algorithm at the same moment; retry".into(),
             ));
         }
         self.maintain().await?;
-        Ok(record)
+        Ok((record, event))
     }
 
     /// Generates and stores a new key of `alg` (see [`KeyStore::add`]).
@@ -248,17 +258,38 @@ impl KeyStore {
         alg: Algorithm,
         activate_now: bool,
     ) -> Result<KeyRecord, AuthzError> {
+        Ok(self.generate_audited(alg, activate_now, None).await?.0)
+    }
+
+    /// [`KeyStore::generate`] with `event` committed with the key (see
+    /// [`KeyStore::add_audited`]).
+    pub async fn generate_audited(
+        &self,
+        alg: Algorithm,
+        activate_now: bool,
+        event: Option<AuditEvent>,
+    ) -> Result<(KeyRecord, Option<AuditEvent>), AuthzError> {
         let bits = self.rsa_bits;
         let key = tokio::task::spawn_blocking(move || PrivateKey::generate(alg, bits))
             .await
             .map_err(|e| AuthzError::Task(e.to_string()))??;
-        self.add(key, activate_now).await
+        self.add_audited(key, activate_now, event).await
     }
 
     /// Stops `kid` signing now; it stays published for `keys.retired_retention`. If it was
     /// the only key of a configured algorithm, the next maintenance step gives that
     /// algorithm a new key.
     pub async fn retire(&self, kid: &str) -> Result<KeyRecord, AuthzError> {
+        self.retire_audited(kid, None).await
+    }
+
+    /// [`KeyStore::retire`] with `event` appended to the audit trail in the update's
+    /// transaction (issue 18).
+    pub async fn retire_audited(
+        &self,
+        kid: &str,
+        event: Option<&AuditEvent>,
+    ) -> Result<KeyRecord, AuthzError> {
         let now = self.clock.now();
         let record = repo::all(&self.db)
             .await?
@@ -274,9 +305,12 @@ impl KeyStore {
             &self.db,
             kid,
             KeyState::Retired,
-            record.activates_at.min(now),
-            Some(now),
-            Some(now + self.policy.retired_retention),
+            (
+                record.activates_at.min(now),
+                Some(now),
+                Some(now + self.policy.retired_retention),
+            ),
+            event,
         )
         .await?;
         self.maintain().await?;

@@ -2,7 +2,7 @@
 
 use diesel::prelude::*;
 use domain::ScopeSet;
-use storage::diesel_async::RunQueryDsl;
+use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
 use super::model::InitialAccessToken;
@@ -37,11 +37,13 @@ impl TokenRow {
     }
 }
 
-/// Stores a token by the hex SHA-256 of its value.
+/// Stores a token by the hex SHA-256 of its value, with `event` appended to the audit
+/// trail in the same transaction.
 pub(super) async fn insert(
     db: &Database,
     token: &InitialAccessToken,
     token_hash: &str,
+    event: Option<&audit::AuditEvent>,
 ) -> Result<(), StorageError> {
     let row = TokenRow {
         id: token.id.clone(),
@@ -53,12 +55,18 @@ pub(super) async fn insert(
         expires_at: token.expires_at,
     };
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::insert_into(
-        registration_tokens::table
-    )
-    .values(&row)
-    .execute(c)
-    .await)?;
+    with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            diesel::insert_into(registration_tokens::table)
+                .values(&row)
+                .execute(tx)
+                .await?;
+            if let Some(event) = event {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(())
+        })
+        .await)?;
     Ok(())
 }
 
@@ -91,13 +99,26 @@ pub(super) async fn list(db: &Database) -> Result<Vec<InitialAccessToken>, Stora
     rows.into_iter().map(TokenRow::into_token).collect()
 }
 
-/// Deletes a token; clients registered with it stay. `Ok(false)`: no such token.
-pub(super) async fn delete(db: &Database, id: &str) -> Result<bool, StorageError> {
+/// Deletes a token, with `event` appended to the audit trail in the same transaction;
+/// clients registered with it stay. `Ok(false)`: no such token (nothing written).
+pub(super) async fn delete(
+    db: &Database,
+    id: &str,
+    event: Option<&audit::AuditEvent>,
+) -> Result<bool, StorageError> {
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::delete(
-        registration_tokens::table.find(id)
-    )
-    .execute(c)
-    .await)?;
+    let n = with_conn!(&mut conn, |c| c
+        .transaction(async |tx| {
+            let n = diesel::delete(registration_tokens::table.find(id))
+                .execute(tx)
+                .await?;
+            if n == 1
+                && let Some(event) = event
+            {
+                audit::append(tx, event).await?;
+            }
+            Ok::<_, diesel::result::Error>(n)
+        })
+        .await)?;
     Ok(n == 1)
 }

@@ -121,6 +121,24 @@ impl Registrations {
         ttl: Duration,
         uses: u32,
     ) -> Result<(InitialAccessToken, String), AuthzError> {
+        let (token, value, _) = self
+            .create_token_audited(description, scope, ttl, uses, None)
+            .await?;
+        Ok((token, value))
+    }
+
+    /// [`Registrations::create_token`] with `event`, its target set to the new token,
+    /// appended to the audit trail in the insert's transaction (issue 18); returns the
+    /// event as committed, to be logged.
+    #[instrument(skip_all)]
+    pub async fn create_token_audited(
+        &self,
+        description: String,
+        scope: ScopeSet,
+        ttl: Duration,
+        uses: u32,
+        event: Option<audit::AuditEvent>,
+    ) -> Result<(InitialAccessToken, String, Option<audit::AuditEvent>), AuthzError> {
         if uses == 0 {
             return Err(AuthzError::Invalid("--uses must be at least 1".into()));
         }
@@ -138,8 +156,20 @@ impl Registrations {
             created_at: now,
             expires_at: now.saturating_add(secs),
         };
-        repo::insert(&self.db, &token, &domain::secret::digest_hex(&value)).await?;
-        Ok((token, value))
+        let event = event.map(|e| e.target(audit::TargetKind::RegistrationToken, &token.id));
+        repo::insert(
+            &self.db,
+            &token,
+            &domain::secret::digest_hex(&value),
+            event.as_ref(),
+        )
+        .await?;
+        Ok((token, value, event))
+    }
+
+    /// The scope of an initial access token minted without one: `registration.open_scope`.
+    pub fn default_scope(&self) -> ScopeSet {
+        self.config.open_scopes()
     }
 
     /// Every initial access token (never their values), newest first.
@@ -149,7 +179,17 @@ impl Registrations {
 
     /// Revokes an initial access token at once; clients registered with it stay.
     pub async fn revoke_token(&self, id: &str) -> Result<(), AuthzError> {
-        if !repo::delete(&self.db, id).await? {
+        self.revoke_token_audited(id, None).await
+    }
+
+    /// [`Registrations::revoke_token`] with `event` appended to the audit trail in the same
+    /// transaction (issue 18).
+    pub async fn revoke_token_audited(
+        &self,
+        id: &str,
+        event: Option<&audit::AuditEvent>,
+    ) -> Result<(), AuthzError> {
+        if !repo::delete(&self.db, id, event).await? {
             return Err(AuthzError::NotFound(format!("no registration token {id}")));
         }
         Ok(())

@@ -816,7 +816,7 @@ async fn documented_routes_answer(db: TestDatabase) {
         }
     }
     assert_eq!(
-        operations, 13,
+        operations, 19,
         "every route of the table is in the document"
     );
     let page = env.http.get(env.admin("/admin/docs")).send().await.unwrap();
@@ -870,6 +870,34 @@ async fn demo_admin_drives_the_api(db: TestDatabase) {
         .unwrap();
     assert!(again.is_empty(), "{again:?}");
     let origin = format!("http://127.0.0.1:{}", env.addrs.admin.port());
+    // Swagger UI's token request is preflighted (Basic credentials, X-Requested-With).
+    let preflight = env
+        .http
+        .request(
+            reqwest::Method::OPTIONS,
+            format!("http://{}/token", env.addrs.http),
+        )
+        .header("origin", &origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization,content-type,x-requested-with",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        origin.as_str()
+    );
+    let allowed = preflight.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    for header in ["authorization", "content-type", "x-requested-with"] {
+        assert!(allowed.contains(header), "{header} in {allowed}");
+    }
     let res = env
         .http
         .post(format!("http://{}/token", env.addrs.http))
@@ -909,6 +937,10 @@ storage::backend_tests!(authz::MIGRATIONS;
     concurrent_replaces_one_wins,
     keys_and_user_grants,
     documented_routes_answer,
+    registration_tokens_through_the_api,
+    admin_writes_commit_with_their_audit_event,
+    oversized_chunked_bodies_get_413_problems,
+    cli_url_drives_a_running_authz,
 );
 
 // audit trail (issue 18, idpadmin): GET /admin/v1/audit.
@@ -1016,3 +1048,560 @@ async fn audit_listing_filters_pages_and_refuses_bad_queries(db: TestDatabase) {
 storage::backend_tests!(authz::MIGRATIONS;
     audit_listing_filters_pages_and_refuses_bad_queries,
 );
+
+// admin2: initial access tokens (RFC 7591 §3) through the admin API, audit in the write's
+// transaction, 413 for chunked bodies over the cap.
+
+/// Audit events of `action` (newest first) as the audit route lists them.
+async fn audit_of(env: &Env, token: &str, action: &str) -> Vec<Value> {
+    let a = env
+        .get(&format!("/admin/v1/audit?action={action}"), token)
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    a.body["items"].as_array().unwrap().clone()
+}
+
+async fn registration_tokens_through_the_api(db: TestDatabase) {
+    use reqwest::Method;
+    let env = start(&db).await;
+    let token = env.token().await;
+    let created = env
+        .write(
+            Method::POST,
+            "/admin/v1/registration-tokens",
+            &token,
+            None,
+            json!({"expires_in": 3600, "uses": 2, "scope": "openid profile", "description": "team a"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    assert_eq!(created.headers["cache-control"], "no-store");
+    let id = created.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        created.headers["location"],
+        format!("/admin/v1/registration-tokens/{id}").as_str()
+    );
+    assert_eq!(created.body["uses_left"], 2);
+    assert_eq!(created.body["scope"], "openid profile");
+    let value = created.body["token"].as_str().unwrap().to_owned();
+    assert!(value.len() >= 32, "{value}");
+
+    // Listed without its value; a reader may list.
+    let reader = env.token_for("reader", "admin:clients:read").await;
+    let list = env.get("/admin/v1/registration-tokens", &reader).await;
+    assert_eq!(list.status, 200, "{}", list.body);
+    assert_eq!(list.body.as_array().unwrap().len(), 1);
+    assert_eq!(list.body[0]["id"], id.as_str());
+    assert_eq!(list.body[0]["description"], "team a");
+    assert!(list.body[0].get("token").is_none());
+    assert!(!list.body.to_string().contains(&value));
+
+    // The token registers a client at POST /register (RFC 7591 §3).
+    let register = |bearer: String| {
+        env.http
+            .post(format!("http://{}/register", env.addrs.http))
+            .bearer_auth(bearer)
+            .json(&json!({
+                "client_name": "Dynamic",
+                "redirect_uris": ["https://dyn.example.test/cb"],
+                "grant_types": ["authorization_code"],
+                "response_types": ["code"],
+                "token_endpoint_auth_method": "client_secret_basic",
+                "scope": "openid"
+            }))
+    };
+    let registered = env.send(register(value.clone())).await;
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let listed = env.get("/admin/v1/registration-tokens", &token).await;
+    assert_eq!(listed.body[0]["uses_left"], 1, "{}", listed.body);
+
+    // Writes need admin:clients:write.
+    let denied = env
+        .write(
+            Method::POST,
+            "/admin/v1/registration-tokens",
+            &reader,
+            None,
+            json!({"expires_in": 60}),
+        )
+        .await;
+    assert_problem(&denied, 403, "insufficient-scope");
+    assert!(
+        denied.headers["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    let anonymous = env
+        .send(env.http.get(env.admin("/admin/v1/registration-tokens")))
+        .await;
+    assert_problem(&anonymous, 401, "unauthorized");
+
+    // Bad bodies name the field.
+    for (body, kind, field) in [
+        (json!({"expires_in": 0}), "invalid-value", "expires_in"),
+        (
+            json!({"expires_in": 60, "uses": 0}),
+            "invalid-value",
+            "uses",
+        ),
+        (
+            json!({"expires_in": 60, "scope": "a\"b"}),
+            "invalid-value",
+            "scope",
+        ),
+        (json!({"expires_in": "soon"}), "invalid-body", "expires_in"),
+        (
+            json!({"expires_in": 60, "colour": "red"}),
+            "invalid-body",
+            "colour",
+        ),
+        (json!({"uses": 3}), "invalid-body", "expires_in"),
+    ] {
+        let a = env
+            .write(
+                Method::POST,
+                "/admin/v1/registration-tokens",
+                &token,
+                None,
+                body.clone(),
+            )
+            .await;
+        assert_problem(&a, 400, kind);
+        assert_eq!(a.body["field"], field, "{body}: {}", a.body);
+    }
+    assert_eq!(
+        env.get("/admin/v1/registration-tokens", &token)
+            .await
+            .body
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "nothing stored by the refused ones"
+    );
+
+    // Revoked at once: the token registers nothing more.
+    let path = format!("/admin/v1/registration-tokens/{id}");
+    let revoked = env
+        .send(env.http.delete(env.admin(&path)).bearer_auth(&token))
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.body);
+    let refused = env.send(register(value.clone())).await;
+    assert_eq!(refused.status, 401, "{}", refused.body);
+    assert_eq!(refused.body["error"], "invalid_token", "{}", refused.body);
+    let again = env
+        .send(env.http.delete(env.admin(&path)).bearer_auth(&token))
+        .await;
+    assert_problem(&again, 404, "not-found");
+    assert_eq!(
+        env.get("/admin/v1/registration-tokens", &token).await.body,
+        json!([])
+    );
+
+    // The audit trail: who minted and revoked which token; the failed revocation too.
+    let minted = audit_of(&env, &token, "registration_token.created").await;
+    assert_eq!(minted.len(), 1 + 6, "one success, six refusals: {minted:?}");
+    let ok: Vec<&Value> = minted
+        .iter()
+        .filter(|e| e["outcome"] == "success")
+        .collect();
+    assert_eq!(ok.len(), 1);
+    assert_eq!(ok[0]["target_id"], id.as_str());
+    assert_eq!(ok[0]["actor_id"], "ops");
+    let revocations = audit_of(&env, &token, "registration_token.revoked").await;
+    assert_eq!(revocations.len(), 2, "{revocations:?}");
+    for e in &revocations {
+        assert_eq!(e["target_id"], id.as_str(), "{e}");
+    }
+    let mut outcomes: Vec<(&str, &str)> = revocations
+        .iter()
+        .map(|e| {
+            (
+                e["outcome"].as_str().unwrap(),
+                e["reason"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    outcomes.sort_unstable();
+    assert_eq!(outcomes, [("failure", "not-found"), ("success", "")]);
+}
+
+/// An admin write and its audit event are one transaction: with the audit table gone, the
+/// write fails and changes nothing (before, the change committed and only its record was
+/// lost). With it, every write's row names the admin client, the action and the target.
+async fn admin_writes_commit_with_their_audit_event(db: TestDatabase) {
+    use reqwest::Method;
+    use storage::diesel_async::RunQueryDsl;
+    let env = start(&db).await;
+    let token = env.token().await;
+    let created = env
+        .write(
+            Method::POST,
+            "/admin/v1/clients",
+            &token,
+            None,
+            json!({"client_id": "audited", "client_name": "Audited"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.body);
+    let tag = created.headers["etag"].to_str().unwrap().to_owned();
+    let updated = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/audited",
+            &token,
+            Some(&tag),
+            json!({"client_name": "Audited 2"}),
+        )
+        .await;
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    let stale = env
+        .write(
+            Method::PUT,
+            "/admin/v1/clients/audited",
+            &token,
+            Some(&tag),
+            json!({"client_name": "Audited 3"}),
+        )
+        .await;
+    assert_problem(&stale, 412, "precondition-failed");
+    for (action, outcomes) in [
+        ("client.created", vec!["success"]),
+        ("client.updated", vec!["failure", "success"]),
+    ] {
+        let events = audit_of(&env, &token, action).await;
+        let mut got: Vec<&str> = events
+            .iter()
+            .map(|e| e["outcome"].as_str().unwrap())
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, outcomes, "{action}: {events:?}");
+        for e in &events {
+            assert_eq!(e["actor_kind"], "admin_client", "{e}");
+            assert_eq!(e["actor_id"], "ops", "{e}");
+            assert_eq!(e["target_kind"], "client", "{e}");
+            assert_eq!(e["target_id"], "audited", "{e}");
+        }
+    }
+
+    // The audit table goes away: every write fails whole.
+    let pool = storage::Database::connect(db.config(), &authz::MIGRATIONS)
+        .await
+        .unwrap();
+    let mut conn = pool.get().await.unwrap();
+    storage::with_conn!(&mut conn, |c| diesel::sql_query(
+        "ALTER TABLE audit_events RENAME TO audit_events_away"
+    )
+    .execute(c)
+    .await)
+    .unwrap();
+    let keys_before = env.get("/admin/v1/keys", &token).await.body;
+    let refused = env
+        .write(
+            Method::POST,
+            "/admin/v1/clients",
+            &token,
+            None,
+            json!({"client_id": "unrecorded", "client_name": "Unrecorded"}),
+        )
+        .await;
+    assert!(refused.status.is_server_error(), "{}", refused.body);
+    assert_eq!(refused.headers["content-type"], "application/problem+json");
+    assert_problem(
+        &env.get("/admin/v1/clients/unrecorded", &token).await,
+        404,
+        "not-found",
+    );
+    let kept = env
+        .send(
+            env.http
+                .delete(env.admin("/admin/v1/clients/audited"))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert!(kept.status.is_server_error(), "{}", kept.body);
+    assert_eq!(
+        env.get("/admin/v1/clients/audited", &token).await.body["client_name"],
+        "Audited 2"
+    );
+    let rotated = env
+        .write(
+            Method::POST,
+            "/admin/v1/keys",
+            &token,
+            None,
+            json!({"alg": "ES256"}),
+        )
+        .await;
+    assert!(rotated.status.is_server_error(), "{}", rotated.body);
+    assert_eq!(env.get("/admin/v1/keys", &token).await.body, keys_before);
+    let minted = env
+        .write(
+            Method::POST,
+            "/admin/v1/registration-tokens",
+            &token,
+            None,
+            json!({"expires_in": 60}),
+        )
+        .await;
+    assert!(minted.status.is_server_error(), "{}", minted.body);
+
+    storage::with_conn!(&mut conn, |c| diesel::sql_query(
+        "ALTER TABLE audit_events_away RENAME TO audit_events"
+    )
+    .execute(c)
+    .await)
+    .unwrap();
+    assert_eq!(
+        env.get("/admin/v1/registration-tokens", &token).await.body,
+        json!([])
+    );
+    assert!(audit_of(&env, &token, "client.deleted").await.is_empty());
+    let deleted = env
+        .send(
+            env.http
+                .delete(env.admin("/admin/v1/clients/audited"))
+                .bearer_auth(&token),
+        )
+        .await;
+    assert_eq!(deleted.status, 204);
+    let events = audit_of(&env, &token, "client.deleted").await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["outcome"], "success");
+    assert_eq!(events[0]["target_id"], "audited");
+}
+
+/// RFC 9110 §15.5.14: a body over the cap is refused with 413 as a problem (RFC 9457)
+/// naming the limit, also when it comes chunked (no Content-Length to check up front).
+async fn oversized_chunked_bodies_get_413_problems(db: TestDatabase) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = start(&db).await;
+    let token = env.token().await;
+    let mut stream = tokio::net::TcpStream::connect(env.addrs.admin)
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /admin/v1/clients HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+        env.addrs.admin
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = "a".repeat(16 * 1024);
+    let mut answer = Vec::new();
+    // Up to 80 KiB in 16 KiB chunks (the server may answer and close before the end).
+    let mut sent = stream
+        .write_all(b"10\r\n{\"client_name\":\"\r\n")
+        .await
+        .is_ok();
+    for _ in 0..5 {
+        if !sent {
+            break;
+        }
+        sent = stream
+            .write_all(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes())
+            .await
+            .is_ok();
+    }
+    if sent {
+        let _ = stream.write_all(b"2\r\n\"}\r\n0\r\n\r\n").await;
+    }
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    let lower = text.to_ascii_lowercase();
+    assert!(
+        lower.contains("content-type: application/problem+json"),
+        "{text}"
+    );
+    assert!(
+        text.contains("urn:problem-type:admin:body-too-large"),
+        "{text}"
+    );
+    assert!(text.contains("65536"), "the limit is named: {text}");
+    // Nothing was stored.
+    let list = env.get("/admin/v1/clients", &token).await;
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 3);
+}
+
+/// `authz --url …` (the real binary) drives this running authz through the admin API with
+/// the admin client's credentials, printing what the local commands print.
+async fn cli_url_drives_a_running_authz(db: TestDatabase) {
+    let env = start(&db).await;
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, format!("{SECRET}\n")).unwrap();
+    let url = format!("http://{}", env.addrs.admin);
+    let token_url = format!("http://{}/token", env.addrs.http);
+    let secret_path = secret_file.to_str().unwrap().to_owned();
+    let run = |args: Vec<String>, remote: bool| {
+        let dir = dir.path().to_owned();
+        let mut all: Vec<String> = Vec::new();
+        if remote {
+            all.extend([
+                "--url".into(),
+                url.clone(),
+                "--token-url".into(),
+                token_url.clone(),
+                "--client-id".into(),
+                "ops".into(),
+                "--client-secret-file".into(),
+                secret_path.clone(),
+            ]);
+        }
+        all.extend(args);
+        async move {
+            // The binary blocks: off the runtime that serves it.
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = all.iter().map(String::as_str).collect();
+                crate::cli::authz_in(&dir, &args, &[])
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let args = |a: &str| a.split(' ').map(str::to_owned).collect::<Vec<_>>();
+    let ok = |out: &std::process::Output| -> String {
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+
+    let list = ok(&run(args("clients list"), true).await);
+    let ids: Vec<&str> = list
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert_eq!(ids, ["ops", "reader", "rs"], "{list}");
+    let created: Value = serde_json::from_str(&ok(&run(
+        args("clients create --id remote-made --name Remote --grant-type client_credentials --scope read --json"),
+        true,
+    )
+    .await))
+    .unwrap();
+    assert_eq!(created["client_id"], "remote-made");
+    assert_eq!(created["scope"], "read");
+    assert!(created["client_secret"].as_str().unwrap().len() >= 32);
+    let token = env.token().await;
+    assert_eq!(
+        env.get("/admin/v1/clients/remote-made", &token)
+            .await
+            .status,
+        200
+    );
+    let shown: Value =
+        serde_json::from_str(&ok(
+            &run(args("clients show remote-made --json"), true).await
+        ))
+        .unwrap();
+    assert_eq!(shown["client_name"], "Remote");
+    assert_eq!(shown["secrets"].as_array().unwrap().len(), 1, "{shown}");
+    assert_eq!(
+        ok(&run(args("clients delete remote-made"), true).await).trim(),
+        "deleted remote-made"
+    );
+    let again = run(args("clients delete remote-made"), true).await;
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert_eq!(
+        stderr.lines().last(),
+        Some("error: 404 Not found: no client remote-made"),
+        "{stderr}"
+    );
+
+    let keys: Value =
+        serde_json::from_str(&ok(&run(args("keys list --json"), true).await)).unwrap();
+    let before = keys.as_array().unwrap().len();
+    assert!(before >= 1);
+    let made: Value =
+        serde_json::from_str(&ok(
+            &run(args("keys generate --alg ES256 --json"), true).await
+        ))
+        .unwrap();
+    let kid = made[0]["kid"].as_str().unwrap().to_owned();
+    assert_eq!(made[0]["alg"], "ES256");
+    let retired: Value = serde_json::from_str(&ok(&run(
+        vec!["keys".into(), "retire".into(), kid.clone(), "--json".into()],
+        true,
+    )
+    .await))
+    .unwrap();
+    assert_eq!(retired[0]["state"], "retired");
+    assert_eq!(retired[0]["kid"], kid.as_str());
+
+    let minted: Value = serde_json::from_str(&ok(&run(
+        args("registration-tokens create --expires 1h --uses 3 --json"),
+        true,
+    )
+    .await))
+    .unwrap();
+    assert_eq!(minted["uses_left"], 3);
+    assert!(minted["token"].as_str().unwrap().len() >= 32);
+    let id = minted["id"].as_str().unwrap().to_owned();
+    let listed = ok(&run(args("registration-tokens list"), true).await);
+    assert!(listed.starts_with(&id), "{listed}");
+    assert_eq!(
+        ok(&run(
+            vec!["registration-tokens".into(), "revoke".into(), id.clone()],
+            true
+        )
+        .await)
+        .trim(),
+        format!("revoked {id}")
+    );
+
+    // Every write above is in the audit trail as the admin client's.
+    for action in [
+        "client.created",
+        "client.deleted",
+        "key.rotated",
+        "key.retired",
+        "registration_token.created",
+        "registration_token.revoked",
+    ] {
+        let events = audit_of(&env, &token, action).await;
+        assert!(
+            events
+                .iter()
+                .any(|e| e["actor_id"] == "ops" && e["outcome"] == "success"),
+            "{action}: {events:?}"
+        );
+    }
+
+    // Missing credentials: one line naming the flag, exit 2; a wrong secret: exit 1.
+    let missing = run(
+        vec!["--url".into(), url.clone(), "clients".into(), "list".into()],
+        false,
+    )
+    .await;
+    assert_eq!(missing.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&missing.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.starts_with("config error: --token-url:"), "{stderr}");
+    let wrong_file = dir.path().join("wrong");
+    std::fs::write(&wrong_file, "not-the-secret").unwrap();
+    let wrong = run(
+        vec![
+            "--url".into(),
+            url.clone(),
+            "--token-url".into(),
+            token_url.clone(),
+            "--client-id".into(),
+            "ops".into(),
+            "--client-secret-file".into(),
+            wrong_file.to_str().unwrap().into(),
+            "clients".into(),
+            "list".into(),
+        ],
+        false,
+    )
+    .await;
+    assert_eq!(wrong.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(stderr.contains("invalid_client"), "{stderr}");
+    assert!(!stderr.contains("not-the-secret"), "{stderr}");
+}

@@ -4,6 +4,8 @@
 
 mod abuse;
 mod admin_api;
+// admin2: a client's grants
+mod admin_grants;
 mod app;
 mod audit_events;
 mod cli;

@@ -15,6 +15,7 @@ use crate::clients::NewClient;
 /// Creates a client.
 #[utoipa::path(
     post,
+    operation_id = "clients_create",
     path = "/admin/v1/clients",
     tag = "clients",
     request_body = ClientInput,
@@ -36,47 +37,47 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     body: AdminJson<ClientInput>,
 ) -> Result<HttpResponse, AdminError> {
-    let mut target = String::new();
-    let result: Result<HttpResponse, AdminError> = async {
-        let input = body.into_inner()?;
-        let id = match &input.client_id {
-            Some(id) => ClientId::parse(id).map_err(|e| AdminError::invalid("client_id", e))?,
-            None => ClientId::parse(&crate::clients::generated_id()?)
-                .map_err(|e| AdminError::Internal(e.to_string()))?,
-        };
-        target = id.as_str().to_owned();
-        let client = input.into_client(id)?;
-        let (client, secret) = state
-            .clients
-            .create(NewClient {
-                client,
-                secret: None,
-            })
-            .await?;
-        let Some((client, secrets, revision)) =
-            state.clients.get_with_revision(client.id.as_str()).await?
-        else {
-            return Err(AdminError::Conflict(format!(
-                "client {} was deleted while it was being created",
-                client.id
-            )));
-        };
-        let mut view = ClientView::new(&client, revision).with_secrets(&secrets);
-        view.client_secret = secret;
-        let location = ITEM_PATH.replace("{client_id}", client.id.as_str());
-        Ok(HttpResponse::Created()
-            .insert_header(("Location", location))
-            .insert_header(("ETag", etag(revision)))
-            .insert_header(("Cache-Control", "no-store"))
-            .json(view))
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::ClientCreated,
-        (audit::TargetKind::Client, &target),
-        result,
+        (audit::TargetKind::Client, ""),
+        async |event| {
+            let input = body.into_inner()?;
+            let id = match &input.client_id {
+                Some(id) => ClientId::parse(id).map_err(|e| AdminError::invalid("client_id", e))?,
+                None => ClientId::parse(&crate::clients::generated_id()?)
+                    .map_err(|e| AdminError::Internal(e.to_string()))?,
+            };
+            crate::admin::retarget(event, audit::TargetKind::Client, id.as_str());
+            let client = input.into_client(id)?;
+            let (client, secret) = state
+                .clients
+                .create_audited(
+                    NewClient {
+                        client,
+                        secret: None,
+                    },
+                    Some(&*event),
+                )
+                .await?;
+            let Some((client, secrets, revision)) =
+                state.clients.get_with_revision(client.id.as_str()).await?
+            else {
+                return Err(AdminError::Conflict(format!(
+                    "client {} was deleted while it was being created",
+                    client.id
+                )));
+            };
+            let mut view = ClientView::new(&client, revision).with_secrets(&secrets);
+            view.client_secret = secret;
+            let location = ITEM_PATH.replace("{client_id}", client.id.as_str());
+            Ok(HttpResponse::Created()
+                .insert_header(("Location", location))
+                .insert_header(("ETag", etag(revision)))
+                .insert_header(("Cache-Control", "no-store"))
+                .json(view))
+        },
     )
     .await
 }

@@ -13,6 +13,7 @@ use crate::AppState;
 /// Deletes a client and everything issued to it.
 #[utoipa::path(
     delete,
+    operation_id = "clients_delete",
     path = "/admin/v1/clients/{client_id}",
     tag = "clients",
     params(
@@ -35,26 +36,23 @@ pub(crate) async fn handle(
     id: web::Path<String>,
     if_match: IfMatch,
 ) -> Result<HttpResponse, AdminError> {
-    let target = id.to_string();
-    let result: Result<HttpResponse, AdminError> = async {
-        if if_match != IfMatch::Absent {
-            let Some((_, _, revision)) = state.clients.get_with_revision(&id).await? else {
-                return Err(AdminError::NotFound(format!("no client {id}")));
-            };
-            if_match.require(&etag(revision))?;
-        }
-        state.clients.delete(&id).await?;
-        Ok(HttpResponse::NoContent()
-            .insert_header(("Cache-Control", "no-store"))
-            .finish())
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::ClientDeleted,
-        (audit::TargetKind::Client, &target),
-        result,
+        (audit::TargetKind::Client, &id),
+        async |event| {
+            if if_match != IfMatch::Absent {
+                let Some((_, _, revision)) = state.clients.get_with_revision(&id).await? else {
+                    return Err(AdminError::NotFound(format!("no client {id}")));
+                };
+                if_match.require(&etag(revision))?;
+            }
+            state.clients.delete_audited(&id, Some(&*event)).await?;
+            Ok(HttpResponse::NoContent()
+                .insert_header(("Cache-Control", "no-store"))
+                .finish())
+        },
     )
     .await
 }

@@ -11,6 +11,7 @@ use crate::AppState;
 /// Reads a client.
 #[utoipa::path(
     get,
+    operation_id = "clients_get",
     path = "/admin/v1/clients/{client_id}",
     tag = "clients",
     params(("client_id" = String, Path, description = "The client")),

@@ -40,6 +40,7 @@ pub(crate) struct ClientPage {
 /// Lists clients (never their secrets).
 #[utoipa::path(
     get,
+    operation_id = "clients_list",
     path = "/admin/v1/clients",
     tag = "clients",
     params(ListQuery),

@@ -4,8 +4,11 @@
 pub(crate) mod create;
 pub(crate) mod delete;
 pub(crate) mod get;
+pub(crate) mod grants;
 pub(crate) mod list;
 mod model;
+pub(crate) mod revoke_grant;
+pub(crate) mod revoke_grants;
 pub(crate) mod rotate_secret;
 pub(crate) mod update;
 
@@ -17,3 +20,7 @@ pub(crate) const PATH: &str = "/admin/v1/clients";
 pub(crate) const ITEM_PATH: &str = "/admin/v1/clients/{client_id}";
 /// A client's secret.
 pub(crate) const SECRET_PATH: &str = "/admin/v1/clients/{client_id}/secret";
+/// A client's grants.
+pub(crate) const GRANTS_PATH: &str = "/admin/v1/clients/{client_id}/grants";
+/// One grant of a client.
+pub(crate) const GRANT_PATH: &str = "/admin/v1/clients/{client_id}/grants/{grant_id}";

@@ -38,6 +38,7 @@ pub(crate) struct RotatedSecret {
 /// Rotates a confidential client's secret.
 #[utoipa::path(
     post,
+    operation_id = "clients_rotate_secret",
     path = "/admin/v1/clients/{client_id}/secret",
     tag = "clients",
     params(("client_id" = String, Path, description = "The client")),
@@ -59,37 +60,34 @@ pub(crate) async fn handle(
     id: web::Path<String>,
     body: AdminJson<RotateInput>,
 ) -> Result<HttpResponse, AdminError> {
-    let target = id.to_string();
-    let result: Result<HttpResponse, AdminError> = async {
-        let input = body.into_inner()?;
-        if input.grace > MAX_GRACE {
-            return Err(AdminError::invalid(
-                "grace",
-                format!("must be at most {MAX_GRACE} seconds"),
-            ));
-        }
-        let secret = state
-            .clients
-            .rotate_secret(&id, Duration::from_secs(input.grace))
-            .await?;
-        let mut response = HttpResponse::Ok();
-        response.insert_header(("Cache-Control", "no-store"));
-        if let Some((_, _, revision)) = state.clients.get_with_revision(&id).await? {
-            response.insert_header(("ETag", etag(revision)));
-        }
-        Ok(response.json(RotatedSecret {
-            client_id: id.into_inner(),
-            client_secret: secret,
-            previous_valid_for: input.grace,
-        }))
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::ClientSecretRotated,
-        (audit::TargetKind::Client, &target),
-        result,
+        (audit::TargetKind::Client, &id),
+        async |event| {
+            let input = body.into_inner()?;
+            if input.grace > MAX_GRACE {
+                return Err(AdminError::invalid(
+                    "grace",
+                    format!("must be at most {MAX_GRACE} seconds"),
+                ));
+            }
+            let secret = state
+                .clients
+                .rotate_secret_audited(&id, Duration::from_secs(input.grace), Some(&*event))
+                .await?;
+            let mut response = HttpResponse::Ok();
+            response.insert_header(("Cache-Control", "no-store"));
+            if let Some((_, _, revision)) = state.clients.get_with_revision(&id).await? {
+                response.insert_header(("ETag", etag(revision)));
+            }
+            Ok(response.json(RotatedSecret {
+                client_id: id.to_string(),
+                client_secret: secret,
+                previous_valid_for: input.grace,
+            }))
+        },
     )
     .await
 }

@@ -15,6 +15,7 @@ use crate::AppState;
 /// Replaces a client's settings (secrets and creation time are kept).
 #[utoipa::path(
     put,
+    operation_id = "clients_update",
     path = "/admin/v1/clients/{client_id}",
     tag = "clients",
     params(
@@ -42,41 +43,44 @@ pub(crate) async fn handle(
     if_match: IfMatch,
     body: AdminJson<ClientInput>,
 ) -> Result<HttpResponse, AdminError> {
-    let target = id.to_string();
-    let result: Result<HttpResponse, AdminError> = async {
-        let Some((current, secrets, revision)) = state.clients.get_with_revision(&id).await? else {
-            return Err(AdminError::NotFound(format!("no client {id}")));
-        };
-        if_match.require(&etag(revision))?;
-        let input = body.into_inner()?;
-        if input
-            .client_id
-            .as_deref()
-            .is_some_and(|given| given != id.as_str())
-        {
-            return Err(AdminError::invalid(
-                "client_id",
-                "must equal the client_id of the path",
-            ));
-        }
-        let client_id = ClientId::parse(&id).map_err(|e| AdminError::invalid("client_id", e))?;
-        let mut client = input.into_client(client_id)?;
-        client.created_at = current.created_at;
-        let Some((client, revision)) = state.clients.update_if(client, revision).await? else {
-            return Err(AdminError::PreconditionFailed);
-        };
-        Ok(HttpResponse::Ok()
-            .insert_header(("ETag", etag(revision)))
-            .insert_header(("Cache-Control", "no-store"))
-            .json(ClientView::new(&client, revision).with_secrets(&secrets)))
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::ClientUpdated,
-        (audit::TargetKind::Client, &target),
-        result,
+        (audit::TargetKind::Client, &id),
+        async |event| {
+            let Some((current, secrets, revision)) = state.clients.get_with_revision(&id).await?
+            else {
+                return Err(AdminError::NotFound(format!("no client {id}")));
+            };
+            if_match.require(&etag(revision))?;
+            let input = body.into_inner()?;
+            if input
+                .client_id
+                .as_deref()
+                .is_some_and(|given| given != id.as_str())
+            {
+                return Err(AdminError::invalid(
+                    "client_id",
+                    "must equal the client_id of the path",
+                ));
+            }
+            let client_id =
+                ClientId::parse(&id).map_err(|e| AdminError::invalid("client_id", e))?;
+            let mut client = input.into_client(client_id)?;
+            client.created_at = current.created_at;
+            let Some((client, revision)) = state
+                .clients
+                .update_if(client, revision, Some(&*event))
+                .await?
+            else {
+                return Err(AdminError::PreconditionFailed);
+            };
+            Ok(HttpResponse::Ok()
+                .insert_header(("ETag", etag(revision)))
+                .insert_header(("Cache-Control", "no-store"))
+                .json(ClientView::new(&client, revision).with_secrets(&secrets)))
+        },
     )
     .await
 }

@@ -10,6 +10,7 @@ use crate::AppState;
 /// Lists the signing keys.
 #[utoipa::path(
     get,
+    operation_id = "keys_list",
     path = "/admin/v1/keys",
     tag = "keys",
     security(("admin" = ["admin:keys:read"])),

@@ -12,6 +12,7 @@ use crate::AppState;
 /// Retires a signing key.
 #[utoipa::path(
     post,
+    operation_id = "keys_retire",
     path = "/admin/v1/keys/{kid}/retire",
     tag = "keys",
     params(("kid" = String, Path, description = "The key")),
@@ -30,20 +31,17 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     kid: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let target = kid.to_string();
-    let result: Result<HttpResponse, AdminError> = async {
-        let record = state.keys.retire(&kid).await?;
-        Ok(HttpResponse::Ok()
-            .insert_header(("Cache-Control", "no-store"))
-            .json(KeyView::from(&record)))
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::KeyRetired,
-        (audit::TargetKind::Key, &target),
-        result,
+        (audit::TargetKind::Key, &kid),
+        async |event| {
+            let record = state.keys.retire_audited(&kid, Some(&*event)).await?;
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(KeyView::from(&record)))
+        },
     )
     .await
 }

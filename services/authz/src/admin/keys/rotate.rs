@@ -27,6 +27,7 @@ pub(crate) struct RotateKey {
 /// Generates the next signing key of an algorithm.
 #[utoipa::path(
     post,
+    operation_id = "keys_rotate",
     path = "/admin/v1/keys",
     tag = "keys",
     request_body = RotateKey,
@@ -44,26 +45,28 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     body: AdminJson<RotateKey>,
 ) -> Result<HttpResponse, AdminError> {
-    let mut target = String::new();
-    let result: Result<HttpResponse, AdminError> = async {
-        let input = body.into_inner()?;
-        let alg: Algorithm = input
-            .alg
-            .parse()
-            .map_err(|e: String| AdminError::invalid("alg", e))?;
-        let record = state.keys.generate(alg, input.activate_now).await?;
-        target = record.kid.clone();
-        Ok(HttpResponse::Created()
-            .insert_header(("Cache-Control", "no-store"))
-            .json(KeyView::from(&record)))
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::KeyRotated,
-        (audit::TargetKind::Key, &target),
-        result,
+        (audit::TargetKind::Key, ""),
+        async |event| {
+            let input = body.into_inner()?;
+            let alg: Algorithm = input
+                .alg
+                .parse()
+                .map_err(|e: String| AdminError::invalid("alg", e))?;
+            let (record, committed) = state
+                .keys
+                .generate_audited(alg, input.activate_now, Some(event.clone()))
+                .await?;
+            if let Some(committed) = committed {
+                *event = committed;
+            }
+            Ok(HttpResponse::Created()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(KeyView::from(&record)))
+        },
     )
     .await
 }

@@ -22,6 +22,7 @@ pub(crate) struct ConsentView {
 /// Lists a user's remembered consents.
 #[utoipa::path(
     get,
+    operation_id = "users_consents",
     path = "/admin/v1/users/{subject}/consents",
     tag = "users",
     params(("subject" = String, Path, description = "The user's subject (idp user id)")),

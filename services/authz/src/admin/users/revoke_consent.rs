@@ -12,6 +12,7 @@ use crate::AppState;
 /// Revokes a user's consent to one client, with its grants.
 #[utoipa::path(
     delete,
+    operation_id = "users_revoke_consent",
     path = "/admin/v1/users/{subject}/consents/{client_id}",
     tag = "users",
     params(
@@ -32,21 +33,22 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
-    let target = format!("{}/{}", path.0, path.1);
-    let result: Result<HttpResponse, AdminError> = async {
-        let (subject, client_id) = path.into_inner();
-        state.consents.revoke(&subject, &client_id).await?;
-        Ok(HttpResponse::NoContent()
-            .insert_header(("Cache-Control", "no-store"))
-            .finish())
-    }
-    .await;
+    let (subject, client_id) = path.into_inner();
+    let target = format!("{subject}/{client_id}");
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::ConsentRevoked,
         (audit::TargetKind::User, &target),
-        result,
+        async |event| {
+            state
+                .consents
+                .revoke(&subject, &client_id, Some(&*event))
+                .await?;
+            Ok(HttpResponse::NoContent()
+                .insert_header(("Cache-Control", "no-store"))
+                .finish())
+        },
     )
     .await
 }

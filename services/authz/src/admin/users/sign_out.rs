@@ -23,6 +23,7 @@ pub(crate) struct SignedOut {
 /// Revokes every grant and session of a user.
 #[utoipa::path(
     post,
+    operation_id = "users_sign_out",
     path = "/admin/v1/users/{subject}/sign-out",
     tag = "users",
     params(("subject" = String, Path, description = "The user's subject")),
@@ -39,29 +40,30 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     subject: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
-    let target = subject.to_string();
-    let result: Result<HttpResponse, AdminError> = async {
-        let revoked = state.grants.revoke_subject(&subject).await.map_err(|e| {
-            if e.is_transient() {
-                AdminError::Unavailable(e.to_string())
-            } else {
-                AdminError::Internal(e.to_string())
-            }
-        })?;
-        Ok(HttpResponse::Ok()
-            .insert_header(("Cache-Control", "no-store"))
-            .json(SignedOut {
-                grants: revoked.grants,
-                sessions: revoked.sessions,
-            }))
-    }
-    .await;
     crate::admin::audited(
         &state,
         &admin,
         audit::Action::GrantsRevoked,
-        (audit::TargetKind::User, &target),
-        result,
+        (audit::TargetKind::User, &subject),
+        async |event| {
+            let revoked = state
+                .grants
+                .revoke_subject_audited(&subject, Some(&*event))
+                .await
+                .map_err(|e| {
+                    if e.is_transient() {
+                        AdminError::Unavailable(e.to_string())
+                    } else {
+                        AdminError::Internal(e.to_string())
+                    }
+                })?;
+            Ok(HttpResponse::Ok()
+                .insert_header(("Cache-Control", "no-store"))
+                .json(SignedOut {
+                    grants: revoked.grants,
+                    sessions: revoked.sessions,
+                }))
+        },
     )
     .await
 }
