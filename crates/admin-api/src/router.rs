@@ -107,24 +107,38 @@ impl Router {
 }
 
 /// Holds a route table against an OpenAPI document: every route must be documented with
-/// its method, and every documented operation must be routed. The differences, if any.
+/// its method, every documented operation must be routed, and every operation needs an
+/// `operationId` unique in the document (OpenAPI 3.1 §4.8.10.1; Swagger UI keys "Try it
+/// out" by it). The differences, if any.
 pub fn coverage(table: &[(Method, String)], document: &utoipa::openapi::OpenApi) -> Vec<String> {
     let mut documented = Vec::new();
     for (path, item) in &document.paths.paths {
         let operations = [
-            (Method::GET, item.get.is_some()),
-            (Method::PUT, item.put.is_some()),
-            (Method::POST, item.post.is_some()),
-            (Method::DELETE, item.delete.is_some()),
-            (Method::PATCH, item.patch.is_some()),
+            (Method::GET, &item.get),
+            (Method::PUT, &item.put),
+            (Method::POST, &item.post),
+            (Method::DELETE, &item.delete),
+            (Method::PATCH, &item.patch),
         ];
-        for (method, present) in operations {
-            if present {
-                documented.push((method, path.clone()));
+        for (method, operation) in operations {
+            if let Some(operation) = operation {
+                documented.push((method, path.clone(), operation.operation_id.clone()));
             }
         }
     }
     let mut problems = Vec::new();
+    let mut ids = std::collections::HashSet::new();
+    for (method, path, id) in &documented {
+        match id {
+            None => problems.push(format!("{method} {path} has no operationId")),
+            Some(id) if !ids.insert(id.as_str()) => {
+                problems.push(format!("{method} {path} repeats operationId {id}"))
+            }
+            Some(_) => {}
+        }
+    }
+    let documented: Vec<(Method, String)> =
+        documented.into_iter().map(|(m, p, _)| (m, p)).collect();
     for route in table {
         if !documented.contains(route) {
             problems.push(format!(

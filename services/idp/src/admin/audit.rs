@@ -147,6 +147,7 @@ fn filter(q: &AuditQuery) -> Result<AuditFilter, AdminError> {
 #[utoipa::path(
     get,
     path = "/admin/v1/audit",
+    operation_id = "audit_list",
     tag = "audit",
     params(AuditQuery),
     security(("admin" = ["admin:audit:read"])),

@@ -14,6 +14,7 @@ use crate::admin::users::find;
 #[utoipa::path(
     delete,
     path = "/admin/v1/users/{user_id}/sessions/{session_id}",
+    operation_id = "sessions_end",
     tag = "sessions",
     params(
         ("user_id" = String, Path, description = "The user's id"),

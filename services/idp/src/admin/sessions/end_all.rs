@@ -24,6 +24,7 @@ pub(crate) struct Ended {
 #[utoipa::path(
     delete,
     path = "/admin/v1/users/{user_id}/sessions",
+    operation_id = "sessions_end_all",
     tag = "sessions",
     params(("user_id" = String, Path, description = "The user's id")),
     security(("admin" = ["admin:sessions:write"])),

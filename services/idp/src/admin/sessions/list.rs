@@ -36,6 +36,7 @@ pub(crate) struct SessionList {
 #[utoipa::path(
     get,
     path = "/admin/v1/users/{user_id}/sessions",
+    operation_id = "sessions_list",
     tag = "sessions",
     params(("user_id" = String, Path, description = "The user's id")),
     security(("admin" = ["admin:sessions:read"])),

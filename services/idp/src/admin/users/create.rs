@@ -45,6 +45,7 @@ pub(crate) struct CreateInput {
 #[utoipa::path(
     post,
     path = "/admin/v1/users",
+    operation_id = "users_create",
     tag = "users",
     request_body = CreateInput,
     security(("admin" = ["admin:users:write"])),

@@ -16,6 +16,7 @@ use crate::AppState;
 #[utoipa::path(
     delete,
     path = "/admin/v1/users/{user_id}",
+    operation_id = "users_delete",
     tag = "users",
     params(
         ("user_id" = String, Path, description = "The user's id"),

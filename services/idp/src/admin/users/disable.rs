@@ -15,6 +15,7 @@ use crate::AppState;
 #[utoipa::path(
     post,
     path = "/admin/v1/users/{user_id}/disable",
+    operation_id = "users_disable",
     tag = "users",
     params(("user_id" = String, Path, description = "The user's id")),
     security(("admin" = ["admin:users:write"])),

@@ -14,6 +14,7 @@ use crate::AppState;
 #[utoipa::path(
     post,
     path = "/admin/v1/users/{user_id}/enable",
+    operation_id = "users_enable",
     tag = "users",
     params(("user_id" = String, Path, description = "The user's id")),
     security(("admin" = ["admin:users:write"])),

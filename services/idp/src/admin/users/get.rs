@@ -11,6 +11,7 @@ use crate::AppState;
 #[utoipa::path(
     get,
     path = "/admin/v1/users/{user_id}",
+    operation_id = "users_get",
     tag = "users",
     params(("user_id" = String, Path, description = "The user's id (the OIDC sub)")),
     security(("admin" = ["admin:users:read"])),

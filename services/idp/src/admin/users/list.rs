@@ -53,6 +53,7 @@ fn lower(field: &str, v: Option<String>) -> Result<Option<String>, AdminError> {
 #[utoipa::path(
     get,
     path = "/admin/v1/users",
+    operation_id = "users_list",
     tag = "users",
     params(ListQuery),
     security(("admin" = ["admin:users:read"])),

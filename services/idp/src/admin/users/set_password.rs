@@ -28,6 +28,7 @@ pub(crate) struct PasswordInput {
 #[utoipa::path(
     post,
     path = "/admin/v1/users/{user_id}/password",
+    operation_id = "users_set_password",
     tag = "users",
     params(("user_id" = String, Path, description = "The user's id")),
     request_body = PasswordInput,

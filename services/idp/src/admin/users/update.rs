@@ -17,6 +17,7 @@ use crate::admin::error::on_field;
 #[utoipa::path(
     put,
     path = "/admin/v1/users/{user_id}",
+    operation_id = "users_update",
     tag = "users",
     params(
         ("user_id" = String, Path, description = "The user's id"),
