@@ -40,8 +40,8 @@ pub use runtime::Addresses;
 use runtime::{Launch, Launched, Shutdown};
 use storage::{Database, EmbeddedMigrations};
 
-pub use crate::admin::AdminApiConfig;
 pub use crate::clock::{Clock, SystemClock};
+pub use crate::config::AdminApiConfig;
 pub use crate::config::IdpConfig;
 pub use crate::config::SessionsApiConfig;
 pub use crate::csrf::CsrfConfig;

@@ -668,7 +668,8 @@ fn to_input(c: &Client) -> Result<serde_json::Value, AuthzError> {
 }
 
 /// Runs one `authz clients` command against the remote authz `target` (`--url`): `list`,
-/// `show`, `create` (generated secrets only) and `delete`, with the local output.
+/// `show`, `create` (generated secrets only), `update` (with the ETag it read as
+/// `If-Match`), `rotate-secret` and `delete`, with the local output.
 pub async fn remote(
     target: super::remote::Target,
     command: ClientsCommand,
@@ -746,12 +747,53 @@ pub async fn remote(
                 println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
             }
         }
-        ClientsCommand::Update { .. } | ClientsCommand::RotateSecret { .. } => {
-            return Err(AuthzError::Invalid(
-                "with --url: clients list, show, create and delete (use the admin API's \
-                 PUT /admin/v1/clients/{id} and POST .../secret for the rest)"
-                    .into(),
-            ));
+        ClientsCommand::Update {
+            id,
+            name,
+            settings,
+            json,
+        } => {
+            // Read, change, replace with the tag read: a concurrent change in between is
+            // refused (412) rather than overwritten.
+            let (got, tag) = api.exchange(Method::GET, &item(&id), None, None).await?;
+            let tag = tag.ok_or_else(|| {
+                AuthzError::Invalid("the admin API sent the client without an ETag".into())
+            })?;
+            let mut client = from_view(&got)?;
+            if let Some(n) = name {
+                client.name = n;
+            }
+            settings.apply(&mut client)?;
+            let (updated, _) = api
+                .exchange(
+                    Method::PUT,
+                    &item(&id),
+                    Some(&to_input(&client)?),
+                    Some(&tag),
+                )
+                .await?;
+            show(&from_view(&updated)?, json);
+        }
+        ClientsCommand::RotateSecret { id, grace, json } => {
+            let rotated = api
+                .call(
+                    Method::POST,
+                    &format!("{}/secret", item(&id)),
+                    Some(&serde_json::json!({ "grace": grace.as_secs() })),
+                )
+                .await?;
+            let secret = rotated["client_secret"].as_str().unwrap_or_default();
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({ "client_id": id, "client_secret": secret, "previous_valid_for": grace.as_secs() })
+                );
+            } else {
+                println!(
+                    "client_secret: {secret}\n(shown once; previous secrets stop working in {})",
+                    humantime::format_duration(grace)
+                );
+            }
         }
         ClientsCommand::Delete { id } => {
             api.call(Method::DELETE, &item(&id), None).await?;

@@ -103,3 +103,66 @@ pub async fn consents(config: &AuthzConfig, command: ConsentsCommand) -> Result<
     }
     Ok(())
 }
+
+/// Runs one `authz consents` command against the remote authz `target` (`--url`) through
+/// the admin API (`GET /admin/v1/users/{subject}/consents`, `DELETE
+/// .../consents/{client_id}`), with the local output; the API's revocation answers no
+/// grant count, so the remote line and JSON leave it out.
+pub async fn remote(
+    target: super::remote::Target,
+    command: ConsentsCommand,
+) -> Result<(), AuthzError> {
+    use reqwest::Method;
+    let scope = match &command {
+        ConsentsCommand::List { .. } => "admin:users:read",
+        ConsentsCommand::Revoke { .. } => "admin:users:write",
+    };
+    let api = target.connect(scope).await?;
+    let consents = |subject: &str| {
+        format!(
+            "/admin/v1/users/{}/consents",
+            super::remote::segment(subject)
+        )
+    };
+    match command {
+        ConsentsCommand::List { subject, json } => {
+            let all = api.call(Method::GET, &consents(&subject), None).await?;
+            let all = all.as_array().cloned().unwrap_or_default();
+            if json {
+                println!("{}", serde_json::Value::Array(all));
+            } else if all.is_empty() {
+                println!("no remembered consents for {subject}");
+            } else {
+                for c in &all {
+                    println!(
+                        "{}  scope={:?}  updated_at={}",
+                        c["client_id"].as_str().unwrap_or_default(),
+                        c["scope"].as_str().unwrap_or_default(),
+                        c["updated_at"].as_i64().unwrap_or_default()
+                    );
+                }
+            }
+        }
+        ConsentsCommand::Revoke {
+            subject,
+            client,
+            json,
+        } => {
+            let path = format!("{}/{}", consents(&subject), super::remote::segment(&client));
+            api.call(Method::DELETE, &path, None).await?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::json!({
+                        "subject": subject,
+                        "client_id": client,
+                        "consent_revoked": true,
+                    })
+                );
+            } else {
+                println!("revoked the consent of {subject} for {client} and its grants");
+            }
+        }
+    }
+    Ok(())
+}

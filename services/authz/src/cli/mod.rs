@@ -28,7 +28,8 @@ pub struct Cli {
     /// Configuration file (default: configs/authz.yaml when present).
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// admin2: a remote authz for `clients`, `keys` and `registration-tokens` (`--url`).
+    /// admin2: a remote authz for `clients`, `keys`, `registration-tokens` and `consents`
+    /// (`--url`).
     #[command(flatten)]
     remote: remote::RemoteArgs,
     #[command(subcommand)]
@@ -202,8 +203,13 @@ fn run_remote(args: remote::RemoteArgs, command: Command) -> ExitCode {
                 registration_tokens::remote(target, command)
             })
         }
+        Command::Consents { command } => runtime::cli::run("authz", &rt, &telemetry, || {
+            consents::remote(target, command)
+        }),
         _ => {
-            eprintln!("config error: --url: applies to clients, keys and registration-tokens only");
+            eprintln!(
+                "config error: --url: applies to clients, keys, registration-tokens and consents only"
+            );
             ExitCode::from(runtime::cli::EXIT_CONFIG)
         }
     }

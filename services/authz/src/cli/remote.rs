@@ -137,16 +137,37 @@ impl Remote {
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, AuthzError> {
+        Ok(self.exchange(method, path, body, None).await?.0)
+    }
+
+    /// [`Remote::call`] with an optional `If-Match` (RFC 9110 §13.1.1), answering the
+    /// response's `ETag` too (RFC 9110 §8.8.3): a read-modify-write sends back the tag it
+    /// read, so a concurrent change is refused (412) instead of overwritten.
+    pub async fn exchange(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&Value>,
+        if_match: Option<&str>,
+    ) -> Result<(Value, Option<String>), AuthzError> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url).bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(b);
+        }
+        if let Some(tag) = if_match {
+            req = req.header("if-match", tag);
         }
         let res = req
             .send()
             .await
             .map_err(|e| AuthzError::Task(format!("{url}: {e}")))?;
         let status = res.status();
+        let etag = res
+            .headers()
+            .get("etag")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         let text = res
             .text()
             .await
@@ -157,7 +178,7 @@ impl Remote {
             serde_json::from_str(&text).unwrap_or(Value::String(text))
         };
         if status.is_success() {
-            return Ok(value);
+            return Ok((value, etag));
         }
         let title = value["title"].as_str().unwrap_or("error");
         let detail = value["detail"].as_str().unwrap_or_default();

@@ -1500,6 +1500,32 @@ async fn cli_url_drives_a_running_authz(db: TestDatabase) {
         .unwrap();
     assert_eq!(shown["client_name"], "Remote");
     assert_eq!(shown["secrets"].as_array().unwrap().len(), 1, "{shown}");
+    // update: read with its ETag, replace with If-Match; rotate-secret with a grace.
+    let updated: Value = serde_json::from_str(&ok(&run(
+        args("clients update remote-made --name Renamed --scope read --json"),
+        true,
+    )
+    .await))
+    .unwrap();
+    assert_eq!(updated["client_name"], "Renamed");
+    let got = env.get("/admin/v1/clients/remote-made", &token).await;
+    assert_eq!(got.body["client_name"], "Renamed", "{}", got.body);
+    let rotated: Value = serde_json::from_str(&ok(&run(
+        args("clients rotate-secret remote-made --grace 1h --json"),
+        true,
+    )
+    .await))
+    .unwrap();
+    assert_eq!(rotated["previous_valid_for"], 3600);
+    let new_secret = rotated["client_secret"].as_str().unwrap().to_owned();
+    assert!(new_secret.len() >= 32);
+    assert_ne!(new_secret, created["client_secret"].as_str().unwrap());
+    let shown: Value =
+        serde_json::from_str(&ok(
+            &run(args("clients show remote-made --json"), true).await
+        ))
+        .unwrap();
+    assert_eq!(shown["secrets"].as_array().unwrap().len(), 2, "{shown}");
     assert_eq!(
         ok(&run(args("clients delete remote-made"), true).await).trim(),
         "deleted remote-made"
@@ -1510,6 +1536,26 @@ async fn cli_url_drives_a_running_authz(db: TestDatabase) {
     assert_eq!(
         stderr.lines().last(),
         Some("error: 404 Not found: no client remote-made"),
+        "{stderr}"
+    );
+
+    // consents: the users routes.
+    assert_eq!(
+        ok(&run(args("consents list --subject alice"), true).await).trim(),
+        "no remembered consents for alice"
+    );
+    assert_eq!(
+        ok(&run(args("consents list --subject alice --json"), true).await).trim(),
+        "[]"
+    );
+    let none = run(args("consents revoke --subject alice --client rs"), true).await;
+    assert_eq!(none.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        stderr
+            .lines()
+            .last()
+            .is_some_and(|l| l.starts_with("error: 404 ")),
         "{stderr}"
     );
 

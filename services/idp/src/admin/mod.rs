@@ -7,7 +7,6 @@
 //! Every write is recorded in the audit trail in the transaction of the write.
 
 mod audit;
-mod config;
 mod error;
 mod sessions;
 mod users;
@@ -18,7 +17,7 @@ use actix_web::web;
 use admin_api::{AdminApi, Router};
 use utoipa::OpenApi;
 
-pub use self::config::AdminApiConfig;
+use crate::config::AdminApiConfig;
 use crate::users::Caller;
 use crate::{AppState, IdpError};
 

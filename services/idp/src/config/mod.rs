@@ -1,5 +1,8 @@
 //! The idp configuration (`configs/idp.yaml`, `IDP__…` environment variables).
 
+// admin API (issue 18, idpadmin2)
+mod admin_api;
+pub use self::admin_api::AdminApiConfig;
 use config::{ConfigError, Secret, Validate};
 use runtime::{GrpcListenConfig, LimitsConfig, ListenConfig, RuntimeConfig, ShutdownConfig};
 use serde::{Deserialize, Serialize};
@@ -51,7 +54,7 @@ pub struct IdpConfig {
     pub password_reset: crate::links::LinkFlowConfig,
     // admin API (issue 18, idpadmin2)
     /// The admin REST API on the admin listener: how it checks authz's access tokens.
-    pub admin_api: crate::admin::AdminApiConfig,
+    pub admin_api: AdminApiConfig,
     /// Logs, traces, metrics.
     pub telemetry: TelemetryConfig,
     /// Draining on stop.
@@ -84,7 +87,7 @@ impl Default for IdpConfig {
             signup: crate::links::LinkFlowConfig::signup(),
             password_reset: crate::links::LinkFlowConfig::password_reset(),
             // admin API (issue 18, idpadmin2)
-            admin_api: crate::admin::AdminApiConfig::default(),
+            admin_api: AdminApiConfig::default(),
             telemetry: TelemetryConfig::default(),
             shutdown: ShutdownConfig::default(),
             runtime: RuntimeConfig::default(),
