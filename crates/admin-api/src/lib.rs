@@ -23,6 +23,7 @@
 //! });
 //! ```
 
+pub mod audit;
 mod auth;
 mod body;
 mod docs;

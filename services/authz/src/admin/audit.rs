@@ -1,147 +1,15 @@
 //! `GET /admin/v1/audit`: authz's audit trail (issue 18), newest first, filtered, a page
-//! at a time. Entries never hold secrets (see the `audit` crate).
-
-use std::time::UNIX_EPOCH;
+//! at a time ([`admin_api::audit`]). Entries never hold secrets (see the `audit` crate).
 
 use actix_web::{HttpResponse, web};
+use admin_api::audit::{AuditPage, AuditQuery};
 use admin_api::scope::AuditRead;
-use admin_api::{Admin, AdminError, AdminQuery, Page, Problem, page};
-use audit::{Action, AuditFilter, AuditRecord, Cursor, TargetKind};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use admin_api::{Admin, AdminError, AdminQuery, Problem};
 
 use crate::{AppState, AuthzError};
 
 /// The route's path.
 pub(crate) const PATH: &str = "/admin/v1/audit";
-
-/// The query of the listing.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
-pub(crate) struct AuditQuery {
-    /// Entries per page (1 to 500, default 50).
-    limit: Option<u32>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-    /// Only this action (`login.failed`, `client.created`, …).
-    action: Option<String>,
-    /// Only entries by this actor id (admin client id, client id or user id).
-    actor_id: Option<String>,
-    /// Only entries about a target of this kind (`user`, `client`, `key`, …).
-    target_kind: Option<String>,
-    /// Only entries about the target with this id.
-    target_id: Option<String>,
-    /// `success` or `failure`.
-    outcome: Option<String>,
-    /// Only entries at or after this time (RFC 3339).
-    since: Option<String>,
-    /// Only entries before this time (RFC 3339).
-    until: Option<String>,
-}
-
-/// One audit entry.
-#[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct AuditEntry {
-    /// The entry's id.
-    id: String,
-    /// When (RFC 3339, UTC).
-    occurred_at: String,
-    /// `admin_client`, `user`, `client`, `operator`, `system` or `anonymous`.
-    actor_kind: String,
-    /// The actor's id.
-    actor_id: Option<String>,
-    /// The caller's IP address.
-    address: Option<String>,
-    /// What happened.
-    action: String,
-    /// The target's kind.
-    target_kind: Option<String>,
-    /// The target's id.
-    target_id: Option<String>,
-    /// `success` or `failure`.
-    outcome: String,
-    /// Why it failed, or a note on a success.
-    reason: Option<String>,
-}
-
-impl From<AuditRecord> for AuditEntry {
-    fn from(r: AuditRecord) -> Self {
-        Self {
-            id: r.id,
-            occurred_at: r.occurred_at,
-            actor_kind: r.actor_kind,
-            actor_id: r.actor_id,
-            address: r.address,
-            action: r.action,
-            target_kind: r.target_kind,
-            target_id: r.target_id,
-            outcome: r.outcome,
-            reason: r.reason,
-        }
-    }
-}
-
-/// One page of audit entries.
-#[derive(Debug, ToSchema)]
-#[allow(dead_code)]
-pub(crate) struct AuditPage {
-    /// The entries, newest first.
-    items: Vec<AuditEntry>,
-    /// Pass as `cursor` for the next page; absent on the last.
-    next_cursor: Option<String>,
-}
-
-fn bad(field: &str, detail: impl Into<String>) -> AdminError {
-    AdminError::InvalidQuery {
-        field: Some(field.to_owned()),
-        detail: detail.into(),
-    }
-}
-
-fn time_ms(field: &str, raw: &str) -> Result<i64, AdminError> {
-    let t = humantime::parse_rfc3339_weak(raw).map_err(|_| {
-        bad(
-            field,
-            "must be an RFC 3339 time such as 2026-12-06T10:00:00Z",
-        )
-    })?;
-    Ok(audit::unix_ms(t.max(UNIX_EPOCH)))
-}
-
-/// Parses the query into the store's filter ("parse, don't validate").
-fn filter(q: &AuditQuery) -> Result<AuditFilter, AdminError> {
-    Ok(AuditFilter {
-        action: q
-            .action
-            .as_deref()
-            .map(|a| Action::parse(a).ok_or_else(|| bad("action", "unknown action")))
-            .transpose()?,
-        actor_id: q.actor_id.clone(),
-        target_kind: q
-            .target_kind
-            .as_deref()
-            .map(|k| TargetKind::parse(k).ok_or_else(|| bad("target_kind", "unknown target kind")))
-            .transpose()?,
-        target_id: q.target_id.clone(),
-        succeeded: match q.outcome.as_deref() {
-            None => None,
-            Some("success") => Some(true),
-            Some("failure") => Some(false),
-            Some(_) => return Err(bad("outcome", "must be success or failure")),
-        },
-        since_ms: q
-            .since
-            .as_deref()
-            .map(|s| time_ms("since", s))
-            .transpose()?,
-        until_ms: q
-            .until
-            .as_deref()
-            .map(|s| time_ms("until", s))
-            .transpose()?,
-    })
-}
 
 /// Lists the audit trail: admin writes and security events.
 #[utoipa::path(
@@ -163,31 +31,5 @@ pub(crate) async fn handle(
     state: web::Data<AppState>,
     query: AdminQuery<AuditQuery>,
 ) -> Result<HttpResponse, AdminError> {
-    let query = query.into_inner()?;
-    let limit = page::limit(query.limit)?;
-    let filter = filter(&query)?;
-    let after = query
-        .cursor
-        .as_deref()
-        .map(|c| Cursor::decode(c).map_err(|e| bad("cursor", e.to_string())))
-        .transpose()?;
-    let found = audit::list(
-        &state.db,
-        &filter,
-        after.as_ref(),
-        u32::try_from(limit).unwrap_or(page::MAX_LIMIT),
-    )
-    .await
-    .map_err(AuthzError::from)?;
-    let page = Page {
-        items: found
-            .records
-            .into_iter()
-            .map(AuditEntry::from)
-            .collect::<Vec<_>>(),
-        next_cursor: found.next.map(|c| c.encode()),
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(page))
+    admin_api::audit::respond(&state.db, query.into_inner()?, AuthzError::from).await
 }

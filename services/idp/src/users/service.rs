@@ -23,12 +23,20 @@ fn now() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
+/// A user id: 128 random bits, base64url, never starting with `-` (ids are command-line
+/// arguments, `idp users show <id>`, where a leading `-` reads as an option); drawn again
+/// in that case (1 in 64), so the others stay uniformly distributed.
 fn new_id() -> Result<String, IdpError> {
     let mut bytes = [0u8; 16];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| IdpError::Task("no randomness available".into()))?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    let rng = SystemRandom::new();
+    loop {
+        rng.fill(&mut bytes)
+            .map_err(|_| IdpError::Task("no randomness available".into()))?;
+        // The first base64url character is the top six bits of the first byte; 62 is `-`.
+        if bytes[0] >> 2 != 62 {
+            return Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes));
+        }
+    }
 }
 
 /// A unique violation on insert: the username or email is taken.
@@ -544,5 +552,20 @@ impl Users {
         Ok(repo::find_by_email(&self.db, &email)
             .await?
             .map(|r| r.user()))
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+
+    #[test]
+    fn user_ids_never_read_as_options() {
+        // Without the redraw, 1 id in 64 starts with `-`: 10,000 would show one.
+        for _ in 0..10_000 {
+            let id = new_id().unwrap();
+            assert!(!id.starts_with('-'), "{id}");
+            assert_eq!(id.len(), 22);
+        }
     }
 }
