@@ -41,6 +41,15 @@ pub struct Launch {
     pub grace: Duration,
     /// Deadlines and connection caps of every listener (the `limits` section).
     pub limits: LimitsConfig,
+    /// Whether the public HTTP listener, when it serves TLS, asks every client for a
+    /// certificate without requiring one (RFC 8705 §2: a client may authenticate by it; a
+    /// browser is never made to present one). Any certificate whose key the client proves
+    /// it holds passes the handshake, self-signed ones included; `http.tls.client_ca_file`,
+    /// when set, is then no requirement but tells whether the chain verifies. The
+    /// application finds the certificate in the connection's data
+    /// ([`crate::PeerCertificate`]) and alone decides whom it authenticates. When false, a
+    /// `client_ca_file` on the HTTP listener requires a certificate.
+    pub request_client_certificates: bool,
 }
 
 /// A bound service: listeners open, addresses announced, nothing served yet.
@@ -101,75 +110,14 @@ impl Launch {
         S::Service: 'static,
         B: MessageBody + 'static,
     {
-        self.bind_all(
-            shutdown,
-            app,
-            grpc,
-            readiness,
-            admin_routes,
-            ClientAuth::Required,
-        )
-    }
-
-    /// [`Launch::bind_with_admin`] whose public HTTP listener, when it serves TLS, asks every
-    /// client for a certificate without requiring one (RFC 8705 §2: a client may
-    /// authenticate by it; a browser is never made to present one). Any certificate whose
-    /// key the client proves it holds passes the handshake, self-signed ones included;
-    /// `http.tls.client_ca_file`, when set, is no longer a requirement but tells whether the
-    /// chain verifies. The application finds the certificate in the connection's data
-    /// ([`crate::PeerCertificate`]) and alone decides whom it authenticates.
-    pub fn bind_requesting_client_certificates<F, I, S, B>(
-        self,
-        shutdown: &Shutdown,
-        app: F,
-        grpc: Option<GrpcServices>,
-        readiness: Arc<dyn Readiness>,
-        admin_routes: Option<crate::AdminRoutes>,
-    ) -> Result<Launched, RuntimeError>
-    where
-        F: Fn() -> I + Send + Clone + 'static,
-        I: IntoServiceFactory<S, Request>,
-        S: ServiceFactory<Request, Config = AppConfig> + 'static,
-        S::Error: Into<actix_web::Error> + 'static,
-        S::InitError: std::fmt::Debug,
-        S::Response: Into<Response<B>> + 'static,
-        <S::Service as Service<Request>>::Future: 'static,
-        S::Service: 'static,
-        B: MessageBody + 'static,
-    {
-        self.bind_all(
-            shutdown,
-            app,
-            grpc,
-            readiness,
-            admin_routes,
-            ClientAuth::Request,
-        )
-    }
-
-    fn bind_all<F, I, S, B>(
-        self,
-        shutdown: &Shutdown,
-        app: F,
-        grpc: Option<GrpcServices>,
-        readiness: Arc<dyn Readiness>,
-        admin_routes: Option<crate::AdminRoutes>,
-        http_client_auth: ClientAuth,
-    ) -> Result<Launched, RuntimeError>
-    where
-        F: Fn() -> I + Send + Clone + 'static,
-        I: IntoServiceFactory<S, Request>,
-        S: ServiceFactory<Request, Config = AppConfig> + 'static,
-        S::Error: Into<actix_web::Error> + 'static,
-        S::InitError: std::fmt::Debug,
-        S::Response: Into<Response<B>> + 'static,
-        <S::Service as Service<Request>>::Future: 'static,
-        S::Service: 'static,
-        B: MessageBody + 'static,
-    {
         let metrics = telemetry::prometheus().map_err(|e| RuntimeError::Metrics(e.to_string()))?;
         crate::limits::ensure_descriptors(&self.limits, self.grpc.is_some())
             .map_err(RuntimeError::Limits)?;
+        let http_client_auth = if self.request_client_certificates {
+            ClientAuth::Request
+        } else {
+            ClientAuth::Required
+        };
         let http_tls = ServerTls::new("http", &self.http.tls, &[b"http/1.1"], http_client_auth)?;
         let admin_tls = ServerTls::new(
             "admin",

@@ -639,7 +639,7 @@ pub(crate) enum ClientAuth {
 }
 
 /// The client certificate of a connection on a listener that requests them
-/// ([`crate::Launch::bind_requesting_client_certificates`]), in the connection's data
+/// ([`crate::Launch::request_client_certificates`]), in the connection's data
 /// (`HttpRequest::conn_data::<PeerCertificate>()`); absent when the client sent none.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeerCertificate {

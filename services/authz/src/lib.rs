@@ -256,6 +256,8 @@ impl Application {
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
             limits: config.limits,
+            // clientauth: RFC 8705 §2 certificates from authz's own handshake.
+            request_client_certificates: config.client_auth.handshake_certificates,
         };
         let state = AppState {
             discovery: http::discovery_document(&config),
@@ -297,18 +299,8 @@ impl Application {
                 async move { db.check_ready().await }
             }
         });
-        // clientauth: RFC 8705 §2 certificates from authz's own handshake.
-        let launched = if config.client_auth.handshake_certificates {
-            launch.bind_requesting_client_certificates(
-                &shutdown,
-                app,
-                grpc,
-                readiness,
-                Some(admin_routes),
-            )?
-        } else {
-            launch.bind_with_admin(&shutdown, app, grpc, readiness, Some(admin_routes))?
-        };
+        let launched =
+            launch.bind_with_admin(&shutdown, app, grpc, readiness, Some(admin_routes))?;
         Ok(Self {
             launched,
             db,

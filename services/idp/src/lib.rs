@@ -221,6 +221,7 @@ impl Application {
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
             limits: config.limits,
+            request_client_certificates: false,
         };
         // admin API (issue 18, idpadmin2)
         let admin_routes = admin::admin_routes(&config.admin_api, state.clone())?;

@@ -90,6 +90,7 @@ impl Application {
             workers: config.runtime.http_workers(),
             grace: config.shutdown.grace_period,
             limits: config.limits,
+            request_client_certificates: false,
         };
         let downstream_guard = delegation.as_ref().map(|d| d.guard.clone());
         let readiness = runtime::readiness(move || {
