@@ -51,6 +51,11 @@ struct ServeArgs {
     reset_demo: bool,
 }
 
+/// mimalloc, not glibc malloc: the request paths allocate and free small objects across
+/// threads, where glibc's arenas cost measurably more CPU (`make bench`, issue 15).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Common(Common::ConfigReference) = cli.command {
