@@ -4,7 +4,8 @@
 //! system call, and on a busy core a context switch). Every thread that submits work has a
 //! relay task on its runtime; a worker that finishes a batch hands each relay all of its
 //! results in one message, so a busy server pays one wake-up per batch, not one per
-//! result. Used by the signing pool and the opaque-token writer.
+//! result. Used by the signing pool, the opaque-token writer and the token look-ups;
+//! [`batches`] forms the writer's and the look-ups' batches.
 
 use std::cell::RefCell;
 
@@ -77,4 +78,45 @@ impl Outbox {
             }
         }
     }
+}
+
+/// Starts a task on the current Tokio runtime that takes the items of `rx` in batches of
+/// at most `max` and runs `work` on each batch, at most `in_flight` batches at once. A
+/// batch is formed only once a slot is free, so it takes everything that arrived while
+/// the previous ones ran: under load the per-batch cost is shared, and with nothing
+/// running an item goes alone at once. Each batch's size is recorded in the histogram
+/// `metric`. The task stops when every sender is dropped.
+pub(crate) fn batches<T, F, Fut>(
+    mut rx: mpsc::Receiver<T>,
+    max: usize,
+    in_flight: usize,
+    metric: &'static str,
+    work: F,
+) where
+    T: Send + 'static,
+    F: Fn(Vec<T>) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let permits = std::sync::Arc::new(tokio::sync::Semaphore::new(in_flight));
+    tokio::spawn(async move {
+        while let Some(first) = rx.recv().await {
+            let Ok(permit) = std::sync::Arc::clone(&permits).acquire_owned().await else {
+                return;
+            };
+            let mut batch = Vec::with_capacity(max);
+            batch.push(first);
+            while batch.len() < max {
+                match rx.try_recv() {
+                    Ok(next) => batch.push(next),
+                    Err(_) => break,
+                }
+            }
+            metrics::histogram!(metric).record(batch.len() as f64);
+            let done = work(batch);
+            tokio::spawn(async move {
+                done.await;
+                drop(permit);
+            });
+        }
+    });
 }

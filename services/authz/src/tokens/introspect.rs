@@ -10,7 +10,6 @@ use issuer::jws::{Expect, verify};
 use tracing::instrument;
 
 use super::model::{Claims, Introspection};
-use super::repo;
 use super::service::{Tokens, looks_like_jwt, lookup_key};
 use crate::error::Failure;
 
@@ -46,7 +45,8 @@ impl Tokens {
     }
 
     /// [`Tokens::introspect`] for several tokens at once, in order, with one database
-    /// query for all JWT denylist checks and one for all opaque look-ups.
+    /// query for all JWT denylist checks and one for all opaque look-ups (each shared with
+    /// concurrent introspections on PostgreSQL, see [`super::lookups::Coalesced`]).
     #[instrument(skip_all, fields(count = tokens.len()))]
     pub async fn introspect_many(&self, tokens: &[&str]) -> Result<Vec<Introspection>, Failure> {
         let now = self.clock.now();
@@ -76,7 +76,7 @@ impl Tokens {
             .iter()
             .filter_map(|(_, c)| c.get("jti").and_then(serde_json::Value::as_str))
             .collect();
-        let revoked = repo::revoked_among(&self.db, &jtis).await?;
+        let revoked = self.revoked.find(&jtis).await?;
         for (i, claims) in &jwts {
             let text = |k: &str| {
                 claims
@@ -111,7 +111,7 @@ impl Tokens {
             };
         }
         let hashes: Vec<&str> = opaque.iter().map(|(_, h)| h.as_str()).collect();
-        let rows = repo::find_opaque_many(&self.db, &hashes).await?;
+        let rows = self.opaque.find(&hashes).await?;
         for (i, h) in &opaque {
             let Some(row) = rows.iter().find(|r| &r.token_hash == h) else {
                 continue;

@@ -7,6 +7,7 @@ mod error;
 mod exchange;
 mod introspect;
 mod issue;
+mod lookups;
 mod model;
 pub(crate) mod repo;
 mod revoke;

@@ -25,8 +25,10 @@ pub(crate) struct OpaqueRow {
 }
 
 /// Inserts several opaque tokens in one transaction. The one place that differs by
-/// backend: SQLite's multi-row insert exists only on diesel's synchronous connection, so
-/// the whole batch runs in a single hop to the blocking pool there.
+/// backend: on SQLite the whole batch runs in a single hop to the blocking pool, as one
+/// single-row statement (prepared once per connection and kept) stepped once per row; a
+/// multi-row `INSERT` would have a new text for every batch size, parsed again each time.
+/// PostgreSQL gets one multi-row statement (one round trip).
 pub(crate) async fn insert_opaque_many(
     db: &Database,
     rows: Vec<OpaqueRow>,
@@ -36,10 +38,13 @@ pub(crate) async fn insert_opaque_many(
         storage::DbConn::Sqlite(c) => {
             c.spawn_blocking(move |sync| {
                 diesel::Connection::transaction(sync, |tx| {
-                    diesel::RunQueryDsl::execute(
-                        diesel::insert_into(opaque_tokens::table).values(&rows),
-                        tx,
-                    )
+                    for row in &rows {
+                        diesel::RunQueryDsl::execute(
+                            diesel::insert_into(opaque_tokens::table).values(row),
+                            tx,
+                        )?;
+                    }
+                    Ok::<_, diesel::result::Error>(())
                 })
             })
             .await?;
@@ -94,8 +99,9 @@ pub(crate) async fn revoke_jti(
 }
 
 /// Which of `jtis` are on the denylist (one query for a whole batch). A single `jti`, the
-/// common case, uses a fixed statement that stays prepared on the connection; `IN (…)`
-/// lists vary in length, so their statements are prepared per call.
+/// common case, uses a fixed statement that stays prepared on the connection; on SQLite
+/// `IN (…)` lists vary in length, so their statements are prepared per call (PostgreSQL's
+/// is one `= ANY($1)` statement for every length).
 pub(crate) async fn revoked_among(
     db: &Database,
     jtis: &[&str],

@@ -33,6 +33,10 @@ pub struct Tokens {
     rng: SystemRandom,
     pub(super) verified: Mutex<VerifiedCache>,
     pub(super) writer: super::writer::OpaqueWriter,
+    /// JWT denylist checks, batched on PostgreSQL.
+    pub(super) revoked: super::lookups::Coalesced<super::lookups::Revoked>,
+    /// Opaque token look-ups, batched on PostgreSQL.
+    pub(super) opaque: super::lookups::Coalesced<super::lookups::Opaque>,
 }
 
 impl Tokens {
@@ -47,6 +51,8 @@ impl Tokens {
         default_alg: Algorithm,
     ) -> Self {
         let writer = super::writer::OpaqueWriter::spawn(db.clone());
+        let revoked = super::lookups::Coalesced::spawn(db.clone());
+        let opaque = super::lookups::Coalesced::spawn(db.clone());
         Self {
             db,
             keys,
@@ -58,6 +64,8 @@ impl Tokens {
             rng: SystemRandom::new(),
             verified: Mutex::new(VerifiedCache::default()),
             writer,
+            revoked,
+            opaque,
         }
     }
 

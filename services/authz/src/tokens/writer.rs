@@ -37,35 +37,21 @@ pub(crate) struct OpaqueWriter {
 impl OpaqueWriter {
     /// Starts the writer on the current Tokio runtime; it stops when the last handle drops.
     pub(crate) fn spawn(db: Database) -> Self {
-        let (tx, mut rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
+        let (tx, rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         let in_flight = match db.backend() {
             storage::Backend::Postgres => POSTGRES_IN_FLIGHT,
             storage::Backend::Sqlite => 1,
         };
-        let permits = Arc::new(tokio::sync::Semaphore::new(in_flight));
-        tokio::spawn(async move {
-            while let Some(first) = rx.recv().await {
-                // Wait for a free slot first, so the batch takes everything that arrived
-                // meanwhile.
-                let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
-                    return;
-                };
-                let mut waiting = Vec::with_capacity(MAX_BATCH);
-                waiting.push(first);
-                while waiting.len() < MAX_BATCH {
-                    match rx.try_recv() {
-                        Ok(next) => waiting.push(next),
-                        Err(_) => break,
-                    }
-                }
-                metrics::histogram!("opaque_token_batch_size").record(waiting.len() as f64);
+        relay::batches(
+            rx,
+            MAX_BATCH,
+            in_flight,
+            "opaque_token_batch_size",
+            move |batch| {
                 let db = db.clone();
-                tokio::spawn(async move {
-                    write(&db, waiting).await;
-                    drop(permit);
-                });
-            }
-        });
+                async move { write(&db, batch).await }
+            },
+        );
         Self { tx }
     }
 

@@ -787,9 +787,49 @@ async fn concurrent_opaque_tokens_are_all_stored(db: TestDatabase) {
     }
 }
 
+/// Concurrent introspections of JWT and opaque tokens, every other one revoked, each get
+/// their own verdict on both transports (on PostgreSQL their look-ups share queries).
+async fn concurrent_introspections_each_see_their_own_revocation(db: TestDatabase) {
+    let s = start(&db).await;
+    // Token i belongs to client i % 4 / 2: JWTs and opaque tokens, interleaved.
+    let owner = |i: usize| if i % 4 < 2 { "svc:a+b" } else { "opaque" };
+    let tokens = futures_util::future::join_all((0..48).map(|i| s.token(owner(i), &[]))).await;
+    for (i, t) in tokens.iter().enumerate().step_by(2) {
+        let (st, _, b) = s
+            .post("/revoke", Some((owner(i), SECRET)), &[("token", t)])
+            .await;
+        assert_eq!(st, 200, "{b}");
+    }
+    for _ in 0..3 {
+        let http =
+            futures_util::future::join_all(tokens.iter().map(|t| s.introspect_http(t))).await;
+        let grpc = futures_util::future::join_all(
+            tokens
+                .iter()
+                .map(|t| s.introspect_grpc(t, Some(("rs", SECRET)))),
+        )
+        .await;
+        for (i, (h, g)) in http.iter().zip(&grpc).enumerate() {
+            let active = i % 2 == 1;
+            assert_eq!(h["active"], active, "token {i} over HTTP: {h}");
+            if active {
+                assert_eq!(h["client_id"], owner(i), "token {i}: {h}");
+            }
+            let g = g.as_ref().map(|g| (g.active, g.client_id.clone()));
+            let expected = if active { owner(i) } else { "" };
+            assert_eq!(
+                g.ok(),
+                Some((active, expected.to_owned())),
+                "token {i} over gRPC"
+            );
+        }
+    }
+}
+
 storage::backend_tests!(
     authz::MIGRATIONS;
     token_endpoint_errors,
+    concurrent_introspections_each_see_their_own_revocation,
     client_credentials_issue_rfc9068_tokens,
     secret_rotation_grace,
     introspection_and_revocation_on_both_transports,
