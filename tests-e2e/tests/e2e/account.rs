@@ -8,16 +8,15 @@
 use std::time::{Duration, Instant};
 
 use base64::Engine;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use demo::browser::{Browser, Page};
 use reqwest::{StatusCode, Url};
 use serde_json::Value;
 
-use crate::code_flow::{authz_keys, cli, migrate, pairs, random, sha256_b64, write};
-use crate::harness::{Service, TEST_KEK, free_port};
+use crate::code_flow::{cli, pairs, random, sha256_b64, write};
+use crate::harness::Service;
+use crate::pair::{self, REDIRECT_URI, SCOPE};
 
-const REDIRECT_URI: &str = "http://127.0.0.1/cb";
-const SCOPE: &str = "openid profile email offline_access";
 const PASSWORD: &str = "correct horse battery staple";
 
 /// The relying party's view of authz.
@@ -134,77 +133,12 @@ async fn submit(browser: &mut Browser, page: &Page, path: &str, extra: &[(&str, 
 async fn account_page_profile_apps_and_deletion() {
     let data = tempfile::tempdir().unwrap();
     let dir = data.path();
-    let (authz_http, authz_grpc, idp_http, idp_grpc) =
-        (free_port(), free_port(), free_port(), free_port());
-    let issuer = format!("http://localhost:{authz_http}");
-    let idp_url = format!("http://localhost:{idp_http}");
-    let idp_secret = write(dir, "idp-secret", "idp-calls-authz-loginflow-0123456789");
-    let authz_secret = write(dir, "authz-secret", "authz-calls-idp-sessions-0123456789");
     let password = write(dir, "password", PASSWORD);
-
-    let mut authz_env = authz_keys();
-    authz_env.extend(pairs(&[
-        (
-            "AUTHZ__DATABASE__URL",
-            &format!("sqlite://{}/authz.db", dir.display()),
-        ),
-        ("AUTHZ__KEYS__ENCRYPTION_KEY", TEST_KEK),
-    ]));
-    migrate("authz", &authz_env);
-    let client = |args: &[&str]| cli("authz", &authz_env, args);
-    client(&[
-        "clients",
-        "create",
-        "--id",
-        "idp",
-        "--name",
-        "idp",
-        "--secret-file",
-        &idp_secret,
-        "--json",
-    ]);
-    let secret = client(&[
-        "clients",
-        "create",
-        "--id",
-        "rp",
-        "--name",
-        "Example RP",
-        "--grant-type",
-        "authorization_code",
-        "--grant-type",
-        "refresh_token",
-        "--scope",
-        SCOPE,
-        "--redirect-uri",
-        REDIRECT_URI,
-        "--json",
-    ])["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let introspector = client(&[
-        "clients",
-        "create",
-        "--id",
-        "introspector",
-        "--name",
-        "introspector",
-        "--introspect",
-        "true",
-        "--json",
-    ])["client_secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let idp_db = pairs(&[(
-        "IDP__DATABASE__URL",
-        &format!("sqlite://{}/idp.db", dir.display()),
-    )]);
-    migrate("idp", &idp_db);
+    let pair = pair::prepare(dir);
+    let (issuer, idp_url, authz_env) = (&pair.issuer, &pair.idp_url, &pair.authz_env);
     let user = cli(
         "idp",
-        &idp_db,
+        &pair.idp_db,
         &[
             "users",
             "create",
@@ -222,47 +156,19 @@ async fn account_page_profile_apps_and_deletion() {
     );
     let sub = user["id"].as_str().unwrap().to_owned();
 
-    authz_env.extend(pairs(&[
-        ("AUTHZ__ISSUER", &issuer),
-        ("AUTHZ__HTTP__PORT", &authz_http.to_string()),
-        ("AUTHZ__GRPC__PORT", &authz_grpc.to_string()),
-        ("AUTHZ__LOGIN__IDP_CLIENT_ID", "idp"),
-        ("AUTHZ__IDP__PUBLIC_URL", &idp_url),
-        (
-            "AUTHZ__IDP__GRPC_URL",
-            &format!("http://127.0.0.1:{idp_grpc}"),
-        ),
-        ("AUTHZ__IDP__CLIENT_ID", "authz"),
-        ("AUTHZ__IDP__CLIENT_SECRET_FILE", &authz_secret),
+    let authz = Service::start("authz", dir, authz_env).await;
+    let mut idp_env = pair.idp_env.clone();
+    idp_env.extend(pairs(&[
+        ("IDP__AUTHZ__TIMEOUT", "1s"),
+        ("IDP__ACCOUNT__REVOCATION_RETRY", "200ms"),
+        ("IDP__ACCOUNT__REVOCATION_RETRY_MAX", "500ms"),
     ]));
-    let authz = Service::start("authz", dir, &authz_env).await;
-    let _idp = Service::start(
-        "idp",
-        dir,
-        &pairs(&[
-            ("IDP__PUBLIC_URL", &idp_url),
-            ("IDP__HTTP__PORT", &idp_http.to_string()),
-            ("IDP__GRPC__PORT", &idp_grpc.to_string()),
-            (
-                "IDP__AUTHZ__GRPC_URL",
-                &format!("http://127.0.0.1:{authz_grpc}"),
-            ),
-            ("IDP__AUTHZ__CLIENT_ID", "idp"),
-            ("IDP__AUTHZ__CLIENT_SECRET_FILE", &idp_secret),
-            ("IDP__AUTHZ__TIMEOUT", "1s"),
-            ("IDP__SESSIONS_API__CLIENT_ID", "authz"),
-            ("IDP__SESSIONS_API__CLIENT_SECRET_FILE", &authz_secret),
-            ("IDP__CSRF__KEY", &STANDARD.encode([7u8; 32])),
-            ("IDP__ACCOUNT__REVOCATION_RETRY", "200ms"),
-            ("IDP__ACCOUNT__REVOCATION_RETRY_MAX", "500ms"),
-        ]),
-    )
-    .await;
+    let _idp = Service::start("idp", dir, &idp_env).await;
     let rp = Rp {
         issuer: issuer.clone(),
         http: reqwest::Client::new(),
-        secret,
-        introspector,
+        secret: pair.rp_secret.clone(),
+        introspector: pair.introspector.clone(),
     };
     let mut browser = Browser::new(
         reqwest::Client::builder()
@@ -351,7 +257,7 @@ async fn account_page_profile_apps_and_deletion() {
         StatusCode::SEE_OTHER,
         "signed out"
     );
-    let _authz = Service::start("authz", dir, &authz_env).await;
+    let _authz = Service::start("authz", dir, authz_env).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     while rp.active(&access).await {
         assert!(Instant::now() < deadline, "the access token stayed active");

@@ -20,6 +20,7 @@ mod harness;
 mod keys;
 mod logout;
 mod m2m;
+mod pair;
 // dcr: Dynamic Client Registration, PAR, private_key_jwt (issue 17)
 mod registration;
 mod reliability;
