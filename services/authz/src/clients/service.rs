@@ -121,7 +121,7 @@ impl Credentials {
 /// Connect Core §9: the token endpoint URL).
 #[derive(Debug, Clone, Default)]
 pub struct AuthContext {
-    /// Accepted `aud` values.
+    /// Accepted `aud` values of a client assertion (empty for the other methods).
     pub audiences: Vec<String>,
     /// The client certificate of the connection: from authz's own TLS handshake, or as a
     /// trusted proxy forwarded it (RFC 8705 §2).

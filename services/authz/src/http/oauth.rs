@@ -484,16 +484,20 @@ pub(crate) async fn authenticated_form(
             }
         }),
     };
-    let mut audiences = vec![
-        state.issuer.clone(),
-        state.endpoint(super::TOKEN_PATH),
-        state.endpoint(req.path()),
-    ];
-    // RFC 8705 §5: a client calling an `mtls_endpoint_aliases` URL may name it in `aud`.
-    if let Some(base) = &state.mtls_base_url {
-        let base = base.trim_end_matches('/');
-        audiences.push(format!("{base}{}", super::TOKEN_PATH));
-        audiences.push(format!("{base}{}", req.path()));
+    // Only a client assertion has an `aud` to check: the other methods skip building them.
+    let mut audiences = Vec::new();
+    if matches!(credentials, Credentials::Assertion { .. }) {
+        audiences.extend([
+            state.issuer.clone(),
+            state.endpoint(super::TOKEN_PATH),
+            state.endpoint(req.path()),
+        ]);
+        // RFC 8705 §5: a client calling an `mtls_endpoint_aliases` URL may name it in `aud`.
+        if let Some(base) = &state.mtls_base_url {
+            let base = base.trim_end_matches('/');
+            audiences.push(format!("{base}{}", super::TOKEN_PATH));
+            audiences.push(format!("{base}{}", req.path()));
+        }
     }
     let context = AuthContext {
         audiences,

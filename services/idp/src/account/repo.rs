@@ -239,39 +239,6 @@ pub(crate) async fn delete_user_queueing(
         .await)?)
 }
 
-// admin API (issue 18, idpadmin2)
-/// Deletes the sessions of `user_id` (only the one with id `only` when given) with `event`
-/// appended, in one transaction; returns the ids of the ended sessions (authz is told about
-/// each). Nothing is recorded when no session ended.
-pub(crate) async fn end_sessions_audited(
-    db: &Database,
-    user_id: &str,
-    only: Option<&str>,
-    event: &audit::AuditEvent,
-) -> Result<Vec<String>, StorageError> {
-    let mut conn = db.get().await?;
-    Ok(with_conn!(&mut conn, |c| c
-        .transaction(async |tx| {
-            let mut q = sessions::table
-                .filter(sessions::user_id.eq(user_id))
-                .select(sessions::id)
-                .into_boxed();
-            if let Some(id) = only {
-                q = q.filter(sessions::id.eq(id.to_owned()));
-            }
-            let ids: Vec<String> = q.load(tx).await?;
-            if ids.is_empty() {
-                return Ok::<_, diesel::result::Error>(ids);
-            }
-            diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids)))
-                .execute(tx)
-                .await?;
-            audit::append(tx, event).await?;
-            Ok(ids)
-        })
-        .await)?)
-}
-
 /// Revocations due at `now`, oldest first, at most `limit`.
 pub(crate) async fn due(
     db: &Database,

@@ -457,7 +457,7 @@ impl Account {
             Some(id) => by.event_on(Action::SessionEnded, TargetKind::Session, id),
             None => by.event_on(Action::SessionsEnded, TargetKind::User, user_id),
         };
-        let ended = repo::end_sessions_audited(&self.db, user_id, only, &event).await?;
+        let ended = crate::sessions::end_all_listed(&self.db, user_id, only, Some(&event)).await?;
         if !ended.is_empty() {
             event.log();
             self.tell_authz_ended(&ended).await;

@@ -15,4 +15,5 @@ mod repo;
 mod service;
 
 pub use config::SessionConfig;
+pub(crate) use repo::end_all_listed;
 pub use service::{NewSession, Session, Sessions};

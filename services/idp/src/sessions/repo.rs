@@ -112,23 +112,36 @@ pub(crate) async fn delete_by_user(db: &Database, user_id: &str) -> Result<usize
     .await)?)
 }
 
-/// logout: deletes every session of `user_id` in one transaction and returns their ids.
+/// logout: deletes the sessions of `user_id` (only the one with id `only` when given) in
+/// one transaction, appending `event` (the admin API's `session.ended` / `sessions.ended`)
+/// when any ended, and returns their ids.
 pub(crate) async fn end_all_listed(
     db: &Database,
     user_id: &str,
+    only: Option<&str>,
+    event: Option<&audit::AuditEvent>,
 ) -> Result<Vec<String>, StorageError> {
     let mut conn = db.get().await?;
     Ok(with_conn!(&mut conn, |c| c
         .transaction(async |tx| {
-            let ids: Vec<String> = sessions::table
+            let mut q = sessions::table
                 .filter(sessions::user_id.eq(user_id))
                 .select(sessions::id)
-                .load(tx)
-                .await?;
+                .into_boxed();
+            if let Some(id) = only {
+                q = q.filter(sessions::id.eq(id.to_owned()));
+            }
+            let ids: Vec<String> = q.load(tx).await?;
+            if ids.is_empty() {
+                return Ok::<_, diesel::result::Error>(ids);
+            }
             diesel::delete(sessions::table.filter(sessions::id.eq_any(&ids)))
                 .execute(tx)
                 .await?;
-            Ok::<_, diesel::result::Error>(ids)
+            if let Some(event) = event {
+                audit::append(tx, event).await?;
+            }
+            Ok(ids)
         })
         .await)?)
 }

@@ -176,7 +176,7 @@ impl Sessions {
     /// logout: ends every session of `user_id` and returns their public ids (to tell
     /// authz about each, `LoginFlow.SessionEnded`).
     pub async fn end_all_listed(&self, user_id: &str) -> Result<Vec<String>, IdpError> {
-        let ids = repo::end_all_listed(&self.db, user_id).await?;
+        let ids = repo::end_all_listed(&self.db, user_id, None, None).await?;
         self.publish_gauge().await;
         Ok(ids)
     }

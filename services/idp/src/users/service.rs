@@ -403,11 +403,11 @@ impl Users {
         row.family_name = profile.family_name;
         row.picture = profile.picture;
         row.locale = profile.locale;
-        let read = row.updated_at;
         row.updated_at = now().max(row.updated_at + 1);
         let event = by.event(Action::UserUpdated, &row.id);
+        // The read revision is `revision` (checked above); the write checks it again.
         let also = repo::Also {
-            if_revision: revision.map(|_| read),
+            if_revision: revision,
             ..repo::Also::default()
         };
         let written = repo::update_audited(&self.db, &row, &also, &event)
