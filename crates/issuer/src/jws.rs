@@ -13,11 +13,11 @@ use std::collections::HashMap;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use josekit::jws::{JwsSigner, JwsVerifier};
+use josekit::jws::JwsSigner;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::{Algorithm, IssuerError};
+use crate::{Algorithm, IssuerError, PublicKey};
 
 /// A ready-to-use signing key: algorithm, kid and the parsed private key.
 pub struct Signer {
@@ -83,10 +83,11 @@ impl Signer {
     }
 }
 
-/// Public keys by `kid`, each bound to its algorithm.
+/// Public keys by `kid`, each bound to its algorithm and decoded once when added
+/// ([`PublicKey`], on `ring`).
 #[derive(Default)]
 pub struct Verifiers {
-    by_kid: HashMap<String, (Algorithm, Box<dyn JwsVerifier>)>,
+    by_kid: HashMap<String, PublicKey>,
 }
 
 impl std::fmt::Debug for Verifiers {
@@ -108,8 +109,7 @@ impl Verifiers {
             .and_then(Value::as_str)
             .ok_or_else(|| IssuerError::Key("JWK without kid".into()))?
             .to_owned();
-        let verifier = crate::key::verifier(alg, jwk)?;
-        self.by_kid.insert(kid, (alg, verifier));
+        self.by_kid.insert(kid, PublicKey::from_jwk(alg, jwk)?);
         Ok(())
     }
 
@@ -218,17 +218,17 @@ pub fn verify(token: &str, keys: &Verifiers, expect: &Expect<'_>) -> Result<Veri
         .get("kid")
         .and_then(Value::as_str)
         .ok_or(VerifyError::MissingKid)?;
-    let (key_alg, verifier) = keys.by_kid.get(kid).ok_or(VerifyError::UnknownKid)?;
-    if *key_alg != alg {
+    let key = keys.by_kid.get(kid).ok_or(VerifyError::UnknownKid)?;
+    if key.alg() != alg {
         return Err(VerifyError::KeyAlgorithmMismatch);
     }
     let signature = URL_SAFE_NO_PAD
         .decode(s)
         .map_err(|_| VerifyError::Malformed)?;
     let signing_input = &token[..h.len() + 1 + p.len()];
-    verifier
-        .verify(signing_input.as_bytes(), &signature)
-        .map_err(|_| VerifyError::BadSignature)?;
+    if !key.verify(signing_input.as_bytes(), &signature) {
+        return Err(VerifyError::BadSignature);
+    }
     if let Some(required) = expect.typ {
         let typ = header
             .get("typ")

@@ -4,7 +4,7 @@ use josekit::jwk::alg::ec::{EcCurve, EcKeyPair};
 use josekit::jwk::alg::ed::{EdCurve, EdKeyPair};
 use josekit::jwk::alg::rsa::RsaKeyPair;
 use josekit::jwk::{Jwk, KeyPair};
-use josekit::jws::{JwsSigner, JwsVerifier};
+use josekit::jws::JwsSigner;
 use serde_json::{Map, Value};
 
 use crate::{Algorithm, IssuerError};
@@ -214,36 +214,6 @@ impl PrivateKey {
             ),
         })
     }
-}
-
-/// A josekit verifier for a public JWK, bound to `alg`.
-pub(crate) fn verifier(
-    alg: Algorithm,
-    jwk: &Map<String, Value>,
-) -> Result<Box<dyn JwsVerifier>, IssuerError> {
-    let jwk = Jwk::from_map(jwk.clone()).map_err(key_err)?;
-    Ok(match alg {
-        Algorithm::RS256 => Box::new(
-            josekit::jws::RS256
-                .verifier_from_jwk(&jwk)
-                .map_err(key_err)?,
-        ),
-        Algorithm::PS256 => Box::new(
-            josekit::jws::PS256
-                .verifier_from_jwk(&jwk)
-                .map_err(key_err)?,
-        ),
-        Algorithm::ES256 => Box::new(
-            josekit::jws::ES256
-                .verifier_from_jwk(&jwk)
-                .map_err(key_err)?,
-        ),
-        Algorithm::EdDSA => Box::new(
-            josekit::jws::EdDSA
-                .verifier_from_jwk(&jwk)
-                .map_err(key_err)?,
-        ),
-    })
 }
 
 /// Keeps only the public members of `jwk` for its key type.

@@ -10,6 +10,8 @@
 //!   the stored keys and the clock.
 //! - [`KeyRing`]: an immutable snapshot with ready signers, verifiers and the precomputed
 //!   JWKS bytes; swapped atomically when keys change.
+//! - [`PublicKey`]: a public JWK decoded once for one algorithm; verification runs on
+//!   `ring`, so code that only verifies tokens needs no OpenSSL.
 //! - [`jws`]: compact JWS/JWT with explicit algorithm allowlist, mandatory `kid`, key/alg
 //!   binding and `typ` checks (RFC 7515, RFC 7519, RFC 8725, RFC 9068).
 
@@ -22,6 +24,7 @@ mod kek;
 mod key;
 mod keyring;
 pub mod lifecycle;
+mod public_key;
 
 pub use alg::Algorithm;
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -30,3 +33,4 @@ pub use kek::Kek;
 pub use key::PrivateKey;
 pub use keyring::KeyRing;
 pub use lifecycle::{KeyRecord, KeyState};
+pub use public_key::PublicKey;

@@ -15,9 +15,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use issuer::{Algorithm, Clock};
-use josekit::jwk::Jwk;
-use josekit::jws::JwsVerifier;
+use issuer::{Algorithm, Clock, PublicKey};
 use serde_json::{Map, Value};
 use tracing::instrument;
 
@@ -61,7 +59,7 @@ pub struct ClientKey {
     pub alg: Algorithm,
     /// The public JWK as published.
     pub jwk: Map<String, Value>,
-    verifier: Box<dyn JwsVerifier>,
+    key: PublicKey,
 }
 
 impl std::fmt::Debug for ClientKey {
@@ -76,7 +74,7 @@ impl std::fmt::Debug for ClientKey {
 impl ClientKey {
     /// Whether `signature` over `input` verifies with this key.
     pub fn verifies(&self, input: &[u8], signature: &[u8]) -> bool {
-        self.verifier.verify(input, signature).is_ok()
+        self.key.verify(input, signature)
     }
 }
 
@@ -107,12 +105,12 @@ impl KeySet {
             }
             let kid = jwk.get("kid").and_then(Value::as_str).map(str::to_owned);
             for alg in algorithms_of(jwk) {
-                if let Some(verifier) = verifier(alg, jwk) {
+                if let Ok(key) = PublicKey::from_jwk(alg, jwk) {
                     out.push(ClientKey {
                         kid: kid.clone(),
                         alg,
                         jwk: jwk.clone(),
-                        verifier,
+                        key,
                     });
                 }
             }
@@ -146,18 +144,6 @@ fn algorithms_of(jwk: &Map<String, Value>) -> Vec<Algorithm> {
         ("OKP", "Ed25519") => vec![Algorithm::EdDSA],
         _ => Vec::new(),
     }
-}
-
-/// A josekit verifier for the public JWK, bound to `alg`; `None` when the key does not
-/// fit the algorithm (an RSA key for ES256, a private key member is ignored by josekit).
-fn verifier(alg: Algorithm, jwk: &Map<String, Value>) -> Option<Box<dyn JwsVerifier>> {
-    let jwk = Jwk::from_map(jwk.clone()).ok()?;
-    Some(match alg {
-        Algorithm::RS256 => Box::new(josekit::jws::RS256.verifier_from_jwk(&jwk).ok()?),
-        Algorithm::PS256 => Box::new(josekit::jws::PS256.verifier_from_jwk(&jwk).ok()?),
-        Algorithm::ES256 => Box::new(josekit::jws::ES256.verifier_from_jwk(&jwk).ok()?),
-        Algorithm::EdDSA => Box::new(josekit::jws::EdDSA.verifier_from_jwk(&jwk).ok()?),
-    })
 }
 
 /// A compact JWS split and decoded, signature not yet checked.
