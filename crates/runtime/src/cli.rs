@@ -100,10 +100,16 @@ where
     })
 }
 
-/// A multi-threaded Tokio runtime with `worker_threads` workers (0: one per core).
-pub fn tokio_runtime(worker_threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
+/// A multi-threaded Tokio runtime with `worker_threads` workers (0: one per core) and at
+/// most `max_blocking_threads` threads in its blocking pool.
+pub fn tokio_runtime(
+    worker_threads: usize,
+    max_blocking_threads: usize,
+) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = tokio::runtime::Builder::new_multi_thread();
-    builder.enable_all();
+    builder
+        .enable_all()
+        .max_blocking_threads(max_blocking_threads.max(1));
     if worker_threads > 0 {
         builder.worker_threads(worker_threads);
     }
@@ -136,7 +142,7 @@ where
     Fut: Future<Output = Result<(), E>>,
     E: std::fmt::Display,
 {
-    let rt = match tokio_runtime(runtime.worker_threads) {
+    let rt = match tokio_runtime(runtime.worker_threads, runtime.max_blocking_threads) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -103,19 +103,30 @@ where
     B: MessageBody + 'static,
 {
     http_server_tls(
-        name, listener, factory, workers, grace, limits, caps, None, None,
+        name,
+        listener,
+        factory,
+        workers,
+        crate::DEFAULT_MAX_BLOCKING_THREADS,
+        grace,
+        limits,
+        caps,
+        None,
+        None,
     )
 }
 
 /// [`http_server_with_limits`] serving HTTPS with `tls` when given (the rustls configuration
 /// of the listener, see [`crate::tls::ServerTls`]); the limits and caps apply alike. With
 /// `report`, each connection's client certificate is in its data ([`crate::PeerCertificate`]).
+/// Each worker's blocking pool has at most `max_blocking_threads` threads.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn http_server_tls<F, I, S, B>(
     name: &'static str,
     listener: std::net::TcpListener,
     factory: F,
     workers: usize,
+    max_blocking_threads: usize,
     grace: Duration,
     limits: &LimitsConfig,
     caps: ConnectionCaps,
@@ -150,6 +161,7 @@ where
     })
     .on_connect(on_connect)
     .workers(workers)
+    .worker_max_blocking_threads(max_blocking_threads.max(1))
     .max_connections(caps.hard.div_ceil(workers).max(1))
     .client_request_timeout(limits.header_timeout)
     .client_disconnect_timeout(limits.disconnect_timeout)
@@ -347,6 +359,63 @@ mod tests {
         let first = String::from_utf8_lossy(&buf[..n]);
         assert!(first.ends_with("3 bytes"), "{first}");
         assert!(!first.contains("connection: close"), "{first}");
+        handle.stop(false).await;
+    }
+
+    /// Eight requests that each hold a blocking-pool thread at once run on no more threads
+    /// than `max_blocking_threads`: the rest wait for a thread instead of each getting a
+    /// new one (actix's default would start one per request here).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_worker_runs_blocking_work_on_at_most_max_blocking_threads() {
+        let limits = LimitsConfig::default();
+        let (listener, addr) = crate::bind("http", &ListenConfig::loopback(0)).unwrap();
+        let threads = Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let seen = Arc::clone(&threads);
+        let server = http_server_tls(
+            "test",
+            listener,
+            move || {
+                let seen = Arc::clone(&seen);
+                actix_web::App::new().route(
+                    "/block",
+                    actix_web::web::get().to(move || {
+                        let seen = Arc::clone(&seen);
+                        async move {
+                            tokio::task::spawn_blocking(move || {
+                                seen.lock().unwrap().insert(std::thread::current().id());
+                                std::thread::sleep(Duration::from_millis(100));
+                            })
+                            .await
+                            .unwrap();
+                            "done"
+                        }
+                    }),
+                )
+            },
+            1,
+            2,
+            Duration::from_secs(1),
+            &limits,
+            ConnectionCaps::public(&limits),
+            None,
+            None,
+        )
+        .unwrap();
+        let handle = server.handle();
+        tokio::spawn(server);
+        let requests = (0..8).map(|_| async move {
+            let mut stream = TcpStream::connect(addr).await.unwrap();
+            stream
+                .write_all(b"GET /block HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                .await
+                .unwrap();
+            answer(stream).await
+        });
+        for answer in futures_util::future::join_all(requests).await {
+            assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        }
+        let used = threads.lock().unwrap().len();
+        assert!((1..=2).contains(&used), "{used} blocking threads");
         handle.stop(false).await;
     }
 }

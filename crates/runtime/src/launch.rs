@@ -37,6 +37,8 @@ pub struct Launch {
     pub admin: ListenConfig,
     /// HTTP workers.
     pub workers: usize,
+    /// Blocking-pool threads of each HTTP worker (`runtime.max_blocking_threads`).
+    pub max_blocking_threads: usize,
     /// Drain bound on stop.
     pub grace: Duration,
     /// Deadlines and connection caps of every listener (the `limits` section).
@@ -159,6 +161,7 @@ impl Launch {
             http_listener,
             app,
             self.workers,
+            self.max_blocking_threads,
             self.grace,
             &self.limits,
             ConnectionCaps::public(&self.limits),
@@ -172,6 +175,7 @@ impl Launch {
             shutdown.clone(),
             self.grace,
             &self.limits,
+            self.max_blocking_threads,
             admin_tls.map(|tls| tls.config),
             admin_routes,
         )?;

@@ -52,7 +52,7 @@ pub use tls::{
     GrpcListenConfig, PeerCertificate, RELOAD_METRIC, TlsClientConfig, TlsConfig, TlsVersion,
     mtls_client_id, peer_identities,
 };
-pub use workers::RuntimeConfig;
+pub use workers::{DEFAULT_MAX_BLOCKING_THREADS, RuntimeConfig};
 
 /// Errors while starting or running the servers.
 #[derive(Debug, thiserror::Error)]

@@ -108,6 +108,7 @@ fn serve(tls: &TlsConfig, limits: &LimitsConfig, shutdown: &Shutdown) -> SocketA
                 )
         },
         1,
+        crate::DEFAULT_MAX_BLOCKING_THREADS,
         Duration::from_secs(1),
         limits,
         ConnectionCaps::public(limits),
@@ -585,6 +586,7 @@ async fn a_listener_requesting_certificates_reports_them_and_requires_none() {
             )
         },
         1,
+        crate::DEFAULT_MAX_BLOCKING_THREADS,
         Duration::from_secs(1),
         &limits,
         ConnectionCaps::public(&limits),

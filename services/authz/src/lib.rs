@@ -254,6 +254,7 @@ impl Application {
             grpc: Some(config.grpc.listen()),
             admin: config.admin.clone(),
             workers: config.runtime.http_workers(),
+            max_blocking_threads: config.runtime.max_blocking_threads,
             grace: config.shutdown.grace_period,
             limits: config.limits,
             // clientauth: RFC 8705 §2 certificates from authz's own handshake.

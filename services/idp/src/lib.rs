@@ -219,6 +219,7 @@ impl Application {
             grpc: Some(config.grpc.listen()),
             admin: config.admin.clone(),
             workers: config.runtime.http_workers(),
+            max_blocking_threads: config.runtime.max_blocking_threads,
             grace: config.shutdown.grace_period,
             limits: config.limits,
             request_client_certificates: false,

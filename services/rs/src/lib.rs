@@ -88,6 +88,7 @@ impl Application {
             grpc: None,
             admin: config.admin.clone(),
             workers: config.runtime.http_workers(),
+            max_blocking_threads: config.runtime.max_blocking_threads,
             grace: config.shutdown.grace_period,
             limits: config.limits,
             request_client_certificates: false,

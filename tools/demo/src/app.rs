@@ -1209,7 +1209,7 @@ pub fn run(args: AppArgs) -> ExitCode {
             return ExitCode::from(crate::EXIT_USAGE);
         }
     };
-    let rt = match runtime::cli::tokio_runtime(1) {
+    let rt = match runtime::cli::tokio_runtime(1, runtime::DEFAULT_MAX_BLOCKING_THREADS) {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: {e}");
