@@ -28,7 +28,8 @@ pub(crate) struct OpaqueRow {
 /// backend: on SQLite the whole batch runs in a single hop to the blocking pool, as one
 /// single-row statement (prepared once per connection and kept) stepped once per row; a
 /// multi-row `INSERT` would have a new text for every batch size, parsed again each time.
-/// PostgreSQL gets one multi-row statement (one round trip).
+/// PostgreSQL gets [`InsertOpaqueColumns`]: one statement of the same text for any batch
+/// size, prepared once per connection, one round trip per batch.
 pub(crate) async fn insert_opaque_many(
     db: &Database,
     rows: Vec<OpaqueRow>,
@@ -50,13 +51,89 @@ pub(crate) async fn insert_opaque_many(
             .await?;
         }
         storage::DbConn::Postgres(c) => {
-            diesel::insert_into(opaque_tokens::table)
-                .values(&rows)
-                .execute(&mut **c)
-                .await?;
+            InsertOpaqueColumns::from(rows).execute(&mut **c).await?;
         }
     }
     Ok(())
+}
+
+/// A batch of opaque tokens as one PostgreSQL statement whose text does not depend on the
+/// batch size: each column is one array parameter, and `unnest` makes the rows
+/// (`INSERT … SELECT * FROM unnest($1, …, $9)`). Diesel's multi-row `INSERT` has one
+/// `VALUES` tuple per row, so each batch size is another statement: never kept prepared,
+/// parsed and planned by the server for every batch, and an extra round trip to prepare it.
+/// This one has a static query id, so it is prepared once per connection and kept.
+#[derive(Default)]
+struct InsertOpaqueColumns {
+    token_hash: Vec<String>,
+    jti: Vec<String>,
+    client_id: Vec<String>,
+    subject: Vec<String>,
+    scope: Vec<String>,
+    audience: Vec<String>,
+    issued_at: Vec<i64>,
+    expires_at: Vec<i64>,
+    act: Vec<Option<String>>,
+}
+
+impl From<Vec<OpaqueRow>> for InsertOpaqueColumns {
+    fn from(rows: Vec<OpaqueRow>) -> Self {
+        let mut columns = Self::default();
+        for row in rows {
+            columns.token_hash.push(row.token_hash);
+            columns.jti.push(row.jti);
+            columns.client_id.push(row.client_id);
+            columns.subject.push(row.subject);
+            columns.scope.push(row.scope);
+            columns.audience.push(row.audience);
+            columns.issued_at.push(row.issued_at);
+            columns.expires_at.push(row.expires_at);
+            columns.act.push(row.act);
+        }
+        columns
+    }
+}
+
+impl diesel::query_builder::QueryId for InsertOpaqueColumns {
+    type QueryId = Self;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for InsertOpaqueColumns {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Nullable, Text};
+        out.push_sql(
+            "INSERT INTO opaque_tokens (token_hash, jti, client_id, subject, scope, audience, \
+             issued_at, expires_at, act) SELECT * FROM unnest(",
+        );
+        for (i, column) in [
+            &self.token_hash,
+            &self.jti,
+            &self.client_id,
+            &self.subject,
+            &self.scope,
+            &self.audience,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if i > 0 {
+                out.push_sql(", ");
+            }
+            out.push_bind_param::<Array<Text>, _>(column)?;
+        }
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.issued_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.expires_at)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.act)?;
+        out.push_sql(")");
+        Ok(())
+    }
 }
 
 /// Deletes an opaque token if it belongs to `client_id`.
