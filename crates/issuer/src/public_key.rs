@@ -6,7 +6,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use ring::signature::{self, RsaParameters, RsaPublicKeyComponents, VerificationAlgorithm};
 use serde_json::{Map, Value};
 
 use crate::{Algorithm, IssuerError};
@@ -25,12 +25,21 @@ pub struct PublicKey {
     material: Material,
 }
 
+/// The key in the form `ring` verifies with, together with the `ring` algorithm that
+/// `alg` names, so a key can only ever be used with its own algorithm.
 #[derive(Clone)]
 enum Material {
-    /// Big-endian modulus and exponent, without leading zero octets.
-    Rsa { n: Vec<u8>, e: Vec<u8> },
+    /// RS256 or PS256: big-endian modulus and exponent, without leading zero octets.
+    Rsa {
+        scheme: &'static RsaParameters,
+        n: Vec<u8>,
+        e: Vec<u8>,
+    },
     /// ES256: the uncompressed SEC1 point `04 || x || y`; EdDSA: the 32-octet key.
-    Raw(Vec<u8>),
+    Raw {
+        scheme: &'static dyn VerificationAlgorithm,
+        key: Vec<u8>,
+    },
 }
 
 impl std::fmt::Debug for PublicKey {
@@ -85,7 +94,12 @@ impl PublicKey {
                 if e.is_empty() || e.len() > 4 {
                     return Err(refuse("RSA exponent out of range"));
                 }
-                Material::Rsa { n, e }
+                let scheme = if alg == Algorithm::RS256 {
+                    &signature::RSA_PKCS1_2048_8192_SHA256
+                } else {
+                    &signature::RSA_PSS_2048_8192_SHA256
+                };
+                Material::Rsa { scheme, n, e }
             }
             (Algorithm::ES256, "EC", "P-256") => {
                 let (x, y) = (member("x")?, member("y")?);
@@ -96,14 +110,20 @@ impl PublicKey {
                 point.push(0x04);
                 point.extend_from_slice(&x);
                 point.extend_from_slice(&y);
-                Material::Raw(point)
+                Material::Raw {
+                    scheme: &signature::ECDSA_P256_SHA256_FIXED,
+                    key: point,
+                }
             }
             (Algorithm::EdDSA, "OKP", "Ed25519") => {
                 let x = member("x")?;
                 if x.len() != 32 {
                     return Err(refuse("Ed25519 key must be 32 octets"));
                 }
-                Material::Raw(x)
+                Material::Raw {
+                    scheme: &signature::ED25519,
+                    key: x,
+                }
             }
             _ => {
                 return Err(refuse(format!(
@@ -128,28 +148,13 @@ impl PublicKey {
     /// 64-octet `R || S` of RFC 7518 §3.4, not DER). An invalid point or key never
     /// verifies.
     pub fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
-        match (&self.material, self.alg) {
-            (Material::Rsa { n, e }, Algorithm::RS256 | Algorithm::PS256) => {
-                let scheme = if self.alg == Algorithm::RS256 {
-                    &signature::RSA_PKCS1_2048_8192_SHA256
-                } else {
-                    &signature::RSA_PSS_2048_8192_SHA256
-                };
-                RsaPublicKeyComponents { n, e }
-                    .verify(scheme, message, signature)
-                    .is_ok()
-            }
-            (Material::Raw(point), Algorithm::ES256) => {
-                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                    .verify(message, signature)
-                    .is_ok()
-            }
-            (Material::Raw(key), Algorithm::EdDSA) => {
-                UnparsedPublicKey::new(&signature::ED25519, key)
-                    .verify(message, signature)
-                    .is_ok()
-            }
-            _ => false,
+        match &self.material {
+            Material::Rsa { scheme, n, e } => RsaPublicKeyComponents { n, e }
+                .verify(scheme, message, signature)
+                .is_ok(),
+            Material::Raw { scheme, key } => signature::UnparsedPublicKey::new(*scheme, key)
+                .verify(message, signature)
+                .is_ok(),
         }
     }
 }
