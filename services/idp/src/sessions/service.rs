@@ -113,15 +113,15 @@ impl Sessions {
                 repo::reauthenticate(&self.db, &row).await? == 1
             }
             Some(p) => {
-                repo::delete_by_id(&self.db, &p.id).await?;
+                adjust_gauge(-count(repo::delete_by_id(&self.db, &p.id).await?));
                 false
             }
             None => false,
         };
         if !renewed {
             repo::insert(&self.db, &row).await?;
+            adjust_gauge(1);
         }
-        self.publish_gauge().await;
         Ok((row.session(), Secret::new(secret)))
     }
 
@@ -162,14 +162,14 @@ impl Sessions {
     /// Ends the session with public id `id`; returns how many ended (0 or 1).
     pub async fn end(&self, id: &str) -> Result<u32, IdpError> {
         let n = repo::delete_by_id(&self.db, id).await?;
-        self.publish_gauge().await;
+        adjust_gauge(-count(n));
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
     /// Ends every session of `user_id`; returns how many ended.
     pub async fn end_all(&self, user_id: &str) -> Result<u32, IdpError> {
         let n = repo::delete_by_user(&self.db, user_id).await?;
-        self.publish_gauge().await;
+        adjust_gauge(-count(n));
         Ok(u32::try_from(n).unwrap_or(u32::MAX))
     }
 
@@ -177,7 +177,7 @@ impl Sessions {
     /// authz about each, `LoginFlow.SessionEnded`).
     pub async fn end_all_listed(&self, user_id: &str) -> Result<Vec<String>, IdpError> {
         let ids = repo::end_all_listed(&self.db, user_id, None, None).await?;
-        self.publish_gauge().await;
+        adjust_gauge(-count(ids.len()));
         Ok(ids)
     }
 
@@ -193,7 +193,8 @@ impl Sessions {
         Ok(repo::purge(&self.db, now, self.idle_cutoff(now)).await?)
     }
 
-    /// Sets the `idp_sessions_active` gauge from the database.
+    /// Sets the `idp_sessions_active` gauge from the database: a count over every live
+    /// session, so only [`Sessions::spawn_upkeep`] runs it, never a sign-in or a logout.
     async fn publish_gauge(&self) {
         match self.count_alive().await {
             #[allow(clippy::cast_precision_loss)]
@@ -202,8 +203,9 @@ impl Sessions {
         }
     }
 
-    /// Every `every` until `stop`: purges dead sessions and refreshes the gauge (which
-    /// also picks up sessions other replicas started or ended).
+    /// Every `every` until `stop`: purges dead sessions and sets the gauge from the
+    /// database (which also picks up sessions other replicas started or ended, and those
+    /// that expired). In between, sign-ins and logouts move it by their own count.
     pub fn spawn_upkeep(&self, every: Duration, stop: impl Future<Output = ()> + Send + 'static) {
         let sessions = self.clone();
         runtime::spawn_periodic(
@@ -224,4 +226,17 @@ impl Sessions {
             },
         );
     }
+}
+
+/// Moves the `idp_sessions_active` gauge by what this replica just started (+) or ended
+/// (-). A sign-in must not count the sessions table: that count reads every live session,
+/// so a sign-in's cost would grow with the number of people signed in.
+fn adjust_gauge(delta: i64) {
+    #[allow(clippy::cast_precision_loss)]
+    metrics::gauge!("idp_sessions_active").increment(delta as f64);
+}
+
+/// A row count as a gauge step.
+fn count(rows: usize) -> i64 {
+    i64::try_from(rows).unwrap_or(i64::MAX)
 }

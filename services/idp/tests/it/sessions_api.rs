@@ -214,6 +214,80 @@ async fn check_and_end_sessions(db: TestDatabase) {
     assert!(!check(&mut api, &i5).await.active);
 }
 
+/// `idp_sessions_active` follows what sign-ins and ends do, one step each (a sign-in no
+/// longer counts the whole sessions table): a new session adds one, a re-authentication in
+/// the same browser keeps the count, signing a browser in as someone else swaps one
+/// session for another, and EndSession takes away what it ended. The gauge is per
+/// process, so this is exact under nextest (one process per test), as `make test` runs it.
+async fn the_sessions_gauge_follows_sign_ins_and_ends(db: TestDatabase) {
+    let idp = start(db, |_| {}).await;
+    idp.user("kim").await;
+    let leo = idp.user("leo").await;
+    idp.user("max").await;
+    let mut api = idp.sessions_api().await;
+    let gauge = async || {
+        let text = idp.metrics().await;
+        text.lines()
+            .find_map(|l| l.strip_prefix("idp_sessions_active "))
+            .map(|v| v.trim().parse::<f64>().unwrap())
+    };
+    // The upkeep sets it from the database when the service starts.
+    let mut waited = 0;
+    while gauge().await.is_none() {
+        assert!(waited < 100, "the session upkeep never published the gauge");
+        waited += 1;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(gauge().await, Some(0.0));
+
+    let (mut kim, _) = signed_in(&idp, "kim", "g1").await;
+    let (_, leo_session) = signed_in(&idp, "leo", "g2").await;
+    assert_eq!(gauge().await, Some(2.0));
+
+    // prompt=login: the form again in a browser with a live session renews that session.
+    let prompt_login = |challenge: &str| {
+        let mut request = idp.authz.login(challenge);
+        request.prompt = vec!["login".into()];
+        idp.authz.add_login(
+            request,
+            &format!("https://authz.test/resume?login={challenge}"),
+        );
+    };
+    prompt_login("g3");
+    assert_eq!(kim.login("g3", "kim", PASSWORD).await.status, 303);
+    assert_eq!(
+        gauge().await,
+        Some(2.0),
+        "a re-authentication is not a new session"
+    );
+
+    // The same browser signed in as someone else: kim's session ends, max's starts.
+    prompt_login("g4");
+    assert_eq!(kim.login("g4", "max", PASSWORD).await.status, 303);
+    assert_eq!(gauge().await, Some(2.0), "one session swapped for another");
+
+    let ended = api
+        .end_session(authz(EndSessionRequest {
+            target: Some(Target::Subject(leo.id.clone())),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .ended;
+    assert_eq!(ended, 1);
+    assert_eq!(gauge().await, Some(1.0));
+    let ended = api
+        .end_session(authz(EndSessionRequest {
+            target: Some(Target::SessionId(leo_session)),
+        }))
+        .await
+        .unwrap()
+        .into_inner()
+        .ended;
+    assert_eq!(ended, 0);
+    assert_eq!(gauge().await, Some(1.0), "ending nothing moves nothing");
+}
+
 async fn callers_must_authenticate(db: TestDatabase) {
     let idp = start(db, |_| {}).await;
     let kim = idp.user("kim").await;
@@ -302,6 +376,7 @@ storage::backend_tests!(idp::MIGRATIONS;
 );
 
 crate::login::sqlite_tests!(
+    the_sessions_gauge_follows_sign_ins_and_ends,
     callers_must_authenticate,
     unconfigured_secret_refuses_everyone
 );
