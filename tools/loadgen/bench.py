@@ -2,7 +2,9 @@
 """`make bench`: authz (release build, one worker thread) pinned to CPU 0, the workspace's
 `loadgen` pinned to CPU 1, one endpoint at a time; on SQLite and, when BENCH_POSTGRES_URL
 (or TEST_POSTGRES_URL) names a PostgreSQL server whose role may create databases, on a
-fresh PostgreSQL database too. Then the login row: authz and idp (both `serve --demo`, one
+fresh PostgreSQL database too (vacuumed and analysed before each row, as pgbench does, so
+that autovacuum catching up with one row's inserts does not run inside the next row). Then
+the login row: authz and idp (both `serve --demo`, one
 worker thread each) pinned together to CPU 0, `loadgen login` on CPU 1 with LOGIN_USERS
 virtual users signing in as the demo user again and again, and beside it `loadgen argon2`
 pinned to CPU 0: the argon2id hashes/s of that core with idp's password parameters,
@@ -153,6 +155,13 @@ def fresh_postgres_url(admin_url):
     return urllib.parse.urlunparse(parsed._replace(path="/" + name))
 
 
+def settle_postgres(url):
+    """VACUUM ANALYZE of the bench database before a row (pgbench vacuums before its runs
+    too): the opaque token row inserts a few hundred thousand rows, and autovacuum started
+    by them would otherwise run during whichever row comes next and be charged to it."""
+    subprocess.run(["psql", url, "-q", "-c", "VACUUM ANALYZE"], check=True, capture_output=True)
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -300,6 +309,8 @@ def run_backend(backend, db_url, data):
         for label, url, args in cases:
             if ONLY and label not in ONLY:
                 continue
+            if db_url.startswith("postgres"):
+                settle_postgres(db_url)
             metrics = ["--metrics", admin + "/metrics"] if "--route" in args else []
             r = run_once(label, url, args, server.pid, metrics, procs={"authz": server.pid})
             r["backend"] = backend
