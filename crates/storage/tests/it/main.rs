@@ -216,6 +216,48 @@ async fn must_exist_refuses_a_missing_sqlite_file_and_creates_nothing() {
     }
 }
 
+/// SQLite pages are read, never memory-mapped: in WAL mode a mapping is dropped and made
+/// again by every connection after every write elsewhere (see `sqlite_pragmas`). After
+/// writes and reads over several pooled connections, the database file is not in this
+/// process's memory map (its `-shm` index always is: that is SQLite's WAL index).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_database_files_are_not_memory_mapped() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("unmapped.db");
+    let mut config = DatabaseConfig::with_url(format!("sqlite://{}", path.display()));
+    config.max_connections = 4;
+    let db = Database::connect(&config, &MIGRATIONS).await.unwrap();
+    db.migrate().await.unwrap();
+    for n in 0..32 {
+        insert(&db, &note(&format!("n{n}"), n)).await.unwrap();
+        list(&db).await.unwrap();
+    }
+    // Pages in the write-ahead log are read from it; moved into the database file, they
+    // are read from there (and would be mapped with a non-zero mmap_size).
+    let mut conn = db.get().await.unwrap();
+    with_conn!(&mut conn, |c| diesel::sql_query(
+        "PRAGMA wal_checkpoint(TRUNCATE)"
+    )
+    .execute(c)
+    .await)
+    .unwrap();
+    drop(conn);
+    let readers = (0..8).map(|_| list(&db));
+    for listed in futures_util::future::join_all(readers).await {
+        assert_eq!(listed.unwrap().len(), 32);
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    let file = path.display().to_string();
+    assert!(
+        maps.lines().any(|l| l.ends_with(&format!("{file}-shm"))),
+        "the WAL index is mapped, so the check looks at the right process:\n{maps}"
+    );
+    assert!(
+        !maps.lines().any(|l| l.ends_with(&file)),
+        "the database file is mapped:\n{maps}"
+    );
+}
+
 #[tokio::test]
 async fn unreachable_postgres_fails_fast_without_leaking_the_password() {
     let mut config = DatabaseConfig::with_url("postgres://user:hunter2@127.0.0.1:1/db");
