@@ -15,6 +15,7 @@
 mod config;
 mod database;
 mod error;
+mod prepared;
 pub mod testing;
 
 pub use config::{DatabaseConfig, DatabaseUrl};
@@ -23,6 +24,7 @@ pub use diesel;
 pub use diesel_async;
 pub use diesel_migrations::EmbeddedMigrations;
 pub use error::StorageError;
+pub use prepared::KeepPrepared;
 
 /// Runs `$body` with `$c` bound to the concrete connection inside a [`DbConn`], once per
 /// backend, so one piece of query code serves SQLite and PostgreSQL:

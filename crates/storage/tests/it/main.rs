@@ -275,4 +275,73 @@ async fn queries_are_counted(t: TestDatabase) {
     assert_eq!(db.queries_started(), before + 2);
 }
 
-storage::backend_tests!(crate::MIGRATIONS; queries_are_counted);
+/// diesel prepares every UPDATE and every SQLite `IN (…)` afresh; wrapped in
+/// `KeepPrepared` they enter the connection's statement cache once (one cache entry per
+/// SQL text) and are reused, with the same results as unwrapped.
+async fn kept_prepared_statements_are_prepared_once(t: TestDatabase) {
+    use diesel::connection::InstrumentationEvent;
+    use std::sync::{Arc, Mutex};
+    use storage::KeepPrepared;
+
+    let db = t.connect(&MIGRATIONS).await.unwrap();
+    for (n, id) in ["a", "b", "c"].into_iter().enumerate() {
+        insert(&db, &note(id, i64::try_from(n).unwrap()))
+            .await
+            .unwrap();
+    }
+    let cached = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = Arc::clone(&cached);
+    let mut conn = db.get().await.unwrap();
+    with_conn!(&mut conn, |c| c.set_instrumentation(
+        move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::CacheQuery { sql, .. } = event {
+                seen.lock().unwrap().push(sql.to_owned());
+            }
+        }
+    ));
+    let ids = ["a".to_owned(), "b".to_owned()];
+    for round in 0..3 {
+        let pin = round % 2 == 0;
+        let (plain, kept, within): (usize, usize, Vec<String>) = with_conn!(&mut conn, |c| async {
+            let plain = diesel::update(notes::table.find("c"))
+                .set(notes::pinned.eq(pin))
+                .execute(c)
+                .await?;
+            let kept = KeepPrepared(
+                diesel::update(notes::table.filter(notes::id.eq_any(&ids)))
+                    .set(notes::pinned.eq(pin)),
+            )
+            .execute(c)
+            .await?;
+            let within = KeepPrepared(
+                notes::table
+                    .filter(notes::id.eq_any(&ids))
+                    .filter(notes::pinned.eq(pin))
+                    .select(notes::id)
+                    .order(notes::id),
+            )
+            .load(c)
+            .await?;
+            Ok::<_, diesel::result::Error>((plain, kept, within))
+        }
+        .await)
+        .unwrap();
+        assert_eq!((plain, kept), (1, 2), "round {round}");
+        assert_eq!(within, ids, "round {round}");
+    }
+    let cached = cached.lock().unwrap().clone();
+    let updates: Vec<_> = cached.iter().filter(|s| s.starts_with("UPDATE")).collect();
+    assert_eq!(
+        updates.len(),
+        1,
+        "only the kept UPDATE is cached, once: {cached:?}"
+    );
+    assert!(
+        updates[0].contains("IN") || updates[0].contains("ANY"),
+        "{cached:?}"
+    );
+    let selects = cached.iter().filter(|s| s.starts_with("SELECT")).count();
+    assert_eq!(selects, 1, "the kept SELECT is cached once: {cached:?}");
+}
+
+storage::backend_tests!(crate::MIGRATIONS; queries_are_counted, kept_prepared_statements_are_prepared_once);

@@ -5,6 +5,7 @@
 //! writes, so SQLite takes its write lock up front and PostgreSQL locks the row.
 
 use diesel::prelude::*;
+use storage::KeepPrepared;
 use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
@@ -224,12 +225,14 @@ pub(crate) async fn extend_request(
     expires_at: i64,
 ) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::update(
-        authorization_requests::table
-            .filter(authorization_requests::id.eq(id))
-            .filter(authorization_requests::expires_at.lt(expires_at))
+    with_conn!(&mut conn, |c| KeepPrepared(
+        diesel::update(
+            authorization_requests::table
+                .filter(authorization_requests::id.eq(id))
+                .filter(authorization_requests::expires_at.lt(expires_at))
+        )
+        .set(authorization_requests::expires_at.eq(expires_at))
     )
-    .set(authorization_requests::expires_at.eq(expires_at))
     .execute(c)
     .await)?;
     Ok(())
@@ -260,17 +263,19 @@ pub(crate) async fn accept_login(
 ) -> Result<bool, StorageError> {
     let login = json(login)?;
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::update(
-        authorization_requests::table
-            .filter(authorization_requests::challenge_hash.eq(hash))
-            .filter(authorization_requests::stage.eq(stage::LOGIN))
-            .filter(authorization_requests::expires_at.gt(now))
+    let n = with_conn!(&mut conn, |c| KeepPrepared(
+        diesel::update(
+            authorization_requests::table
+                .filter(authorization_requests::challenge_hash.eq(hash))
+                .filter(authorization_requests::stage.eq(stage::LOGIN))
+                .filter(authorization_requests::expires_at.gt(now))
+        )
+        .set((
+            authorization_requests::stage.eq(stage::LOGIN_ACCEPTED),
+            authorization_requests::challenge_hash.eq(None::<String>),
+            authorization_requests::login.eq(Some(&login)),
+        ))
     )
-    .set((
-        authorization_requests::stage.eq(stage::LOGIN_ACCEPTED),
-        authorization_requests::challenge_hash.eq(None::<String>),
-        authorization_requests::login.eq(Some(&login)),
-    ))
     .execute(c)
     .await)?;
     Ok(n == 1)
@@ -383,17 +388,19 @@ pub(crate) async fn to_consent(
 ) -> Result<bool, StorageError> {
     let login = json(login)?;
     let mut conn = db.get().await?;
-    let n = with_conn!(&mut conn, |c| diesel::update(
-        authorization_requests::table
-            .filter(authorization_requests::id.eq(id))
-            .filter(authorization_requests::stage.eq(stage::LOGIN_ACCEPTED))
-            .filter(authorization_requests::expires_at.gt(now))
+    let n = with_conn!(&mut conn, |c| KeepPrepared(
+        diesel::update(
+            authorization_requests::table
+                .filter(authorization_requests::id.eq(id))
+                .filter(authorization_requests::stage.eq(stage::LOGIN_ACCEPTED))
+                .filter(authorization_requests::expires_at.gt(now))
+        )
+        .set((
+            authorization_requests::stage.eq(stage::CONSENT),
+            authorization_requests::challenge_hash.eq(Some(challenge_hash)),
+            authorization_requests::login.eq(Some(&login)),
+        ))
     )
-    .set((
-        authorization_requests::stage.eq(stage::CONSENT),
-        authorization_requests::challenge_hash.eq(Some(challenge_hash)),
-        authorization_requests::login.eq(Some(&login)),
-    ))
     .execute(c)
     .await)?;
     Ok(n == 1)
@@ -487,14 +494,13 @@ pub(crate) async fn replace_session(
 /// session): `auth_time`, `amr`, `acr`.
 pub(crate) async fn update_session(db: &Database, row: &SessionRow) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::update(
-        browser_sessions::table.find(&row.session_key)
+    with_conn!(&mut conn, |c| KeepPrepared(
+        diesel::update(browser_sessions::table.find(&row.session_key)).set((
+            browser_sessions::auth_time.eq(row.auth_time),
+            browser_sessions::amr.eq(&row.amr),
+            browser_sessions::acr.eq(&row.acr),
+        ))
     )
-    .set((
-        browser_sessions::auth_time.eq(row.auth_time),
-        browser_sessions::amr.eq(&row.amr),
-        browser_sessions::acr.eq(&row.acr),
-    ))
     .execute(c)
     .await)?;
     Ok(())

@@ -8,6 +8,7 @@
 //! revocation sees every access token committed before it.
 
 use diesel::prelude::*;
+use storage::KeepPrepared;
 use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
@@ -138,16 +139,18 @@ pub(crate) async fn redeem(
                 .values(grant)
                 .execute(tx)
                 .await?;
-            let n = diesel::update(
-                authorization_codes::table
-                    .filter(authorization_codes::code_hash.eq(hash))
-                    .filter(authorization_codes::redeemed_at.is_null())
-                    .filter(authorization_codes::expires_at.gt(now)),
+            let n = KeepPrepared(
+                diesel::update(
+                    authorization_codes::table
+                        .filter(authorization_codes::code_hash.eq(hash))
+                        .filter(authorization_codes::redeemed_at.is_null())
+                        .filter(authorization_codes::expires_at.gt(now)),
+                )
+                .set((
+                    authorization_codes::redeemed_at.eq(Some(now)),
+                    authorization_codes::grant_id.eq(Some(&grant.id)),
+                )),
             )
-            .set((
-                authorization_codes::redeemed_at.eq(Some(now)),
-                authorization_codes::grant_id.eq(Some(&grant.id)),
-            ))
             .execute(tx)
             .await?;
             if n != 1 {

@@ -1,6 +1,7 @@
 //! Sessions in the idp database: one query path for SQLite and PostgreSQL.
 
 use diesel::prelude::*;
+use storage::KeepPrepared;
 use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
@@ -68,10 +69,11 @@ pub(crate) async fn find_alive_by_id(
 
 pub(crate) async fn touch(db: &Database, id: &str, now: i64) -> Result<(), StorageError> {
     let mut conn = db.get().await?;
-    with_conn!(&mut conn, |c| diesel::update(sessions::table.find(id))
-        .set(sessions::last_seen_at.eq(now))
-        .execute(c)
-        .await)?;
+    with_conn!(&mut conn, |c| KeepPrepared(
+        diesel::update(sessions::table.find(id)).set(sessions::last_seen_at.eq(now))
+    )
+    .execute(c)
+    .await)?;
     Ok(())
 }
 
@@ -79,17 +81,16 @@ pub(crate) async fn touch(db: &Database, id: &str, now: i64) -> Result<(), Stora
 /// lifetime, same public id.
 pub(crate) async fn reauthenticate(db: &Database, row: &Row) -> Result<usize, StorageError> {
     let mut conn = db.get().await?;
-    Ok(with_conn!(&mut conn, |c| diesel::update(
-        sessions::table.find(&row.id)
+    Ok(with_conn!(&mut conn, |c| KeepPrepared(
+        diesel::update(sessions::table.find(&row.id)).set((
+            sessions::secret_hash.eq(&row.secret_hash),
+            sessions::auth_time.eq(row.auth_time),
+            sessions::amr.eq(&row.amr),
+            sessions::acr.eq(&row.acr),
+            sessions::last_seen_at.eq(row.last_seen_at),
+            sessions::expires_at.eq(row.expires_at),
+        ))
     )
-    .set((
-        sessions::secret_hash.eq(&row.secret_hash),
-        sessions::auth_time.eq(row.auth_time),
-        sessions::amr.eq(&row.amr),
-        sessions::acr.eq(&row.acr),
-        sessions::last_seen_at.eq(row.last_seen_at),
-        sessions::expires_at.eq(row.expires_at),
-    ))
     .execute(c)
     .await)?)
 }

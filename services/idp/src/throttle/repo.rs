@@ -3,6 +3,7 @@
 //! inside a transaction, so concurrent attempts on any number of replicas all count.
 
 use diesel::prelude::*;
+use storage::KeepPrepared;
 use storage::diesel_async::{AsyncConnection, RunQueryDsl};
 use storage::{Database, StorageError, with_conn};
 
@@ -32,11 +33,14 @@ pub(crate) struct Device {
 /// The counters of `keys` that exist.
 pub(crate) async fn counters(db: &Database, keys: &[String]) -> Result<Vec<Counter>, StorageError> {
     let mut conn = db.get().await?;
-    Ok(with_conn!(&mut conn, |c| login_throttle::table
-        .filter(login_throttle::id.eq_any(keys))
-        .select(Counter::as_select())
-        .load(c)
-        .await)?)
+    // `keys` are the two or three counters of one attempt: a bounded number of forms.
+    Ok(with_conn!(&mut conn, |c| KeepPrepared(
+        login_throttle::table
+            .filter(login_throttle::id.eq_any(keys))
+            .select(Counter::as_select())
+    )
+    .load(c)
+    .await)?)
 }
 
 /// Counts one failure against each key, in one transaction: a counter whose last failure
@@ -111,9 +115,11 @@ pub(crate) async fn succeed(
     let mut conn = db.get().await?;
     with_conn!(&mut conn, |c| c
         .transaction(async |tx| {
-            diesel::delete(login_throttle::table.filter(login_throttle::id.eq_any(clear)))
-                .execute(tx)
-                .await?;
+            KeepPrepared(diesel::delete(
+                login_throttle::table.filter(login_throttle::id.eq_any(clear)),
+            ))
+            .execute(tx)
+            .await?;
             if let Some(old) = replaced {
                 diesel::delete(
                     login_devices::table
@@ -127,16 +133,16 @@ pub(crate) async fn succeed(
                 .values(device)
                 .execute(tx)
                 .await?;
-            let newest: Vec<String> = login_devices::table
-                .filter(login_devices::user_id.eq(&device.user_id))
+            // One statement: the user's devices beyond the `keep` newest go.
+            let kept = diesel::alias!(login_devices as kept);
+            let newest = kept
+                .filter(kept.field(login_devices::user_id).eq(&device.user_id))
                 .order((
-                    login_devices::created_at.desc(),
-                    login_devices::token_hash.desc(),
+                    kept.field(login_devices::created_at).desc(),
+                    kept.field(login_devices::token_hash).desc(),
                 ))
                 .limit(keep)
-                .select(login_devices::token_hash)
-                .load(tx)
-                .await?;
+                .select(kept.field(login_devices::token_hash));
             diesel::delete(
                 login_devices::table
                     .filter(login_devices::user_id.eq(&device.user_id))
@@ -159,9 +165,11 @@ pub(crate) async fn succeed_without_device(
     let mut conn = db.get().await?;
     with_conn!(&mut conn, |c| c
         .transaction(async |tx| {
-            diesel::delete(login_throttle::table.filter(login_throttle::id.eq_any(clear)))
-                .execute(tx)
-                .await
+            KeepPrepared(diesel::delete(
+                login_throttle::table.filter(login_throttle::id.eq_any(clear)),
+            ))
+            .execute(tx)
+            .await
         })
         .await)?;
     Ok(())

@@ -264,8 +264,45 @@ async fn replicas_share_one_limit(db: TestDatabase) {
     assert_eq!(fresh(&b, here, "ivan", PASSWORD).await.status, 429);
 }
 
+/// An account keeps the standing of its 20 newest device cookies: signing in from a 21st
+/// browser takes it from the oldest, while the others still get past an account block.
+async fn only_the_newest_device_cookies_keep_their_standing(db: TestDatabase) {
+    let idp = start(db, |c| {
+        c.login_throttle.account_free_failures = 3;
+        c.login_throttle.address_free_failures = 100;
+        c.login_throttle.base_delay = Duration::from_secs(600);
+    })
+    .await;
+    idp.user("gail").await;
+    let mut devices = Vec::new();
+    for n in 1..=21 {
+        // One second apart: the newest are told apart by their time.
+        idp.clock.advance(Duration::from_secs(1));
+        devices.push(owner(&idp, addr(0, 4, n), "gail").await);
+    }
+    let attacker = addr(0, 0, 9);
+    for _ in 0..5 {
+        fresh(&idp, attacker, "gail", "wrong password").await;
+    }
+    assert_eq!(fresh(&idp, attacker, "gail", PASSWORD).await.status, 429);
+    let oldest = login(&idp, &mut devices[0], "gail", PASSWORD).await;
+    assert_eq!(
+        oldest.status, 429,
+        "the 21st newest device lost its standing"
+    );
+    let second = login(&idp, &mut devices[1], "gail", PASSWORD).await;
+    assert_eq!(
+        second.status, 303,
+        "the 20th newest still counts: {}",
+        second.body
+    );
+    let newest = login(&idp, &mut devices[20], "gail", PASSWORD).await;
+    assert_eq!(newest.status, 303, "{}", newest.body);
+}
+
 storage::backend_tests!(idp::MIGRATIONS;
     every_spelling_of_an_account_shares_one_counter,
+    only_the_newest_device_cookies_keep_their_standing,
     a_device_cookie_lets_the_owner_past_an_account_block,
     the_address_limit_is_hard,
     attempts_while_blocked_count_and_counters_decay,
