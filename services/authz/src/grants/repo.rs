@@ -212,30 +212,34 @@ pub(crate) async fn rotate(
     let mut conn = db.get().await?;
     let result = with_conn!(&mut conn, |c| c
         .transaction(async |tx| {
-            let n = diesel::update(
-                grants::table
-                    .filter(grants::id.eq(grant_id))
-                    .filter(grants::revoked_at.is_null()),
+            let n = KeepPrepared(
+                diesel::update(
+                    grants::table
+                        .filter(grants::id.eq(grant_id))
+                        .filter(grants::revoked_at.is_null()),
+                )
+                .set((
+                    grants::updated_at.eq(now),
+                    grants::expires_at.eq(grant_expires_at),
+                )),
             )
-            .set((
-                grants::updated_at.eq(now),
-                grants::expires_at.eq(grant_expires_at),
-            ))
             .execute(tx)
             .await?;
             if n != 1 {
                 return Err(lost());
             }
-            let n = diesel::update(
-                refresh_tokens::table
-                    .filter(refresh_tokens::token_hash.eq(hash))
-                    .filter(refresh_tokens::rotated_at.is_null())
-                    .filter(refresh_tokens::expires_at.gt(now)),
+            let n = KeepPrepared(
+                diesel::update(
+                    refresh_tokens::table
+                        .filter(refresh_tokens::token_hash.eq(hash))
+                        .filter(refresh_tokens::rotated_at.is_null())
+                        .filter(refresh_tokens::expires_at.gt(now)),
+                )
+                .set((
+                    refresh_tokens::rotated_at.eq(Some(now)),
+                    refresh_tokens::successor_salt.eq(Some(successor_salt)),
+                )),
             )
-            .set((
-                refresh_tokens::rotated_at.eq(Some(now)),
-                refresh_tokens::successor_salt.eq(Some(successor_salt)),
-            ))
             .execute(tx)
             .await?;
             if n != 1 {
@@ -262,12 +266,14 @@ pub(crate) async fn record_grace(
     let mut conn = db.get().await?;
     let result = with_conn!(&mut conn, |c| c
         .transaction(async |tx| {
-            let n = diesel::update(
-                grants::table
-                    .filter(grants::id.eq(grant_id))
-                    .filter(grants::revoked_at.is_null()),
+            let n = KeepPrepared(
+                diesel::update(
+                    grants::table
+                        .filter(grants::id.eq(grant_id))
+                        .filter(grants::revoked_at.is_null()),
+                )
+                .set(grants::updated_at.eq(now)),
             )
-            .set(grants::updated_at.eq(now))
             .execute(tx)
             .await?;
             if n != 1 {
