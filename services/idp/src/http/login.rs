@@ -288,13 +288,15 @@ pub(crate) async fn password_sign_in(
 ) -> Result<PasswordSignIn, IdpError> {
     let acceptable =
         !login.is_empty() && login.len() <= MAX_LOGIN && password.len() <= MAX_PASSWORD;
-    // The account the name or email resolves to: every spelling shares one counter.
-    let user_id = if acceptable {
-        state.users.resolve_login(login).await?
+    // The account the name or email resolves to: every spelling shares one counter. Read
+    // once, for the counter here and the password check below.
+    let found = if acceptable {
+        state.users.find_login(login).await?
     } else {
         None
     };
-    let resolved = user_id.clone();
+    let resolved = found.as_ref().map(|f| f.id().to_owned());
+    let user_id = resolved.clone();
     let attempt = Attempt {
         account: Account::of(user_id, login),
         address: req.peer_addr().map(|a| a.ip()),
@@ -314,7 +316,7 @@ pub(crate) async fn password_sign_in(
         }
     };
     let user = if acceptable {
-        state.users.authenticate(login, password).await?
+        state.users.check_login(found, password).await?
     } else {
         None
     };

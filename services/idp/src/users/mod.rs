@@ -12,4 +12,4 @@ pub use model::{NewUser, Profile, ProfileEdit, User};
 // account page
 pub(crate) use model::{claim_text, locale, normalize_email, normalize_username};
 pub use password::{Checked, PasswordConfig, Passwords};
-pub use service::{Caller, SeedOutcome, Users};
+pub use service::{Caller, LoginAccount, SeedOutcome, Users};

@@ -48,6 +48,17 @@ fn in_use(e: storage::StorageError) -> IdpError {
     }
 }
 
+/// An account as a login name found it ([`Users::find_login`]), for
+/// [`Users::check_login`]; its password hash stays inside.
+pub struct LoginAccount(Row);
+
+impl LoginAccount {
+    /// The user's id (the OIDC `sub`).
+    pub fn id(&self) -> &str {
+        &self.0.id
+    }
+}
+
 /// What [`Users::seed`] did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeedOutcome {
@@ -207,6 +218,13 @@ impl Users {
         Ok(repo::find_login(&self.db, login).await?.map(|r| r.id))
     }
 
+    /// The account a login name (username or email) names, disabled users included, read
+    /// once for both the login throttle (its id, [`LoginAccount::id`]) and the password
+    /// check ([`Users::check_login`]), which the sign-in form needs one after the other.
+    pub async fn find_login(&self, login: &str) -> Result<Option<LoginAccount>, IdpError> {
+        Ok(repo::find_login(&self.db, login).await?.map(LoginAccount))
+    }
+
     /// Checks a login (username or email): `Some(user)` for a right password of an enabled
     /// user. Unknown users cost the same argon2id verification as known ones, and every
     /// failure looks alike. A hash with outdated parameters is replaced transparently on
@@ -216,7 +234,18 @@ impl Users {
         login: &str,
         password: String,
     ) -> Result<Option<User>, IdpError> {
-        let row = repo::find_login(&self.db, login).await?;
+        let found = self.find_login(login).await?;
+        self.check_login(found, password).await
+    }
+
+    /// [`Users::authenticate`] on an account already looked up with [`Users::find_login`]
+    /// (`None`: no such account, checked like a wrong password, as long).
+    pub async fn check_login(
+        &self,
+        found: Option<LoginAccount>,
+        password: String,
+    ) -> Result<Option<User>, IdpError> {
+        let row = found.map(|f| f.0);
         // A user created through an upstream has no password (an empty hash): it is checked
         // like an unknown user, so it takes as long and never matches.
         let checked = self
