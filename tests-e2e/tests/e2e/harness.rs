@@ -43,9 +43,32 @@ fn cargo() -> String {
 
 /// A loopback port that was free a moment ago, for a listener whose address must be known
 /// before the service starts (authz's issuer URL names its own public address).
+///
+/// It comes from below the kernel's ephemeral range, not from `bind(…:0)`: that range is
+/// where every outgoing connection and port-0 listener of the tests running in parallel
+/// gets its port, so a port handed out from it could be taken before the service binds it
+/// (CI saw "Address already in use" once). Each test process (nextest runs one per test)
+/// starts at its own offset, by process id, and takes the next port that binds.
 pub fn free_port() -> u16 {
-    let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a probe listener");
-    probe.local_addr().expect("probe address").port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SLOTS: u32 = 512;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse::<u32>().ok())
+        .filter(|&low| low > LOW + SLOTS)
+        .unwrap_or(32_768);
+    let span = ephemeral - LOW;
+    let start = (std::process::id() % SLOTS) * (span / SLOTS);
+    for _ in 0..span {
+        let port = LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % span;
+        let port = u16::try_from(port).expect("below the ephemeral range");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port below {ephemeral}");
 }
 
 /// Builds the binaries once per test process, with exactly the package set of
