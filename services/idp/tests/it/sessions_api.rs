@@ -225,24 +225,19 @@ async fn the_sessions_gauge_follows_sign_ins_and_ends(db: TestDatabase) {
     let leo = idp.user("leo").await;
     idp.user("max").await;
     let mut api = idp.sessions_api().await;
-    let gauge = async || {
-        let text = idp.metrics().await;
-        text.lines()
-            .find_map(|l| l.strip_prefix("idp_sessions_active "))
-            .map(|v| v.trim().parse::<f64>().unwrap())
-    };
+    let gauge = async || idp.metric("idp_sessions_active").await;
     // The upkeep sets it from the database when the service starts.
     let mut waited = 0;
-    while gauge().await.is_none() {
+    while !idp.metrics().await.contains("idp_sessions_active ") {
         assert!(waited < 100, "the session upkeep never published the gauge");
         waited += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(gauge().await, Some(0.0));
+    assert_eq!(gauge().await, 0.0);
 
     let (mut kim, _) = signed_in(&idp, "kim", "g1").await;
     let (_, leo_session) = signed_in(&idp, "leo", "g2").await;
-    assert_eq!(gauge().await, Some(2.0));
+    assert_eq!(gauge().await, 2.0);
 
     // prompt=login: the form again in a browser with a live session renews that session.
     let prompt_login = |challenge: &str| {
@@ -257,14 +252,14 @@ async fn the_sessions_gauge_follows_sign_ins_and_ends(db: TestDatabase) {
     assert_eq!(kim.login("g3", "kim", PASSWORD).await.status, 303);
     assert_eq!(
         gauge().await,
-        Some(2.0),
+        2.0,
         "a re-authentication is not a new session"
     );
 
     // The same browser signed in as someone else: kim's session ends, max's starts.
     prompt_login("g4");
     assert_eq!(kim.login("g4", "max", PASSWORD).await.status, 303);
-    assert_eq!(gauge().await, Some(2.0), "one session swapped for another");
+    assert_eq!(gauge().await, 2.0, "one session swapped for another");
 
     let ended = api
         .end_session(authz(EndSessionRequest {
@@ -275,7 +270,7 @@ async fn the_sessions_gauge_follows_sign_ins_and_ends(db: TestDatabase) {
         .into_inner()
         .ended;
     assert_eq!(ended, 1);
-    assert_eq!(gauge().await, Some(1.0));
+    assert_eq!(gauge().await, 1.0);
     let ended = api
         .end_session(authz(EndSessionRequest {
             target: Some(Target::SessionId(leo_session)),
@@ -285,7 +280,7 @@ async fn the_sessions_gauge_follows_sign_ins_and_ends(db: TestDatabase) {
         .into_inner()
         .ended;
     assert_eq!(ended, 0);
-    assert_eq!(gauge().await, Some(1.0), "ending nothing moves nothing");
+    assert_eq!(gauge().await, 1.0, "ending nothing moves nothing");
 }
 
 async fn callers_must_authenticate(db: TestDatabase) {
