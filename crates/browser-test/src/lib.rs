@@ -267,20 +267,29 @@ impl Tab<'_> {
     }
 
     /// Polls `expression` until it is truthy and returns its value; the page may be
-    /// loading or navigating meanwhile (evaluation errors then count as not yet).
+    /// loading or navigating meanwhile (evaluation errors then count as not yet: a script
+    /// that throws, and Chromium refusing the evaluation, e.g. "Execution context was
+    /// destroyed" when the page navigates in between).
     pub async fn wait_for(&mut self, expression: &str) -> Result<Value, Error> {
         let deadline = Instant::now() + self.chromium.step;
+        let mut refused = None;
         loop {
             match self.eval(expression).await {
                 Ok(v) if !(v.is_null() || v == json!(false) || v == json!("") || v == json!(0)) => {
                     return Ok(v);
                 }
                 Ok(_) | Err(Error::Script { .. }) => {}
+                Err(Error::Protocol(m)) if m.starts_with("Runtime.evaluate:") => refused = Some(m),
                 Err(e) => return Err(e),
             }
             if Instant::now() >= deadline {
                 let at = self.url().await.unwrap_or_default();
-                return Err(Error::Timeout(format!("waiting for {expression}; at {at}")));
+                let last = refused
+                    .map(|m| format!("; last refusal: {m}"))
+                    .unwrap_or_default();
+                return Err(Error::Timeout(format!(
+                    "waiting for {expression}; at {at}{last}"
+                )));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
