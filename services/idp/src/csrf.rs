@@ -5,6 +5,11 @@
 //! verify; binding the purpose and challenge keeps a token from being replayed on another
 //! form or flow.
 //!
+//! A form token may also carry a time it is good until ([`Csrf::token_until`]): the login
+//! form's says until when the flow it was served for stays pending, so its POST need not ask
+//! authz again before the password work (see `http::login`). That time is part of the HMAC
+//! input, under its own prefix, so it cannot be changed or stripped.
+//!
 //! The key comes from `csrf.key` (base64, at least 32 bytes). Without one, a random key is
 //! made at start: fine for one replica, but forms rendered by one replica then fail (403) on
 //! another, and every form open during a restart must be reloaded. Configure the same key on
@@ -139,6 +144,55 @@ impl Csrf {
         m
     }
 
+    /// The message of a token good until `until` (Unix seconds): the time first, under a
+    /// prefix of its own, so no token without a time has the same message.
+    fn message_until(cookie: &str, purpose: Purpose, challenge: &str, until: i64) -> Vec<u8> {
+        let mut m = b"idp-csrf-until-v1\0".to_vec();
+        m.extend_from_slice(until.to_string().as_bytes());
+        m.push(0);
+        m.extend_from_slice(&Self::message(cookie, purpose, challenge));
+        m
+    }
+
+    /// Like [`Csrf::token`], and also vouching that the flow was good until `until` (Unix
+    /// seconds) when the form was served: `until.HMAC`, read back by [`Csrf::verify_until`].
+    pub(crate) fn token_until(
+        &self,
+        cookie: &str,
+        purpose: Purpose,
+        challenge: &str,
+        until: i64,
+    ) -> String {
+        let tag = hmac::sign(
+            &self.key,
+            &Self::message_until(cookie, purpose, challenge, until),
+        );
+        format!("{until}.{}", URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The time a [`Csrf::token_until`] token vouches for, when it was issued for this
+    /// cookie, purpose and challenge (HMAC checked in constant time); `None` for any other
+    /// token, including a plain [`Csrf::token`].
+    pub(crate) fn verify_until(
+        &self,
+        cookie: Option<&str>,
+        purpose: Purpose,
+        challenge: &str,
+        token: Option<&str>,
+    ) -> Option<i64> {
+        let cookie = cookie.filter(|c| !c.is_empty())?;
+        let (until, tag) = token?.split_once('.')?;
+        let until: i64 = until.parse().ok()?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(
+            &self.key,
+            &Self::message_until(cookie, purpose, challenge, until),
+            &tag,
+        )
+        .ok()?;
+        Some(until)
+    }
+
     /// The token for a form of `purpose` in the flow `challenge`, for the browser whose CSRF
     /// cookie holds `cookie`.
     pub(crate) fn token(&self, cookie: &str, purpose: Purpose, challenge: &str) -> String {
@@ -194,6 +248,50 @@ mod tests {
         let t = a.token("c", Purpose::Logout, "");
         assert!(b.verify(Some("c"), Purpose::Logout, "", Some(&t)));
         assert!(!csrf.verify(Some("c"), Purpose::Logout, "", Some(&t)));
+    }
+
+    #[test]
+    fn tokens_until_vouch_for_their_time_only() {
+        let csrf = Csrf::new(&CsrfConfig::default()).unwrap();
+        let t = csrf.token_until("cookie", Purpose::Login, "ch1", 1_700_000_600);
+        let check = |cookie, purpose, challenge, token: &str| {
+            csrf.verify_until(Some(cookie), purpose, challenge, Some(token))
+        };
+        assert_eq!(
+            check("cookie", Purpose::Login, "ch1", &t),
+            Some(1_700_000_600)
+        );
+        assert_eq!(check("other", Purpose::Login, "ch1", &t), None);
+        assert_eq!(check("cookie", Purpose::Consent, "ch1", &t), None);
+        assert_eq!(check("cookie", Purpose::Login, "ch2", &t), None);
+        assert_eq!(
+            csrf.verify_until(None, Purpose::Login, "ch1", Some(&t)),
+            None
+        );
+        assert_eq!(
+            csrf.verify_until(Some(""), Purpose::Login, "ch1", Some(&t)),
+            None
+        );
+        // The time cannot be moved: neither later nor earlier.
+        let (_, tag) = t.split_once('.').unwrap();
+        for moved in ["1700000601", "1700000599", "-1", "99999999999"] {
+            assert_eq!(
+                check("cookie", Purpose::Login, "ch1", &format!("{moved}.{tag}")),
+                None
+            );
+        }
+        // A plain token is not one with a time, and the reverse.
+        let plain = csrf.token("cookie", Purpose::Login, "ch1");
+        assert_eq!(check("cookie", Purpose::Login, "ch1", &plain), None);
+        assert_eq!(
+            check("cookie", Purpose::Login, "ch1", &format!("0.{plain}")),
+            None
+        );
+        assert!(!csrf.verify(Some("cookie"), Purpose::Login, "ch1", Some(&t)));
+        assert!(!csrf.verify(Some("cookie"), Purpose::Login, "ch1", Some(tag)));
+        for garbage in ["", ".", "x.y", "12", "12.", "12.!!"] {
+            assert_eq!(check("cookie", Purpose::Login, "ch1", garbage), None);
+        }
     }
 
     #[test]

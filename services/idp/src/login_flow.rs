@@ -334,14 +334,17 @@ impl LoginFlow {
     }
 }
 
+/// What the browser is shown for a sign-in request that expired or was answered (410).
+pub(crate) fn expired_request() -> IdpError {
+    IdpError::Gone("This sign-in request has expired or was already completed.".to_owned())
+}
+
 /// Maps authz's answer to what the browser is shown: an expired or used challenge is the
 /// user's problem (410), an unreachable authz a temporary one (503), anything else means
 /// the two services disagree (credentials, contract) and is logged loudly.
 fn error(method: &str, status: &Status) -> IdpError {
     match status.code() {
-        Code::NotFound => {
-            IdpError::Gone("This sign-in request has expired or was already completed.".to_owned())
-        }
+        Code::NotFound => expired_request(),
         Code::Unavailable | Code::DeadlineExceeded | Code::ResourceExhausted | Code::Cancelled => {
             tracing::warn!(method, code = ?status.code(), message = status.message(), "authz unavailable");
             IdpError::Unavailable(status.message().to_owned())

@@ -3,12 +3,16 @@
 //! GET reads the pending request (`LoginFlow.GetLoginRequest`). A live idp session is
 //! accepted at once, keeping its original `auth_time`, unless the request asks for a fresh
 //! authentication (OpenID Connect Core 1.0 §3.1.2.1: `prompt=login`, or a `max_age` the
-//! session's `auth_time` exceeds; `max_age=0` is `prompt=login`). Without a usable session
-//! `prompt=none` is answered with `login_required` (§3.1.2.6); otherwise the form is shown,
-//! prefilled with `login_hint`.
+//! session's `auth_time` exceeds; `max_age=0` is `prompt=login`; with `prompt=login` or
+//! `max_age=0` the session is not even looked up). Without a usable session `prompt=none` is
+//! answered with `login_required` (§3.1.2.6); otherwise the form is shown, prefilled with
+//! `login_hint`. The form's CSRF token also vouches for the request's expiry as authz gave
+//! it ([`crate::csrf::Csrf::token_until`]).
 //!
 //! POST checks the CSRF token first (403 and nothing else otherwise), then either cancels
-//! (`RejectLogin` with `access_denied`) or checks the password: the login throttle first
+//! (`RejectLogin` with `access_denied`) or, unless the expiry the token vouches for has
+//! passed (410 before any password work), checks the password without asking authz again
+//! (`AcceptLogin` refuses a request answered meanwhile): the login throttle first
 //! (OWASP ASVS V2.2.1, see `throttle`: 429 with `Retry-After` while the address is blocked,
 //! or the account is and the browser has no device cookie of it from this network; the
 //! refused attempt counts as a failure), then argon2id. Every failure shows the same
@@ -90,9 +94,12 @@ fn form(
     error: Option<&str>,
 ) -> Result<HttpResponse, IdpError> {
     let (cookie, set) = state.cookies.ensure_csrf(req)?;
-    let csrf = state
-        .csrf
-        .token(&cookie, Purpose::Login, &request.challenge);
+    let csrf = state.csrf.token_until(
+        &cookie,
+        Purpose::Login,
+        &request.challenge,
+        request.expires_at,
+    );
     let upstream_csrf = state
         .csrf
         .token(&cookie, Purpose::UpstreamStart, &request.challenge);
@@ -142,7 +149,10 @@ pub(crate) async fn get(
     let challenge = challenge(query.login_challenge.as_deref(), "login_challenge")?;
     let request = state.flow.get_login_request(&challenge).await?;
     let now = state.clock.unix();
-    if let Some((session, _user)) = current_session(&state, &req).await?
+    // `prompt=login` and `max_age=0` refuse every session, however fresh: no need to look.
+    let any_session = !must_reauthenticate(&request.prompt, request.max_age, now, now);
+    if any_session
+        && let Some((session, _user)) = current_session(&state, &req).await?
         && !must_reauthenticate(&request.prompt, request.max_age, session.auth_time, now)
     {
         let to = accept(&state, &challenge, &session).await?;
@@ -185,14 +195,14 @@ pub(crate) async fn post(
 ) -> Result<HttpResponse, IdpError> {
     let posted = form_data.into_inner();
     let challenge_value = posted.login_challenge.as_deref().unwrap_or_default();
-    if !state.csrf.verify(
+    let Some(pending_until) = state.csrf.verify_until(
         state.cookies.csrf(&req).as_deref(),
         Purpose::Login,
         challenge_value,
         posted.csrf.as_deref(),
-    ) {
+    ) else {
         return Err(csrf_rejected("login"));
-    }
+    };
     let challenge = challenge(posted.login_challenge.as_deref(), "login_challenge")?;
     if posted.action.as_deref() == Some("cancel") {
         let to = state
@@ -206,11 +216,16 @@ pub(crate) async fn post(
         login_metric("cancelled");
         return Ok(see_other(&to).finish());
     }
-    // The request must still be pending before any password work is spent on it.
-    let request = state.flow.get_login_request(&challenge).await?;
+    // No password work for a request past the expiry authz gave when the form was served.
+    // One answered meanwhile is caught by AcceptLogin; asking authz here as well would cost
+    // every sign-in a round trip.
+    if state.clock.unix() >= pending_until {
+        return Err(crate::login_flow::expired_request());
+    }
     let login = posted.username.trim();
     let (session, cookies) = match password_sign_in(&state, &req, login, posted.password).await? {
         PasswordSignIn::Throttled(retry_after) => {
+            let request = state.flow.get_login_request(&challenge).await?;
             let mut response = form(
                 &state,
                 &req,
@@ -223,6 +238,7 @@ pub(crate) async fn post(
             return Ok(response);
         }
         PasswordSignIn::Failed => {
+            let request = state.flow.get_login_request(&challenge).await?;
             return form(&state, &req, StatusCode::OK, &request, login, Some(FAILED));
         }
         PasswordSignIn::SignedIn { session, cookies } => (session, cookies),
@@ -337,7 +353,12 @@ pub(crate) async fn password_sign_in(
         return Ok(PasswordSignIn::Failed);
     };
     let device = state.throttle.success(&attempt, &user.id, soft).await?;
-    let previous = current_session(state, req).await?.map(|(s, _)| s);
+    // The browser's session, if live: renewed when it is this user's, ended otherwise (so
+    // its user need not be read: a disabled user's session ends either way).
+    let previous = match state.cookies.session(req) {
+        Some(secret) => state.sessions.by_secret(&secret).await?,
+        None => None,
+    };
     let (session, secret) = state
         .sessions
         .sign_in(

@@ -97,8 +97,12 @@ impl FakeAuthz {
         fake
     }
 
-    /// A pending login request; `AcceptLogin` on it answers `accept_to`.
-    pub fn add_login(&self, request: LoginRequest, accept_to: &str) {
+    /// A pending login request; `AcceptLogin` on it answers `accept_to`. authz always
+    /// sends a pending request's expiry: one left at 0 never expires.
+    pub fn add_login(&self, mut request: LoginRequest, accept_to: &str) {
+        if request.expires_at == 0 {
+            request.expires_at = i64::MAX;
+        }
         let mut s = self.state.lock().unwrap();
         s.logins
             .insert(request.challenge.clone(), (request, accept_to.to_owned()));

@@ -614,6 +614,95 @@ async fn cancel_prompt_none_and_bad_challenges(db: TestDatabase) {
     assert_eq!(gone.status, 410);
 }
 
+/// POST /login does not ask authz again whether the request is pending: the form's CSRF
+/// token vouches for the expiry authz gave when the form was served. Past it, the answer is
+/// the "expired" page before any password work; the vouched time cannot be moved; and a
+/// request answered meanwhile is refused by AcceptLogin.
+async fn the_form_vouches_for_the_request_expiry(db: TestDatabase) {
+    let idp = start(db, |_| {}).await;
+    idp.user("alice").await;
+    let now = unix_now();
+    idp.authz.add_login(
+        LoginRequest {
+            challenge: "e1".into(),
+            client: client("Demo App"),
+            expires_at: now + 60,
+            ..LoginRequest::default()
+        },
+        "https://authz.test/resume?login=e1",
+    );
+    let mut browser = Browser::new(&idp);
+    let form = browser.get("/login?login_challenge=e1").await;
+    assert_eq!(form.status, 200);
+    let token = form.hidden("csrf");
+    assert!(
+        token.starts_with(&format!("{}.", now + 60)),
+        "the token carries the expiry: {token}"
+    );
+    let gets = |idp: &Idp| {
+        idp.authz
+            .seen()
+            .iter()
+            .filter(|s| s.method == "GetLoginRequest")
+            .count()
+    };
+    let hashes = async |idp: &Idp| {
+        idp.metric(r#"idp_password_hash_duration_seconds_count{op="verify"}"#)
+            .await
+    };
+    let post = async |browser: &mut Browser, token: &str, challenge: &str| {
+        browser
+            .post(
+                "/login",
+                &[
+                    ("csrf", token),
+                    ("login_challenge", challenge),
+                    ("username", "alice"),
+                    ("password", PASSWORD),
+                    ("action", "login"),
+                ],
+            )
+            .await
+    };
+
+    // A later time under the same tag is a forged token.
+    let (_, tag) = token.split_once('.').unwrap();
+    let moved = post(&mut browser, &format!("{}.{tag}", now + 3600), "e1").await;
+    assert_eq!(moved.status, 403);
+
+    // Past the expiry: 410, no password check, no session, nothing asked of authz.
+    let (gets_before, hashes_before) = (gets(&idp), hashes(&idp).await);
+    idp.clock.advance(Duration::from_secs(61));
+    let late = post(&mut browser, &token, "e1").await;
+    assert_eq!(late.status, 410, "{}", late.body);
+    assert!(late.body.contains("expired or was already completed"));
+    assert!(late.set_cookie("idp_session").is_none());
+    assert_eq!(hashes(&idp).await, hashes_before, "no password work");
+    assert_eq!(gets(&idp), gets_before);
+    assert!(accepted(&idp.authz.calls()).is_empty());
+
+    // Within the expiry: signed in with one call to authz, AcceptLogin.
+    let mut browser = Browser::new(&idp);
+    idp.authz.login("e2");
+    let form = browser.get("/login?login_challenge=e2").await;
+    let gets_before = gets(&idp);
+    let token = form.hidden("csrf");
+    let done = post(&mut browser, &token, "e2").await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert_eq!(
+        gets(&idp),
+        gets_before,
+        "no GetLoginRequest before the password"
+    );
+    assert_eq!(accepted(&idp.authz.calls()).len(), 1);
+
+    // The same form again: the request was answered, AcceptLogin refuses it.
+    let again = post(&mut browser, &token, "e2").await;
+    assert_eq!(again.status, 410, "{}", again.body);
+    assert!(again.body.contains("expired or was already completed"));
+    assert_eq!(accepted(&idp.authz.calls()).len(), 1);
+}
+
 /// authz refusing idp's credentials is an error page, not a crash or a login.
 async fn wrong_authz_credentials(db: TestDatabase) {
     let idp = start(db, |c| {
@@ -723,6 +812,7 @@ sqlite_tests!(
     cookies_are_secure_behind_https,
     cookies_are_not_secure_over_http,
     cancel_prompt_none_and_bad_challenges,
+    the_form_vouches_for_the_request_expiry,
     wrong_authz_credentials,
     a_full_hashing_queue_answers_503,
 );
