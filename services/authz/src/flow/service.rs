@@ -113,9 +113,14 @@ impl Flow {
     /// The browser session named by the `authz_session` cookie, if idp confirms its own
     /// session is still alive for the same user (`Sessions.CheckSession`). A session that
     /// is gone is deleted and its cookie cleared.
+    ///
+    /// With `confirm` false the unexpired row is returned without asking idp: for a request
+    /// that refuses every session (`prompt=login`, `max_age=0`), where the session can only
+    /// name the subject to hint, a CheckSession round trip could not change the answer.
     async fn live_session(
         &self,
         cookie: Option<&str>,
+        confirm: bool,
     ) -> Result<(Option<SessionRow>, SessionCookie), Failure> {
         let Some(cookie) = cookie else {
             return Ok((None, SessionCookie::Keep));
@@ -125,6 +130,9 @@ impl Flow {
         let Some(row) = repo::session(&self.db, &key, now).await? else {
             return Ok((None, SessionCookie::Clear));
         };
+        if !confirm {
+            return Ok((Some(row), SessionCookie::Keep));
+        }
         let idp = self.idp.check_session(&row.idp_session_id).await?;
         if idp.active && idp.subject == row.subject {
             return Ok((Some(row), SessionCookie::Keep));
@@ -148,7 +156,9 @@ impl Flow {
         session_cookie: Option<&str>,
         peer: Option<IpAddr>,
     ) -> Outcome {
-        let (session, cookie) = match self.live_session(session_cookie).await {
+        // `max_age=0` is `prompt=login` (Core §3.1.2.1): no session can satisfy either.
+        let forced = request.prompt.login || request.max_age.is_some_and(|max| max <= 0);
+        let (session, cookie) = match self.live_session(session_cookie, !forced).await {
             Ok(found) => found,
             Err(e) => {
                 return Outcome {

@@ -921,8 +921,10 @@ async fn prompt_max_age_and_sso(db: TestDatabase) {
         at_hash(body["access_token"].as_str().unwrap())
     );
 
-    // prompt=login: to idp even with a session, and the login must be new.
+    // prompt=login: to idp even with a session, and the login must be new. No session can
+    // satisfy it, so idp is not asked whether its session lives (no CheckSession).
     let (_, c) = pkce();
+    let checks = env.idp.checks();
     let seen = browser
         .authorize(&code_request(
             "first",
@@ -932,6 +934,7 @@ async fn prompt_max_age_and_sso(db: TestDatabase) {
             &[("prompt", "login")],
         ))
         .await;
+    assert_eq!(env.idp.checks(), checks, "no CheckSession for prompt=login");
     let challenge = seen.redirected_to(&format!("{IDP_URL}/login"))["login_challenge"].clone();
     assert_eq!(
         env.get_login(&challenge).await.unwrap().prompt,
@@ -946,8 +949,27 @@ async fn prompt_max_age_and_sso(db: TestDatabase) {
         tonic::Code::FailedPrecondition
     );
 
-    // idp ended its session: authz's session no longer counts, and its cookie goes.
+    // idp ended its session. A forced login still only hints authz's record of it, without
+    // asking idp, and keeps the cookie...
     env.idp.kill_session("idp-a");
+    let checks = env.idp.checks();
+    let seen = browser
+        .authorize(&code_request(
+            "first",
+            WEB_CB,
+            "openid",
+            &c,
+            &[("max_age", "0")],
+        ))
+        .await;
+    let challenge = seen.redirected_to(&format!("{IDP_URL}/login"))["login_challenge"].clone();
+    assert_eq!(
+        env.get_login(&challenge).await.unwrap().subject_hint,
+        "alice"
+    );
+    assert_eq!(env.idp.checks(), checks, "no CheckSession for max_age=0");
+    assert!(browser.jar.contains_key("authz_session"));
+    // ...but any other request asks: authz's session no longer counts, and its cookie goes.
     let seen = browser
         .authorize(&code_request(
             "first",
