@@ -6,7 +6,7 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 
 use storage::{Database, StorageError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::repo::{self, OpaqueRow};
 use crate::relay::{self, Outbox, Relay};
@@ -79,7 +79,7 @@ struct Lookup<R> {
 /// data. SQLite is in-process and keeps one query per look-up.
 pub(crate) struct Coalesced<Q: Query> {
     db: Database,
-    tx: Option<mpsc::Sender<Lookup<Q::Row>>>,
+    tx: Option<relay::Gather<Lookup<Q::Row>>>,
     kind: PhantomData<Q>,
 }
 
@@ -94,10 +94,8 @@ impl<Q: Query> Coalesced<Q> {
                 kind: PhantomData,
             };
         }
-        let (tx, rx) = mpsc::channel::<Lookup<Q::Row>>(4 * MAX_BATCH);
         let pool = db.clone();
-        relay::batches(
-            rx,
+        let tx = relay::batches(
             MAX_BATCH,
             IN_FLIGHT,
             "token_lookup_batch_size",
@@ -128,7 +126,7 @@ impl<Q: Query> Coalesced<Q> {
             reply,
             relay: relay::local(),
         };
-        tx.send(lookup).await.map_err(|_| closed())?;
+        tx.submit(lookup).await.map_err(|_| closed())?;
         done.await.map_err(|_| closed())?
     }
 }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use storage::{Database, StorageError};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::repo::{self, OpaqueRow};
 use crate::relay::{self, Outbox, Relay};
@@ -31,19 +31,17 @@ struct Pending {
 /// through [`crate::relay`], one wake-up per waiting worker thread per batch. On PostgreSQL
 /// up to [`POSTGRES_IN_FLIGHT`] batches commit concurrently (each on its own connection).
 pub(crate) struct OpaqueWriter {
-    tx: mpsc::Sender<Pending>,
+    tx: relay::Gather<Pending>,
 }
 
 impl OpaqueWriter {
     /// Starts the writer on the current Tokio runtime; it stops when the last handle drops.
     pub(crate) fn spawn(db: Database) -> Self {
-        let (tx, rx) = mpsc::channel::<Pending>(4 * MAX_BATCH);
         let in_flight = match db.backend() {
             storage::Backend::Postgres => POSTGRES_IN_FLIGHT,
             storage::Backend::Sqlite => 1,
         };
-        relay::batches(
-            rx,
+        let tx = relay::batches(
             MAX_BATCH,
             in_flight,
             "opaque_token_batch_size",
@@ -64,7 +62,7 @@ impl OpaqueWriter {
             ack,
             relay: relay::local(),
         };
-        self.tx.send(pending).await.map_err(|_| closed())?;
+        self.tx.submit(pending).await.map_err(|_| closed())?;
         done.await.map_err(|_| closed())?
     }
 }
