@@ -126,6 +126,10 @@ impl<T: 'static> Slot for Pending<T> {
 /// busy go to the batching task together, in one message, sent by a task on that runtime
 /// once the tasks already woken have run (a task woken from its own thread on a
 /// current-thread runtime is queued there, without a system call). Cheap to clone.
+///
+/// Submitting does not wait for room: the channel to the batching task is bounded, and while
+/// it is full the items wait in their thread's slot. Each item is a request waiting for its
+/// answer, so they are bounded by the requests the server takes at once.
 pub(crate) struct Gather<T> {
     id: usize,
     tx: mpsc::Sender<Vec<T>>,
