@@ -105,6 +105,8 @@ struct Pending<T> {
     items: Arc<Mutex<Vec<T>>>,
     /// Wakes the sending task; closed once that task is gone (its runtime stopped).
     kick: mpsc::UnboundedSender<()>,
+    /// The batching task's channel, held weakly: gone once every [`Gather`] is dropped.
+    to: mpsc::WeakSender<Vec<T>>,
 }
 
 trait Slot {
@@ -113,8 +115,10 @@ trait Slot {
 }
 
 impl<T: 'static> Slot for Pending<T> {
+    /// Whether both ends still exist: a slot whose task or batcher is gone is dropped
+    /// (which also ends its task, whose kicks then close).
     fn live(&self) -> bool {
-        !self.kick.is_closed()
+        !self.kick.is_closed() && self.to.strong_count() > 0
     }
 
     fn as_any(&self) -> &dyn Any {
@@ -126,6 +130,10 @@ impl<T: 'static> Slot for Pending<T> {
 /// busy go to the batching task together, in one message, sent by a task on that runtime
 /// once the tasks already woken have run (a task woken from its own thread on a
 /// current-thread runtime is queued there, without a system call). Cheap to clone.
+///
+/// A thread is expected to submit under one runtime at a time, as HTTP workers and the
+/// main runtime's threads do: its slot's task runs on the runtime current at its first
+/// submission, and is replaced only once that runtime has dropped it (as [`local`]).
 ///
 /// Submitting does not wait for room: the channel to the batching task is bounded, and while
 /// it is full the items wait in their thread's slot. Each item is a request waiting for its
@@ -160,12 +168,12 @@ impl<T: Send + 'static> Gather<T> {
     /// Puts `item` in this thread's slot (`Ok(None)`), or hands it back to be sent alone
     /// (`Ok(Some)`) when there is no runtime to run a sending task on.
     fn queue(&self, item: T) -> Result<Option<T>, T> {
-        if self.tx.is_closed() {
-            return Err(item);
-        }
         GATHERED.with(|table| {
             let mut table = table.borrow_mut();
             table.retain(|(_, slot)| slot.live());
+            if self.tx.is_closed() {
+                return Err(item);
+            }
             if let Some(pending) = table
                 .iter()
                 .find(|(id, _)| *id == self.id)
@@ -193,6 +201,7 @@ impl<T: Send + 'static> Pending<T> {
         let items: Arc<Mutex<Vec<T>>> = Arc::default();
         let (kick, mut kicks) = mpsc::unbounded_channel::<()>();
         let queued = Arc::clone(&items);
+        let to = tx.clone();
         runtime.spawn(async move {
             while kicks.recv().await.is_some() {
                 let batch =
@@ -206,17 +215,17 @@ impl<T: Send + 'static> Pending<T> {
                 }
             }
         });
-        Self { items, kick }
+        Self { items, kick, to }
     }
 
-    /// Queues `item`; the first item since the last send kicks the sending task.
+    /// Queues `item`; the first item since the last send kicks the sending task. When
+    /// that task is gone (it stopped between the check and the push), what is queued is
+    /// dropped, so its callers see their answer channels closed instead of waiting.
     fn push(&self, item: T) {
         let mut items = self.items.lock().unwrap_or_else(PoisonError::into_inner);
         items.push(item);
-        if items.len() == 1 {
-            // A closed kick means the task is gone; the slot is dropped at the next submit
-            // and this item's caller sees its answer channel closed.
-            let _ = self.kick.send(());
+        if items.len() == 1 && self.kick.send(()).is_err() {
+            items.clear();
         }
     }
 }
@@ -342,8 +351,8 @@ mod tests {
     }
 
     /// Dropping every `Gather` stops the batching task (and drops what its work holds),
-    /// although this thread's sending task lives on; a new batcher on the same thread
-    /// gets a slot of its own.
+    /// and the next submission on this thread drops the dead slot; a new batcher on the
+    /// same thread gets a slot of its own.
     #[tokio::test(flavor = "current_thread")]
     async fn the_batcher_stops_with_its_last_gather() {
         let held = Arc::new(());
@@ -365,5 +374,10 @@ mod tests {
         other.submit((7, ack)).await.unwrap();
         done.await.unwrap();
         assert_eq!(*seen.lock().unwrap(), vec![vec![7]]);
+        assert_eq!(
+            GATHERED.with(|t| t.borrow().len()),
+            1,
+            "only the live slot is kept"
+        );
     }
 }
