@@ -181,8 +181,9 @@ impl Csrf {
         token: Option<&str>,
     ) -> Option<i64> {
         let cookie = cookie.filter(|c| !c.is_empty())?;
-        let (until, tag) = token?.split_once('.')?;
-        let until: i64 = until.parse().ok()?;
+        let (text, tag) = token?.split_once('.')?;
+        // Only the canonical spelling (no sign, no leading zeros): one token per time.
+        let until: i64 = text.parse().ok().filter(|t: &i64| t.to_string() == text)?;
         let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
         hmac::verify(
             &self.key,
@@ -289,6 +290,17 @@ mod tests {
         );
         assert!(!csrf.verify(Some("cookie"), Purpose::Login, "ch1", Some(&t)));
         assert!(!csrf.verify(Some("cookie"), Purpose::Login, "ch1", Some(tag)));
+        for respelled in ["+1700000600", "01700000600"] {
+            assert_eq!(
+                check(
+                    "cookie",
+                    Purpose::Login,
+                    "ch1",
+                    &format!("{respelled}.{tag}")
+                ),
+                None
+            );
+        }
         for garbage in ["", ".", "x.y", "12", "12.", "12.!!"] {
             assert_eq!(check("cookie", Purpose::Login, "ch1", garbage), None);
         }

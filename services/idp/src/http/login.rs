@@ -12,7 +12,9 @@
 //! POST checks the CSRF token first (403 and nothing else otherwise), then either cancels
 //! (`RejectLogin` with `access_denied`) or, unless the expiry the token vouches for has
 //! passed (410 before any password work), checks the password without asking authz again
-//! (`AcceptLogin` refuses a request answered meanwhile): the login throttle first
+//! (`AcceptLogin` refuses a request answered meanwhile: the form posted again, e.g. from
+//! the back button, signs the browser in anew and then shows the 410 page): the login
+//! throttle first
 //! (OWASP ASVS V2.2.1, see `throttle`: 429 with `Retry-After` while the address is blocked,
 //! or the account is and the browser has no device cookie of it from this network; the
 //! refused attempt counts as a failure), then argon2id. Every failure shows the same

@@ -696,9 +696,11 @@ async fn the_form_vouches_for_the_request_expiry(db: TestDatabase) {
     );
     assert_eq!(accepted(&idp.authz.calls()).len(), 1);
 
-    // The same form again: the request was answered, AcceptLogin refuses it.
+    // The same form again: the request was answered, AcceptLogin refuses it. The password
+    // was right, so the browser is signed in anew (the session it keeps) all the same.
     let again = post(&mut browser, &token, "e2").await;
     assert_eq!(again.status, 410, "{}", again.body);
+    assert!(again.set_cookie("idp_session").is_some());
     assert!(again.body.contains("expired or was already completed"));
     assert_eq!(accepted(&idp.authz.calls()).len(), 1);
 }
