@@ -279,7 +279,10 @@ impl Tab<'_> {
                     return Ok(v);
                 }
                 Ok(_) | Err(Error::Script { .. }) => {}
-                Err(Error::Protocol(m)) if m.starts_with("Runtime.evaluate:") => refused = Some(m),
+                // Chromium's error answer (a JSON object), not our own failures to talk to it.
+                Err(Error::Protocol(m)) if m.starts_with("Runtime.evaluate: {") => {
+                    refused = Some(m);
+                }
                 Err(e) => return Err(e),
             }
             if Instant::now() >= deadline {
