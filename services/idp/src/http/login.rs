@@ -30,7 +30,7 @@ use serde::Deserialize;
 use tracing::instrument;
 
 use super::pages::{self, LoginPage};
-use super::{challenge, csrf_rejected, current_session, see_other};
+use super::{browser_session, challenge, csrf_rejected, current_session, see_other};
 use crate::csrf::Purpose;
 use crate::sessions::{NewSession, Session};
 use crate::throttle::{Account, Attempt, Verdict};
@@ -74,6 +74,12 @@ pub(crate) struct Form {
     action: Option<String>,
 }
 
+/// Whether the request refuses every session, however fresh: `prompt=login`, or
+/// `max_age=0`, which OpenID Connect Core 1.0 §3.1.2.1 makes the same.
+fn refuses_every_session(prompt: &[String], max_age: Option<i64>) -> bool {
+    prompt.iter().any(|p| p == "login") || max_age.is_some_and(|max| max <= 0)
+}
+
 /// Whether a session authenticated at `auth_time` is too old or not enough for this
 /// request (OpenID Connect Core 1.0 §3.1.2.1 `prompt=login` and `max_age`).
 pub(crate) fn must_reauthenticate(
@@ -82,8 +88,8 @@ pub(crate) fn must_reauthenticate(
     auth_time: i64,
     now: i64,
 ) -> bool {
-    prompt.iter().any(|p| p == "login")
-        || max_age.is_some_and(|max| max <= 0 || now.saturating_sub(auth_time) > max)
+    refuses_every_session(prompt, max_age)
+        || max_age.is_some_and(|max| now.saturating_sub(auth_time) > max)
 }
 
 /// The login form with `username` prefilled and an optional error.
@@ -151,9 +157,7 @@ pub(crate) async fn get(
     let challenge = challenge(query.login_challenge.as_deref(), "login_challenge")?;
     let request = state.flow.get_login_request(&challenge).await?;
     let now = state.clock.unix();
-    // `prompt=login` and `max_age=0` refuse every session, however fresh: no need to look.
-    let any_session = !must_reauthenticate(&request.prompt, request.max_age, now, now);
-    if any_session
+    if !refuses_every_session(&request.prompt, request.max_age)
         && let Some((session, _user)) = current_session(&state, &req).await?
         && !must_reauthenticate(&request.prompt, request.max_age, session.auth_time, now)
     {
@@ -357,10 +361,7 @@ pub(crate) async fn password_sign_in(
     let device = state.throttle.success(&attempt, &user.id, soft).await?;
     // The browser's session, if live: renewed when it is this user's, ended otherwise (so
     // its user need not be read: a disabled user's session ends either way).
-    let previous = match state.cookies.session(req) {
-        Some(secret) => state.sessions.by_secret(&secret).await?,
-        None => None,
-    };
+    let previous = browser_session(state, req).await?;
     let (session, secret) = state
         .sessions
         .sign_in(

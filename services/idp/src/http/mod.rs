@@ -179,16 +179,25 @@ pub(crate) async fn audit(
     Ok(audit::record(&state.db, &event).await?)
 }
 
+/// The browser's live session, named by its session cookie, without reading its user
+/// (see [`current_session`] for that).
+pub(crate) async fn browser_session(
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<Session>, IdpError> {
+    match state.cookies.session(req) {
+        Some(secret) => state.sessions.by_secret(&secret).await,
+        None => Ok(None),
+    }
+}
+
 /// The browser's live session and its user. A session whose user is gone or disabled is
 /// ended here and counts as none.
 pub(crate) async fn current_session(
     state: &AppState,
     req: &HttpRequest,
 ) -> Result<Option<(Session, User)>, IdpError> {
-    let Some(secret) = state.cookies.session(req) else {
-        return Ok(None);
-    };
-    let Some(session) = state.sessions.by_secret(&secret).await? else {
+    let Some(session) = browser_session(state, req).await? else {
         return Ok(None);
     };
     match state.users.by_id(&session.user_id).await? {
