@@ -43,6 +43,15 @@ pub(crate) struct AuthorizationRequest {
     pub(crate) idp_hint: String,
 }
 
+impl AuthorizationRequest {
+    /// Whether no existing session can satisfy the request, however fresh: `prompt=login`,
+    /// or `max_age=0`, which OpenID Connect Core 1.0 §3.1.2.1 makes the same (times are in
+    /// seconds, so a login made this second must not pass for it).
+    pub(crate) fn refuses_every_session(&self) -> bool {
+        self.prompt.login || self.max_age.is_some_and(|max| max <= 0)
+    }
+}
+
 /// Where and how the authorization response is delivered (RFC 6749 §4.1.2): the exact
 /// redirect URI of the request, the response mode, and the `state` to echo.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -156,9 +156,8 @@ impl Flow {
         session_cookie: Option<&str>,
         peer: Option<IpAddr>,
     ) -> Outcome {
-        // `max_age=0` is `prompt=login` (Core §3.1.2.1): no session can satisfy either.
-        let forced = request.prompt.login || request.max_age.is_some_and(|max| max <= 0);
-        let (session, cookie) = match self.live_session(session_cookie, !forced).await {
+        let confirm = !request.refuses_every_session();
+        let (session, cookie) = match self.live_session(session_cookie, confirm).await {
             Ok(found) => found,
             Err(e) => {
                 return Outcome {
@@ -189,13 +188,9 @@ impl Flow {
                 .as_deref()
                 .is_none_or(|hinted| hinted == s.subject)
         });
-        // `max_age=0` always asks for a new authentication, like `prompt=login` (Core
-        // §3.1.2.1): times are in seconds, so a login made this second must not pass for it.
         let fresh = usable.filter(|s| {
-            !request.prompt.login
-                && request
-                    .max_age
-                    .is_none_or(|max| max > 0 && now - s.auth_time <= max)
+            !request.refuses_every_session()
+                && request.max_age.is_none_or(|max| now - s.auth_time <= max)
         });
         let Some(session) = fresh else {
             if request.prompt.none {
