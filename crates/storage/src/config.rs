@@ -22,6 +22,12 @@ pub struct DatabaseConfig {
     /// How long SQLite waits on a locked database before failing a statement.
     #[serde(with = "humantime_serde")]
     pub sqlite_busy_timeout: Duration,
+    /// SQLite only: how often a background thread copies the write-ahead log into the
+    /// database file (`PRAGMA wal_checkpoint(PASSIVE)`). Commits never checkpoint: SQLite's
+    /// automatic checkpoint is off, so no request waits for a checkpoint's disk flushes.
+    /// The log holds what was written in about one interval.
+    #[serde(with = "humantime_serde")]
+    pub sqlite_checkpoint_interval: Duration,
     /// PostgreSQL only: how long a statement waits for a row or table lock before it fails
     /// (SQLSTATE 55P03, answered 503 with `Retry-After`) instead of holding the request;
     /// set as `lock_timeout` on every pooled connection. `0s` disables it.
@@ -50,6 +56,7 @@ impl DatabaseConfig {
             connect_timeout: Duration::from_secs(5),
             acquire_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_checkpoint_interval: Duration::from_secs(1),
             lock_timeout: Duration::from_secs(5),
             statement_timeout: Duration::from_secs(30),
             write_check_interval: Duration::from_secs(5),
@@ -71,6 +78,10 @@ impl Validate for DatabaseConfig {
             ("connect_timeout", self.connect_timeout),
             ("acquire_timeout", self.acquire_timeout),
             ("write_check_interval", self.write_check_interval),
+            (
+                "sqlite_checkpoint_interval",
+                self.sqlite_checkpoint_interval,
+            ),
         ] {
             if value.is_zero() {
                 return Err(ConfigError::new(key, "must be greater than zero"));

@@ -16,6 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
 
+use crate::checkpoint::Checkpointer;
 use crate::error::{Transience, transience};
 use crate::{DatabaseConfig, DatabaseUrl, StorageError, with_conn};
 
@@ -64,6 +65,8 @@ struct Inner {
     migrated: AtomicBool,
     queries: Arc<AtomicU64>,
     health: Arc<WriteHealth>,
+    /// SQLite: the thread that checkpoints the write-ahead log (stops with this).
+    _checkpointer: Option<Checkpointer>,
 }
 
 /// What the pool has seen of write health: the last write check's verdict and the last
@@ -188,6 +191,7 @@ impl Database {
             last_outage: Mutex::new(None),
             window: config.write_check_interval,
         });
+        let mut checkpointer = None;
         let pool = match &url {
             DatabaseUrl::Sqlite(path) => {
                 let target = match mode {
@@ -208,6 +212,11 @@ impl Database {
                     }
                 };
                 let pragmas = sqlite_pragmas(config.sqlite_busy_timeout.as_millis());
+                checkpointer = Some(Checkpointer::start(
+                    target.clone(),
+                    pragmas.clone(),
+                    config.sqlite_checkpoint_interval,
+                )?);
                 DbPool::Sqlite(pool::<SqliteConn, _>(
                     &target,
                     config,
@@ -262,6 +271,7 @@ impl Database {
                 migrated: AtomicBool::new(false),
                 queries,
                 health,
+                _checkpointer: checkpointer,
             }),
         };
         db.get().await.map_err(|e| match e {
@@ -488,6 +498,11 @@ where
         url, manager,
     ))
     .max_size(config.max_connections)
+    // The connection used last is handed out next (deadpool's default is the one idle the
+    // longest). A busy service then keeps reusing the few connections its concurrency
+    // needs: on SQLite their page caches stay valid (a connection re-reads the pages of
+    // its cache that another connection wrote since it last ran) and the others hold none.
+    .queue_mode(deadpool::managed::QueueMode::Lifo)
     .runtime(Runtime::Tokio1)
     .create_timeout(Some(config.connect_timeout))
     .wait_timeout(Some(config.acquire_timeout))
@@ -559,10 +574,14 @@ fn sqlite_uri_without_create(path: &std::path::Path) -> String {
 /// the file. Measured in `make bench` rows (one core): opaque `client_credentials` 26-27k
 /// req/s mapped against 29-30k not, introspection the same either way, and about 5% less
 /// CPU per browser login for authz and idp.
+///
+/// No connection checkpoints the write-ahead log when it commits (`wal_autocheckpoint =
+/// 0`): the [`Checkpointer`] thread does, so no request waits for a checkpoint's flushes.
 fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
     format!(
         "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
-         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 0;"
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 0; \
+         PRAGMA wal_autocheckpoint = 0;"
     )
 }
 

@@ -12,6 +12,7 @@
 //! - [`testing`] gives every test its own database: a temp SQLite file, or a PostgreSQL
 //!   database copied from a migrated template and dropped afterwards.
 
+mod checkpoint;
 mod config;
 mod database;
 mod error;

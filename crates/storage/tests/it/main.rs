@@ -258,6 +258,123 @@ async fn sqlite_database_files_are_not_memory_mapped() {
     );
 }
 
+/// Commits never checkpoint the write-ahead log; the storage's own thread does, and keeps
+/// the log from growing while writes go on: under a stream of commits a millisecond apart,
+/// 6000 pages in all (six times SQLite's 1000-page threshold), the log file stays much
+/// smaller than what was written, and the pages reach the database file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_checkpoints_run_off_the_commit_path_and_bound_the_log() {
+    const PAGE: u64 = 4096;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checkpointed.db");
+    let mut config = DatabaseConfig::with_url(format!("sqlite://{}", path.display()));
+    config.sqlite_checkpoint_interval = std::time::Duration::from_millis(10);
+    let db = Database::connect(&config, &MIGRATIONS).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut conn = db.get().await.unwrap();
+    let storage::DbConn::Sqlite(c) = &mut conn else {
+        unreachable!()
+    };
+    let auto: Vec<Setting> = diesel::sql_query("PRAGMA wal_autocheckpoint")
+        .load(&mut **c)
+        .await
+        .unwrap();
+    assert_eq!(auto[0].wal_autocheckpoint, 0, "commits must not checkpoint");
+    diesel_async::SimpleAsyncConnection::batch_execute(
+        &mut **c,
+        "CREATE TABLE filler (b BLOB NOT NULL)",
+    )
+    .await
+    .unwrap();
+    let wal = dir.path().join("checkpointed.db-wal");
+    let (mut written, mut largest_wal, mut commits) = (0u64, 0u64, 0u32);
+    let started = std::time::Instant::now();
+    while written < 6000 * PAGE && started.elapsed() < std::time::Duration::from_secs(30) {
+        // 16 rows of 3000 bytes: about 16 pages per commit.
+        diesel_async::SimpleAsyncConnection::batch_execute(
+            &mut **c,
+            "INSERT INTO filler SELECT randomblob(3000) FROM \
+             (WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 16) \
+              SELECT i FROM n)",
+        )
+        .await
+        .unwrap();
+        written += 16 * PAGE;
+        commits += 1;
+        largest_wal = largest_wal.max(std::fs::metadata(&wal).map_or(0, |m| m.len()));
+        // A server's writer pauses between its batches; the checkpoint takes the write
+        // lock in such a pause to rewind the log.
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    drop(conn);
+    assert!(
+        written >= 6000 * PAGE,
+        "only {commits} commits, {written} bytes"
+    );
+    assert!(
+        largest_wal < written / 2,
+        "the log grew to {largest_wal} bytes of {written} written in {commits} commits"
+    );
+    let file = std::fs::metadata(&path).unwrap().len();
+    assert!(
+        file > written / 4,
+        "the database file holds {file} bytes of {written} written: nothing was copied"
+    );
+}
+
+#[derive(diesel::QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = diesel::sql_types::Integer)]
+    wal_autocheckpoint: i32,
+}
+
+/// The pool hands out the connection returned last (not the one idle the longest), so a
+/// lightly loaded service keeps using one connection whose SQLite page cache is current.
+#[tokio::test]
+async fn the_pool_hands_out_the_connection_returned_last() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lifo.db");
+    let db = Database::connect(
+        &DatabaseConfig::with_url(format!("sqlite://{}", path.display())),
+        &MIGRATIONS,
+    )
+    .await
+    .unwrap();
+    // Three connections at once, each marked with a temporary table of its own.
+    let mut held = Vec::new();
+    for n in 0..3 {
+        let mut conn = db.get().await.unwrap();
+        with_conn!(&mut conn, |c| diesel::sql_query(format!(
+            "CREATE TEMP TABLE mark_{n} (x INTEGER)"
+        ))
+        .execute(c)
+        .await)
+        .unwrap();
+        held.push(conn);
+    }
+    // Returned in the order 0, 1, 2: the next checkout is connection 2, again and again.
+    drop(held);
+    for _ in 0..3 {
+        let mut conn = db.get().await.unwrap();
+        let marks: Vec<Mark> = with_conn!(&mut conn, |c| diesel::sql_query(
+            "SELECT name FROM sqlite_temp_master WHERE type = 'table'"
+        )
+        .load(c)
+        .await)
+        .unwrap();
+        assert_eq!(
+            marks.iter().map(|m| m.name.as_str()).collect::<Vec<_>>(),
+            ["mark_2"]
+        );
+    }
+}
+
+#[derive(diesel::QueryableByName)]
+struct Mark {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+}
+
 #[tokio::test]
 async fn unreachable_postgres_fails_fast_without_leaking_the_password() {
     let mut config = DatabaseConfig::with_url("postgres://user:hunter2@127.0.0.1:1/db");
