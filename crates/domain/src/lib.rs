@@ -7,6 +7,7 @@ mod client;
 pub mod device;
 mod error;
 mod pkce;
+pub mod random;
 mod redirect;
 mod scope;
 pub mod secret;

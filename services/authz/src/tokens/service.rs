@@ -7,7 +7,6 @@ use std::sync::{Arc, Mutex};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use issuer::{Algorithm, Clock};
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::Serialize;
 use storage::{Database, StorageError};
 use tracing::instrument;
@@ -30,7 +29,6 @@ pub struct Tokens {
     pub(super) issuer: String,
     pub(super) default_alg: Algorithm,
     pub(super) signing: SigningPool,
-    rng: SystemRandom,
     pub(super) verified: Mutex<VerifiedCache>,
     pub(super) writer: super::writer::OpaqueWriter,
     /// JWT denylist checks, batched on PostgreSQL.
@@ -61,7 +59,6 @@ impl Tokens {
             issuer,
             default_alg,
             signing,
-            rng: SystemRandom::new(),
             verified: Mutex::new(VerifiedCache::default()),
             writer,
             revoked,
@@ -88,17 +85,13 @@ impl Tokens {
     /// `bytes` random bytes, base64url (ids and `jti`s).
     pub(crate) fn random(&self, bytes: usize) -> Result<String, Failure> {
         let mut buf = vec![0u8; bytes];
-        self.rng
-            .fill(&mut buf)
-            .map_err(|_| Failure::internal("no randomness"))?;
+        domain::random::fill(&mut buf).map_err(|_| Failure::internal("no randomness"))?;
         Ok(URL_SAFE_NO_PAD.encode(buf))
     }
 
     /// Fills `buf` with random bytes (the device grant's user codes).
     pub(crate) fn fill_random(&self, buf: &mut [u8]) -> Result<(), Failure> {
-        self.rng
-            .fill(buf)
-            .map_err(|_| Failure::internal("no randomness"))
+        domain::random::fill(buf).map_err(|_| Failure::internal("no randomness"))
     }
 
     /// The issuer identifier, as configured.
