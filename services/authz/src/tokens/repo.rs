@@ -41,7 +41,7 @@ pub(crate) async fn insert_opaque_many(
                 diesel::Connection::transaction(sync, |tx| {
                     for row in &rows {
                         diesel::RunQueryDsl::execute(
-                            diesel::insert_into(opaque_tokens::table).values(row),
+                            diesel::insert_into(opaque_tokens::table).values(columns(row)),
                             tx,
                         )?;
                     }
@@ -55,6 +55,37 @@ pub(crate) async fn insert_opaque_many(
         }
     }
     Ok(())
+}
+
+/// One row's values for a SQLite `INSERT` whose text never varies. The derived `Insertable`
+/// leaves a `None` column out of the statement, so diesel cannot key the prepared statement
+/// by type and renders the SQL again for every row to find it in the cache; `act` bound as
+/// a nullable value (`NULL` or the JSON) keeps one statement text and a static query id.
+#[allow(clippy::type_complexity)]
+fn columns(
+    row: &OpaqueRow,
+) -> (
+    diesel::dsl::Eq<opaque_tokens::token_hash, &str>,
+    diesel::dsl::Eq<opaque_tokens::jti, &str>,
+    diesel::dsl::Eq<opaque_tokens::client_id, &str>,
+    diesel::dsl::Eq<opaque_tokens::subject, &str>,
+    diesel::dsl::Eq<opaque_tokens::scope, &str>,
+    diesel::dsl::Eq<opaque_tokens::audience, &str>,
+    diesel::dsl::Eq<opaque_tokens::issued_at, i64>,
+    diesel::dsl::Eq<opaque_tokens::expires_at, i64>,
+    diesel::dsl::Eq<opaque_tokens::act, Option<&str>>,
+) {
+    (
+        opaque_tokens::token_hash.eq(row.token_hash.as_str()),
+        opaque_tokens::jti.eq(row.jti.as_str()),
+        opaque_tokens::client_id.eq(row.client_id.as_str()),
+        opaque_tokens::subject.eq(row.subject.as_str()),
+        opaque_tokens::scope.eq(row.scope.as_str()),
+        opaque_tokens::audience.eq(row.audience.as_str()),
+        opaque_tokens::issued_at.eq(row.issued_at),
+        opaque_tokens::expires_at.eq(row.expires_at),
+        opaque_tokens::act.eq(row.act.as_deref()),
+    )
 }
 
 /// A batch of opaque tokens as one PostgreSQL statement whose text does not depend on the

@@ -20,7 +20,7 @@ pub(super) async fn grant(
     state: &AppState,
     client: &Client,
     form: &Form,
-) -> Result<serde_json::Value, OAuthFailure> {
+) -> Result<Answer, OAuthFailure> {
     if client.auth_method == TokenEndpointAuthMethod::None {
         return Err(OAuthFailure::bad(
             ErrorCode::UnauthorizedClient,
@@ -43,13 +43,21 @@ pub(super) async fn grant(
         .tokens
         .issue(client, client.id.as_str(), scope, aud)
         .await?;
-    let mut body = serde_json::json!({
-        "access_token": issued.access_token,
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-    });
-    if !issued.scope.is_empty() {
-        body["scope"] = issued.scope.to_string().into();
-    }
-    Ok(body)
+    Ok(Answer {
+        scope: (!issued.scope.is_empty()).then(|| issued.scope.to_string()),
+        access_token: issued.access_token,
+        token_type: "Bearer",
+        expires_in: issued.expires_in,
+    })
+}
+
+/// The token response (RFC 6749 §5.1): no refresh token (§4.4.3), `scope` when any was
+/// granted.
+#[derive(Debug, serde::Serialize)]
+pub(super) struct Answer {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }

@@ -66,17 +66,36 @@ async fn issue(
         ));
     }
     let response = match grant {
-        GrantType::ClientCredentials => client_credentials::grant(state, &client, &form).await?,
-        GrantType::AuthorizationCode => authorization_code::grant(state, &client, &form).await?,
-        GrantType::RefreshToken => refresh_token::grant(state, &client, &form).await?,
-        GrantType::TokenExchange => token_exchange::grant(state, &client, &form).await?,
-        GrantType::DeviceCode => device_code::grant(state, &client, &form).await?,
+        GrantType::ClientCredentials => {
+            TokenBody::Credentials(client_credentials::grant(state, &client, &form).await?)
+        }
+        GrantType::AuthorizationCode => {
+            TokenBody::Json(authorization_code::grant(state, &client, &form).await?)
+        }
+        GrantType::RefreshToken => {
+            TokenBody::Json(refresh_token::grant(state, &client, &form).await?)
+        }
+        GrantType::TokenExchange => {
+            TokenBody::Json(token_exchange::grant(state, &client, &form).await?)
+        }
+        GrantType::DeviceCode => TokenBody::Json(device_code::grant(state, &client, &form).await?),
     };
     metrics::counter!("tokens_issued_total", "grant_type" => grant.as_str()).increment(1);
     Ok(HttpResponse::Ok()
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .insert_header((header::PRAGMA, "no-cache"))
         .json(response))
+}
+
+/// A successful token response's body (RFC 6749 §5.1).
+#[derive(serde::Serialize)]
+#[serde(untagged)]
+enum TokenBody {
+    /// `client_credentials`, the machine-to-machine hot path: serialized from its fields
+    /// without building a JSON tree first.
+    Credentials(client_credentials::Answer),
+    /// The other grants' answers.
+    Json(serde_json::Value),
 }
 
 /// The JSON of a user grant's token response (RFC 6749 §5.1, OpenID Connect Core
