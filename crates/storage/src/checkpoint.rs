@@ -4,18 +4,20 @@
 //! the database file, flushing the log before and the file after (<https://sqlite.org/wal.html>,
 //! "Checkpointing"). By default the connection whose commit takes the log past 1000 pages
 //! runs that checkpoint inside its commit, so under a steady write load one request in a few
-//! hundred waited for two `fdatasync` calls and the copy. Measured on the opaque token row of
-//! `make bench` (one core, SQLite): the writer thread slept in those flushes for runs of
-//! 0.5-2 ms while every other request waited on its commit, 12% of the core idle and a p99 of
-//! 6 ms. Here the pooled connections never checkpoint (`wal_autocheckpoint = 0`, set with
-//! the other pragmas) and one thread runs a PASSIVE checkpoint on its own connection every
-//! `database.sqlite_checkpoint_interval`: it takes no lock that writers or readers wait for,
-//! and copies every frame that no open read transaction still needs.
+//! hundred waited for two `fdatasync` calls and the whole copy. Measured on the opaque token
+//! row of `make bench` (one core, SQLite): the writer thread slept in those flushes for runs
+//! of 0.5-2 ms while every other request waited on its commit, 14% of the core idle and a
+//! p99 of 6 ms. Here one thread per database checkpoints on its own connection every
+//! `database.sqlite_checkpoint_interval`: PASSIVE passes copy the log while writers and
+//! readers go on, and a short RESTART then rewinds it (see [`checkpoint`]). Commits only
+//! checkpoint as a backstop, when the log has grown to [`BACKSTOP_PAGES`] because this
+//! thread could not keep up (it cannot open the file, or writers never pause).
 //!
 //! Durability is unchanged: a commit is in the log (written, not flushed, under
 //! `synchronous = NORMAL`) when it returns, with or without a checkpoint, and the log is
-//! flushed before any of it is copied. When the last connection of the process closes,
-//! SQLite checkpoints once more and removes the log.
+//! flushed before any of it is copied. The thread is stopped and joined before the pool's
+//! connections close, so the last of them checkpoints once more and removes the log, as
+//! SQLite does when a process's last connection closes.
 
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::Duration;
@@ -24,12 +26,30 @@ use diesel::{Connection, RunQueryDsl, SqliteConnection};
 
 use crate::StorageError;
 
-/// The background checkpoint; the thread stops when this is dropped (with the [`Database`]
-/// that owns it).
+/// Pages of log from which a commit checkpoints after all (SQLite's `wal_autocheckpoint`):
+/// 256 MiB of 4 KiB pages, eight times what one interval held at the opaque token row's
+/// peak (about 32,000 pages a second), so it only acts when the thread falls behind. Also
+/// the size (`journal_size_limit`, in bytes) to which a rewound log file is truncated.
+pub(crate) const BACKSTOP_PAGES: u32 = 65_536;
+
+/// The background checkpoint. Dropping it stops the thread and waits for it (at most one
+/// checkpoint), with the [`Database`] that owns it.
 ///
 /// [`Database`]: crate::Database
 pub(crate) struct Checkpointer {
-    _stop: mpsc::Sender<()>,
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take()
+            && thread.join().is_err()
+        {
+            tracing::warn!("SQLite checkpoint thread panicked");
+        }
+    }
 }
 
 /// One row of `PRAGMA wal_checkpoint`: whether it could not run, the frames in the log and
@@ -45,20 +65,24 @@ struct WalCheckpoint {
 }
 
 impl Checkpointer {
-    /// Starts the thread. `target` is what the pool's connections open; `pragmas` are theirs.
+    /// Starts the thread. `target` opens the existing database file without creating it;
+    /// `pragmas` are the pool's.
     pub(crate) fn start(
         target: String,
         pragmas: String,
         interval: Duration,
     ) -> Result<Self, StorageError> {
         let (stop, stopped) = mpsc::channel();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
             .spawn(move || run(&target, &pragmas, interval, &stopped))
             .map_err(|e| {
                 StorageError::Connect(format!("cannot start the checkpoint thread: {e}"))
             })?;
-        Ok(Self { _stop: stop })
+        Ok(Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
     }
 }
 
@@ -79,8 +103,12 @@ fn run(target: &str, pragmas: &str, interval: Duration, stopped: &Receiver<()>) 
                 .inspect_err(|e| tracing::warn!(error = %e, "SQLite checkpoint: cannot open"))
                 .ok();
         }
-        let Some(c) = conn.as_mut() else { continue };
+        let Some(c) = conn.as_mut() else {
+            metrics::counter!("sqlite_checkpoint_failures_total").increment(1);
+            continue;
+        };
         if let Err(e) = checkpoint(c) {
+            metrics::counter!("sqlite_checkpoint_failures_total").increment(1);
             tracing::warn!(error = %e, "SQLite checkpoint failed");
             conn = None;
         }
@@ -127,7 +155,9 @@ fn checkpoint(conn: &mut SqliteConnection) -> diesel::QueryResult<()> {
             break;
         }
     }
-    metrics::gauge!("sqlite_wal_frames").set(f64::from(last.log));
+    if last.log >= 0 {
+        metrics::gauge!("sqlite_wal_frames").set(f64::from(last.log));
+    }
     if last.log < RESTART_FRAMES {
         return Ok(());
     }

@@ -23,9 +23,9 @@ pub struct DatabaseConfig {
     #[serde(with = "humantime_serde")]
     pub sqlite_busy_timeout: Duration,
     /// SQLite only: how often a background thread copies the write-ahead log into the
-    /// database file (`PRAGMA wal_checkpoint(PASSIVE)`). Commits never checkpoint: SQLite's
-    /// automatic checkpoint is off, so no request waits for a checkpoint's disk flushes.
-    /// The log holds what was written in about one interval.
+    /// database file and rewinds it, instead of the commit that takes it past 1000 pages
+    /// (SQLite's default). Writers wait only for the short rewind, about once an interval
+    /// under steady writes; the log holds about one interval's writes. At most 1 minute.
     #[serde(with = "humantime_serde")]
     pub sqlite_checkpoint_interval: Duration,
     /// PostgreSQL only: how long a statement waits for a row or table lock before it fails
@@ -86,6 +86,12 @@ impl Validate for DatabaseConfig {
             if value.is_zero() {
                 return Err(ConfigError::new(key, "must be greater than zero"));
             }
+        }
+        if self.sqlite_checkpoint_interval > Duration::from_secs(60) {
+            return Err(ConfigError::new(
+                "sqlite_checkpoint_interval",
+                "must be at most 1m (the write-ahead log holds one interval's writes)",
+            ));
         }
         for (key, value) in [
             ("lock_timeout", self.lock_timeout),
@@ -212,5 +218,17 @@ mod tests {
         assert!(c.validate().is_ok());
         c.write_check_interval = Duration::ZERO;
         assert_eq!(c.validate().unwrap_err().key, "write_check_interval");
+    }
+
+    #[test]
+    fn the_checkpoint_interval_is_between_zero_and_a_minute() {
+        let mut c = DatabaseConfig::with_url("sqlite://data/x.db");
+        assert_eq!(c.sqlite_checkpoint_interval, Duration::from_secs(1));
+        c.sqlite_checkpoint_interval = Duration::from_secs(60);
+        assert!(c.validate().is_ok());
+        for bad in [Duration::ZERO, Duration::from_secs(61)] {
+            c.sqlite_checkpoint_interval = bad;
+            assert_eq!(c.validate().unwrap_err().key, "sqlite_checkpoint_interval");
+        }
     }
 }

@@ -16,7 +16,7 @@ use diesel_async::{AsyncConnection, AsyncPgConnection, RunQueryDsl, SimpleAsyncC
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness};
 use futures_util::FutureExt;
 
-use crate::checkpoint::Checkpointer;
+use crate::checkpoint::{BACKSTOP_PAGES, Checkpointer};
 use crate::error::{Transience, transience};
 use crate::{DatabaseConfig, DatabaseUrl, StorageError, with_conn};
 
@@ -58,6 +58,10 @@ pub struct Database {
 }
 
 struct Inner {
+    /// SQLite: the thread that checkpoints the write-ahead log. Declared first so that it
+    /// is stopped before the pool's connections close (fields drop in order): the last of
+    /// them then checkpoints and removes the log.
+    _checkpointer: Option<Checkpointer>,
     pool: DbPool,
     url: DatabaseUrl,
     migrations: &'static EmbeddedMigrations,
@@ -65,8 +69,6 @@ struct Inner {
     migrated: AtomicBool,
     queries: Arc<AtomicU64>,
     health: Arc<WriteHealth>,
-    /// SQLite: the thread that checkpoints the write-ahead log (stops with this).
-    _checkpointer: Option<Checkpointer>,
 }
 
 /// What the pool has seen of write health: the last write check's verdict and the last
@@ -213,7 +215,7 @@ impl Database {
                 };
                 let pragmas = sqlite_pragmas(config.sqlite_busy_timeout.as_millis());
                 checkpointer = Some(Checkpointer::start(
-                    target.clone(),
+                    sqlite_uri_without_create(path),
                     pragmas.clone(),
                     config.sqlite_checkpoint_interval,
                 )?);
@@ -500,8 +502,10 @@ where
     .max_size(config.max_connections)
     // The connection used last is handed out next (deadpool's default is the one idle the
     // longest). A busy service then keeps reusing the few connections its concurrency
-    // needs: on SQLite their page caches stay valid (a connection re-reads the pages of
-    // its cache that another connection wrote since it last ran) and the others hold none.
+    // needs: on SQLite a connection whose last transaction came before another
+    // connection's write drops its whole page cache and reads the pages again, and with
+    // the pool rotating through all of them under steady writes, that was nearly every
+    // checkout; the connections not needed hold no cache at all.
     .queue_mode(deadpool::managed::QueueMode::Lifo)
     .runtime(Runtime::Tokio1)
     .create_timeout(Some(config.connect_timeout))
@@ -575,13 +579,17 @@ fn sqlite_uri_without_create(path: &std::path::Path) -> String {
 /// req/s mapped against 29-30k not, introspection the same either way, and about 5% less
 /// CPU per browser login for authz and idp.
 ///
-/// No connection checkpoints the write-ahead log when it commits (`wal_autocheckpoint =
-/// 0`): the [`Checkpointer`] thread does, so no request waits for a checkpoint's flushes.
+/// Commits checkpoint the write-ahead log only once it holds [`BACKSTOP_PAGES`]
+/// (`wal_autocheckpoint`; SQLite's default is 1000): the [`Checkpointer`] thread keeps it
+/// far shorter, so a commit no longer copies the log and waits for its flushes. A log
+/// file grown past that size is truncated back to it when it is rewound
+/// (`journal_size_limit`).
 fn sqlite_pragmas(busy_timeout_ms: u128) -> String {
+    let limit = u64::from(BACKSTOP_PAGES) * 4096;
     format!(
         "PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA mmap_size = 0; \
-         PRAGMA wal_autocheckpoint = 0;"
+         PRAGMA wal_autocheckpoint = {BACKSTOP_PAGES}; PRAGMA journal_size_limit = {limit};"
     )
 }
 
