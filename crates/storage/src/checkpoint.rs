@@ -89,13 +89,13 @@ impl Checkpointer {
 /// Checkpoints every `interval` until the sender is dropped. A failure (the file removed, a
 /// full disk) is logged and the connection opened again on the next tick.
 fn run(target: &str, pragmas: &str, interval: Duration, stopped: &Receiver<()>) {
+    let pragmas = format!("{pragmas} PRAGMA busy_timeout = {RESTART_WAIT_MS};");
     let mut conn = None;
     while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(interval) {
         if conn.is_none() {
             conn = SqliteConnection::establish(target)
                 .map_err(|e| e.to_string())
                 .and_then(|mut c| {
-                    let pragmas = format!("{pragmas} PRAGMA busy_timeout = {RESTART_WAIT_MS};");
                     diesel::connection::SimpleConnection::batch_execute(&mut c, &pragmas)
                         .map(|()| c)
                         .map_err(|e| e.to_string())
